@@ -1,0 +1,18 @@
+//! The pure heart of Tandem: logic that needs neither a GPU, a browser nor a
+//! network, and is therefore tested natively and reused by every front end.
+//!
+//! * [`shield`] finds personal data and secrets in text, replaces them with
+//!   typed placeholders before the text leaves the device, and restores the
+//!   originals in the (streamed) reply.
+//! * [`eval`] scores a recognizer's output against labeled data sets.
+//! * [`text`] converts offsets between UTF-8, UTF-16 and code points, so that
+//!   Rust and JavaScript callers both get correct positions.
+//!
+//! This crate does no I/O and reads no clock: callers pass strings in and get
+//! values out. It never depends on burn or wasm-bindgen.
+
+pub mod eval;
+pub mod shield;
+pub mod text;
+
+pub use tandem_protocol::{Action, EntityKind};
