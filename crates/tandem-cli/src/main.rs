@@ -1,1 +1,44 @@
-fn main() {}
+//! `tandem`: the native command line.
+//!
+//! Runs the same pure crates the browser runs, so the shield can be used
+//! in scripts, evaluated on labeled data and benchmarked without a browser.
+
+mod demo;
+mod eval;
+mod redact;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Tandem: private, cheap, fast AI across the browser and the edge.
+#[derive(Parser)]
+#[command(name = "tandem", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Redact an embedded sample message and restore a streamed reply.
+    Demo,
+    /// The PII shield.
+    #[command(subcommand)]
+    Shield(ShieldCommand),
+}
+
+#[derive(Subcommand)]
+enum ShieldCommand {
+    /// Redact a text (argument or stdin) and print the result.
+    Redact(redact::Args),
+    /// Score the shield on a labeled data set and measure its throughput.
+    Eval(eval::Args),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Demo => demo::run(),
+        Command::Shield(ShieldCommand::Redact(args)) => redact::run(args),
+        Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
+    }
+}

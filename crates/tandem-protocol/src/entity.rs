@@ -131,9 +131,7 @@ impl FromStr for EntityKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         EntityKind::ALL
             .into_iter()
-            .find(|k| {
-                s.eq_ignore_ascii_case(k.as_str()) || s.eq_ignore_ascii_case(k.placeholder_label())
-            })
+            .find(|k| s.eq_ignore_ascii_case(k.as_str()) || s.eq_ignore_ascii_case(k.placeholder_label()))
             .ok_or_else(|| UnknownEntityKind(s.to_owned()))
     }
 }
@@ -150,10 +148,7 @@ mod tests {
             assert_eq!(serde_json::from_str::<EntityKind>(&json).unwrap(), kind);
             assert_eq!(kind.as_str().parse::<EntityKind>().unwrap(), kind);
             assert_eq!(
-                kind.placeholder_label()
-                    .to_lowercase()
-                    .parse::<EntityKind>()
-                    .unwrap(),
+                kind.placeholder_label().to_lowercase().parse::<EntityKind>().unwrap(),
                 kind
             );
         }
@@ -167,10 +162,7 @@ mod tests {
 
     #[test]
     fn placeholder_labels_are_unique() {
-        let mut labels: Vec<_> = EntityKind::ALL
-            .iter()
-            .map(|k| k.placeholder_label())
-            .collect();
+        let mut labels: Vec<_> = EntityKind::ALL.iter().map(|k| k.placeholder_label()).collect();
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), EntityKind::ALL.len());

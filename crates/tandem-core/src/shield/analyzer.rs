@@ -31,9 +31,7 @@ impl Default for ShieldConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShieldError {
     /// The input exceeds [`ShieldConfig::max_input_bytes`].
-    #[error(
-        "input is {len} bytes, more than the shield's limit of {max} bytes; split it into smaller parts"
-    )]
+    #[error("input is {len} bytes, more than the shield's limit of {max} bytes; split it into smaller parts")]
     InputTooLarge {
         /// Input size in bytes.
         len: usize,

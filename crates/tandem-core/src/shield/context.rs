@@ -38,14 +38,8 @@ pub(crate) fn contains_word(haystack: &str, words: &[&str]) -> bool {
     let lower = haystack.to_ascii_lowercase();
     words.iter().any(|w| {
         lower.match_indices(w).any(|(i, _)| {
-            let ok_before = lower[..i]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric());
-            let ok_after = lower[i + w.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric());
+            let ok_before = lower[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+            let ok_after = lower[i + w.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
             ok_before && ok_after
         })
     })

@@ -92,10 +92,7 @@ mod tests {
             "**** **** **** 1111"
         );
         assert_eq!(mask(EntityKind::UsSsn, "460-89-9847"), "***-**-9847");
-        assert_eq!(
-            mask(EntityKind::EmailAddress, "jane@example.com"),
-            "j***@example.com"
-        );
+        assert_eq!(mask(EntityKind::EmailAddress, "jane@example.com"), "j***@example.com");
         assert_eq!(mask(EntityKind::Secret, "hunter22"), "********");
         assert_eq!(mask(EntityKind::Url, "a.io"), "*.**");
     }

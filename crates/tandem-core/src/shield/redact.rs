@@ -120,10 +120,7 @@ impl Redactor {
             });
         }
         out.push_str(&text[last..]);
-        Ok(Redacted {
-            text: out,
-            entities,
-        })
+        Ok(Redacted { text: out, entities })
     }
 
     /// Restores this session's placeholders in a whole reply.
@@ -149,10 +146,7 @@ mod tests {
         );
         assert_eq!(r.restore(&out.text), TEXT);
         // Placeholders persist across messages of one session.
-        assert_eq!(
-            r.redact("from zoë@exemple.fr").unwrap().text,
-            "from [EMAIL_1]"
-        );
+        assert_eq!(r.redact("from zoë@exemple.fr").unwrap().text, "from [EMAIL_1]");
         r.reset();
         assert!(r.vault().is_empty());
     }
@@ -178,9 +172,7 @@ mod tests {
             let slice = |s: &str, a: usize, b: usize| -> String {
                 match unit {
                     OffsetUnit::Utf8 => s[a..b].to_owned(),
-                    OffsetUnit::Utf16 => {
-                        String::from_utf16(&s.encode_utf16().collect::<Vec<_>>()[a..b]).unwrap()
-                    }
+                    OffsetUnit::Utf16 => String::from_utf16(&s.encode_utf16().collect::<Vec<_>>()[a..b]).unwrap(),
                     OffsetUnit::CodePoint => s.chars().skip(a).take(b - a).collect(),
                 }
             };

@@ -23,10 +23,7 @@ pub(crate) fn resolve(mut spans: Vec<Span>) -> Vec<Span> {
         if start >= end {
             continue;
         }
-        let hits_left = kept
-            .range(..=start)
-            .next_back()
-            .is_some_and(|(_, &e)| e > start);
+        let hits_left = kept.range(..=start).next_back().is_some_and(|(_, &e)| e > start);
         let hits_right = kept.range(start..end).next().is_some();
         if !hits_left && !hits_right {
             kept.insert(start, end);
@@ -58,10 +55,7 @@ mod tests {
 
     #[test]
     fn touching_spans_both_stay() {
-        let kept = resolve(vec![
-            Span::new(Url, 0..5, 0.5, "u"),
-            Span::new(Url, 5..9, 0.5, "u"),
-        ]);
+        let kept = resolve(vec![Span::new(Url, 0..5, 0.5, "u"), Span::new(Url, 5..9, 0.5, "u")]);
         assert_eq!(kept.len(), 2);
     }
 }

@@ -146,10 +146,7 @@ mod tests {
     fn restores_known_placeholders_only() {
         let v = vault();
         assert_eq!(
-            restore(
-                "Mail [EMAIL_1], call [PHONE_1], not [EMAIL_7] or [x] or [EMAIL_1",
-                &v
-            ),
+            restore("Mail [EMAIL_1], call [PHONE_1], not [EMAIL_7] or [x] or [EMAIL_1", &v),
             "Mail jo@example.com, call +44 20 7946 0958, not [EMAIL_7] or [x] or [EMAIL_1"
         );
     }

@@ -20,12 +20,7 @@ pub struct Span {
 
 impl Span {
     /// A span; the score is clamped to `[0, 1]`.
-    pub fn new(
-        kind: EntityKind,
-        range: Range<usize>,
-        score: f32,
-        recognizer: &'static str,
-    ) -> Self {
+    pub fn new(kind: EntityKind, range: Range<usize>, score: f32, recognizer: &'static str) -> Self {
         Self {
             kind,
             range,

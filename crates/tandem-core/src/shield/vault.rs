@@ -84,10 +84,7 @@ impl Vault {
 fn normalize(kind: EntityKind, value: &str) -> String {
     match kind {
         EntityKind::EmailAddress | EntityKind::Url => value.to_lowercase(),
-        EntityKind::CreditCard
-        | EntityKind::IbanCode
-        | EntityKind::UsSsn
-        | EntityKind::PhoneNumber => value
+        EntityKind::CreditCard | EntityKind::IbanCode | EntityKind::UsSsn | EntityKind::PhoneNumber => value
             .chars()
             .filter(|c| c.is_alphanumeric() || *c == '+')
             .collect::<String>()
@@ -110,10 +107,7 @@ mod tests {
         assert_eq!(a, "[EMAIL_1]");
         assert_eq!(a, b);
         assert_eq!(c, "[EMAIL_2]");
-        assert_eq!(
-            v.placeholder(EntityKind::CreditCard, "4111-1111-1111-1111"),
-            card
-        );
+        assert_eq!(v.placeholder(EntityKind::CreditCard, "4111-1111-1111-1111"), card);
         assert_eq!(v.original("[EMAIL_1]"), Some("Jo@X.com"));
         assert_eq!(v.original("[EMAIL_9]"), None);
     }
@@ -122,9 +116,6 @@ mod tests {
     fn never_issues_a_placeholder_the_user_typed() {
         let mut v = Vault::new();
         v.reserve_literals("see [EMAIL_1] and [CARD_2]");
-        assert_eq!(
-            v.placeholder(EntityKind::EmailAddress, "a@b.com"),
-            "[EMAIL_2]"
-        );
+        assert_eq!(v.placeholder(EntityKind::EmailAddress, "a@b.com"), "[EMAIL_2]");
     }
 }

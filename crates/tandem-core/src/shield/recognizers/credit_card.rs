@@ -95,11 +95,7 @@ impl Recognizer for CreditCardRecognizer {
             if !luhn(&d) || !known_issuer(&d) {
                 continue;
             }
-            let score = if near(text, &range, CONTEXT) {
-                1.0
-            } else {
-                0.85
-            };
+            let score = if near(text, &range, CONTEXT) { 1.0 } else { 0.85 };
             out.push(Span::new(EntityKind::CreditCard, range, score, self.name()));
         }
     }
@@ -139,9 +135,7 @@ fn known_issuer(d: &[u8]) -> bool {
         if d.len() < width || !iss.lengths.contains(&d.len()) {
             return false;
         }
-        let prefix = d[..width]
-            .iter()
-            .fold(0u32, |acc, &x| acc * 10 + u32::from(x));
+        let prefix = d[..width].iter().fold(0u32, |acc, &x| acc * 10 + u32::from(x));
         (iss.lo..=iss.hi).contains(&prefix)
     })
 }

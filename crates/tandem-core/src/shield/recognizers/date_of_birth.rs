@@ -19,13 +19,8 @@ const MONTHS: &str = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june
 
 lazy_regex!(NUMERIC = r"\b(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b");
 lazy_regex!(ISO = r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b");
-lazy_regex!(
-    DAY_MONTH =
-        &format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({MONTHS})\.?,?\s+(\d{{4}})\b")
-);
-lazy_regex!(
-    MONTH_DAY = &format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
-);
+lazy_regex!(DAY_MONTH = &format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({MONTHS})\.?,?\s+(\d{{4}})\b"));
+lazy_regex!(MONTH_DAY = &format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"));
 
 const CONTEXT: &[&str] = &[
     "born",
@@ -162,17 +157,11 @@ mod tests {
     #[test]
     fn finds_dates_stated_as_birth_dates() {
         assert_eq!(found("She was born on 2/8/1935 in Lyon", D), ["2/8/1935"]);
-        assert_eq!(
-            found("Tell me your date of birth. It's 6/24/1991", D),
-            ["6/24/1991"]
-        );
+        assert_eq!(found("Tell me your date of birth. It's 6/24/1991", D), ["6/24/1991"]);
         assert_eq!(found("date of birth: 6/24/1991", D), ["6/24/1991"]);
         assert_eq!(found("DOB 1988-02-29", D), ["1988-02-29"]);
         assert_eq!(found("D.O.B. 14th March 1979", D), ["14th March 1979"]);
-        assert_eq!(
-            found("my birthday is March 14, 1979!", D),
-            ["March 14, 1979"]
-        );
+        assert_eq!(found("my birthday is March 14, 1979!", D), ["March 14, 1979"]);
     }
 
     #[test]

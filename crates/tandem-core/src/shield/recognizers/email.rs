@@ -27,15 +27,12 @@ lazy_regex!(
 /// Top-level domains accepted in spelled-out addresses (which have no `@`
 /// to prove they are addresses, so the domain must look real).
 const SPELLED_TLDS: &[&str] = &[
-    "com", "org", "net", "edu", "gov", "mil", "int", "io", "co", "ai", "app", "dev", "info", "biz",
-    "me", "uk", "us", "de", "fr", "es", "it", "nl", "be", "ch", "at", "se", "no", "dk", "fi", "pl",
-    "cz", "pt", "ie", "ru", "ua", "jp", "cn", "in", "br", "mx", "ca", "au", "nz", "za", "eu", "hu",
-    "gr", "ro", "tr", "il", "kr",
+    "com", "org", "net", "edu", "gov", "mil", "int", "io", "co", "ai", "app", "dev", "info", "biz", "me", "uk", "us",
+    "de", "fr", "es", "it", "nl", "be", "ch", "at", "se", "no", "dk", "fi", "pl", "cz", "pt", "ie", "ru", "ua", "jp",
+    "cn", "in", "br", "mx", "ca", "au", "nz", "za", "eu", "hu", "gr", "ro", "tr", "il", "kr",
 ];
 
-const CONTEXT: &[&str] = &[
-    "email", "e-mail", "mail", "contact", "write to", "reach me", "address",
-];
+const CONTEXT: &[&str] = &["email", "e-mail", "mail", "contact", "write to", "reach me", "address"];
 
 impl Recognizer for EmailRecognizer {
     fn name(&self) -> &'static str {
@@ -62,16 +59,10 @@ impl Recognizer for EmailRecognizer {
             if text[..m.start()].ends_with(|c: char| c == '.' || super::is_word_char(c)) {
                 continue;
             }
-            out.push(Span::new(
-                EntityKind::EmailAddress,
-                m.range(),
-                0.95,
-                self.name(),
-            ));
+            out.push(Span::new(EntityKind::EmailAddress, m.range(), 0.95, self.name()));
         }
         for caps in SPELLED.captures_iter(text) {
-            let (Some(all), Some(local), Some(at), Some(domain)) =
-                (caps.get(0), caps.get(1), caps.get(2), caps.get(3))
+            let (Some(all), Some(local), Some(at), Some(domain)) = (caps.get(0), caps.get(1), caps.get(2), caps.get(3))
             else {
                 continue;
             };
@@ -84,8 +75,7 @@ impl Recognizer for EmailRecognizer {
                 continue;
             }
             let bracketed = at.as_str().trim().starts_with(['[', '(', '{', '<']);
-            let spoken_dot_in_local = local.as_str().len()
-                != local.as_str().trim_matches('.').len()
+            let spoken_dot_in_local = local.as_str().len() != local.as_str().trim_matches('.').len()
                 || local.as_str().to_ascii_lowercase().contains(" dot ")
                 || local.as_str().contains('.');
             let mut score = if bracketed {
@@ -98,12 +88,7 @@ impl Recognizer for EmailRecognizer {
             if near(text, &all.range(), CONTEXT) {
                 score += 0.3;
             }
-            out.push(Span::new(
-                EntityKind::EmailAddress,
-                all.range(),
-                score,
-                self.name(),
-            ));
+            out.push(Span::new(EntityKind::EmailAddress, all.range(), score, self.name()));
         }
     }
 }
@@ -134,10 +119,7 @@ mod tests {
             found("mail me: jane dot doe at example dot com", E),
             ["jane dot doe at example dot com"]
         );
-        assert_eq!(
-            found("jane[at]example[dot]org", E),
-            ["jane[at]example[dot]org"]
-        );
+        assert_eq!(found("jane[at]example[dot]org", E), ["jane[at]example[dot]org"]);
         assert_eq!(
             found("my email is bob at example dot com", E),
             ["bob at example dot com"]

@@ -126,12 +126,7 @@ impl Recognizer for IbanRecognizer {
             let Some(end) = scan(text, m.start()) else {
                 continue;
             };
-            out.push(Span::new(
-                EntityKind::IbanCode,
-                m.start()..end,
-                0.95,
-                self.name(),
-            ));
+            out.push(Span::new(EntityKind::IbanCode, m.start()..end, 0.95, self.name()));
             from = end;
         }
     }
@@ -149,19 +144,13 @@ fn scan(text: &str, start: usize) -> Option<usize> {
         if b.is_ascii_alphanumeric() {
             chars.push(b.to_ascii_uppercase());
             i += 1;
-        } else if b == b' '
-            && chars.len() % 4 == 0
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)
-        {
+        } else if b == b' ' && chars.len() % 4 == 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) {
             i += 1; // a group separator, only between groups of four
         } else {
             return None;
         }
     }
-    if bytes
-        .get(i)
-        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
-    {
+    if bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return None; // longer than this country's IBAN
     }
     (chars[2..4].iter().all(u8::is_ascii_digit) && mod97(&chars) == 1).then_some(i)

@@ -15,9 +15,7 @@ use tandem_protocol::EntityKind;
 pub struct IpRecognizer;
 
 lazy_regex!(V4 = r"\b\d{1,3}(?:\.\d{1,3}){3}\b");
-lazy_regex!(
-    V6 = r"(?i)(?:[0-9a-f]{1,4}:|::?)(?:[0-9a-f]{0,4}:){1,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4})?"
-);
+lazy_regex!(V6 = r"(?i)(?:[0-9a-f]{1,4}:|::?)(?:[0-9a-f]{0,4}:){1,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4})?");
 
 const VERSION_WORDS: &[&str] = &[
     "version", "ver", "release", "build", "firmware", "v", "subnet", "netmask", "mask",
@@ -35,12 +33,10 @@ impl Recognizer for IpRecognizer {
     fn recognize(&self, text: &str, out: &mut Vec<Span>) {
         for m in V4.find_iter(text) {
             let range = m.range();
-            let dotted_on =
-                |c: Option<char>| c.is_some_and(|c| c == '.' || c.is_ascii_alphanumeric());
+            let dotted_on = |c: Option<char>| c.is_some_and(|c| c == '.' || c.is_ascii_alphanumeric());
             if dotted_on(char_before(text, &range))
-                || char_after(text, &range).is_some_and(|c| {
-                    c == '.' && text[range.end + 1..].starts_with(|d: char| d.is_ascii_digit())
-                })
+                || char_after(text, &range)
+                    .is_some_and(|c| c == '.' && text[range.end + 1..].starts_with(|d: char| d.is_ascii_digit()))
             {
                 continue;
             }
@@ -57,15 +53,14 @@ impl Recognizer for IpRecognizer {
         }
         for m in V6.find_iter(text) {
             let range = m.range();
-            if char_before(text, &range)
-                .is_some_and(|c| c.is_ascii_hexdigit() || c == ':' || c == '_')
+            if char_before(text, &range).is_some_and(|c| c.is_ascii_hexdigit() || c == ':' || c == '_')
                 || char_after(text, &range).is_some_and(|c| c.is_alphanumeric() || c == ':')
             {
                 continue;
             }
             // An embedded IPv4 tail stands for two groups.
-            let groups = m.as_str().split(':').filter(|g| !g.is_empty()).count()
-                + usize::from(m.as_str().contains('.'));
+            let groups =
+                m.as_str().split(':').filter(|g| !g.is_empty()).count() + usize::from(m.as_str().contains('.'));
             if groups < 3 {
                 continue; // "a::b", "12:30" and friends are not addresses
             }
@@ -85,10 +80,7 @@ fn tail_words(s: &str) -> &str {
     let trimmed = s.trim_end();
     let mut cut = trimmed.len();
     for _ in 0..2 {
-        cut = trimmed[..cut]
-            .trim_end()
-            .rfind(char::is_whitespace)
-            .unwrap_or(0);
+        cut = trimmed[..cut].trim_end().rfind(char::is_whitespace).unwrap_or(0);
     }
     &trimmed[cut..]
 }
@@ -106,23 +98,14 @@ mod tests {
 
     #[test]
     fn finds_v4_and_v6() {
-        assert_eq!(
-            found("keep getting address 41.173.96.26 blocked", I),
-            ["41.173.96.26"]
-        );
+        assert_eq!(found("keep getting address 41.173.96.26 blocked", I), ["41.173.96.26"]);
         assert_eq!(found("from 192.168.1.20.", I), ["192.168.1.20"]);
         assert_eq!(
             found("src 6e40:4041:c617:e898:c11:40d2:c669:2eb4 dst", I),
             ["6e40:4041:c617:e898:c11:40d2:c669:2eb4"]
         );
-        assert_eq!(
-            found("host 2001:db8::8a2e:370:7334 up", I),
-            ["2001:db8::8a2e:370:7334"]
-        );
-        assert_eq!(
-            found("mapped ::ffff:203.0.113.9 ok", I),
-            ["::ffff:203.0.113.9"]
-        );
+        assert_eq!(found("host 2001:db8::8a2e:370:7334 up", I), ["2001:db8::8a2e:370:7334"]);
+        assert_eq!(found("mapped ::ffff:203.0.113.9 ok", I), ["::ffff:203.0.113.9"]);
     }
 
     #[test]

@@ -55,10 +55,7 @@ pub(crate) use lazy_regex;
 
 /// Digits of `s`, as numbers.
 pub(crate) fn digits(s: &str) -> Vec<u8> {
-    s.bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect()
+    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
 }
 
 /// True if `c` continues a word or number (so a match next to it is part of
@@ -87,8 +84,6 @@ pub(crate) mod test_util {
     pub(crate) fn raw(r: &dyn Recognizer, text: &str) -> Vec<(String, f32)> {
         let mut out = Vec::new();
         r.recognize(text, &mut out);
-        out.into_iter()
-            .map(|s| (s.text(text).to_owned(), s.score))
-            .collect()
+        out.into_iter().map(|s| (s.text(text).to_owned(), s.score)).collect()
     }
 }

@@ -89,9 +89,9 @@ impl Recognizer for PhoneRecognizer {
                 range.start += 1;
                 cand = &cand[1..];
             }
-            if char_before(text, &range)
-                .is_some_and(|c| is_word_char(c) || matches!(c, '.' | '-' | '/' | '+'))
-                || char_after(text, &range).is_some_and(|c| is_word_char(c) || c == '-')
+            if char_before(text, &range).is_some_and(|c| is_word_char(c) || matches!(c, '.' | '-' | '/' | '+'))
+                || char_after(text, &range).is_some_and(|c| is_word_char(c))
+                || text[range.end..].starts_with(|c| c == '-') && text[range.end + 1..].starts_with(|c: char| c.is_ascii_digit())
             {
                 continue;
             }
@@ -101,40 +101,25 @@ impl Recognizer for PhoneRecognizer {
             } else {
                 score
             };
-            out.push(Span::new(
-                EntityKind::PhoneNumber,
-                range,
-                score,
-                self.name(),
-            ));
+            out.push(Span::new(EntityKind::PhoneNumber, range, score, self.name()));
         }
     }
 }
 
 /// The base score of a candidate, or `None` when it cannot be a phone number.
 fn score(cand: &str) -> Option<f32> {
-    let number = EXTENSION
-        .find(cand)
-        .map_or(cand, |ext| &cand[..ext.start()]);
+    let number = EXTENSION.find(cand).map_or(cand, |ext| &cand[..ext.start()]);
     let n_digits = digits(number).len();
-    if !(7..=15).contains(&n_digits)
-        || DATE_OR_TIME.is_match(number)
-        || DOTTED_QUAD.is_match(number)
-    {
+    if !(7..=15).contains(&n_digits) || DATE_OR_TIME.is_match(number) || DOTTED_QUAD.is_match(number) {
         return None;
     }
     if number.matches(['(', ')']).count() > 2 || number.contains("  ") {
         return None;
     }
-    let separated = number
-        .trim_start_matches('+')
-        .contains([' ', '\t', '-', '.', '(', '/']);
+    let separated = number.trim_start_matches('+').contains([' ', '\t', '-', '.', '(', '/']);
     let international = number.starts_with('+') || number.starts_with("00");
     if international {
-        let normalized = format!(
-            "+{}",
-            number.trim_start_matches('+').trim_start_matches("00")
-        );
+        let normalized = format!("+{}", number.trim_start_matches('+').trim_start_matches("00"));
         return Some(if valid(None, &normalized) { 0.9 } else { 0.3 });
     }
     let valid_somewhere = REGIONS.iter().any(|&region| valid(Some(region), number));
@@ -171,21 +156,14 @@ mod tests {
 
     #[test]
     fn finds_national_numbers() {
-        for n in [
-            "(212) 555-0147",
-            "905-674-3793",
-            "020 7946 0958",
-            "030 901820",
-        ] {
-            assert_eq!(
-                found(&format!("They're not answering at {n}"), P),
-                [n],
-                "{n}"
-            );
+        for n in ["(212) 555-0147", "905-674-3793", "020 7946 0958", "030 901820"] {
+            assert_eq!(found(&format!("They're not answering at {n}"), P), [n], "{n}");
         }
         // Unvalidated shapes count with context.
         assert_eq!(found("Phone:\n60-56-85-91", P), ["60-56-85-91"]);
         assert_eq!(found("Desk: 345-899-3560x4587", P), ["345-899-3560x4587"]);
+        // A label glued on with a dash: "020 7946 0958-Office".
+        assert_eq!(found("020 7946 0958-Office", P), ["020 7946 0958"]);
     }
 
     #[test]

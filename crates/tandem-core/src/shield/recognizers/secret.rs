@@ -17,20 +17,17 @@ use tandem_protocol::EntityKind;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SecretRecognizer;
 
-lazy_regex!(
-    AWS_ACCESS_KEY = r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"
-);
+lazy_regex!(AWS_ACCESS_KEY = r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b");
 lazy_regex!(GITHUB = r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})\b");
 lazy_regex!(OPENAI = r"\bsk-(?:proj-|svcacct-|admin-|ant-api03-)?[A-Za-z0-9_\-]{20,200}");
 lazy_regex!(STRIPE = r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}\b");
 lazy_regex!(SLACK_TOKEN = r"\bxox[abposre]-[A-Za-z0-9\-]{10,250}|\bxapp-\d-[A-Za-z0-9\-]{10,250}");
 lazy_regex!(
-    SLACK_WEBHOOK = r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,12}/[AB][A-Z0-9]{6,12}/[A-Za-z0-9]{16,64}"
+    SLACK_WEBHOOK =
+        r"https://hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9]{6,12}/[AB][A-Z0-9]{6,12}/[A-Za-z0-9]{16,64}"
 );
 lazy_regex!(GOOGLE_API_KEY = r"\bAIza[0-9A-Za-z_\-]{35}\b");
-lazy_regex!(
-    JWT = r"\beyJ[A-Za-z0-9_\-]{5,4096}\.eyJ[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{10,4096}"
-);
+lazy_regex!(JWT = r"\beyJ[A-Za-z0-9_\-]{5,4096}\.eyJ[A-Za-z0-9_\-]{5,8192}\.[A-Za-z0-9_\-]{10,4096}");
 lazy_regex!(PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----");
 lazy_regex!(PEM_END = r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----");
 // "password is X", "pwd: X", "password = 'X'": group 1 is the value.
@@ -114,9 +111,8 @@ impl Recognizer for SecretRecognizer {
     }
 
     fn recognize(&self, text: &str, out: &mut Vec<Span>) {
-        let mut push = |range: Range<usize>, score: f32| {
-            out.push(Span::new(EntityKind::Secret, range, score, "secret"))
-        };
+        let mut push =
+            |range: Range<usize>, score: f32| out.push(Span::new(EntityKind::Secret, range, score, "secret"));
         for re in [
             &*AWS_ACCESS_KEY,
             &*GITHUB,
@@ -183,9 +179,7 @@ fn pem_blocks(text: &str) -> Vec<Range<usize>> {
     let mut blocks = Vec::new();
     let mut from = 0;
     while let Some(begin) = PEM_BEGIN.find_at(text, from) {
-        let end = PEM_END
-            .find_at(text, begin.end())
-            .map_or(text.len(), |e| e.end());
+        let end = PEM_END.find_at(text, begin.end()).map_or(text.len(), |e| e.end());
         blocks.push(begin.start()..end);
         from = end;
     }
@@ -217,8 +211,7 @@ mod tests {
 
     #[test]
     fn finds_private_key_blocks() {
-        let pem =
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----";
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY-----";
         assert_eq!(found(&format!("key:\n{pem}\nthanks"), S), [pem]);
         let truncated = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg";
         assert_eq!(found(truncated, S), [truncated]);
@@ -229,10 +222,7 @@ mod tests {
         assert_eq!(found("my password is hunter22.", S), ["hunter22"]);
         assert_eq!(found("pwd: S3cr3t!x", S), ["S3cr3t!x"]);
         assert_eq!(found("Passwort = 'geheim123'", S), ["geheim123"]);
-        assert_eq!(
-            found("api_key = \"abcd1234efgh5678ijkl\"", S),
-            ["abcd1234efgh5678ijkl"]
-        );
+        assert_eq!(found("api_key = \"abcd1234efgh5678ijkl\"", S), ["abcd1234efgh5678ijkl"]);
         assert_eq!(
             found("Authorization: Bearer abcdefghijklmnop1234", S),
             ["abcdefghijklmnop1234"]

@@ -13,9 +13,7 @@ use tandem_protocol::EntityKind;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SsnRecognizer;
 
-lazy_regex!(
-    CANDIDATE = r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b|\b\d{3}\.\d{2}\.\d{4}\b|\b\d{9}\b"
-);
+lazy_regex!(CANDIDATE = r"\b\d{3}-\d{2}-\d{4}\b|\b\d{3} \d{2} \d{4}\b|\b\d{3}\.\d{2}\.\d{4}\b|\b\d{9}\b");
 
 const CONTEXT: &[&str] = &[
     "ssn",
@@ -43,11 +41,9 @@ impl Recognizer for SsnRecognizer {
     fn recognize(&self, text: &str, out: &mut Vec<Span>) {
         for m in CANDIDATE.find_iter(text) {
             let range = m.range();
-            if char_before(text, &range)
-                .is_some_and(|c| is_word_char(c) || matches!(c, '-' | '.' | '+'))
-                || char_after(text, &range).is_some_and(|c| {
-                    matches!(c, '-') || (c == '.' && next_is_digit(text, range.end))
-                })
+            if char_before(text, &range).is_some_and(|c| is_word_char(c) || matches!(c, '-' | '.' | '+'))
+                || char_after(text, &range)
+                    .is_some_and(|c| matches!(c, '-') || (c == '.' && next_is_digit(text, range.end)))
             {
                 continue;
             }
@@ -95,10 +91,7 @@ mod tests {
     #[test]
     fn finds_ssns() {
         assert_eq!(found("Here's my SSN: 460-89-9847", S), ["460-89-9847"]);
-        assert_eq!(
-            found("His social security number is 853 37 1694", S),
-            ["853 37 1694"]
-        );
+        assert_eq!(found("His social security number is 853 37 1694", S), ["853 37 1694"]);
         assert_eq!(found("ssn 514690360", S), ["514690360"]);
     }
 

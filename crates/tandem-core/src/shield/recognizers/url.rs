@@ -31,19 +31,12 @@ impl Recognizer for UrlRecognizer {
         for (re, score) in [(&*WITH_SCHEME, 0.85), (&*WWW, 0.75), (&*BARE, 0.5)] {
             for m in re.find_iter(text) {
                 // An e-mail's domain or a longer token is not a URL of its own.
-                if char_before(text, &m.range())
-                    .is_some_and(|c| matches!(c, '@' | '.' | '-' | '_' | '/'))
-                {
+                if char_before(text, &m.range()).is_some_and(|c| matches!(c, '@' | '.' | '-' | '_' | '/')) {
                     continue;
                 }
                 let end = m.start() + trim_trailing(m.as_str());
                 if end > m.start() {
-                    out.push(Span::new(
-                        EntityKind::Url,
-                        m.start()..end,
-                        score,
-                        self.name(),
-                    ));
+                    out.push(Span::new(EntityKind::Url, m.start()..end, score, self.name()));
                 }
             }
         }
@@ -57,9 +50,7 @@ fn trim_trailing(url: &str) -> usize {
         let Some(last) = s.chars().next_back() else {
             return 0;
         };
-        let unbalanced = |open: char, close: char| {
-            last == close && s.matches(open).count() < s.matches(close).count()
-        };
+        let unbalanced = |open: char, close: char| last == close && s.matches(open).count() < s.matches(close).count();
         if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '*')
             || unbalanced('(', ')')
             || unbalanced('[', ']')
