@@ -22,10 +22,20 @@ pub(crate) fn run() -> Result<()> {
     writeln!(out, "== original (stays on the device)\n{SAMPLE}\n")?;
     writeln!(out, "== found")?;
     for e in &redacted.entities {
-        writeln!(out, "  {:<14} {:<32} score {:.2}  -> {}", e.span.kind.as_str(), e.span.text(SAMPLE), e.span.score, e.replacement)?;
+        writeln!(
+            out,
+            "  {:<14} {:<32} score {:.2}  -> {}",
+            e.span.kind.as_str(),
+            e.span.text(SAMPLE),
+            e.span.score,
+            e.replacement
+        )?;
     }
     writeln!(out, "\n== sent to the cloud\n{}\n", redacted.text)?;
-    writeln!(out, "== reply as streamed back (chunks of 7 bytes), restored on the device")?;
+    writeln!(
+        out,
+        "== reply as streamed back (chunks of 7 bytes), restored on the device"
+    )?;
     let mut restorer = StreamRestorer::new(redactor.vault().clone());
     let mut chunk_start = 0;
     while chunk_start < REPLY.len() {

@@ -40,15 +40,23 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let shield = Shield::default();
     let covered: BTreeSet<String> = shield.kinds().iter().map(|k| k.as_str().to_owned()).collect();
 
-    let mut systems = vec![System { name: "Tandem".into(), predictions: predict(&shield, &gold)? }];
+    let mut systems = vec![System {
+        name: "Tandem".into(),
+        predictions: predict(&shield, &gold)?,
+    }];
     for spec in &args.baselines {
-        let (name, path) = spec.split_once('=').with_context(|| format!("baseline `{spec}` is not NAME=FILE"))?;
+        let (name, path) = spec
+            .split_once('=')
+            .with_context(|| format!("baseline `{spec}` is not NAME=FILE"))?;
         let content = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
         let examples = eval::parse_dataset(&content).with_context(|| format!("parsing {path}"))?;
         if examples.len() != gold.len() || examples.iter().zip(&gold).any(|(a, b)| a.text != b.text) {
             bail!("{path}: predictions must list the data set's texts in the same order");
         }
-        systems.push(System { name: name.into(), predictions: examples.into_iter().map(|e| e.spans).collect() });
+        systems.push(System {
+            name: name.into(),
+            predictions: examples.into_iter().map(|e| e.spans).collect(),
+        });
     }
 
     let chars: usize = gold.iter().map(|e| e.text.chars().count()).sum();
@@ -74,17 +82,38 @@ pub(crate) fn run(args: Args) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    writeln!(out, "Shield evaluation on {} ({} texts, {chars} chars)", args.dataset.display(), gold.len())?;
+    writeln!(
+        out,
+        "Shield evaluation on {} ({} texts, {chars} chars)",
+        args.dataset.display(),
+        gold.len()
+    )?;
     for (i, mode) in ["exact", "overlap"].iter().enumerate() {
-        write_table(&mut out, mode, &reports.iter().map(|(n, r)| (n.as_str(), &r[i])).collect::<Vec<_>>())?;
+        write_table(
+            &mut out,
+            mode,
+            &reports.iter().map(|(n, r)| (n.as_str(), &r[i])).collect::<Vec<_>>(),
+        )?;
     }
     let (_, tandem) = &reports[0];
     let not_covered: Vec<String> = tandem[0].not_covered.iter().map(|(l, n)| format!("{l} {n}")).collect();
-    writeln!(out, "\nGold labels the pattern layer does not cover (not scored above): {}", not_covered.join(", "))?;
+    writeln!(
+        out,
+        "\nGold labels the pattern layer does not cover (not scored above): {}",
+        not_covered.join(", ")
+    )?;
     for (name, r) in &reports {
-        let unscored: Vec<String> = r[0].unscored_predictions.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        let unscored: Vec<String> = r[0]
+            .unscored_predictions
+            .iter()
+            .map(|(l, n)| format!("{l} {n}"))
+            .collect();
         if !unscored.is_empty() {
-            writeln!(out, "{name} predictions of labels the data set does not annotate: {}", unscored.join(", "))?;
+            writeln!(
+                out,
+                "{name} predictions of labels the data set does not annotate: {}",
+                unscored.join(", ")
+            )?;
         }
     }
     writeln!(out, "\nThroughput, Tandem native (1 thread): {:.0} chars/s", throughput)?;
@@ -96,7 +125,11 @@ fn predict(shield: &Shield, gold: &[Example]) -> Result<Vec<Vec<LabeledSpan>>> {
     gold.iter()
         .map(|e| {
             let spans = shield.analyze(&e.text)?;
-            Ok(eval::spans_from_detections(&to_detections(&e.text, &spans, OffsetUnit::CodePoint)))
+            Ok(eval::spans_from_detections(&to_detections(
+                &e.text,
+                &spans,
+                OffsetUnit::CodePoint,
+            )))
         })
         .collect()
 }
@@ -128,10 +161,22 @@ fn write_table(out: &mut impl Write, mode: &str, systems: &[(&str, &Report)]) ->
         write!(out, " | {:>6} {:>6} {:>8}", "P", "R", "F1")?;
     }
     writeln!(out)?;
-    let Some((_, first)) = systems.first() else { return Ok(()) };
-    let rows = first.per_label.keys().map(|l| (l.as_str(), false)).chain([("micro", true)]);
+    let Some((_, first)) = systems.first() else {
+        return Ok(());
+    };
+    let rows = first
+        .per_label
+        .keys()
+        .map(|l| (l.as_str(), false))
+        .chain([("micro", true)]);
     for (label, micro) in rows {
-        let pick = |r: &Report| if micro { r.micro } else { r.per_label.get(label).copied().unwrap_or_default() };
+        let pick = |r: &Report| {
+            if micro {
+                r.micro
+            } else {
+                r.per_label.get(label).copied().unwrap_or_default()
+            }
+        };
         let gold = pick(first).tp + pick(first).fn_;
         write!(out, "{:<16} {:>6}", label, gold)?;
         for (_, r) in systems {

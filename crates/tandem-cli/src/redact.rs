@@ -27,13 +27,17 @@ pub(crate) fn run(args: Args) -> Result<()> {
         Some(t) if t != "-" => t.to_owned(),
         _ => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading stdin (it must be UTF-8)")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading stdin (it must be UTF-8)")?;
             s
         }
     };
     let mut policy = Policy::default();
     for p in &args.policies {
-        let (kind, action) = p.split_once('=').with_context(|| format!("policy `{p}` is not KIND=ACTION"))?;
+        let (kind, action) = p
+            .split_once('=')
+            .with_context(|| format!("policy `{p}` is not KIND=ACTION"))?;
         let kind: EntityKind = kind.parse()?;
         let action = match action.to_ascii_lowercase().as_str() {
             "redact" => Action::Redact,
@@ -43,7 +47,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
         };
         policy.set(kind, action);
     }
-    let shield = Shield::new(ShieldConfig { min_score: args.min_score, ..Default::default() });
+    let shield = Shield::new(ShieldConfig {
+        min_score: args.min_score,
+        ..Default::default()
+    });
     let mut redactor = Redactor::with_policy(shield, policy);
     let redacted = redactor.redact(&text)?;
     let mut out = std::io::stdout().lock();

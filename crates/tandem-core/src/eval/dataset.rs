@@ -107,9 +107,16 @@ pub fn parse_dataset(content: &str) -> Result<Vec<Example>, DatasetError> {
                 let spans = r
                     .spans
                     .into_iter()
-                    .map(|s| LabeledSpan { label: s.entity_type, start: s.start_position, end: s.end_position })
+                    .map(|s| LabeledSpan {
+                        label: s.entity_type,
+                        start: s.start_position,
+                        end: s.end_position,
+                    })
                     .collect();
-                Ok(Example { text: r.full_text, spans })
+                Ok(Example {
+                    text: r.full_text,
+                    spans,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
@@ -120,7 +127,10 @@ pub fn parse_dataset(content: &str) -> Result<Vec<Example>, DatasetError> {
             .map(|(i, line)| {
                 let r: JsonlRecord =
                     serde_json::from_str(line).map_err(|source| DatasetError::Json { record: i + 1, source })?;
-                Ok(Example { text: r.text, spans: r.spans })
+                Ok(Example {
+                    text: r.text,
+                    spans: r.spans,
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
     };
@@ -150,7 +160,11 @@ pub fn parse_dataset(content: &str) -> Result<Vec<Example>, DatasetError> {
 pub fn spans_from_detections(detections: &[tandem_protocol::Detection]) -> Vec<LabeledSpan> {
     detections
         .iter()
-        .map(|d| LabeledSpan { label: d.kind.as_str().to_owned(), start: d.start, end: d.end })
+        .map(|d| LabeledSpan {
+            label: d.kind.as_str().to_owned(),
+            start: d.start,
+            end: d.end,
+        })
         .collect()
 }
 
@@ -164,7 +178,14 @@ mod tests {
             {"entity_type": "PERSON", "entity_value": "Zoë", "start_position": 0, "end_position": 3},
             {"entity_type": "GPE", "entity_value": "x", "start_position": 4, "end_position": 6}]}]"#;
         let ex = parse_dataset(json).unwrap();
-        assert_eq!(ex[0].spans[1], LabeledSpan { label: "LOCATION".into(), start: 4, end: 6 });
+        assert_eq!(
+            ex[0].spans[1],
+            LabeledSpan {
+                label: "LOCATION".into(),
+                start: 4,
+                end: 6
+            }
+        );
     }
 
     #[test]
@@ -172,7 +193,12 @@ mod tests {
         let jsonl = "{\"text\": \"é 1\", \"spans\": [{\"label\": \"DOMAIN_NAME\", \"start\": 2, \"end\": 3}]}\n\n";
         assert_eq!(parse_dataset(jsonl).unwrap()[0].spans[0].label, "URL");
         let bad = "{\"text\": \"é\", \"spans\": [{\"label\": \"X\", \"start\": 0, \"end\": 2}]}";
-        assert!(parse_dataset(bad).unwrap_err().to_string().contains("does not fit a text of 1 code points"));
+        assert!(
+            parse_dataset(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("does not fit a text of 1 code points")
+        );
         assert!(parse_dataset("{nope").unwrap_err().to_string().starts_with("record 1"));
     }
 }

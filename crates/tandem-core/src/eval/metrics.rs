@@ -72,7 +72,10 @@ pub struct Report {
 /// `covered` lists the labels the system can produce; gold spans of other
 /// labels go to [`Report::not_covered`].
 pub fn score(gold: &[Example], predicted: &[Vec<LabeledSpan>], covered: &BTreeSet<String>, mode: MatchMode) -> Report {
-    let gold_labels: BTreeSet<&str> = gold.iter().flat_map(|e| e.spans.iter().map(|s| s.label.as_str())).collect();
+    let gold_labels: BTreeSet<&str> = gold
+        .iter()
+        .flat_map(|e| e.spans.iter().map(|s| s.label.as_str()))
+        .collect();
     let scored: BTreeSet<&str> = gold_labels.iter().copied().filter(|l| covered.contains(*l)).collect();
     let mut report = Report {
         mode,
@@ -123,7 +126,11 @@ fn match_spans(gold: &[&LabeledSpan], pred: &[&LabeledSpan], mode: MatchMode) ->
             tp += 1;
         }
     }
-    Counts { tp, fp: pred.len() - tp, fn_: gold.len() - tp }
+    Counts {
+        tp,
+        fp: pred.len() - tp,
+        fn_: gold.len() - tp,
+    }
 }
 
 #[cfg(test)]
@@ -131,16 +138,28 @@ mod tests {
     use super::*;
 
     fn span(label: &str, start: usize, end: usize) -> LabeledSpan {
-        LabeledSpan { label: label.into(), start, end }
+        LabeledSpan {
+            label: label.into(),
+            start,
+            end,
+        }
     }
 
     #[test]
     fn exact_and_overlap_counts() {
         let gold = vec![Example {
             text: "x".repeat(40),
-            spans: vec![span("EMAIL_ADDRESS", 0, 10), span("PHONE_NUMBER", 12, 20), span("PERSON", 25, 30)],
+            spans: vec![
+                span("EMAIL_ADDRESS", 0, 10),
+                span("PHONE_NUMBER", 12, 20),
+                span("PERSON", 25, 30),
+            ],
         }];
-        let preds = vec![vec![span("EMAIL_ADDRESS", 0, 10), span("PHONE_NUMBER", 13, 20), span("SECRET", 32, 36)]];
+        let preds = vec![vec![
+            span("EMAIL_ADDRESS", 0, 10),
+            span("PHONE_NUMBER", 13, 20),
+            span("SECRET", 32, 36),
+        ]];
         let covered: BTreeSet<String> = ["EMAIL_ADDRESS", "PHONE_NUMBER", "SECRET"].map(String::from).into();
         let exact = score(&gold, &preds, &covered, MatchMode::Exact);
         assert_eq!(exact.micro, Counts { tp: 1, fp: 1, fn_: 1 });
@@ -154,9 +173,15 @@ mod tests {
 
     #[test]
     fn one_prediction_matches_one_gold_span() {
-        let gold = vec![Example { text: String::new(), spans: vec![span("URL", 0, 5), span("URL", 5, 9)] }];
+        let gold = vec![Example {
+            text: String::new(),
+            spans: vec![span("URL", 0, 5), span("URL", 5, 9)],
+        }];
         let preds = vec![vec![span("URL", 0, 9)]];
         let covered: BTreeSet<String> = ["URL".to_owned()].into();
-        assert_eq!(score(&gold, &preds, &covered, MatchMode::Overlap).micro, Counts { tp: 1, fp: 0, fn_: 1 });
+        assert_eq!(
+            score(&gold, &preds, &covered, MatchMode::Overlap).micro,
+            Counts { tp: 1, fp: 0, fn_: 1 }
+        );
     }
 }

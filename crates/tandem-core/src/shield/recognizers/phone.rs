@@ -91,7 +91,8 @@ impl Recognizer for PhoneRecognizer {
             }
             if char_before(text, &range).is_some_and(|c| is_word_char(c) || matches!(c, '.' | '-' | '/' | '+'))
                 || char_after(text, &range).is_some_and(|c| is_word_char(c))
-                || text[range.end..].starts_with(|c| c == '-') && text[range.end + 1..].starts_with(|c: char| c.is_ascii_digit())
+                || text[range.end..].starts_with(|c| c == '-')
+                    && text[range.end + 1..].starts_with(|c: char| c.is_ascii_digit())
             {
                 continue;
             }
@@ -113,7 +114,7 @@ fn score(cand: &str) -> Option<f32> {
     if !(7..=15).contains(&n_digits) || DATE_OR_TIME.is_match(number) || DOTTED_QUAD.is_match(number) {
         return None;
     }
-    if number.matches(['(', ')']).count() > 2 || number.contains("  ") {
+    if number.matches(['(', ')']).count() > 2 || number.contains("  ") || implausible_groups(number) {
         return None;
     }
     let separated = number.trim_start_matches('+').contains([' ', '\t', '-', '.', '(', '/']);
@@ -130,6 +131,19 @@ fn score(cand: &str) -> Option<f32> {
         (false, true, _) => 0.3,
         (false, false, _) => 0.1,
     })
+}
+
+/// Digit runs like "1 1 1 1 1 1 1" or "111 111 1111" are not written phone
+/// numbers: at most one lone digit group (a country or trunk prefix), and
+/// not every digit the same.
+fn implausible_groups(number: &str) -> bool {
+    let groups: Vec<&str> = number
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let lone = groups.iter().filter(|g| g.len() == 1).count();
+    let d = digits(number);
+    lone > 1 || d.iter().all(|&x| x == d[0])
 }
 
 fn valid(region: Option<Id>, number: &str) -> bool {
@@ -173,5 +187,7 @@ mod tests {
         assert!(found("order 4411 2233", P).is_empty());
         assert!(found("pi is 3.14159265358", P).is_empty());
         assert!(found("serial 1234567890123456789012", P).is_empty());
+        assert!(found("1 1 1 1 1 1 1 1 1 1 1 1 1", P).is_empty());
+        assert!(found("call 111 111 1111", P).is_empty());
     }
 }

@@ -99,6 +99,13 @@ const NOT_PASSWORDS: &[&str] = &[
     "easy",
     "hard",
     "simple",
+    // The keywords themselves ("password: password: …" is a form, not a value).
+    "password",
+    "passwd",
+    "passcode",
+    "passphrase",
+    "pwd",
+    "pass",
 ];
 
 impl Recognizer for SecretRecognizer {

@@ -1,0 +1,72 @@
+//! `ShieldOptions` from JavaScript.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use tandem_core::shield::{Policy, ShieldConfig};
+use tandem_core::{Action, EntityKind};
+
+/// Options of `new Shield(options)`, as JavaScript passes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShieldOptions {
+    /// See `ShieldConfig::min_score`.
+    pub min_score: Option<f32>,
+    /// See `ShieldConfig::max_input_bytes`.
+    pub max_input_bytes: Option<usize>,
+    /// Action per entity kind name.
+    #[serde(default)]
+    pub policy: BTreeMap<String, Action>,
+}
+
+impl ShieldOptions {
+    /// The core settings and policy these options describe.
+    pub fn into_parts(self) -> Result<(ShieldConfig, Policy), String> {
+        let defaults = ShieldConfig::default();
+        let min_score = self.min_score.unwrap_or(defaults.min_score);
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(format!("minScore must be between 0 and 1, got {min_score}"));
+        }
+        let config = ShieldConfig {
+            min_score,
+            max_input_bytes: self.max_input_bytes.unwrap_or(defaults.max_input_bytes),
+        };
+        let mut policy = Policy::default();
+        for (kind, action) in self.policy {
+            let kind: EntityKind = kind.parse().map_err(|e| format!("policy: {e}"))?;
+            policy.set(kind, action);
+        }
+        Ok((config, policy))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<(ShieldConfig, Policy), String> {
+        serde_json::from_str::<ShieldOptions>(json)
+            .map_err(|e| e.to_string())?
+            .into_parts()
+    }
+
+    #[test]
+    fn reads_camel_case_options_and_policies() {
+        let (config, policy) =
+            parse(r#"{"minScore": 0.7, "policy": {"URL": "allow", "CREDIT_CARD": "mask"}}"#).unwrap();
+        assert_eq!(config.min_score, 0.7);
+        assert_eq!(policy.action(EntityKind::Url), Action::Allow);
+        assert_eq!(policy.action(EntityKind::CreditCard), Action::Mask);
+    }
+
+    #[test]
+    fn rejects_unknown_kinds_fields_and_bad_scores() {
+        assert!(
+            parse(r#"{"policy": {"PASSPORT": "allow"}}"#)
+                .unwrap_err()
+                .contains("unknown entity kind")
+        );
+        assert!(parse(r#"{"minscore": 1}"#).unwrap_err().contains("unknown field"));
+        assert!(parse(r#"{"minScore": 2}"#).unwrap_err().contains("between 0 and 1"));
+        assert!(parse(r#"{"policy": {"URL": "drop"}}"#).is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The `Shield` and `StreamRestorer` classes.
+
+use crate::options::ShieldOptions;
+use js_sys::JsString;
+use tandem_core::shield::{self as core, Redactor, to_detections};
+use tandem_core::text::OffsetUnit;
+use wasm_bindgen::prelude::*;
+
+/// Finds PII and secrets, redacts them for sending, restores them in replies.
+///
+/// One instance is one conversation: the same value gets the same
+/// placeholder in every message until `reset()`.
+#[wasm_bindgen]
+pub struct Shield {
+    redactor: Redactor,
+}
+
+#[wasm_bindgen]
+impl Shield {
+    /// Creates a shield; `options` may be omitted.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ShieldOptions | undefined")] options: JsValue,
+    ) -> Result<Shield, JsError> {
+        let options: ShieldOptions = if options.is_undefined() || options.is_null() {
+            ShieldOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?
+        };
+        let (config, policy) = options
+            .into_parts()
+            .map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?;
+        Ok(Shield {
+            redactor: Redactor::with_policy(core::Shield::new(config), policy),
+        })
+    }
+
+    /// Every entity in `text`, sorted, non-overlapping, in UTF-16 offsets.
+    #[wasm_bindgen(unchecked_return_type = "Detection[]")]
+    pub fn analyze(&self, #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue) -> Result<JsValue, JsError> {
+        let text = rust_string(&text, "text")?;
+        let spans = self
+            .redactor
+            .shield()
+            .analyze(&text)
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&to_detections(&text, &spans, OffsetUnit::Utf16))
+    }
+
+    /// Replaces entities according to the policy; offsets in UTF-16.
+    #[wasm_bindgen(unchecked_return_type = "Redaction")]
+    pub fn redact(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let text = rust_string(&text, "text")?;
+        let redacted = self.redactor.redact(&text).map_err(|e| JsError::new(&e.to_string()))?;
+        to_js(&redacted.to_wire(&text, OffsetUnit::Utf16))
+    }
+
+    /// Puts the originals back into a whole reply.
+    pub fn restore(&self, #[wasm_bindgen(unchecked_param_type = "string")] reply: JsValue) -> Result<String, JsError> {
+        Ok(self.redactor.restore(&rust_string(&reply, "reply")?))
+    }
+
+    /// A restorer for a streamed reply, knowing every placeholder issued so far.
+    pub fn restorer(&self) -> StreamRestorer {
+        StreamRestorer {
+            inner: core::StreamRestorer::new(self.redactor.vault().clone()),
+            pending_high_surrogate: None,
+        }
+    }
+
+    /// Forgets issued placeholders: the next message starts a new conversation.
+    pub fn reset(&mut self) {
+        self.redactor.reset();
+    }
+
+    /// The entity kinds this shield can find.
+    #[wasm_bindgen(getter, unchecked_return_type = "EntityKind[]")]
+    pub fn kinds(&self) -> Vec<String> {
+        self.redactor
+            .shield()
+            .kinds()
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect()
+    }
+}
+
+/// Restores placeholders in a reply that arrives in chunks.
+///
+/// Feed each chunk to `push` and show what it returns; call `finish` at the
+/// end of the stream. A placeholder split across chunks is held back until
+/// it is complete; so is a UTF-16 surrogate pair split across chunks.
+#[wasm_bindgen]
+pub struct StreamRestorer {
+    inner: core::StreamRestorer,
+    pending_high_surrogate: Option<u16>,
+}
+
+#[wasm_bindgen]
+impl StreamRestorer {
+    /// Feeds one chunk; returns the restored text that is final so far.
+    pub fn push(&mut self, #[wasm_bindgen(unchecked_param_type = "string")] chunk: JsValue) -> Result<String, JsError> {
+        let Some(chunk) = chunk.dyn_ref::<JsString>() else {
+            return Err(JsError::new("chunk must be a string"));
+        };
+        let mut units: Vec<u16> = self.pending_high_surrogate.take().into_iter().collect();
+        units.extend(chunk.iter());
+        if let Some(&last) = units.last()
+            && (0xD800..0xDC00).contains(&last)
+        {
+            self.pending_high_surrogate = units.pop();
+        }
+        let text = String::from_utf16(&units).map_err(|_| invalid_utf16("chunk", &units))?;
+        Ok(self.inner.push(&text))
+    }
+
+    /// Ends the stream; returns whatever was held back.
+    pub fn finish(&mut self) -> Result<String, JsError> {
+        if self.pending_high_surrogate.take().is_some() {
+            return Err(JsError::new("stream ended inside a UTF-16 surrogate pair"));
+        }
+        Ok(self.inner.finish())
+    }
+}
+
+/// A Rust string from a JS value that must be a well-formed string.
+fn rust_string(value: &JsValue, what: &str) -> Result<String, JsError> {
+    let Some(js) = value.dyn_ref::<JsString>() else {
+        return Err(JsError::new(&format!("{what} must be a string")));
+    };
+    if !js.is_valid_utf16() {
+        let units: Vec<u16> = js.iter().collect();
+        return Err(invalid_utf16(what, &units));
+    }
+    js.as_string()
+        .ok_or_else(|| JsError::new(&format!("{what} must be a string")))
+}
+
+fn invalid_utf16(what: &str, units: &[u16]) -> JsError {
+    let at = char::decode_utf16(units.iter().copied())
+        .scan(0usize, |pos, r| {
+            let here = *pos;
+            *pos += r.as_ref().map_or(1, |c| c.len_utf16());
+            Some((here, r.is_err()))
+        })
+        .find(|(_, bad)| *bad)
+        .map_or(0, |(i, _)| i);
+    JsError::new(&format!("{what} is not valid UTF-16: unpaired surrogate at index {at}"))
+}
+
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("could not convert result: {e}")))
+}
