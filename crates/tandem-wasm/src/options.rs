@@ -19,6 +19,9 @@ pub struct ShieldOptions {
 }
 
 impl ShieldOptions {
+    /// The field names JavaScript may use.
+    pub const FIELDS: [&'static str; 3] = ["minScore", "maxInputBytes", "policy"];
+
     /// The core settings and policy these options describe.
     pub fn into_parts(self) -> Result<(ShieldConfig, Policy), String> {
         let defaults = ShieldConfig::default();

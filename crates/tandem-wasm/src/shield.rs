@@ -25,6 +25,18 @@ impl Shield {
         let options: ShieldOptions = if options.is_undefined() || options.is_null() {
             ShieldOptions::default()
         } else {
+            // serde-wasm-bindgen reads only the fields it knows: check for typos here.
+            if let Some(obj) = options.dyn_ref::<js_sys::Object>() {
+                for key in js_sys::Object::keys(obj).iter().filter_map(|k| k.as_string()) {
+                    if !ShieldOptions::FIELDS.contains(&key.as_str()) {
+                        let msg = format!(
+                            "invalid ShieldOptions: unknown field `{key}`, expected one of {:?}",
+                            ShieldOptions::FIELDS
+                        );
+                        return Err(JsError::new(&msg));
+                    }
+                }
+            }
             serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?
         };
         let (config, policy) = options
