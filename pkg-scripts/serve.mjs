@@ -1,0 +1,41 @@
+// A minimal static file server for the demo page and the browser tests.
+// Usage: node pkg-scripts/serve.mjs [DIR=www] [PORT=8080]
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".ts": "text/plain; charset=utf-8",
+};
+
+/** Serves `dir` on 127.0.0.1:`port` (0 = any free port); resolves to the server. */
+export function serve(dir, port = 0) {
+  const root = resolve(dir);
+  const server = createServer(async (req, res) => {
+    try {
+      const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      let file = normalize(join(root, path));
+      if (!file.startsWith(root)) throw Object.assign(new Error("outside root"), { code: "ENOENT" });
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
+      res.end(body);
+    } catch (err) {
+      res.writeHead(err.code === "ENOENT" ? 404 : 500, { "content-type": "text/plain" });
+      res.end(err.code === "ENOENT" ? "not found" : "server error");
+    }
+  });
+  return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok(server)));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const server = await serve(process.argv[2] ?? "www", Number(process.argv[3] ?? 8080));
+  console.log(`Serving on http://127.0.0.1:${server.address().port}/ (Ctrl-C to stop)`);
+}
