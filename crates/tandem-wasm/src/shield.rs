@@ -20,7 +20,7 @@ impl Shield {
     /// Creates a shield; `options` may be omitted.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "ShieldOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ShieldOptions")] options: JsValue,
     ) -> Result<Shield, JsError> {
         let options: ShieldOptions = if options.is_undefined() || options.is_null() {
             ShieldOptions::default()
