@@ -66,7 +66,7 @@ pub(crate) fn is_word_char(c: char) -> bool {
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use crate::shield::{Recognizer, Shield, ShieldConfig};
+    use crate::shield::{Shield, ShieldConfig};
     use tandem_protocol::EntityKind;
 
     /// Texts the full shield reports as `kind` (after threshold and overlap resolution).
@@ -78,12 +78,5 @@ pub(crate) mod test_util {
             .filter(|s| s.kind == kind)
             .map(|s| s.text(text).to_owned())
             .collect()
-    }
-
-    /// Raw candidates of one recognizer with scores.
-    pub(crate) fn raw(r: &dyn Recognizer, text: &str) -> Vec<(String, f32)> {
-        let mut out = Vec::new();
-        r.recognize(text, &mut out);
-        out.into_iter().map(|s| (s.text(text).to_owned(), s.score)).collect()
     }
 }

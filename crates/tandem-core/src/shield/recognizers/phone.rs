@@ -90,9 +90,8 @@ impl Recognizer for PhoneRecognizer {
                 cand = &cand[1..];
             }
             if char_before(text, &range).is_some_and(|c| is_word_char(c) || matches!(c, '.' | '-' | '/' | '+'))
-                || char_after(text, &range).is_some_and(|c| is_word_char(c))
-                || text[range.end..].starts_with(|c| c == '-')
-                    && text[range.end + 1..].starts_with(|c: char| c.is_ascii_digit())
+                || char_after(text, &range).is_some_and(is_word_char)
+                || text[range.end..].starts_with('-') && text[range.end + 1..].starts_with(|c: char| c.is_ascii_digit())
             {
                 continue;
             }
