@@ -45,6 +45,12 @@ def main() -> None:
     ap.add_argument("--stats", required=True, help="throughput JSON")
     args = ap.parse_args()
 
+    # Presidio's e-mail validator calls tldextract, which would try to download
+    # the public suffix list; use the snapshot bundled with tldextract instead.
+    import tldextract
+
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 

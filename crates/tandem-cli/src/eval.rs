@@ -26,6 +26,9 @@ pub(crate) struct Args {
     /// Print machine-readable JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON result to this file (tables still go to stdout).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
 }
 
 struct System {
@@ -70,14 +73,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .collect();
 
     let mut out = std::io::stdout().lock();
+    let json = serde_json::json!({
+        "dataset": args.dataset.display().to_string(),
+        "texts": gold.len(),
+        "chars": chars,
+        "tandem_chars_per_sec": throughput,
+        "systems": reports.iter().map(|(n, r)| serde_json::json!({"name": n, "exact": r[0], "overlap": r[1]})).collect::<Vec<_>>(),
+    });
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.json {
-        let json = serde_json::json!({
-            "dataset": args.dataset.display().to_string(),
-            "texts": gold.len(),
-            "chars": chars,
-            "tandem_chars_per_sec": throughput,
-            "systems": reports.iter().map(|(n, r)| serde_json::json!({"name": n, "exact": r[0], "overlap": r[1]})).collect::<Vec<_>>(),
-        });
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
         return Ok(());

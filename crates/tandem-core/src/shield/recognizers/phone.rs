@@ -95,19 +95,21 @@ impl Recognizer for PhoneRecognizer {
             {
                 continue;
             }
-            let Some(score) = score(cand) else { continue };
-            let score = if near(text, &range, CONTEXT) {
-                score + BOOST
-            } else {
-                score
+            let Some(score) = score(cand, || near(text, &range, CONTEXT)) else {
+                continue;
             };
             out.push(Span::new(EntityKind::PhoneNumber, range, score, self.name()));
         }
     }
 }
 
-/// The base score of a candidate, or `None` when it cannot be a phone number.
-fn score(cand: &str) -> Option<f32> {
+/// The score of a candidate, or `None` when it cannot be a phone number.
+///
+/// Validation against libphonenumber's metadata is the expensive step, so
+/// it runs only where it can change the outcome: always for international
+/// numbers, for national ones only with phone context or when the shape
+/// alone (separated groups, nine digits or more) could pass without it.
+fn score(cand: &str, context: impl FnOnce() -> bool) -> Option<f32> {
     let number = EXTENSION.find(cand).map_or(cand, |ext| &cand[..ext.start()]);
     let n_digits = digits(number).len();
     if !(7..=15).contains(&n_digits) || DATE_OR_TIME.is_match(number) || DOTTED_QUAD.is_match(number) {
@@ -116,20 +118,27 @@ fn score(cand: &str) -> Option<f32> {
     if number.matches(['(', ')']).count() > 2 || number.contains("  ") || implausible_groups(number) {
         return None;
     }
+    let boost = if context() { BOOST } else { 0.0 };
     let separated = number.trim_start_matches('+').contains([' ', '\t', '-', '.', '(', '/']);
-    let international = number.starts_with('+') || number.starts_with("00");
-    if international {
+    if number.starts_with('+') || number.starts_with("00") {
         let normalized = format!("+{}", number.trim_start_matches('+').trim_start_matches("00"));
-        return Some(if valid(None, &normalized) { 0.9 } else { 0.3 });
+        return Some(boost + if valid(None, &normalized) { 0.9 } else { 0.3 });
+    }
+    let shape_could_pass = separated && n_digits >= 9;
+    if boost == 0.0 && !shape_could_pass {
+        return None; // below the threshold whether valid or not
     }
     let valid_somewhere = REGIONS.iter().any(|&region| valid(Some(region), number));
     // Short national numbers validate in some region by chance: they need context.
-    Some(match (valid_somewhere, separated, n_digits >= 9) {
-        (true, true, true) => 0.6,
-        (true, _, _) => 0.4,
-        (false, true, _) => 0.3,
-        (false, false, _) => 0.1,
-    })
+    Some(
+        boost
+            + match (valid_somewhere, shape_could_pass) {
+                (true, true) => 0.6,
+                (true, false) => 0.4,
+                (false, _) if separated => 0.3,
+                (false, _) => 0.1,
+            },
+    )
 }
 
 /// Digit runs like "1 1 1 1 1 1 1" or "111 111 1111" are not written phone
