@@ -5,6 +5,8 @@
 
 mod demo;
 mod eval;
+mod gguf;
+mod models;
 mod redact;
 
 use anyhow::Result;
@@ -25,6 +27,9 @@ enum Command {
     /// The PII shield.
     #[command(subcommand)]
     Shield(ShieldCommand),
+    /// Inspect GGUF model files.
+    #[command(subcommand)]
+    Gguf(gguf::Command),
 }
 
 #[derive(Subcommand)]
@@ -40,5 +45,6 @@ fn main() -> Result<()> {
         Command::Demo => demo::run(),
         Command::Shield(ShieldCommand::Redact(args)) => redact::run(args),
         Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
+        Command::Gguf(cmd) => gguf::run(cmd),
     }
 }
