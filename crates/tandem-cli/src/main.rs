@@ -5,6 +5,7 @@
 
 mod demo;
 mod eval;
+mod generate;
 mod gguf;
 mod models;
 mod redact;
@@ -27,6 +28,8 @@ enum Command {
     /// The PII shield.
     #[command(subcommand)]
     Shield(ShieldCommand),
+    /// Generate text with a local model, streaming tokens and reporting tok/s.
+    Generate(generate::Args),
     /// Inspect GGUF model files.
     #[command(subcommand)]
     Gguf(gguf::Command),
@@ -46,5 +49,6 @@ fn main() -> Result<()> {
         Command::Shield(ShieldCommand::Redact(args)) => redact::run(args),
         Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
         Command::Gguf(cmd) => gguf::run(cmd),
+        Command::Generate(args) => generate::run(args),
     }
 }

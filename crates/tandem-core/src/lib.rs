@@ -11,7 +11,9 @@
 //! This crate does no I/O and reads no clock: callers pass strings in and get
 //! values out. It never depends on burn or wasm-bindgen.
 
+pub mod chat;
 pub mod eval;
+pub mod sampling;
 pub mod shield;
 pub mod text;
 

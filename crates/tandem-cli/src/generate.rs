@@ -1,0 +1,113 @@
+//! `tandem generate`: stream a model's reply and report prefill/decode speed.
+
+use crate::models;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::time::Instant;
+use tandem_core::chat::{Message, Role};
+use tandem_core::sampling::SamplingConfig;
+use tandem_engine::{Engine, Event, GenerateOptions};
+
+/// Where the model runs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum DeviceKind {
+    /// burn's CPU backend (flex).
+    Cpu,
+    /// burn's wgpu backend (Vulkan, Metal, …; Mesa lavapipe without a GPU).
+    Wgpu,
+}
+
+/// Arguments of `tandem generate`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The user's message (or raw text with --raw).
+    prompt: String,
+    /// Model name (see pkg-scripts/models.json) or GGUF path.
+    #[arg(long, default_value = "smollm2-135m")]
+    model: String,
+    /// Continue the text as is instead of applying the chat template.
+    #[arg(long)]
+    raw: bool,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Keep the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling threshold.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Penalty for repeated tokens (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let path = models::resolve(&args.model)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let device = match args.device {
+        DeviceKind::Cpu => burn::tensor::Device::flex(),
+        DeviceKind::Wgpu => burn::tensor::Device::wgpu(Default::default()),
+    };
+    let loaded = Instant::now();
+    let engine = Engine::from_gguf(&bytes, &device)?;
+    eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());
+    let options = GenerateOptions {
+        max_tokens: args.max_tokens,
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: args.repetition_penalty,
+            seed: args.seed,
+        },
+    };
+    let generation = if args.raw {
+        engine.start(&args.prompt, &options)?
+    } else {
+        engine.chat(&[Message::new(Role::User, args.prompt.clone())], &options)?
+    };
+    let mut out = std::io::stdout().lock();
+    let start = Instant::now();
+    let (mut prefill, mut prompt_tokens, mut generated) = (None, 0, 0usize);
+    let mut write_error = None;
+    let reason = engine.generate(generation, |event| match event {
+        Event::Prefilled { tokens } => {
+            prompt_tokens = *tokens;
+        }
+        Event::Token { text, .. } => {
+            // The first token's time includes the prefill pass.
+            if prefill.is_none() {
+                prefill = Some(start.elapsed());
+            }
+            generated += 1;
+            if let Err(e) = write!(out, "{text}").and_then(|()| out.flush()) {
+                write_error.get_or_insert(e);
+            }
+        }
+        Event::Done(_) => {}
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    writeln!(out)?;
+    let total = start.elapsed().as_secs_f64();
+    let prefill = prefill.map_or(total, |d| d.as_secs_f64());
+    let decode_tokens = generated.saturating_sub(1);
+    eprintln!(
+        "prefill: {prompt_tokens} tokens in {prefill:.3} s ({:.1} tok/s); decode: {decode_tokens} tokens in {:.3} s ({:.1} tok/s); stop: {reason:?}",
+        prompt_tokens as f64 / prefill,
+        total - prefill,
+        decode_tokens as f64 / (total - prefill).max(1e-9)
+    );
+    Ok(())
+}

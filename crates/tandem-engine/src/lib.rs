@@ -1,0 +1,153 @@
+//! Generation: a model, its tokenizer and chat template, a sampler and stop
+//! rules, producing text as it is decoded.
+//!
+//! The decoding loop is split in two so that one implementation serves both
+//! a blocking native caller and an `async` browser caller (where reading a
+//! GPU tensor must be awaited): a [`Generation`] decides what to run next
+//! and consumes the logits that come back; [`Engine::generate`] drives it
+//! with synchronous reads, the wasm crate with asynchronous ones. No clock is
+//! read here: callers time the [`Event`]s.
+
+mod generation;
+
+pub use generation::{Event, Generation, StopReason};
+
+use burn::tensor::Device;
+use tandem_core::chat::{ChatTemplate, Message};
+use tandem_core::sampling::SamplingConfig;
+use tandem_gguf::Gguf;
+use tandem_models::{Model, ModelError, TextTokenizer};
+
+/// A loaded model ready to generate.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    model: Model,
+    tokenizer: TextTokenizer,
+    template: ChatTemplate,
+    stop_ids: Vec<u32>,
+}
+
+/// Settings of one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// How to pick them.
+    pub sampling: SamplingConfig,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            max_tokens: 128,
+            sampling: SamplingConfig::greedy(),
+        }
+    }
+}
+
+/// Why generation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Loading or running the model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The file is not a readable GGUF model.
+    #[error(transparent)]
+    Gguf(#[from] tandem_gguf::GgufError),
+    /// Invalid sampling settings.
+    #[error(transparent)]
+    Sampling(#[from] tandem_core::sampling::SamplingError),
+    /// Reading logits back from the device failed.
+    #[error("reading logits from the device: {0}")]
+    Readback(String),
+}
+
+impl Engine {
+    /// Loads model, tokenizer and chat template from GGUF bytes onto `device`.
+    pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<Self, EngineError> {
+        let gguf = Gguf::parse(bytes)?;
+        let model = Model::from_gguf(&gguf, device)?;
+        let tokenizer = TextTokenizer::from_gguf(&gguf)?;
+        let template = gguf
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.as_str())
+            .map_or(ChatTemplate::Plain, ChatTemplate::detect);
+        Ok(Self::new(model, tokenizer, template))
+    }
+
+    /// An engine from parts.
+    pub fn new(model: Model, tokenizer: TextTokenizer, template: ChatTemplate) -> Self {
+        let mut stop_ids: Vec<u32> = template
+            .stop_strings()
+            .iter()
+            .filter_map(|s| tokenizer.token_id(s))
+            .collect();
+        stop_ids.extend(tokenizer.eos());
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
+        Self {
+            model,
+            tokenizer,
+            template,
+            stop_ids,
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template.
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Token ids that end generation.
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop_ids
+    }
+
+    /// Starts generating a reply to `messages` with the model's chat template.
+    pub fn chat(&self, messages: &[Message], options: &GenerateOptions) -> Result<Generation, EngineError> {
+        self.start(&self.template.render(messages), options)
+    }
+
+    /// Starts generating a continuation of raw `prompt` text.
+    pub fn start(&self, prompt: &str, options: &GenerateOptions) -> Result<Generation, EngineError> {
+        let ids = self.tokenizer.encode(prompt)?;
+        Generation::new(self, ids, options)
+    }
+
+    /// Runs a generation to the end with blocking reads, calling `on_event`
+    /// as tokens are decoded. Not for wasm with WebGPU (reads must be awaited there).
+    pub fn generate(
+        &self,
+        mut generation: Generation,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<StopReason, EngineError> {
+        loop {
+            let Some(input) = generation.next_input() else {
+                return Ok(generation.stop_reason().unwrap_or(StopReason::MaxTokens));
+            };
+            let logits = self.model.forward(&input, generation.cache_mut())?;
+            let vocab = self.model.config().vocab_size;
+            let t = input.len();
+            let last = logits
+                .narrow(0, t - 1, 1)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| EngineError::Readback(format!("{e:?}")))?;
+            debug_assert_eq!(last.len(), vocab);
+            for event in generation.accept_logits(self, &last)? {
+                on_event(&event);
+            }
+        }
+    }
+}

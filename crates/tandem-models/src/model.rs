@@ -1,0 +1,288 @@
+//! The decoder: embedding, `n_layers` × (RMSNorm → GQA attention with RoPE →
+//! RMSNorm → SwiGLU MLP), final RMSNorm, output projection.
+
+use crate::cache::KvCache;
+use crate::config::Config;
+use crate::error::ModelError;
+use crate::rope;
+use crate::weights::{Weight, WeightSource};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// A linear layer stored as `[in, out]` so that `x · w` needs no transpose.
+#[derive(Debug, Clone)]
+struct Linear {
+    w: Tensor<2>,
+    bias: Option<Tensor<1>>,
+}
+
+impl Linear {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let out = self.w.dims()[1];
+        let y = x.reshape([b * t, d]).matmul(self.w.clone());
+        let y = match &self.bias {
+            Some(bias) => y + bias.clone().unsqueeze::<2>(),
+            None => y,
+        };
+        y.reshape([b, t, out])
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: Tensor<1>,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    ffn_norm: Tensor<1>,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// A Llama/Qwen2 causal language model on a burn device.
+#[derive(Debug, Clone)]
+pub struct Model {
+    config: Config,
+    device: Device,
+    embed: Tensor<2>,
+    blocks: Vec<Block>,
+    norm: Tensor<1>,
+    lm_head: Tensor<2>,
+    inv_freq: Vec<f32>,
+}
+
+impl Model {
+    /// Loads the weights named by Hugging Face conventions from `source`.
+    pub fn load(config: Config, source: &dyn WeightSource, device: &Device) -> Result<Self, ModelError> {
+        config.validate()?;
+        let c = &config;
+        let (h, q_dim, kv_dim) = (c.hidden_size, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+        let get = |name: &str, shape: &[usize]| -> Result<Weight, ModelError> {
+            let w = source.get(name)?.ok_or_else(|| weight_err(name, "missing"))?;
+            if w.shape != shape {
+                return Err(weight_err(name, &format!("shape {:?}, expected {:?}", w.shape, shape)));
+            }
+            Ok(w)
+        };
+        let vector = |name: &str, n: usize| -> Result<Tensor<1>, ModelError> {
+            let w = get(name, &[n])?;
+            Ok(Tensor::from_data(TensorData::new(w.data, [n]), device))
+        };
+        // PyTorch stores [out, in]; keep [in, out].
+        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear, ModelError> {
+            let w = get(&format!("{name}.weight"), &[out, inp])?;
+            let w = Tensor::<2>::from_data(TensorData::new(w.data, [out, inp]), device).transpose();
+            let bias = if bias {
+                Some(vector(&format!("{name}.bias"), out)?)
+            } else {
+                None
+            };
+            Ok(Linear { w, bias })
+        };
+        let embed_w = get("model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let embed = Tensor::<2>::from_data(TensorData::new(embed_w.data, [c.vocab_size, h]), device);
+        let lm_head = if c.tie_embeddings {
+            embed.clone().transpose()
+        } else {
+            linear("lm_head", c.vocab_size, h, false)?.w
+        };
+        let blocks = (0..c.n_layers)
+            .map(|i| {
+                let p = format!("model.layers.{i}");
+                Ok(Block {
+                    attn_norm: vector(&format!("{p}.input_layernorm.weight"), h)?,
+                    q: linear(&format!("{p}.self_attn.q_proj"), q_dim, h, c.qkv_bias)?,
+                    k: linear(&format!("{p}.self_attn.k_proj"), kv_dim, h, c.qkv_bias)?,
+                    v: linear(&format!("{p}.self_attn.v_proj"), kv_dim, h, c.qkv_bias)?,
+                    o: linear(&format!("{p}.self_attn.o_proj"), h, q_dim, false)?,
+                    ffn_norm: vector(&format!("{p}.post_attention_layernorm.weight"), h)?,
+                    gate: linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h, false)?,
+                    up: linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h, false)?,
+                    down: linear(&format!("{p}.mlp.down_proj"), h, c.intermediate_size, false)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let norm = vector("model.norm.weight", h)?;
+        let inv_freq = rope::inv_freq(c.head_dim, c.rope_theta, &c.rope_scaling);
+        Ok(Self {
+            config,
+            device: device.clone(),
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            inv_freq,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// An empty KV cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.n_layers)
+    }
+
+    /// Runs `tokens` (positions `cache.len()..`) and returns the logits of
+    /// every one of them, `[tokens.len(), vocab]`: all positions at once, so
+    /// that a whole draft is verified in one pass. The cache grows by
+    /// `tokens.len()`.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor<2>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Input("no tokens to run".into()));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token {bad} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        let start = cache.len();
+        if start + tokens.len() > self.config.max_position {
+            return Err(ModelError::Input(format!(
+                "context of {} tokens exceeds the model's {}",
+                start + tokens.len(),
+                self.config.max_position
+            )));
+        }
+        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, tokens.len()]), &self.device);
+        let logits = self.forward_batch(ids, start, cache);
+        let [_, t, v] = logits.dims();
+        Ok(logits.reshape([t, v]))
+    }
+
+    /// The forward pass over a batch `[b, t]` of token ids at positions
+    /// `start..start + t` (every row at the same positions).
+    fn forward_batch(&self, ids: Tensor<2, Int>, start: usize, cache: &mut KvCache) -> Tensor<3> {
+        let c = &self.config;
+        let [b, t] = ids.dims();
+        let mut x = self
+            .embed
+            .clone()
+            .select(0, ids.reshape([b * t]))
+            .reshape([b, t, c.hidden_size]);
+        let (cos, sin) = rope::tables(&self.inv_freq, start, t);
+        let half = c.head_dim / 2;
+        let cos = Tensor::<2>::from_data(TensorData::new(cos, [t, half]), &self.device).reshape([1, 1, t, half]);
+        let sin = Tensor::<2>::from_data(TensorData::new(sin, [t, half]), &self.device).reshape([1, 1, t, half]);
+        let mask = (t > 1).then(|| causal_mask(t, start, &self.device));
+        for (i, block) in self.blocks.iter().enumerate() {
+            let h = rms_norm(x.clone(), &block.attn_norm, c.rms_norm_eps);
+            let attn = self.attention(block, h, &cos, &sin, mask.as_ref(), cache, i);
+            x = x + attn;
+            let h = rms_norm(x.clone(), &block.ffn_norm, c.rms_norm_eps);
+            let mlp = block
+                .down
+                .forward(silu(block.gate.forward(h.clone())) * block.up.forward(h));
+            x = x + mlp;
+        }
+        cache.advance(t);
+        let x = rms_norm(x, &self.norm, c.rms_norm_eps);
+        let v = self.lm_head.dims()[1];
+        x.reshape([b * t, c.hidden_size])
+            .matmul(self.lm_head.clone())
+            .reshape([b, t, v])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        block: &Block,
+        h: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: Option<&Tensor<4>>,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> Tensor<3> {
+        let c = &self.config;
+        let [b, t, _] = h.dims();
+        let heads = |x: Tensor<3>, n: usize| x.reshape([b, t, n, c.head_dim]).swap_dims(1, 2);
+        let q = rotate(heads(block.q.forward(h.clone()), c.n_heads), cos, sin);
+        let k = rotate(heads(block.k.forward(h.clone()), c.n_kv_heads), cos, sin);
+        let v = heads(block.v.forward(h), c.n_kv_heads);
+        let (k, v) = cache.append(layer, k, v);
+        let s = k.dims()[2];
+        let n_rep = c.n_heads / c.n_kv_heads;
+        let expand = |x: Tensor<4>| -> Tensor<4> {
+            if n_rep == 1 {
+                return x;
+            }
+            x.unsqueeze_dim::<5>(2)
+                .expand([b, c.n_kv_heads, n_rep, s, c.head_dim])
+                .reshape([b, c.n_heads, s, c.head_dim])
+        };
+        let (k, v) = (expand(k), expand(v));
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (c.head_dim as f32).sqrt());
+        let scores = match mask {
+            Some(m) => scores + m.clone(),
+            None => scores,
+        };
+        let out = softmax(scores, 3).matmul(v); // [b, heads, t, head_dim]
+        let out = out.swap_dims(1, 2).reshape([b, t, c.n_heads * c.head_dim]);
+        block.o.forward(out)
+    }
+}
+
+fn weight_err(name: &str, reason: &str) -> ModelError {
+    ModelError::Weight {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `x / sqrt(mean(x²) + eps) · w` over the last dimension.
+fn rms_norm(x: Tensor<3>, w: &Tensor<1>, eps: f32) -> Tensor<3> {
+    let var = x.clone().powi_scalar(2).mean_dim(2);
+    x / (var + eps).sqrt() * w.clone().unsqueeze::<3>()
+}
+
+/// Rotate-half RoPE on `[b, heads, t, head_dim]`.
+fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let half = x.dims()[3] / 2;
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.narrow(3, half, half);
+    Tensor::cat(
+        vec![
+            x1.clone() * cos.clone() - x2.clone() * sin.clone(),
+            x2 * cos.clone() + x1 * sin.clone(),
+        ],
+        3,
+    )
+}
+
+/// Additive mask `[1, 1, t, start + t]`: query `i` (position `start + i`)
+/// sees keys up to its own position.
+fn causal_mask(t: usize, start: usize, device: &Device) -> Tensor<4> {
+    let s = start + t;
+    let data: Vec<f32> = (0..t)
+        .flat_map(|i| (0..s).map(move |j| if j <= start + i { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::<2>::from_data(TensorData::new(data, [t, s]), device).reshape([1, 1, t, s])
+}
+
+impl Model {
+    /// Loads a model from a parsed GGUF file (weights dequantized to `f32`).
+    pub fn from_gguf(gguf: &tandem_gguf::Gguf<'_>, device: &Device) -> Result<Self, ModelError> {
+        let config = Config::from_gguf(gguf)?;
+        let weights = crate::GgufWeights::new(gguf, config.arch, config.n_heads, config.n_kv_heads);
+        Self::load(config, &weights, device)
+    }
+
+    /// Loads a model from a Hugging Face `config.json` and `model.safetensors`.
+    pub fn from_safetensors(config_json: &str, safetensors: &[u8], device: &Device) -> Result<Self, ModelError> {
+        let config = Config::from_hf_json(config_json)?;
+        Self::load(config, &crate::SafetensorsWeights::parse(safetensors)?, device)
+    }
+}

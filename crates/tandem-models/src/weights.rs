@@ -1,0 +1,203 @@
+//! Where weights come from: GGUF files or Hugging Face safetensors.
+//!
+//! Both are presented with Hugging Face names and PyTorch shapes
+//! (`[out_features, in_features]`), so the model code has one naming scheme.
+
+use crate::config::Architecture;
+use crate::error::ModelError;
+use std::collections::HashMap;
+use tandem_gguf::Gguf;
+
+/// A dense `f32` weight in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weight {
+    /// Shape in PyTorch order.
+    pub shape: Vec<usize>,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+/// A source of named weights.
+pub trait WeightSource {
+    /// The weight called `name` (Hugging Face naming), if present.
+    fn get(&self, name: &str) -> Result<Option<Weight>, ModelError>;
+}
+
+/// Weights stored in a GGUF file (dequantized to `f32` on load).
+pub struct GgufWeights<'a> {
+    gguf: &'a Gguf<'a>,
+    arch: Architecture,
+    n_heads: usize,
+    n_kv_heads: usize,
+}
+
+impl<'a> GgufWeights<'a> {
+    /// Weights of `gguf`, whose Llama q/k projections llama.cpp stored permuted.
+    pub fn new(gguf: &'a Gguf<'a>, arch: Architecture, n_heads: usize, n_kv_heads: usize) -> Self {
+        Self {
+            gguf,
+            arch,
+            n_heads,
+            n_kv_heads,
+        }
+    }
+}
+
+/// The GGUF name for a Hugging Face weight name.
+fn gguf_name(hf: &str) -> Option<String> {
+    let fixed = match hf {
+        "model.embed_tokens.weight" => Some("token_embd.weight"),
+        "model.norm.weight" => Some("output_norm.weight"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_owned());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, tail) = rest.split_once('.')?;
+    let mapped = match tail {
+        "input_layernorm.weight" => "attn_norm.weight",
+        "post_attention_layernorm.weight" => "ffn_norm.weight",
+        "self_attn.q_proj.weight" => "attn_q.weight",
+        "self_attn.q_proj.bias" => "attn_q.bias",
+        "self_attn.k_proj.weight" => "attn_k.weight",
+        "self_attn.k_proj.bias" => "attn_k.bias",
+        "self_attn.v_proj.weight" => "attn_v.weight",
+        "self_attn.v_proj.bias" => "attn_v.bias",
+        "self_attn.o_proj.weight" => "attn_output.weight",
+        "mlp.gate_proj.weight" => "ffn_gate.weight",
+        "mlp.up_proj.weight" => "ffn_up.weight",
+        "mlp.down_proj.weight" => "ffn_down.weight",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{mapped}"))
+}
+
+impl WeightSource for GgufWeights<'_> {
+    fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
+        let Some(gname) = gguf_name(name) else { return Ok(None) };
+        let Some(info) = self.gguf.tensor(&gname) else {
+            return Ok(None);
+        };
+        let mut data = self.gguf.tensor_f32(info)?;
+        // ggml lists dimensions fastest-first; PyTorch slowest-first.
+        let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
+        // llama.cpp permutes Llama's q/k rows for its interleaved RoPE; undo it
+        // so that every source uses Hugging Face's rotate-half layout.
+        if self.arch == Architecture::Llama {
+            let heads = if gname.ends_with("attn_q.weight") || gname.ends_with("attn_q.bias") {
+                Some(self.n_heads)
+            } else if gname.ends_with("attn_k.weight") || gname.ends_with("attn_k.bias") {
+                Some(self.n_kv_heads)
+            } else {
+                None
+            };
+            if let Some(heads) = heads {
+                data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads);
+            }
+        }
+        Ok(Some(Weight { shape, data }))
+    }
+}
+
+/// Inverse of llama.cpp's `permute`: within each head, rows stored as
+/// interleaved pairs `(0, h, 1, h+1, …)` go back to halves `(0, 1, …, h, h+1, …)`.
+fn unpermute_rows(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let head_rows = rows / heads;
+    let half = head_rows / 2;
+    let mut out = vec![0.0; data.len()];
+    for h in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let src = h * head_rows + 2 * i + j;
+                let dst = h * head_rows + j * half + i;
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+/// Weights from Hugging Face `.safetensors` bytes (F32, F16 or BF16).
+pub struct SafetensorsWeights {
+    tensors: HashMap<String, Weight>,
+}
+
+impl SafetensorsWeights {
+    /// Parses one safetensors file.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            let raw = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                safetensors::Dtype::F16 => raw
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                safetensors::Dtype::BF16 => raw
+                    .chunks_exact(2)
+                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                other => {
+                    return Err(ModelError::Safetensors(format!(
+                        "{name}: dtype {other:?} is not supported"
+                    )));
+                }
+            };
+            tensors.insert(
+                name,
+                Weight {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(Self { tensors })
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
+        Ok(self.tensors.get(name).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() {
+        // llama.cpp: w.reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).reshape(rows, cols)
+        let (rows, cols, heads) = (8, 2, 2);
+        let hf: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
+        let mut permuted = vec![0.0; hf.len()];
+        let half = rows / heads / 2;
+        for h in 0..heads {
+            for j in 0..2 {
+                for i in 0..half {
+                    let src = h * rows / heads + j * half + i;
+                    let dst = h * rows / heads + 2 * i + j;
+                    permuted[dst * cols..(dst + 1) * cols].copy_from_slice(&hf[src * cols..(src + 1) * cols]);
+                }
+            }
+        }
+        assert_eq!(unpermute_rows(&permuted, rows, cols, heads), hf);
+    }
+
+    #[test]
+    fn names_map_to_gguf() {
+        assert_eq!(
+            gguf_name("model.layers.12.self_attn.q_proj.bias").as_deref(),
+            Some("blk.12.attn_q.bias")
+        );
+        assert_eq!(gguf_name("lm_head.weight").as_deref(), Some("output.weight"));
+        assert_eq!(gguf_name("model.layers.x"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! Parity with Hugging Face `transformers` (PyTorch, f32) on tiny random
+//! Llama and Qwen2 models, on every device (fixtures: pkg-scripts/model_fixtures.py).
+
+mod common;
+
+use common::{devices, fixture, greedy, rel_error, run_chunks};
+use serde::Deserialize;
+use tandem_models::Model;
+
+#[derive(Deserialize)]
+struct Reference {
+    tokens: Vec<u32>,
+    vocab: usize,
+    greedy_prompt: Vec<u32>,
+    greedy_continuation: Vec<u32>,
+}
+
+fn load(name: &str, device: &burn::tensor::Device) -> (Model, Reference, Vec<f32>) {
+    let config = std::fs::read_to_string(fixture(&format!("{name}/config.json"))).unwrap();
+    let weights = std::fs::read(fixture(&format!("{name}/model.safetensors"))).unwrap();
+    let model = Model::from_safetensors(&config, &weights, device).unwrap();
+    let reference: Reference =
+        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("{name}/reference.json"))).unwrap()).unwrap();
+    let logits: Vec<f32> = std::fs::read(fixture(&format!("{name}/logits.f32")))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(logits.len(), reference.tokens.len() * reference.vocab);
+    (model, reference, logits)
+}
+
+fn check(name: &str) {
+    for (device_name, device) in devices() {
+        let (model, reference, expected) = load(name, &device);
+        // One pass over the whole sequence: logits of every position.
+        let mut cache = model.new_cache();
+        let all = run_chunks(&model, &mut cache, &reference.tokens, &[reference.tokens.len()]);
+        let err = rel_error(&all, &expected);
+        assert!(err < 1e-4, "{name} on {device_name}: relative error {err}");
+        // The KV cache path (prefill, then chunks, then single tokens) agrees.
+        let mut cache = model.new_cache();
+        let chunked = run_chunks(&model, &mut cache, &reference.tokens, &[5, 1, 7, 1, 1, 9]);
+        let err = rel_error(&chunked, &expected);
+        assert!(err < 1e-4, "{name} on {device_name}, cached: relative error {err}");
+        // Greedy decoding matches transformers' generate().
+        assert_eq!(
+            greedy(&model, &reference.greedy_prompt, reference.greedy_continuation.len()),
+            reference.greedy_continuation,
+            "{name} on {device_name}"
+        );
+    }
+}
+
+#[test]
+fn tiny_llama_matches_transformers() {
+    check("tiny-llama");
+}
+
+#[test]
+fn tiny_qwen2_matches_transformers() {
+    check("tiny-qwen2");
+}
+
+#[test]
+fn truncating_the_cache_rewinds_exactly() {
+    for (device_name, device) in devices() {
+        let (model, reference, expected) = load("tiny-qwen2", &device);
+        let t = &reference.tokens;
+        let v = reference.vocab;
+        let mut cache = model.new_cache();
+        // Run 16 tokens (as if a draft of 8 was verified), reject the last 6, continue differently.
+        run_chunks(&model, &mut cache, &t[..16], &[8, 8]);
+        cache.truncate(10);
+        assert_eq!(cache.len(), 10);
+        let rest = run_chunks(&model, &mut cache, &t[10..], &[t.len() - 10]);
+        let err = rel_error(&rest, &expected[10 * v..]);
+        assert!(err < 1e-4, "{device_name}: relative error {err} after truncation");
+        cache.truncate(0);
+        assert!(cache.is_empty());
+    }
+}
+
+#[test]
+fn bad_input_is_an_error() {
+    let (model, _, _) = load("tiny-llama", &burn::tensor::Device::flex());
+    let mut cache = model.new_cache();
+    assert!(model.forward(&[], &mut cache).is_err());
+    assert!(
+        model
+            .forward(&[96], &mut cache)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary")
+    );
+    let too_long = vec![1u32; 129];
+    assert!(
+        model
+            .forward(&too_long, &mut cache)
+            .unwrap_err()
+            .to_string()
+            .contains("exceeds")
+    );
+    assert!(Model::from_safetensors("{}", &[], &burn::tensor::Device::flex()).is_err());
+    let config = std::fs::read_to_string(fixture("tiny-llama/config.json")).unwrap();
+    let err = Model::from_safetensors(&config, b"not safetensors", &burn::tensor::Device::flex()).unwrap_err();
+    assert!(err.to_string().starts_with("safetensors"), "{err}");
+}
