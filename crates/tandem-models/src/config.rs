@@ -139,7 +139,10 @@ impl Config {
                 )));
             }
         };
-        let rope_scaling = match c.rope_scaling {
+        // transformers 5 keeps RoPE settings in `rope_parameters`; 4.x used
+        // `rope_theta` and `rope_scaling` at the top level.
+        let rope_theta = c.rope_theta.or(c.rope_parameters.as_ref().and_then(|p| p.rope_theta));
+        let rope_scaling = match c.rope_scaling.or(c.rope_parameters) {
             None => RopeScaling::None,
             Some(s) => match s.rope_type.or(s.kind).as_deref() {
                 None | Some("default") => RopeScaling::None,
@@ -165,7 +168,7 @@ impl Config {
             n_kv_heads: c.num_key_value_heads.unwrap_or(c.num_attention_heads),
             head_dim: c.head_dim.unwrap_or(c.hidden_size / c.num_attention_heads.max(1)),
             rms_norm_eps: c.rms_norm_eps,
-            rope_theta: c.rope_theta.unwrap_or(10_000.0),
+            rope_theta: rope_theta.unwrap_or(10_000.0),
             rope_scaling,
             max_position: c.max_position_embeddings.unwrap_or(2048),
             tie_embeddings: c.tie_word_embeddings.unwrap_or(false),
@@ -229,6 +232,7 @@ struct HfConfig {
     rms_norm_eps: f32,
     rope_theta: Option<f32>,
     rope_scaling: Option<HfRopeScaling>,
+    rope_parameters: Option<HfRopeScaling>,
     max_position_embeddings: Option<usize>,
     tie_word_embeddings: Option<bool>,
     attention_bias: Option<bool>,
@@ -236,6 +240,7 @@ struct HfConfig {
 
 #[derive(Deserialize)]
 struct HfRopeScaling {
+    rope_theta: Option<f32>,
     rope_type: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
