@@ -11,3 +11,6 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 WASM_BINDGEN_VERSION="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
 export WASM_BINDGEN_VERSION
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# wgpu probes display servers; give it a private runtime dir so it stays quiet on headless machines.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tandem-xdg-$(id -u)}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"

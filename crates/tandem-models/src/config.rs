@@ -194,13 +194,13 @@ impl Config {
                 return Err(config_err(format!("{name} must be positive")));
             }
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(config_err(format!(
                 "{} heads are not a multiple of {} kv heads",
                 self.n_heads, self.n_kv_heads
             )));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(config_err(format!("head_dim {} must be even for RoPE", self.head_dim)));
         }
         if !(self.rms_norm_eps > 0.0 && self.rope_theta > 0.0) {
