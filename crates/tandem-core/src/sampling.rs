@@ -234,7 +234,7 @@ mod tests {
         let logits = [(0.5f32).ln(), (0.3f32).ln(), (0.15f32).ln(), (0.05f32).ln()];
         let p = sampler(1.0, Some(2), None, 0).distribution(&logits, &[]);
         assert!((p[0] - 0.625).abs() < 1e-6 && p[2] == 0.0 && p[3] == 0.0);
-        let p = sampler(1.0, None, Some(0.8), 0).distribution(&logits, &[]);
+        let p = sampler(1.0, None, Some(0.75), 0).distribution(&logits, &[]);
         assert!((p[0] - 0.625).abs() < 1e-6 && (p[1] - 0.375).abs() < 1e-6 && p[2] == 0.0);
     }
 
