@@ -4,6 +4,45 @@
 //! The model is written against burn 0.22's backend-free tensors: the
 //! [`burn::tensor::Device`] chosen at run time (CPU `flex`, `wgpu` on Vulkan
 //! or WebGPU) decides where it runs.
+//!
+//! # Design
+//!
+//! * [`Config`] comes from GGUF metadata (`{arch}.*` keys, tensor presence
+//!   for tied output and q/k/v biases, `rope_freqs.weight` for Llama 3 RoPE
+//!   factors) or from a `config.json` (transformers 4 and 5 field layouts).
+//! * Every [`WeightSource`] speaks Hugging Face names and PyTorch shapes.
+//!   [`GgufWeights`] maps GGUF names, reverses ggml's dimension order,
+//!   dequantizes to `f32` and undoes llama.cpp's permutation of Llama q/k
+//!   rows (ggml's interleaved RoPE), so one rotate-half RoPE serves all.
+//! * [`Model::forward`] runs any number of new tokens against the
+//!   [`KvCache`] and returns the logits of every one of them: one pass
+//!   verifies a whole speculative draft, and [`KvCache::truncate`] rewinds
+//!   after rejected tokens. Shapes carry a batch dimension throughout.
+//! * [`TextTokenizer`] rebuilds byte-level BPE tokenizers from GGUF
+//!   vocabulary and merges (with the pre-tokenizer llama.cpp uses for the
+//!   file's `tokenizer.ggml.pre`) in the `tokenizers` crate, or loads a
+//!   `tokenizer.json`.
+//!
+//! # Correctness
+//!
+//! `tests/parity_tiny.rs` checks logits against `transformers` (PyTorch,
+//! f32) within 1e-4 relative on random tiny Llama (GQA, llama3 RoPE scaling,
+//! untied output) and Qwen2 (biases, MQA, tied) models, on the CPU backend
+//! and on wgpu (Mesa lavapipe in CI), including cached decoding and cache
+//! truncation. `tests/smollm2.rs` checks the real SmolLM2-135M-Instruct GGUF
+//! against `transformers` loading the same file: same token ids (plain and
+//! chat-templated), same top-1 token at all 64 prompt positions, identical
+//! 32-token greedy continuation. Fixtures: `pkg-scripts/model_fixtures.py`.
+//!
+//! # WebGPU in the browser
+//!
+//! Not wired yet. burn's `autotune` feature makes CubeCL emit `enable
+//! subgroups;`, which Chromium's WebGPU rejects (the `Invalid ShaderModule
+//! "matmul_entry_…"` failure); this workspace therefore builds burn with
+//! `default-features = false` and no `autotune`. That the resulting kernels
+//! run in headless Chromium is what the project's measurements in
+//! `../shared/notes/burn-webgpu.md` report; this crate has not yet been run
+//! there (see the closing note of the models issue).
 
 mod cache;
 mod config;
