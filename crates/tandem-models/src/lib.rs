@@ -36,13 +36,16 @@
 //!
 //! # WebGPU in the browser
 //!
-//! Not wired yet. burn's `autotune` feature makes CubeCL emit `enable
-//! subgroups;`, which Chromium's WebGPU rejects (the `Invalid ShaderModule
-//! "matmul_entry_…"` failure); this workspace therefore builds burn with
-//! `default-features = false` and no `autotune`. That the resulting kernels
-//! run in headless Chromium is what the project's measurements in
-//! `../shared/notes/burn-webgpu.md` report; this crate has not yet been run
-//! there (see the closing note of the models issue).
+//! burn's `autotune` feature makes CubeCL emit `enable subgroups;`, which
+//! Chromium's WebGPU rejects: that is the `Invalid ShaderModule
+//! "matmul_entry_…"` failure. This workspace builds burn with
+//! `default-features = false` and no `autotune`. With that, the tiny Llama
+//! fixture runs in headless Chromium on WebGPU (SwiftShader) and yields the
+//! native greedy tokens (`crates/tandem-wasm/tests/model.rs`, run by
+//! `pkg-scripts/test`). Where WebGPU is missing, wgpu panics while creating
+//! its instance (a trap in wasm), so `tandem-wasm` first checks
+//! `navigator.gpu` and an adapter itself and falls back to the CPU backend
+//! with the reason (the same test passes in Node that way).
 
 mod cache;
 mod config;

@@ -10,9 +10,13 @@
 //! Nothing here panics on bad input: strings with unpaired surrogates,
 //! unknown entity kinds and oversized inputs are rejected with a message.
 
+#[cfg(feature = "models")]
+mod model;
 mod options;
 mod shield;
 
+#[cfg(feature = "models")]
+pub use model::LocalModel;
 pub use options::ShieldOptions;
 pub use shield::{Shield, StreamRestorer};
 

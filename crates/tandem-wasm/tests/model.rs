@@ -1,0 +1,49 @@
+//! A tiny Llama through `LocalModel`: on WebGPU where the page has it (headless
+//! Chromium's SwiftShader adapter) and on the CPU backend, the greedy tokens
+//! must equal the native ones (which equal transformers'; see tandem-models' tests).
+//! Run: `WASM_BINDGEN_USE_BROWSER=1 cargo test -p tandem-wasm --features models --target wasm32-unknown-unknown --test model`
+
+#![cfg(feature = "models")]
+
+use tandem_wasm::LocalModel;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const CONFIG: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/config.json");
+const WEIGHTS: &[u8] = include_bytes!("../../tandem-models/tests/fixtures/tiny-llama/model.safetensors");
+const REFERENCE: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/reference.json");
+
+fn has_webgpu() -> bool {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
+    !navigator.is_undefined() && js_sys::Reflect::get(&navigator, &"gpu".into()).is_ok_and(|g| !g.is_undefined())
+}
+
+#[wasm_bindgen_test]
+async fn tiny_llama_generates_the_native_tokens_on_webgpu_and_cpu() {
+    let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+    let ids = |key: &str| -> Vec<u32> {
+        reference[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let (prompt, expected) = (ids("greedy_prompt"), ids("greedy_continuation"));
+    for preference in ["auto", "cpu"] {
+        let model = LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some(preference.to_owned()))
+            .await
+            .unwrap();
+        if preference == "auto" {
+            let expected_backend = if has_webgpu() { "webgpu" } else { "cpu" };
+            assert_eq!(
+                model.backend(),
+                expected_backend,
+                "fallback: {:?}",
+                model.fallback_reason()
+            );
+            assert_eq!(model.fallback_reason().is_some(), !has_webgpu());
+        }
+        let tokens = model.greedy_tokens(prompt.clone(), expected.len()).await.unwrap();
+        assert_eq!(tokens, expected, "on {}", model.backend());
+    }
+}
