@@ -1,6 +1,7 @@
 """Reference outputs from Hugging Face `transformers` (PyTorch, CPU, f32) for
 the burn decoder's parity tests. Run once; the outputs are committed.
 
+    ~/.cache/tandem/venv/bin/pip install torch transformers accelerate safetensors   # not installed by setup: CI only reads the outputs
     ~/.cache/tandem/venv/bin/python pkg-scripts/model_fixtures.py
 
 Writes to crates/tandem-models/tests/fixtures/:
