@@ -1,7 +1,9 @@
-// A minimal static file server for the demo page and the browser tests.
+// A minimal static file server for the demo pages, the browser tests and benchmarks.
 // Usage: node pkg-scripts/serve.mjs [DIR=www] [PORT=8080]
+// The model page also gets /models/ (the setup script's model cache, $TANDEM_CACHE/models).
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
 import { extname, join, normalize, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -15,17 +17,30 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-/** Serves `dir` on 127.0.0.1:`port` (0 = any free port); resolves to the server. */
-export function serve(dir, port = 0) {
-  const root = resolve(dir);
+/** Where `pkg-scripts/setup` caches model files. */
+export const MODEL_CACHE = join(process.env.TANDEM_CACHE ?? join(homedir(), ".cache", "tandem"), "models");
+
+/**
+ * Serves `dir` on 127.0.0.1:`port` (0 = any free port); resolves to the server.
+ * `mounts` maps URL prefixes ("/models/") to more directories; `isolated` adds the
+ * cross-origin isolation headers that SharedArrayBuffer (threaded wasm) needs.
+ */
+export function serve(dir, port = 0, { mounts = {}, isolated = false } = {}) {
+  const roots = [...Object.entries(mounts).map(([prefix, d]) => [prefix, resolve(d)]), ["/", resolve(dir)]];
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-      let file = normalize(join(root, path));
+      const [prefix, root] = roots.find(([p]) => path.startsWith(p));
+      let file = normalize(join(root, path.slice(prefix.length)));
       if (!file.startsWith(root)) throw Object.assign(new Error("outside root"), { code: "ENOENT" });
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" });
+      const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" };
+      if (isolated) {
+        headers["cross-origin-opener-policy"] = "same-origin";
+        headers["cross-origin-embedder-policy"] = "require-corp";
+      }
+      res.writeHead(200, headers);
       res.end(body);
     } catch (err) {
       res.writeHead(err.code === "ENOENT" ? 404 : 500, { "content-type": "text/plain" });
@@ -36,6 +51,8 @@ export function serve(dir, port = 0) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const server = await serve(process.argv[2] ?? "www", Number(process.argv[3] ?? 8080));
+  const server = await serve(process.argv[2] ?? "www", Number(process.argv[3] ?? 8080), {
+    mounts: { "/models/": MODEL_CACHE },
+  });
   console.log(`Serving on http://127.0.0.1:${server.address().port}/ (Ctrl-C to stop)`);
 }

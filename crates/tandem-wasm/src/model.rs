@@ -1,16 +1,123 @@
 //! `LocalModel`: a causal LM on WebGPU, or on the CPU backend where WebGPU
 //! is missing or fails (with the reason given to the caller).
+//!
+//! Loaded from GGUF it carries its tokenizer and chat template and generates
+//! text ([`LocalModel::generate`], [`LocalModel::chat`]), streaming each
+//! decoded piece to a callback. The decoding loop is `tandem-engine`'s
+//! [`Generation`]; this module only awaits the logits (reading a GPU buffer
+//! must be awaited in the browser) and reads the clock.
+//!
+//! A generation runs on the calling thread: call it from a Web Worker so
+//! that the page stays responsive.
 
+use crate::options::from_js_object;
 use burn::tensor::Device;
-use tandem_models::Model;
+use serde::{Deserialize, Serialize};
+use tandem_core::chat::Message;
+use tandem_core::sampling::SamplingConfig;
+use tandem_engine::{Engine, Event, GenerateOptions, Generation, StopReason};
+use tandem_models::{KvCache, Model};
 use wasm_bindgen::prelude::*;
+
+/// TypeScript declarations of the objects `generate` and `chat` take and return.
+#[wasm_bindgen(typescript_custom_section)]
+pub const TS_MODEL_TYPES: &str = r#"
+/** Settings of one generation; every field is optional (default: greedy, 128 tokens). */
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0 = greedy (the default). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** 1 = off (the default). */
+  repetitionPenalty?: number;
+  /** The same seed gives the same tokens. */
+  seed?: number;
+}
+
+/** One chat message. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** What `generate` and `chat` resolve to. */
+export interface GenerationResult {
+  text: string;
+  tokens: number[];
+  promptTokens: number;
+  stopReason: "stop" | "max_tokens";
+  /** Time to the first generated token (the prompt pass and one sampling step). */
+  prefillMs: number;
+  /** Time for the remaining `tokens.length - 1` tokens. */
+  decodeMs: number;
+}
+"#;
+
+/// What was loaded: a bare model (token ids only) or a full engine.
+enum Loaded {
+    Bare(Box<Model>),
+    Engine(Box<Engine>),
+}
+
+impl Loaded {
+    fn model(&self) -> &Model {
+        match self {
+            Loaded::Bare(model) => model,
+            Loaded::Engine(engine) => engine.model(),
+        }
+    }
+}
 
 /// A decoder loaded in the page.
 #[wasm_bindgen]
 pub struct LocalModel {
-    model: Model,
+    loaded: Loaded,
     backend: &'static str,
     fallback_reason: Option<String>,
+}
+
+/// Options of `generate` and `chat`, as JavaScript passes them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsGenerateOptions {
+    max_tokens: Option<usize>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
+    top_p: Option<f32>,
+    repetition_penalty: Option<f32>,
+    seed: Option<u64>,
+}
+
+impl JsGenerateOptions {
+    const FIELDS: [&'static str; 6] = ["maxTokens", "temperature", "topK", "topP", "repetitionPenalty", "seed"];
+
+    fn into_options(self) -> GenerateOptions {
+        let defaults = GenerateOptions::default();
+        let greedy = SamplingConfig::greedy();
+        GenerateOptions {
+            max_tokens: self.max_tokens.unwrap_or(defaults.max_tokens),
+            sampling: SamplingConfig {
+                temperature: self.temperature.unwrap_or(greedy.temperature),
+                top_k: self.top_k,
+                top_p: self.top_p,
+                repetition_penalty: self.repetition_penalty.unwrap_or(greedy.repetition_penalty),
+                seed: self.seed.unwrap_or(greedy.seed),
+            },
+        }
+    }
+}
+
+/// What `generate` and `chat` resolve to.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationResult {
+    text: String,
+    tokens: Vec<u32>,
+    prompt_tokens: usize,
+    stop_reason: &'static str,
+    prefill_ms: f64,
+    decode_ms: f64,
 }
 
 /// The device for a preference: `"cpu"`, or `"auto"`/`"webgpu"` (WebGPU,
@@ -62,9 +169,52 @@ async fn webgpu_missing() -> Option<String> {
     }
 }
 
+/// Runs `input` through the model and reads back the logits of its last position.
+async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, JsError> {
+    let logits = model.forward(input, cache).map_err(js_error)?;
+    let data = logits
+        .narrow(0, input.len() - 1, 1)
+        .into_data_async()
+        .await
+        .map_err(|e| JsError::new(&format!("reading logits from the device: {e:?}")))?;
+    data.try_to_vec::<f32>()
+        .map_err(|e| JsError::new(&format!("reading logits from the device: {e:?}")))
+}
+
+/// Milliseconds from `performance.now()` (page, worker and Node alike).
+fn now_ms() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| {
+            let now = js_sys::Reflect::get(&p, &"now".into())
+                .ok()?
+                .dyn_into::<js_sys::Function>()
+                .ok()?;
+            now.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
 #[wasm_bindgen]
 impl LocalModel {
-    /// Loads a Hugging Face model (`config.json` text and `model.safetensors` bytes).
+    /// Loads a GGUF model file (weights, tokenizer and chat template).
+    #[wasm_bindgen(js_name = fromGguf)]
+    pub async fn from_gguf(bytes: Vec<u8>, device_preference: Option<String>) -> Result<LocalModel, JsError> {
+        let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
+        let engine = Engine::from_gguf(&bytes, &device).map_err(js_error)?;
+        Ok(LocalModel {
+            loaded: Loaded::Engine(Box::new(engine)),
+            backend,
+            fallback_reason,
+        })
+    }
+
+    /// Loads a Hugging Face model (`config.json` text and `model.safetensors`
+    /// bytes). Without a tokenizer it works on token ids only.
     #[wasm_bindgen(js_name = fromSafetensors)]
     pub async fn from_safetensors(
         config_json: String,
@@ -72,10 +222,9 @@ impl LocalModel {
         device_preference: Option<String>,
     ) -> Result<LocalModel, JsError> {
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
-        let model =
-            Model::from_safetensors(&config_json, &weights, &device).map_err(|e| JsError::new(&e.to_string()))?;
+        let model = Model::from_safetensors(&config_json, &weights, &device).map_err(js_error)?;
         Ok(LocalModel {
-            model,
+            loaded: Loaded::Bare(Box::new(model)),
             backend,
             fallback_reason,
         })
@@ -93,29 +242,118 @@ impl LocalModel {
         self.fallback_reason.clone()
     }
 
-    /// Greedy continuation of `prompt` token ids by `n` tokens.
+    /// Greedy continuation of `prompt` token ids by `n` tokens (no stop tokens).
     #[wasm_bindgen(js_name = greedyTokens)]
     pub async fn greedy_tokens(&self, prompt: Vec<u32>, n: usize) -> Result<Vec<u32>, JsError> {
-        let mut cache = self.model.new_cache();
+        if prompt.is_empty() {
+            return Err(JsError::new("the prompt is empty"));
+        }
+        let model = self.loaded.model();
+        let mut cache = model.new_cache();
         let mut input = prompt;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let logits = self
-                .model
-                .forward(&input, &mut cache)
-                .map_err(|e| JsError::new(&e.to_string()))?;
-            let t = input.len();
-            // Reading a GPU buffer must be awaited in the browser.
-            let data = logits
-                .narrow(0, t - 1, 1)
-                .into_data_async()
-                .await
-                .map_err(|e| JsError::new(&format!("{e:?}")))?;
-            let last = data.try_to_vec::<f32>().map_err(|e| JsError::new(&format!("{e:?}")))?;
-            let next = tandem_core::sampling::argmax(&last) as u32;
+            let next = tandem_core::sampling::argmax(&last_logits(model, &input, &mut cache).await?) as u32;
             out.push(next);
             input = vec![next];
         }
         Ok(out)
     }
+
+    /// The token ids of `text` (no special tokens added).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsError> {
+        self.engine()?.tokenizer().encode(text).map_err(js_error)
+    }
+
+    /// Continues raw `prompt` text, calling `onToken(text, id)` as each piece
+    /// is decoded (a throwing callback stops generation with its error).
+    #[wasm_bindgen(unchecked_return_type = "GenerationResult")]
+    pub async fn generate(
+        &self,
+        prompt: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "(text: string, id: number) => void")] on_token: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let engine = self.engine()?;
+        let generation = engine.start(&prompt, &generate_options(options)?).map_err(js_error)?;
+        self.run(engine, generation, on_token).await
+    }
+
+    /// Replies to `messages` with the model's chat template, streaming like `generate`.
+    #[wasm_bindgen(unchecked_return_type = "GenerationResult")]
+    pub async fn chat(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ChatMessage[]")] messages: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "GenerateOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "(text: string, id: number) => void")] on_token: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let engine = self.engine()?;
+        let messages: Vec<Message> =
+            serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("invalid messages: {e}")))?;
+        let generation = engine.chat(&messages, &generate_options(options)?).map_err(js_error)?;
+        self.run(engine, generation, on_token).await
+    }
+}
+
+impl LocalModel {
+    fn engine(&self) -> Result<&Engine, JsError> {
+        match &self.loaded {
+            Loaded::Engine(engine) => Ok(engine),
+            Loaded::Bare(_) => Err(JsError::new(
+                "this model was loaded without a tokenizer (fromSafetensors): use greedyTokens, or load a GGUF file",
+            )),
+        }
+    }
+
+    async fn run(&self, engine: &Engine, mut generation: Generation, on_token: JsValue) -> Result<JsValue, JsError> {
+        let on_token = match on_token {
+            v if v.is_undefined() || v.is_null() => None,
+            v => Some(
+                v.dyn_into::<js_sys::Function>()
+                    .map_err(|_| JsError::new("onToken must be a function"))?,
+            ),
+        };
+        let start = now_ms();
+        let (mut prefill_end, mut prompt_tokens, mut text) = (None, 0, String::new());
+        while let Some(input) = generation.next_input() {
+            let logits = last_logits(engine.model(), &input, generation.cache_mut()).await?;
+            for event in generation.accept_logits(engine, &logits).map_err(js_error)? {
+                match event {
+                    Event::Prefilled { tokens } => {
+                        prompt_tokens = tokens;
+                        prefill_end = Some(now_ms());
+                    }
+                    Event::Token { id, text: piece } => {
+                        text.push_str(&piece);
+                        if let Some(f) = &on_token {
+                            f.call2(&JsValue::NULL, &piece.into(), &id.into())
+                                .map_err(|e| JsError::new(&format!("onToken threw: {e:?}")))?;
+                        }
+                    }
+                    Event::Done(_) => {}
+                }
+            }
+        }
+        let end = now_ms();
+        let prefill_end = prefill_end.unwrap_or(end);
+        let result = GenerationResult {
+            text,
+            tokens: generation.generated().to_vec(),
+            prompt_tokens,
+            stop_reason: match generation.stop_reason() {
+                Some(StopReason::Stop) => "stop",
+                _ => "max_tokens",
+            },
+            prefill_ms: prefill_end - start,
+            decode_ms: end - prefill_end,
+        };
+        result
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(js_error)
+    }
+}
+
+fn generate_options(options: JsValue) -> Result<GenerateOptions, JsError> {
+    let options: JsGenerateOptions = from_js_object(options, &JsGenerateOptions::FIELDS, "GenerateOptions")?;
+    Ok(options.into_options())
 }

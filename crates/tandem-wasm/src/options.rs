@@ -1,6 +1,8 @@
-//! `ShieldOptions` from JavaScript.
+//! Options objects from JavaScript: `ShieldOptions`, and the checked
+//! conversion every options object goes through.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use tandem_core::shield::{Policy, ShieldConfig};
 use tandem_core::{Action, EntityKind};
@@ -40,6 +42,31 @@ impl ShieldOptions {
         }
         Ok((config, policy))
     }
+}
+
+/// Reads an options object (`undefined`/`null` give the defaults), refusing
+/// field names not in `fields`: serde-wasm-bindgen ignores unknown fields, and
+/// a typo that is silently ignored is a bug the caller never sees.
+pub(crate) fn from_js_object<T: DeserializeOwned + Default>(
+    value: wasm_bindgen::JsValue,
+    fields: &[&str],
+    what: &str,
+) -> Result<T, wasm_bindgen::JsError> {
+    use wasm_bindgen::{JsCast, JsError};
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
+        return Err(JsError::new(&format!("invalid {what}: expected an object")));
+    };
+    for key in js_sys::Object::keys(object).iter().filter_map(|k| k.as_string()) {
+        if !fields.contains(&key.as_str()) {
+            return Err(JsError::new(&format!(
+                "invalid {what}: unknown field `{key}`, expected one of {fields:?}"
+            )));
+        }
+    }
+    serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("invalid {what}: {e}")))
 }
 
 #[cfg(test)]

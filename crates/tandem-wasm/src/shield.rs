@@ -1,6 +1,6 @@
 //! The `Shield` and `StreamRestorer` classes.
 
-use crate::options::ShieldOptions;
+use crate::options::{ShieldOptions, from_js_object};
 use js_sys::JsString;
 use tandem_core::shield::{self as core, Redactor, to_detections};
 use tandem_core::text::OffsetUnit;
@@ -22,23 +22,7 @@ impl Shield {
     pub fn new(
         #[wasm_bindgen(unchecked_optional_param_type = "ShieldOptions")] options: JsValue,
     ) -> Result<Shield, JsError> {
-        let options: ShieldOptions = if options.is_undefined() || options.is_null() {
-            ShieldOptions::default()
-        } else {
-            // serde-wasm-bindgen reads only the fields it knows: check for typos here.
-            if let Some(obj) = options.dyn_ref::<js_sys::Object>() {
-                for key in js_sys::Object::keys(obj).iter().filter_map(|k| k.as_string()) {
-                    if !ShieldOptions::FIELDS.contains(&key.as_str()) {
-                        let msg = format!(
-                            "invalid ShieldOptions: unknown field `{key}`, expected one of {:?}",
-                            ShieldOptions::FIELDS
-                        );
-                        return Err(JsError::new(&msg));
-                    }
-                }
-            }
-            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?
-        };
+        let options: ShieldOptions = from_js_object(options, &ShieldOptions::FIELDS, "ShieldOptions")?;
         let (config, policy) = options
             .into_parts()
             .map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?;

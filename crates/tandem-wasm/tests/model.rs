@@ -6,6 +6,7 @@
 #![cfg(feature = "models")]
 
 use tandem_wasm::LocalModel;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 const CONFIG: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/config.json");
@@ -46,4 +47,34 @@ async fn tiny_llama_generates_the_native_tokens_on_webgpu_and_cpu() {
         let tokens = model.greedy_tokens(prompt.clone(), expected.len()).await.unwrap();
         assert_eq!(tokens, expected, "on {}", model.backend());
     }
+}
+
+#[wasm_bindgen_test]
+async fn text_generation_needs_a_tokenizer_and_bad_inputs_are_refused() {
+    let model = LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("cpu".to_owned()))
+        .await
+        .unwrap();
+    let message = |e: wasm_bindgen::JsError| js_sys::Error::from(wasm_bindgen::JsValue::from(e)).message();
+    let err = message(
+        model
+            .generate("hello".into(), JsValue::UNDEFINED, JsValue::UNDEFINED)
+            .await
+            .unwrap_err(),
+    );
+    assert!(String::from(&err).contains("without a tokenizer"), "{err}");
+    assert!(model.greedy_tokens(vec![], 3).await.is_err());
+    let err = message(
+        LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("tpu".to_owned()))
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert!(String::from(&err).contains("unknown device `tpu`"), "{err}");
+    let err = message(
+        LocalModel::from_gguf(b"GGUF\x03\0\0\0".to_vec(), Some("cpu".to_owned()))
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert!(!String::from(&err).is_empty());
 }
