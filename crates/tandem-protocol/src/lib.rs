@@ -11,3 +11,5 @@ mod shield;
 
 pub use entity::{EntityKind, UnknownEntityKind};
 pub use shield::{Action, Detection, RedactedEntity, Redaction};
+
+pub mod openai;

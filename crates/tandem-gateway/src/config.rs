@@ -1,0 +1,263 @@
+//! Gateway configuration: a JSON document (a worker var, or a file for
+//! `tandem serve`) that names secrets instead of containing them.
+//!
+//! ```json
+//! {
+//!   "upstreams": [
+//!     {"name": "primary", "base_url": "https://api.openai.com/v1", "api_key_secret": "OPENAI_API_KEY",
+//!      "models": {"gpt-small": "gpt-4o-mini"}, "timeout_ms": 30000, "retries": 2},
+//!     {"name": "backup", "base_url": "https://vllm.internal/v1", "models": {"*": "*"}}
+//!   ],
+//!   "clients": [{"name": "web", "token_secret": "TANDEM_TOKEN_WEB"}],
+//!   "limits": {"max_body_bytes": 1048576, "requests_per_minute": 120, "burst": 20},
+//!   "cors_origins": ["https://app.example.com"]
+//! }
+//! ```
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The configuration as written, with secret names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// Upstreams in the order they are tried.
+    pub upstreams: Vec<UpstreamSpec>,
+    /// Clients allowed in, each with a bearer token.
+    #[serde(default)]
+    pub clients: Vec<ClientSpec>,
+    /// Serve requests without a token. Off unless set: a gateway holding
+    /// API keys must not be open by accident.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// Request size and rate limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Origins browsers may call from (`*` for any).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// One OpenAI-compatible upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// A name for logs.
+    pub name: String,
+    /// Base URL up to and including `/v1`.
+    pub base_url: String,
+    /// Name of the secret holding its API key (none: no `Authorization`).
+    #[serde(default)]
+    pub api_key_secret: Option<String>,
+    /// Public model name to the upstream's name; `"*": "*"` passes any name through.
+    pub models: BTreeMap<String, String>,
+    /// Most time to wait for the response headers and first body bytes.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Most time between two chunks of a streamed body.
+    #[serde(default = "default_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Extra attempts on this upstream before falling back to the next.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First backoff delay; doubled on each retry (or `Retry-After` when shorter than 10 s).
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+}
+
+/// A client and the secret holding its token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// A name for logs and rate limiting.
+    pub name: String,
+    /// Name of the secret holding its bearer token.
+    pub token_secret: String,
+}
+
+/// Size and rate limits.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Sustained requests per minute per client.
+    pub requests_per_minute: u32,
+    /// Requests a client may make at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            requests_per_minute: 120,
+            burst: 20,
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+fn default_retries() -> u32 {
+    1
+}
+fn default_backoff_ms() -> u64 {
+    100
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Not valid JSON or not the expected shape.
+    #[error("invalid gateway configuration: {0}")]
+    Invalid(String),
+    /// A named secret is not set.
+    #[error("secret `{0}` is not set")]
+    MissingSecret(String),
+}
+
+/// The configuration with secrets resolved, ready to serve.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub(crate) spec: GatewaySpec,
+    pub(crate) upstream_keys: Vec<Option<Secret>>,
+    pub(crate) client_tokens: Vec<(String, Secret)>,
+}
+
+impl GatewayConfig {
+    /// Parses `json` and resolves every secret it names through `secret`.
+    pub fn from_json(json: &str, secret: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let spec: GatewaySpec = serde_json::from_str(json).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        Self::resolve(spec, secret)
+    }
+
+    /// Resolves the secrets `spec` names.
+    pub fn resolve(spec: GatewaySpec, secret: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if spec.upstreams.is_empty() {
+            return Err(ConfigError::Invalid("at least one upstream is needed".into()));
+        }
+        for u in &spec.upstreams {
+            if !(u.base_url.starts_with("http://") || u.base_url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "upstream `{}`: base_url must start with http:// or https://",
+                    u.name
+                )));
+            }
+            if u.models.is_empty() {
+                return Err(ConfigError::Invalid(format!("upstream `{}` serves no models", u.name)));
+            }
+        }
+        if spec.limits.requests_per_minute == 0 || spec.limits.burst == 0 {
+            return Err(ConfigError::Invalid(
+                "requests_per_minute and burst must be at least 1".into(),
+            ));
+        }
+        let lookup = |name: &str| {
+            secret(name)
+                .map(Secret::new)
+                .ok_or_else(|| ConfigError::MissingSecret(name.into()))
+        };
+        let upstream_keys = spec
+            .upstreams
+            .iter()
+            .map(|u| u.api_key_secret.as_deref().map(lookup).transpose())
+            .collect::<Result<_, _>>()?;
+        let client_tokens = spec
+            .clients
+            .iter()
+            .map(|c| Ok((c.name.clone(), lookup(&c.token_secret)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Self {
+            spec,
+            upstream_keys,
+            client_tokens,
+        })
+    }
+
+    /// The public model names, in order of first appearance.
+    pub fn public_models(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for u in &self.spec.upstreams {
+            for name in u.models.keys().filter(|n| *n != "*") {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// The upstreams serving `model`, in order, with the name to send them.
+    pub(crate) fn route(&self, model: &str) -> Vec<(usize, String)> {
+        self.spec
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| {
+                let mapped = u.models.get(model).or_else(|| u.models.get("*"))?;
+                Some((
+                    i,
+                    if mapped == "*" {
+                        model.to_owned()
+                    } else {
+                        mapped.clone()
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.spec.limits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{
+        "upstreams": [
+            {"name": "a", "base_url": "http://127.0.0.1:1/v1", "api_key_secret": "KEY_A", "models": {"small": "m-small"}},
+            {"name": "b", "base_url": "http://127.0.0.1:2/v1", "models": {"*": "*"}}
+        ],
+        "clients": [{"name": "web", "token_secret": "TOKEN_WEB"}]
+    }"#;
+
+    fn secrets(name: &str) -> Option<String> {
+        match name {
+            "KEY_A" => Some("sk-a".into()),
+            "TOKEN_WEB" => Some("tok".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn routes_map_names_in_order_and_wildcards_pass_through() {
+        let c = GatewayConfig::from_json(JSON, secrets).unwrap();
+        assert_eq!(c.route("small"), vec![(0, "m-small".into()), (1, "small".into())]);
+        assert_eq!(c.route("other"), vec![(1, "other".into())]);
+        assert_eq!(c.public_models(), vec!["small"]);
+        assert_eq!(c.upstream_keys[0].as_ref().unwrap().expose(), "sk-a");
+    }
+
+    #[test]
+    fn missing_secrets_and_bad_shapes_are_named() {
+        let err = GatewayConfig::from_json(JSON, |_| None).unwrap_err();
+        assert_eq!(err, ConfigError::MissingSecret("KEY_A".into()));
+        assert!(matches!(
+            GatewayConfig::from_json(r#"{"upstreams": [], "extra": 1}"#, secrets),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert!(matches!(
+            GatewayConfig::from_json(r#"{"upstreams": []}"#, secrets),
+            Err(ConfigError::Invalid(m)) if m.contains("at least one")
+        ));
+        let ftp = r#"{"upstreams": [{"name": "x", "base_url": "ftp://h", "models": {"*": "*"}}]}"#;
+        assert!(matches!(GatewayConfig::from_json(ftp, secrets), Err(ConfigError::Invalid(m)) if m.contains("http")));
+    }
+}

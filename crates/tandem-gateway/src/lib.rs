@@ -1,0 +1,32 @@
+//! The edge gateway's logic, independent of where it runs.
+//!
+//! Web apps point an OpenAI client at the gateway instead of a cloud API:
+//! the gateway checks the client's token, rate limit and request size, maps
+//! the model name, and forwards the request to an ordered list of
+//! OpenAI-compatible upstreams holding their API keys (which never reach the
+//! browser, the logs or an error message). Connect errors, timeouts, 429 and
+//! 5xx before the first byte are retried with backoff and then fall back to
+//! the next upstream; once a stream has started, a failure ends it with an
+//! explicit error event instead of a silent truncation.
+//!
+//! Everything here is plain Rust. The runtime supplies a [`Host`]: HTTP
+//! fetch, timers, clock, logging and request ids. The workers-rs worker
+//! (`worker/`) and `tandem serve` (native) are thin shims around
+//! [`Gateway::handle`].
+
+mod auth;
+mod config;
+mod cors;
+mod gateway;
+mod host;
+mod rate;
+mod relay;
+mod response;
+mod secret;
+pub mod sse;
+
+pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, UpstreamSpec};
+pub use gateway::Gateway;
+pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
+pub use response::{Body, Request, Response};
+pub use secret::Secret;

@@ -1,0 +1,108 @@
+// Decode speed of a GGUF model in headless Chromium: Tandem (www/pkg-models, in the page's Web
+// Worker, on WebGPU and on the CPU backend) against wllama (llama.cpp in wasm, npm
+// @wllama/wllama) on the same file, prompt and greedy settings. Prints one JSON line per run
+// and a table with the ratios. Pages are served cross-origin isolated so wllama may use threads.
+// Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
+// Build first: pkg-scripts/build-web models release
+import { fileURLToPath } from "node:url";
+import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { launch, watchErrors } from "../support/browser.mjs";
+
+const [model = "smollm2-135m", cpuTokens = "64", gpuTokens = "8"] = process.argv.slice(2);
+const url = `/models/${model}.gguf`;
+const messages = [{ role: "user", content: "Write a long story about a dragon who learns to cook." }];
+const WLLAMA = fileURLToPath(new URL("../node_modules/@wllama/wllama/esm", import.meta.url));
+
+const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, {
+  mounts: { "/models/": MODEL_CACHE, "/wllama/": WLLAMA },
+  isolated: true,
+});
+const browser = await launch();
+
+/** One run of Tandem's model worker: load on `device`, generate `maxTokens` greedily. */
+async function tandem(page, device, maxTokens) {
+  return page.evaluate(
+    async ({ url, device, messages, maxTokens }) => {
+      const worker = new Worker("/model-worker.js", { type: "module" });
+      const call = (msg) =>
+        new Promise((ok, fail) => {
+          worker.onmessage = ({ data }) => {
+            if (data.type === "token") return;
+            if (data.type === "error") fail(new Error(data.message));
+            else ok(data);
+          };
+          worker.postMessage(msg);
+        });
+      const loaded = await call({ type: "load", url, device });
+      const { result } = await call({ type: "chat", messages, options: { maxTokens } });
+      worker.terminate();
+      return {
+        backend: loaded.backend,
+        prompt_tokens: result.promptTokens,
+        tokens: result.tokens.length,
+        prefill_tok_s: (result.promptTokens / result.prefillMs) * 1000,
+        decode_tok_s: ((result.tokens.length - 1) / result.decodeMs) * 1000,
+      };
+    },
+    { url, device, messages, maxTokens },
+  );
+}
+
+/** One run of wllama: `threads` CPU threads, or all layers on WebGPU when `gpu`. */
+async function wllama(page, { threads, gpu }, maxTokens) {
+  return page.evaluate(
+    async ({ url, messages, maxTokens, threads, gpu }) => {
+      const { Wllama } = await import("/wllama/index.js");
+      const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { suppressNativeLog: true });
+      await w.loadModelFromUrl(new URL(url, location.href).href, {
+        n_threads: threads,
+        n_gpu_layers: gpu ? 999 : 0,
+        n_ctx: 1024,
+        useCache: false,
+      });
+      const r = await w.createChatCompletion({ messages, max_tokens: maxTokens, temperature: 0 });
+      await w.exit();
+      return {
+        backend: gpu ? "webgpu" : `cpu, ${threads} thread(s)`,
+        prompt_tokens: r.timings?.prompt_n,
+        tokens: r.timings?.predicted_n,
+        prefill_tok_s: r.timings?.prompt_per_second,
+        decode_tok_s: r.timings?.predicted_per_second,
+      };
+    },
+    { url, messages, maxTokens, threads, gpu },
+  );
+}
+
+const runs = [
+  ["tandem", "cpu", () => tandem(page, "cpu", Number(cpuTokens))],
+  ["wllama", "cpu1", () => wllama(page, { threads: 1, gpu: false }, Number(cpuTokens))],
+  ["wllama", "cpu2", () => wllama(page, { threads: 2, gpu: false }, Number(cpuTokens))],
+  ["tandem", "webgpu", () => tandem(page, "webgpu", Number(gpuTokens))],
+  ["wllama", "webgpu", () => wllama(page, { threads: 1, gpu: true }, Number(gpuTokens))],
+];
+const page = await browser.context.newPage();
+const errors = watchErrors(page);
+const results = {};
+try {
+  await page.goto(`http://127.0.0.1:${server.address().port}/model.html`);
+  console.error(`crossOriginIsolated: ${await page.evaluate(() => crossOriginIsolated)}`);
+  for (const [system, setting, run] of runs) {
+    try {
+      const r = { system, setting, ...(await run()) };
+      results[`${system}/${setting}`] = r;
+      console.log(JSON.stringify(r));
+    } catch (err) {
+      console.log(JSON.stringify({ system, setting, error: err.message }));
+    }
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2)}×` : "n/a");
+const t = (k) => results[k];
+console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
+console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
+console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${ratio(t("tandem/webgpu"), t("wllama/webgpu"))})`);
+if (errors.length) console.error("page errors:", errors);
