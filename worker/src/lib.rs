@@ -1,0 +1,133 @@
+//! Tandem's edge worker: `tandem-gateway` on Cloudflare Workers (workerd).
+//!
+//! This crate is a thin shim: it turns a workers-rs [`worker::Request`] into
+//! the gateway's request, implements the gateway's [`Host`] with `fetch`,
+//! timers and `console.log`, and turns the answer back into a streamed
+//! [`worker::Response`]. All behaviour lives in `tandem-gateway`, which is
+//! tested natively and served natively by `tandem serve` as well.
+//!
+//! Configuration: the `TANDEM_GATEWAY` var holds the JSON of
+//! [`tandem_gateway::GatewaySpec`]; the API keys and client tokens it names
+//! are worker secrets (or vars, for local runs).
+
+use futures_util::StreamExt;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamRequest, UpstreamResponse};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
+
+/// The gateway's runtime on Workers.
+struct WorkerHost;
+
+impl Host for WorkerHost {
+    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        let headers = Headers::new();
+        for (name, value) in &request.headers {
+            headers
+                .set(name, value)
+                .map_err(|_| format!("invalid header `{name}`"))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
+        let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
+        // The error text of a failed fetch names the URL at most, never the headers.
+        let mut resp = Fetch::Request(req).send().await.map_err(|e| e.to_string())?;
+        let status = resp.status_code();
+        let headers = resp.headers().entries().collect();
+        let body: ByteStream = match resp.stream() {
+            Ok(stream) => Box::pin(stream.map(|chunk| chunk.map_err(|e| e.to_string()))),
+            Err(_) => Box::pin(futures_util::stream::empty()),
+        };
+        Ok(UpstreamResponse { status, headers, body })
+    }
+
+    fn sleep(&self, ms: u64) -> impl std::future::Future<Output = ()> {
+        worker::Delay::from(Duration::from_millis(ms))
+    }
+
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+
+    fn log(&self, line: &str) {
+        worker::console_log!("{line}");
+    }
+
+    fn request_id(&self) -> String {
+        let mut bytes = [0u8; 12];
+        if getrandom::fill(&mut bytes).is_err() {
+            return format!("t{}", js_sys::Date::now());
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+thread_local! {
+    /// The gateway of this isolate, kept across requests (rate-limit state),
+    /// rebuilt when the configuration text changes.
+    static GATEWAY: RefCell<Option<(String, Rc<Gateway<WorkerHost>>)>> = const { RefCell::new(None) };
+}
+
+fn gateway(env: &Env) -> Result<Rc<Gateway<WorkerHost>>, String> {
+    let json = env
+        .var("TANDEM_GATEWAY")
+        .map(|v| v.to_string())
+        .map_err(|_| "the TANDEM_GATEWAY var is not set".to_owned())?;
+    if let Some(g) = GATEWAY.with_borrow(|g| g.as_ref().filter(|(j, _)| *j == json).map(|(_, g)| Rc::clone(g))) {
+        return Ok(g);
+    }
+    let secret = |name: &str| env.secret(name).or_else(|_| env.var(name)).ok().map(|s| s.to_string());
+    let config = GatewayConfig::from_json(&json, secret).map_err(|e| e.to_string())?;
+    let g = Rc::new(Gateway::new(config, WorkerHost));
+    GATEWAY.with_borrow_mut(|slot| *slot = Some((json, Rc::clone(&g))));
+    Ok(g)
+}
+
+fn to_worker(resp: tandem_gateway::Response) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &resp.headers {
+        headers.append(name, value)?;
+    }
+    let out = match resp.body {
+        Body::Full(bytes) => Response::from_bytes(bytes)?,
+        Body::Stream(stream) => Response::from_stream(stream.map(Ok::<Vec<u8>, worker::Error>))?,
+    };
+    Ok(out.with_status(resp.status).with_headers(headers))
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
+    let gateway = match gateway(&env) {
+        Ok(g) => g,
+        Err(e) => {
+            worker::console_error!("{{\"event\":\"config_error\",\"message\":{:?}}}", e);
+            let body = tandem_gateway::Response::error(500, "server_error", "gateway_misconfigured", e);
+            return to_worker(body);
+        }
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > gateway.max_body_bytes()) {
+        return to_worker(gateway.too_large());
+    }
+    let url = req.url()?;
+    let body = if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+        Vec::new()
+    } else {
+        req.bytes().await.unwrap_or_default()
+    };
+    let request = tandem_gateway::Request {
+        method: req.method().to_string(),
+        path: url.path().to_owned(),
+        headers: req.headers().entries().collect(),
+        body,
+    };
+    to_worker(gateway.handle(request).await)
+}
