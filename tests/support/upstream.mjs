@@ -121,7 +121,10 @@ async function handle(state, name, apiKey, req, res) {
     `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
   res.write(chunk({ role: "assistant", content: "" }));
   for (let i = 0; i < words.length; i++) {
-    if (i === 2 && fault === "drop") return res.socket.destroy();
+    if (i === 2 && fault === "drop") {
+      await sleep(20); // let what was written reach the client, then break the connection
+      return res.socket.destroy();
+    }
     if (i === 2 && fault === "truncate") return res.end();
     if (i === 2 && fault === "malformed") res.write("data: {not json\n\n");
     await sleep(state.tokenDelayMs);
