@@ -53,7 +53,11 @@ async function wllama(page, { threads, gpu }, maxTokens) {
   return page.evaluate(
     async ({ url, messages, maxTokens, threads, gpu }) => {
       const { Wllama } = await import("/wllama/index.js");
-      const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { suppressNativeLog: true });
+      // llama.cpp's load log says where the weights went ("CPU model buffer" or a GPU buffer).
+      const lines = [];
+      const keep = (...a) => lines.push(a.join(" "));
+      const logger = { debug: keep, log: keep, info: keep, warn: keep, error: keep };
+      const w = new Wllama({ default: "/wllama/wasm/wllama.wasm" }, { logger });
       await w.loadModelFromUrl(new URL(url, location.href).href, {
         n_threads: threads,
         n_gpu_layers: gpu ? 999 : 0,
@@ -63,7 +67,10 @@ async function wllama(page, { threads, gpu }, maxTokens) {
       const r = await w.createChatCompletion({ messages, max_tokens: maxTokens, temperature: 0 });
       await w.exit();
       return {
-        backend: gpu ? "webgpu" : `cpu, ${threads} thread(s)`,
+        backend:
+          gpu && !lines.some((l) => /WebGPU.*model buffer/i.test(l))
+            ? "cpu (llama.cpp put no layer on WebGPU)"
+            : gpu ? "webgpu" : `cpu, ${threads} thread(s)`,
         prompt_tokens: r.timings?.prompt_n,
         tokens: r.timings?.predicted_n,
         prefill_tok_s: r.timings?.prompt_per_second,
@@ -104,5 +111,5 @@ const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2
 const t = (k) => results[k];
 console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
 console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
-console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${ratio(t("tandem/webgpu"), t("wllama/webgpu"))})`);
+console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} (${t("tandem/webgpu")?.backend}) vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${t("wllama/webgpu")?.backend})`);
 if (errors.length) console.error("page errors:", errors);
