@@ -9,6 +9,7 @@ mod generate;
 mod gguf;
 mod models;
 mod redact;
+mod seal;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// Inspect GGUF model files.
     #[command(subcommand)]
     Gguf(gguf::Command),
+    /// The sealed channel between clients and the edge.
+    #[command(subcommand)]
+    Seal(seal::Command),
 }
 
 #[derive(Subcommand)]
@@ -50,5 +54,6 @@ fn main() -> Result<()> {
         Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
         Command::Gguf(cmd) => gguf::run(cmd),
         Command::Generate(args) => generate::run(args),
+        Command::Seal(cmd) => seal::run(cmd),
     }
 }

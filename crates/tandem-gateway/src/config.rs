@@ -37,6 +37,33 @@ pub struct GatewaySpec {
     /// Origins browsers may call from (`*` for any).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// The sealed channel (`/v1/seal/keys`, `/v1/sealed`); off when absent.
+    #[serde(default)]
+    pub seal: Option<SealSpec>,
+}
+
+/// Sealed-channel settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSpec {
+    /// Keys, preferred first; older ones stay accepted until `retire_after_ms`.
+    pub keys: Vec<SealKeySpec>,
+    /// Sealed requests whose client clock differs from the worker's by more are refused.
+    #[serde(default = "default_window_ms")]
+    pub window_ms: u64,
+}
+
+/// One sealing key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealKeySpec {
+    /// The id clients put in their requests (0-255).
+    pub key_id: u8,
+    /// Name of the secret holding the X25519 private key (base64url, `tandem seal keygen`).
+    pub secret: String,
+    /// After this time (ms since the epoch) the key is refused and no longer published.
+    #[serde(default)]
+    pub retire_after_ms: Option<f64>,
 }
 
 /// One OpenAI-compatible upstream.
@@ -98,6 +125,9 @@ impl Default for Limits {
     }
 }
 
+fn default_window_ms() -> u64 {
+    300_000
+}
 fn default_timeout_ms() -> u64 {
     30_000
 }
@@ -125,6 +155,7 @@ pub struct GatewayConfig {
     pub(crate) spec: GatewaySpec,
     pub(crate) upstream_keys: Vec<Option<Secret>>,
     pub(crate) client_tokens: Vec<(String, Secret)>,
+    pub(crate) seal_keys: Option<tandem_seal::ServerKeys>,
 }
 
 impl GatewayConfig {
@@ -170,10 +201,26 @@ impl GatewayConfig {
             .iter()
             .map(|c| Ok((c.name.clone(), lookup(&c.token_secret)?)))
             .collect::<Result<_, ConfigError>>()?;
+        let seal_keys = match &spec.seal {
+            None => None,
+            Some(seal) => {
+                let keys = seal
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        let secret = lookup(&k.secret)?;
+                        tandem_seal::ServerKey::from_secret(k.key_id, secret.expose(), k.retire_after_ms)
+                            .map_err(|e| ConfigError::Invalid(format!("seal key {}: {e}", k.key_id)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(tandem_seal::ServerKeys::new(keys).map_err(|e| ConfigError::Invalid(format!("seal: {e}")))?)
+            }
+        };
         Ok(Self {
             spec,
             upstream_keys,
             client_tokens,
+            seal_keys,
         })
     }
 

@@ -3,11 +3,11 @@
 
 use crate::auth::{AuthError, authenticate};
 use crate::config::GatewayConfig;
-use crate::cors;
 use crate::host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
 use crate::rate::RateLimiter;
 use crate::relay::{RelayEnd, relay};
 use crate::response::{Body, Request, Response};
+use crate::{cors, sealed};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 use tandem_protocol::openai::{ChatCompletionRequest, ModelEntry, ModelList};
+use tandem_seal::ReplayWindow;
 
 /// Largest upstream body read whole (non-streamed replies and errors).
 const MAX_UPSTREAM_BODY: usize = 32 << 20;
@@ -27,6 +28,7 @@ pub struct Gateway<H: Host> {
     host: Rc<H>,
     config: GatewayConfig,
     limiter: RefCell<RateLimiter>,
+    replay: RefCell<ReplayWindow>,
 }
 
 /// Why an attempt on an upstream failed before anything reached the client.
@@ -60,6 +62,8 @@ struct LogFacts {
     upstream_ms: Option<f64>,
     outcome: &'static str,
     failures: Vec<String>,
+    sealed: bool,
+    inner_status: Option<u16>,
 }
 
 impl<H: Host + 'static> Gateway<H> {
@@ -67,6 +71,9 @@ impl<H: Host + 'static> Gateway<H> {
     pub fn new(config: GatewayConfig, host: H) -> Self {
         Self {
             limiter: RefCell::new(RateLimiter::new(config.limits())),
+            replay: RefCell::new(ReplayWindow::new(
+                config.spec.seal.as_ref().map_or(300_000, |s| s.window_ms) as f64,
+            )),
             config,
             host: Rc::new(host),
         }
@@ -128,12 +135,43 @@ impl<H: Host + 'static> Gateway<H> {
             "duration_ms": ((self.host.now_ms() - started) * 10.0).round() / 10.0,
             "outcome": if resp.status >= 400 && facts.outcome == "ok" { "error" } else { facts.outcome },
             "failures": facts.failures,
+            "sealed": facts.sealed,
+            "inner_status": facts.inner_status,
         });
         self.host.log(&line.to_string());
         resp
     }
 
     async fn route(&self, req: &Request, id: &str, started: f64, facts: &mut LogFacts) -> Response {
+        match (req.method.as_str(), req.path.as_str(), &self.config.seal_keys) {
+            ("GET", "/v1/seal/keys", Some(keys)) => sealed::keys_response(keys, self.host.now_ms()),
+            ("POST", "/v1/sealed", Some(keys)) => {
+                if req.body.len() > self.max_body_bytes() + 1024 {
+                    return self.too_large();
+                }
+                let opened = sealed::unseal(keys, &mut self.replay.borrow_mut(), &req.body, self.host.now_ms());
+                match opened {
+                    Err(resp) => resp,
+                    Ok((inner, sealer)) => {
+                        facts.sealed = true;
+                        let resp = self.route_plain(&inner, id, started, facts).await;
+                        facts.inner_status = Some(resp.status);
+                        sealed::seal_response(sealer, resp)
+                    }
+                }
+            }
+            (_, "/v1/seal/keys" | "/v1/sealed", None) => Response::error(
+                404,
+                "invalid_request_error",
+                "seal_not_configured",
+                "this gateway has no sealed channel",
+            ),
+            _ => self.route_plain(req, id, started, facts).await,
+        }
+    }
+
+    /// The routes a sealed request may reach.
+    async fn route_plain(&self, req: &Request, id: &str, started: f64, facts: &mut LogFacts) -> Response {
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/health") => Response::json(200, &json!({"status": "ok"})),
             ("GET", "/v1/models") => match self.admit(req, facts) {
@@ -144,7 +182,7 @@ impl<H: Host + 'static> Gateway<H> {
                 Err(resp) => resp,
                 Ok(()) => self.complete(&req.body, id, started, facts).await,
             },
-            (_, "/health" | "/v1/models" | "/v1/chat/completions") => {
+            (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/seal/keys" | "/v1/sealed") => {
                 Response::error(405, "invalid_request_error", "method_not_allowed", "method not allowed")
             }
             _ => Response::error(

@@ -22,10 +22,11 @@ mod host;
 mod rate;
 mod relay;
 mod response;
+mod sealed;
 mod secret;
 pub mod sse;
 
-pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, UpstreamSpec};
+pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, SealKeySpec, SealSpec, UpstreamSpec};
 pub use gateway::Gateway;
 pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
 pub use response::{Body, Request, Response};

@@ -13,3 +13,4 @@ pub use entity::{EntityKind, UnknownEntityKind};
 pub use shield::{Action, Detection, RedactedEntity, Redaction};
 
 pub mod openai;
+pub mod sealed;

@@ -13,11 +13,13 @@
 #[cfg(feature = "models")]
 mod model;
 mod options;
+mod seal;
 mod shield;
 
 #[cfg(feature = "models")]
 pub use model::LocalModel;
 pub use options::ShieldOptions;
+pub use seal::{SealClient, SealedExchange};
 pub use shield::{Shield, StreamRestorer};
 
 use wasm_bindgen::prelude::*;
