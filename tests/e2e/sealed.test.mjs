@@ -11,7 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startUpstream } from "../support/upstream.mjs";
-import { startWorker } from "../support/workerd.mjs";
+import { startGateway as startWorker } from "../support/gateway.mjs";
 
 const PKG = fileURLToPath(new URL("../../www/pkg/", import.meta.url));
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");

@@ -4,7 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startUpstream, FAULTS } from "../support/upstream.mjs";
-import { startWorker, freePort } from "../support/workerd.mjs";
+import { freePort } from "../support/workerd.mjs";
+import { startGateway as startWorker, RUNTIME } from "../support/gateway.mjs";
 
 const KEYS = { PRIMARY_KEY: "sk-primary-9f8e7d6c5b4a", BACKUP_KEY: "sk-backup-1a2b3c4d5e6f" };
 const TOKEN = "tandem-client-token-0123456789";

@@ -54,9 +54,9 @@ const tandem :Workerd.Worker = (
  * Starts workerd serving the worker with `gateway` (the TANDEM_GATEWAY JSON object) and
  * `secrets` (name -> value). Resolves once /health answers; `logs` collects stdout+stderr lines.
  */
-export async function startWorker({ gateway, secrets = {} }) {
+export async function startWorker({ gateway, secrets = {}, port: wanted = 0 }) {
   const dir = await mkdtemp(join(tmpdir(), "tandem-workerd-"));
-  const port = await freePort();
+  const port = wanted || (await freePort());
   const config = join(dir, "config.capnp");
   await writeFile(config, workerdConfig({ dir, port, vars: { TANDEM_GATEWAY: JSON.stringify(gateway) }, secretNames: Object.keys(secrets) }));
   const child = spawn(WORKERD, ["serve", config, "--verbose"], {

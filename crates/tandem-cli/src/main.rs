@@ -10,6 +10,7 @@ mod gguf;
 mod models;
 mod redact;
 mod seal;
+mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     /// Inspect GGUF model files.
     #[command(subcommand)]
     Gguf(gguf::Command),
+    /// Serve the OpenAI-compatible edge gateway natively (the worker's logic, without workerd).
+    Serve(serve::Args),
     /// The sealed channel between clients and the edge.
     #[command(subcommand)]
     Seal(seal::Command),
@@ -55,5 +58,6 @@ fn main() -> Result<()> {
         Command::Gguf(cmd) => gguf::run(cmd),
         Command::Generate(args) => generate::run(args),
         Command::Seal(cmd) => seal::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }

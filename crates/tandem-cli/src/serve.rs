@@ -1,0 +1,176 @@
+//! `tandem serve`: the edge gateway natively (hyper + reqwest), for running
+//! without workerd and for tests. The same `tandem-gateway` logic as the
+//! worker; only the [`Host`] differs.
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamRequest, UpstreamResponse};
+
+/// Arguments of `tandem serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The gateway configuration (JSON, as the worker's TANDEM_GATEWAY var);
+    /// the secrets it names are read from environment variables.
+    #[arg(long)]
+    config: std::path::PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+}
+
+/// The gateway's runtime natively.
+struct NativeHost {
+    client: reqwest::Client,
+}
+
+impl Host for NativeHost {
+    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        let mut builder = self.client.post(&request.url).body(request.body);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        // reqwest's error text names the URL, never the headers.
+        let resp = builder.send().await.map_err(|e| e.without_url().to_string())?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body: ByteStream = Box::pin(
+            resp.bytes_stream()
+                .map(|chunk| chunk.map(|b| b.to_vec()).map_err(|e| e.without_url().to_string())),
+        );
+        Ok(UpstreamResponse { status, headers, body })
+    }
+
+    fn sleep(&self, ms: u64) -> impl std::future::Future<Output = ()> {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+
+    fn now_ms(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    fn log(&self, line: &str) {
+        println!("{line}");
+    }
+
+    fn request_id(&self) -> String {
+        let mut bytes = [0u8; 12];
+        let _ = getrandom::fill(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A response body that need not be `Send` (the gateway runs on one thread).
+enum ResponseBody {
+    Full(Option<Bytes>),
+    Stream(std::pin::Pin<Box<dyn futures_util::Stream<Item = Vec<u8>>>>),
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(bytes) => std::task::Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Stream(s) => s
+                .as_mut()
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|b| Ok(Frame::data(Bytes::from(b))))),
+        }
+    }
+}
+
+async fn answer(gateway: Rc<Gateway<NativeHost>>, req: hyper::Request<Incoming>) -> hyper::Response<ResponseBody> {
+    let too_large = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > gateway.max_body_bytes() + 1024);
+    let (parts, body) = req.into_parts();
+    let body = if too_large {
+        Err(())
+    } else {
+        Limited::new(body, gateway.max_body_bytes() + 1024)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .map_err(|_| ())
+    };
+    let resp = match body {
+        Err(()) => gateway.too_large(),
+        Ok(body) => {
+            let request = tandem_gateway::Request {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_owned(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                    .collect(),
+                body,
+            };
+            gateway.handle(request).await
+        }
+    };
+    let body = match resp.body {
+        Body::Full(bytes) => ResponseBody::Full(Some(Bytes::from(bytes))),
+        Body::Stream(stream) => ResponseBody::Stream(stream),
+    };
+    let mut out = hyper::Response::new(body);
+    *out.status_mut() = hyper::StatusCode::from_u16(resp.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &resp.headers {
+        if let (Ok(n), Ok(v)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(value),
+        ) {
+            out.headers_mut().append(n, v);
+        }
+    }
+    out
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let json = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
+    let config = GatewayConfig::from_json(&json, |name| std::env::var(name).ok())?;
+    let host = NativeHost {
+        client: reqwest::Client::builder().tcp_nodelay(true).build()?,
+    };
+    let gateway = Rc::new(Gateway::new(config, host));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        eprintln!("tandem gateway on http://{}", listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            let gateway = Rc::clone(&gateway);
+            tokio::task::spawn_local(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let gateway = Rc::clone(&gateway);
+                    async move { Ok::<_, std::convert::Infallible>(answer(gateway, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
