@@ -8,7 +8,6 @@ import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { startUpstream } from "../support/upstream.mjs";
 import { startWorker, freePort, BUILD } from "../support/workerd.mjs";
 import { startNative } from "../support/gateway.mjs";
 
@@ -68,7 +67,21 @@ async function measure(url, token, total, concurrency) {
   return { p50: pct(times, 50), p99: pct(times, 99), rps: total / seconds };
 }
 
-const upstream = await startUpstream({ name: "bench", tokenDelayMs: 0 });
+// The upstream runs in its own process, so that it does not share this client's event loop.
+async function startUpstreamProcess() {
+  const port = await freePort();
+  const child = spawn(process.execPath, [new URL("../support/upstream.mjs", import.meta.url).pathname, `${port}`, "bench"], { stdio: "ignore" });
+  const url = `http://127.0.0.1:${port}/v1`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`${url}/models`);
+      return { url, close: async () => child.kill("SIGTERM") };
+    } catch {}
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error("the upstream did not start");
+}
+const upstream = await startUpstreamProcess();
 const gateway = { upstreams: [{ name: "up", base_url: upstream.url, models: { "*": "*" } }], clients: [{ name: "b", token_secret: "T" }],
   limits: { max_body_bytes: 65536, requests_per_minute: 100_000_000, burst: 1_000_000 } };
 const systems = [["direct", { url: upstream.url, token: "x", close() {} }]];
