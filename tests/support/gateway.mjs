@@ -1,6 +1,6 @@
 // Starts the gateway under test: the worker in workerd (default), or `tandem serve` natively
 // when TANDEM_GATEWAY_RUNTIME=native. Both return { url, logs, exited, close }.
-import { spawn } from "node:child_process";
+import { startServer } from "./process.mjs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,37 +17,16 @@ export async function startNative({ gateway, secrets = {} }) {
   const config = join(dir, "gateway.json");
   await writeFile(config, JSON.stringify(gateway));
   const port = await freePort();
-  const child = spawn(TANDEM, ["serve", "--config", config, "--listen", `127.0.0.1:${port}`], {
-    env: { ...process.env, ...secrets },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs = [];
-  let exited = null;
-  const collect = (buf) => logs.push(...buf.toString().split("\n").filter(Boolean));
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  child.on("exit", (code) => (exited = code));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (exited !== null) throw new Error(`tandem serve exited (${exited}):\n${logs.join("\n")}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {}
-    if (i > 200) throw new Error(`tandem serve did not start:\n${logs.join("\n")}`);
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  return {
-    url,
-    logs,
-    get exited() {
-      return exited;
-    },
-    async close() {
-      child.kill("SIGTERM");
-      await new Promise((ok) => (exited !== null ? ok() : child.on("exit", ok)));
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const server = await startServer({
+    name: "tandem serve",
+    command: TANDEM,
+    args: ["serve", "--config", config, "--listen", `127.0.0.1:${port}`],
+    env: secrets,
+    healthUrl: `${url}/health`,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  });
+  return Object.assign(server, { url });
 }
 
 /** The gateway on the runtime under test. */

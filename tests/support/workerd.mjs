@@ -1,6 +1,6 @@
 // Runs the built edge worker (worker/build, from pkg-scripts/build-worker) in a real workerd
 // process from npm: a generated config, secrets passed through the environment, stdout captured.
-import { spawn } from "node:child_process";
+import { startServer } from "./process.mjs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -59,36 +59,14 @@ export async function startWorker({ gateway, secrets = {}, port: wanted = 0 }) {
   const port = wanted || (await freePort());
   const config = join(dir, "config.capnp");
   await writeFile(config, workerdConfig({ dir, port, vars: { TANDEM_GATEWAY: JSON.stringify(gateway) }, secretNames: Object.keys(secrets) }));
-  const child = spawn(WORKERD, ["serve", config, "--verbose"], {
-    env: { ...process.env, ...secrets },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const logs = [];
-  let exited = null;
-  const collect = (buf) => logs.push(...buf.toString().split("\n").filter(Boolean));
-  child.stdout.on("data", collect);
-  child.stderr.on("data", collect);
-  child.on("exit", (code) => (exited = code));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (exited !== null) throw new Error(`workerd exited (${exited}):\n${logs.join("\n")}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {}
-    if (i > 200) throw new Error(`workerd did not start:\n${logs.join("\n")}`);
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  return {
-    url,
-    logs,
-    process: child,
-    get exited() {
-      return exited;
-    },
-    async close() {
-      child.kill("SIGTERM");
-      await new Promise((ok) => (exited !== null ? ok() : child.on("exit", ok)));
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const server = await startServer({
+    name: "workerd",
+    command: WORKERD,
+    args: ["serve", config, "--verbose"],
+    env: secrets,
+    healthUrl: `${url}/health`,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  });
+  return Object.assign(server, { url });
 }
