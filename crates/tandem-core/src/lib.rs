@@ -5,6 +5,9 @@
 //!   typed placeholders before the text leaves the device, and restores the
 //!   originals in the (streamed) reply.
 //! * [`eval`] scores a recognizer's output against labeled data sets.
+//! * [`sampling`] picks tokens from logits; [`chat`] renders chat templates.
+//! * [`speculative`] holds speculative decoding's acceptance rules (greedy
+//!   and exact rejection sampling) and the adaptive draft length.
 //! * [`text`] converts offsets between UTF-8, UTF-16 and code points, so that
 //!   Rust and JavaScript callers both get correct positions.
 //!
@@ -15,6 +18,7 @@ pub mod chat;
 pub mod eval;
 pub mod sampling;
 pub mod shield;
+pub mod speculative;
 pub mod text;
 
 pub use tandem_protocol::{Action, EntityKind};
