@@ -5,6 +5,11 @@
 //! with their serde representation, so that the browser, the CLI and the
 //! worker agree on one JSON shape. No logic beyond parsing and naming lives
 //! here.
+//!
+//! * the shield's entities and redactions (crate root);
+//! * [`openai`]: the OpenAI chat completion shapes the gateway reads;
+//! * [`sealed`]: what travels inside the sealed channel;
+//! * [`verify`]: one round of speculative decoding across the link.
 
 mod entity;
 mod shield;
@@ -14,3 +19,4 @@ pub use shield::{Action, Detection, RedactedEntity, Redaction};
 
 pub mod openai;
 pub mod sealed;
+pub mod verify;

@@ -1,0 +1,160 @@
+//! One round of speculative decoding across the link (`POST /v1/verify`):
+//! the client sends what is new since the last round and its draft; the
+//! verifier answers how much of the draft the target keeps and the token
+//! after it.
+//!
+//! The verifier keeps each session's target state (its KV cache), so a round
+//! carries only new tokens: `base` says how many tokens of the session the
+//! client builds on (the verifier truncates its cache there: a rejected draft
+//! from the last round, or a speculative continuation, is dropped), and
+//! `context` the tokens appended since.
+
+use serde::{Deserialize, Serialize};
+
+/// A verification round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    /// The target model (a public name the gateway maps).
+    pub model: String,
+    /// Chosen by the client; the verifier keeps the session's target state under it.
+    pub session: String,
+    /// Tokens of the session the client builds on (0 in the first round).
+    pub base: usize,
+    /// Tokens appended after `base` and before the draft: the prompt in the
+    /// first round, then the accepted tokens and the correction of the last.
+    pub context: Vec<u32>,
+    /// The draft to verify (may be empty: the target then just takes a step).
+    pub draft: Vec<u32>,
+    /// For exact sampling: the distribution each draft token was drawn from.
+    /// Absent in greedy mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_dists: Option<Vec<SparseDist>>,
+    /// How the target samples.
+    pub sampling: VerifySampling,
+}
+
+/// A probability distribution over a few token ids (the rest have probability 0):
+/// a draft sampled with top-k or top-p has small support.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SparseDist {
+    /// Token ids.
+    pub ids: Vec<u32>,
+    /// Their probabilities, in the same order.
+    pub probs: Vec<f32>,
+}
+
+impl SparseDist {
+    /// The dense vector over `vocab` tokens, or `None` if the ids and
+    /// probabilities do not match up or fall outside the vocabulary.
+    pub fn to_dense(&self, vocab: usize) -> Option<Vec<f32>> {
+        if self.ids.len() != self.probs.len() {
+            return None;
+        }
+        let mut dense = vec![0.0; vocab];
+        for (&id, &p) in self.ids.iter().zip(&self.probs) {
+            if !(p.is_finite() && p >= 0.0) {
+                return None;
+            }
+            *dense.get_mut(id as usize)? += p;
+        }
+        Some(dense)
+    }
+}
+
+/// The target's sampling settings for a round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifySampling {
+    /// 0 = greedy verification.
+    pub temperature: f32,
+    /// Top-k of the target's distribution (none: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// Top-p of the target's distribution (none: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Seed of this round's random draws (reproducible verification).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The verifier's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReply {
+    /// How many draft tokens the target keeps (a prefix of the draft).
+    pub accepted: usize,
+    /// The token after them: the target's correction, or its bonus token.
+    pub next: u32,
+    /// Tokens of the session the target now holds (`base + context + accepted`;
+    /// `next` is not yet in its cache).
+    pub session_len: usize,
+    /// What the round cost the target.
+    pub stats: TargetStats,
+}
+
+/// Target-side figures of a round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStats {
+    /// Tokens run through the target in this round.
+    pub forward_tokens: usize,
+    /// Tokens that were already in its cache.
+    pub cached_tokens: usize,
+    /// Time of the forward pass, in milliseconds.
+    pub forward_ms: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_survives_json_and_sparse_dists_expand() {
+        let req = VerifyRequest {
+            model: "qwen2.5-coder-1.5b".into(),
+            session: "s1".into(),
+            base: 12,
+            context: vec![5, 6],
+            draft: vec![7, 8, 9],
+            draft_dists: Some(vec![
+                SparseDist {
+                    ids: vec![7, 1],
+                    probs: vec![0.75, 0.25]
+                };
+                3
+            ]),
+            sampling: VerifySampling {
+                temperature: 0.7,
+                top_k: None,
+                top_p: Some(0.9),
+                seed: 3,
+            },
+        };
+        let json = serde_json::to_string(&req).unwrap();
+        assert_eq!(serde_json::from_str::<VerifyRequest>(&json).unwrap(), req);
+        let dense = req.draft_dists.unwrap()[0].to_dense(10).unwrap();
+        assert_eq!((dense[7], dense[1], dense[0]), (0.75, 0.25, 0.0));
+        assert!(
+            SparseDist {
+                ids: vec![10],
+                probs: vec![1.0]
+            }
+            .to_dense(10)
+            .is_none()
+        );
+        assert!(
+            SparseDist {
+                ids: vec![1, 2],
+                probs: vec![1.0]
+            }
+            .to_dense(10)
+            .is_none()
+        );
+        assert!(
+            SparseDist {
+                ids: vec![1],
+                probs: vec![f32::NAN]
+            }
+            .to_dense(10)
+            .is_none()
+        );
+    }
+}
