@@ -65,14 +65,17 @@ impl ChatTemplate {
         if !jinja.contains("<|im_start|>") {
             return ChatTemplate::Plain;
         }
-        // The default system prompt is the quoted text after `<|im_start|>system\n`
-        // in the branch taken when there is no system message.
-        let default_system = jinja.split("<|im_start|>system").nth(1).and_then(|rest| {
+        // The default system prompt is the literal text after `<|im_start|>system\n`
+        // in the branch taken when there is no system message. Templates with a
+        // tools branch (Qwen2.5) mention `<|im_start|>system` first with an
+        // expression after it, so take the first occurrence followed by plain text.
+        let default_system = jinja.split("<|im_start|>system").skip(1).find_map(|rest| {
             // The newline is an escape (`\n`) inside a Jinja string, or a real one.
             let rest = rest.strip_prefix("\\n").or_else(|| rest.strip_prefix('\n'))?;
             let end = rest.find("<|im_end|>")?;
             let text = &rest[..end];
-            (!text.contains("{{") && !text.is_empty()).then(|| text.to_owned())
+            let literal = !text.is_empty() && !text.contains("{{") && !text.contains("{%") && !text.contains('\'');
+            literal.then(|| text.to_owned())
         });
         ChatTemplate::ChatMl { default_system }
     }
@@ -138,6 +141,19 @@ mod tests {
             ChatTemplate::detect(smollm),
             ChatTemplate::ChatMl {
                 default_system: expected
+            }
+        );
+    }
+
+    #[test]
+    fn finds_the_default_after_a_tools_branch() {
+        // The shape of Qwen2.5(-Coder)'s template: a tools branch, then the
+        // system-message branch with an expression, then the default.
+        let qwen25 = "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}{%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}";
+        assert_eq!(
+            ChatTemplate::detect(qwen25),
+            ChatTemplate::ChatMl {
+                default_system: Some("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.".to_owned())
             }
         );
     }
