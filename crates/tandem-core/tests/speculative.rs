@@ -5,6 +5,7 @@
 
 use proptest::prelude::*;
 use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
+use tandem_core::speculative::pipeline::{Pipeline, PipelineStats};
 use tandem_core::speculative::{residual, verify_greedy_dists, verify_sampled};
 
 const VOCAB: usize = 8;
@@ -187,4 +188,95 @@ fn the_test_catches_a_wrong_residual_step() {
 fn the_residual_is_the_positive_part_renormalized() {
     let r = residual(&[0.5, 0.3, 0.2], &[0.2, 0.6, 0.2]);
     assert!((r[0] - 1.0).abs() < 1e-6 && r[1] == 0.0 && r[2] == 0.0);
+}
+
+/// Speculative decoding through a [`Pipeline`]: while a draft is "in flight"
+/// for `rtt_steps` draft steps, the client keeps drafting (up to `ahead` tokens).
+fn speculate_pipelined(
+    prompt: &[u32],
+    n: usize,
+    k: usize,
+    rtt_steps: usize,
+    greedy: bool,
+    seed: u64,
+) -> (Vec<u32>, PipelineStats) {
+    let mut rng = sampler(seed);
+    let mut pipe = Pipeline::new(prompt.to_vec());
+    let draft_step = |pipe: &mut Pipeline, rng: &mut Sampler| {
+        let q = draft(&pipe.draft_context());
+        let t = if greedy { argmax(&q) as u32 } else { rng.draw(&q) };
+        pipe.push_draft(t, q);
+    };
+    while pipe.output().len() < n {
+        while pipe.pending() < k {
+            draft_step(&mut pipe, &mut rng);
+        }
+        let sent = pipe.send(k).unwrap();
+        // The verifier scores the draft on the committed context (as the target would).
+        let mut ctx = prompt.to_vec();
+        ctx.extend_from_slice(pipe.output());
+        assert_eq!(ctx.len(), sent.base);
+        ctx.extend_from_slice(&sent.tokens);
+        let ps: Vec<Vec<f32>> = (0..=sent.tokens.len()).map(|i| target(&ctx[..sent.base + i])).collect();
+        let verdict = if greedy {
+            verify_greedy_dists(&sent.tokens, &ps).unwrap()
+        } else {
+            verify_sampled(&sent.tokens, &sent.dists, &ps, &mut rng).unwrap()
+        };
+        // Meanwhile, the client drafts ahead.
+        for _ in 0..rtt_steps {
+            draft_step(&mut pipe, &mut rng);
+        }
+        pipe.receive(verdict).unwrap();
+    }
+    let mut out = pipe.output().to_vec();
+    out.truncate(n);
+    (out, pipe.stats())
+}
+
+proptest! {
+    #[test]
+    fn pipelined_greedy_speculation_equals_the_target_alone(
+        prompt in proptest::collection::vec(0u32..VOCAB as u32, 1..6),
+        k in 1usize..7,
+        rtt_steps in 0usize..10,
+        n in 1usize..24,
+    ) {
+        let (out, _) = speculate_pipelined(&prompt, n, k, rtt_steps, true, 0);
+        prop_assert_eq!(out, target_greedy(&prompt, n));
+    }
+}
+
+#[test]
+fn pipelining_reuses_drafted_ahead_tokens_when_the_draft_agrees() {
+    // With the draft equal to the target's argmax most of the time, some rounds keep their continuation.
+    let (_, stats) = speculate_pipelined(&[3, 1], 200, 4, 6, true, 0);
+    assert!(stats.reused > 0, "{stats:?}");
+    assert!(stats.rounds > 0 && stats.accepted <= stats.sent);
+}
+
+#[test]
+fn pipelined_sampled_speculation_has_the_targets_distribution() {
+    let prompt = [3u32, 1];
+    let runs = 40_000u64;
+    let mut counts = vec![0u64; VOCAB * VOCAB];
+    for seed in 0..runs {
+        let (t, _) = speculate_pipelined(&prompt, 2, 2, 3, false, seed);
+        counts[t[0] as usize * VOCAB + t[1] as usize] += 1;
+    }
+    let p1 = target(&prompt);
+    let mut stat = 0.0;
+    for a in 0..VOCAB {
+        let mut ctx = prompt.to_vec();
+        ctx.push(a as u32);
+        let p2 = target(&ctx);
+        for b in 0..VOCAB {
+            let expected = runs as f64 * f64::from(p1[a]) * f64::from(p2[b]);
+            stat += (counts[a * VOCAB + b] as f64 - expected).powi(2) / expected;
+        }
+    }
+    assert!(
+        stat < CHI2_63_P001,
+        "chi-square {stat:.1} >= {CHI2_63_P001} (significance 0.001)"
+    );
 }

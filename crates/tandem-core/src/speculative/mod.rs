@@ -14,7 +14,12 @@
 //! * [`DraftLength`]: how many tokens to draft next, from the running
 //!   acceptance rate and the cost of a draft step relative to a round.
 //!
+//! * [`pipeline`]: the client's state when it keeps drafting while a
+//!   verification is in flight.
+//!
 //! Pure functions over probability vectors: no model, no I/O.
+
+pub mod pipeline;
 
 use crate::sampling::{Sampler, argmax};
 
