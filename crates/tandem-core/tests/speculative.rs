@@ -136,12 +136,12 @@ proptest! {
     }
 }
 
-/// Chi-square statistic of the observed two-token sequences against the
-/// target's exact distribution of them, after `prompt`.
-fn chi_square(prompt: &[u32], k: usize, runs: u64, rejection: Rejection) -> f64 {
+/// Chi-square statistic of the two-token sequences `sample(seed)` produces
+/// over `runs` seeds, against the target's exact distribution of them after `prompt`.
+fn chi_square(prompt: &[u32], runs: u64, sample: impl Fn(u64) -> Vec<u32>) -> f64 {
     let mut counts = vec![0u64; VOCAB * VOCAB];
     for seed in 0..runs {
-        let t = speculate(prompt, 2, k, false, seed, rejection);
+        let t = sample(seed);
         counts[t[0] as usize * VOCAB + t[1] as usize] += 1;
     }
     let p1 = target(prompt);
@@ -170,7 +170,9 @@ fn sampled_speculation_has_the_targets_distribution() {
     let p1 = target(&prompt);
     assert!(p1.iter().all(|&p| p > 0.01), "{p1:?}");
     for k in [1, 3, 6] {
-        let stat = chi_square(&prompt, k, runs, Rejection::Residual);
+        let stat = chi_square(&prompt, runs, |seed| {
+            speculate(&prompt, 2, k, false, seed, Rejection::Residual)
+        });
         assert!(
             stat < CHI2_63_P001,
             "k={k}: chi-square {stat:.1} >= {CHI2_63_P001} (significance 0.001)"
@@ -180,7 +182,9 @@ fn sampled_speculation_has_the_targets_distribution() {
 
 #[test]
 fn the_test_catches_a_wrong_residual_step() {
-    let stat = chi_square(&[3, 1], 3, 40_000, Rejection::TargetInstead);
+    let stat = chi_square(&[3, 1], 40_000, |seed| {
+        speculate(&[3, 1], 2, 3, false, seed, Rejection::TargetInstead)
+    });
     assert!(stat > CHI2_63_P001, "a biased sampler passed: chi-square {stat:.1}");
 }
 
@@ -258,23 +262,9 @@ fn pipelining_reuses_drafted_ahead_tokens_when_the_draft_agrees() {
 #[test]
 fn pipelined_sampled_speculation_has_the_targets_distribution() {
     let prompt = [3u32, 1];
-    let runs = 40_000u64;
-    let mut counts = vec![0u64; VOCAB * VOCAB];
-    for seed in 0..runs {
-        let (t, _) = speculate_pipelined(&prompt, 2, 2, 3, false, seed);
-        counts[t[0] as usize * VOCAB + t[1] as usize] += 1;
-    }
-    let p1 = target(&prompt);
-    let mut stat = 0.0;
-    for a in 0..VOCAB {
-        let mut ctx = prompt.to_vec();
-        ctx.push(a as u32);
-        let p2 = target(&ctx);
-        for b in 0..VOCAB {
-            let expected = runs as f64 * f64::from(p1[a]) * f64::from(p2[b]);
-            stat += (counts[a * VOCAB + b] as f64 - expected).powi(2) / expected;
-        }
-    }
+    let stat = chi_square(&prompt, 40_000, |seed| {
+        speculate_pipelined(&prompt, 2, 2, 3, false, seed).0
+    });
     assert!(
         stat < CHI2_63_P001,
         "chi-square {stat:.1} >= {CHI2_63_P001} (significance 0.001)"
