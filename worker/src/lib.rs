@@ -114,7 +114,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Res
         .ok()
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > gateway.max_body_bytes()) {
+    if declared.is_some_and(|n| n > gateway.max_request_bytes()) {
         return to_worker(gateway.too_large());
     }
     let url = req.url()?;

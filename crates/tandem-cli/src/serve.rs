@@ -100,12 +100,12 @@ async fn answer(gateway: Rc<Gateway<NativeHost>>, req: hyper::Request<Incoming>)
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > gateway.max_body_bytes() + 1024);
+        .is_some_and(|n| n > gateway.max_request_bytes());
     let (parts, body) = req.into_parts();
     let body = if too_large {
         Err(())
     } else {
-        Limited::new(body, gateway.max_body_bytes() + 1024)
+        Limited::new(body, gateway.max_request_bytes())
             .collect()
             .await
             .map(|b| b.to_bytes().to_vec())

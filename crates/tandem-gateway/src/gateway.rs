@@ -22,6 +22,13 @@ use tandem_seal::ReplayWindow;
 const MAX_UPSTREAM_BODY: usize = 32 << 20;
 /// Longest `Retry-After` honoured before moving on to the next upstream.
 const MAX_RETRY_AFTER_MS: u64 = 10_000;
+/// What sealing adds to a request body (header, encapsulated key, tag, inner JSON framing).
+const SEAL_OVERHEAD: usize = 1024;
+
+/// Milliseconds rounded to 0.1 for the log.
+fn ms1(ms: f64) -> f64 {
+    (ms * 10.0).round() / 10.0
+}
 
 /// The gateway: configuration, the host it runs on, rate-limit state.
 pub struct Gateway<H: Host> {
@@ -84,9 +91,15 @@ impl<H: Host + 'static> Gateway<H> {
         &self.host
     }
 
-    /// Largest request body accepted; shims refuse larger `Content-Length`s before reading.
+    /// Largest request body accepted.
     pub fn max_body_bytes(&self) -> usize {
         self.config.limits().max_body_bytes
+    }
+
+    /// Largest HTTP body worth reading (a sealed request carries a little more
+    /// than its inner body); shims refuse larger ones before reading them.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_body_bytes() + SEAL_OVERHEAD
     }
 
     /// A `413` response for a body over the limit (for shims that check `Content-Length` first).
@@ -131,8 +144,8 @@ impl<H: Host + 'static> Gateway<H> {
             "model": facts.model,
             "upstream": facts.upstream,
             "attempts": facts.attempts,
-            "upstream_ms": facts.upstream_ms.map(|ms| (ms * 10.0).round() / 10.0),
-            "duration_ms": ((self.host.now_ms() - started) * 10.0).round() / 10.0,
+            "upstream_ms": facts.upstream_ms.map(ms1),
+            "duration_ms": ms1(self.host.now_ms() - started),
             "outcome": if resp.status >= 400 && facts.outcome == "ok" { "error" } else { facts.outcome },
             "failures": facts.failures,
             "sealed": facts.sealed,
@@ -146,7 +159,7 @@ impl<H: Host + 'static> Gateway<H> {
         match (req.method.as_str(), req.path.as_str(), &self.config.seal_keys) {
             ("GET", "/v1/seal/keys", Some(keys)) => sealed::keys_response(keys, self.host.now_ms()),
             ("POST", "/v1/sealed", Some(keys)) => {
-                if req.body.len() > self.max_body_bytes() + 1024 {
+                if req.body.len() > self.max_request_bytes() {
                     return self.too_large();
                 }
                 let opened = sealed::unseal(keys, &mut self.replay.borrow_mut(), &req.body, self.host.now_ms());
@@ -281,8 +294,9 @@ impl<H: Host + 'static> Gateway<H> {
             for attempt in 0..=spec.retries {
                 if attempt > 0 {
                     let backoff = spec.backoff_ms.saturating_mul(1 << (attempt - 1).min(16));
+                    // Longer Retry-Afters ended the attempts on this upstream below.
                     let delay = match last {
-                        Failure::RateLimited(Some(ms)) => ms.min(backoff.max(ms)),
+                        Failure::RateLimited(Some(ms)) => ms,
                         _ => backoff,
                     };
                     self.host.sleep(delay).await;
@@ -421,7 +435,7 @@ impl<H: Host + 'static> Gateway<H> {
                 "request_id": id,
                 "event": "stream_end",
                 "outcome": end.as_str(),
-                "duration_ms": ((host.now_ms() - started) * 10.0).round() / 10.0,
+                "duration_ms": ms1(host.now_ms() - started),
             });
             host.log(&line.to_string());
         };

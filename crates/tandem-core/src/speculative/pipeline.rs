@@ -58,7 +58,8 @@ pub enum PipelineError {
 pub struct Pipeline {
     committed: Vec<u32>,
     prompt_len: usize,
-    in_flight: Option<Draft>,
+    /// The tokens of the draft being verified.
+    in_flight: Option<Vec<u32>>,
     /// Drafted after the in-flight draft (or, with none in flight, after the
     /// committed tokens), each with its distribution.
     pending: Vec<(u32, Vec<f32>)>,
@@ -80,8 +81,8 @@ impl Pipeline {
     /// The tokens the draft model should extend next.
     pub fn draft_context(&self) -> Vec<u32> {
         let mut ctx = self.committed.clone();
-        if let Some(d) = &self.in_flight {
-            ctx.extend_from_slice(&d.tokens);
+        if let Some(tokens) = &self.in_flight {
+            ctx.extend_from_slice(tokens);
         }
         ctx.extend(self.pending.iter().map(|(t, _)| *t));
         ctx
@@ -108,33 +109,31 @@ impl Pipeline {
             return None;
         }
         let n = k.min(self.pending.len());
-        let (tokens, dists) = self.pending.drain(..n).unzip();
-        let draft = Draft {
+        let (tokens, dists): (Vec<u32>, _) = self.pending.drain(..n).unzip();
+        self.stats.sent += n;
+        self.in_flight = Some(tokens.clone());
+        Some(Draft {
             base: self.committed.len(),
             tokens,
             dists,
-        };
-        self.stats.sent += n;
-        self.in_flight = Some(draft.clone());
-        Some(draft)
+        })
     }
 
     /// Applies the verdict on the draft in flight; returns the tokens that are now final.
     pub fn receive(&mut self, verdict: Verdict) -> Result<Vec<u32>, PipelineError> {
-        let draft = self.in_flight.take().ok_or(PipelineError::NothingInFlight)?;
-        if verdict.accepted > draft.tokens.len() {
-            let sent = draft.tokens.len();
-            self.in_flight = Some(draft);
+        let sent = self.in_flight.as_ref().ok_or(PipelineError::NothingInFlight)?.len();
+        if verdict.accepted > sent {
             return Err(PipelineError::BadVerdict {
                 accepted: verdict.accepted,
                 sent,
             });
         }
+        let tokens = self.in_flight.take().unwrap_or_default();
         self.stats.rounds += 1;
         self.stats.accepted += verdict.accepted;
-        let mut fresh = draft.tokens[..verdict.accepted].to_vec();
+        let mut fresh = tokens[..verdict.accepted].to_vec();
         fresh.push(verdict.next);
-        let all_kept = verdict.accepted == draft.tokens.len();
+        let all_kept = verdict.accepted == sent;
         if all_kept && self.pending.first().is_some_and(|(t, _)| *t == verdict.next) {
             // The guess was the target's token: the rest of the drafted-ahead tokens stand.
             self.pending.remove(0);
