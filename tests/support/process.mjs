@@ -2,8 +2,11 @@
 // answers 200, stopped (and `cleanup` run) by close().
 import { spawn } from "node:child_process";
 
-/** Spawns `command args` with `env`; resolves when `healthUrl` answers, or throws with its output. */
-export async function startServer({ name, command, args, env, healthUrl, cleanup = async () => {} }) {
+/**
+ * Spawns `command args` with `env`; resolves when `healthUrl` answers, or kills it and throws with
+ * its output after `startupMs`.
+ */
+export async function startServer({ name, command, args, env, healthUrl, startupMs = 10_000, cleanup = async () => {} }) {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs = [];
   let exited = null;
@@ -11,12 +14,16 @@ export async function startServer({ name, command, args, env, healthUrl, cleanup
   child.stdout.on("data", collect);
   child.stderr.on("data", collect);
   child.on("exit", (code) => (exited = code));
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + startupMs;
+  for (;;) {
     if (exited !== null) throw new Error(`${name} exited (${exited}):\n${logs.join("\n")}`);
     try {
       if ((await fetch(healthUrl)).ok) break;
     } catch {}
-    if (i > 200) throw new Error(`${name} did not start:\n${logs.join("\n")}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not start in ${startupMs} ms:\n${logs.join("\n")}`);
+    }
     await new Promise((ok) => setTimeout(ok, 50));
   }
   return {

@@ -17,6 +17,16 @@ pub(crate) enum DeviceKind {
     Wgpu,
 }
 
+impl DeviceKind {
+    /// The burn device.
+    pub(crate) fn device(self) -> burn::tensor::Device {
+        match self {
+            Self::Cpu => burn::tensor::Device::flex(),
+            Self::Wgpu => burn::tensor::Device::wgpu(Default::default()),
+        }
+    }
+}
+
 /// Arguments of `tandem generate`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -54,10 +64,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<()> {
     let path = models::resolve(&args.model)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let device = match args.device {
-        DeviceKind::Cpu => burn::tensor::Device::flex(),
-        DeviceKind::Wgpu => burn::tensor::Device::wgpu(Default::default()),
-    };
+    let device = args.device.device();
     let loaded = Instant::now();
     let engine = Engine::from_gguf(&bytes, &device)?;
     eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());

@@ -11,6 +11,8 @@ mod models;
 mod redact;
 mod seal;
 mod serve;
+mod speculate;
+mod target;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -37,6 +39,8 @@ enum Command {
     Gguf(gguf::Command),
     /// Serve the OpenAI-compatible edge gateway natively (the worker's logic, without workerd).
     Serve(serve::Args),
+    /// Speculative decoding: draft here, verify in process or at a verifier over HTTP.
+    Speculate(speculate::Args),
     /// The sealed channel between clients and the edge.
     #[command(subcommand)]
     Seal(seal::Command),
@@ -59,5 +63,6 @@ fn main() -> Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Seal(cmd) => seal::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Speculate(args) => speculate::run(args),
     }
 }

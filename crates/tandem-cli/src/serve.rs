@@ -1,7 +1,9 @@
 //! `tandem serve`: the edge gateway natively (hyper + reqwest), for running
 //! without workerd and for tests. The same `tandem-gateway` logic as the
-//! worker; only the [`Host`] differs.
+//! worker; only the [`Host`] differs. With `--target` it also runs a target
+//! model for speculative decoding (see [`crate::target`]).
 
+use crate::target::TargetHandle;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -16,12 +18,33 @@ use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamReq
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The gateway configuration (JSON, as the worker's TANDEM_GATEWAY var);
-    /// the secrets it names are read from environment variables.
-    #[arg(long)]
-    config: std::path::PathBuf,
+    /// the secrets it names are read from environment variables. Optional
+    /// with --target (then no upstreams, no auth, no rate limit).
+    #[arg(long, required_unless_present = "target")]
+    config: Option<std::path::PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: String,
+    /// A target model (name or GGUF path) to serve for speculative decoding:
+    /// `/v1/verify` in process and `/v1/completions` with `prompt_logprobs`.
+    #[arg(long)]
+    target: Option<String>,
+    /// The public name of the target model (default: --target as given).
+    #[arg(long)]
+    target_name: Option<String>,
+    /// KV-cache memory for all target sessions together, in MiB (least
+    /// recently used sessions are evicted beyond it).
+    #[arg(long, default_value_t = 1024)]
+    kv_budget_mib: usize,
+    /// Backend of the target model.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: crate::generate::DeviceKind,
+}
+
+/// What answers requests: the gateway, and the target's completions endpoint.
+struct Server {
+    gateway: Gateway<NativeHost>,
+    target: Option<TargetHandle>,
 }
 
 /// The gateway's runtime natively.
@@ -95,7 +118,8 @@ impl hyper::body::Body for ResponseBody {
     }
 }
 
-async fn answer(gateway: Rc<Gateway<NativeHost>>, req: hyper::Request<Incoming>) -> hyper::Response<ResponseBody> {
+async fn answer(server: Rc<Server>, req: hyper::Request<Incoming>) -> hyper::Response<ResponseBody> {
+    let gateway = &server.gateway;
     let too_large = req
         .headers()
         .get("content-length")
@@ -124,7 +148,10 @@ async fn answer(gateway: Rc<Gateway<NativeHost>>, req: hyper::Request<Incoming>)
                     .collect(),
                 body,
             };
-            gateway.handle(request).await
+            match (&server.target, request.method.as_str(), request.path.as_str()) {
+                (Some(target), "POST", "/v1/completions") => target.completions(&request.body).await,
+                _ => gateway.handle(request).await,
+            }
         }
     };
     let body = match resp.body {
@@ -145,12 +172,28 @@ async fn answer(gateway: Rc<Gateway<NativeHost>>, req: hyper::Request<Incoming>)
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
-    let json = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
-    let config = GatewayConfig::from_json(&json, |name| std::env::var(name).ok())?;
+    let config = match &args.config {
+        Some(path) => {
+            let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            GatewayConfig::from_json(&json, |name| std::env::var(name).ok())?
+        }
+        None => GatewayConfig::local_only(),
+    };
     let host = NativeHost {
         client: reqwest::Client::builder().tcp_nodelay(true).build()?,
     };
-    let gateway = Rc::new(Gateway::new(config, host));
+    let mut gateway = Gateway::new(config, host);
+    let target = match &args.target {
+        Some(model) => {
+            let path = crate::models::resolve(model)?;
+            let name = args.target_name.clone().unwrap_or_else(|| model.clone());
+            let handle = TargetHandle::spawn(path, name, args.device.device(), args.kv_budget_mib << 20)?;
+            gateway = gateway.with_target(Rc::new(handle.clone()));
+            Some(handle)
+        }
+        None => None,
+    };
+    let server = Rc::new(Server { gateway, target });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
@@ -161,11 +204,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            let gateway = Rc::clone(&gateway);
+            let server = Rc::clone(&server);
             tokio::task::spawn_local(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let gateway = Rc::clone(&gateway);
-                    async move { Ok::<_, std::convert::Infallible>(answer(gateway, req).await) }
+                    let server = Rc::clone(&server);
+                    async move { Ok::<_, std::convert::Infallible>(answer(server, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)

@@ -7,10 +7,19 @@
 //! and consumes the logits that come back; [`Engine::generate`] drives it
 //! with synchronous reads, the wasm crate with asynchronous ones. No clock is
 //! read here: callers time the [`Event`]s.
+//!
+//! Speculative decoding: [`target::Target`] is the target model's side
+//! (scores drafts per session, prompt log-probabilities by prefix, KV caches
+//! under a memory budget); [`speculate()`] is the client's side, drafting with
+//! a small model and verifying through a [`Verifier`], in process or remote.
 
 mod generation;
+pub mod speculate;
+pub mod target;
 
 pub use generation::{Event, Generation, StopReason};
+pub use speculate::{DraftPolicy, LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, speculate};
+pub use target::Target;
 
 use burn::tensor::Device;
 use tandem_core::chat::{ChatTemplate, Message};
@@ -60,6 +69,9 @@ pub enum EngineError {
     /// Reading logits back from the device failed.
     #[error("reading logits from the device: {0}")]
     Readback(String),
+    /// A speculative round could not be verified.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
 }
 
 impl Engine {

@@ -165,6 +165,28 @@ impl GatewayConfig {
         Self::resolve(spec, secret)
     }
 
+    /// A gateway with no upstreams, open to anyone, without rate limits: for
+    /// `tandem serve --target`, which only verifies drafts in process.
+    pub fn local_only() -> Self {
+        Self {
+            spec: GatewaySpec {
+                upstreams: Vec::new(),
+                clients: Vec::new(),
+                allow_anonymous: true,
+                limits: Limits {
+                    requests_per_minute: u32::MAX,
+                    burst: u32::MAX,
+                    ..Limits::default()
+                },
+                cors_origins: Vec::new(),
+                seal: None,
+            },
+            upstream_keys: Vec::new(),
+            client_tokens: Vec::new(),
+            seal_keys: None,
+        }
+    }
+
     /// Resolves the secrets `spec` names.
     pub fn resolve(spec: GatewaySpec, secret: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if spec.upstreams.is_empty() {

@@ -7,6 +7,9 @@ use crate::host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
 use crate::rate::RateLimiter;
 use crate::relay::{RelayEnd, relay};
 use crate::response::{Body, Request, Response};
+use crate::verify::{
+    MAX_SESSION_TOKENS, Scored, Sessions, TargetEngine, TargetError, completions_body, parse_completions,
+};
 use crate::{cors, sealed};
 use futures_util::StreamExt;
 use futures_util::future::{Either, select};
@@ -15,7 +18,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
+use tandem_core::speculative::round;
 use tandem_protocol::openai::{ChatCompletionRequest, ModelEntry, ModelList};
+use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest};
 use tandem_seal::ReplayWindow;
 
 /// Largest upstream body read whole (non-streamed replies and errors).
@@ -36,6 +41,8 @@ pub struct Gateway<H: Host> {
     config: GatewayConfig,
     limiter: RefCell<RateLimiter>,
     replay: RefCell<ReplayWindow>,
+    target: Option<Rc<dyn TargetEngine>>,
+    sessions: RefCell<Sessions>,
 }
 
 /// Why an attempt on an upstream failed before anything reached the client.
@@ -83,7 +90,16 @@ impl<H: Host + 'static> Gateway<H> {
             )),
             config,
             host: Rc::new(host),
+            target: None,
+            sessions: RefCell::new(Sessions::default()),
         }
+    }
+
+    /// Verifies drafts for the models `target` serves in this process
+    /// instead of asking a completions upstream (`tandem serve --target`).
+    pub fn with_target(mut self, target: Rc<dyn TargetEngine>) -> Self {
+        self.target = Some(target);
+        self
     }
 
     /// The host.
@@ -195,7 +211,11 @@ impl<H: Host + 'static> Gateway<H> {
                 Err(resp) => resp,
                 Ok(()) => self.complete(&req.body, id, started, facts).await,
             },
-            (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/seal/keys" | "/v1/sealed") => {
+            ("POST", "/v1/verify") => match self.admit(req, facts) {
+                Err(resp) => resp,
+                Ok(()) => self.verify(&req.body, id, started, facts).await,
+            },
+            (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/verify" | "/v1/seal/keys" | "/v1/sealed") => {
                 Response::error(405, "invalid_request_error", "method_not_allowed", "method not allowed")
             }
             _ => Response::error(
@@ -242,14 +262,18 @@ impl<H: Host + 'static> Gateway<H> {
     }
 
     fn models(&self) -> ModelList {
+        let mut names: Vec<String> = self.target.as_ref().map(|t| t.models()).unwrap_or_default();
+        for name in self.config.public_models() {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
         ModelList {
             object: "list".into(),
-            data: self
-                .config
-                .public_models()
+            data: names
                 .into_iter()
                 .map(|id| ModelEntry {
-                    id: id.to_owned(),
+                    id,
                     object: "model".into(),
                     created: 0,
                     owned_by: "tandem".into(),
@@ -284,11 +308,31 @@ impl<H: Host + 'static> Gateway<H> {
             );
         }
         let stream = request.is_stream();
+        let payload = |model: &str| {
+            request.model = model.to_owned();
+            serde_json::to_vec(&request).ok()
+        };
+        self.call_upstreams(routes, "chat/completions", stream, payload, id, started, facts)
+            .await
+    }
+
+    /// Sends a request to `routes` in order, with retries and backoff on each
+    /// and fallback to the next; `payload` gives the body for an upstream's model name.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_upstreams(
+        &self,
+        routes: Vec<(usize, String)>,
+        path: &str,
+        stream: bool,
+        mut payload: impl FnMut(&str) -> Option<Vec<u8>>,
+        id: &str,
+        started: f64,
+        facts: &mut LogFacts,
+    ) -> Response {
         let mut last = Failure::Connect("no attempt".into());
         for (index, upstream_model) in routes {
             let spec = &self.config.spec.upstreams[index];
-            request.model = upstream_model;
-            let Ok(payload) = serde_json::to_vec(&request) else {
+            let Some(payload) = payload(&upstream_model) else {
                 return Response::error(500, "server_error", "internal", "could not encode the request");
             };
             for attempt in 0..=spec.retries {
@@ -303,7 +347,7 @@ impl<H: Host + 'static> Gateway<H> {
                 }
                 facts.attempts += 1;
                 let t0 = self.host.now_ms();
-                let outcome = self.attempt(index, payload.clone(), stream, id, started).await;
+                let outcome = self.attempt(index, path, payload.clone(), stream, id, started).await;
                 match outcome {
                     Attempt::Done(resp) => {
                         facts.upstream = Some(spec.name.clone());
@@ -333,6 +377,124 @@ impl<H: Host + 'static> Gateway<H> {
         failure_response(&last)
     }
 
+    /// A verification round: validate, score on the target, judge, answer.
+    async fn verify(&self, body: &[u8], id: &str, started: f64, facts: &mut LogFacts) -> Response {
+        let invalid = |m: String| Response::error(400, "invalid_request_error", "invalid_verify_request", m);
+        let req: VerifyRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return invalid(format!("the body is not a verification round: {e}")),
+        };
+        if let Err(e) = round::validate(&req) {
+            return invalid(e.to_string());
+        }
+        facts.model = Some(req.model.clone());
+        let local = self.target.as_ref().filter(|t| t.serves(&req.model));
+        let scored = match local {
+            Some(target) => target.score(&req).await.map_err(|e| e.response()),
+            None => self.score_remote(&req, id, started, facts).await,
+        };
+        let scored = match scored {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        if scored.scores.len() != req.draft.len() + 1 {
+            return TargetError::Failed(format!(
+                "{} positions scored for a draft of {}",
+                scored.scores.len(),
+                req.draft.len()
+            ))
+            .response();
+        }
+        let verdict = match round::judge(&req, &scored.scores) {
+            Ok(v) => v,
+            Err(e) => return invalid(e.to_string()),
+        };
+        let session_len = req.base + req.context.len() + verdict.accepted;
+        if local.is_none() {
+            let mut held = self
+                .sessions
+                .borrow_mut()
+                .prefix(&req.session, req.base)
+                .unwrap_or_default();
+            held.extend_from_slice(&req.context);
+            held.extend_from_slice(&req.draft[..verdict.accepted]);
+            self.sessions.borrow_mut().store(&req.session, held);
+        }
+        Response::json(
+            200,
+            &VerifyReply {
+                accepted: verdict.accepted,
+                next: verdict.next,
+                session_len,
+                stats: scored.stats,
+            },
+        )
+    }
+
+    /// Scores a greedy round on a completions upstream with prompt log-probabilities.
+    async fn score_remote(
+        &self,
+        req: &VerifyRequest,
+        id: &str,
+        started: f64,
+        facts: &mut LogFacts,
+    ) -> Result<Scored, Response> {
+        let routes = self.config.route(&req.model);
+        if routes.is_empty() {
+            return Err(Response::error(
+                404,
+                "invalid_request_error",
+                "model_not_found",
+                format!("the model `{}` does not exist", req.model),
+            ));
+        }
+        if round::is_sampled(req) {
+            return Err(TargetError::Invalid(
+                "this target returns prompt log-probabilities, which verify greedy rounds only; send temperature 0"
+                    .into(),
+            )
+            .response());
+        }
+        let mut prompt = self
+            .sessions
+            .borrow_mut()
+            .prefix(&req.session, req.base)
+            .map_err(|e| e.response())?;
+        prompt.extend_from_slice(&req.context);
+        prompt.extend_from_slice(&req.draft);
+        if prompt.len() > MAX_SESSION_TOKENS {
+            return Err(
+                TargetError::Invalid(format!("a session holds at most {MAX_SESSION_TOKENS} tokens")).response(),
+            );
+        }
+        let t0 = self.host.now_ms();
+        let payload = |model: &str| Some(completions_body(model, &prompt));
+        let resp = self
+            .call_upstreams(routes, "completions", false, payload, id, started, facts)
+            .await;
+        let Body::Full(body) = resp.body else {
+            return Err(TargetError::Failed("the target streamed its reply".into()).response());
+        };
+        if resp.status != 200 {
+            return Err(Response {
+                body: Body::Full(body),
+                ..resp
+            });
+        }
+        let (choices, cached) = parse_completions(&body, prompt.len(), req.draft.len()).map_err(|e| {
+            facts.outcome = "target_malformed";
+            TargetError::Failed(e).response()
+        })?;
+        Ok(Scored {
+            scores: round::TargetScores::Argmax(choices),
+            stats: TargetStats {
+                forward_tokens: prompt.len() - cached,
+                cached_tokens: cached,
+                forward_ms: ms1(self.host.now_ms() - t0),
+            },
+        })
+    }
+
     async fn timeout<T>(&self, ms: u64, f: impl Future<Output = T>) -> Option<T> {
         let f = pin!(f);
         let timer = pin!(self.host.sleep(ms));
@@ -342,7 +504,15 @@ impl<H: Host + 'static> Gateway<H> {
         }
     }
 
-    async fn attempt(&self, index: usize, payload: Vec<u8>, stream: bool, id: &str, started: f64) -> Attempt {
+    async fn attempt(
+        &self,
+        index: usize,
+        path: &str,
+        payload: Vec<u8>,
+        stream: bool,
+        id: &str,
+        started: f64,
+    ) -> Attempt {
         let spec = &self.config.spec.upstreams[index];
         let mut headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -360,7 +530,7 @@ impl<H: Host + 'static> Gateway<H> {
             headers.push(("authorization".to_owned(), format!("Bearer {}", key.expose())));
         }
         let request = UpstreamRequest {
-            url: format!("{}/chat/completions", spec.base_url.trim_end_matches('/')),
+            url: format!("{}/{path}", spec.base_url.trim_end_matches('/')),
             headers,
             body: payload,
         };

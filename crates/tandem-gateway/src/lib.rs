@@ -9,6 +9,10 @@
 //! the next upstream; once a stream has started, a failure ends it with an
 //! explicit error event instead of a silent truncation.
 //!
+//! `POST /v1/verify` verifies speculative-decoding drafts ([`verify`]) against
+//! a target engine in the same process or an OpenAI-compatible completions
+//! upstream with prompt log-probabilities.
+//!
 //! Everything here is plain Rust. The runtime supplies a [`Host`]: HTTP
 //! fetch, timers, clock, logging and request ids. The workers-rs worker
 //! (`worker/`) and `tandem serve` (native) are thin shims around
@@ -25,9 +29,11 @@ mod response;
 mod sealed;
 mod secret;
 pub mod sse;
+pub mod verify;
 
 pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, SealKeySpec, SealSpec, UpstreamSpec};
 pub use gateway::Gateway;
 pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
 pub use response::{Body, Request, Response};
 pub use secret::Secret;
+pub use verify::{Scored, TargetEngine, TargetError};

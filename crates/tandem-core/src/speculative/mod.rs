@@ -16,10 +16,13 @@
 //!
 //! * [`pipeline`]: the client's state when it keeps drafting while a
 //!   verification is in flight.
+//! * [`round`]: a verifier's side of one `/v1/verify` round (validation and
+//!   the verdict from the target's scores), shared by every verifier.
 //!
 //! Pure functions over probability vectors: no model, no I/O.
 
 pub mod pipeline;
+pub mod round;
 
 use crate::sampling::{Sampler, argmax};
 
@@ -166,6 +169,13 @@ impl DraftLength {
     /// The current acceptance-rate estimate.
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// Updates a draft step's cost relative to a round (as measured by the caller).
+    pub fn set_draft_cost(&mut self, draft_cost: f64) {
+        if draft_cost.is_finite() {
+            self.draft_cost = draft_cost.max(1e-6);
+        }
     }
 
     /// Records a round: `accepted` of `proposed` draft tokens kept.

@@ -1,0 +1,251 @@
+//! `tandem speculate`: speculative decoding from the command line. The
+//! drafter runs here; drafts are verified by a target in this process
+//! (`--target`) or by a gateway, worker or `tandem serve --target` across
+//! HTTP (`--verifier URL`, `POST /v1/verify`).
+
+use crate::generate::DeviceKind;
+use crate::models;
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::Instant;
+use tandem_core::chat::{Message, Role};
+use tandem_core::sampling::SamplingConfig;
+use tandem_engine::{DraftPolicy, Engine, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
+use tandem_protocol::verify::{VerifyReply, VerifyRequest};
+
+/// Arguments of `tandem speculate`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The user's message (or raw text with --raw).
+    prompt: String,
+    /// The draft model (name or GGUF path).
+    #[arg(long, default_value = "qwen2.5-coder-0.5b")]
+    draft: String,
+    /// A target model to verify with in this process (name or GGUF path).
+    #[arg(long, conflicts_with = "verifier", required_unless_present = "verifier")]
+    target: Option<String>,
+    /// Base URL of a verifier (`…/v1/verify` is appended): a worker, a
+    /// gateway or `tandem serve --target`.
+    #[arg(long)]
+    verifier: Option<String>,
+    /// The target's model name at the verifier.
+    #[arg(long, default_value = "qwen2.5-coder-1.5b")]
+    target_name: String,
+    /// Bearer token for the verifier (default: the TANDEM_TOKEN environment variable).
+    #[arg(long)]
+    token: Option<String>,
+    /// Continue the text as is instead of applying the chat template.
+    #[arg(long)]
+    raw: bool,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Draft length per round; 0 = adaptive (1 to 8).
+    #[arg(short, default_value_t = 0)]
+    k: usize,
+    /// Wait for each verdict instead of drafting ahead while it is in flight.
+    #[arg(long)]
+    no_pipeline: bool,
+    /// 0 = greedy (the output equals the target's greedy output).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Keep the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling threshold.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON line with the text and statistics instead of streaming.
+    #[arg(long)]
+    json: bool,
+    /// Backend of the local models.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
+}
+
+/// Verifies across HTTP on a thread of its own, so drafting goes on meanwhile.
+pub(crate) struct RemoteVerifier {
+    requests: mpsc::Sender<VerifyRequest>,
+    replies: mpsc::Receiver<Result<VerifyReply, VerifyError>>,
+}
+
+impl RemoteVerifier {
+    /// A verifier posting rounds to `{base_url}/v1/verify`.
+    pub(crate) fn new(base_url: &str, token: Option<String>) -> Result<Self> {
+        let url = format!("{}/v1/verify", base_url.trim_end_matches('/'));
+        let (requests, queue) = mpsc::channel::<VerifyRequest>();
+        let (reply_tx, replies) = mpsc::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        std::thread::Builder::new()
+            .name("tandem-verifier".into())
+            .spawn(move || {
+                for round in queue {
+                    let reply = runtime.block_on(post(&client, &url, token.as_deref(), &round));
+                    if reply_tx.send(reply).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self { requests, replies })
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    round: &VerifyRequest,
+) -> Result<VerifyReply, VerifyError> {
+    let failed = |e: String| VerifyError::Failed(e);
+    let body = serde_json::to_vec(round).map_err(|e| failed(e.to_string()))?;
+    let mut req = client.post(url).header("content-type", "application/json").body(body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.map_err(|e| failed(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|e| failed(e.to_string()))?;
+    match status {
+        200 => serde_json::from_slice(&bytes).map_err(|e| failed(format!("malformed reply: {e}"))),
+        409 => Err(VerifyError::SessionLost),
+        _ => Err(failed(format!("{status}: {}", String::from_utf8_lossy(&bytes)))),
+    }
+}
+
+impl Verifier for RemoteVerifier {
+    fn submit(&mut self, round: VerifyRequest) -> Result<(), VerifyError> {
+        self.requests
+            .send(round)
+            .map_err(|_| VerifyError::Failed("the verifier thread has stopped".into()))
+    }
+
+    fn poll(&mut self) -> Option<Result<VerifyReply, VerifyError>> {
+        match self.replies.try_recv() {
+            Ok(r) => Some(r),
+            Err(mpsc::TryRecvError::Empty) => None,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Some(Err(VerifyError::Failed("the verifier thread has stopped".into())))
+            }
+        }
+    }
+
+    fn wait(&mut self) -> Result<VerifyReply, VerifyError> {
+        self.replies
+            .recv()
+            .unwrap_or_else(|_| Err(VerifyError::Failed("the verifier thread has stopped".into())))
+    }
+}
+
+/// Milliseconds since the first call.
+fn now_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
+}
+
+fn load(model: &str, device: &burn::tensor::Device) -> Result<Engine> {
+    let path = models::resolve(model)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Engine::from_gguf(&bytes, device)?)
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let device = args.device.device();
+    let drafter = load(&args.draft, &device)?;
+    let mut verifier: Box<dyn Verifier> = match (&args.target, &args.verifier) {
+        (Some(target), _) => {
+            let engine = load(target, &device)?;
+            if engine.tokenizer().vocab_size() != drafter.tokenizer().vocab_size() {
+                bail!("the draft and target models must share a tokenizer");
+            }
+            Box::new(LocalVerifier::new(Target::new(engine.model().clone(), 1 << 30)))
+        }
+        (None, Some(url)) => {
+            let token = args.token.clone().or_else(|| std::env::var("TANDEM_TOKEN").ok());
+            Box::new(RemoteVerifier::new(url, token)?)
+        }
+        (None, None) => bail!("give --target or --verifier"),
+    };
+    let prompt = if args.raw {
+        args.prompt.clone()
+    } else {
+        drafter
+            .template()
+            .render(&[Message::new(Role::User, args.prompt.clone())])
+    };
+    let ids = drafter.tokenizer().encode(&prompt)?;
+    let mut session = [0u8; 12];
+    getrandom::fill(&mut session).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let options = SpeculateOptions {
+        model: args.target_name.clone(),
+        session: session.iter().map(|b| format!("{b:02x}")).collect(),
+        max_tokens: args.max_tokens,
+        draft: if args.k == 0 {
+            DraftPolicy::Adaptive {
+                min: 1,
+                max: 8,
+                draft_cost: 0.2,
+            }
+        } else {
+            DraftPolicy::Fixed(args.k)
+        },
+        pipelined: !args.no_pipeline,
+        sampling: SamplingConfig {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            repetition_penalty: 1.0,
+            seed: args.seed,
+        },
+        clock: Some(now_ms),
+    };
+    let started = Instant::now();
+    let mut out = std::io::stdout().lock();
+    let report = tandem_engine::speculate(&drafter, verifier.as_mut(), ids.clone(), &options, |text| {
+        if !args.json {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let tok_s = report.tokens.len() as f64 / seconds.max(1e-9);
+    let stats = report.pipeline;
+    if args.json {
+        let line = serde_json::json!({
+            "text": report.text,
+            "tokens": report.tokens,
+            "prompt_tokens": ids.len(),
+            "prompt_ids": ids,
+            "stop": format!("{:?}", report.stop),
+            "seconds": seconds,
+            "tokens_per_second": tok_s,
+            "rounds": stats.rounds,
+            "sent": stats.sent,
+            "accepted": stats.accepted,
+            "acceptance": report.acceptance(),
+            "reused": stats.reused,
+            "discarded": stats.discarded,
+            "draft_steps": report.draft_steps,
+            "target_forward_tokens": report.target_forward_tokens,
+            "resent": report.resent,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(out)?;
+        eprintln!(
+            "{} tokens in {seconds:.2} s ({tok_s:.2} tok/s), {} rounds, acceptance {:.2} ({} of {} drafted), {} drafted ahead reused, {} discarded",
+            report.tokens.len(),
+            stats.rounds,
+            report.acceptance(),
+            stats.accepted,
+            stats.sent,
+            stats.reused,
+            stats.discarded
+        );
+    }
+    Ok(())
+}

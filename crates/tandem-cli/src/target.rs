@@ -1,0 +1,304 @@
+//! `tandem serve --target`: a target model on burn for speculative decoding.
+//!
+//! The model runs on a thread of its own (a forward pass blocks for tens of
+//! milliseconds to seconds); the HTTP side sends it jobs and awaits the
+//! answers. It serves:
+//! * `/v1/verify` through the gateway, as an in-process
+//!   [`TargetEngine`] (per-session KV caches; sampled rounds are exact);
+//! * `/v1/completions` with vLLM's `prompt_logprobs` extension (greedy), the
+//!   endpoint a gateway or worker uses when the target runs elsewhere.
+
+use anyhow::{Context, Result};
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::mpsc;
+use std::time::Instant;
+use tandem_core::speculative::round;
+use tandem_engine::target::{MAX_TOP_LOGPROBS, PositionLogprobs, TargetError as EngineTargetError};
+use tandem_engine::{Engine, Target};
+use tandem_gateway::{Response, Scored, TargetEngine, TargetError};
+use tandem_protocol::verify::{TargetStats, VerifyRequest};
+
+/// The model and its caches, owned by the target thread.
+struct Loaded {
+    engine: Engine,
+    target: Target,
+}
+
+type Job = Box<dyn FnOnce(&mut Loaded) + Send>;
+
+/// A handle on the target thread.
+#[derive(Clone)]
+pub(crate) struct TargetHandle {
+    name: String,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl TargetHandle {
+    /// Loads the GGUF model at `path` on a new thread, serving it as `name`
+    /// with `budget_bytes` of KV cache.
+    pub(crate) fn spawn(
+        path: std::path::PathBuf,
+        name: String,
+        device: burn::tensor::Device,
+        budget_bytes: usize,
+    ) -> Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready) = mpsc::channel::<Result<String>>();
+        std::thread::Builder::new()
+            .name("tandem-target".into())
+            .spawn(move || {
+                let loaded = std::fs::read(&path)
+                    .with_context(|| format!("reading {}", path.display()))
+                    .and_then(|bytes| Ok(Engine::from_gguf(&bytes, &device)?));
+                let mut loaded = match loaded {
+                    Ok(engine) => {
+                        let target = Target::new(engine.model().clone(), budget_bytes);
+                        let _ = ready_tx.send(Ok(format!(
+                            "{} layers, {} KiB of KV cache per token",
+                            engine.model().config().n_layers,
+                            target.bytes_per_token() >> 10
+                        )));
+                        Loaded { engine, target }
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in queue {
+                    job(&mut loaded);
+                }
+            })?;
+        let info = ready.recv().context("the target thread ended while loading")??;
+        eprintln!("target `{name}`: {info}, budget {} MiB", budget_bytes >> 20);
+        Ok(Self { name, jobs })
+    }
+
+    /// Runs `f` on the target thread and awaits its result.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Loaded) -> T + Send + 'static) -> Result<T, String> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let job: Job = Box::new(move |loaded| {
+            // A panic in the model must not take the server down: report it as a failure.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(loaded)));
+            let _ = tx.send(out);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| "the target thread has stopped".to_owned())?;
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err("the target model panicked".into()),
+            Err(_) => Err("the target thread has stopped".into()),
+        }
+    }
+
+    /// Answers `POST /v1/completions` (greedy; prompt log-probabilities as vLLM gives them).
+    pub(crate) async fn completions(&self, body: &[u8]) -> Response {
+        let req: CompletionRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return invalid(format!("the body is not a completions request: {e}")),
+        };
+        if req.model != self.name {
+            return Response::error(
+                404,
+                "invalid_request_error",
+                "model_not_found",
+                format!("this server's target is `{}`, not `{}`", self.name, req.model),
+            );
+        }
+        if req.temperature.unwrap_or(0.0) != 0.0 || req.stream {
+            return invalid("tandem serve's completions are greedy and not streamed: send temperature 0".into());
+        }
+        if req.max_tokens > 256 {
+            return invalid("max_tokens is at most 256 here".into());
+        }
+        let top_n = req.prompt_logprobs.unwrap_or(0).max(req.logprobs.unwrap_or(0));
+        if top_n > MAX_TOP_LOGPROBS {
+            return invalid(format!("at most {MAX_TOP_LOGPROBS} log-probabilities per position"));
+        }
+        let name = self.name.clone();
+        match self.run(move |loaded| complete(loaded, &req, &name)).await {
+            Ok(Ok(body)) => Response::json(200, &body),
+            Ok(Err(Refusal::Invalid(m))) => invalid(m),
+            Ok(Err(Refusal::Failed(m))) | Err(m) => Response::error(502, "upstream_error", "target_failed", m),
+        }
+    }
+}
+
+impl TargetEngine for TargetHandle {
+    fn serves(&self, model: &str) -> bool {
+        model == self.name
+    }
+
+    fn models(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
+        let req = round.clone();
+        Box::pin(async move {
+            let scored = self
+                .run(move |loaded| {
+                    let sampling = round::is_sampled(&req).then(|| round::target_sampling(&req.sampling));
+                    let started = Instant::now();
+                    let scored =
+                        loaded
+                            .target
+                            .score(&req.session, req.base, &req.context, &req.draft, sampling.as_ref());
+                    (scored, started.elapsed().as_secs_f64() * 1000.0)
+                })
+                .await
+                .map_err(TargetError::Failed)?;
+            match scored {
+                (Ok(s), ms) => Ok(Scored {
+                    scores: s.scores,
+                    stats: TargetStats {
+                        forward_tokens: s.forward_tokens,
+                        cached_tokens: s.cached_tokens,
+                        forward_ms: (ms * 10.0).round() / 10.0,
+                    },
+                }),
+                (Err(EngineTargetError::SessionLost { held, .. }), _) => Err(TargetError::SessionLost { held }),
+                (Err(EngineTargetError::Invalid(m)), _) => Err(TargetError::Invalid(m)),
+                (Err(e), _) => Err(TargetError::Failed(e.to_string())),
+            }
+        })
+    }
+}
+
+/// The part of an OpenAI completions request this server understands.
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    model: String,
+    prompt: Prompt,
+    #[serde(default = "default_max_tokens")]
+    max_tokens: usize,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    logprobs: Option<usize>,
+    /// vLLM's extension: log-probabilities of every prompt token.
+    #[serde(default)]
+    prompt_logprobs: Option<usize>,
+    /// vLLM's extension: name tokens as `token_id:N` instead of their text.
+    #[serde(default)]
+    return_tokens_as_token_ids: bool,
+}
+
+fn default_max_tokens() -> usize {
+    16
+}
+
+/// A prompt as text or token ids.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Prompt {
+    Text(String),
+    Tokens(Vec<u32>),
+}
+
+fn invalid(message: String) -> Response {
+    Response::error(400, "invalid_request_error", "invalid_body", message)
+}
+
+/// Why a completions request got no answer (made into a response on the HTTP side).
+enum Refusal {
+    Invalid(String),
+    Failed(String),
+}
+
+/// Runs a completions request on the target thread.
+fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<Value, Refusal> {
+    let Loaded { engine, target } = loaded;
+    let mut tokens = match &req.prompt {
+        Prompt::Tokens(t) => t.clone(),
+        Prompt::Text(t) => engine
+            .tokenizer()
+            .encode(t)
+            .map_err(|e| Refusal::Invalid(e.to_string()))?,
+    };
+    let prompt_len = tokens.len();
+    let fail = |e: EngineTargetError| match e {
+        EngineTargetError::Invalid(m) => Refusal::Invalid(m),
+        other => Refusal::Failed(other.to_string()),
+    };
+    let top_n = req.prompt_logprobs.unwrap_or(0).max(req.logprobs.unwrap_or(0));
+    let first = target.prompt_logprobs(&tokens, top_n).map_err(fail)?;
+    let cached = first.cached_tokens;
+    let mut generated: Vec<PositionLogprobs> = Vec::new();
+    let mut next = first.next.clone();
+    let mut finish = "length";
+    while generated.len() < req.max_tokens {
+        if engine.stop_ids().contains(&next.token) {
+            finish = "stop";
+            break;
+        }
+        tokens.push(next.token);
+        generated.push(next);
+        if generated.len() == req.max_tokens {
+            break;
+        }
+        next = target.prompt_logprobs(&tokens, top_n).map_err(fail)?.next;
+    }
+    let ids: Vec<u32> = generated.iter().map(|g| g.token).collect();
+    let text = engine
+        .tokenizer()
+        .decode(&ids)
+        .map_err(|e| Refusal::Failed(e.to_string()))?;
+    let piece = |id: u32| -> String {
+        if req.return_tokens_as_token_ids {
+            format!("token_id:{id}")
+        } else {
+            engine.tokenizer().decode(&[id]).unwrap_or_default()
+        }
+    };
+    let logprobs = req.logprobs.map(|n| {
+        json!({
+            "tokens": generated.iter().map(|g| piece(g.token)).collect::<Vec<_>>(),
+            "token_logprobs": generated.iter().map(|g| g.logprob).collect::<Vec<_>>(),
+            "top_logprobs": generated.iter().map(|g| {
+                g.top[..n.min(g.top.len())].iter().map(|&(id, lp)| (piece(id), json!(lp))).collect::<serde_json::Map<_, _>>()
+            }).collect::<Vec<_>>(),
+        })
+    });
+    let prompt_logprobs = req.prompt_logprobs.map(|n| {
+        let mut entries = vec![Value::Null];
+        for r in &first.prompt {
+            let mut entry = serde_json::Map::new();
+            let mut add = |id: u32, logprob: f32, rank: usize| {
+                entry.entry(id.to_string()).or_insert_with(|| {
+                    json!({"logprob": logprob, "rank": rank, "decoded_token": engine.tokenizer().decode(&[id]).unwrap_or_default()})
+                });
+            };
+            add(r.token, r.logprob, r.rank);
+            for (i, &(id, lp)) in r.top.iter().take(n).enumerate() {
+                add(id, lp, i + 1);
+            }
+            entries.push(Value::Object(entry));
+        }
+        entries
+    });
+    Ok(json!({
+            "id": "cmpl-tandem",
+            "object": "text_completion",
+            "created": 0,
+            "model": name,
+            "choices": [{
+                "index": 0,
+                "text": text,
+                "logprobs": logprobs,
+                "finish_reason": finish,
+                "prompt_logprobs": prompt_logprobs,
+            }],
+            "usage": {
+                "prompt_tokens": prompt_len,
+                "completion_tokens": generated.len(),
+                "total_tokens": prompt_len + generated.len(),
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+    }))
+}

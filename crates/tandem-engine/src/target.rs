@@ -1,0 +1,372 @@
+//! The target model's side of speculative decoding, on burn: scores drafts
+//! for many sessions and answers prompt log-probability queries, keeping KV
+//! caches between calls under a memory budget.
+//!
+//! Two kinds of cache entries share the budget:
+//! * per session ([`Target::score`]): a `/v1/verify` round names its session
+//!   and the position it builds on; the entry is truncated there (dropping a
+//!   rejected draft) and extended by the new tokens only;
+//! * by prefix ([`Target::prompt_logprobs`]): a completions request carries
+//!   its whole prompt; the entry sharing the longest prefix is reused, as a
+//!   serving engine's prefix cache would. Each position's log-probability
+//!   record is kept with it, so reused positions need no recomputation.
+//!
+//! Least recently used entries are evicted when the budget is exceeded; a
+//! session that was evicted answers [`TargetError::SessionLost`] and the
+//! client resends it from the start.
+
+use crate::EngineError;
+use burn::tensor::Tensor;
+use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
+use tandem_core::speculative::round::TargetScores;
+use tandem_models::{KvCache, Model, ModelError};
+
+/// Log-probabilities kept per position for prompt queries (vLLM's default `max_logprobs`).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+/// Positions run per forward pass when a long prompt is scored whole.
+const CHUNK: usize = 64;
+
+/// Why a target could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The session is not held up to the round's base (evicted or never seen).
+    #[error("the session holds {held} tokens, fewer than the round's base {base}")]
+    SessionLost {
+        /// Tokens still held.
+        held: usize,
+        /// The base asked for.
+        base: usize,
+    },
+    /// The request does not fit the model or the budget.
+    #[error("{0}")]
+    Invalid(String),
+    /// Running the model failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<ModelError> for TargetError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Input(m) => Self::Invalid(m),
+            other => Self::Engine(other.into()),
+        }
+    }
+}
+
+/// A scored verification round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRound {
+    /// The target's choice or distribution at each draft position and the one after.
+    pub scores: TargetScores,
+    /// Tokens run through the model.
+    pub forward_tokens: usize,
+    /// Tokens reused from the cache.
+    pub cached_tokens: usize,
+}
+
+/// One prompt position's log-probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionLogprobs {
+    /// The token at (or, for the generated token, chosen after) this position.
+    pub token: u32,
+    /// Its log-probability.
+    pub logprob: f32,
+    /// Its rank (1 = most likely).
+    pub rank: usize,
+    /// The most likely tokens, best first, with their log-probabilities.
+    pub top: Vec<(u32, f32)>,
+}
+
+/// The answer to a prompt query: a record for every prompt position after
+/// the first, and the greedy next token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptScores {
+    /// `prompt.len() - 1` records, for positions `1..`.
+    pub prompt: Vec<PositionLogprobs>,
+    /// The argmax after the prompt.
+    pub next: PositionLogprobs,
+    /// Prompt tokens reused from the cache.
+    pub cached_tokens: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Session(String),
+    Prefix,
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Key,
+    tokens: Vec<u32>,
+    cache: KvCache,
+    /// For prefix entries: the record of each position `1..tokens.len()`.
+    records: Vec<PositionLogprobs>,
+    used: u64,
+}
+
+/// A target model with its cached sessions.
+#[derive(Debug)]
+pub struct Target {
+    model: Model,
+    entries: Vec<Entry>,
+    budget_bytes: usize,
+    tick: u64,
+}
+
+impl Target {
+    /// A target running `model`, keeping at most `budget_bytes` of KV cache.
+    pub fn new(model: Model, budget_bytes: usize) -> Self {
+        Self {
+            model,
+            entries: Vec::new(),
+            budget_bytes,
+            tick: 0,
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// KV-cache bytes one position takes (keys and values of every layer, f32).
+    pub fn bytes_per_token(&self) -> usize {
+        let c = self.model.config();
+        c.n_layers * 2 * c.n_kv_heads * c.head_dim * 4
+    }
+
+    /// KV-cache bytes held now.
+    pub fn held_bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.cache.len()).sum::<usize>() * self.bytes_per_token()
+    }
+
+    /// Number of cached entries (sessions and prefixes).
+    pub fn entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Scores a verification round of `session`: truncates its cache to
+    /// `base`, runs `context` and `draft`, and returns the target's view of
+    /// each draft position and the next one. `sampling` gives distributions
+    /// (for exact sampled verification); `None` gives the argmax.
+    pub fn score(
+        &mut self,
+        session: &str,
+        base: usize,
+        context: &[u32],
+        draft: &[u32],
+        sampling: Option<&SamplingConfig>,
+    ) -> Result<ScoredRound, TargetError> {
+        let key = Key::Session(session.to_owned());
+        let mut entry = match self.entries.iter().position(|e| e.key == key) {
+            Some(i) => self.entries.swap_remove(i),
+            None if base == 0 => self.new_entry(key),
+            None => return Err(TargetError::SessionLost { held: 0, base }),
+        };
+        if entry.tokens.len() < base {
+            return Err(TargetError::SessionLost {
+                held: entry.tokens.len(),
+                base,
+            });
+        }
+        entry.tokens.truncate(base);
+        entry.tokens.extend_from_slice(context);
+        entry.tokens.extend_from_slice(draft);
+        let total = entry.tokens.len();
+        // The position before the draft must be run too (its logits score draft[0]).
+        let start = base.min(total - draft.len() - 1);
+        let result = self.check_fits(total).and_then(|()| {
+            entry.cache.truncate(start);
+            let rows = draft.len() + 1;
+            let logits = self.run(&entry.tokens[start..], &mut entry.cache, rows)?;
+            let scores = match sampling {
+                None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
+                Some(config) => {
+                    let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
+                    TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
+                }
+            };
+            Ok(ScoredRound {
+                scores,
+                forward_tokens: total - start,
+                cached_tokens: start,
+            })
+        });
+        if result.is_err() {
+            // Keep what the cache really holds, so the next round can resume or report loss.
+            entry.tokens.truncate(entry.cache.len());
+        }
+        self.put_back(entry);
+        result
+    }
+
+    /// vLLM-style prompt log-probabilities of `prompt` (top `top_n` per
+    /// position) and the greedy next token, reusing the cached entry that
+    /// shares the longest prefix.
+    pub fn prompt_logprobs(&mut self, prompt: &[u32], top_n: usize) -> Result<PromptScores, TargetError> {
+        if prompt.is_empty() {
+            return Err(TargetError::Invalid("the prompt is empty".into()));
+        }
+        if top_n > MAX_TOP_LOGPROBS {
+            return Err(TargetError::Invalid(format!(
+                "at most {MAX_TOP_LOGPROBS} log-probabilities per position"
+            )));
+        }
+        self.check_fits(prompt.len())?;
+        let best = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.key == Key::Prefix)
+            .map(|(i, e)| (i, common_prefix(&e.tokens, prompt)))
+            .max_by_key(|&(i, n)| (n, self.entries[i].used));
+        let mut entry = match best {
+            Some((i, n)) if n > 0 => self.entries.swap_remove(i),
+            _ => self.new_entry(Key::Prefix),
+        };
+        // Reuse all but the last shared position, which is run again: its
+        // logits give the record of the position after it. Records of
+        // positions `1..=reuse` stand (each depends on tokens up to itself).
+        let reuse = common_prefix(&entry.tokens, prompt).min(prompt.len()).saturating_sub(1);
+        entry.tokens.truncate(reuse);
+        entry.records.truncate(reuse);
+        entry.cache.truncate(reuse);
+        let result = self.extend_records(&mut entry, prompt);
+        if result.is_err() {
+            entry.tokens.truncate(entry.cache.len());
+            entry.records.truncate(entry.cache.len().saturating_sub(1));
+        }
+        let next = result.map(|next| PromptScores {
+            prompt: entry.records.iter().map(|r| trim(r, top_n)).collect(),
+            next: trim(&next, top_n),
+            cached_tokens: reuse,
+        });
+        self.put_back(entry);
+        next
+    }
+
+    /// Runs `prompt[entry.tokens.len()..]`, appending a record per new
+    /// position; returns the record of the greedy next token.
+    fn extend_records(&self, entry: &mut Entry, prompt: &[u32]) -> Result<PositionLogprobs, TargetError> {
+        let mut next = None;
+        let start = entry.tokens.len();
+        for chunk in prompt[start..].chunks(CHUNK) {
+            let logits = self.run(chunk, &mut entry.cache, chunk.len())?;
+            for row in logits {
+                let pos = entry.tokens.len() + 1;
+                let record = match prompt.get(pos) {
+                    Some(&token) => record(&row, token),
+                    None => record(&row, argmax(&row) as u32),
+                };
+                entry.tokens.push(prompt[pos - 1]);
+                if pos < prompt.len() {
+                    entry.records.push(record);
+                } else {
+                    next = Some(record);
+                }
+            }
+        }
+        next.ok_or_else(|| TargetError::Invalid("nothing to run".into()))
+    }
+
+    /// Runs `tokens` and reads back the logits of the last `rows` positions.
+    fn run(&self, tokens: &[u32], cache: &mut KvCache, rows: usize) -> Result<Vec<Vec<f32>>, TargetError> {
+        let logits: Tensor<2> = self.model.forward(tokens, cache)?;
+        let vocab = self.model.config().vocab_size;
+        let flat = logits
+            .narrow(0, tokens.len() - rows, rows)
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| EngineError::Readback(format!("{e:?}")))?;
+        Ok(flat.chunks(vocab).map(<[f32]>::to_vec).collect())
+    }
+
+    fn check_fits(&self, tokens: usize) -> Result<(), TargetError> {
+        let max = self.model.config().max_position;
+        if tokens > max {
+            return Err(TargetError::Invalid(format!(
+                "{tokens} tokens exceed the model's context of {max}"
+            )));
+        }
+        if tokens * self.bytes_per_token() > self.budget_bytes {
+            return Err(TargetError::Invalid(format!(
+                "{tokens} tokens need more KV cache than the target's budget of {} MiB",
+                self.budget_bytes >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    fn new_entry(&self, key: Key) -> Entry {
+        Entry {
+            key,
+            tokens: Vec::new(),
+            cache: self.model.new_cache(),
+            records: Vec::new(),
+            used: 0,
+        }
+    }
+
+    /// Returns `entry` to the store as the most recent, evicting the least
+    /// recently used others while over budget.
+    fn put_back(&mut self, mut entry: Entry) {
+        self.tick += 1;
+        entry.used = self.tick;
+        self.entries.push(entry);
+        while self.held_bytes() > self.budget_bytes && self.entries.len() > 1 {
+            let oldest = (0..self.entries.len() - 1).min_by_key(|&i| self.entries[i].used);
+            if let Some(i) = oldest {
+                self.entries.remove(i);
+            }
+        }
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The log-probability record of `token` under `logits`.
+fn record(logits: &[f32], token: u32) -> PositionLogprobs {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_z = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = MAX_TOP_LOGPROBS.min(order.len());
+    order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
+        logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
+    });
+    order.truncate(k);
+    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    let own = logits[token as usize];
+    PositionLogprobs {
+        token,
+        logprob: own - log_z,
+        rank: 1 + logits.iter().filter(|&&l| l > own).count(),
+        top: order.iter().map(|&i| (i, logits[i as usize] - log_z)).collect(),
+    }
+}
+
+fn trim(r: &PositionLogprobs, n: usize) -> PositionLogprobs {
+    PositionLogprobs {
+        top: r.top[..n.min(r.top.len())].to_vec(),
+        ..r.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_rank_and_normalize() {
+        let r = record(&[0.0, 2.0, 1.0, 2.0], 2);
+        assert_eq!(r.rank, 3);
+        assert_eq!(r.top[0].0, 1, "ties go to the lower id");
+        assert_eq!(r.top.len(), 4);
+        let total: f32 = r.top.iter().map(|(_, l)| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-5);
+        assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
+    }
+}

@@ -1,0 +1,114 @@
+//! The target side of speculative decoding on a tiny random Qwen2 model
+//! (fixture of tandem-models, made by pkg-scripts/model_fixtures.py): cached
+//! rounds and prefix reuse give exactly what a fresh full pass gives, and the
+//! memory budget evicts the least recently used session.
+
+use tandem_core::sampling::argmax;
+use tandem_core::speculative::round::TargetScores;
+use tandem_engine::Target;
+use tandem_engine::target::TargetError;
+use tandem_models::Model;
+
+fn model() -> Model {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tandem-models/tests/fixtures/tiny-qwen2"
+    );
+    let config = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
+    let weights = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
+    Model::from_safetensors(&config, &weights, &burn::tensor::Device::flex()).unwrap()
+}
+
+/// The argmax after each prefix `tokens[..=i]`, from one fresh pass.
+fn full_argmax(model: &Model, tokens: &[u32]) -> Vec<u32> {
+    let logits = model.forward(tokens, &mut model.new_cache()).unwrap();
+    let v: Vec<f32> = logits.into_data().try_to_vec::<f32>().unwrap();
+    v.chunks(model.config().vocab_size).map(|r| argmax(r) as u32).collect()
+}
+
+fn tokens(seed: u32, n: usize) -> Vec<u32> {
+    (0..n as u32).map(|i| (i * 37 + seed * 11 + 5) % 96).collect()
+}
+
+#[test]
+fn rounds_on_a_cached_session_score_like_a_fresh_pass() {
+    let model = model();
+    let mut target = Target::new(model.clone(), 64 << 20);
+    let all = tokens(1, 30);
+    let expected = full_argmax(&model, &all);
+    // Round 1: prompt of 10, draft of 4. Round 2 rejects two draft tokens
+    // (base 12) and drafts 5 more. Round 3 only steps (empty draft).
+    let rounds = [(0, 10, 4), (12, 2, 5), (19, 3, 0)];
+    for (base, context, draft) in rounds {
+        let ctx = &all[base..base + context];
+        let d = &all[base + context..base + context + draft];
+        let scored = target.score("s", base, ctx, d, None).unwrap();
+        let end = base + context + draft;
+        assert_eq!(
+            scored.scores,
+            TargetScores::Argmax(expected[end - draft - 1..end].to_vec()),
+            "round at base {base}"
+        );
+        assert!(scored.forward_tokens <= context + draft + 1, "only new tokens run");
+    }
+    assert!(matches!(
+        target.score("s", 40, &[1], &[], None),
+        Err(TargetError::SessionLost { held: 22, base: 40 })
+    ));
+    assert!(matches!(
+        target.score("unknown", 3, &[1], &[], None),
+        Err(TargetError::SessionLost { held: 0, .. })
+    ));
+}
+
+#[test]
+fn prompt_logprobs_reuse_prefixes_without_changing_a_number() {
+    let model = model();
+    let long = tokens(2, 24);
+    let mut fresh = Target::new(model.clone(), 64 << 20);
+    let expected = fresh.prompt_logprobs(&long, 5).unwrap();
+    assert_eq!(expected.prompt.len(), long.len() - 1);
+    assert_eq!(expected.cached_tokens, 0);
+    assert_eq!(expected.next.token, *full_argmax(&model, &long).last().unwrap());
+    for (i, r) in expected.prompt.iter().enumerate() {
+        assert_eq!(r.token, long[i + 1]);
+        assert!(r.rank >= 1 && r.logprob <= 0.0);
+        assert_eq!(r.top.len(), 5);
+    }
+    // A shorter prompt first, then one diverging at 18: the cache is reused and the numbers match.
+    let mut cached = Target::new(model, 64 << 20);
+    cached.prompt_logprobs(&long[..12], 5).unwrap();
+    let mut diverging = long.clone();
+    diverging[18] = (diverging[18] + 1) % 96;
+    cached.prompt_logprobs(&diverging, 5).unwrap();
+    let again = cached.prompt_logprobs(&long, 5).unwrap();
+    assert_eq!(again.cached_tokens, 17);
+    for (a, b) in again.prompt.iter().zip(&expected.prompt) {
+        assert_eq!((a.token, a.rank), (b.token, b.rank));
+        assert!((a.logprob - b.logprob).abs() < 1e-4, "{a:?} vs {b:?}");
+    }
+    assert_eq!(again.next.token, expected.next.token);
+    assert!(cached.prompt_logprobs(&long, 21).is_err(), "at most 20 per position");
+    assert!(cached.prompt_logprobs(&[], 1).is_err());
+}
+
+#[test]
+fn the_budget_evicts_the_least_recently_used_session_and_refuses_oversized_rounds() {
+    let model = model();
+    let per_token = Target::new(model.clone(), 0).bytes_per_token();
+    let mut target = Target::new(model, per_token * 50);
+    target.score("a", 0, &tokens(3, 20), &[], None).unwrap();
+    target.score("b", 0, &tokens(4, 20), &[], None).unwrap();
+    target.score("a", 20, &[7], &[], None).unwrap(); // a is now the most recent
+    target.score("c", 0, &tokens(5, 20), &[], None).unwrap();
+    assert!(target.held_bytes() <= per_token * 50);
+    assert!(matches!(
+        target.score("b", 20, &[1], &[], None),
+        Err(TargetError::SessionLost { .. })
+    ));
+    assert!(target.score("a", 21, &[1], &[], None).is_ok(), "a survived");
+    assert!(matches!(
+        target.score("d", 0, &tokens(6, 60), &[], None),
+        Err(TargetError::Invalid(_))
+    ));
+}

@@ -1,0 +1,221 @@
+"""Speculative decoding benchmark: Qwen2.5-Coder-0.5B drafting for Qwen2.5-Coder-1.5B.
+
+Part 1 (in process): acceptance rate and end-to-end tokens/s per draft length k in {2,4,6,8}
+and adaptive, against the target alone (`tandem generate`), on chat prompts (MT-Bench first
+turns, ../shared/data/prompts/mt_bench_questions.jsonl) and code-writing prompts.
+
+Part 2 (across a link): the client (`tandem speculate --verifier`) and the target
+(`tandem serve --target`) in two network namespaces joined by a veth pair, with round-trip
+times of 0, 20, 50 and 100 ms added by `tc netem` (or, where the kernel has no sch_netem, by a
+delaying TCP relay inside the client's namespace; the script says which), with and without
+pipelining, against the target alone over the same link (`/v1/completions`, greedy).
+
+Usage: python3 pkg-scripts/bench_speculative.py TANDEM_BIN [PROMPTS_PER_KIND=3] [MAX_TOKENS=64]
+Run as root (namespaces). Prints tables and writes $TANDEM_CACHE/bench/speculative.json.
+"""
+
+import asyncio, json, os, re, statistics, subprocess, sys, threading, time, urllib.request
+
+TANDEM = sys.argv[1]
+PER_KIND = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+MAX_TOKENS = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("TANDEM_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+DRAFT, TARGET = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
+CODE = [
+    "Write a Python function that checks whether a string is a palindrome, ignoring case and punctuation.",
+    "Write a JavaScript function that debounces another function.",
+    "Write a Rust function that parses a comma-separated list of integers into a Vec<i64>, returning an error on bad input.",
+    "Write a SQL query that returns the ten customers with the highest total order value.",
+]
+
+
+def chat_prompts(n):
+    out = []
+    with open(os.path.join(SHARED, "data/prompts/mt_bench_questions.jsonl")) as f:
+        for line in f:
+            q = json.loads(line)
+            if q["category"] not in ("coding", "math"):
+                out.append(q["turns"][0])
+    return out[:n]
+
+
+PROMPTS = [("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE[:PER_KIND]]
+
+
+def sh(args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+
+
+def baseline(prompt, ns=None):
+    """Target alone: end-to-end tokens/s of `tandem generate` (prefill + decode)."""
+    err = sh(([*ns] if ns else []) + [TANDEM, "generate", "--model", TARGET, "--max-tokens", str(MAX_TOKENS), prompt]).stderr
+    m = re.search(r"prefill: (\d+) tokens in ([\d.]+) s .*decode: (\d+) tokens in ([\d.]+) s", err)
+    tokens, seconds = int(m.group(3)) + 1, float(m.group(2)) + float(m.group(4))
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds}
+
+
+def speculate(prompt, args, ns=None):
+    out = sh(([*ns] if ns else []) + [TANDEM, "speculate", "--draft", DRAFT, "--target-name", TARGET,
+              "--max-tokens", str(MAX_TOKENS), "--json", *args, prompt]).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def summarize(runs):
+    sent = sum(r["sent"] for r in runs)
+    return {
+        "acceptance": sum(r["accepted"] for r in runs) / max(sent, 1),
+        "tokens_per_second": sum(r["tokens"] if isinstance(r["tokens"], int) else len(r["tokens"]) for r in runs)
+        / sum(r["seconds"] for r in runs),
+        "tokens_per_round": statistics.mean(len(r["tokens"]) / max(r["rounds"], 1) for r in runs),
+    }
+
+
+def part1():
+    print(f"== in process: {len(PROMPTS)} prompts, {MAX_TOKENS} tokens each", flush=True)
+    results = {}
+    base = {kind: [baseline(p) for k, p in PROMPTS if k == kind] for kind in ("chat", "code")}
+    for kind in ("chat", "code"):
+        b = base[kind]
+        results[(kind, "target alone")] = {"acceptance": None, "tokens_per_second": sum(x["tokens"] for x in b) / sum(x["seconds"] for x in b)}
+    for k in ["2", "4", "6", "8", "adaptive"]:
+        for kind in ("chat", "code"):
+            runs = [speculate(p, ["--target", TARGET, "-k", "0" if k == "adaptive" else k]) for kk, p in PROMPTS if kk == kind]
+            results[(kind, f"k={k}")] = summarize(runs)
+            print(kind, k, results[(kind, f"k={k}")], flush=True)
+    print("\n| prompts | drafting | acceptance | tokens/s | × target alone |\n| --- | --- | ---: | ---: | ---: |")
+    for (kind, label), r in results.items():
+        ratio = r["tokens_per_second"] / results[(kind, "target alone")]["tokens_per_second"]
+        acc = "" if r["acceptance"] is None else f"{r['acceptance']:.2f}"
+        print(f"| {kind} | {label} | {acc} | {r['tokens_per_second']:.2f} | {ratio:.2f}× |")
+    return {f"{k[0]} {k[1]}": v for k, v in results.items()}
+
+
+# ---- part 2: two namespaces and a link with delay ----
+
+A, B, IP_A, IP_B, PORT = "tandem-a", "tandem-b", "10.77.0.1", "10.77.0.2", 18787
+
+
+def netns_up():
+    subprocess.run(["ip", "netns", "del", A], capture_output=True)
+    subprocess.run(["ip", "netns", "del", B], capture_output=True)
+    for cmd in (f"ip netns add {A}", f"ip netns add {B}",
+                f"ip link add va netns {A} type veth peer name vb netns {B}",
+                f"ip -n {A} addr add {IP_A}/24 dev va", f"ip -n {B} addr add {IP_B}/24 dev vb",
+                f"ip -n {A} link set va up", f"ip -n {B} link set vb up",
+                f"ip -n {A} link set lo up", f"ip -n {B} link set lo up"):
+        sh(cmd.split())
+    probe = subprocess.run(["ip", "netns", "exec", A, "tc", "qdisc", "add", "dev", "va", "root", "netem", "delay", "0ms"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def set_netem(rtt_ms):
+    for ns, dev in ((A, "va"), (B, "vb")):
+        sh(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "netem", "delay", f"{rtt_ms / 2}ms"])
+
+
+RELAY = r'''
+import asyncio, sys
+listen_port, host, port, one_way = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) / 1000
+async def pump(reader, writer):
+    loop, queue = asyncio.get_running_loop(), asyncio.Queue()
+    async def deliver():
+        while (item := await queue.get()) is not None:
+            when, data = item
+            await asyncio.sleep(max(0, when - loop.time()))
+            writer.write(data); await writer.drain()
+        writer.close()
+    task = asyncio.create_task(deliver())
+    while data := await reader.read(65536):
+        queue.put_nowait((loop.time() + one_way, data))
+    queue.put_nowait(None); await task
+async def handle(cr, cw):
+    ur, uw = await asyncio.open_connection(host, port)
+    await asyncio.gather(pump(cr, uw), pump(ur, cw), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
+    print("ready", flush=True); await server.serve_forever()
+asyncio.run(main())
+'''
+
+
+def wait_health(url, ns):
+    for _ in range(600):
+        if subprocess.run(["ip", "netns", "exec", ns, "curl", "-sf", url], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def remote_baseline(url, prompt_ids):
+    body = json.dumps({"model": TARGET, "prompt": prompt_ids, "max_tokens": MAX_TOKENS, "temperature": 0}).encode()
+    t0 = time.time()
+    out = sh(["ip", "netns", "exec", A, "curl", "-sf", "-H", "content-type: application/json", "--data-binary", "@-",
+              f"{url}/v1/completions"], input=body.decode())
+    seconds = time.time() - t0
+    n = json.loads(out.stdout)["usage"]["completion_tokens"]
+    return {"tokens": n, "seconds": seconds}
+
+
+def part2():
+    netem = netns_up()
+    how = "tc netem on the veth pair" if netem else "a delaying TCP relay in the client namespace (this kernel has no sch_netem)"
+    print(f"\n== across a link: {how}", flush=True)
+    server = subprocess.Popen(["ip", "netns", "exec", B, TANDEM, "serve", "--target", TARGET, "--listen", f"{IP_B}:{PORT}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = {}
+    try:
+        wait_health(f"http://{IP_B}:{PORT}/health", A)
+        prompts = [p for _, p in PROMPTS]
+        # The chat-formatted prompt ids, for the target-alone baseline over the link.
+        for rtt in (0, 20, 50, 100):
+            relay = None
+            if netem:
+                set_netem(rtt)
+                url = f"http://{IP_B}:{PORT}"
+            else:
+                relay = subprocess.Popen(["ip", "netns", "exec", A, "python3", "-c", RELAY, "18788", IP_B, str(PORT), str(rtt / 2)],
+                                         stdout=subprocess.PIPE, text=True)
+                relay.stdout.readline()
+                url = "http://127.0.0.1:18788"
+            try:
+                row = {}
+                base = []
+                for p in prompts:
+                    ids = json.loads(sh([TANDEM, "speculate", "--draft", DRAFT, "--verifier", "http://127.0.0.1:9", "--max-tokens", "0", "--json", p]).stdout.strip().splitlines()[-1])
+                    base.append(remote_baseline(url, ids["prompt_ids"]))
+                row["target alone"] = sum(b["tokens"] for b in base) / sum(b["seconds"] for b in base)
+                for label, extra in (("pipelined", []), ("not pipelined", ["--no-pipeline"])):
+                    runs = [speculate(p, ["--verifier", url, *extra], ns=["ip", "netns", "exec", A]) for p in prompts]
+                    row[label] = summarize(runs)
+                results[rtt] = row
+                print(rtt, row, flush=True)
+            finally:
+                if relay:
+                    relay.kill()
+    finally:
+        server.kill()
+        subprocess.run(["ip", "netns", "del", A], capture_output=True)
+        subprocess.run(["ip", "netns", "del", B], capture_output=True)
+    print(f"\n({how})\n| RTT | target alone tok/s | speculative, pipelined | × | not pipelined | × | acceptance |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rtt, row in results.items():
+        b = row["target alone"]
+        p, n = row["pipelined"], row["not pipelined"]
+        print(f"| {rtt} ms | {b:.2f} | {p['tokens_per_second']:.2f} | {p['tokens_per_second'] / b:.2f}× | "
+              f"{n['tokens_per_second']:.2f} | {n['tokens_per_second'] / b:.2f}× | {p['acceptance']:.2f} |")
+    return {"link": how, "rtt": results}
+
+
+if __name__ == "__main__":
+    which = os.environ.get("PARTS", "12")
+    report = {"prompts": PROMPTS, "max_tokens": MAX_TOKENS}
+    if "1" in which:
+        report["in_process"] = part1()
+    if "2" in which:
+        report["remote"] = part2()
+    out = os.path.join(os.environ.get("TANDEM_CACHE", os.path.expanduser("~/.cache/tandem")), "bench", "speculative.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=1, default=str)
+    print(f"\nwrote {out}")
