@@ -82,6 +82,7 @@ test("greedy speculation through the worker prints exactly the target's greedy o
   assert.ok(out.rounds > 0 && out.rounds <= MAX_TOKENS, `${out.rounds} rounds`);
   assert.ok(out.accepted > 0, "the 0.5B drafter agrees with the 1.5B target somewhere");
   assert.ok(out.rounds < MAX_TOKENS, `fewer target passes (${out.rounds}) than tokens`);
+  assert.ok(out.reused + out.discarded > 0, "the client drafted ahead while rounds were in flight");
 });
 
 test("the same against tandem serve's in-process verifier, fixed k, without pipelining", async () => {

@@ -1,0 +1,218 @@
+//! `/v1/verify` on a scripted host: a completions upstream whose "target"
+//! picks `(t * 3 + 1) % 50` after token `t`, and an in-process target engine
+//! giving distributions. Checks what is sent upstream, what sessions keep,
+//! and every refusal.
+
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::rc::Rc;
+use tandem_core::speculative::round::TargetScores;
+use tandem_gateway::{
+    Body, Gateway, GatewayConfig, Host, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
+    UpstreamResponse,
+};
+use tandem_protocol::verify::{TargetStats, VerifyRequest};
+
+fn target_choice(t: u32) -> u32 {
+    (t * 3 + 1) % 50
+}
+
+/// A host whose only upstream is a completions server with prompt log-probabilities.
+#[derive(Default)]
+struct ScriptedHost {
+    sent: RefCell<Vec<Value>>,
+    broken: bool,
+}
+
+impl Host for ScriptedHost {
+    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        assert!(request.url.ends_with("/v1/completions"), "{}", request.url);
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        self.sent.borrow_mut().push(body.clone());
+        let prompt: Vec<u32> = serde_json::from_value(body["prompt"].clone()).unwrap();
+        let mut logprobs = vec![Value::Null];
+        for w in prompt.windows(2) {
+            let best = target_choice(w[0]);
+            logprobs.push(
+                json!({ w[1].to_string(): {"logprob": -1.0, "rank": if w[1] == best { 1 } else { 2 }},
+                                   best.to_string(): {"logprob": -0.1, "rank": 1} }),
+            );
+        }
+        let next = target_choice(*prompt.last().unwrap());
+        let reply = if self.broken {
+            json!({"choices": [{"text": "x"}]})
+        } else {
+            json!({"choices": [{"prompt_logprobs": logprobs, "logprobs": {"tokens": [format!("token_id:{next}")]}}]})
+        };
+        let bytes = reply.to_string().into_bytes();
+        Ok(UpstreamResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Box::pin(futures_util::stream::iter([Ok(bytes)])),
+        })
+    }
+
+    fn sleep(&self, _ms: u64) -> impl std::future::Future<Output = ()> {
+        std::future::ready(())
+    }
+
+    fn now_ms(&self) -> f64 {
+        0.0
+    }
+
+    fn log(&self, _line: &str) {}
+
+    fn request_id(&self) -> String {
+        "r".into()
+    }
+}
+
+/// An in-process target for model "local": uniform over 4 tokens, no session memory beyond 100.
+struct Uniform;
+
+impl TargetEngine for Uniform {
+    fn serves(&self, model: &str) -> bool {
+        model == "local"
+    }
+
+    fn models(&self) -> Vec<String> {
+        vec!["local".into()]
+    }
+
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
+        Box::pin(async move {
+            if round.base > 100 {
+                return Err(TargetError::SessionLost { held: 100 });
+            }
+            Ok(Scored {
+                scores: TargetScores::Dists(vec![vec![0.25; 4]; round.draft.len() + 1]),
+                stats: TargetStats {
+                    forward_tokens: round.context.len() + round.draft.len(),
+                    cached_tokens: round.base,
+                    forward_ms: 1.0,
+                },
+            })
+        })
+    }
+}
+
+fn gateway(host: ScriptedHost) -> Gateway<ScriptedHost> {
+    let config = GatewayConfig::from_json(
+        r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}],
+            "allow_anonymous": true, "limits": {"requests_per_minute": 60000, "burst": 10000}}"#,
+        |_| None,
+    )
+    .unwrap();
+    Gateway::new(config, host).with_target(Rc::new(Uniform))
+}
+
+fn post(g: &Gateway<ScriptedHost>, body: Value) -> (u16, Value) {
+    let resp: Response = futures_executor::block_on(g.handle(Request {
+        method: "POST".into(),
+        path: "/v1/verify".into(),
+        headers: vec![],
+        body: body.to_string().into_bytes(),
+    }));
+    let Body::Full(bytes) = resp.body else {
+        panic!("streamed")
+    };
+    (resp.status, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn round(session: &str, base: usize, context: Vec<u32>, draft: Vec<u32>) -> Value {
+    json!({"model": "big", "session": session, "base": base, "context": context, "draft": draft,
+           "sampling": {"temperature": 0}})
+}
+
+#[test]
+fn greedy_rounds_on_a_completions_target_keep_the_session() {
+    let g = gateway(ScriptedHost::default());
+    // After 5 the target picks 16, then 49, then 48: a draft [16, 49, 7] keeps two.
+    let (status, reply) = post(&g, round("s", 0, vec![2, 5], vec![16, 49, 7]));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        (reply["accepted"].as_u64(), reply["next"].as_u64()),
+        (Some(2), Some(48))
+    );
+    assert_eq!(reply["session_len"], 4);
+    let sent = g.host().sent.borrow()[0].clone();
+    assert_eq!(sent["model"], "big-upstream");
+    assert_eq!(sent["prompt"], json!([2, 5, 16, 49, 7]));
+    assert_eq!(
+        (sent["prompt_logprobs"].as_u64(), sent["temperature"].as_u64()),
+        (Some(1), Some(0))
+    );
+    // The next round sends only the correction; the gateway rebuilds the sequence.
+    let (status, reply) = post(&g, round("s", 4, vec![48], vec![45]));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["accepted"], 1);
+    assert_eq!(g.host().sent.borrow()[1]["prompt"], json!([2, 5, 16, 49, 48, 45]));
+    // A base beyond what the session holds, or an unknown session: 409.
+    let (status, reply) = post(&g, round("s", 9, vec![1], vec![]));
+    assert_eq!((status, reply["error"]["code"].as_str()), (409, Some("session_lost")));
+    let (status, _) = post(&g, round("other", 3, vec![1], vec![]));
+    assert_eq!(status, 409);
+}
+
+#[test]
+fn refusals_are_clear() {
+    let g = gateway(ScriptedHost::default());
+    let mut sampled = round("s", 0, vec![1], vec![2]);
+    sampled["sampling"] = json!({"temperature": 0.7});
+    sampled["draft_dists"] = json!([{"ids": [2], "probs": [1.0]}]);
+    let (status, reply) = post(&g, sampled.clone());
+    assert_eq!(status, 400);
+    assert!(
+        reply["error"]["message"].as_str().unwrap().contains("greedy"),
+        "{reply}"
+    );
+    sampled["draft_dists"] = json!([]);
+    assert_eq!(post(&g, sampled).0, 400, "distributions must match the draft");
+    let (status, reply) = post(&g, json!({"model": "big"}));
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (400, Some("invalid_verify_request"))
+    );
+    let mut unknown = round("s", 0, vec![1], vec![]);
+    unknown["model"] = json!("nope");
+    assert_eq!(post(&g, unknown).0, 404);
+    let broken = gateway(ScriptedHost {
+        broken: true,
+        ..ScriptedHost::default()
+    });
+    let (status, reply) = post(&broken, round("s", 0, vec![1], vec![2]));
+    assert_eq!(status, 502);
+    assert!(reply["error"]["message"].as_str().unwrap().contains("prompt_logprobs"));
+}
+
+#[test]
+fn an_in_process_target_judges_sampled_rounds() {
+    let g = gateway(ScriptedHost::default());
+    let mut r = round("s", 0, vec![1, 2], vec![3, 3]);
+    r["model"] = json!("local");
+    r["sampling"] = json!({"temperature": 1.0, "seed": 9});
+    // q(3) = 1 against p(3) = 0.25: each draft token is kept with probability 1/4.
+    r["draft_dists"] = json!([{"ids": [3], "probs": [1.0]}, {"ids": [3], "probs": [1.0]}]);
+    let mut kept = 0;
+    for seed in 0..200 {
+        r["sampling"]["seed"] = json!(seed);
+        let (status, reply) = post(&g, r.clone());
+        assert_eq!(status, 200, "{reply}");
+        let accepted = reply["accepted"].as_u64().unwrap();
+        if accepted < 2 {
+            assert_ne!(
+                reply["next"], 3,
+                "a replacement comes from the residual, which excludes 3"
+            );
+        }
+        kept += usize::from(accepted > 0);
+    }
+    assert!(
+        (25..=80).contains(&kept),
+        "first token kept {kept} times in 200 (expected about 50)"
+    );
+    r["base"] = json!(101);
+    assert_eq!(post(&g, r).0, 409);
+    assert!(g.host().sent.borrow().is_empty(), "nothing went upstream");
+}
