@@ -231,6 +231,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "discarded": stats.discarded,
             "draft_steps": report.draft_steps,
             "target_forward_tokens": report.target_forward_tokens,
+            "target_forward_ms": report.target_forward_ms,
             "resent": report.resent,
         });
         writeln!(out, "{line}")?;

@@ -143,6 +143,8 @@ pub struct SpeculateReport {
     pub draft_steps: usize,
     /// Tokens the target ran in all rounds.
     pub target_forward_tokens: usize,
+    /// Time the target spent in its forward passes, as the verifier reports it (ms).
+    pub target_forward_ms: f64,
     /// Times the verifier lost the session and it was resent.
     pub resent: usize,
 }
@@ -230,6 +232,7 @@ pub fn speculate(
         pipeline: PipelineStats::default(),
         draft_steps: 0,
         target_forward_tokens: 0,
+        target_forward_ms: 0.0,
         resent: 0,
     };
     let stops = drafter.stop_ids();
@@ -302,6 +305,7 @@ pub fn speculate(
         }
         held = reply.session_len;
         report.target_forward_tokens += reply.stats.forward_tokens;
+        report.target_forward_ms += reply.stats.forward_ms;
         for token in fresh {
             if stops.contains(&token) {
                 report.stop = StopReason::Stop;

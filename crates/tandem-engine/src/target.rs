@@ -103,6 +103,9 @@ struct Entry {
     cache: KvCache,
     /// For prefix entries: the record of each position `1..tokens.len()`.
     records: Vec<PositionLogprobs>,
+    /// For prefix entries: the logits after the last token, so that a prompt
+    /// extending this one (the next decoding step) runs only its new tokens.
+    tail: Option<Vec<f32>>,
     used: u64,
 }
 
@@ -226,10 +229,16 @@ impl Target {
             Some((i, n)) if n > 0 => self.entries.swap_remove(i),
             _ => self.new_entry(Key::Prefix),
         };
-        // Reuse all but the last shared position, which is run again: its
-        // logits give the record of the position after it. Records of
-        // positions `1..=reuse` stand (each depends on tokens up to itself).
-        let reuse = common_prefix(&entry.tokens, prompt).min(prompt.len()).saturating_sub(1);
+        let common = common_prefix(&entry.tokens, prompt).min(prompt.len());
+        let reuse = if common == entry.tokens.len() && entry.tail.is_some() {
+            // The prompt extends this entry: its last logits score the next position.
+            common
+        } else {
+            // Run the last shared position again: its logits give the record of
+            // the position after it. Records of positions `1..=reuse` stand.
+            entry.tail = None;
+            common.saturating_sub(1)
+        };
         entry.tokens.truncate(reuse);
         entry.records.truncate(reuse);
         entry.cache.truncate(reuse);
@@ -237,6 +246,7 @@ impl Target {
         if result.is_err() {
             entry.tokens.truncate(entry.cache.len());
             entry.records.truncate(entry.cache.len().saturating_sub(1));
+            entry.tail = None;
         }
         let next = result.map(|next| PromptScores {
             prompt: entry.records.iter().map(|r| trim(r, top_n)).collect(),
@@ -250,21 +260,30 @@ impl Target {
     /// Runs `prompt[entry.tokens.len()..]`, appending a record per new
     /// position; returns the record of the greedy next token.
     fn extend_records(&self, entry: &mut Entry, prompt: &[u32]) -> Result<PositionLogprobs, TargetError> {
-        let mut next = None;
         let start = entry.tokens.len();
+        // The entry's last logits score the first new position (or the next token).
+        if let Some(tail) = entry.tail.take() {
+            match prompt.get(start) {
+                Some(&token) => entry.records.push(record(&tail, token)),
+                None => {
+                    let next = record(&tail, argmax(&tail) as u32);
+                    entry.tail = Some(tail);
+                    return Ok(next);
+                }
+            }
+        }
+        let mut next = None;
         for chunk in prompt[start..].chunks(CHUNK) {
             let logits = self.run(chunk, &mut entry.cache, chunk.len())?;
             for row in logits {
                 let pos = entry.tokens.len() + 1;
-                let record = match prompt.get(pos) {
-                    Some(&token) => record(&row, token),
-                    None => record(&row, argmax(&row) as u32),
-                };
                 entry.tokens.push(prompt[pos - 1]);
-                if pos < prompt.len() {
-                    entry.records.push(record);
-                } else {
-                    next = Some(record);
+                match prompt.get(pos) {
+                    Some(&token) => entry.records.push(record(&row, token)),
+                    None => {
+                        next = Some(record(&row, argmax(&row) as u32));
+                        entry.tail = Some(row);
+                    }
                 }
             }
         }
@@ -305,6 +324,7 @@ impl Target {
             tokens: Vec::new(),
             cache: self.model.new_cache(),
             records: Vec::new(),
+            tail: None,
             used: 0,
         }
     }

@@ -88,6 +88,22 @@ fn prompt_logprobs_reuse_prefixes_without_changing_a_number() {
         assert!((a.logprob - b.logprob).abs() < 1e-4, "{a:?} vs {b:?}");
     }
     assert_eq!(again.next.token, expected.next.token);
+    // Decoding step by step extends the entry without running any position twice.
+    let mut step = long.clone();
+    step.push(again.next.token);
+    let extended = cached.prompt_logprobs(&step, 5).unwrap();
+    assert_eq!(
+        extended.cached_tokens,
+        long.len(),
+        "the tail logits scored the new position"
+    );
+    assert_eq!(extended.prompt[..again.prompt.len()], again.prompt[..]);
+    assert_eq!(extended.prompt.last().unwrap().token, again.next.token);
+    assert_eq!(extended.prompt.last().unwrap().rank, 1);
+    assert_eq!(extended.next.token, *full_argmax(fresh.model(), &step).last().unwrap());
+    let same = cached.prompt_logprobs(&step, 5).unwrap();
+    assert_eq!((&same.prompt, &same.next), (&extended.prompt, &extended.next));
+    assert_eq!(same.cached_tokens, step.len(), "an identical prompt runs nothing");
     assert!(cached.prompt_logprobs(&long, 21).is_err(), "at most 20 per position");
     assert!(cached.prompt_logprobs(&[], 1).is_err());
 }
