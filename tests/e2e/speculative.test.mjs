@@ -150,7 +150,7 @@ test("tandem serve's /v1/completions gives vLLM-shaped prompt log-probabilities,
   }
   assert.match(choice.logprobs.tokens[0], /^token_id:\d+$/);
   const again = await (await post(`${target.url}/v1/completions`, { ...body, prompt: [...body.prompt, 5] })).json();
-  assert.equal(again.usage.prompt_tokens_details.cached_tokens, 3, "the shared prefix is reused");
+  assert.equal(again.usage.prompt_tokens_details.cached_tokens, 4, "the previous prompt and its last logits are reused");
   assert.deepEqual(again.choices[0].prompt_logprobs.slice(0, 4), choice.prompt_logprobs);
 });
 
