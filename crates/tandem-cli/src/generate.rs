@@ -1,12 +1,12 @@
 //! `tandem generate`: stream a model's reply and report prefill/decode speed.
 
 use crate::models;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::time::Instant;
 use tandem_core::chat::{Message, Role};
 use tandem_core::sampling::SamplingConfig;
-use tandem_engine::{Engine, Event, GenerateOptions};
+use tandem_engine::{Event, GenerateOptions};
 
 /// Where the model runs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -27,6 +27,36 @@ impl DeviceKind {
     }
 }
 
+/// Sampling options shared by `generate` and `speculate`.
+#[derive(clap::Args)]
+pub(crate) struct SamplingArgs {
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Keep the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling threshold.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl SamplingArgs {
+    /// The sampler settings, with `repetition_penalty`.
+    pub(crate) fn config(&self, repetition_penalty: f32) -> SamplingConfig {
+        SamplingConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            repetition_penalty,
+            seed: self.seed,
+        }
+    }
+}
+
 /// Arguments of `tandem generate`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -41,42 +71,23 @@ pub(crate) struct Args {
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
     max_tokens: usize,
-    /// 0 = greedy.
-    #[arg(long, default_value_t = 0.0)]
-    temperature: f32,
-    /// Keep the k most likely tokens.
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Nucleus sampling threshold.
-    #[arg(long)]
-    top_p: Option<f32>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Penalty for repeated tokens (1 = off).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Backend.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
-    let path = models::resolve(&args.model)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let device = args.device.device();
     let loaded = Instant::now();
-    let engine = Engine::from_gguf(&bytes, &device)?;
+    let (engine, path) = models::load_engine(&args.model, &args.device.device())?;
     eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());
     let options = GenerateOptions {
         max_tokens: args.max_tokens,
-        sampling: SamplingConfig {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            repetition_penalty: args.repetition_penalty,
-            seed: args.seed,
-        },
+        sampling: args.sampling.config(args.repetition_penalty),
     };
     let generation = if args.raw {
         engine.start(&args.prompt, &options)?

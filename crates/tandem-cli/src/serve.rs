@@ -185,9 +185,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut gateway = Gateway::new(config, host);
     let target = match &args.target {
         Some(model) => {
-            let path = crate::models::resolve(model)?;
+            // Fail before spawning when the name is unknown or not fetched.
+            crate::models::resolve(model)?;
             let name = args.target_name.clone().unwrap_or_else(|| model.clone());
-            let handle = TargetHandle::spawn(path, name, args.device.device(), args.kv_budget_mib << 20)?;
+            let handle = TargetHandle::spawn(model.clone(), name, args.device.device(), args.kv_budget_mib << 20)?;
             gateway = gateway.with_target(Rc::new(handle.clone()));
             Some(handle)
         }

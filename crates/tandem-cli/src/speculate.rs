@@ -5,13 +5,12 @@
 
 use crate::generate::DeviceKind;
 use crate::models;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Instant;
 use tandem_core::chat::{Message, Role};
-use tandem_core::sampling::SamplingConfig;
-use tandem_engine::{DraftPolicy, Engine, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
+use tandem_engine::{DraftPolicy, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 
 /// Arguments of `tandem speculate`.
@@ -47,18 +46,9 @@ pub(crate) struct Args {
     /// Wait for each verdict instead of drafting ahead while it is in flight.
     #[arg(long)]
     no_pipeline: bool,
-    /// 0 = greedy (the output equals the target's greedy output).
-    #[arg(long, default_value_t = 0.0)]
-    temperature: f32,
-    /// Keep the k most likely tokens.
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Nucleus sampling threshold.
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Random seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Sampling (temperature 0, the default, gives exactly the target's greedy output).
+    #[command(flatten)]
+    sampling: crate::generate::SamplingArgs,
     /// Print one JSON line with the text and statistics instead of streaming.
     #[arg(long)]
     json: bool,
@@ -147,18 +137,12 @@ fn now_ms() -> f64 {
     START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0
 }
 
-fn load(model: &str, device: &burn::tensor::Device) -> Result<Engine> {
-    let path = models::resolve(model)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Engine::from_gguf(&bytes, device)?)
-}
-
 pub(crate) fn run(args: Args) -> Result<()> {
     let device = args.device.device();
-    let drafter = load(&args.draft, &device)?;
+    let (drafter, _) = models::load_engine(&args.draft, &device)?;
     let mut verifier: Box<dyn Verifier> = match (&args.target, &args.verifier) {
         (Some(target), _) => {
-            let engine = load(target, &device)?;
+            let (engine, _) = models::load_engine(target, &device)?;
             if engine.tokenizer().vocab_size() != drafter.tokenizer().vocab_size() {
                 bail!("the draft and target models must share a tokenizer");
             }
@@ -194,13 +178,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             DraftPolicy::Fixed(args.k)
         },
         pipelined: !args.no_pipeline,
-        sampling: SamplingConfig {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            repetition_penalty: 1.0,
-            seed: args.seed,
-        },
+        sampling: args.sampling.config(1.0),
         clock: Some(now_ms),
     };
     let started = Instant::now();

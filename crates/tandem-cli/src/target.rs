@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::mpsc;
 use std::time::Instant;
-use tandem_core::speculative::round;
 use tandem_engine::target::{MAX_TOP_LOGPROBS, PositionLogprobs, TargetError as EngineTargetError};
 use tandem_engine::{Engine, Target};
 use tandem_gateway::{Response, Scored, TargetEngine, TargetError};
@@ -36,10 +35,10 @@ pub(crate) struct TargetHandle {
 }
 
 impl TargetHandle {
-    /// Loads the GGUF model at `path` on a new thread, serving it as `name`
-    /// with `budget_bytes` of KV cache.
+    /// Loads `model` (name or GGUF path) on a new thread, serving it as
+    /// `name` with `budget_bytes` of KV cache.
     pub(crate) fn spawn(
-        path: std::path::PathBuf,
+        model: String,
         name: String,
         device: burn::tensor::Device,
         budget_bytes: usize,
@@ -49,11 +48,8 @@ impl TargetHandle {
         std::thread::Builder::new()
             .name("tandem-target".into())
             .spawn(move || {
-                let loaded = std::fs::read(&path)
-                    .with_context(|| format!("reading {}", path.display()))
-                    .and_then(|bytes| Ok(Engine::from_gguf(&bytes, &device)?));
-                let mut loaded = match loaded {
-                    Ok(engine) => {
+                let mut loaded = match crate::models::load_engine(&model, &device) {
+                    Ok((engine, _)) => {
                         let target = Target::new(engine.model().clone(), budget_bytes);
                         let _ = ready_tx.send(Ok(format!(
                             "{} layers, {} KiB of KV cache per token",
@@ -141,12 +137,8 @@ impl TargetEngine for TargetHandle {
         Box::pin(async move {
             let scored = self
                 .run(move |loaded| {
-                    let sampling = round::is_sampled(&req).then(|| round::target_sampling(&req.sampling));
                     let started = Instant::now();
-                    let scored =
-                        loaded
-                            .target
-                            .score(&req.session, req.base, &req.context, &req.draft, sampling.as_ref());
+                    let scored = loaded.target.score_round(&req);
                     (scored, started.elapsed().as_secs_f64() * 1000.0)
                 })
                 .await

@@ -50,25 +50,18 @@ impl LocalVerifier {
     /// Runs a round to its reply: validation, target scores, verdict.
     pub fn verify(target: &mut Target, req: &VerifyRequest) -> Result<VerifyReply, VerifyError> {
         round::validate(req).map_err(|e| VerifyError::Failed(e.to_string()))?;
-        let sampling = round::is_sampled(req).then(|| round::target_sampling(&req.sampling));
-        let scored = target
-            .score(&req.session, req.base, &req.context, &req.draft, sampling.as_ref())
-            .map_err(|e| match e {
-                TargetError::SessionLost { .. } => VerifyError::SessionLost,
-                other => VerifyError::Failed(other.to_string()),
-            })?;
+        let scored = target.score_round(req).map_err(|e| match e {
+            TargetError::SessionLost { .. } => VerifyError::SessionLost,
+            other => VerifyError::Failed(other.to_string()),
+        })?;
         let verdict = round::judge(req, &scored.scores).map_err(|e| VerifyError::Failed(e.to_string()))?;
-        Ok(VerifyReply {
-            accepted: verdict.accepted,
-            next: verdict.next,
-            session_len: req.base + req.context.len() + verdict.accepted,
-            // No clock here (this crate also runs in wasm); callers time rounds.
-            stats: TargetStats {
-                forward_tokens: scored.forward_tokens,
-                cached_tokens: scored.cached_tokens,
-                forward_ms: 0.0,
-            },
-        })
+        // No clock here (this crate also runs in wasm); callers time rounds.
+        let stats = TargetStats {
+            forward_tokens: scored.forward_tokens,
+            cached_tokens: scored.cached_tokens,
+            forward_ms: 0.0,
+        };
+        Ok(round::reply(req, verdict, stats))
     }
 }
 
@@ -166,6 +159,22 @@ struct Drafter<'a> {
 }
 
 impl Drafter<'_> {
+    /// Drafts one more token onto `pipeline`, timing the step when there is a clock.
+    fn extend(
+        &mut self,
+        pipeline: &mut Pipeline,
+        timing: &mut Timing,
+        clock: Option<fn() -> f64>,
+    ) -> Result<(), EngineError> {
+        let t0 = clock.map(|now| now());
+        let (token, dist) = self.step(&pipeline.draft_context())?;
+        if let (Some(t0), Some(now)) = (t0, clock) {
+            timing.draft_ms.push(now() - t0);
+        }
+        pipeline.push_draft(token, dist);
+        Ok(())
+    }
+
     /// Draws one token after `context`, with the distribution it came from
     /// (empty when greedy: the verifier needs none).
     fn step(&mut self, context: &[u32]) -> Result<(u32, Vec<f32>), EngineError> {
@@ -221,7 +230,6 @@ pub fn speculate(
         DraftPolicy::Adaptive { min, max, draft_cost } => DraftLength::new(min, max, draft_cost, 0.6),
     };
     let mut timing = Timing::default();
-    let prompt_len = prompt.len();
     let mut pipeline = Pipeline::new(prompt);
     let mut held = 0; // tokens the verifier holds for the session
     let mut emitted = 0; // bytes of text handed to on_text
@@ -240,24 +248,19 @@ pub fn speculate(
     while report.tokens.len() < options.max_tokens {
         // Draft up to k tokens (fewer near the end), then send them.
         let k = lengths.next().min(options.max_tokens - report.tokens.len() - 1);
-        while pipeline.pending() < k && !ends_in_stop(&pipeline.draft_context(), stops, prompt_len) {
-            let t0 = options.clock.map(|now| now());
-            let (token, dist) = draft.step(&pipeline.draft_context())?;
-            timing.draft(t0, options.clock);
-            pipeline.push_draft(token, dist);
+        while pipeline.pending() < k && !ends_in_stop(&pipeline, stops) {
+            draft.extend(&mut pipeline, &mut timing, options.clock)?;
         }
         let Some(sent) = pipeline.send(k) else {
             return Err(VerifyError::Failed("a round is already in flight".into()).into());
         };
-        let committed = pipeline.draft_context();
-        let committed = &committed[..sent.base];
         let mut request = VerifyRequest {
             model: options.model.clone(),
             session: options.session.clone(),
             base: held,
-            context: committed[held..].to_vec(),
-            draft: sent.tokens.clone(),
+            context: pipeline.committed()[held..].to_vec(),
             draft_dists: (sampling.temperature > 0.0).then(|| sent.dists.iter().map(|d| sparse(d)).collect()),
+            draft: sent.tokens,
             sampling: VerifySampling {
                 temperature: sampling.temperature,
                 top_k: sampling.top_k,
@@ -270,24 +273,17 @@ pub fn speculate(
         verifier.submit(request.clone())?;
         let reply = loop {
             // Draft ahead while the round is in flight, as long as it is worth it.
-            let ahead = options.pipelined
-                && pipeline.pending() < lengths.next() + 1
-                && !ends_in_stop(&pipeline.draft_context(), stops, prompt_len);
+            let ahead = options.pipelined && pipeline.pending() < lengths.next() + 1 && !ends_in_stop(&pipeline, stops);
             let reply = if ahead { verifier.poll() } else { Some(verifier.wait()) };
             match reply {
                 Some(Err(VerifyError::SessionLost)) if request.base > 0 => {
                     report.resent += 1;
                     request.base = 0;
-                    request.context = committed.to_vec();
+                    request.context = pipeline.committed().to_vec();
                     verifier.submit(request.clone())?;
                 }
                 Some(r) => break r?,
-                None => {
-                    let t0 = options.clock.map(|now| now());
-                    let (token, dist) = draft.step(&pipeline.draft_context())?;
-                    timing.draft(t0, options.clock);
-                    pipeline.push_draft(token, dist);
-                }
+                None => draft.extend(&mut pipeline, &mut timing, options.clock)?,
             }
         };
         let fresh = pipeline
@@ -296,7 +292,7 @@ pub fn speculate(
                 next: reply.next,
             })
             .map_err(|e| VerifyError::Failed(e.to_string()))?;
-        lengths.observe(sent.tokens.len(), reply.accepted);
+        lengths.observe(request.draft.len(), reply.accepted);
         if let (Some(t0), Some(now)) = (submitted, options.clock) {
             timing.round_ms.push(now() - t0);
             if let Some(cost) = timing.draft_cost() {
@@ -344,12 +340,6 @@ struct Timing {
 }
 
 impl Timing {
-    fn draft(&mut self, started: Option<f64>, clock: Option<fn() -> f64>) {
-        if let (Some(t0), Some(now)) = (started, clock) {
-            self.draft_ms.push(now() - t0);
-        }
-    }
-
     /// Median draft step over median round (medians: the first steps include prefill).
     fn draft_cost(&self) -> Option<f64> {
         let median = |v: &[f64]| {
@@ -361,8 +351,8 @@ impl Timing {
     }
 }
 
-/// Whether the context (beyond the prompt) already ends in a stop token:
+/// Whether the draft context already ends in a generated stop token:
 /// drafting past it is wasted.
-fn ends_in_stop(context: &[u32], stops: &[u32], prompt_len: usize) -> bool {
-    context.len() > prompt_len && context.last().is_some_and(|t| stops.contains(t))
+fn ends_in_stop(pipeline: &Pipeline, stops: &[u32]) -> bool {
+    pipeline.last_generated().is_some_and(|t| stops.contains(&t))
 }

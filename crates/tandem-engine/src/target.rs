@@ -18,8 +18,9 @@
 use crate::EngineError;
 use burn::tensor::Tensor;
 use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
-use tandem_core::speculative::round::TargetScores;
+use tandem_core::speculative::round::{self, TargetScores};
 use tandem_models::{KvCache, Model, ModelError};
+use tandem_protocol::verify::VerifyRequest;
 
 /// Log-probabilities kept per position for prompt queries (vLLM's default `max_logprobs`).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -203,6 +204,12 @@ impl Target {
         }
         self.put_back(entry);
         result
+    }
+
+    /// Scores a `/v1/verify` round (argmax when greedy, distributions when sampled).
+    pub fn score_round(&mut self, req: &VerifyRequest) -> Result<ScoredRound, TargetError> {
+        let sampling = round::requested_sampling(req);
+        self.score(&req.session, req.base, &req.context, &req.draft, sampling.as_ref())
     }
 
     /// vLLM-style prompt log-probabilities of `prompt` (top `top_n` per

@@ -20,7 +20,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use tandem_core::speculative::round;
 use tandem_protocol::openai::{ChatCompletionRequest, ModelEntry, ModelList};
-use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest};
+use tandem_protocol::verify::{TargetStats, VerifyRequest};
 use tandem_seal::ReplayWindow;
 
 /// Largest upstream body read whole (non-streamed replies and errors).
@@ -389,11 +389,15 @@ impl<H: Host + 'static> Gateway<H> {
         }
         facts.model = Some(req.model.clone());
         let local = self.target.as_ref().filter(|t| t.serves(&req.model));
+        // For a completions target, the sequence sent: the session as the gateway keeps it.
         let scored = match local {
-            Some(target) => target.score(&req).await.map_err(|e| e.response()),
-            None => self.score_remote(&req, id, started, facts).await,
+            Some(target) => target.score(&req).await.map(|s| (s, None)).map_err(|e| e.response()),
+            None => self
+                .score_remote(&req, id, started, facts)
+                .await
+                .map(|(s, sent)| (s, Some(sent))),
         };
-        let scored = match scored {
+        let (scored, sent) = match scored {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -409,36 +413,23 @@ impl<H: Host + 'static> Gateway<H> {
             Ok(v) => v,
             Err(e) => return invalid(e.to_string()),
         };
-        let session_len = req.base + req.context.len() + verdict.accepted;
-        if local.is_none() {
-            let mut held = self
-                .sessions
-                .borrow_mut()
-                .prefix(&req.session, req.base)
-                .unwrap_or_default();
-            held.extend_from_slice(&req.context);
-            held.extend_from_slice(&req.draft[..verdict.accepted]);
+        let reply = round::reply(&req, verdict, scored.stats);
+        if let Some(mut held) = sent {
+            held.truncate(reply.session_len);
             self.sessions.borrow_mut().store(&req.session, held);
         }
-        Response::json(
-            200,
-            &VerifyReply {
-                accepted: verdict.accepted,
-                next: verdict.next,
-                session_len,
-                stats: scored.stats,
-            },
-        )
+        Response::json(200, &reply)
     }
 
-    /// Scores a greedy round on a completions upstream with prompt log-probabilities.
+    /// Scores a greedy round on a completions upstream with prompt log-probabilities;
+    /// also returns the whole sequence sent (session, context and draft).
     async fn score_remote(
         &self,
         req: &VerifyRequest,
         id: &str,
         started: f64,
         facts: &mut LogFacts,
-    ) -> Result<Scored, Response> {
+    ) -> Result<(Scored, Vec<u32>), Response> {
         let routes = self.config.route(&req.model);
         if routes.is_empty() {
             return Err(Response::error(
@@ -485,14 +476,15 @@ impl<H: Host + 'static> Gateway<H> {
             facts.outcome = "target_malformed";
             TargetError::Failed(e).response()
         })?;
-        Ok(Scored {
+        let scored = Scored {
             scores: round::TargetScores::Argmax(choices),
             stats: TargetStats {
                 forward_tokens: prompt.len() - cached,
                 cached_tokens: cached,
                 forward_ms: ms1(self.host.now_ms() - t0),
             },
-        })
+        };
+        Ok((scored, prompt))
     }
 
     async fn timeout<T>(&self, ms: u64, f: impl Future<Output = T>) -> Option<T> {

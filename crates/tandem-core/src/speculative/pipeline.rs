@@ -88,6 +88,21 @@ impl Pipeline {
         ctx
     }
 
+    /// The committed tokens (prompt included): what the verifier's session will hold.
+    pub fn committed(&self) -> &[u32] {
+        &self.committed
+    }
+
+    /// The last token of [`Self::draft_context`] if it lies beyond the prompt
+    /// (without building the context).
+    pub fn last_generated(&self) -> Option<u32> {
+        self.pending
+            .last()
+            .map(|(t, _)| *t)
+            .or_else(|| self.in_flight.as_ref().and_then(|t| t.last().copied()))
+            .or_else(|| self.output().last().copied())
+    }
+
     /// Records a token the draft model drew from `dist` on [`Self::draft_context`].
     pub fn push_draft(&mut self, token: u32, dist: Vec<f32>) {
         self.pending.push((token, dist));

@@ -6,7 +6,7 @@
 
 use super::{SpeculationError, Verdict, verify_greedy, verify_greedy_dists, verify_sampled};
 use crate::sampling::{Sampler, SamplingConfig};
-use tandem_protocol::verify::{SparseDist, VerifyRequest, VerifySampling};
+use tandem_protocol::verify::{SparseDist, TargetStats, VerifyReply, VerifyRequest, VerifySampling};
 
 /// Most draft tokens one round may carry.
 pub const MAX_DRAFT: usize = 64;
@@ -52,6 +52,21 @@ pub fn target_sampling(s: &VerifySampling) -> SamplingConfig {
 /// Whether the round asks for exact sampled verification.
 pub fn is_sampled(req: &VerifyRequest) -> bool {
     req.sampling.temperature > 0.0
+}
+
+/// The target sampling a round asks for: `None` for greedy (argmax suffices).
+pub fn requested_sampling(req: &VerifyRequest) -> Option<SamplingConfig> {
+    is_sampled(req).then(|| target_sampling(&req.sampling))
+}
+
+/// The reply to a judged round: the session now holds `base + context + accepted` tokens.
+pub fn reply(req: &VerifyRequest, verdict: Verdict, stats: TargetStats) -> VerifyReply {
+    VerifyReply {
+        accepted: verdict.accepted,
+        next: verdict.next,
+        session_len: req.base + req.context.len() + verdict.accepted,
+        stats,
+    }
 }
 
 /// Checks a round before any target work is spent on it.
