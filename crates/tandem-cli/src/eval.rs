@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tandem_core::eval::{self, Example, LabeledSpan, MatchMode, Report};
 use tandem_core::shield::{Shield, to_detections};
 use tandem_core::text::OffsetUnit;
+use tandem_engine::Tagger;
 
 /// Arguments of `tandem shield eval`.
 #[derive(clap::Args)]
@@ -29,6 +30,12 @@ pub(crate) struct Args {
     /// Also write the JSON result to this file (tables still go to stdout).
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// Also score patterns + the on-device NER model (names, places,
+    /// organizations, street addresses), side by side with patterns alone.
+    #[arg(long)]
+    model: bool,
+    #[command(flatten)]
+    tagger: crate::models::TaggerArgs,
 }
 
 struct System {
@@ -41,12 +48,29 @@ pub(crate) fn run(args: Args) -> Result<()> {
         std::fs::read_to_string(&args.dataset).with_context(|| format!("reading {}", args.dataset.display()))?;
     let gold = eval::parse_dataset(&content).with_context(|| format!("parsing {}", args.dataset.display()))?;
     let shield = Shield::default();
-    let covered: BTreeSet<String> = shield.kinds().iter().map(|k| k.as_str().to_owned()).collect();
+    let tagger = if args.model {
+        Some(crate::models::load_tagger(&args.tagger)?)
+    } else {
+        None
+    };
+    let mut covered: BTreeSet<String> = shield.kinds().iter().map(|k| k.as_str().to_owned()).collect();
+    if let Some(t) = &tagger {
+        covered.extend(t.kinds().iter().map(|k| k.as_str().to_owned()));
+    }
 
     let mut systems = vec![System {
-        name: "Tandem".into(),
-        predictions: predict(&shield, &gold)?,
+        name: if tagger.is_some() { "Tandem patterns" } else { "Tandem" }.into(),
+        predictions: predict(&shield, None, &gold)?,
     }];
+    let mut model_time = None;
+    if let Some(t) = &tagger {
+        let start = Instant::now();
+        systems.push(System {
+            name: "Tandem + model".into(),
+            predictions: predict(&shield, Some(t), &gold)?,
+        });
+        model_time = Some(start.elapsed().as_secs_f64());
+    }
     for spec in &args.baselines {
         let (name, path) = spec
             .split_once('=')
@@ -78,6 +102,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         "texts": gold.len(),
         "chars": chars,
         "tandem_chars_per_sec": throughput,
+        "tandem_model_chars_per_sec": model_time.map(|t| chars as f64 / t),
         "systems": reports.iter().map(|(n, r)| serde_json::json!({"name": n, "exact": r[0], "overlap": r[1]})).collect::<Vec<_>>(),
     });
     if let Some(path) = &args.json_out {
@@ -124,14 +149,27 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     }
     writeln!(out, "\nThroughput, Tandem native (1 thread): {:.0} chars/s", throughput)?;
+    if let Some(t) = model_time {
+        writeln!(
+            out,
+            "Throughput with the model (CPU backend, one pass of the set): {:.0} chars/s, {:.1} ms per text",
+            chars as f64 / t,
+            t * 1e3 / gold.len().max(1) as f64
+        )?;
+    }
     Ok(())
 }
 
-/// Runs the shield on every text; spans in code points.
-fn predict(shield: &Shield, gold: &[Example]) -> Result<Vec<Vec<LabeledSpan>>> {
+/// Runs the shield (with the model's spans merged in, when given) on every
+/// text; spans in code points.
+fn predict(shield: &Shield, tagger: Option<&Tagger>, gold: &[Example]) -> Result<Vec<Vec<LabeledSpan>>> {
     gold.iter()
         .map(|e| {
-            let spans = shield.analyze(&e.text)?;
+            let model = match tagger {
+                Some(t) => t.analyze(&e.text)?.entities,
+                None => Vec::new(),
+            };
+            let spans = shield.analyze_with(&e.text, model)?;
             Ok(eval::spans_from_detections(&to_detections(
                 &e.text,
                 &spans,
@@ -144,7 +182,7 @@ fn predict(shield: &Shield, gold: &[Example]) -> Result<Vec<Vec<LabeledSpan>>> {
 /// Chars per second over whole passes of the data set, for at least `min`.
 fn measure(shield: &Shield, gold: &[Example], chars: usize, min: Duration) -> Result<f64> {
     // One warm-up pass compiles the lazily built regexes.
-    predict(shield, gold)?;
+    predict(shield, None, gold)?;
     let start = Instant::now();
     let mut passes = 0usize;
     while passes == 0 || start.elapsed() < min {

@@ -9,6 +9,7 @@ mod generate;
 mod gguf;
 mod models;
 mod redact;
+mod router;
 mod seal;
 mod serve;
 mod speculate;
@@ -44,6 +45,9 @@ enum Command {
     /// The sealed channel between clients and the edge.
     #[command(subcommand)]
     Seal(seal::Command),
+    /// The on-device router: local model or cloud, per query.
+    #[command(subcommand)]
+    Router(router::Command),
 }
 
 #[derive(Subcommand)]
@@ -64,5 +68,6 @@ fn main() -> Result<()> {
         Command::Seal(cmd) => seal::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Speculate(args) => speculate::run(args),
+        Command::Router(cmd) => router::run(cmd),
     }
 }

@@ -46,3 +46,49 @@ pub(crate) fn load_engine(model: &str, device: &burn::tensor::Device) -> Result<
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok((tandem_engine::Engine::from_gguf(&bytes, device)?, path))
 }
+
+/// The encoder the router and the shield's NER run on (fetched by `pkg-scripts/setup`).
+pub(crate) const ENCODER: &str = "all-minilm-l6-v2";
+
+/// Options that pick the on-device encoder and its heads.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub(crate) struct TaggerArgs {
+    /// Directory of the base encoder (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`); default: the fetched all-minilm-l6-v2.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) encoder: Option<PathBuf>,
+    /// A heads file (LoRA deltas, NER and routing heads); default: the shipped one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) heads: Option<PathBuf>,
+}
+
+/// Loads the encoder with its heads on the CPU backend, checking the base
+/// file's sha256 against the one the heads were trained on.
+pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
+    use anyhow::Context;
+    use sha2::Digest;
+    let dir = args.encoder.clone().unwrap_or_else(|| cache_dir().join(ENCODER));
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).with_context(|| {
+            format!(
+                "reading {} (run `python3 pkg-scripts/fetch_models.py {ENCODER}`)",
+                path.display()
+            )
+        })
+    };
+    let (config, model, tokenizer) = (read("config.json")?, read("model.safetensors")?, read("tokenizer.json")?);
+    let heads = match &args.heads {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => tandem_models::DEFAULT_HEADS.to_vec(),
+    };
+    let sha: String = sha2::Sha256::digest(&model).iter().map(|b| format!("{b:02x}")).collect();
+    let files = tandem_engine::TaggerFiles {
+        config_json: std::str::from_utf8(&config).context("config.json is not UTF-8")?,
+        model: &model,
+        model_sha256: &sha,
+        tokenizer_json: &tokenizer,
+        heads: &heads,
+    };
+    Ok(tandem_engine::Tagger::load(files, &burn::tensor::Device::flex())?)
+}

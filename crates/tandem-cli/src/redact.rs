@@ -20,6 +20,12 @@ pub(crate) struct Args {
     /// Print the full result as JSON (offsets in UTF-8 bytes).
     #[arg(long)]
     json: bool,
+    /// Also find names, places, organizations and street addresses with the
+    /// on-device NER model.
+    #[arg(long)]
+    model: bool,
+    #[command(flatten)]
+    tagger: crate::models::TaggerArgs,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
@@ -52,7 +58,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
         ..Default::default()
     });
     let mut redactor = Redactor::with_policy(shield, policy);
-    let redacted = redactor.redact(&text)?;
+    let model_spans = if args.model {
+        crate::models::load_tagger(&args.tagger)?.analyze(&text)?.entities
+    } else {
+        Vec::new()
+    };
+    let redacted = redactor.redact_with(&text, model_spans)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &redacted.to_wire(&text, OffsetUnit::Utf8))?;

@@ -4,7 +4,9 @@
 //! * [`shield`] finds personal data and secrets in text, replaces them with
 //!   typed placeholders before the text leaves the device, and restores the
 //!   originals in the (streamed) reply.
-//! * [`eval`] scores a recognizer's output against labeled data sets.
+//! * [`router`] decides local model or cloud per query, with the reason.
+//! * [`eval`] scores recognizers against labeled data sets and routers
+//!   against known model outcomes.
 //! * [`sampling`] picks tokens from logits; [`chat`] renders chat templates.
 //! * [`speculative`] holds speculative decoding's acceptance rules (greedy
 //!   and exact rejection sampling) and the adaptive draft length.
@@ -16,6 +18,7 @@
 
 pub mod chat;
 pub mod eval;
+pub mod router;
 pub mod sampling;
 pub mod shield;
 pub mod speculative;

@@ -8,6 +8,9 @@
 //! with synchronous reads, the wasm crate with asynchronous ones. No clock is
 //! read here: callers time the [`Event`]s.
 //!
+//! On-device analysis: [`Tagger`] runs the encoder once per text for the
+//! shield's model spans and the router's probability.
+//!
 //! Speculative decoding: [`target::Target`] is the target model's side
 //! (scores drafts per session, prompt log-probabilities by prefix, KV caches
 //! under a memory budget); [`speculate()`] is the client's side, drafting with
@@ -15,10 +18,12 @@
 
 mod generation;
 pub mod speculate;
+pub mod tagger;
 pub mod target;
 
 pub use generation::{Event, Generation, StopReason};
 pub use speculate::{DraftPolicy, LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, speculate};
+pub use tagger::{Analysis, Tagger, TaggerFiles};
 pub use target::Target;
 
 use burn::tensor::Device;

@@ -1,5 +1,7 @@
 //! Tandem's models on burn: a decoder-only transformer covering the `llama`
-//! and `qwen2` architectures, loaded from GGUF or Hugging Face safetensors.
+//! and `qwen2` architectures, loaded from GGUF or Hugging Face safetensors,
+//! and a BERT encoder ([`Encoder`]) whose fine-tuned heads
+//! ([`TaggingEncoder`]) tag PII and score routing in one pass.
 //!
 //! The model is written against burn 0.22's backend-free tensors: the
 //! [`burn::tensor::Device`] chosen at run time (CPU `flex`, `wgpu` on Vulkan
@@ -49,7 +51,10 @@
 
 mod cache;
 mod config;
+mod encoder;
 mod error;
+mod heads;
+mod linear;
 mod model;
 mod rope;
 mod tokenizer;
@@ -57,7 +62,9 @@ mod weights;
 
 pub use cache::KvCache;
 pub use config::{Architecture, Config, RopeScaling};
+pub use encoder::{Encoded, Encoder, EncoderConfig, l2_normalize, mean_pool};
 pub use error::ModelError;
+pub use heads::{DEFAULT_HEADS, HEADS_FORMAT, Heads, HeadsInfo, TaggingEncoder, TaggingOutput};
 pub use model::Model;
-pub use tokenizer::TextTokenizer;
+pub use tokenizer::{PieceTokenizer, TextTokenizer};
 pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource};

@@ -4,30 +4,11 @@
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
+use crate::linear::{Linear, load_linear, load_vector, load_weight};
 use crate::rope;
-use crate::weights::{Weight, WeightSource};
+use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-
-/// A linear layer stored as `[in, out]` so that `x · w` needs no transpose.
-#[derive(Debug, Clone)]
-struct Linear {
-    w: Tensor<2>,
-    bias: Option<Tensor<1>>,
-}
-
-impl Linear {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let out = self.w.dims()[1];
-        let y = x.reshape([b * t, d]).matmul(self.w.clone());
-        let y = match &self.bias {
-            Some(bias) => y + bias.clone().unsqueeze::<2>(),
-            None => y,
-        };
-        y.reshape([b, t, out])
-    }
-}
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -60,28 +41,9 @@ impl Model {
         config.validate()?;
         let c = &config;
         let (h, q_dim, kv_dim) = (c.hidden_size, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
-        let get = |name: &str, shape: &[usize]| -> Result<Weight, ModelError> {
-            let w = source.get(name)?.ok_or_else(|| weight_err(name, "missing"))?;
-            if w.shape != shape {
-                return Err(weight_err(name, &format!("shape {:?}, expected {:?}", w.shape, shape)));
-            }
-            Ok(w)
-        };
-        let vector = |name: &str, n: usize| -> Result<Tensor<1>, ModelError> {
-            let w = get(name, &[n])?;
-            Ok(Tensor::from_data(TensorData::new(w.data, [n]), device))
-        };
-        // PyTorch stores [out, in]; keep [in, out].
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| -> Result<Linear, ModelError> {
-            let w = get(&format!("{name}.weight"), &[out, inp])?;
-            let w = Tensor::<2>::from_data(TensorData::new(w.data, [out, inp]), device).transpose();
-            let bias = if bias {
-                Some(vector(&format!("{name}.bias"), out)?)
-            } else {
-                None
-            };
-            Ok(Linear { w, bias })
-        };
+        let get = |name: &str, shape: &[usize]| load_weight(source, name, shape);
+        let vector = |name: &str, n: usize| load_vector(source, name, n, device);
+        let linear = |name: &str, out: usize, inp: usize, bias: bool| load_linear(source, name, out, inp, bias, device);
         let embed_w = get("model.embed_tokens.weight", &[c.vocab_size, h])?;
         let embed = Tensor::<2>::from_data(TensorData::new(embed_w.data, [c.vocab_size, h]), device);
         let lm_head = if c.tie_embeddings {
@@ -232,13 +194,6 @@ impl Model {
         let out = softmax(scores, 3).matmul(v); // [b, heads, t, head_dim]
         let out = out.swap_dims(1, 2).reshape([b, t, c.n_heads * c.head_dim]);
         block.o.forward(out)
-    }
-}
-
-fn weight_err(name: &str, reason: &str) -> ModelError {
-    ModelError::Weight {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
     }
 }
 

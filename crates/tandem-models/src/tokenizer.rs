@@ -184,3 +184,51 @@ fn pre_tokenizer(name: &str) -> Result<PreTokenizerWrapper, ModelError> {
         ))),
     }
 }
+
+/// An encoder's word-piece tokenizer (a BERT `tokenizer.json`), used
+/// without its own truncation, padding or special tokens: callers window
+/// long texts themselves and need each piece's place in the text.
+#[derive(Clone)]
+pub struct PieceTokenizer {
+    inner: tokenizers::Tokenizer,
+    cls: u32,
+    sep: u32,
+}
+
+impl std::fmt::Debug for PieceTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PieceTokenizer")
+            .field("cls", &self.cls)
+            .field("sep", &self.sep)
+            .finish()
+    }
+}
+
+impl PieceTokenizer {
+    /// Loads a `tokenizer.json` that defines `[CLS]` and `[SEP]`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ModelError> {
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(tok_err)?;
+        inner.with_truncation(None).map_err(tok_err)?;
+        inner.with_padding(None);
+        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| tok_err(format!("no `{t}` token")));
+        let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
+        Ok(Self { inner, cls, sep })
+    }
+
+    /// The word pieces of `text` (no special tokens) with their byte ranges in `text`.
+    pub fn pieces(&self, text: &str) -> Result<(Vec<u32>, Vec<std::ops::Range<usize>>), ModelError> {
+        let enc = self.inner.encode(text, false).map_err(tok_err)?;
+        let ranges = enc.get_offsets().iter().map(|&(s, e)| s..e).collect();
+        Ok((enc.get_ids().to_vec(), ranges))
+    }
+
+    /// The `[CLS]` id that opens every window.
+    pub fn cls(&self) -> u32 {
+        self.cls
+    }
+
+    /// The `[SEP]` id that closes every window.
+    pub fn sep(&self) -> u32 {
+        self.sep
+    }
+}

@@ -11,11 +11,15 @@
 //! unknown entity kinds and oversized inputs are rejected with a message.
 
 #[cfg(feature = "models")]
+mod analyzer;
+#[cfg(feature = "models")]
 mod model;
 mod options;
 mod seal;
 mod shield;
 
+#[cfg(feature = "models")]
+pub use analyzer::{Analyzer, SentenceEncoder};
 #[cfg(feature = "models")]
 pub use model::LocalModel;
 pub use options::ShieldOptions;

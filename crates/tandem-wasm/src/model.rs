@@ -122,7 +122,7 @@ struct GenerationResult {
 
 /// The device for a preference: `"cpu"`, or `"auto"`/`"webgpu"` (WebGPU,
 /// falling back to the CPU backend with the reason).
-async fn device(preference: &str) -> Result<(Device, &'static str, Option<String>), JsError> {
+pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Option<String>), JsError> {
     match preference {
         "cpu" => Ok((Device::flex(), "cpu", None)),
         "auto" | "webgpu" => {
@@ -182,7 +182,7 @@ async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Resul
 }
 
 /// Milliseconds from `performance.now()` (page, worker and Node alike).
-fn now_ms() -> f64 {
+pub(crate) fn now_ms() -> f64 {
     js_sys::Reflect::get(&js_sys::global(), &"performance".into())
         .ok()
         .and_then(|p| {
@@ -195,7 +195,7 @@ fn now_ms() -> f64 {
         .unwrap_or_else(js_sys::Date::now)
 }
 
-fn js_error(e: impl std::fmt::Display) -> JsError {
+pub(crate) fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 

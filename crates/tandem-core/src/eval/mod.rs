@@ -1,4 +1,5 @@
-//! Scoring entity recognizers against labeled data.
+//! Scoring entity recognizers against labeled data, and routers against
+//! known weak/strong model outcomes ([`routing`]).
 //!
 //! Reads the two formats the field uses, Presidio's JSON (`full_text` with
 //! `spans` of `entity_type`/`start_position`/`end_position`) and JSONL
@@ -13,6 +14,7 @@
 
 mod dataset;
 mod metrics;
+pub mod routing;
 
 pub use dataset::{DatasetError, Example, LabeledSpan, canonical_label, parse_dataset, spans_from_detections};
 pub use metrics::{Counts, MatchMode, Report, score};

@@ -105,6 +105,19 @@ impl Shield {
     /// Every entity in `text`, non-overlapping, sorted by position, with
     /// byte offsets.
     pub fn analyze(&self, text: &str) -> Result<Vec<Span>, ShieldError> {
+        self.analyze_with(text, Vec::new())
+    }
+
+    /// Like [`Self::analyze`], merging in spans a model found in `text`
+    /// (e.g. decoded by [`super::tagging::decode`]).
+    ///
+    /// Pattern spans are resolved first and always win: a validator (Luhn,
+    /// mod-97, libphonenumber…) is more reliable than a model where it
+    /// applies. A model span that overlaps one is cut around it and keeps
+    /// its longest remaining piece; model spans then resolve among
+    /// themselves like pattern spans (score, length, position). The result
+    /// depends only on the inputs, not on their order.
+    pub fn analyze_with(&self, text: &str, model_spans: Vec<Span>) -> Result<Vec<Span>, ShieldError> {
         if text.len() > self.config.max_input_bytes {
             return Err(ShieldError::InputTooLarge {
                 len: text.len(),
@@ -116,8 +129,41 @@ impl Shield {
             recognizer.recognize(text, &mut spans);
         }
         spans.retain(|s| s.score >= self.config.min_score && s.range.start < s.range.end);
-        Ok(resolve(spans))
+        let patterns = resolve(spans);
+        let mut model: Vec<Span> = model_spans
+            .into_iter()
+            .filter(|s| s.score >= self.config.min_score && s.range.end <= text.len())
+            .filter_map(|s| cut_around(text, s, &patterns))
+            .collect();
+        if model.is_empty() {
+            return Ok(patterns);
+        }
+        model = resolve(model);
+        model.extend(patterns);
+        model.sort_by_key(|s| s.range.start);
+        Ok(model)
     }
+}
+
+/// The longest piece of `span` outside every `kept` span (sorted, disjoint),
+/// trimmed of whitespace and punctuation; `None` when nothing is left.
+fn cut_around(text: &str, span: Span, kept: &[Span]) -> Option<Span> {
+    let mut pieces = Vec::new();
+    let mut from = span.range.start;
+    for k in kept.iter().filter(|k| k.range.start < span.range.end && k.range.end > span.range.start) {
+        if k.range.start > from {
+            pieces.push(from..k.range.start);
+        }
+        from = from.max(k.range.end);
+    }
+    if from < span.range.end {
+        pieces.push(from..span.range.end);
+    }
+    let best = pieces
+        .into_iter()
+        .filter_map(|r| super::tagging::trim(text, r))
+        .max_by(|a, b| a.len().cmp(&b.len()).then_with(|| b.start.cmp(&a.start)))?;
+    Some(Span { range: best, ..span })
 }
 
 #[cfg(test)]
@@ -138,6 +184,41 @@ mod tests {
     #[test]
     fn empty_input_has_no_entities() {
         assert!(Shield::default().analyze("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn validated_patterns_win_and_model_spans_are_cut_around_them() {
+        use crate::shield::tagging::MODEL_RECOGNIZER;
+        let text = "Write to Jane Doe jane.doe@example.com today";
+        let email = text.find("jane.doe").unwrap();
+        // A model span that swallowed the e-mail, and one inside it.
+        let model = vec![
+            Span::new(EntityKind::Person, 9..email + 8, 0.9, MODEL_RECOGNIZER),
+            Span::new(EntityKind::Person, email..email + 8, 0.99, MODEL_RECOGNIZER),
+        ];
+        let spans = Shield::default().analyze_with(text, model.clone()).unwrap();
+        let got: Vec<_> = spans.iter().map(|s| (s.kind, s.text(text))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (EntityKind::Person, "Jane Doe"),
+                (EntityKind::EmailAddress, "jane.doe@example.com")
+            ]
+        );
+        // Order of the model's proposals does not matter.
+        let mut reversed = model;
+        reversed.reverse();
+        assert_eq!(Shield::default().analyze_with(text, reversed).unwrap(), spans);
+    }
+
+    #[test]
+    fn weak_or_out_of_range_model_spans_are_dropped() {
+        let text = "Jane Doe";
+        let model = vec![
+            Span::new(EntityKind::Person, 0..8, 0.2, "ner"),
+            Span::new(EntityKind::Person, 0..80, 0.9, "ner"),
+        ];
+        assert!(Shield::default().analyze_with(text, model).unwrap().is_empty());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!    (Luhn, mod-97, SSN area rules, libphonenumber, …) and context rules
 //!    (words nearby raise or lower the score).
 //! 2. [`Shield::analyze`] keeps spans above a threshold and resolves
-//!    overlaps (higher score, then longer span wins).
+//!    overlaps (higher score, then longer span wins). [`Shield::analyze_with`]
+//!    also merges spans a token-classification model found (decoded from
+//!    BIO tags by [`tagging::decode`]); validated patterns win over them.
 //! 3. A [`Redactor`] applies a per-kind [`Policy`] (redact, mask, allow),
 //!    issuing placeholders from a [`Vault`]; [`restore()`] and the
 //!    [`StreamRestorer`] put the originals back into a reply, even when a
@@ -39,6 +41,7 @@ mod redact;
 mod resolve;
 mod restore;
 mod span;
+pub mod tagging;
 mod vault;
 
 pub use analyzer::{Shield, ShieldConfig, ShieldError};

@@ -95,7 +95,13 @@ impl Redactor {
 
     /// Redacts `text` under the policy; placeholders persist for the session.
     pub fn redact(&mut self, text: &str) -> Result<Redacted, ShieldError> {
-        let spans = self.shield.analyze(text)?;
+        self.redact_with(text, Vec::new())
+    }
+
+    /// Like [`Self::redact`], with entities a model found merged in (see
+    /// [`Shield::analyze_with`]).
+    pub fn redact_with(&mut self, text: &str, model_spans: Vec<Span>) -> Result<Redacted, ShieldError> {
+        let spans = self.shield.analyze_with(text, model_spans)?;
         self.vault.reserve_literals(text);
         let mut out = String::with_capacity(text.len());
         let mut entities = Vec::with_capacity(spans.len());

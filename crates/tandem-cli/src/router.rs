@@ -1,0 +1,252 @@
+//! `tandem router`: route one query, or score the router on the held-out
+//! routing data against a random router and a prompt-length baseline.
+
+use crate::models::{TaggerArgs, load_tagger};
+use anyhow::{Context, Result, bail};
+use sha2::Digest;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tandem_core::eval::routing::{RoutedQuery, RouterReport, evaluate};
+use tandem_core::router::{RouterPolicy, Signals};
+use tandem_core::shield::Shield;
+
+/// `tandem router …`
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Decide local or cloud for one query (argument or stdin), with the reason.
+    Decide(DecideArgs),
+    /// Score the router on the held-out routing data (AUC, APGR, CPT).
+    Eval(EvalArgs),
+}
+
+/// Arguments of `tandem router decide`.
+#[derive(clap::Args)]
+pub(crate) struct DecideArgs {
+    /// The query; read from stdin when absent or `-`.
+    text: Option<String>,
+    /// Route locally when P(local suffices) is at least this (the cost/quality knob).
+    #[arg(long, default_value_t = RouterPolicy::default().min_local_probability)]
+    threshold: f32,
+    /// Treat the cloud as unreachable.
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    tagger: TaggerArgs,
+}
+
+/// Arguments of `tandem router eval`.
+#[derive(clap::Args)]
+pub(crate) struct EvalArgs {
+    /// The routing data (`mmlu/*.csv`, `gsm8k_responses.csv`, `*_contaminated_prompts.jsonl`).
+    #[arg(long, default_value = "../shared/data/routing")]
+    data: PathBuf,
+    /// Score only every n-th held-out query (quicker, less precise).
+    #[arg(long, default_value_t = 1)]
+    every: usize,
+    /// Also write the JSON result to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+    #[command(flatten)]
+    tagger: TaggerArgs,
+}
+
+pub(crate) fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Decide(args) => decide(args),
+        Command::Eval(args) => eval(args),
+    }
+}
+
+fn decide(args: DecideArgs) -> Result<()> {
+    let text = match args.text.as_deref() {
+        Some(t) if t != "-" => t.to_owned(),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+            s
+        }
+    };
+    let tagger = load_tagger(&args.tagger)?;
+    let start = Instant::now();
+    let analysis = tagger.analyze(&text)?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    let spans = Shield::default().analyze_with(&text, analysis.entities.clone())?;
+    let policy = RouterPolicy {
+        min_local_probability: args.threshold,
+        ..RouterPolicy::default()
+    };
+    let decision = policy.decide(&Signals {
+        p_local: analysis.p_local,
+        entities: spans.len(),
+        words: analysis.words,
+        cloud_available: !args.offline,
+        local_available: true,
+    });
+    let entities: Vec<_> = spans
+        .iter()
+        .map(|s| serde_json::json!({"kind": s.kind, "text": s.text(&text), "score": s.score, "recognizer": s.recognizer}))
+        .collect();
+    let out = serde_json::json!({
+        "route": decision.route,
+        "pLocal": decision.p_local,
+        "reason": decision.reason.to_string(),
+        "entities": entities,
+        "pieces": analysis.pieces,
+        "analysisMs": ms,
+    });
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &out)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+/// One routing example.
+struct Row {
+    prompt: String,
+    weak: bool,
+    strong: bool,
+}
+
+/// The held-out split, by the rule `pkg-scripts/train_encoder.py` trained
+/// with: whole MMLU subjects named in the heads file, every contaminated
+/// prompt, and 30% of GSM8K by sha256 of the prompt.
+fn held_out(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
+    let mut contaminated = BTreeSet::new();
+    for name in ["mmlu_contaminated_prompts.jsonl", "gsm8k_contaminated_prompts.jsonl"] {
+        let path = data.join(name);
+        let content = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        for line in content.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}", path.display()))?;
+            if let Some(p) = v["eval_prompt"].as_str() {
+                contaminated.insert(p.trim().to_owned());
+            }
+        }
+    }
+    let read = |path: &Path, group: &str, rows: &mut Vec<Row>| -> Result<()> {
+        let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        for rec in reader.records() {
+            let rec = rec.with_context(|| format!("{}", path.display()))?;
+            let prompt = rec.get(0).unwrap_or_default().to_owned();
+            let hashed = || {
+                let d = sha2::Sha256::digest(prompt.as_bytes());
+                u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
+            };
+            let keep = contaminated.contains(prompt.trim())
+                || eval_subjects.contains(group)
+                || (group == "gsm8k" && hashed() < 30);
+            if keep {
+                rows.push(Row {
+                    weak: rec.get(1) == Some("True"),
+                    strong: rec.get(2) == Some("True"),
+                    prompt,
+                });
+            }
+        }
+        Ok(())
+    };
+    let mut rows = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("mmlu"))
+        .with_context(|| format!("reading {}/mmlu", data.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let subject = stem.strip_prefix("mmlu_").unwrap_or(stem).to_owned();
+        read(&path, &subject, &mut rows)?;
+    }
+    read(&data.join("gsm8k_responses.csv"), "gsm8k", &mut rows)?;
+    Ok(rows)
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let tagger = load_tagger(&args.tagger)?;
+    let subjects: BTreeSet<String> = tagger.model().info().router_eval_subjects.iter().cloned().collect();
+    if subjects.is_empty() {
+        bail!("the heads file names no held-out subjects");
+    }
+    let rows: Vec<Row> = held_out(&args.data, &subjects)?
+        .into_iter()
+        .step_by(args.every.max(1))
+        .collect();
+    eprintln!("scoring {} held-out queries ({} subjects + GSM8K share)", rows.len(), subjects.len());
+    let start = Instant::now();
+    let mut scored = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let a = tagger.analyze(&r.prompt)?;
+        scored.push(RoutedQuery {
+            p_local: f64::from(a.p_local),
+            weak_correct: r.weak,
+            strong_correct: r.strong,
+        });
+        if (i + 1) % 500 == 0 {
+            eprintln!("  {} / {} ({:.0} s)", i + 1, rows.len(), start.elapsed().as_secs_f64());
+        }
+    }
+    let per_query_ms = start.elapsed().as_secs_f64() * 1e3 / rows.len().max(1) as f64;
+    let length: Vec<RoutedQuery> = rows
+        .iter()
+        .zip(&scored)
+        .map(|(r, q)| RoutedQuery {
+            p_local: -(r.prompt.chars().count() as f64),
+            ..*q
+        })
+        .collect();
+    let report = |qs: &[RoutedQuery]| evaluate(qs).context("no performance gap to recover in this split");
+    let mut systems: BTreeMap<&str, RouterReport> = BTreeMap::new();
+    systems.insert("1 tandem router", report(&scored)?);
+    systems.insert("2 prompt length", report(&length)?);
+    let calibration = calibration(&scored);
+    let json = serde_json::json!({
+        "queries": rows.len(),
+        "heldOutSubjects": subjects,
+        "systems": systems.iter().map(|(k, v)| (k[2..].to_owned(), serde_json::to_value(v).unwrap_or_default())).collect::<BTreeMap<_, _>>(),
+        "random": {"auc": 0.5, "apgr": 0.5, "cpt50": 0.5, "cpt80": 0.8},
+        "calibration": calibration,
+        "msPerQuery": per_query_ms,
+    });
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+    }
+    let mut out = std::io::stdout().lock();
+    let r = &systems["1 tandem router"];
+    writeln!(
+        out,
+        "Router on {} held-out queries: weak model {:.3}, strong model {:.3} accurate",
+        r.n, r.weak_accuracy, r.strong_accuracy
+    )?;
+    writeln!(out, "{:<16} {:>6} {:>6} {:>8} {:>8}", "router", "AUC", "APGR", "CPT(50%)", "CPT(80%)")?;
+    writeln!(out, "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}", "random (expected)", 0.5, 0.5, 0.5, 0.8)?;
+    for (name, r) in &systems {
+        writeln!(
+            out,
+            "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
+            &name[2..],
+            r.auc,
+            r.apgr,
+            r.cpt50,
+            r.cpt80
+        )?;
+    }
+    writeln!(out, "calibration (mean predicted vs observed, by decile of p): {calibration:?}")?;
+    writeln!(out, "analysis time: {per_query_ms:.1} ms per query (CPU backend, 1 query at a time)")?;
+    Ok(())
+}
+
+/// Mean predicted probability and observed weak-model accuracy per decile of `p_local`.
+fn calibration(qs: &[RoutedQuery]) -> Vec<(f64, f64, usize)> {
+    let mut sorted: Vec<&RoutedQuery> = qs.iter().collect();
+    sorted.sort_by(|a, b| a.p_local.total_cmp(&b.p_local));
+    sorted
+        .chunks(sorted.len().div_ceil(10).max(1))
+        .map(|c| {
+            let n = c.len() as f64;
+            let p = c.iter().map(|q| q.p_local).sum::<f64>() / n;
+            let y = c.iter().filter(|q| q.weak_correct).count() as f64 / n;
+            ((p * 1000.0).round() / 1000.0, (y * 1000.0).round() / 1000.0, c.len())
+        })
+        .collect()
+}

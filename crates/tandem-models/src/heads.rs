@@ -1,0 +1,232 @@
+//! The encoder's fine-tuned parts: LoRA deltas for the base weights, a
+//! token-classification head (the shield's NER) and a routing head, shipped
+//! as one small safetensors file (`assets/minilm-shield-router.safetensors`,
+//! trained by `pkg-scripts/train_encoder.py`).
+//!
+//! The file names the base model it was trained on by sha256; the deltas are
+//! merged into the base weights at load (`W + B·A · alpha/rank`), so running
+//! costs nothing extra.
+
+use crate::encoder::{Encoded, Encoder, EncoderConfig, l2_normalize, mean_pool};
+use crate::error::{ModelError, config_err};
+use crate::linear::{Linear, load_linear};
+use crate::weights::{SafetensorsWeights, Weight, WeightSource};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use std::collections::HashMap;
+
+/// The file format this crate reads (`format` in the safetensors metadata).
+pub const HEADS_FORMAT: &str = "tandem-encoder-heads/1";
+
+/// What the heads file says about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadsInfo {
+    /// sha256 of the base `model.safetensors` the deltas apply to.
+    pub base_sha256: String,
+    /// BIO labels of the token head, in output order (`O` first).
+    pub ner_labels: Vec<String>,
+    /// Longest window the token head was trained on.
+    pub ner_max_tokens: usize,
+    /// How many tokens of a query the routing head reads.
+    pub router_max_tokens: usize,
+    /// MMLU subjects held out of router training (for honest evaluation).
+    pub router_eval_subjects: Vec<String>,
+    /// The training run's settings and metrics, as JSON.
+    pub training: String,
+    lora_scale: f32,
+}
+
+/// A parsed heads file.
+pub struct Heads {
+    info: HeadsInfo,
+    tensors: SafetensorsWeights,
+}
+
+impl Heads {
+    /// Parses a heads file and checks its metadata.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelError::Safetensors(format!("heads file: {e}")))?;
+        let meta: HashMap<String, String> = meta.metadata().clone().unwrap_or_default();
+        let field = |k: &str| {
+            meta.get(k)
+                .cloned()
+                .ok_or_else(|| config_err(format!("heads file: metadata `{k}` is missing")))
+        };
+        let number = |k: &str| -> Result<usize, ModelError> {
+            field(k)?
+                .parse()
+                .map_err(|_| config_err(format!("heads file: metadata `{k}` is not a number")))
+        };
+        let format = field("format")?;
+        if format != HEADS_FORMAT {
+            return Err(config_err(format!(
+                "heads file: format `{format}`, expected `{HEADS_FORMAT}`"
+            )));
+        }
+        let (rank, alpha) = (number("lora_rank")?, number("lora_alpha")?);
+        if rank == 0 {
+            return Err(config_err("heads file: lora_rank is 0"));
+        }
+        let ner_labels: Vec<String> = field("ner_labels")?.split(',').map(str::to_owned).collect();
+        if ner_labels.first().map(String::as_str) != Some("O") {
+            return Err(config_err("heads file: the first NER label must be `O`"));
+        }
+        let info = HeadsInfo {
+            base_sha256: field("base_sha256")?,
+            ner_labels,
+            ner_max_tokens: number("ner_max_tokens")?,
+            router_max_tokens: number("router_max_tokens")?,
+            router_eval_subjects: field("router_eval_subjects")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            training: meta.get("training").cloned().unwrap_or_default(),
+            lora_scale: alpha as f32 / rank as f32,
+        };
+        Ok(Self {
+            info,
+            tensors: SafetensorsWeights::parse(bytes)?,
+        })
+    }
+
+    /// What the file says about itself.
+    pub fn info(&self) -> &HeadsInfo {
+        &self.info
+    }
+
+    /// `base` with this file's LoRA deltas merged in.
+    pub fn merged<'a>(&'a self, base: &'a dyn WeightSource) -> impl WeightSource + 'a {
+        Merged { base, heads: self }
+    }
+}
+
+struct Merged<'a> {
+    base: &'a dyn WeightSource,
+    heads: &'a Heads,
+}
+
+impl WeightSource for Merged<'_> {
+    fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
+        let Some(mut w) = self.base.get(name)? else { return Ok(None) };
+        let Some(stem) = name.strip_suffix(".weight") else { return Ok(Some(w)) };
+        let (a, b) = (
+            self.heads.tensors.get(&format!("{stem}.lora_a"))?,
+            self.heads.tensors.get(&format!("{stem}.lora_b"))?,
+        );
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (a, b),
+            (None, None) => return Ok(Some(w)),
+            _ => return Err(lora_err(stem, "has only one of lora_a and lora_b")),
+        };
+        // W [out, in] += B [out, r] · A [r, in] · scale
+        let (out, inp) = match w.shape[..] {
+            [o, i] => (o, i),
+            _ => return Err(lora_err(stem, "the base weight is not a matrix")),
+        };
+        let r = a.shape.first().copied().unwrap_or(0);
+        if a.shape != [r, inp] || b.shape != [out, r] {
+            return Err(lora_err(
+                stem,
+                &format!("lora_a {:?} / lora_b {:?} do not fit {:?}", a.shape, b.shape, w.shape),
+            ));
+        }
+        let scale = self.heads.info.lora_scale;
+        for o in 0..out {
+            let row = &mut w.data[o * inp..(o + 1) * inp];
+            for k in 0..r {
+                let f = b.data[o * r + k] * scale;
+                if f != 0.0 {
+                    for (x, &y) in row.iter_mut().zip(&a.data[k * inp..(k + 1) * inp]) {
+                        *x += f * y;
+                    }
+                }
+            }
+        }
+        Ok(Some(w))
+    }
+}
+
+fn lora_err(stem: &str, reason: &str) -> ModelError {
+    ModelError::Weight {
+        name: format!("{stem} (LoRA)"),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The base encoder with the heads file's deltas merged in, plus its two heads.
+#[derive(Debug, Clone)]
+pub struct TaggingEncoder {
+    encoder: Encoder,
+    ner: Linear,
+    router: Linear,
+    info: HeadsInfo,
+}
+
+/// What one pass over a batch of windows yields, still on the device.
+#[derive(Debug, Clone)]
+pub struct TaggingOutput {
+    /// `[batch, tokens, labels]`: per-token probabilities of each NER label.
+    pub ner: Tensor<3>,
+    /// `[batch]`: the routing head's calibrated logit per row (read row 0
+    /// for a query: it holds the query's first tokens).
+    pub route_logit: Tensor<1>,
+}
+
+impl TaggingEncoder {
+    /// Loads the base encoder (`config.json` + `model.safetensors`) with `heads` applied.
+    ///
+    /// `base_sha256` is the base file's digest as the caller computed or
+    /// verified it; it must be the one the heads were trained on.
+    pub fn load(
+        config_json: &str,
+        base_safetensors: &[u8],
+        base_sha256: &str,
+        heads: &Heads,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        if !base_sha256.eq_ignore_ascii_case(&heads.info.base_sha256) {
+            return Err(config_err(format!(
+                "the heads were trained on base model {}, not {base_sha256}",
+                heads.info.base_sha256
+            )));
+        }
+        let config = EncoderConfig::from_hf_json(config_json)?;
+        let base = SafetensorsWeights::parse(base_safetensors)?;
+        let merged = heads.merged(&base);
+        let encoder = Encoder::load(config, &merged, device)?;
+        let h = encoder.config().hidden_size;
+        let labels = heads.info.ner_labels.len();
+        Ok(Self {
+            ner: load_linear(&heads.tensors, "ner", labels, h, true, device)?,
+            router: load_linear(&heads.tensors, "router", 1, h, true, device)?,
+            encoder,
+            info: heads.info.clone(),
+        })
+    }
+
+    /// The encoder under the heads.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// What the heads file said about itself.
+    pub fn info(&self) -> &HeadsInfo {
+        &self.info
+    }
+
+    /// Runs the encoder once over `rows` and both heads over its output.
+    pub fn forward(&self, rows: &[Vec<u32>]) -> Result<TaggingOutput, ModelError> {
+        let encoded: Encoded = self.encoder.forward(rows)?;
+        let ner = softmax(self.ner.forward(encoded.hidden.clone()), 2);
+        let pooled = l2_normalize(mean_pool(&encoded));
+        let [b, h] = pooled.dims();
+        let route_logit = self.router.forward(pooled.reshape([1, b, h])).reshape([b]);
+        Ok(TaggingOutput { ner, route_logit })
+    }
+}
+
+/// The heads this repository ships (trained by `pkg-scripts/train_encoder.py`
+/// on all-MiniLM-L6-v2), so that every front end has a default.
+pub const DEFAULT_HEADS: &[u8] = include_bytes!("../assets/minilm-shield-router.safetensors");

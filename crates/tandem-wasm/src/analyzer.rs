@@ -1,0 +1,248 @@
+//! `Analyzer`: the on-device encoder (all-MiniLM-L6-v2 with Tandem's heads)
+//! on WebGPU or the CPU backend. One pass per text gives the shield's model
+//! entities (names, places, organizations, street addresses) and the
+//! router's decision with its probability and reason.
+//!
+//! `SentenceEncoder` is the bare base model: sentence-transformers'
+//! embeddings, for similarity search or caching.
+
+use crate::model::{device, js_error, now_ms};
+use burn::tensor::{Tensor, TensorData};
+use serde::Serialize;
+use tandem_core::router::{Decision, RouterPolicy, Signals};
+use tandem_core::shield::Shield as CoreShield;
+use tandem_core::shield::to_detections;
+use tandem_core::text::OffsetUnit;
+use tandem_engine::{Tagger, TaggerFiles};
+use tandem_models::{Encoder, PieceTokenizer, l2_normalize, mean_pool};
+use tandem_protocol::Detection;
+use wasm_bindgen::prelude::*;
+
+/// TypeScript declarations of what `Analyzer` takes and returns.
+#[wasm_bindgen(typescript_custom_section)]
+pub const TS_ANALYZER_TYPES: &str = r#"
+/** The router's settings; every field is optional. */
+export interface RouterPolicy {
+  /** Route locally when P(local suffices) is at least this (default 0.5): the cost/quality knob. */
+  minLocalProbability?: number;
+  /** A user setting that overrides the model. */
+  force?: "local" | "cloud" | null;
+  /** Keep PII-dense text local (default: ≥ 3 entities and ≥ 10 per 100 words); null turns it off. */
+  piiLocal?: { minEntities: number; minPer100Words: number } | null;
+}
+
+/** Facts about the query's context that the router weighs. */
+export interface RouteContext {
+  /** Default true. */
+  cloudAvailable?: boolean;
+  /** Default true. */
+  localAvailable?: boolean;
+}
+
+/** Why a route was chosen. */
+export type RouteReason =
+  | { kind: "noLocalModel" } | { kind: "offline" } | { kind: "userSetting"; route: "local" | "cloud" }
+  | { kind: "piiDense"; entities: number; per100Words: number }
+  | { kind: "localSuffices"; pLocal: number; threshold: number }
+  | { kind: "needsCloud"; pLocal: number; threshold: number };
+
+/** What `Analyzer.analyze` resolves to. */
+export interface Analysis {
+  /** Patterns and model entities merged (validators win), offsets in UTF-16 code units. */
+  entities: Detection[];
+  /** Only the model's entities. */
+  modelEntities: Detection[];
+  route: { route: "local" | "cloud"; pLocal: number; reason: RouteReason; explanation: string };
+  pieces: number;
+  windows: number;
+  /** Wall time of the encoder pass and the read back. */
+  ms: number;
+}
+"#;
+
+/// The encoder with its NER and routing heads, loaded in the page.
+#[wasm_bindgen]
+pub struct Analyzer {
+    tagger: Tagger,
+    shield: CoreShield,
+    backend: &'static str,
+    fallback_reason: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Route {
+    #[serde(flatten)]
+    decision: Decision,
+    explanation: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AnalysisJs {
+    entities: Vec<Detection>,
+    model_entities: Vec<Detection>,
+    route: Route,
+    pieces: usize,
+    windows: usize,
+    ms: f64,
+}
+
+async fn read(t: TensorData) -> Result<Vec<f32>, JsError> {
+    t.try_to_vec::<f32>()
+        .map_err(|e| JsError::new(&format!("reading the encoder's output: {e:?}")))
+}
+
+#[wasm_bindgen]
+impl Analyzer {
+    /// Loads the base encoder files and a heads file (`undefined`: the heads
+    /// built into this package). `modelSha256` is the sha256 (hex) of
+    /// `model` as the caller verified it; it must match the heads' base.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load(
+        config_json: String,
+        model: Vec<u8>,
+        model_sha256: String,
+        tokenizer_json: Vec<u8>,
+        heads: Option<Vec<u8>>,
+        device_preference: Option<String>,
+    ) -> Result<Analyzer, JsError> {
+        let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
+        let files = TaggerFiles {
+            config_json: &config_json,
+            model: &model,
+            model_sha256: &model_sha256,
+            tokenizer_json: &tokenizer_json,
+            heads: heads.as_deref().unwrap_or(tandem_models::DEFAULT_HEADS),
+        };
+        let tagger = Tagger::load(files, &device).map_err(js_error)?;
+        Ok(Analyzer {
+            tagger,
+            shield: CoreShield::default(),
+            backend,
+            fallback_reason,
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_owned()
+    }
+
+    /// Why the CPU backend is used although WebGPU was asked for, if so.
+    #[wasm_bindgen(getter, js_name = fallbackReason)]
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.clone()
+    }
+
+    /// Finds entities (patterns + model) and decides the route of `text`.
+    #[wasm_bindgen(unchecked_return_type = "Analysis")]
+    pub async fn analyze(
+        &self,
+        text: String,
+        #[wasm_bindgen(unchecked_param_type = "RouterPolicy | undefined")] policy: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RouteContext | undefined")] context: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let policy: RouterPolicy = if policy.is_undefined() || policy.is_null() {
+            RouterPolicy::default()
+        } else {
+            serde_wasm_bindgen::from_value(policy).map_err(|e| JsError::new(&format!("router policy: {e}")))?
+        };
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct Context {
+            cloud_available: Option<bool>,
+            local_available: Option<bool>,
+        }
+        let context: Context = if context.is_undefined() || context.is_null() {
+            Context::default()
+        } else {
+            serde_wasm_bindgen::from_value(context).map_err(|e| JsError::new(&format!("route context: {e}")))?
+        };
+        let start = now_ms();
+        let plan = self.tagger.plan(&text).map_err(js_error)?;
+        let out = self.tagger.forward(&plan).map_err(js_error)?;
+        let ner = read(out.ner.into_data_async().await.map_err(|e| JsError::new(&format!("{e:?}")))?).await?;
+        let logit = read(
+            out.route_logit
+                .into_data_async()
+                .await
+                .map_err(|e| JsError::new(&format!("{e:?}")))?,
+        )
+        .await?;
+        let analysis = self.tagger.finish(&text, &plan, &ner, &logit).map_err(js_error)?;
+        let ms = now_ms() - start;
+        let model_entities = to_detections(&text, &analysis.entities, OffsetUnit::Utf16);
+        let spans = self
+            .shield
+            .analyze_with(&text, analysis.entities.clone())
+            .map_err(js_error)?;
+        let decision = policy.decide(&Signals {
+            p_local: analysis.p_local,
+            entities: spans.len(),
+            words: analysis.words,
+            cloud_available: context.cloud_available.unwrap_or(true),
+            local_available: context.local_available.unwrap_or(true),
+        });
+        let result = AnalysisJs {
+            entities: to_detections(&text, &spans, OffsetUnit::Utf16),
+            model_entities,
+            route: Route {
+                explanation: decision.reason.to_string(),
+                decision,
+            },
+            pieces: analysis.pieces,
+            windows: analysis.windows,
+            ms,
+        };
+        result
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(js_error)
+    }
+}
+
+/// The bare all-MiniLM-L6-v2 encoder: sentence embeddings.
+#[wasm_bindgen]
+pub struct SentenceEncoder {
+    encoder: Encoder,
+    tokenizer: PieceTokenizer,
+    backend: &'static str,
+}
+
+#[wasm_bindgen]
+impl SentenceEncoder {
+    /// Loads `config.json`, `model.safetensors` and `tokenizer.json`.
+    pub async fn load(
+        config_json: String,
+        model: Vec<u8>,
+        tokenizer_json: Vec<u8>,
+        device_preference: Option<String>,
+    ) -> Result<SentenceEncoder, JsError> {
+        let (device, backend, _) = device(device_preference.as_deref().unwrap_or("auto")).await?;
+        Ok(SentenceEncoder {
+            encoder: Encoder::from_safetensors(&config_json, &model, &device).map_err(js_error)?,
+            tokenizer: PieceTokenizer::from_json(&tokenizer_json).map_err(js_error)?,
+            backend,
+        })
+    }
+
+    /// `"webgpu"` or `"cpu"`.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.to_owned()
+    }
+
+    /// The unit-length embedding of `text` (mean pooling, as sentence-transformers);
+    /// texts longer than the model's window are cut.
+    pub async fn embed(&self, text: String) -> Result<Vec<f32>, JsError> {
+        let (mut ids, _) = self.tokenizer.pieces(&text).map_err(js_error)?;
+        ids.truncate(self.encoder.config().max_position - 2);
+        let mut row = vec![self.tokenizer.cls()];
+        row.extend(ids);
+        row.push(self.tokenizer.sep());
+        let encoded = self.encoder.forward(&[row]).map_err(js_error)?;
+        let emb: Tensor<2> = l2_normalize(mean_pool(&encoded));
+        read(emb.into_data_async().await.map_err(|e| JsError::new(&format!("{e:?}")))?).await
+    }
+}

@@ -1,0 +1,183 @@
+"""Synthetic training text for the shield's NER head (PERSON, LOCATION,
+ORGANIZATION, STREET_ADDRESS), generated with Faker in several locales from
+this file's own templates: chat-style requests, e-mails, forms, notes.
+
+The evaluation set (../shared/data/pii/presidio_synth_dataset_v2.json) is
+never read here: its templates and values stay unseen, so the F1 measured on
+it is honest.
+
+Each example is (text, spans) with spans = [(start, end, label)] in
+character offsets. Entities the patterns already find (e-mails, phones,
+cards, IBANs…) appear unlabelled, so the model learns to leave them to the
+validators.
+"""
+
+import random
+
+from faker import Faker
+
+LOCALES = ["en_US", "en_GB", "en_IN", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "sv_SE", "pl_PL", "fi_FI", "tr_TR"]
+
+# {P} person, {F} first name, {L} last name, {C} city, {N} country, {S} state/region,
+# {O} organization, {A} full address, {SA} street address. Unlabelled: {E} email,
+# {PH} phone, {D} date, {CC} card, {NUM} number, {URL} url.
+TEMPLATES = [
+    "Hi, I'm {P} from {O}. Can you help me write a cover letter?",
+    "My name is {P} and I live at {A}.",
+    "Please send the contract to {P}, {A}",
+    "Ship the order to {SA}, {C}.",
+    "Can you summarize this email from {P} ({E}) about the meeting in {C}?",
+    "{P} called from {PH} and asked whether {O} could move the delivery to {D}.",
+    "Draft a reply to {F}: thanks for the invite, I'll be in {C} until {D}.",
+    "Dear {P},\n\nThank you for your application to {O}. We will contact you at {E}.",
+    "Translate to French: {F} works at {O} in {C}, {N}.",
+    "I need a reference letter for {P}, who worked with me at {O} for {NUM} years.",
+    "Write a birthday message for my friend {F} who just moved to {N}.",
+    "Customer: {P}\nAddress: {A}\nPhone: {PH}",
+    "Name: {P}\nEmployer: {O}\nCity: {C}",
+    "{F} {L} lives in {C} and works as an engineer at {O}.",
+    "Is it safe to travel from {C} to {N} in winter?",
+    "What is the best way to get from {C} to {C2}?",
+    "Our office moved to {A}. Please update your records.",
+    "Hey {F}, can you ask {F2} to send me the slides before {D}?",
+    "Meeting notes: {P} ({O}) and {P2} agreed to open a branch in {C}.",
+    "The invoice for {O} should be addressed to {P}, {SA}, {C} {NUM}.",
+    "My landlord {P} refuses to fix the heating at {SA}. What are my rights in {S}?",
+    "Please book a table for {F} at a restaurant near {SA}.",
+    "{P} was born in {C}, {N} and studied at the University of {C2}.",
+    "Remind me to call {F} at {PH} tomorrow.",
+    "How do I reply politely to {P} from {O} who keeps emailing {E}?",
+    "I am {P}, card {CC}, please refund my order to {A}",
+    "Forward this to {P2} at {O2}: the audit of {O} is done.",
+    "Where in {N} is {C} located?",
+    "Write a LinkedIn recommendation for {P}, a data analyst at {O}.",
+    "The package for {P} was left at {A} on {D}.",
+    "Contact person: {P}, {O}, {SA}, {C}",
+    "{F}'s new address is {A}",
+    "Tell me about the history of {C}.",
+    "We are flying {F} and {F2} from {C} to {C2} on {D}.",
+    "Summarize: {O} announced that {P} will lead its {C} office.",
+    "I got a letter from {O} addressed to {P} at {SA} but I don't know them.",
+    "Can you check the grammar: my sister {F} live in {S} since {NUM} years",
+    "Please register {P} (born {D}) for the course at {O}.",
+    "{P}\n{A}",
+    "Dear Mr. {L}, your appointment at {O} in {C} is confirmed.",
+    "Dear Ms. {L},\nyour parcel will be delivered to {SA}.",
+    "Hello {F}! Welcome to the {O} team in {C}.",
+    "user {P} reported a bug from {URL} while travelling in {N}",
+    "{O} and {O2} are merging; {P} becomes CEO.",
+    "The suspect, {P}, was last seen near {SA} in {C}.",
+    "Please write a short poem about {C} for {F}.",
+    "Send the samples to {O}, attn. {P}, {A}",
+    "{P} <{E}> wrote: see you in {C} next week.",
+    "i think {f} from {o} lives somewhere in {c}",
+    "can u send it to {sa} {c} pls",
+    "my boss {p} wants the report by friday",
+]
+
+# Texts with no entity at all: questions and code, to keep false positives down.
+NEGATIVES = [
+    "Explain the difference between a list and a tuple in Python.",
+    "What is the capital gains tax rate for long-term investments?",
+    "Write a SQL query that returns the ten most recent orders.",
+    "How many grams of sugar are in a tablespoon?",
+    "Give me three ideas for a weekend project with a Raspberry Pi.",
+    "fn main() { println!(\"Hello, world!\"); }",
+    "Summarize the plot of a detective novel in three sentences.",
+    "What does HTTP status 418 mean?",
+    "Sort this array in place: [5, 3, 9, 1].",
+    "Can you make this paragraph sound more professional?",
+    "Which is heavier, a kilogram of feathers or a kilogram of steel?",
+    "Write a haiku about autumn leaves.",
+    "What are the symptoms of vitamin D deficiency?",
+    "Convert 72 degrees Fahrenheit to Celsius.",
+    "The meeting is at 10 am on Monday in room B.",
+    "Please review the attached pull request and leave comments.",
+    "Apple pie needs apples, flour, butter and sugar.",
+    "The Great Depression began in 1929.",
+    "Let x be a real number such that x^2 = 4. Find x.",
+    "Statement 1 | Every group of order 4 is cyclic. Statement 2 | Z_4 is abelian.",
+]
+
+
+def _values(fake: Faker, rng: random.Random) -> dict:
+    def org() -> str:
+        return fake.company()
+
+    def addr() -> str:
+        a = fake.address()
+        return a if rng.random() < 0.6 else a.replace("\n", ", ")
+
+    def city() -> str:
+        return fake.city()
+
+    def country() -> str:
+        return fake.country()
+
+    def state() -> str:
+        for attr in ("state", "region", "administrative_unit", "county"):
+            if hasattr(fake, attr):
+                try:
+                    return getattr(fake, attr)()
+                except AttributeError:
+                    continue
+        return fake.city()
+
+    return {
+        "P": ("PERSON", fake.name),
+        "P2": ("PERSON", fake.name),
+        "F": ("PERSON", fake.first_name),
+        "F2": ("PERSON", fake.first_name),
+        "L": ("PERSON", fake.last_name),
+        "C": ("LOCATION", city),
+        "C2": ("LOCATION", city),
+        "N": ("LOCATION", country),
+        "S": ("LOCATION", state),
+        "O": ("ORGANIZATION", org),
+        "O2": ("ORGANIZATION", org),
+        "A": ("STREET_ADDRESS", addr),
+        "SA": ("STREET_ADDRESS", fake.street_address),
+        "E": (None, fake.email),
+        "PH": (None, fake.phone_number),
+        "D": (None, lambda: fake.date(pattern=rng.choice(["%d %B %Y", "%B %d", "%Y-%m-%d", "%m/%d/%Y"]))),
+        "CC": (None, fake.credit_card_number),
+        "NUM": (None, lambda: str(rng.randint(2, 90))),
+        "URL": (None, fake.url),
+    }
+
+
+def render(template: str, fake: Faker, rng: random.Random):
+    values = _values(fake, rng)
+    text, spans, i = "", [], 0
+    while i < len(template):
+        if template[i] == "{":
+            j = template.index("}", i)
+            key = template[i + 1 : j]
+            label, make = values[key.upper()]
+            value = make()
+            if key.islower():
+                value = value.lower()
+            if label is not None:
+                spans.append((len(text), len(text) + len(value), label))
+            text += value
+            i = j + 1
+        else:
+            text += template[i]
+            i += 1
+    return text, spans
+
+
+def generate(n: int, seed: int):
+    """`n` examples (about 8% without any entity)."""
+    rng = random.Random(seed)
+    fakers = {loc: Faker(loc) for loc in LOCALES}
+    for i, f in enumerate(fakers.values()):
+        f.seed_instance(seed * 1000 + i)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.08:
+            out.append((rng.choice(NEGATIVES), []))
+            continue
+        loc = rng.choice(LOCALES) if rng.random() < 0.6 else "en_US"
+        out.append(render(rng.choice(TEMPLATES), fakers[loc], rng))
+    return out

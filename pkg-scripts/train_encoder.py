@@ -1,0 +1,332 @@
+"""Trains the shipped heads of the on-device encoder (all-MiniLM-L6-v2):
+LoRA deltas plus a BIO token-classification head for the shield's NER, and a
+calibrated routing head, both on one forward pass.
+
+    ~/.cache/tandem/venv/bin/python pkg-scripts/train_encoder.py [--out FILE] [--quick]
+
+Reproduces crates/tandem-models/assets/minilm-shield-router.safetensors
+(seeded; PyTorch CPU, 2 threads: about 25 minutes here). Needs torch,
+transformers, safetensors, tokenizers and faker in the venv
+(`pkg-scripts/setup --train`) and the base model from
+`pkg-scripts/fetch_models.py all-minilm-l6-v2`.
+
+* NER: synthetic chat-style text from pkg-scripts/ner_data.py (Faker, 14
+  locales). The Presidio evaluation set is never read.
+* Router: ../shared/data/routing. Label: the weak model (Mixtral-8x7B)
+  answered correctly. Whole MMLU subjects (every 5th subject in sorted
+  order) and every contaminated prompt are held out for evaluation; the
+  remaining prompts are split 90/10 into training and calibration (Platt
+  scaling, folded into the shipped weights so the head outputs a calibrated
+  logit). GSM8K prompts are split by hash the same way.
+
+Only what is ours is shipped: LoRA A/B matrices (F16) and the two heads.
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import pathlib
+import random
+import sys
+import time
+
+import torch
+from safetensors.torch import save_file
+from tokenizers import Tokenizer
+from transformers import BertConfig, BertModel
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import ner_data  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CACHE = pathlib.Path(os.environ.get("TANDEM_CACHE", pathlib.Path.home() / ".cache/tandem"))
+BASE = CACHE / "models" / "all-minilm-l6-v2"
+LABELS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION", "B-ORGANIZATION", "I-ORGANIZATION", "B-STREET_ADDRESS", "I-STREET_ADDRESS"]
+LORA_TARGETS = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
+RANK, ALPHA = 16, 32
+NER_LEN, ROUTER_LEN = 128, 256
+
+
+class LoRALinear(torch.nn.Module):
+    """y = base(x) + (x Aᵀ Bᵀ) · alpha/r, with the base frozen."""
+
+    def __init__(self, base: torch.nn.Linear, r: int, alpha: int):
+        super().__init__()
+        self.base = base
+        self.a = torch.nn.Parameter(torch.randn(r, base.in_features) / math.sqrt(base.in_features))
+        self.b = torch.nn.Parameter(torch.zeros(base.out_features, r))
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.T @ self.b.T) * self.scale
+
+
+def lora_modules(model: BertModel):
+    for i, layer in enumerate(model.encoder.layer):
+        for target in LORA_TARGETS:
+            parent = layer
+            *path, leaf = target.split(".")
+            for p in path:
+                parent = getattr(parent, p)
+            yield f"encoder.layer.{i}.{target}", parent, leaf
+
+
+def load_base() -> tuple[BertModel, Tokenizer]:
+    config = BertConfig.from_json_file(BASE / "config.json")
+    model = BertModel(config, add_pooling_layer=False)
+    from safetensors.torch import load_file
+
+    state = load_file(BASE / "model.safetensors")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if "position_ids" not in m]
+    assert not missing, missing
+    tok = Tokenizer.from_file(str(BASE / "tokenizer.json"))
+    tok.no_padding()
+    return model, tok
+
+
+def encode_ner(tok: Tokenizer, text: str, spans):
+    tok.enable_truncation(NER_LEN)
+    enc = tok.encode(text)
+    labels = []
+    seen = set()
+    for (s, e), special in zip(enc.offsets, enc.special_tokens_mask):
+        if special:
+            labels.append(-100)
+            continue
+        lab = 0
+        for k, (a, b, kind) in enumerate(spans):
+            if a <= s < b:
+                lab = LABELS.index(("I-" if k in seen else "B-") + kind)
+                seen.add(k)
+                break
+        labels.append(lab)
+    return enc.ids, labels
+
+
+def pad(batch, value):
+    n = max(len(x) for x in batch)
+    return torch.tensor([x + [value] * (n - len(x)) for x in batch])
+
+
+def mean_pool(hidden, mask):
+    m = mask.unsqueeze(-1).float()
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+def train_ner(model, tok, head, args, rng):
+    train = ner_data.generate(args.ner_examples, seed=1)
+    dev = ner_data.generate(400, seed=2)
+    enc_train = [encode_ner(tok, t, s) for t, s in train]
+    enc_dev = [encode_ner(tok, t, s) for t, s in dev]
+    params = [p for n, p in model.named_parameters() if p.requires_grad] + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    steps = args.epochs * math.ceil(len(enc_train) / args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    step, t0 = 0, time.time()
+    for epoch in range(args.epochs):
+        rng.shuffle(enc_train)
+        model.train()
+        for i in range(0, len(enc_train), args.batch):
+            chunk = enc_train[i : i + args.batch]
+            ids = pad([c[0] for c in chunk], 0)
+            labels = pad([c[1] for c in chunk], -100)
+            mask = (ids != 0).long()
+            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            loss = loss_fn(head(hidden).reshape(-1, len(LABELS)), labels.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0:
+                print(f"ner epoch {epoch} step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)", flush=True)
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for i in range(0, len(enc_dev), 64):
+            chunk = enc_dev[i : i + 64]
+            ids = pad([c[0] for c in chunk], 0)
+            labels = pad([c[1] for c in chunk], -100)
+            pred = head(model(input_ids=ids, attention_mask=(ids != 0).long()).last_hidden_state).argmax(-1)
+            keep = labels != -100
+            correct += (pred[keep] == labels[keep]).sum().item()
+            total += keep.sum().item()
+    print(f"ner dev token accuracy {correct / total:.4f}")
+    return correct / total
+
+
+def routing_rows():
+    """(prompt, weak_correct, strong_correct, group, contaminated) for MMLU and GSM8K."""
+    routing = SHARED / "data" / "routing"
+    contaminated = set()
+    for name in ("mmlu_contaminated_prompts.jsonl", "gsm8k_contaminated_prompts.jsonl"):
+        for line in (routing / name).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                contaminated.add((row.get("eval_prompt") or row.get("prompt") or "").strip())
+    rows = []
+    csv.field_size_limit(1 << 24)
+    for path in sorted((routing / "mmlu").glob("*.csv")):
+        subject = path.stem.removeprefix("mmlu_")
+        with path.open(newline="") as f:
+            for r in csv.DictReader(f):
+                rows.append((r["prompt"], r["mistralai/Mixtral-8x7B-Instruct-v0.1"] == "True", r["gpt-4-1106-preview"] == "True", subject, r["prompt"].strip() in contaminated))
+    with (routing / "gsm8k_responses.csv").open(newline="") as f:
+        for r in csv.DictReader(f):
+            rows.append((r["prompt"], r["mistralai/Mixtral-8x7B-Instruct-v0.1"] == "True", r["gpt-4-1106-preview"] == "True", "gsm8k", r["prompt"].strip() in contaminated))
+    return rows
+
+
+def split_of(prompt: str, group: str, contaminated: bool, eval_subjects: set) -> str:
+    if contaminated or group in eval_subjects:
+        return "eval"
+    h = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) % 100
+    if group == "gsm8k" and h < 30:
+        return "eval"
+    return "calib" if h % 10 == 0 else "train"
+
+
+def features(model, tok, prompts):
+    tok.enable_truncation(ROUTER_LEN)
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out = torch.zeros(len(prompts), model.config.hidden_size)
+    t0 = time.time()
+    with torch.no_grad():
+        for n, i in enumerate(range(0, len(order), 32)):
+            idx = order[i : i + 32]
+            encs = [tok.encode(prompts[j]).ids for j in idx]
+            ids = pad(encs, 0)
+            mask = (ids != 0).long()
+            pooled = mean_pool(model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1)
+            if n % 50 == 0:
+                print(f"router features {i}/{len(prompts)} ({time.time() - t0:.0f}s)", flush=True)
+    return out
+
+
+def auc(scores, labels):
+    pairs = sorted(zip(scores, labels))
+    rank_sum, n_pos, i = 0.0, sum(labels), 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        avg = (i + j + 1) / 2
+        rank_sum += avg * sum(1 for k in range(i, j) if pairs[k][1])
+        i = j
+    n_neg = len(labels) - n_pos
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def train_router(model, tok, args, eval_subjects):
+    rows = routing_rows()
+    splits = {"train": [], "calib": [], "eval": []}
+    for r in rows:
+        splits[split_of(r[0], r[3], r[4], eval_subjects)].append(r)
+    print({k: len(v) for k, v in splits.items()})
+    feats = {k: features(model, tok, [r[0] for r in v]) for k, v in splits.items()}
+    y = {k: torch.tensor([float(r[1]) for r in v]) for k, v in splits.items()}
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=1e-3)
+    for epoch in range(300):
+        logit = head(feats["train"]).squeeze(-1)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y["train"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Platt scaling on the calibration split: p = σ(a·z + b).
+    with torch.no_grad():
+        z = head(feats["calib"]).squeeze(-1)
+    ab = torch.zeros(2, requires_grad=True)
+    lbfgs = torch.optim.LBFGS([ab], max_iter=200)
+
+    def closure():
+        lbfgs.zero_grad()
+        l = torch.nn.functional.binary_cross_entropy_with_logits((1 + ab[0]) * z + ab[1], y["calib"])
+        l.backward()
+        return l
+
+    lbfgs.step(closure)
+    a, b = 1 + ab[0].item(), ab[1].item()
+    with torch.no_grad():
+        head.weight.mul_(a)
+        head.bias.mul_(a).add_(b)
+        p_eval = torch.sigmoid(head(feats["eval"]).squeeze(-1)).tolist()
+    labels = [bool(r[1]) for r in splits["eval"]]
+    report = {"train": len(splits["train"]), "calib": len(splits["calib"]), "eval": len(splits["eval"]), "eval_auc_python": auc(p_eval, labels), "platt": [a, b]}
+    print("router", report)
+    return head, report
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "crates/tandem-models/assets/minilm-shield-router.safetensors"))
+    ap.add_argument("--ner-examples", type=int, default=6000)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
+    args = ap.parse_args()
+    if args.quick:
+        args.ner_examples, args.epochs = 200, 1
+    torch.manual_seed(0)
+    torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
+    rng = random.Random(0)
+
+    model, tok = load_base()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    loras = {}
+    for name, parent, leaf in lora_modules(model):
+        wrapped = LoRALinear(getattr(parent, leaf), RANK, ALPHA)
+        setattr(parent, leaf, wrapped)
+        loras[name] = wrapped
+    ner_head = torch.nn.Linear(model.config.hidden_size, len(LABELS))
+    dev_acc = train_ner(model, tok, ner_head, args, rng)
+
+    subjects = sorted(p.stem.removeprefix("mmlu_") for p in (SHARED / "data/routing/mmlu").glob("*.csv"))
+    eval_subjects = set(subjects[::5])
+    if args.quick:
+        # Only the shape of the pipeline: a few hundred prompts.
+        global routing_rows
+        full = routing_rows
+        routing_rows = lambda: random.Random(0).sample(full(), 600)  # noqa: E731
+    router_head, router_report = train_router(model, tok, args, eval_subjects)
+
+    tensors = {}
+    for name, m in loras.items():
+        tensors[f"{name}.lora_a"] = m.a.detach().to(torch.float16).contiguous()
+        tensors[f"{name}.lora_b"] = m.b.detach().to(torch.float16).contiguous()
+    tensors["ner.weight"] = ner_head.weight.detach().contiguous()
+    tensors["ner.bias"] = ner_head.bias.detach().contiguous()
+    tensors["router.weight"] = router_head.weight.detach().contiguous()
+    tensors["router.bias"] = router_head.bias.detach().contiguous()
+    base_sha = (BASE / "model.safetensors.sha256").read_text().strip()
+    metadata = {
+        "format": "tandem-encoder-heads/1",
+        "base": "all-minilm-l6-v2",
+        "base_sha256": base_sha,
+        "lora_rank": str(RANK),
+        "lora_alpha": str(ALPHA),
+        "ner_labels": ",".join(LABELS),
+        "ner_max_tokens": str(NER_LEN),
+        "router_max_tokens": str(ROUTER_LEN),
+        "router_pooling": "mean,l2",
+        "router_label": "weak model suffices (Mixtral-8x7B correct)",
+        "router_eval_subjects": ",".join(sorted(eval_subjects)),
+        "training": json.dumps({"ner_examples": args.ner_examples, "epochs": args.epochs, "ner_dev_token_accuracy": dev_acc, **router_report}),
+    }
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out), metadata=metadata)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()
