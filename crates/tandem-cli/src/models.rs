@@ -77,12 +77,19 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
             )
         })
     };
-    let (config, model, tokenizer) = (read("config.json")?, read("model.safetensors")?, read("tokenizer.json")?);
+    let (config, model, tokenizer) = (
+        read("config.json")?,
+        read("model.safetensors")?,
+        read("tokenizer.json")?,
+    );
     let heads = match &args.heads {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         None => tandem_models::DEFAULT_HEADS.to_vec(),
     };
-    let sha: String = sha2::Sha256::digest(&model).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = sha2::Sha256::digest(&model)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let files = tandem_engine::TaggerFiles {
         config_json: std::str::from_utf8(&config).context("config.json is not UTF-8")?,
         model: &model,

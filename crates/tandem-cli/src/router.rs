@@ -172,7 +172,11 @@ fn eval(args: EvalArgs) -> Result<()> {
         .into_iter()
         .step_by(args.every.max(1))
         .collect();
-    eprintln!("scoring {} held-out queries ({} subjects + GSM8K share)", rows.len(), subjects.len());
+    eprintln!(
+        "scoring {} held-out queries ({} subjects + GSM8K share)",
+        rows.len(),
+        subjects.len()
+    );
     let start = Instant::now();
     let mut scored = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
@@ -218,8 +222,16 @@ fn eval(args: EvalArgs) -> Result<()> {
         "Router on {} held-out queries: weak model {:.3}, strong model {:.3} accurate",
         r.n, r.weak_accuracy, r.strong_accuracy
     )?;
-    writeln!(out, "{:<16} {:>6} {:>6} {:>8} {:>8}", "router", "AUC", "APGR", "CPT(50%)", "CPT(80%)")?;
-    writeln!(out, "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}", "random (expected)", 0.5, 0.5, 0.5, 0.8)?;
+    writeln!(
+        out,
+        "{:<16} {:>6} {:>6} {:>8} {:>8}",
+        "router", "AUC", "APGR", "CPT(50%)", "CPT(80%)"
+    )?;
+    writeln!(
+        out,
+        "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
+        "random (expected)", 0.5, 0.5, 0.5, 0.8
+    )?;
     for (name, r) in &systems {
         writeln!(
             out,
@@ -231,8 +243,14 @@ fn eval(args: EvalArgs) -> Result<()> {
             r.cpt80
         )?;
     }
-    writeln!(out, "calibration (mean predicted vs observed, by decile of p): {calibration:?}")?;
-    writeln!(out, "analysis time: {per_query_ms:.1} ms per query (CPU backend, 1 query at a time)")?;
+    writeln!(
+        out,
+        "calibration (mean predicted vs observed, by decile of p): {calibration:?}"
+    )?;
+    writeln!(
+        out,
+        "analysis time: {per_query_ms:.1} ms per query (CPU backend, 1 query at a time)"
+    )?;
     Ok(())
 }
 

@@ -148,14 +148,16 @@ impl fmt::Display for Reason {
             Reason::Offline => write!(f, "the cloud is unreachable, answering on the device"),
             Reason::UserSetting { route: Route::Local } => write!(f, "the user chose the local model"),
             Reason::UserSetting { route: Route::Cloud } => write!(f, "the user chose the cloud model"),
-            Reason::PiiDense { entities, per_100_words } => write!(
+            Reason::PiiDense {
+                entities,
+                per_100_words,
+            } => write!(
                 f,
                 "{entities} personal data items ({per_100_words:.0} per 100 words) stay on the device"
             ),
-            Reason::LocalSuffices { p_local, threshold } => write!(
-                f,
-                "the local model likely suffices (p = {p_local:.2} ≥ {threshold:.2})"
-            ),
+            Reason::LocalSuffices { p_local, threshold } => {
+                write!(f, "the local model likely suffices (p = {p_local:.2} ≥ {threshold:.2})")
+            }
             Reason::NeedsCloud { p_local, threshold } => write!(
                 f,
                 "the local model is unlikely to suffice (p = {p_local:.2} < {threshold:.2})"
@@ -179,7 +181,11 @@ pub struct Decision {
 impl RouterPolicy {
     /// Decides one query.
     pub fn decide(&self, s: &Signals) -> Decision {
-        let p_local = if s.p_local.is_finite() { s.p_local.clamp(0.0, 1.0) } else { 0.0 };
+        let p_local = if s.p_local.is_finite() {
+            s.p_local.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let decision = |route, reason| Decision { route, p_local, reason };
         if !s.local_available {
             return decision(Route::Cloud, Reason::NoLocalModel);
@@ -225,12 +231,23 @@ mod tests {
             ..Signals::default()
         };
         assert_eq!(
-            p.decide(&Signals { local_available: false, ..base.clone() }).reason,
+            p.decide(&Signals {
+                local_available: false,
+                ..base.clone()
+            })
+            .reason,
             Reason::NoLocalModel
         );
-        let offline = p.decide(&Signals { cloud_available: false, ..base.clone() });
+        let offline = p.decide(&Signals {
+            cloud_available: false,
+            ..base.clone()
+        });
         assert_eq!((offline.route, offline.reason), (Route::Local, Reason::Offline));
-        let forced = RouterPolicy { force: Some(Route::Cloud), ..p.clone() }.decide(&base);
+        let forced = RouterPolicy {
+            force: Some(Route::Cloud),
+            ..p.clone()
+        }
+        .decide(&base);
         assert_eq!(forced.route, Route::Cloud);
         let dense = p.decide(&base);
         assert_eq!(dense.route, Route::Local);
@@ -243,8 +260,18 @@ mod tests {
 
     #[test]
     fn the_threshold_is_the_cost_quality_knob() {
-        let s = Signals { p_local: 0.6, ..Signals::default() };
-        let at = |t| RouterPolicy { min_local_probability: t, ..RouterPolicy::default() }.decide(&s).route;
+        let s = Signals {
+            p_local: 0.6,
+            ..Signals::default()
+        };
+        let at = |t| {
+            RouterPolicy {
+                min_local_probability: t,
+                ..RouterPolicy::default()
+            }
+            .decide(&s)
+            .route
+        };
         assert_eq!(at(0.0), Route::Local);
         assert_eq!(at(0.6), Route::Local);
         assert_eq!(at(0.61), Route::Cloud);
@@ -253,13 +280,19 @@ mod tests {
 
     #[test]
     fn nan_probability_goes_to_the_cloud() {
-        let d = RouterPolicy::default().decide(&Signals { p_local: f32::NAN, ..Signals::default() });
+        let d = RouterPolicy::default().decide(&Signals {
+            p_local: f32::NAN,
+            ..Signals::default()
+        });
         assert_eq!((d.route, d.p_local), (Route::Cloud, 0.0));
     }
 
     #[test]
     fn decisions_serialize_for_javascript() {
-        let d = RouterPolicy::default().decide(&Signals { p_local: 0.75, ..Signals::default() });
+        let d = RouterPolicy::default().decide(&Signals {
+            p_local: 0.75,
+            ..Signals::default()
+        });
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["route"], "local");
         assert_eq!(json["reason"]["kind"], "localSuffices");

@@ -249,7 +249,10 @@ impl Encoder {
         let k = heads(layer.k.forward(x.clone()));
         let v = heads(layer.v.forward(x));
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (d as f32).sqrt()) + bias.clone();
-        let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, t, c.hidden_size]);
+        let out = softmax(scores, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, t, c.hidden_size]);
         layer.attn_out.forward(out)
     }
 }

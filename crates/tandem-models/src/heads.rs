@@ -109,8 +109,12 @@ struct Merged<'a> {
 
 impl WeightSource for Merged<'_> {
     fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
-        let Some(mut w) = self.base.get(name)? else { return Ok(None) };
-        let Some(stem) = name.strip_suffix(".weight") else { return Ok(Some(w)) };
+        let Some(mut w) = self.base.get(name)? else {
+            return Ok(None);
+        };
+        let Some(stem) = name.strip_suffix(".weight") else {
+            return Ok(Some(w));
+        };
         let (a, b) = (
             self.heads.tensors.get(&format!("{stem}.lora_a"))?,
             self.heads.tensors.get(&format!("{stem}.lora_b"))?,

@@ -24,7 +24,6 @@ impl Linear {
     }
 }
 
-
 /// Reads a weight and checks its shape against `shape`.
 pub(crate) fn load_weight(
     source: &dyn WeightSource,
@@ -45,7 +44,12 @@ pub(crate) fn load_weight(
 }
 
 /// A `[n]` vector weight.
-pub(crate) fn load_vector(source: &dyn WeightSource, name: &str, n: usize, device: &Device) -> Result<Tensor<1>, ModelError> {
+pub(crate) fn load_vector(
+    source: &dyn WeightSource,
+    name: &str,
+    n: usize,
+    device: &Device,
+) -> Result<Tensor<1>, ModelError> {
     let w = load_weight(source, name, &[n])?;
     Ok(Tensor::from_data(TensorData::new(w.data, [n]), device))
 }

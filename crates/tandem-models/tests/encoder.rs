@@ -49,7 +49,10 @@ fn heads_bytes() -> Vec<u8> {
 }
 
 fn base_sha() -> String {
-    String::from_utf8(read("model.safetensors.sha256")).unwrap().trim().to_owned()
+    String::from_utf8(read("model.safetensors.sha256"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -84,7 +87,10 @@ fn sentence_embeddings_match_sentence_transformers() {
         let encoder = Encoder::from_safetensors(&config, &weights, &device).unwrap();
         // One padded batch: padding must not change any row.
         let encoded = encoder.forward(&rows).unwrap();
-        let emb = l2_normalize(mean_pool(&encoded)).into_data().try_to_vec::<f32>().unwrap();
+        let emb = l2_normalize(mean_pool(&encoded))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         for (i, s) in r.sentences.iter().enumerate() {
             let got = &emb[i * 384..(i + 1) * 384];
             let c = cosine(got, &s.embedding);
@@ -106,7 +112,11 @@ fn shipped_heads_match_their_pytorch_modules() {
             let probs = out.ner.into_data().try_to_vec::<f32>().unwrap();
             let route = out.route_logit.into_data().try_to_vec::<f32>().unwrap()[0];
             let p = 1.0 / (1.0 + (-route).exp());
-            assert!((p - s.route_probability).abs() < 1e-3, "{name}: route {p} vs {}", s.route_probability);
+            assert!(
+                (p - s.route_probability).abs() < 1e-3,
+                "{name}: route {p} vs {}",
+                s.route_probability
+            );
             for (t, (want, &top)) in s.ner_labels.iter().zip(&s.ner_top_prob).enumerate() {
                 let row = &probs[t * labels.len()..(t + 1) * labels.len()];
                 let (arg, &max) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
@@ -126,7 +136,10 @@ fn heads_refuse_the_wrong_base_and_malformed_files() {
     let device = burn::tensor::Device::flex();
     let err = TaggingEncoder::load(&config, b"", &"0".repeat(64), &heads, &device).unwrap_err();
     assert!(err.to_string().contains("trained on base model"), "{err}");
-    assert!(matches!(Heads::parse(b"not a safetensors file"), Err(ModelError::Safetensors(_))));
+    assert!(matches!(
+        Heads::parse(b"not a safetensors file"),
+        Err(ModelError::Safetensors(_))
+    ));
     let bad_config = config.replace("\"bert\"", "\"llama\"");
     let err = TaggingEncoder::load(&bad_config, b"", &base_sha(), &heads, &device).unwrap_err();
     assert!(err.to_string().contains("not a BERT encoder"), "{err}");
@@ -139,7 +152,8 @@ fn heads_refuse_the_wrong_base_and_malformed_files() {
 #[test]
 fn oversized_and_out_of_vocabulary_inputs_are_refused() {
     let config = String::from_utf8(read("config.json")).unwrap();
-    let encoder = Encoder::from_safetensors(&config, &read("model.safetensors"), &burn::tensor::Device::flex()).unwrap();
+    let encoder =
+        Encoder::from_safetensors(&config, &read("model.safetensors"), &burn::tensor::Device::flex()).unwrap();
     let err = encoder.forward(&[vec![101; 513]]).unwrap_err();
     assert!(err.to_string().contains("513 tokens exceed"), "{err}");
     let err = encoder.forward(&[vec![101, 40_000, 102]]).unwrap_err();

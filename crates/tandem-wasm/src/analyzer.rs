@@ -163,7 +163,13 @@ impl Analyzer {
         let start = now_ms();
         let plan = self.tagger.plan(&text).map_err(js_error)?;
         let out = self.tagger.forward(&plan).map_err(js_error)?;
-        let ner = read(out.ner.into_data_async().await.map_err(|e| JsError::new(&format!("{e:?}")))?).await?;
+        let ner = read(
+            out.ner
+                .into_data_async()
+                .await
+                .map_err(|e| JsError::new(&format!("{e:?}")))?,
+        )
+        .await?;
         let logit = read(
             out.route_logit
                 .into_data_async()
@@ -243,6 +249,11 @@ impl SentenceEncoder {
         row.push(self.tokenizer.sep());
         let encoded = self.encoder.forward(&[row]).map_err(js_error)?;
         let emb: Tensor<2> = l2_normalize(mean_pool(&encoded));
-        read(emb.into_data_async().await.map_err(|e| JsError::new(&format!("{e:?}")))?).await
+        read(
+            emb.into_data_async()
+                .await
+                .map_err(|e| JsError::new(&format!("{e:?}")))?,
+        )
+        .await
     }
 }

@@ -120,7 +120,12 @@ mod tests {
     #[test]
     fn a_perfect_router_recovers_the_gap_with_the_fewest_calls() {
         // Two queries only the strong model gets right, two both get right.
-        let qs = [q(0.1, false, true), q(0.2, false, true), q(0.8, true, true), q(0.9, true, true)];
+        let qs = [
+            q(0.1, false, true),
+            q(0.2, false, true),
+            q(0.8, true, true),
+            q(0.9, true, true),
+        ];
         let r = evaluate(&qs).unwrap();
         assert_eq!(r.auc, 1.0);
         assert_eq!((r.weak_accuracy, r.strong_accuracy), (0.5, 1.0));
@@ -132,7 +137,12 @@ mod tests {
 
     #[test]
     fn an_inverted_router_is_worst() {
-        let qs = [q(0.9, false, true), q(0.8, false, true), q(0.2, true, true), q(0.1, true, true)];
+        let qs = [
+            q(0.9, false, true),
+            q(0.8, false, true),
+            q(0.2, true, true),
+            q(0.1, true, true),
+        ];
         let r = evaluate(&qs).unwrap();
         assert_eq!(r.auc, 0.0);
         assert_eq!(r.cpt50, 0.75);

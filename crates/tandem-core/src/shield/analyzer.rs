@@ -150,7 +150,10 @@ impl Shield {
 fn cut_around(text: &str, span: Span, kept: &[Span]) -> Option<Span> {
     let mut pieces = Vec::new();
     let mut from = span.range.start;
-    for k in kept.iter().filter(|k| k.range.start < span.range.end && k.range.end > span.range.start) {
+    for k in kept
+        .iter()
+        .filter(|k| k.range.start < span.range.end && k.range.end > span.range.start)
+    {
         if k.range.start > from {
             pieces.push(from..k.range.start);
         }

@@ -240,8 +240,16 @@ mod tests {
     fn punctuation_only_spans_vanish_and_bad_ranges_are_skipped() {
         let text = "-- ok";
         let tokens = vec![
-            TaggedToken { range: 0..2, label: 1, prob: 1.0 },
-            TaggedToken { range: 3..99, label: 1, prob: 1.0 },
+            TaggedToken {
+                range: 0..2,
+                label: 1,
+                prob: 1.0,
+            },
+            TaggedToken {
+                range: 3..99,
+                label: 1,
+                prob: 1.0,
+            },
         ];
         assert!(decode(&scheme(), text, &tokens).is_empty());
     }
