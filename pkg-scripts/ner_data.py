@@ -75,6 +75,38 @@ TEMPLATES = [
     "my boss {p} wants the report by friday",
 ]
 
+# Templates in the languages of the locales they are rendered with.
+LOCAL_TEMPLATES = {
+    "de_DE": [
+        "Hallo {F}, kannst du das Paket an {A} schicken?",
+        "Mein Name ist {P} und ich wohne in {C}.",
+        "Grüße an {P} aus {C}, schreib mir bald.",
+        "{P} arbeitet seit {NUM} Jahren bei {O} in {C}.",
+        "Bitte leite die Rechnung an {O}, z. Hd. {P}, {SA}, {C} weiter.",
+        "Sehr geehrte Frau {L}, Ihr Termin bei {O} ist bestätigt.",
+    ],
+    "fr_FR": [
+        "Bonjour {F}, peux-tu envoyer le colis à {A} ?",
+        "Je m'appelle {P} et j'habite à {C}.",
+        "{P} travaille chez {O} à {C} depuis {NUM} ans.",
+        "Merci d'envoyer la facture à {P}, {SA}, {C}.",
+    ],
+    "es_ES": [
+        "Hola {F}, ¿puedes enviar el paquete a {A}?",
+        "Me llamo {P} y vivo en {C}, {N}.",
+        "{P} trabaja en {O} en {C}.",
+    ],
+    "it_IT": [
+        "Ciao {F}, puoi spedire il pacco a {A}?",
+        "Mi chiamo {P} e abito a {C}.",
+        "{P} lavora per {O} a {C}.",
+    ],
+    "nl_NL": [
+        "Hoi {F}, kun je het pakket naar {A} sturen?",
+        "Mijn naam is {P} en ik woon in {C}.",
+    ],
+}
+
 # Texts with no entity at all: questions and code, to keep false positives down.
 NEGATIVES = [
     "Explain the difference between a list and a tuple in Python.",
@@ -167,17 +199,35 @@ def render(template: str, fake: Faker, rng: random.Random):
     return text, spans
 
 
+def _filler(fakers: dict, rng: random.Random) -> str:
+    """Entity-free prose: a fixed question, or Faker's English lorem sentences."""
+    if rng.random() < 0.3:
+        return rng.choice(NEGATIVES)
+    return fakers["en_US"].paragraph(nb_sentences=rng.randint(1, 4))
+
+
 def generate(n: int, seed: int):
-    """`n` examples (about 8% without any entity)."""
+    """`n` examples: about 15% without any entity; a third of the others
+    embedded in entity-free prose, so that context alone does not decide."""
     rng = random.Random(seed)
     fakers = {loc: Faker(loc) for loc in LOCALES}
     for i, f in enumerate(fakers.values()):
         f.seed_instance(seed * 1000 + i)
     out = []
     for _ in range(n):
-        if rng.random() < 0.08:
-            out.append((rng.choice(NEGATIVES), []))
+        if rng.random() < 0.15:
+            out.append((_filler(fakers, rng), []))
             continue
         loc = rng.choice(LOCALES) if rng.random() < 0.6 else "en_US"
-        out.append(render(rng.choice(TEMPLATES), fakers[loc], rng))
+        if loc in LOCAL_TEMPLATES and rng.random() < 0.5:
+            template = rng.choice(LOCAL_TEMPLATES[loc])
+        else:
+            template = rng.choice(TEMPLATES)
+        text, spans = render(template, fakers[loc], rng)
+        if rng.random() < 0.33:
+            before = _filler(fakers, rng) + " " if rng.random() < 0.5 else ""
+            after = " " + _filler(fakers, rng) if not before or rng.random() < 0.5 else ""
+            spans = [(a + len(before), b + len(before), k) for a, b, k in spans]
+            text = before + text + after
+        out.append((text, spans))
     return out

@@ -122,6 +122,9 @@ fn unpermute_rows(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f
 /// Weights from Hugging Face `.safetensors` bytes (F32, F16 or BF16).
 pub struct SafetensorsWeights {
     tensors: HashMap<String, Weight>,
+    /// Tensors of other dtypes (e.g. BERT's I64 `position_ids` buffer): an
+    /// error only if a model asks for one.
+    unsupported: HashMap<String, safetensors::Dtype>,
 }
 
 impl SafetensorsWeights {
@@ -129,6 +132,7 @@ impl SafetensorsWeights {
     pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
         let mut tensors = HashMap::new();
+        let mut unsupported = HashMap::new();
         for (name, view) in st.tensors() {
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
@@ -145,9 +149,8 @@ impl SafetensorsWeights {
                     .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                     .collect(),
                 other => {
-                    return Err(ModelError::Safetensors(format!(
-                        "{name}: dtype {other:?} is not supported"
-                    )));
+                    unsupported.insert(name, other);
+                    continue;
                 }
             };
             tensors.insert(
@@ -158,12 +161,15 @@ impl SafetensorsWeights {
                 },
             );
         }
-        Ok(Self { tensors })
+        Ok(Self { tensors, unsupported })
     }
 }
 
 impl WeightSource for SafetensorsWeights {
     fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
+        if let Some(dtype) = self.unsupported.get(name) {
+            return Err(ModelError::Safetensors(format!("{name}: dtype {dtype:?} is not supported")));
+        }
         Ok(self.tensors.get(name).cloned())
     }
 }

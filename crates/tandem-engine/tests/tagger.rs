@@ -1,0 +1,91 @@
+//! The analyzer on the real all-MiniLM-L6-v2 with the shipped heads (CPU
+//! backend): entities in byte offsets of the original text, long texts cut
+//! into windows without losing entities, the routing probability taken
+//! from the first window, and malformed read-backs refused.
+
+use std::path::PathBuf;
+use tandem_core::EntityKind;
+use tandem_engine::{Tagger, TaggerFiles};
+
+fn base(name: &str) -> Vec<u8> {
+    let cache = std::env::var_os("TANDEM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/tandem"));
+    let path = cache.join("models/all-minilm-l6-v2").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; run pkg-scripts/setup", path.display()))
+}
+
+fn tagger() -> Tagger {
+    let config = String::from_utf8(base("config.json")).unwrap();
+    let sha = String::from_utf8(base("model.safetensors.sha256")).unwrap();
+    let (model, tokenizer) = (base("model.safetensors"), base("tokenizer.json"));
+    let files = TaggerFiles {
+        config_json: &config,
+        model: &model,
+        model_sha256: sha.trim(),
+        tokenizer_json: &tokenizer,
+        heads: tandem_models::DEFAULT_HEADS,
+    };
+    Tagger::load(files, &burn::tensor::Device::flex()).unwrap()
+}
+
+fn found(text: &str, a: &tandem_engine::Analysis) -> Vec<(EntityKind, String)> {
+    a.entities.iter().map(|s| (s.kind, s.text(text).to_owned())).collect()
+}
+
+#[test]
+fn finds_names_places_organizations_and_addresses() {
+    let t = tagger();
+    let text = "Hi, I'm Jane Doe from Acme Corp. Please ship it to 42 Baker Street, London.";
+    let a = t.analyze(text).unwrap();
+    let got = found(text, &a);
+    assert!(got.contains(&(EntityKind::Person, "Jane Doe".into())), "{got:?}");
+    assert!(got.iter().any(|(k, v)| *k == EntityKind::Organization && v.contains("Acme")), "{got:?}");
+    assert!(
+        got.iter().any(|(k, v)| *k == EntityKind::StreetAddress && v.contains("42 Baker Street")),
+        "{got:?}"
+    );
+    assert!(a.p_local > 0.0 && a.p_local < 1.0);
+    assert_eq!(a.windows, 1);
+    // No entity in a plain question.
+    let q = t.analyze("Explain the difference between a list and a tuple in Python.").unwrap();
+    assert!(q.entities.is_empty(), "{:?}", q.entities);
+}
+
+#[test]
+fn long_texts_are_windowed_and_keep_every_entity() {
+    let t = tagger();
+    let filler = "The quarterly report covers revenue, costs and the outlook for next year. ".repeat(40);
+    let text = format!("My name is Jane Doe. {filler} Please forward it to Maria Gonzalez tomorrow.");
+    let a = t.analyze(&text).unwrap();
+    assert!(a.windows >= 3, "{} windows for {} pieces", a.windows, a.pieces);
+    let got = found(&text, &a);
+    assert!(got.contains(&(EntityKind::Person, "Jane Doe".into())), "{got:?}");
+    assert!(got.contains(&(EntityKind::Person, "Maria Gonzalez".into())), "{got:?}");
+    // Routing reads the first window: the same as the first window's text alone.
+    let head = t.analyze(&text[..text.find(" Please forward").unwrap()]).unwrap();
+    assert!(head.windows >= 3);
+    assert!((head.p_local - a.p_local).abs() < 1e-5, "{} vs {}", head.p_local, a.p_local);
+}
+
+#[test]
+fn unicode_offsets_stay_on_char_boundaries() {
+    let t = tagger();
+    let text = "Grüße an Jürgen Müller aus München 🙂, schreib ihm bald.";
+    let a = t.analyze(text).unwrap();
+    for s in &a.entities {
+        assert!(text.get(s.range.clone()).is_some(), "{:?}", s.range);
+    }
+    assert!(found(text, &a).iter().any(|(k, v)| *k == EntityKind::Person && v.contains("Müller")), "{:?}", found(text, &a));
+}
+
+#[test]
+fn malformed_read_backs_and_empty_text_are_handled() {
+    let t = tagger();
+    let plan = t.plan("Jane Doe").unwrap();
+    let err = t.finish("Jane Doe", &plan, &[0.5; 3], &[0.0]).unwrap_err();
+    assert!(err.to_string().contains("tag probabilities"), "{err}");
+    let empty = t.analyze("").unwrap();
+    assert!(empty.entities.is_empty());
+    assert_eq!(empty.pieces, 0);
+}
