@@ -19,6 +19,21 @@ pub(crate) enum Command {
     Decide(DecideArgs),
     /// Score the router on the held-out routing data (AUC, APGR, CPT).
     Eval(EvalArgs),
+    /// Time one analysis (encoder pass, both heads, decision) per query.
+    Bench(BenchArgs),
+}
+
+/// Arguments of `tandem router bench`.
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    /// MT-Bench-style JSONL (`{"turns": [first, …]}`); the first turn of each line is a query.
+    #[arg(long, default_value = "../shared/data/prompts/mt_bench_questions.jsonl")]
+    prompts: PathBuf,
+    /// Queries to time (after one warm-up).
+    #[arg(long, default_value_t = 40)]
+    n: usize,
+    #[command(flatten)]
+    tagger: TaggerArgs,
 }
 
 /// Arguments of `tandem router decide`.
@@ -56,7 +71,57 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Decide(args) => decide(args),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench(args),
     }
+}
+
+/// First turns of an MT-Bench-style JSONL file.
+pub(crate) fn first_turns(path: &Path, n: usize) -> Result<Vec<String>> {
+    let content = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    content
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            v["turns"][0]
+                .as_str()
+                .map(str::to_owned)
+                .context("a line without turns[0]")
+        })
+        .collect()
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let queries = first_turns(&args.prompts, args.n)?;
+    let tagger = load_tagger(&args.tagger)?;
+    let policy = RouterPolicy::default();
+    let shield = Shield::default();
+    let run = |q: &str| -> Result<f64> {
+        let start = Instant::now();
+        let a = tagger.analyze(q)?;
+        let spans = shield.analyze_with(q, a.entities)?;
+        std::hint::black_box(policy.decide(&Signals {
+            p_local: a.p_local,
+            entities: spans.len(),
+            words: a.words,
+            ..Signals::default()
+        }));
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    run(&queries[0])?;
+    let mut ms = queries.iter().map(|q| run(q)).collect::<Result<Vec<f64>>>()?;
+    ms.sort_by(f64::total_cmp);
+    let pick = |f: f64| ms[((ms.len() - 1) as f64 * f).round() as usize];
+    let out = serde_json::json!({
+        "backend": "native-cpu",
+        "queries": ms.len(),
+        "median_ms": pick(0.5),
+        "p90_ms": pick(0.9),
+        "mean_ms": ms.iter().sum::<f64>() / ms.len() as f64,
+    });
+    println!("{out}");
+    Ok(())
 }
 
 fn decide(args: DecideArgs) -> Result<()> {

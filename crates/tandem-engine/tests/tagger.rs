@@ -40,15 +40,22 @@ fn finds_names_places_organizations_and_addresses() {
     let a = t.analyze(text).unwrap();
     let got = found(text, &a);
     assert!(got.contains(&(EntityKind::Person, "Jane Doe".into())), "{got:?}");
-    assert!(got.iter().any(|(k, v)| *k == EntityKind::Organization && v.contains("Acme")), "{got:?}");
     assert!(
-        got.iter().any(|(k, v)| *k == EntityKind::StreetAddress && v.contains("42 Baker Street")),
+        got.iter()
+            .any(|(k, v)| *k == EntityKind::Organization && v.contains("Acme")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|(k, v)| *k == EntityKind::StreetAddress && v.contains("42 Baker Street")),
         "{got:?}"
     );
     assert!(a.p_local > 0.0 && a.p_local < 1.0);
     assert_eq!(a.windows, 1);
     // No entity in a plain question.
-    let q = t.analyze("Explain the difference between a list and a tuple in Python.").unwrap();
+    let q = t
+        .analyze("Explain the difference between a list and a tuple in Python.")
+        .unwrap();
     assert!(q.entities.is_empty(), "{:?}", q.entities);
 }
 
@@ -65,7 +72,12 @@ fn long_texts_are_windowed_and_keep_every_entity() {
     // Routing reads the first window: the same as the first window's text alone.
     let head = t.analyze(&text[..text.find(" Please forward").unwrap()]).unwrap();
     assert!(head.windows >= 3);
-    assert!((head.p_local - a.p_local).abs() < 1e-5, "{} vs {}", head.p_local, a.p_local);
+    assert!(
+        (head.p_local - a.p_local).abs() < 1e-5,
+        "{} vs {}",
+        head.p_local,
+        a.p_local
+    );
 }
 
 #[test]
@@ -76,7 +88,13 @@ fn unicode_offsets_stay_on_char_boundaries() {
     for s in &a.entities {
         assert!(text.get(s.range.clone()).is_some(), "{:?}", s.range);
     }
-    assert!(found(text, &a).iter().any(|(k, v)| *k == EntityKind::Person && v.contains("Müller")), "{:?}", found(text, &a));
+    assert!(
+        found(text, &a)
+            .iter()
+            .any(|(k, v)| *k == EntityKind::Person && v.contains("Müller")),
+        "{:?}",
+        found(text, &a)
+    );
 }
 
 #[test]

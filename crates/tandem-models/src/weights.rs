@@ -168,7 +168,9 @@ impl SafetensorsWeights {
 impl WeightSource for SafetensorsWeights {
     fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
         if let Some(dtype) = self.unsupported.get(name) {
-            return Err(ModelError::Safetensors(format!("{name}: dtype {dtype:?} is not supported")));
+            return Err(ModelError::Safetensors(format!(
+                "{name}: dtype {dtype:?} is not supported"
+            )));
         }
         Ok(self.tensors.get(name).cloned())
     }
