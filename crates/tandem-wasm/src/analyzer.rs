@@ -88,7 +88,7 @@ struct AnalysisJs {
     ms: f64,
 }
 
-async fn read(t: TensorData) -> Result<Vec<f32>, JsError> {
+fn read(t: TensorData) -> Result<Vec<f32>, JsError> {
     t.try_to_vec::<f32>()
         .map_err(|e| JsError::new(&format!("reading the encoder's output: {e:?}")))
 }
