@@ -73,6 +73,17 @@ TEMPLATES = [
     "i think {f} from {o} lives somewhere in {c}",
     "can u send it to {sa} {c} pls",
     "my boss {p} wants the report by friday",
+    "They had {NUM} kids: {F}, {F2}, {F3} and {F4}.",
+    "invited: {F}, {F2}, {F3}, {F4}",
+    "The company was founded by {L}, {L2} and {L3} in {C}.",
+    "I loved the song by {P}, especially the live version.",
+    "{F}: \"Are you coming?\" {F2}: \"Only if {F3} drives.\"",
+    "Is {P}'s phone number still the same?",
+    "Dr. {L} will see you now, {F}.",
+    "Prof. {P} teaches at the University of {C}.",
+    "Please ask Mrs. {L} whether {O} accepted the offer.",
+    "{P} ({NUM}) from {C} won the race.",
+    "follow up with {p} in a couple of weeks",
 ]
 
 # Templates in the languages of the locales they are rendered with.
@@ -155,12 +166,29 @@ def _values(fake: Faker, rng: random.Random) -> dict:
                     continue
         return fake.city()
 
+    def person() -> str:
+        # Faker's name() may carry a title ("Dr.", "Mrs.") or suffix ("MD"):
+        # titles are not part of the name (Presidio's convention), so build it.
+        first, last = fake.first_name(), fake.last_name()
+        r = rng.random()
+        if r < 0.15:
+            return f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')}. {last}"
+        if r < 0.25:
+            return f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')} {last}"
+        if r < 0.3:
+            return f"{first} {fake.first_name()} {last}"
+        return f"{first} {last}"
+
     return {
-        "P": ("PERSON", fake.name),
-        "P2": ("PERSON", fake.name),
+        "P": ("PERSON", person),
+        "P2": ("PERSON", person),
         "F": ("PERSON", fake.first_name),
         "F2": ("PERSON", fake.first_name),
+        "F3": ("PERSON", fake.first_name),
+        "F4": ("PERSON", fake.first_name),
         "L": ("PERSON", fake.last_name),
+        "L2": ("PERSON", fake.last_name),
+        "L3": ("PERSON", fake.last_name),
         "C": ("LOCATION", city),
         "C2": ("LOCATION", city),
         "N": ("LOCATION", country),

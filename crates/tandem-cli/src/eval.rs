@@ -30,6 +30,9 @@ pub(crate) struct Args {
     /// Also write the JSON result to this file (tables still go to stdout).
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// Write the last system's predictions (JSONL, code-point offsets) here, for error analysis.
+    #[arg(long, value_name = "FILE")]
+    predictions_out: Option<PathBuf>,
     /// Also score patterns + the on-device NER model (names, places,
     /// organizations, street addresses), side by side with patterns alone.
     #[arg(long)]
@@ -86,6 +89,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
         });
     }
 
+    if let Some(path) = &args.predictions_out {
+        let last = &systems[systems.len() - 1];
+        let mut lines = String::new();
+        for (e, spans) in gold.iter().zip(&last.predictions) {
+            lines += &serde_json::to_string(&Example {
+                text: e.text.clone(),
+                spans: spans.clone(),
+            })?;
+            lines.push('\n');
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     let chars: usize = gold.iter().map(|e| e.text.chars().count()).sum();
     let throughput = measure(&shield, &gold, chars, Duration::from_secs_f64(args.min_seconds))?;
     let reports: Vec<(String, [Report; 2])> = systems
