@@ -168,15 +168,13 @@ impl Analyzer {
                 .into_data_async()
                 .await
                 .map_err(|e| JsError::new(&format!("{e:?}")))?,
-        )
-        .await?;
+        )?;
         let logit = read(
             out.route_logit
                 .into_data_async()
                 .await
                 .map_err(|e| JsError::new(&format!("{e:?}")))?,
-        )
-        .await?;
+        )?;
         let analysis = self.tagger.finish(&text, &plan, &ner, &logit).map_err(js_error)?;
         let ms = now_ms() - start;
         let model_entities = to_detections(&text, &analysis.entities, OffsetUnit::Utf16);
@@ -254,6 +252,5 @@ impl SentenceEncoder {
                 .await
                 .map_err(|e| JsError::new(&format!("{e:?}")))?,
         )
-        .await
     }
 }
