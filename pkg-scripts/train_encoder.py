@@ -13,7 +13,8 @@ transformers, safetensors, tokenizers and faker in the venv
 * NER: synthetic chat-style text from pkg-scripts/ner_data.py (Faker, 14
   locales). The Presidio evaluation set is never read.
 * Router: ../shared/data/routing. Label: the weak model (Mixtral-8x7B)
-  answered correctly. Whole MMLU subjects (every 5th subject in sorted
+  suffices, i.e. it was right or the strong model (GPT-4) was wrong too:
+  sending such a query to the cloud buys nothing. Whole MMLU subjects (every 5th subject in sorted
   order) and every contaminated prompt are held out for evaluation; the
   remaining prompts are split 90/10 into training and calibration (Platt
   scaling, folded into the shipped weights so the head outputs a calibrated
@@ -183,6 +184,11 @@ def routing_rows():
     return rows
 
 
+def suffices(row) -> bool:
+    """The weak model loses nothing against the strong one on this prompt."""
+    return bool(row[1]) or not bool(row[2])
+
+
 def split_of(prompt: str, group: str, contaminated: bool, eval_subjects: set) -> str:
     if contaminated or group in eval_subjects:
         return "eval"
@@ -231,7 +237,7 @@ def train_router(model, tok, args, eval_subjects):
         splits[split_of(r[0], r[3], r[4], eval_subjects)].append(r)
     print({k: len(v) for k, v in splits.items()})
     feats = {k: features(model, tok, [r[0] for r in v]) for k, v in splits.items()}
-    y = {k: torch.tensor([float(r[1]) for r in v]) for k, v in splits.items()}
+    y = {k: torch.tensor([float(suffices(r)) for r in v]) for k, v in splits.items()}
     head = torch.nn.Linear(model.config.hidden_size, 1)
     opt = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=1e-3)
     for epoch in range(300):
@@ -258,7 +264,7 @@ def train_router(model, tok, args, eval_subjects):
         head.weight.mul_(a)
         head.bias.mul_(a).add_(b)
         p_eval = torch.sigmoid(head(feats["eval"]).squeeze(-1)).tolist()
-    labels = [bool(r[1]) for r in splits["eval"]]
+    labels = [suffices(r) for r in splits["eval"]]
     report = {"train": len(splits["train"]), "calib": len(splits["calib"]), "eval": len(splits["eval"]), "eval_auc_python": auc(p_eval, labels), "platt": [a, b]}
     print("router", report)
     return head, report
@@ -272,6 +278,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
+    ap.add_argument("--router-only", metavar="HEADS", help="keep HEADS' LoRA deltas and NER head, retrain only the routing head")
     args = ap.parse_args()
     if args.quick:
         args.ner_examples, args.epochs = 200, 1
@@ -288,7 +295,22 @@ def main():
         setattr(parent, leaf, wrapped)
         loras[name] = wrapped
     ner_head = torch.nn.Linear(model.config.hidden_size, len(LABELS))
-    dev_acc = train_ner(model, tok, ner_head, args, rng)
+    if args.router_only:
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        state = load_file(args.router_only)
+        for name, m in loras.items():
+            m.a.data = state[f"{name}.lora_a"].float()
+            m.b.data = state[f"{name}.lora_b"].float()
+        ner_head.weight.data, ner_head.bias.data = state["ner.weight"], state["ner.bias"]
+        with safe_open(args.router_only, "pt") as f:
+            previous = json.loads(f.metadata()["training"])
+        dev_acc = previous["ner_dev_token_accuracy"]
+        args.ner_examples, args.epochs = previous["ner_examples"], previous["epochs"]
+    else:
+        dev_acc = train_ner(model, tok, ner_head, args, rng)
+    model.eval()
 
     subjects = sorted(p.stem.removeprefix("mmlu_") for p in (SHARED / "data/routing/mmlu").glob("*.csv"))
     eval_subjects = set(subjects[::5])
@@ -318,7 +340,7 @@ def main():
         "ner_max_tokens": str(NER_LEN),
         "router_max_tokens": str(ROUTER_LEN),
         "router_pooling": "mean,l2",
-        "router_label": "weak model suffices (Mixtral-8x7B correct)",
+        "router_label": "weak model suffices (Mixtral-8x7B correct, or GPT-4 wrong too)",
         "router_eval_subjects": ",".join(sorted(eval_subjects)),
         "training": json.dumps({"ner_examples": args.ner_examples, "epochs": args.epochs, "ner_dev_token_accuracy": dev_acc, **router_report}),
     }

@@ -319,7 +319,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Mean predicted probability and observed weak-model accuracy per decile of `p_local`.
+/// Mean predicted probability and the observed share of "weak model suffices" per decile of `p_local`.
 fn calibration(qs: &[RoutedQuery]) -> Vec<(f64, f64, usize)> {
     let mut sorted: Vec<&RoutedQuery> = qs.iter().collect();
     sorted.sort_by(|a, b| a.p_local.total_cmp(&b.p_local));
@@ -328,7 +328,7 @@ fn calibration(qs: &[RoutedQuery]) -> Vec<(f64, f64, usize)> {
         .map(|c| {
             let n = c.len() as f64;
             let p = c.iter().map(|q| q.p_local).sum::<f64>() / n;
-            let y = c.iter().filter(|q| q.weak_correct).count() as f64 / n;
+            let y = c.iter().filter(|q| q.weak_suffices()).count() as f64 / n;
             ((p * 1000.0).round() / 1000.0, (y * 1000.0).round() / 1000.0, c.len())
         })
         .collect()

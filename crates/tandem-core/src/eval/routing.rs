@@ -1,7 +1,9 @@
 //! Scoring a router on queries whose weak-model and strong-model
 //! correctness is known (RouteLLM's metrics).
 //!
-//! * **AUC** of `p_local` for "the weak model was right".
+//! * **AUC** of `p_local` for "the weak model suffices": it was right, or
+//!   the strong model was wrong too (sending the query to the cloud would
+//!   have bought nothing). This is the label the router is trained on.
 //! * **PGR(c)**, the performance gap recovered when the fraction `c` of the
 //!   queries the router trusts least go to the strong model:
 //!   `(perf(c) − perf_weak) / (perf_strong − perf_weak)`.
@@ -23,6 +25,13 @@ pub struct RoutedQuery {
     pub strong_correct: bool,
 }
 
+impl RoutedQuery {
+    /// The weak model loses nothing against the strong one on this query.
+    pub fn weak_suffices(&self) -> bool {
+        self.weak_correct || !self.strong_correct
+    }
+}
+
 /// A router's scores on a set of queries.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouterReport {
@@ -32,7 +41,7 @@ pub struct RouterReport {
     pub weak_accuracy: f64,
     /// Accuracy with every query on the strong model.
     pub strong_accuracy: f64,
-    /// Area under the ROC curve for "the weak model was right".
+    /// Area under the ROC curve for "the weak model suffices".
     pub auc: f64,
     /// Average performance gap recovered.
     pub apgr: f64,
@@ -56,7 +65,7 @@ pub fn evaluate(queries: &[RoutedQuery]) -> Option<RouterReport> {
     }
     let auc = auc(
         &queries.iter().map(|q| q.p_local).collect::<Vec<_>>(),
-        &queries.iter().map(|q| q.weak_correct).collect::<Vec<_>>(),
+        &queries.iter().map(RoutedQuery::weak_suffices).collect::<Vec<_>>(),
     )?;
     // Least trusted first: these go to the strong model first. Ties keep input order.
     let mut order: Vec<&RoutedQuery> = queries.iter().collect();
@@ -147,6 +156,16 @@ mod tests {
         assert_eq!(r.auc, 0.0);
         assert_eq!(r.cpt50, 0.75);
         assert!((r.apgr - 1.5 / 5.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_query_both_models_fail_counts_as_weak_suffices() {
+        // Routing the both-wrong query to the cloud recovers nothing, so a
+        // router that keeps it local is perfect.
+        let qs = [q(0.9, false, false), q(0.1, false, true), q(0.5, true, true)];
+        let r = evaluate(&qs).unwrap();
+        assert_eq!(r.auc, 1.0);
+        assert_eq!(r.cpt80, 1.0 / 3.0);
     }
 
     #[test]
