@@ -88,9 +88,11 @@ struct AnalysisJs {
     ms: f64,
 }
 
-fn read(t: TensorData) -> Result<Vec<f32>, JsError> {
-    t.try_to_vec::<f32>()
-        .map_err(|e| JsError::new(&format!("reading the encoder's output: {e:?}")))
+/// Reads a tensor back from the device (awaited: WebGPU buffers map asynchronously).
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, JsError> {
+    let err = |e: &dyn std::fmt::Debug| JsError::new(&format!("reading the encoder's output: {e:?}"));
+    let data: TensorData = t.into_data_async().await.map_err(|e| err(&e))?;
+    data.try_to_vec::<f32>().map_err(|e| err(&e))
 }
 
 #[wasm_bindgen]
@@ -163,18 +165,8 @@ impl Analyzer {
         let start = now_ms();
         let plan = self.tagger.plan(&text).map_err(js_error)?;
         let out = self.tagger.forward(&plan).map_err(js_error)?;
-        let ner = read(
-            out.ner
-                .into_data_async()
-                .await
-                .map_err(|e| JsError::new(&format!("{e:?}")))?,
-        )?;
-        let logit = read(
-            out.route_logit
-                .into_data_async()
-                .await
-                .map_err(|e| JsError::new(&format!("{e:?}")))?,
-        )?;
+        let ner = read(out.ner).await?;
+        let logit = read(out.route_logit).await?;
         let analysis = self.tagger.finish(&text, &plan, &ner, &logit).map_err(js_error)?;
         let ms = now_ms() - start;
         let model_entities = to_detections(&text, &analysis.entities, OffsetUnit::Utf16);
@@ -247,10 +239,6 @@ impl SentenceEncoder {
         row.push(self.tokenizer.sep());
         let encoded = self.encoder.forward(&[row]).map_err(js_error)?;
         let emb: Tensor<2> = l2_normalize(mean_pool(&encoded));
-        read(
-            emb.into_data_async()
-                .await
-                .map_err(|e| JsError::new(&format!("{e:?}")))?,
-        )
+        read(emb).await
     }
 }
