@@ -17,6 +17,8 @@ mod model;
 mod options;
 mod seal;
 mod shield;
+#[cfg(feature = "models")]
+mod speculate;
 
 #[cfg(feature = "models")]
 pub use analyzer::{Analyzer, SentenceEncoder};

@@ -170,7 +170,7 @@ async fn webgpu_missing() -> Option<String> {
 }
 
 /// Runs `input` through the model and reads back the logits of its last position.
-async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, JsError> {
+pub(crate) async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, JsError> {
     let logits = model.forward(input, cache).map_err(js_error)?;
     let data = logits
         .narrow(0, input.len() - 1, 1)
@@ -296,7 +296,7 @@ impl LocalModel {
 }
 
 impl LocalModel {
-    fn engine(&self) -> Result<&Engine, JsError> {
+    pub(crate) fn engine(&self) -> Result<&Engine, JsError> {
         match &self.loaded {
             Loaded::Engine(engine) => Ok(engine),
             Loaded::Bare(_) => Err(JsError::new(

@@ -3,7 +3,9 @@
 use crate::options::{ShieldOptions, from_js_object};
 use js_sys::JsString;
 use tandem_core::shield::{self as core, Redactor, to_detections};
-use tandem_core::text::OffsetUnit;
+use tandem_core::shield::tagging::MODEL_RECOGNIZER;
+use tandem_core::text::{OffsetCursor, OffsetUnit};
+use tandem_protocol::Detection;
 use wasm_bindgen::prelude::*;
 
 /// Finds PII and secrets, redacts them for sending, restores them in replies.
@@ -44,13 +46,23 @@ impl Shield {
     }
 
     /// Replaces entities according to the policy; offsets in UTF-16.
+    ///
+    /// `modelEntities` (optional) are extra spans found by a model, such as
+    /// `Analyzer.analyze(text).modelEntities`: they are merged with the
+    /// pattern layer the same way the analyzer merges them (validated
+    /// patterns win, overlapping model spans are cut around them).
     #[wasm_bindgen(unchecked_return_type = "Redaction")]
     pub fn redact(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] text: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Detection[]")] model_entities: JsValue,
     ) -> Result<JsValue, JsError> {
         let text = rust_string(&text, "text")?;
-        let redacted = self.redactor.redact(&text).map_err(|e| JsError::new(&e.to_string()))?;
+        let model_spans = model_spans(&text, model_entities)?;
+        let redacted = self
+            .redactor
+            .redact_with(&text, model_spans)
+            .map_err(|e| JsError::new(&e.to_string()))?;
         to_js(&redacted.to_wire(&text, OffsetUnit::Utf16))
     }
 
@@ -120,6 +132,30 @@ impl StreamRestorer {
         }
         Ok(self.inner.finish())
     }
+}
+
+/// Model spans given to `redact` in UTF-16 offsets, as byte spans of `text`.
+fn model_spans(text: &str, entities: JsValue) -> Result<Vec<core::Span>, JsError> {
+    if entities.is_undefined() || entities.is_null() {
+        return Ok(Vec::new());
+    }
+    let entities: Vec<Detection> = serde_wasm_bindgen::from_value(entities)
+        .map_err(|e| JsError::new(&format!("modelEntities must be Detection[]: {e}")))?;
+    let mut cursor = OffsetCursor::new(text, OffsetUnit::Utf16);
+    let mut spans = Vec::with_capacity(entities.len());
+    for d in &entities {
+        let (Some(start), Some(end)) = (cursor.to_byte(d.start), cursor.to_byte(d.end)) else {
+            return Err(JsError::new(&format!(
+                "modelEntities: {}..{} is not a range of the text (UTF-16 offsets)",
+                d.start, d.end
+            )));
+        };
+        if start >= end {
+            return Err(JsError::new(&format!("modelEntities: empty range {}..{}", d.start, d.end)));
+        }
+        spans.push(core::Span::new(d.kind, start..end, d.score, MODEL_RECOGNIZER));
+    }
+    Ok(spans)
 }
 
 /// A Rust string from a JS value that must be a well-formed string.

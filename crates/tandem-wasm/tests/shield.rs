@@ -25,7 +25,7 @@ fn js(s: &str) -> JsValue {
 #[wasm_bindgen_test]
 fn redaction_offsets_index_javascript_strings() {
     let mut shield = Shield::new(JsValue::UNDEFINED).unwrap();
-    let out = shield.redact(js(TEXT)).unwrap();
+    let out = shield.redact(js(TEXT), JsValue::UNDEFINED).unwrap();
     let redacted: JsString = get(&out, "text").unchecked_into();
     assert_eq!(
         String::from(redacted.clone()),
@@ -51,7 +51,7 @@ fn redaction_offsets_index_javascript_strings() {
 #[wasm_bindgen_test]
 fn stream_restorer_handles_any_split_including_surrogate_pairs() {
     let mut shield = Shield::new(JsValue::UNDEFINED).unwrap();
-    shield.redact(js(TEXT)).unwrap();
+    shield.redact(js(TEXT), JsValue::UNDEFINED).unwrap();
     let reply = JsString::from("Noted 🎉: [EMAIL_1] / [CARD_1] / [SSN_1] / [NOPE_1] 🎉");
     let expected = "Noted 🎉: zoë@exemple.fr / 4111 1111 1111 1111 / 460-89-9847 / [NOPE_1] 🎉";
     for size in 1..=7 {
@@ -78,8 +78,8 @@ fn invalid_utf16_and_non_strings_are_clear_errors() {
         message.contains("not valid UTF-16") && message.contains("index 1"),
         "{message}"
     );
-    assert!(shield.redact(lone.into()).is_err());
-    assert!(shield.redact(JsValue::from_f64(42.0)).is_err());
+    assert!(shield.redact(lone.into(), JsValue::UNDEFINED).is_err());
+    assert!(shield.redact(JsValue::from_f64(42.0), JsValue::UNDEFINED).is_err());
     let mut restorer = shield.restorer();
     assert!(
         restorer.push(JsString::from_char_code(&[0xDC00, 0x61]).into()).is_err(),
@@ -99,7 +99,7 @@ fn options_set_policies_and_reject_nonsense() {
     let options =
         js_sys::JSON::parse(r#"{"policy": {"CREDIT_CARD": "mask", "US_SSN": "allow"}, "minScore": 0.6}"#).unwrap();
     let mut shield = Shield::new(options).unwrap();
-    let out = shield.redact(js(TEXT)).unwrap();
+    let out = shield.redact(js(TEXT), JsValue::UNDEFINED).unwrap();
     assert_eq!(
         get(&out, "text").as_string().unwrap(),
         "Zoë 🎉 writes from [EMAIL_1], card **** **** **** 1111, SSN 460-89-9847."
@@ -141,4 +141,32 @@ fn oversized_and_pathological_inputs() {
         assert_eq!(found.length(), 0, "{unit:?}");
     }
     assert_eq!(Array::from(&shield.analyze(js("")).unwrap()).length(), 0);
+}
+
+/// A model's spans (UTF-16 offsets, as `Analyzer` reports them) join the
+/// pattern layer: placeholders for both, originals restored, bad ranges refused.
+#[wasm_bindgen_test]
+fn model_entities_are_redacted_with_the_patterns() {
+    let mut shield = Shield::new(JsValue::UNDEFINED).unwrap();
+    let person = |start: u32, end: u32| {
+        js_sys::JSON::parse(&format!(
+            r#"[{{"kind":"PERSON","start":{start},"end":{end},"score":0.9,"recognizer":"ner"}}]"#
+        ))
+        .unwrap()
+    };
+    // "Zoë" is 0..3 in UTF-16; the emoji after it is two code units.
+    let out = shield.redact(js(TEXT), person(0, 3)).unwrap();
+    let redacted = String::from(get(&out, "text").unchecked_into::<JsString>());
+    assert_eq!(
+        redacted,
+        "[PERSON_1] 🎉 writes from [EMAIL_1], card [CARD_1], SSN [SSN_1]."
+    );
+    assert_eq!(
+        shield.restore(js("Hi [PERSON_1], noted [EMAIL_1].")).unwrap(),
+        "Hi Zoë, noted zoë@exemple.fr."
+    );
+    // Inside the surrogate pair of the emoji, or past the end: a clear error.
+    assert!(shield.redact(js(TEXT), person(4, 5)).is_err());
+    assert!(shield.redact(js(TEXT), person(0, 1000)).is_err());
+    assert!(shield.redact(js(TEXT), js("PERSON")).is_err());
 }

@@ -1,0 +1,176 @@
+// The edge worker, as the engine talks to it: OpenAI-style streamed chat completions and
+// `/v1/verify` rounds, each either plain or sealed end to end (HPKE, the wasm SealClient).
+import { SealClient } from "./wasm/tandem_wasm.js";
+import type { ChatMessage } from "./types.js";
+
+/** An error reaching the worker before it answered: the engine may answer locally instead. */
+export class CloudUnreachable extends Error {
+  override name = "CloudUnreachable";
+}
+
+/** A response as the engine reads it: status, and the body's bytes as they arrive. */
+interface Reply {
+  status: number;
+  body: AsyncIterable<Uint8Array>;
+}
+
+/** Settings of the link to the worker. */
+export interface CloudConfig {
+  workerUrl: string;
+  token?: string;
+  seal?: boolean | { keys: string };
+  timeoutMs: number;
+}
+
+/** The link to one edge worker. */
+export class Cloud {
+  #config: CloudConfig;
+  #sealer: Promise<SealClient> | null = null;
+
+  constructor(config: CloudConfig) {
+    this.#config = { ...config, workerUrl: config.workerUrl.replace(/\/+$/, "") };
+  }
+
+  /** Streams a chat completion's content deltas; usage (when the worker reports it) at the end. */
+  async *chat(model: string, messages: ChatMessage[], maxTokens: number, signal?: AbortSignal): AsyncGenerator<string, number | null> {
+    const body = JSON.stringify({ model, messages, stream: true, max_tokens: maxTokens, stream_options: { include_usage: true } });
+    const reply = await this.#post("/v1/chat/completions", body, signal);
+    if (reply.status !== 200) throw new Error(`the worker answered ${reply.status}: ${await text(reply.body)}`);
+    let usage: number | null = null;
+    let done = false;
+    for await (const data of sse(reply.body)) {
+      if (data === "[DONE]") {
+        done = true;
+        break;
+      }
+      let event: { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
+      try {
+        event = JSON.parse(data);
+      } catch {
+        throw new Error(`the worker sent an event that is not JSON: ${data.slice(0, 80)}`);
+      }
+      if (event.error) throw new Error(`the cloud model failed mid-answer: ${event.error.message ?? "unknown error"}`);
+      if (event.usage?.completion_tokens != null) usage = event.usage.completion_tokens;
+      const piece = event.choices?.[0]?.delta?.content;
+      if (piece) yield piece;
+    }
+    if (!done) throw new Error("the cloud answer ended before it was complete (no [DONE])");
+    return usage;
+  }
+
+  /** One `/v1/verify` round; `null` when the worker lost the session (409). */
+  async verify(request: object, signal?: AbortSignal): Promise<object | null> {
+    const reply = await this.#post("/v1/verify", JSON.stringify(request), signal);
+    const body = await text(reply.body);
+    if (reply.status === 409) return null;
+    if (reply.status !== 200) throw new Error(`verification failed (${reply.status}): ${body}`);
+    return JSON.parse(body) as object;
+  }
+
+  /** POSTs JSON, plain or sealed; network failures and timeouts become `CloudUnreachable`. */
+  async #post(path: string, body: string, signal?: AbortSignal): Promise<Reply> {
+    const { workerUrl, token, seal, timeoutMs } = this.#config;
+    const authorization = token ? `Bearer ${token}` : undefined;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const headersSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const connect = async (url: string, init: RequestInit): Promise<Response> => {
+      // The timeout bounds the wait for headers only: a slow stream is not cut off.
+      const controller = new AbortController();
+      const relay = () => controller.abort(headersSignal.reason);
+      headersSignal.addEventListener("abort", relay, { once: true });
+      signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+      try {
+        return await fetch(url, { ...init, signal: controller.signal });
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        throw new CloudUnreachable(`the worker at ${workerUrl} is unreachable: ${(err as Error).message}`);
+      } finally {
+        headersSignal.removeEventListener("abort", relay);
+      }
+    };
+    if (!seal) {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (authorization) headers.authorization = authorization;
+      const response = await connect(`${workerUrl}${path}`, { method: "POST", headers, body });
+      return { status: response.status, body: chunks(response) };
+    }
+    const exchange = (await this.#sealClient(connect)).seal("POST", path, body, authorization);
+    const response = await connect(`${workerUrl}/v1/sealed`, {
+      method: "POST",
+      headers: { "content-type": "application/tandem-sealed-request" },
+      body: exchange.body as BufferSource,
+    });
+    if (response.headers.get("content-type") !== "application/tandem-sealed-response") {
+      throw new Error(`the worker refused the sealed request (${response.status}): ${await response.text()}`);
+    }
+    // The first opened chunk is the inner response head ({status, headers}); the rest is its body.
+    const opened = openSealed(exchange, chunks(response));
+    const head = await opened.next();
+    if (head.done) throw new Error("the sealed response ended before its head");
+    const { status } = JSON.parse(new TextDecoder().decode(head.value)) as { status: number };
+    return { status, body: { [Symbol.asyncIterator]: () => opened } };
+  }
+
+  #sealClient(connect: (url: string, init: RequestInit) => Promise<Response>): Promise<SealClient> {
+    const seal = this.#config.seal;
+    this.#sealer ??= (async () => {
+      if (typeof seal === "object") return SealClient.fromKeys(seal.keys);
+      const response = await connect(`${this.#config.workerUrl}/v1/seal/keys`, { method: "GET" });
+      if (!response.ok) throw new Error(`the worker has no sealing keys (${response.status})`);
+      return SealClient.fromKeys(await response.text());
+    })();
+    this.#sealer.catch(() => (this.#sealer = null));
+    return this.#sealer;
+  }
+}
+
+async function* chunks(response: Response): AsyncGenerator<Uint8Array> {
+  if (!response.body) return;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function* openSealed(
+  exchange: { push(bytes: Uint8Array): unknown[]; finish(): void },
+  body: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  for await (const bytes of body) {
+    for (const chunk of exchange.push(bytes)) yield chunk as Uint8Array;
+  }
+  exchange.finish(); // throws when the stream was cut short or tampered with
+}
+
+async function text(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let out = "";
+  for await (const bytes of body) out += decoder.decode(bytes, { stream: true });
+  return out + decoder.decode();
+}
+
+/** The `data:` payloads of a server-sent event stream. */
+async function* sse(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const bytes of body) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let end: number;
+    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+      const data = event
+        .split(/\r?\n/)
+        .filter((line) => line.startsWith("data:"))
+        .map((line) => line.slice(5).replace(/^ /, ""))
+        .join("\n");
+      if (data) yield data;
+    }
+  }
+}

@@ -1,0 +1,328 @@
+// The engine on the calling thread: shield → router → local answer or cloud (plain or
+// speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
+// Worker by default (see remote.ts); the API is the same.
+import init, { Analyzer, LocalModel, Shield, type Analysis } from "./wasm/tandem_wasm.js";
+import { Cloud, CloudUnreachable } from "./cloud.js";
+import { Emitter } from "./events.js";
+import { fetchModelFile, loadManifest, pruneCache, type Progress } from "./models.js";
+import type {
+  ChatMessage,
+  ChatOptions,
+  ChatResult,
+  DevicePreference,
+  Engine,
+  EngineEvents,
+  EngineEventType,
+  EngineOptions,
+  Redaction,
+  Route,
+  Usage,
+} from "./types.js";
+
+/** Prices of a GPT-4o-class model (dollars per million tokens), the cost meter's default. */
+export const DEFAULT_PRICING = { inputPerMTok: 2.5, outputPerMTok: 10 };
+
+type RouteEvent = EngineEvents["route"];
+
+/** The engine's state on the thread that runs the models. */
+export class LocalEngine implements Engine {
+  readonly #events = new Emitter();
+  readonly #options: EngineOptions;
+  #shield!: Shield;
+  #analyzer: Analyzer | null = null;
+  #drafter: LocalModel | null = null;
+  #drafterName: string | null = null;
+  #cloud: Cloud | null = null;
+  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false } };
+  #total: Usage = emptyUsage();
+  #busy: Promise<unknown> = Promise.resolve();
+
+  private constructor(options: EngineOptions) {
+    this.#options = options;
+  }
+
+  /** Loads the wasm and the manifest's models; progress and `ready` events go to `listen`. */
+  static async create(options: EngineOptions = {}, listen?: (engine: LocalEngine) => void): Promise<LocalEngine> {
+    const engine = new LocalEngine(options);
+    listen?.(engine);
+    await engine.#load();
+    return engine;
+  }
+
+  get info(): EngineEvents["ready"] {
+    return this.#info;
+  }
+
+  on<K extends EngineEventType>(type: K, listener: (event: EngineEvents[K]) => void): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  async redact(text: string): Promise<Redaction> {
+    return this.#serial(async () => this.#shield.redact(text, (await this.#analyze(text))?.modelEntities));
+  }
+
+  async restore(text: string): Promise<string> {
+    return this.#shield.restore(text);
+  }
+
+  async reset(): Promise<void> {
+    this.#shield.reset();
+  }
+
+  close(): void {
+    this.#analyzer?.free();
+    this.#drafter?.free();
+    this.#shield?.free();
+    this.#analyzer = this.#drafter = null;
+  }
+
+  chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    return this.#serial(() => this.#chat(messages, options));
+  }
+
+  async #load(): Promise<void> {
+    const o = this.#options;
+    await init();
+    this.#shield = new Shield(o.shield);
+    if (o.workerUrl) {
+      this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000 });
+    }
+    if (!o.manifestUrl) {
+      this.#ready("none", null);
+      return;
+    }
+    const { manifest, base } = await loadManifest(o.manifestUrl);
+    await pruneCache(manifest, base);
+    const progress: Progress = (p) => this.#events.emit("progress", p);
+    const { device, reason } = await pickDevice(o.device ?? "auto");
+    let backend: "webgpu" | "cpu" | "none" = "none";
+    let fallbackReason = reason;
+    const want = o.load ?? {};
+    if (manifest.analyzer && want.analyzer !== false) {
+      const a = manifest.analyzer;
+      // One file at a time: progress reads naturally, and peak memory stays lower.
+      const config = await fetchModelFile(a.config, base, progress);
+      const model = await fetchModelFile(a.model, base, progress);
+      const tokenizer = await fetchModelFile(a.tokenizer, base, progress);
+      const heads = a.heads ? await fetchModelFile(a.heads, base, progress) : undefined;
+      this.#analyzer = await Analyzer.load(new TextDecoder().decode(config), model, a.model.sha256, tokenizer, heads, device);
+      backend = this.#analyzer.backend as "webgpu" | "cpu";
+      fallbackReason ??= this.#analyzer.fallbackReason ?? null;
+    }
+    if (manifest.drafter && want.drafter !== false) {
+      const bytes = await fetchModelFile(manifest.drafter.file, base, progress);
+      this.#drafter = await LocalModel.fromGguf(bytes, device);
+      this.#drafterName = manifest.drafter.name;
+      backend = this.#drafter.backend as "webgpu" | "cpu";
+      fallbackReason ??= this.#drafter.fallbackReason ?? null;
+    }
+    this.#ready(backend, fallbackReason);
+  }
+
+  #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null): void {
+    this.#info = { backend, fallbackReason, models: { drafter: this.#drafterName, analyzer: !!this.#analyzer } };
+    this.#events.emit("ready", this.#info);
+  }
+
+  /** One call at a time: the models and the shield's conversation state are not reentrant. */
+  #serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(f, f);
+    this.#busy = run.catch(() => undefined);
+    return run;
+  }
+
+  async #analyze(text: string, context?: { cloudAvailable: boolean; localAvailable: boolean }): Promise<Analysis | null> {
+    return this.#analyzer ? this.#analyzer.analyze(text, this.#options.router, context) : null;
+  }
+
+  async #chat(messages: ChatMessage[], options: ChatOptions): Promise<ChatResult> {
+    const last = messages.findLast((m) => m.role === "user");
+    if (!last) throw new Error("chat needs at least one user message");
+    options.signal?.throwIfAborted();
+    const online = globalThis.navigator?.onLine !== false;
+    const cloudAvailable = !!this.#cloud && online;
+    const localAvailable = !!this.#drafter;
+    if (!cloudAvailable && !localAvailable) {
+      throw new Error(
+        this.#cloud ? "offline, and no local model is loaded: nothing can answer" : "no worker URL and no local model: nothing can answer",
+      );
+    }
+
+    // Shield: the last user message is analyzed once (entities + route); every message that
+    // may leave the page is redacted with the conversation's placeholders.
+    const analysis = await this.#analyze(last.content, { cloudAvailable, localAvailable });
+    const redactedLast = this.#shield.redact(last.content, analysis?.modelEntities);
+    let route = this.#decide(analysis, options.route ?? "auto", cloudAvailable, localAvailable, redactedLast.entities.length);
+    this.#events.emit("redaction", {
+      original: last.content,
+      redacted: redactedLast.text,
+      entities: redactedLast.entities,
+      sent: route.route === "cloud",
+    });
+    this.#events.emit("route", route);
+
+    const maxTokens = options.maxTokens ?? this.#options.maxTokens ?? 256;
+    const usage = emptyUsage();
+    let offline = !online;
+    let result: { text: string; mode: ChatResult["mode"] } | null = null;
+    if (route.route === "cloud") {
+      const redacted: ChatMessage[] = [];
+      for (const m of messages) {
+        redacted.push(m === last ? { role: m.role, content: redactedLast.text } : { role: m.role, content: await this.#redactText(m.content) });
+      }
+      try {
+        result = await this.#cloudAnswer(redacted, maxTokens, usage, options);
+      } catch (err) {
+        if (!(err instanceof CloudUnreachable) || !this.#drafter) throw err;
+        offline = true;
+        route = {
+          route: "local",
+          pLocal: route.pLocal,
+          reason: { kind: "cloudUnreachable", error: err.message },
+          explanation: `the cloud is unreachable (${err.message}); answered on this device`,
+        };
+        this.#events.emit("route", route);
+      }
+    }
+    if (!result) result = await this.#localAnswer(messages, maxTokens, usage, options);
+    for (const k of Object.keys(usage) as (keyof Usage)[]) this.#total[k] += usage[k];
+    this.#events.emit("usage", { ...this.#total });
+    return {
+      text: result.text,
+      route: route.route,
+      mode: result.mode,
+      explanation: route.explanation,
+      offline,
+      redactions: redactedLast.entities.length,
+      usage,
+    };
+  }
+
+  #decide(analysis: Analysis | null, force: "auto" | Route, cloudAvailable: boolean, localAvailable: boolean, entities: number): RouteEvent {
+    if (force !== "auto") {
+      const possible = force === "cloud" ? cloudAvailable : localAvailable;
+      if (possible) return { route: force, pLocal: analysis?.route.pLocal ?? null, reason: { kind: "userSetting", route: force }, explanation: `the caller asked for ${force}` };
+    }
+    if (analysis) {
+      const r = analysis.route;
+      return { route: r.route, pLocal: r.pLocal, reason: r.reason, explanation: r.explanation };
+    }
+    // No router model: the cloud when it can be reached, else the local model.
+    if (!cloudAvailable) return { route: "local", pLocal: null, reason: { kind: "offline" }, explanation: "the cloud is unavailable; answered on this device" };
+    if (!localAvailable) return { route: "cloud", pLocal: null, reason: { kind: "noLocalModel" }, explanation: "no local model is loaded" };
+    return {
+      route: "cloud",
+      pLocal: null,
+      reason: { kind: "needsCloud", pLocal: 0, threshold: this.#options.router?.minLocalProbability ?? 0.5 },
+      explanation: `no router model is loaded; the cloud answers (${entities} entities redacted)`,
+    };
+  }
+
+  async #redactText(text: string): Promise<string> {
+    return this.#shield.redact(text, (await this.#analyze(text))?.modelEntities).text;
+  }
+
+  /** The cloud's answer, streamed through the restorer: plain, or speculative with the local drafter. */
+  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: ChatResult["mode"] }> {
+    const cloud = this.#cloud!;
+    const pricing = this.#options.pricing ?? DEFAULT_PRICING;
+    const restorer = this.#shield.restorer();
+    let text = "";
+    const emit = (piece: string) => {
+      const restored = restorer.push(piece);
+      if (!restored) return;
+      text += restored;
+      this.#events.emit("token", { text: restored, source: "cloud" });
+      options.onToken?.(restored, "cloud");
+    };
+    const inputTokens = estimateTokens(messages.map((m) => m.content).join("\n"));
+    const spec = this.#options.speculative;
+    let mode: ChatResult["mode"] = "cloud";
+    if (spec && this.#drafter) {
+      mode = "speculative";
+      const session = crypto.randomUUID();
+      const outcome = await this.#drafter.speculate(
+        messages,
+        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens ?? 4 },
+        (request: object) => {
+          options.signal?.throwIfAborted();
+          return cloud.verify(request, options.signal);
+        },
+        (round) => {
+          options.signal?.throwIfAborted();
+          this.#events.emit("draft", { drafted: round.drafted, accepted: round.accepted, next: round.next });
+          if (round.text) emit(round.text);
+        },
+      );
+      usage.cloudTokens = outcome.tokens.length;
+      usage.drafted = outcome.drafted;
+      usage.accepted = outcome.accepted;
+    } else {
+      const stream = cloud.chat(this.#options.cloudModel ?? "default", messages, maxTokens, options.signal);
+      let pieces = 0;
+      let reported: number | null = null;
+      for (;;) {
+        const next = await stream.next();
+        if (next.done) {
+          reported = next.value;
+          break;
+        }
+        pieces++;
+        emit(next.value);
+      }
+      usage.cloudTokens = reported ?? Math.max(pieces, estimateTokens(text));
+    }
+    const rest = restorer.finish();
+    if (rest) {
+      text += rest;
+      this.#events.emit("token", { text: rest, source: "cloud" });
+      options.onToken?.(rest, "cloud");
+    }
+    usage.cost = (inputTokens * pricing.inputPerMTok + usage.cloudTokens * pricing.outputPerMTok) / 1e6;
+    return { text, mode };
+  }
+
+  /** The local model's answer to the original (unredacted) messages: nothing leaves the page. */
+  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: "local" }> {
+    const pricing = this.#options.pricing ?? DEFAULT_PRICING;
+    const result = await this.#drafter!.chat(messages, { maxTokens }, (piece: string) => {
+      options.signal?.throwIfAborted(); // a throw here stops the generation
+      this.#events.emit("token", { text: piece, source: "local" });
+      options.onToken?.(piece, "local");
+    });
+    usage.localTokens = result.tokens.length;
+    usage.saved = (result.promptTokens * pricing.inputPerMTok + result.tokens.length * pricing.outputPerMTok) / 1e6;
+    return { text: result.text, mode: "local" };
+  }
+}
+
+/**
+ * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,
+ * WARP, llvmpipe), on which the CPU backend is many times faster.
+ */
+export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null }> {
+  if (preference !== "auto") return { device: preference, reason: null };
+  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
+  if (!gpu) return { device: "cpu", reason: "this browser has no WebGPU; using the CPU backend" };
+  try {
+    const adapter = (await gpu.requestAdapter()) as { isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean } } | null;
+    if (!adapter) return { device: "cpu", reason: "WebGPU has no adapter; using the CPU backend" };
+    const info = adapter.info ?? {};
+    const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.toLowerCase();
+    if (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name)) {
+      return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name.trim() || "fallback"}); using the CPU backend, which is faster` };
+    }
+  } catch (err) {
+    return { device: "cpu", reason: `WebGPU failed (${(err as Error).message}); using the CPU backend` };
+  }
+  return { device: "webgpu", reason: null };
+}
+
+/** About four characters per token: the cost meter's estimate where no tokenizer counted. */
+function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+function emptyUsage(): Usage {
+  return { localTokens: 0, cloudTokens: 0, drafted: 0, accepted: 0, cost: 0, saved: 0 };
+}

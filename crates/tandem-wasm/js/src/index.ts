@@ -1,0 +1,37 @@
+/**
+ * Tandem in the page: a PII shield, an on-device router and a local model (Rust compiled to
+ * WebAssembly, on WebGPU or the CPU backend), with an edge worker for cloud models.
+ *
+ * ```ts
+ * import { createEngine } from "@tandem/web";
+ * const engine = await createEngine({ workerUrl: "https://ai.example.com", token, manifestUrl: "/models/manifest.json" });
+ * engine.on("route", (r) => console.log(r.route, r.explanation));
+ * const { text } = await engine.chat([{ role: "user", content: "Mail jane@example.com a haiku" }], { onToken: print });
+ * ```
+ * @packageDocumentation
+ */
+import { LocalEngine } from "./engine.js";
+import { RemoteEngine } from "./remote.js";
+import type { Engine, EngineOptions } from "./types.js";
+
+export type * from "./types.js";
+export { DEFAULT_PRICING, LocalEngine, pickDevice } from "./engine.js";
+export { RemoteEngine } from "./remote.js";
+export { CloudUnreachable } from "./cloud.js";
+export { CACHE_NAME, sha256Hex } from "./models.js";
+export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.js";
+
+/**
+ * Creates an engine: in a Web Worker by default (the page stays responsive while models
+ * load and run), on the calling thread with `inWorker: false`. `listen` subscribes to events
+ * before loading starts, so that download progress is seen.
+ */
+export function createEngine(options: EngineOptions = {}, listen?: (engine: Engine) => void): Promise<Engine> {
+  const inWorker = options.inWorker ?? typeof Worker !== "undefined";
+  if (!inWorker) return LocalEngine.create(options, listen);
+  // Written out in full so that bundlers (Vite, webpack) see and bundle the worker script.
+  const worker = options.workerScript
+    ? new Worker(options.workerScript, { type: "module", name: "tandem-engine" })
+    : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "tandem-engine" });
+  return RemoteEngine.create(options, worker, listen);
+}

@@ -1,0 +1,20 @@
+// Messages between the page and the engine's Web Worker.
+import type { ChatMessage, ChatOptions, EngineEvents, EngineEventType, EngineOptions } from "./types.js";
+
+/** Page → worker. */
+export type ToWorker =
+  | { kind: "init"; options: EngineOptions }
+  | { kind: "call"; id: number; method: "chat"; args: [ChatMessage[], Omit<ChatOptions, "onToken" | "signal">] }
+  | { kind: "call"; id: number; method: "redact" | "restore"; args: [string] }
+  | { kind: "call"; id: number; method: "reset"; args: [] }
+  | { kind: "abort"; id: number }
+  | { kind: "close" };
+
+/** Worker → page. */
+export type FromWorker =
+  | { kind: "event"; type: EngineEventType; event: EngineEvents[EngineEventType] }
+  | { kind: "ready"; info: EngineEvents["ready"] }
+  | { kind: "failed"; message: string }
+  | { kind: "token"; id: number; text: string; source: "local" | "cloud" }
+  | { kind: "result"; id: number; value: unknown }
+  | { kind: "error"; id: number; message: string; name: string };

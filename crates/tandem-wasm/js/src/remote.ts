@@ -1,0 +1,126 @@
+// The engine seen from the page when it runs in a Web Worker: the same API as LocalEngine,
+// every call and event carried by postMessage; an AbortSignal aborts the worker's call.
+import { Emitter } from "./events.js";
+import type { FromWorker, ToWorker } from "./protocol.js";
+import type { ChatMessage, ChatOptions, ChatResult, Engine, EngineEvents, EngineEventType, EngineOptions, Redaction } from "./types.js";
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+  onToken?: ChatOptions["onToken"];
+}
+
+/** An engine whose models run in a dedicated Web Worker. */
+export class RemoteEngine implements Engine {
+  readonly #events = new Emitter();
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false } };
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+  }
+
+  /** Starts the worker and loads the models in it; `listen` may subscribe before loading starts. */
+  static create(options: EngineOptions, worker: Worker, listen?: (engine: RemoteEngine) => void): Promise<RemoteEngine> {
+    const engine = new RemoteEngine(worker);
+    listen?.(engine);
+    return new Promise((resolve, reject) => {
+      engine.#worker.onerror = (e) => {
+        e.preventDefault();
+        const err = new Error(`the engine's worker failed: ${e.message || "could not load its script"}`);
+        reject(err);
+        for (const p of engine.#pending.values()) p.reject(err);
+        engine.#pending.clear();
+      };
+      engine.#worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
+        if (data.kind === "ready") {
+          engine.#info = data.info;
+          resolve(engine);
+        } else if (data.kind === "failed") {
+          engine.#worker.terminate();
+          reject(new Error(data.message));
+        } else engine.#receive(data);
+      };
+      engine.#send({ kind: "init", options: { ...options, inWorker: false, workerScript: undefined } });
+    });
+  }
+
+  get info(): EngineEvents["ready"] {
+    return this.#info;
+  }
+
+  on<K extends EngineEventType>(type: K, listener: (event: EngineEvents[K]) => void): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+    const { onToken, signal, ...rest } = options;
+    signal?.throwIfAborted();
+    const id = this.#nextId++;
+    const result = this.#call<ChatResult>(id, { kind: "call", id, method: "chat", args: [messages, rest] }, onToken);
+    if (signal) {
+      const abort = () => this.#send({ kind: "abort", id });
+      signal.addEventListener("abort", abort, { once: true });
+      result.finally(() => signal.removeEventListener("abort", abort)).catch(() => undefined);
+    }
+    return result;
+  }
+
+  redact(text: string): Promise<Redaction> {
+    const id = this.#nextId++;
+    return this.#call(id, { kind: "call", id, method: "redact", args: [text] });
+  }
+
+  restore(text: string): Promise<string> {
+    const id = this.#nextId++;
+    return this.#call(id, { kind: "call", id, method: "restore", args: [text] });
+  }
+
+  async reset(): Promise<void> {
+    const id = this.#nextId++;
+    await this.#call(id, { kind: "call", id, method: "reset", args: [] });
+  }
+
+  close(): void {
+    this.#send({ kind: "close" });
+    for (const p of this.#pending.values()) p.reject(new Error("the engine was closed"));
+    this.#pending.clear();
+  }
+
+  #call<T>(id: number, message: ToWorker, onToken?: ChatOptions["onToken"]): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken });
+      this.#send(message);
+    });
+  }
+
+  #send(message: ToWorker): void {
+    this.#worker.postMessage(message);
+  }
+
+  #receive(data: FromWorker): void {
+    if (data.kind === "event") {
+      if (data.type === "ready") this.#info = data.event as EngineEvents["ready"];
+      this.#events.emit(data.type, data.event as never);
+      return;
+    }
+    if (data.kind !== "token" && data.kind !== "result" && data.kind !== "error") return;
+    const pending = this.#pending.get(data.id);
+    if (!pending) return;
+    if (data.kind === "token") {
+      try {
+        pending.onToken?.(data.text, data.source);
+      } catch (err) {
+        console.warn("tandem: onToken threw", err);
+      }
+    } else if (data.kind === "result") {
+      this.#pending.delete(data.id);
+      pending.resolve(data.value);
+    } else {
+      this.#pending.delete(data.id);
+      pending.reject(Object.assign(new Error(data.message), { name: data.name }));
+    }
+  }
+}

@@ -1,0 +1,151 @@
+// The public types of the engine: options, chat results and events.
+import type { Detection, Redaction, RouteReason, RouterPolicy, ShieldOptions } from "./wasm/tandem_wasm.js";
+
+export type { Detection, Redaction, RouteReason, RouterPolicy, ShieldOptions };
+
+/** Which compute backend the models run on. `"auto"` takes WebGPU unless the only adapter is a software one. */
+export type DevicePreference = "auto" | "webgpu" | "cpu";
+
+/** Where an answer came from. */
+export type Route = "local" | "cloud";
+
+/** One chat message, as OpenAI's API has it. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** One file of a model, pinned by its sha256. `url` is relative to the manifest. */
+export interface ModelFile {
+  url: string;
+  sha256: string;
+  bytes?: number;
+}
+
+/**
+ * The models an app ships, by version. When an app publishes a manifest with
+ * different hashes, the engine downloads the new files and drops the old ones
+ * from its cache.
+ */
+export interface ModelManifest {
+  version: string;
+  /** The local causal LM (GGUF): answers locally and drafts for speculative decoding. */
+  drafter?: { file: ModelFile; name: string };
+  /** The on-device encoder with its NER and routing heads. */
+  analyzer?: { config: ModelFile; model: ModelFile; tokenizer: ModelFile; heads?: ModelFile };
+}
+
+/** Estimated cloud prices in dollars per million tokens, for the cost meter. */
+export interface Pricing {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+/** How `createEngine` sets up an engine. Every field is optional. */
+export interface EngineOptions {
+  /** The edge worker's base URL (e.g. `https://ai.example.com`); without one every answer is local. */
+  workerUrl?: string;
+  /** The client token the worker expects (`Authorization: Bearer …`). */
+  token?: string;
+  /** The cloud model's name for plain chats (default `"default"`). */
+  cloudModel?: string;
+  /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies. */
+  speculative?: { targetModel: string; draftTokens?: number } | false;
+  /** Seal every request to the worker end to end (HPKE); `keys` pins the worker's key list (JSON). */
+  seal?: boolean | { keys: string };
+  /** Model manifest URL (JSON, see `ModelManifest`); without one no model is loaded. */
+  manifestUrl?: string;
+  /** Which of the manifest's models to load (default: both). */
+  load?: { drafter?: boolean; analyzer?: boolean };
+  device?: DevicePreference;
+  /** Run the engine in a Web Worker (default `true` where `Worker` exists). */
+  inWorker?: boolean;
+  /** The Web Worker script, when a bundler cannot resolve the package's own (`@tandem/web/worker`). */
+  workerScript?: string | URL;
+  router?: RouterPolicy;
+  shield?: ShieldOptions;
+  pricing?: Pricing;
+  /** A cloud request with no response headers after this long fails over to the local model (default 15 000). */
+  cloudTimeoutMs?: number;
+  /** Most tokens per answer (default 256). */
+  maxTokens?: number;
+}
+
+/** Per-call settings of `chat`. */
+export interface ChatOptions {
+  /** Called with each piece of the (restored) answer as it arrives. */
+  onToken?: (text: string, source: Route) => void;
+  signal?: AbortSignal;
+  /** Overrides the router for this call. */
+  route?: "auto" | Route;
+  maxTokens?: number;
+}
+
+/** How the answer was produced. */
+export type ChatMode = "local" | "cloud" | "speculative";
+
+/** What `chat` resolves to. */
+export interface ChatResult {
+  text: string;
+  route: Route;
+  mode: ChatMode;
+  /** The router's sentence for this route. */
+  explanation: string;
+  /** True when the cloud was unreachable and the answer is local for that reason. */
+  offline: boolean;
+  /** Entities replaced before anything left the page (only meaningful for cloud answers). */
+  redactions: number;
+  usage: Usage;
+}
+
+/** Token counts and estimated dollars for one answer (or, in the `usage` event, the session). */
+export interface Usage {
+  localTokens: number;
+  cloudTokens: number;
+  /** Draft tokens sent to the verifier and accepted by it. */
+  drafted: number;
+  accepted: number;
+  /** Estimated cloud cost of what was sent to the cloud. */
+  cost: number;
+  /** Estimated cloud cost avoided by answering locally. */
+  saved: number;
+}
+
+/** Everything the engine reports, as `engine.on(type, listener)` delivers it. */
+export interface EngineEvents {
+  /** Model download progress; `cached` when the file came from the Cache API. */
+  progress: { file: string; loaded: number; total: number; cached: boolean };
+  /** The engine is ready: the backend the models run on, and why not WebGPU when not. */
+  ready: { backend: "webgpu" | "cpu" | "none"; fallbackReason: string | null; models: { drafter: string | null; analyzer: boolean } };
+  /** The last user message, with what was found in it and the text that may leave the page. */
+  redaction: { original: string; redacted: string; entities: Detection[]; sent: boolean };
+  /** The route chosen for this message, with the local-suffices probability and the reason. */
+  route: { route: Route; pLocal: number | null; reason: RouteReason | { kind: "cloudUnreachable"; error: string }; explanation: string };
+  /** One speculative round: drafted pieces, how many the target accepted, its own next token. */
+  draft: { drafted: string[]; accepted: number; next: string };
+  /** A piece of the answer. */
+  token: { text: string; source: Route };
+  /** Running totals for the session. */
+  usage: Usage;
+}
+
+/** The names of the engine's events. */
+export type EngineEventType = keyof EngineEvents;
+
+/** The engine, on the main thread or behind a Web Worker: the same API either way. */
+export interface Engine {
+  /** Runs shield → router → local answer or cloud (plain or speculative) → restore, streaming tokens. */
+  chat(messages: ChatMessage[], options?: ChatOptions): Promise<ChatResult>;
+  /** Redacts text with the conversation's shield (patterns, plus the NER model when loaded). */
+  redact(text: string): Promise<Redaction>;
+  /** Puts the originals back into text that holds this conversation's placeholders. */
+  restore(text: string): Promise<string>;
+  /** Starts a new conversation: placeholders issued so far are forgotten. */
+  reset(): Promise<void>;
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<K extends EngineEventType>(type: K, listener: (event: EngineEvents[K]) => void): () => void;
+  /** What `ready` reported. */
+  readonly info: EngineEvents["ready"];
+  /** Releases the models (and the Web Worker). */
+  close(): void;
+}

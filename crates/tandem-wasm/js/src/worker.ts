@@ -1,0 +1,57 @@
+// The engine's Web Worker: runs a LocalEngine and relays its events and results to the page.
+import { LocalEngine } from "./engine.js";
+import type { FromWorker, ToWorker } from "./protocol.js";
+import type { EngineEventType } from "./types.js";
+
+const EVENTS: EngineEventType[] = ["progress", "ready", "redaction", "route", "draft", "token", "usage"];
+const scope = globalThis as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null; close(): void };
+const post = (m: FromWorker) => scope.postMessage(m);
+const aborts = new Map<number, AbortController>();
+let engine: Promise<LocalEngine> | null = null;
+
+scope.onmessage = async ({ data: msg }) => {
+  switch (msg.kind) {
+    case "init":
+      engine = LocalEngine.create(msg.options, (e) => {
+        for (const type of EVENTS) e.on(type, (event) => post({ kind: "event", type, event }));
+      });
+      engine.then(
+        (e) => post({ kind: "ready", info: e.info }),
+        (err: Error) => post({ kind: "failed", message: err.message ?? String(err) }),
+      );
+      return;
+    case "abort":
+      aborts.get(msg.id)?.abort(new DOMException("The chat was aborted.", "AbortError"));
+      return;
+    case "close":
+      (await engine)?.close();
+      scope.close();
+      return;
+    case "call": {
+      const controller = new AbortController();
+      aborts.set(msg.id, controller);
+      try {
+        const e = await engine!;
+        let value: unknown;
+        if (msg.method === "chat") {
+          const [messages, options] = msg.args;
+          value = await e.chat(messages, {
+            ...options,
+            signal: controller.signal,
+            onToken: (text, source) => post({ kind: "token", id: msg.id, text, source }),
+          });
+        } else if (msg.method === "reset") {
+          value = await e.reset();
+        } else {
+          value = await e[msg.method](msg.args[0]);
+        }
+        post({ kind: "result", id: msg.id, value });
+      } catch (err) {
+        const e = err as Error;
+        post({ kind: "error", id: msg.id, message: e?.message ?? String(err), name: e?.name ?? "Error" });
+      } finally {
+        aborts.delete(msg.id);
+      }
+    }
+  }
+};

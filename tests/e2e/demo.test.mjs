@@ -1,0 +1,238 @@
+// The chat demo (www/demo, the Vite build of the @tandem/web package) in headless Chromium,
+// against the real worker in workerd, a local OpenAI-compatible upstream standing in for the
+// cloud model, and `tandem serve --target smollm2-135m` as the speculative target. Every
+// request the browser sends (page and Web Worker alike) is captured: none may carry the seeded
+// personal data. Needs pkg-scripts/build-package, build-demo, build-worker and the debug
+// `tandem` binary (all built by pkg-scripts/test) and the setup script's model files.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { launch, watchErrors } from "../support/browser.mjs";
+import { startServer } from "../support/process.mjs";
+import { startUpstream } from "../support/upstream.mjs";
+import { freePort, startWorker } from "../support/workerd.mjs";
+
+const run = promisify(execFile);
+const DIST = fileURLToPath(new URL("../../www/demo/dist", import.meta.url));
+const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
+const TOKEN = "demo-client-token";
+const TARGET = "smollm2-135m";
+// Personal data seeded into the chat; none of it may leave the page.
+const SEEDED = ["jane.doe@example.com", "+1 415 555 0134", "4111 1111 1111 1111"];
+let upstream, target, worker, site, browser, base;
+
+before(async () => {
+  upstream = await startUpstream({ name: "cloud", tokenDelayMs: 5 });
+  const port = await freePort();
+  target = await startServer({
+    name: "tandem serve --target",
+    command: TANDEM,
+    args: ["serve", "--target", TARGET, "--listen", `127.0.0.1:${port}`, "--kv-budget-mib", "128"],
+    healthUrl: `http://127.0.0.1:${port}/health`,
+    startupMs: 120_000,
+  });
+  worker = await startWorker({
+    gateway: {
+      upstreams: [
+        { name: "target", base_url: `http://127.0.0.1:${port}/v1`, models: { [TARGET]: TARGET }, timeout_ms: 120000 },
+        { name: "cloud", base_url: upstream.url, models: { "*": "*" } },
+      ],
+      clients: [{ name: "demo", token_secret: "TOKEN" }],
+      cors_origins: ["*"],
+      limits: { requests_per_minute: 60000, burst: 1000 },
+    },
+    secrets: { TOKEN },
+  });
+  site = await serve(DIST, 0, { mounts: { "/models/": MODEL_CACHE } });
+  base = `http://127.0.0.1:${site.address().port}/`;
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((ok) => (site ? site.close(ok) : ok()));
+  await worker?.close();
+  await target?.close();
+  await upstream?.close();
+});
+
+/** Opens the demo with `params`; resolves once the engine is ready. Captures every request body. */
+async function open(params = {}) {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  const sent = [];
+  const capture = (req) => sent.push({ url: req.url(), body: req.postData() ?? "" });
+  browser.context.on("request", capture);
+  const query = new URLSearchParams({ worker: worker.url, token: TOKEN, ...params });
+  await page.goto(`${base}?${query}`);
+  await page.waitForFunction(() => document.getElementById("loading").classList.contains("done") || document.querySelector("#progress-label.error"), null, { timeout: 240_000 });
+  const failed = await page.locator("#progress-label.error").count();
+  if (failed) throw new Error(await page.locator("#progress-label").textContent());
+  return {
+    page,
+    errors,
+    sent,
+    close: async () => {
+      browser.context.off("request", capture);
+      await page.close();
+    },
+  };
+}
+
+/** Sends `text` with the route selector at `route`; resolves to the finished reply's details. */
+async function ask(page, text, route = "auto") {
+  await page.selectOption("#route", route);
+  const before = await page.locator(".msg.assistant").count();
+  await page.fill("#input", text);
+  await page.click("#send");
+  const reply = page.locator(".msg.assistant").nth(before);
+  await reply.and(page.locator("[data-done='1']")).waitFor({ timeout: 240_000 });
+  return {
+    answer: await reply.locator(".answer").textContent(),
+    meta: await reply.locator(".meta").textContent(),
+    route: await reply.locator(".meta").getAttribute("data-route"),
+    mode: await reply.getAttribute("data-mode"),
+    error: await reply.locator(".error").textContent().catch(() => null),
+    marks: await page.locator(".msg.user").nth(before).locator("mark.pii").allTextContents(),
+    drafts: {
+      accepted: await reply.locator(".draft.accepted").count(),
+      rejected: await reply.locator(".draft.rejected").count(),
+    },
+  };
+}
+
+const events = (page, type) => page.evaluate((t) => window.tandemEvents.filter((e) => e.type === t).map((e) => e.event), type);
+
+test("a chat with personal data round-trips through the cloud with none of it in any request", async () => {
+  const { page, errors, sent, close } = await open({ threshold: "1" });
+  const ready = (await events(page, "ready"))[0];
+  assert.equal(ready.backend, "cpu", "SwiftShader is a software adapter: auto takes the CPU backend");
+  assert.match(ready.fallbackReason, /software/);
+  assert.equal(await page.locator("#backend").textContent(), "CPU");
+  const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}, card ${SEEDED[2]}`;
+  const r = await ask(page, message, "cloud");
+  assert.equal(r.error, null);
+  assert.equal(r.route, "cloud");
+  assert.equal(r.mode, "cloud");
+  assert.deepEqual(r.marks, SEEDED, "every seeded value is highlighted");
+  // The stand-in cloud echoes what it got: placeholders, which the page restores.
+  assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
+  const chat = sent.filter((s) => s.url.endsWith("/v1/chat/completions"));
+  assert.equal(chat.length, 1, `the Web Worker's request was captured (${sent.map((s) => s.url).join(", ")})`);
+  assert.match(chat[0].body, /Mail \[EMAIL_1\], call \[PHONE_1\], card \[CARD_1\]/);
+  for (const s of sent) for (const value of SEEDED) assert.ok(!s.body.includes(value), `${value} left the page in ${s.url}`);
+  const got = await (await fetch(`${upstream.url.replace("/v1", "")}/_control/requests`)).json();
+  for (const value of SEEDED) assert.ok(!JSON.stringify(got).includes(value), `${value} reached the upstream`);
+  const usage = (await events(page, "usage")).at(-1);
+  assert.ok(usage.cloudTokens > 0 && usage.cost > 0, JSON.stringify(usage));
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+test("the router answers locally on its own: PII-dense text stays on the device", async () => {
+  const { page, errors, sent, close } = await open();
+  const r = await ask(page, `Jane Doe, ${SEEDED[0]}, ${SEEDED[1]}, card ${SEEDED[2]}: who is she?`, "auto");
+  assert.equal(r.error, null);
+  assert.equal(r.route, "local");
+  assert.equal(r.mode, "local");
+  assert.match(r.meta, /personal data|PII|entities/i);
+  assert.ok(r.answer.length > 0, "the local model answered");
+  const route = (await events(page, "route")).at(-1);
+  assert.equal(route.reason.kind, "piiDense");
+  assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "nothing went to the worker");
+  const usage = (await events(page, "usage")).at(-1);
+  assert.ok(usage.localTokens > 0 && usage.saved > 0 && usage.cost === 0, JSON.stringify(usage));
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+test("the router sends a plain question to the cloud under a strict threshold, and a lax one keeps it local", async () => {
+  const strict = await open({ threshold: "1" });
+  const r = await ask(strict.page, "What is the capital of France?", "auto");
+  assert.equal(r.route, "cloud");
+  assert.equal((await events(strict.page, "route")).at(-1).reason.kind, "needsCloud");
+  await strict.close();
+  const lax = await open({ threshold: "0" });
+  const l = await ask(lax.page, "What is the capital of France?", "auto");
+  assert.equal(l.route, "local");
+  assert.equal((await events(lax.page, "route")).at(-1).reason.kind, "localSuffices");
+  assert.deepEqual([...strict.errors, ...lax.errors], []);
+  await lax.close();
+});
+
+test("speculative: the page drafts, the worker's target verifies, and the answer is the target's own", async () => {
+  const prompt = "Name three primary colors.";
+  const maxTokens = 16;
+  const { page, errors, sent, close } = await open({ speculative: TARGET, maxTokens: `${maxTokens}` });
+  const r = await ask(page, prompt, "cloud");
+  assert.equal(r.error, null);
+  assert.equal(r.mode, "speculative");
+  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--max-tokens", `${maxTokens}`, prompt]);
+  assert.equal(r.answer, stdout.trimEnd(), "greedy speculation prints exactly the target's greedy reply");
+  const rounds = await events(page, "draft");
+  assert.ok(rounds.length >= 2, `${rounds.length} rounds`);
+  assert.ok(r.drafts.accepted > 0, "some drafted tokens were accepted (coloured)");
+  const usage = (await events(page, "usage")).at(-1);
+  assert.equal(usage.accepted, r.drafts.accepted);
+  assert.ok(sent.some((s) => s.url.endsWith("/v1/verify")));
+  assert.deepEqual(errors, []);
+  await close();
+});
+
+test("offline, the engine answers locally and says so; an unreachable worker does not hang the chat", async () => {
+  const { page, errors, close } = await open();
+  await browser.context.setOffline(true);
+  try {
+    const r = await ask(page, "What is the capital of France?", "cloud");
+    assert.equal(r.route, "local");
+    assert.match(r.meta, /offline/);
+    assert.ok(r.answer.length > 0);
+  } finally {
+    await browser.context.setOffline(false);
+  }
+  await close();
+  const closedPort = await freePort();
+  const dead = await open({ worker: `http://127.0.0.1:${closedPort}` });
+  const started = Date.now();
+  const r = await ask(dead.page, "What is the capital of France?", "cloud");
+  assert.equal(r.route, "local");
+  assert.match(r.meta, /unreachable/);
+  assert.ok(Date.now() - started < 120_000);
+  const routes = await events(dead.page, "route");
+  assert.deepEqual(routes.map((x) => x.route), ["cloud", "local"]);
+  assert.equal(routes[1].reason.kind, "cloudUnreachable");
+  // The failed fetch to the dead worker is expected; nothing else may fail.
+  assert.deepEqual([...errors, ...dead.errors.filter((e) => !e.includes(`:${closedPort}/`))], []);
+  await dead.close();
+});
+
+test("model files come from the Cache API on the next visit, and a changed manifest swaps them", async () => {
+  const first = await open({ threshold: "1" });
+  await first.close();
+  const again = await open({ threshold: "1" });
+  const progress = await again.page.evaluate(() => window.tandemProgress);
+  assert.ok(progress.length >= 4 && progress.every((p) => p.cached), JSON.stringify(progress));
+  const keys = await again.page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));
+  assert.equal(keys.length, 4);
+  await again.close();
+  // A manifest whose tokenizer hash changed: the old entry is dropped, the new file is
+  // fetched and checked (here it fails the check, and the engine says so).
+  const page = await browser.context.newPage();
+  await page.route("**/manifest.json", async (route) => {
+    const manifest = await (await route.fetch()).json();
+    manifest.analyzer.tokenizer.sha256 = "0".repeat(64);
+    await route.fulfill({ json: manifest });
+  });
+  await page.goto(`${base}?${new URLSearchParams({ worker: worker.url, token: TOKEN })}`);
+  await page.locator("#progress-label.error").waitFor({ timeout: 120_000 });
+  assert.match(await page.locator("#progress-label").textContent(), /tokenizer\.json: sha256 [0-9a-f]{64} does not match the manifest's 0{64}/);
+  const left = await page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));
+  assert.equal(left.length, 3, "the old tokenizer entry was dropped");
+  assert.ok(!left.some((u) => u.includes("tokenizer.json")));
+  await page.close();
+});

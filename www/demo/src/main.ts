@@ -1,0 +1,168 @@
+// The chat demo: the @tandem/web engine (in a Web Worker) against the local edge worker.
+// URL parameters: worker (edge worker URL), token, manifest, device (auto|webgpu|cpu),
+// speculative (target model name: cloud answers are drafted here and verified there),
+// seal (1: seal requests end to end), inWorker (0: run the engine on the main thread),
+// threshold (the router's minimum P(local suffices), 0..1), maxTokens.
+import { createEngine, type ChatMessage, type Detection, type Engine, type EngineEvents, type EngineOptions } from "@tandem/web";
+
+const params = new URLSearchParams(location.search);
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const log = $<HTMLElement>("log");
+const input = $<HTMLTextAreaElement>("input");
+const send = $<HTMLButtonElement>("send");
+const stop = $<HTMLButtonElement>("stop");
+const routeSelect = $<HTMLSelectElement>("route");
+const history: ChatMessage[] = [];
+let controller: AbortController | null = null;
+
+/** Every event, for tests and for the curious (`window.tandemEvents` in the console). */
+const events: { type: string; event: unknown }[] = [];
+/** Each model file's final progress event (downloaded or from the cache). */
+const progressDone: EngineEvents["progress"][] = [];
+Object.assign(window, { tandemEvents: events, tandemProgress: progressDone });
+
+const options: EngineOptions = {
+  workerUrl: params.get("worker") ?? "http://127.0.0.1:8787",
+  token: params.get("token") ?? "dev-token",
+  manifestUrl: params.get("manifest") ?? new URL("manifest.json", location.href).href,
+  device: (params.get("device") as EngineOptions["device"]) ?? "auto",
+  inWorker: params.get("inWorker") !== "0",
+  speculative: params.get("speculative") ? { targetModel: params.get("speculative")!, draftTokens: 4 } : false,
+  seal: params.get("seal") === "1",
+  maxTokens: Number(params.get("maxTokens") ?? 48),
+  router: params.get("threshold") ? { minLocalProbability: Number(params.get("threshold")) } : undefined,
+};
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text) el.textContent = text;
+  return el;
+}
+
+/** The user's text with each entity highlighted (offsets are UTF-16, as JS strings index). */
+function highlighted(text: string, entities: Detection[]): DocumentFragment {
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const e of entities) {
+    out.append(text.slice(at, e.start));
+    const mark = element("mark", "pii", text.slice(e.start, e.end));
+    mark.dataset.kind = e.kind;
+    mark.title = `${e.kind} (${e.recognizer}, score ${e.score.toFixed(2)})`;
+    out.append(mark);
+    at = e.end;
+  }
+  out.append(text.slice(at));
+  return out;
+}
+
+function wire(engine: Engine) {
+  const progress = $<HTMLProgressElement>("progress");
+  const label = $<HTMLElement>("progress-label");
+  const record = <K extends keyof EngineEvents>(type: K) =>
+    engine.on(type, (event) => {
+      if (type !== "token" && type !== "progress") events.push({ type, event });
+    });
+  (["ready", "redaction", "route", "draft", "usage", "token", "progress"] as const).forEach(record);
+  engine.on("progress", (p) => {
+    if (p.loaded === p.total) progressDone.push(p);
+    label.textContent = `${p.cached ? "From cache" : "Downloading"} ${p.file}: ${(p.loaded / 1e6).toFixed(1)} / ${(p.total / 1e6).toFixed(1)} MB`;
+    progress.value = p.total ? p.loaded / p.total : 0;
+  });
+  engine.on("usage", (u) => {
+    $("cost").textContent = `spent $${u.cost.toFixed(6)} · saved $${u.saved.toFixed(6)} · drafts ${u.accepted}/${u.drafted}`;
+  });
+}
+
+function showReady(info: EngineEvents["ready"]) {
+  const badge = $("backend");
+  badge.textContent = info.backend === "webgpu" ? "WebGPU" : info.backend === "cpu" ? "CPU" : "no local model";
+  badge.className = `badge ${info.backend}`;
+  badge.title = info.fallbackReason ?? "";
+  badge.dataset.backend = info.backend;
+  $("loading").classList.add("done");
+  input.disabled = send.disabled = false;
+  input.focus();
+}
+
+async function ask(engine: Engine, text: string) {
+  const user = element("div", "msg user");
+  const body = element("div", "body", text);
+  user.append(body);
+  log.append(user);
+  const reply = element("div", "msg assistant");
+  const answer = element("div", "answer");
+  const drafts = element("div", "drafts");
+  const meta = element("div", "meta");
+  reply.append(answer, drafts, meta);
+  log.append(reply);
+
+  const offs = [
+    engine.on("redaction", (r) => {
+      body.replaceChildren(highlighted(r.original, r.entities));
+      if (r.entities.length) user.append(element("div", "sent", `${r.sent ? "sent as" : "would be sent as"}: ${r.redacted}`));
+    }),
+    engine.on("route", (r) => {
+      meta.replaceChildren(element("span", `route ${r.route}`, r.route));
+      meta.dataset.route = r.route;
+      const p = r.pLocal == null ? "" : ` · P(local suffices) ${r.pLocal.toFixed(2)}`;
+      meta.append(`${p} · ${r.explanation}`);
+    }),
+    engine.on("draft", (d) => {
+      d.drafted.forEach((piece, i) => drafts.append(element("span", `draft ${i < d.accepted ? "accepted" : "rejected"}`, piece)));
+      if (d.next) drafts.append(element("span", "draft next", d.next));
+    }),
+  ];
+  history.push({ role: "user", content: text });
+  controller = new AbortController();
+  stop.disabled = false;
+  send.disabled = true;
+  try {
+    const result = await engine.chat(history, {
+      signal: controller.signal,
+      route: routeSelect.value as "auto" | "local" | "cloud",
+      onToken: (piece, source) => answer.append(element("span", `tok ${source}`, piece)),
+    });
+    history.push({ role: "assistant", content: result.text });
+    reply.dataset.mode = result.mode;
+    meta.append(` · ${result.mode}${result.offline ? " (offline)" : ""} · ${result.usage.localTokens + result.usage.cloudTokens} tokens`);
+  } catch (err) {
+    history.pop();
+    reply.append(element("div", "error", (err as Error).message));
+  } finally {
+    offs.forEach((off) => off());
+    controller = null;
+    stop.disabled = true;
+    send.disabled = false;
+    reply.dataset.done = "1";
+  }
+}
+
+async function main() {
+  let engine: Engine;
+  try {
+    engine = await createEngine(options, wire);
+  } catch (err) {
+    $("progress-label").textContent = `The engine failed to start: ${(err as Error).message}`;
+    $("progress-label").classList.add("error");
+    return;
+  }
+  showReady(engine.info);
+  Object.assign(window, { tandemEngine: engine });
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text || controller) return;
+    input.value = "";
+    void ask(engine, text);
+  });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      $("composer").dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+  stop.addEventListener("click", () => controller?.abort());
+}
+
+void main();
