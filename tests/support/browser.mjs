@@ -18,13 +18,17 @@ export const FLAGS = [
   "--disable-quic",
 ];
 
-/** A fresh browser with its own profile; `close()` removes the profile. */
-export async function launch() {
+/**
+ * A fresh browser with its own profile; `close()` removes the profile. `extension` is the
+ * directory of an unpacked extension to load.
+ */
+export async function launch({ extension } = {}) {
   const profile = await mkdtemp(join(tmpdir(), "tandem-chromium-"));
+  const extra = extension ? [`--disable-extensions-except=${extension}`, `--load-extension=${extension}`] : [];
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...extra],
   });
   return {
     context,

@@ -1,0 +1,77 @@
+// The browser extension (www/extension, built by `pkg-scripts/build-demo extension`) loaded
+// unpacked into headless Chromium, on a chat-like test page: personal data typed into a text
+// field is highlighted, one click redacts it, and the page's own request carries only
+// placeholders. The shield runs in the extension's service worker (the package's wasm).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+import { launch, watchErrors } from "../support/browser.mjs";
+
+const EXTENSION = fileURLToPath(new URL("../../www/extension/dist", import.meta.url));
+const SEEDED = ["jane.doe@example.com", "+1 415 555 0134", "DE89 3704 0044 0532 0130 00"];
+const PAGE = `<!doctype html><meta charset="utf-8"><title>chat</title>
+<form id="f"><textarea id="msg" rows="4" cols="60"></textarea><input id="subject" type="text"><button id="send">Send</button></form>
+<script>
+  document.getElementById("f").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    await fetch("/submit", { method: "POST", body: document.getElementById("msg").value });
+    document.body.dataset.sent = "1";
+  });
+</script>`;
+let server, browser, base;
+const received = [];
+
+before(async () => {
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      if (req.method === "POST") received.push(body);
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(req.method === "POST" ? "ok" : PAGE);
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await launch({ extension: EXTENSION });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((ok) => (server ? server.close(ok) : ok()));
+});
+
+test("the extension loads unpacked, with its module service worker", async () => {
+  const worker = browser.context.serviceWorkers()[0] ?? (await browser.context.waitForEvent("serviceworker"));
+  assert.match(worker.url(), /^chrome-extension:\/\/[a-p]{32}\/background\.js$/);
+});
+
+test("personal data typed into a field is highlighted, and one click redacts it before sending", async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(base);
+  const text = `Hi, I am Jane. Mail me at ${SEEDED[0]} or call ${SEEDED[1]}; IBAN ${SEEDED[2]}.`;
+  await page.click("#msg");
+  await page.fill("#msg", text);
+  const marks = page.locator("tandem-shield mark");
+  await marks.nth(2).waitFor({ timeout: 60_000 });
+  assert.deepEqual(await marks.allTextContents(), SEEDED);
+  assert.deepEqual(await marks.evaluateAll((m) => m.map((x) => x.dataset.kind)), ["EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE"]);
+  assert.match(await page.locator("tandem-shield .summary").textContent(), /^3 personal data items/);
+  await page.locator("tandem-shield button.redact").click();
+  await page.waitForFunction(() => document.getElementById("msg").value.includes("[EMAIL_1]"));
+  const redacted = await page.inputValue("#msg");
+  assert.equal(redacted, "Hi, I am Jane. Mail me at [EMAIL_1] or call [PHONE_1]; IBAN [IBAN_1].");
+  assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none", "the panel closes");
+  await page.click("#send");
+  await page.waitForFunction(() => document.body.dataset.sent === "1");
+  assert.equal(received.at(-1), redacted);
+  for (const value of SEEDED) assert.ok(!received.some((b) => b.includes(value)), `${value} was sent`);
+  // A clean field shows nothing.
+  await page.fill("#subject", "Lunch on Friday?");
+  await page.waitForTimeout(600);
+  assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
