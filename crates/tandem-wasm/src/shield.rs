@@ -2,8 +2,8 @@
 
 use crate::options::{ShieldOptions, from_js_object};
 use js_sys::JsString;
-use tandem_core::shield::{self as core, Redactor, to_detections};
 use tandem_core::shield::tagging::MODEL_RECOGNIZER;
+use tandem_core::shield::{self as core, Redactor, to_detections};
 use tandem_core::text::{OffsetCursor, OffsetUnit};
 use tandem_protocol::Detection;
 use wasm_bindgen::prelude::*;
@@ -151,7 +151,10 @@ fn model_spans(text: &str, entities: JsValue) -> Result<Vec<core::Span>, JsError
             )));
         };
         if start >= end {
-            return Err(JsError::new(&format!("modelEntities: empty range {}..{}", d.start, d.end)));
+            return Err(JsError::new(&format!(
+                "modelEntities: empty range {}..{}",
+                d.start, d.end
+            )));
         }
         spans.push(core::Span::new(d.kind, start..end, d.score, MODEL_RECOGNIZER));
     }

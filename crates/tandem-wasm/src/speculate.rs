@@ -131,8 +131,8 @@ impl LocalModel {
         let engine = self.engine()?;
         let messages: Vec<Message> =
             serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("invalid messages: {e}")))?;
-        let options: Options =
-            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("invalid SpeculateOptions: {e}")))?;
+        let options: Options = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| JsError::new(&format!("invalid SpeculateOptions: {e}")))?;
         let max_tokens = options.max_tokens.unwrap_or(128).max(1);
         let k = options.draft_tokens.unwrap_or(4).clamp(1, 16);
         let on_round = on_round.dyn_into::<js_sys::Function>().ok();
@@ -214,7 +214,11 @@ impl LocalModel {
                 let round = Round {
                     drafted: sent.tokens.iter().map(|&t| piece(t)).collect(),
                     accepted: reply.accepted,
-                    next: if stops.contains(&reply.next) { String::new() } else { piece(reply.next) },
+                    next: if stops.contains(&reply.next) {
+                        String::new()
+                    } else {
+                        piece(reply.next)
+                    },
                     text: &new_text,
                 };
                 let value = round
