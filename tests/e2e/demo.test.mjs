@@ -13,41 +13,20 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
-import { startServer } from "../support/process.mjs";
-import { startUpstream } from "../support/upstream.mjs";
-import { freePort, startWorker } from "../support/workerd.mjs";
+import { startDemoStack, TARGET } from "../support/demo-stack.mjs";
+import { freePort } from "../support/workerd.mjs";
 
 const run = promisify(execFile);
 const DIST = fileURLToPath(new URL("../../www/demo/dist", import.meta.url));
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
 const TOKEN = "demo-client-token";
-const TARGET = "smollm2-135m";
 // Personal data seeded into the chat; none of it may leave the page.
 const SEEDED = ["jane.doe@example.com", "+1 415 555 0134", "4111 1111 1111 1111"];
-let upstream, target, worker, site, browser, base;
+let stack, upstream, worker, site, browser, base;
 
 before(async () => {
-  upstream = await startUpstream({ name: "cloud", tokenDelayMs: 5 });
-  const port = await freePort();
-  target = await startServer({
-    name: "tandem serve --target",
-    command: TANDEM,
-    args: ["serve", "--target", TARGET, "--listen", `127.0.0.1:${port}`, "--kv-budget-mib", "128"],
-    healthUrl: `http://127.0.0.1:${port}/health`,
-    startupMs: 120_000,
-  });
-  worker = await startWorker({
-    gateway: {
-      upstreams: [
-        { name: "target", base_url: `http://127.0.0.1:${port}/v1`, models: { [TARGET]: TARGET }, timeout_ms: 120000 },
-        { name: "cloud", base_url: upstream.url, models: { "*": "*" } },
-      ],
-      clients: [{ name: "demo", token_secret: "TOKEN" }],
-      cors_origins: ["*"],
-      limits: { requests_per_minute: 60000, burst: 1000 },
-    },
-    secrets: { TOKEN },
-  });
+  stack = await startDemoStack({ tandem: TANDEM, token: TOKEN });
+  ({ upstream, worker } = stack);
   site = await serve(DIST, 0, { mounts: { "/models/": MODEL_CACHE } });
   base = `http://127.0.0.1:${site.address().port}/`;
   browser = await launch();
@@ -56,9 +35,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await new Promise((ok) => (site ? site.close(ok) : ok()));
-  await worker?.close();
-  await target?.close();
-  await upstream?.close();
+  await stack?.close();
 });
 
 /** Opens the demo with `params`; resolves once the engine is ready. Captures every request body. */

@@ -22,7 +22,9 @@ pub mod tagger;
 pub mod target;
 
 pub use generation::{Event, Generation, StopReason};
-pub use speculate::{DraftPolicy, LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, speculate};
+pub use speculate::{
+    DraftPolicy, LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, reusable_prefix, speculate,
+};
 pub use tagger::{Analysis, Tagger, TaggerFiles};
 pub use target::Target;
 

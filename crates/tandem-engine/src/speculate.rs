@@ -178,13 +178,7 @@ impl Drafter<'_> {
     /// Draws one token after `context`, with the distribution it came from
     /// (empty when greedy: the verifier needs none).
     fn step(&mut self, context: &[u32]) -> Result<(u32, Vec<f32>), EngineError> {
-        let keep = self
-            .tokens
-            .iter()
-            .zip(context)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(context.len() - 1);
+        let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
         let logits = self.engine.model().forward(&context[keep..], &mut self.cache)?;
         let t = context.len() - keep;
@@ -201,6 +195,19 @@ impl Drafter<'_> {
         let dist = self.sampler.distribution(&last, &[]);
         Ok((self.sampler.draw(&dist), dist))
     }
+}
+
+/// How many leading tokens of `context` a drafter's KV cache holding
+/// `cached` can keep: their common prefix, less one so that the last token of
+/// `context` is always run again (its logits are the next draft). `context`
+/// must not be empty.
+pub fn reusable_prefix(cached: &[u32], context: &[u32]) -> usize {
+    cached
+        .iter()
+        .zip(context)
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(context.len() - 1)
 }
 
 /// Generates a continuation of `prompt` with `drafter` drafting and

@@ -14,6 +14,7 @@ use tandem_core::chat::Message;
 use tandem_core::sampling::argmax;
 use tandem_core::speculative::Verdict;
 use tandem_core::speculative::pipeline::Pipeline;
+use tandem_engine::reusable_prefix;
 use tandem_models::KvCache;
 use tandem_protocol::verify::{VerifyReply, VerifyRequest, VerifySampling};
 use wasm_bindgen::prelude::*;
@@ -99,13 +100,7 @@ struct DraftCache {
 impl DraftCache {
     /// The greedy next token after `context`, reusing the cached prefix.
     async fn next(&mut self, model: &tandem_models::Model, context: &[u32]) -> Result<u32, JsError> {
-        let keep = self
-            .tokens
-            .iter()
-            .zip(context)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(context.len() - 1);
+        let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
         let logits = last_logits(model, &context[keep..], &mut self.cache).await?;
         self.tokens = context.to_vec();

@@ -71,13 +71,11 @@ export class Cloud {
   async #post(path: string, body: string, signal?: AbortSignal): Promise<Reply> {
     const { workerUrl, token, seal, timeoutMs } = this.#config;
     const authorization = token ? `Bearer ${token}` : undefined;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const headersSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const connect = async (url: string, init: RequestInit): Promise<Response> => {
-      // The timeout bounds the wait for headers only: a slow stream is not cut off.
+      // The timeout bounds the wait for headers only: a slow stream is not cut off. The
+      // caller's signal aborts the request and, later, its body.
       const controller = new AbortController();
-      const relay = () => controller.abort(headersSignal.reason);
-      headersSignal.addEventListener("abort", relay, { once: true });
+      const timer = setTimeout(() => controller.abort(new DOMException(`no answer in ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
       signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
       try {
         return await fetch(url, { ...init, signal: controller.signal });
@@ -85,7 +83,7 @@ export class Cloud {
         if (signal?.aborted) throw signal.reason;
         throw new CloudUnreachable(`the worker at ${workerUrl} is unreachable: ${(err as Error).message}`);
       } finally {
-        headersSignal.removeEventListener("abort", relay);
+        clearTimeout(timer);
       }
     };
     if (!seal) {

@@ -9,6 +9,7 @@ import type {
   ChatMessage,
   ChatOptions,
   ChatResult,
+  Detection,
   DevicePreference,
   Engine,
   EngineEvents,
@@ -35,6 +36,8 @@ export class LocalEngine implements Engine {
   #cloud: Cloud | null = null;
   #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false } };
   #total: Usage = emptyUsage();
+  /** Model entities by message text (bounded; see `#modelEntities`). */
+  readonly #entities = new Map<string, Detection[]>();
   #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(options: EngineOptions) {
@@ -58,7 +61,7 @@ export class LocalEngine implements Engine {
   }
 
   async redact(text: string): Promise<Redaction> {
-    return this.#serial(async () => this.#shield.redact(text, (await this.#analyze(text))?.modelEntities));
+    return this.#serial(async () => this.#shield.redact(text, await this.#modelEntities(text)));
   }
 
   async restore(text: string): Promise<string> {
@@ -132,7 +135,15 @@ export class LocalEngine implements Engine {
   }
 
   async #analyze(text: string, context?: { cloudAvailable: boolean; localAvailable: boolean }): Promise<Analysis | null> {
-    return this.#analyzer ? this.#analyzer.analyze(text, this.#options.router, context) : null;
+    if (!this.#analyzer) return null;
+    const analysis = await this.#analyzer.analyze(text, this.#options.router, context);
+    remember(this.#entities, text, analysis.modelEntities);
+    return analysis;
+  }
+
+  /** The NER model's entities in `text`: earlier messages are redacted again every turn, so they are kept. */
+  async #modelEntities(text: string): Promise<Detection[] | undefined> {
+    return this.#entities.get(text) ?? (await this.#analyze(text))?.modelEntities;
   }
 
   async #chat(messages: ChatMessage[], options: ChatOptions): Promise<ChatResult> {
@@ -210,16 +221,11 @@ export class LocalEngine implements Engine {
     // No router model: the cloud when it can be reached, else the local model.
     if (!cloudAvailable) return { route: "local", pLocal: null, reason: { kind: "offline" }, explanation: "the cloud is unavailable; answered on this device" };
     if (!localAvailable) return { route: "cloud", pLocal: null, reason: { kind: "noLocalModel" }, explanation: "no local model is loaded" };
-    return {
-      route: "cloud",
-      pLocal: null,
-      reason: { kind: "needsCloud", pLocal: 0, threshold: this.#options.router?.minLocalProbability ?? 0.5 },
-      explanation: `no router model is loaded; the cloud answers (${entities} entities redacted)`,
-    };
+    return { route: "cloud", pLocal: null, reason: { kind: "noRouter" }, explanation: `no router model is loaded; the cloud answers (${entities} entities redacted)` };
   }
 
   async #redactText(text: string): Promise<string> {
-    return this.#shield.redact(text, (await this.#analyze(text))?.modelEntities).text;
+    return this.#shield.redact(text, await this.#modelEntities(text)).text;
   }
 
   /** The cloud's answer, streamed through the restorer: plain, or speculative with the local drafter. */
@@ -298,24 +304,27 @@ export class LocalEngine implements Engine {
 
 /**
  * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,
- * WARP, llvmpipe), on which the CPU backend is many times faster.
+ * WARP, llvmpipe), on which the CPU backend is many times faster; everything else (no WebGPU,
+ * no adapter, a failing device) the wasm detects and explains itself.
  */
 export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null }> {
-  if (preference !== "auto") return { device: preference, reason: null };
   const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
-  if (!gpu) return { device: "cpu", reason: "this browser has no WebGPU; using the CPU backend" };
-  try {
-    const adapter = (await gpu.requestAdapter()) as { isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean } } | null;
-    if (!adapter) return { device: "cpu", reason: "WebGPU has no adapter; using the CPU backend" };
-    const info = adapter.info ?? {};
-    const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.toLowerCase();
-    if (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name)) {
-      return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name.trim() || "fallback"}); using the CPU backend, which is faster` };
-    }
-  } catch (err) {
-    return { device: "cpu", reason: `WebGPU failed (${(err as Error).message}); using the CPU backend` };
+  if (preference !== "auto" || !gpu) return { device: preference, reason: null };
+  type Info = { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
+  const adapter = (await gpu.requestAdapter().catch(() => null)) as { isFallbackAdapter?: boolean; info?: Info } | null;
+  const info = adapter?.info ?? {};
+  const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.trim().toLowerCase();
+  if (adapter && (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name))) {
+    return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name || "fallback"}); using the CPU backend, which is faster` };
   }
-  return { device: "webgpu", reason: null };
+  return { device: "auto", reason: null };
+}
+
+/** Keeps `value` under `key`, dropping the oldest entry beyond 256. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > 256) map.delete(map.keys().next().value!);
 }
 
 /** About four characters per token: the cost meter's estimate where no tokenizer counted. */

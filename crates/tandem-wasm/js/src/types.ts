@@ -120,7 +120,13 @@ export interface EngineEvents {
   /** The last user message, with what was found in it and the text that may leave the page. */
   redaction: { original: string; redacted: string; entities: Detection[]; sent: boolean };
   /** The route chosen for this message, with the local-suffices probability and the reason. */
-  route: { route: Route; pLocal: number | null; reason: RouteReason | { kind: "cloudUnreachable"; error: string }; explanation: string };
+  route: {
+    route: Route;
+    pLocal: number | null;
+    /** The router's reason, or the engine's own: no router model loaded, or the cloud failed before answering. */
+    reason: RouteReason | { kind: "noRouter" } | { kind: "cloudUnreachable"; error: string };
+    explanation: string;
+  };
   /** One speculative round: drafted pieces, how many the target accepted, its own next token. */
   draft: { drafted: string[]; accepted: number; next: string };
   /** A piece of the answer. */
