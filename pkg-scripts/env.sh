@@ -2,11 +2,21 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
-# One build cache outside the clone, shared by every build and CI run on this machine.
+# One build cache outside the clone, shared by every build and CI run on this machine. Native
+# builds go to CARGO_TARGET_DIR, wasm32 builds (the browser crate, the worker) to a sibling
+# folder, so that the two can compile at the same time without waiting on cargo's lock.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tandem/target}"
+export WASM_TARGET_DIR="${WASM_TARGET_DIR:-$CARGO_TARGET_DIR-wasm32}"
 export TANDEM_CACHE="${TANDEM_CACHE:-$HOME/.cache/tandem}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Every build runs clippy's lints on the workspace crates while it compiles them (clippy-driver
+# is a rustc with clippy inside). Dependencies are compiled by plain rustc, so each configuration
+# of burn is built once, never again in cargo's metadata-only "check" mode.
+if [ -z "${RUSTC_WORKSPACE_WRAPPER:-}" ] && command -v rustup >/dev/null; then
+  RUSTC_WORKSPACE_WRAPPER="$(cd "$ROOT" && rustup which clippy-driver 2>/dev/null || true)"
+  export RUSTC_WORKSPACE_WRAPPER
+fi
 # Locked wasm-bindgen version (pkg-scripts/setup installs the CLI at exactly this version).
 WASM_BINDGEN_VERSION="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
 export WASM_BINDGEN_VERSION
@@ -14,3 +24,34 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # wgpu probes display servers; give it a private runtime dir so it stays quiet on headless machines.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tandem-xdg-$(id -u)}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+
+# The wasm32 builds of the browser crate. Every wasm32 build of tandem-wasm (wasm-bindgen tests,
+# www/pkg-models, the npm package) is this one invocation's package and feature set in the
+# `wasm-release` profile, so burn, CubeCL and wgpu compile for wasm32 exactly once (WASM_PROFILE
+# picks another profile: `wasm-ship` for the published package).
+wasm_cargo() {
+  CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm --features models \
+    --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
+}
+# The same, without local models: the shield-only package (www/pkg).
+wasm_cargo_shield() {
+  CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm \
+    --target wasm32-unknown-unknown --profile wasm-release --locked "${@:2}"
+}
+WASM_OUT="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
+export WASM_OUT
+# The native build that tests, the demo and the e2e tests share: the whole workspace in the dev
+# profile (same package set, hence the same features, so `--bins` reuses the tests' build).
+native_bins() { cargo build --workspace --bins --locked "$@"; }
+TANDEM_BIN="$CARGO_TARGET_DIR/debug/tandem"
+export TANDEM_BIN
+
+# Fails when a build printed warnings of workspace crates (rustc or clippy). Cargo replays the
+# warnings of cached crates, so a build that compiled nothing is checked as well.
+#   deny_warnings LOG
+deny_warnings() {
+  if grep -E '^warning: .* generated [0-9]+ warnings?' "$1"; then
+    echo "the warnings above are errors in pkg-scripts/test" >&2
+    return 1
+  fi
+}

@@ -3,7 +3,7 @@
 // @wllama/wllama) on the same file, prompt and greedy settings. Prints one JSON line per run
 // and a table with the ratios. Pages are served cross-origin isolated so wllama may use threads.
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
-// Build first: pkg-scripts/build-web models release
+// Build first: pkg-scripts/build-web models
 import { fileURLToPath } from "node:url";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
