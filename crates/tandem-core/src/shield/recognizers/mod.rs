@@ -8,6 +8,7 @@
 use super::Recognizer;
 use std::sync::Arc;
 
+mod address;
 mod credit_card;
 mod date_of_birth;
 mod email;
@@ -18,6 +19,7 @@ mod secret;
 mod ssn;
 mod url;
 
+pub use address::AddressRecognizer;
 pub use credit_card::CreditCardRecognizer;
 pub use date_of_birth::DateOfBirthRecognizer;
 pub use email::EmailRecognizer;
@@ -40,6 +42,7 @@ pub fn all() -> Vec<Arc<dyn Recognizer>> {
         Arc::new(UrlRecognizer),
         Arc::new(SecretRecognizer),
         Arc::new(DateOfBirthRecognizer),
+        Arc::new(AddressRecognizer),
     ]
 }
 
