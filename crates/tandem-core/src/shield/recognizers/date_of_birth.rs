@@ -15,11 +15,18 @@ use tandem_protocol::EntityKind;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DateOfBirthRecognizer;
 
-const MONTHS: &str = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
+/// Month names and abbreviations in English, German, French, Spanish and Italian, longest first
+/// where one is the prefix of another; [`month_number`] reads them.
+const MONTHS: &str = r"jan(?:uary|uar|vier)?|ene(?:ro)?|genn(?:aio)?|feb(?:ruary|ruar|rero|braio)?|févr(?:ier)?|fevr(?:ier)?|mär(?:z)?|maerz|mar(?:ch|s|zo)?|apr(?:il|ile)?|avr(?:il)?|abr(?:il)?|mai|mayo|may|magg(?:io)?|jun(?:e|i|io)?|juin|giu(?:gno)?|jul(?:y|i|io)?|juil(?:let)?|lug(?:lio)?|aug(?:ust)?|août|aout|ago(?:sto)?|sep(?:t(?:ember|embre|iembre)?)?|sett(?:embre)?|setiembre|oct(?:ober|obre|ubre)?|okt(?:ober)?|ott(?:obre)?|nov(?:ember|embre|iembre)?|dec(?:ember)?|déc(?:embre)?|dez(?:ember)?|dic(?:iembre|embre)?";
 
 lazy_regex!(NUMERIC = r"\b(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})\b");
 lazy_regex!(ISO = r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b");
-lazy_regex!(DAY_MONTH = &format!(r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({MONTHS})\.?,?\s+(\d{{4}})\b"));
+// "14th March 1979", "3. Oktober 1992", "2 de febrero de 1951", "18 juin 1995".
+lazy_regex!(
+    DAY_MONTH = &format!(
+        r"(?i)\b(\d{{1,2}})(?:st|nd|rd|th|er|º)?\.?(?:\s+of|\s+de)?\s+({MONTHS})\b\.?,?(?:\s+de)?\s+(\d{{4}})\b"
+    )
+);
 lazy_regex!(MONTH_DAY = &format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"));
 
 const CONTEXT: &[&str] = &[
@@ -38,6 +45,17 @@ const CONTEXT: &[&str] = &[
     "geboren",
     "geburtsdatum",
     "fecha de nacimiento",
+    "fecha_nacimiento",
+    "date_of_birth",
+    "birth_date",
+    "geb",
+    "geb.",
+    "nacido",
+    "nacida",
+    "nato",
+    "nata",
+    "data di nascita",
+    "date de naissance",
 ];
 
 impl Recognizer for DateOfBirthRecognizer {
@@ -95,14 +113,27 @@ fn year(y: u32) -> u32 {
     }
 }
 
+/// The month (1–12) of a name matched by [`MONTHS`], in any of its languages.
 fn month_number(name: &str) -> u32 {
-    let lower = name.to_ascii_lowercase();
-    [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ]
-    .iter()
-    .position(|m| lower.starts_with(m))
-    .map_or(0, |i| i as u32 + 1)
+    const PREFIXES: [&[&str]; 12] = [
+        &["jan", "ene", "gen"],
+        &["feb", "fév", "fev"],
+        &["mär", "mae", "mar"],
+        &["apr", "avr", "abr"],
+        &["mai", "may", "mag"],
+        &["juin", "jun", "giu"],
+        &["juil", "jul", "lug"],
+        &["aug", "aoû", "aou", "ago"],
+        &["sep", "set"],
+        &["oct", "okt", "ott"],
+        &["nov"],
+        &["dec", "déc", "dez", "dic"],
+    ];
+    let lower = name.to_lowercase();
+    PREFIXES
+        .iter()
+        .position(|ps| ps.iter().any(|p| lower.starts_with(p)))
+        .map_or(0, |i| i as u32 + 1)
 }
 
 fn valid_date(year: u32, month: u32, day: u32) -> bool {
@@ -162,6 +193,22 @@ mod tests {
         assert_eq!(found("DOB 1988-02-29", D), ["1988-02-29"]);
         assert_eq!(found("D.O.B. 14th March 1979", D), ["14th March 1979"]);
         assert_eq!(found("my birthday is March 14, 1979!", D), ["March 14, 1979"]);
+    }
+
+    #[test]
+    fn reads_birth_dates_in_other_languages() {
+        assert_eq!(found("Geburtsdatum: 3. Oktober 1992", D), ["3. Oktober 1992"]);
+        assert_eq!(found("Frau Gisela Brandstätter, geb. 12.04.1941", D), ["12.04.1941"]);
+        assert_eq!(
+            found("Mi madre, nacida el 2 de febrero de 1951", D),
+            ["2 de febrero de 1951"]
+        );
+        assert_eq!(found("née le 18 juin 1995 à Lyon", D), ["18 juin 1995"]);
+        assert_eq!(
+            found("Giuseppe Carbone, nato il 2 febbraio 1950", D),
+            ["2 febbraio 1950"]
+        );
+        assert_eq!(found(r#""fecha_nacimiento": "1979-06-30""#, D), ["1979-06-30"]);
     }
 
     #[test]

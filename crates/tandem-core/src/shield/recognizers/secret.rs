@@ -39,6 +39,39 @@ lazy_regex!(
     ASSIGNED = r#"(?i)\b(?:[a-z0-9]+[_\-])*(?:api[_\-]?key|secret[_\-]?key|secret|access[_\-]?token|auth[_\-]?token|refresh[_\-]?token|bearer[_\-]?token|client[_\-]?secret|private[_\-]?key|token)["']?[ \t]*[:=][ \t]*["'`]?([A-Za-z0-9_\-./+=]{16,512})"#
 );
 lazy_regex!(BEARER = r"(?i)\bAuthorization:[ \t]*Bearer[ \t]+([A-Za-z0-9_\-.~+/]{16,4096}=*)");
+// npm, GitLab, Hugging Face, SendGrid tokens; the key of an Azure storage connection string.
+lazy_regex!(
+    MORE_TOKENS = r"\b(?:npm_[A-Za-z0-9]{36}|glpat-[A-Za-z0-9_\-]{20,64}|hf_[A-Za-z0-9]{30,64}|SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{30,64})\b"
+);
+lazy_regex!(AZURE_ACCOUNT_KEY = r"(?i)\bAccountKey=([A-Za-z0-9+/]{40,128}={0,2})");
+// The password of a connection URL: postgres://user:PASSWORD@host, rediss://:PASSWORD@host.
+lazy_regex!(URL_PASSWORD = r#"(?i)\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@"'`]{0,64}:([^\s@/"'`]{3,128})@"#);
+// A config or environment entry whose key names a password, secret or session:
+// DB_PASSWORD=…, POSTGRES_PASSWORD: …, ansible_become_pass=…, SECRET_KEY = "…", sessionid=….
+lazy_regex!(
+    KEYED = r#"(?i)\b[a-z0-9_\-]*(?:password|passwd|_pass|_pwd|secret_key|app_key|account_key|sessionid|session_id)["']?[ \t]*[:=][ \t]*["'`]?([^\s"'`;,]{6,256})"#
+);
+
+/// Values that stand for a secret without being one: placeholders, variables, masks.
+fn is_placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    value.starts_with(['$', '<', '{', '%', '*'])
+        || value.chars().all(|c| c == 'x' || c == 'X' || c == '*' || c == '.')
+        || [
+            "changeme",
+            "your_",
+            "your-",
+            "example",
+            "placeholder",
+            "redacted",
+            "password",
+            "secret",
+            "none",
+            "null",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+}
 
 /// Words that follow "password is" without being a password.
 const NOT_PASSWORDS: &[&str] = &[
@@ -147,9 +180,21 @@ impl Recognizer for SecretRecognizer {
         for range in pem_blocks(text) {
             push(range, 1.0);
         }
-        for (re, score) in [(&*PASSWORD, 0.75), (&*ASSIGNED, 0.8), (&*BEARER, 0.9)] {
+        for m in MORE_TOKENS.find_iter(text) {
+            push(m.range(), 0.95);
+        }
+        for (re, score) in [
+            (&*PASSWORD, 0.75),
+            (&*ASSIGNED, 0.8),
+            (&*BEARER, 0.9),
+            (&*AZURE_ACCOUNT_KEY, 0.95),
+            (&*URL_PASSWORD, 0.9),
+            (&*KEYED, 0.8),
+        ] {
             for range in assigned_values(re, text) {
-                push(range, score);
+                if !is_placeholder(&text[range.clone()]) {
+                    push(range, score);
+                }
             }
         }
     }
@@ -234,6 +279,42 @@ mod tests {
             found("Authorization: Bearer abcdefghijklmnop1234", S),
             ["abcdefghijklmnop1234"]
         );
+    }
+
+    #[test]
+    fn finds_config_entries_connection_urls_and_more_token_formats() {
+        assert_eq!(
+            found("DATABASE_URL=postgres://app:Tr0ub4dor&3x@db:5432/x", S),
+            ["Tr0ub4dor&3x"]
+        );
+        assert_eq!(
+            found("BROKER = \"rediss://:Jv3pW8sQ2nLx5Rb1@cache:6380/0\"", S),
+            ["Jv3pW8sQ2nLx5Rb1"]
+        );
+        assert_eq!(found("  POSTGRES_PASSWORD: Kx9!vR2m#pLq", S), ["Kx9!vR2m#pLq"]);
+        assert_eq!(found("ansible_become_pass=Bl4ckP3pper#22", S), ["Bl4ckP3pper#22"]);
+        assert_eq!(
+            found("SECRET_KEY: \"q8#x!v2m@9zr$k1w^t7h\"", S),
+            ["q8#x!v2m@9zr$k1w^t7h"]
+        );
+        assert_eq!(
+            found("Cookie: sessionid=emJrB91_9s0cf1zcEHVo5Z4E", S),
+            ["emJrB91_9s0cf1zcEHVo5Z4E"]
+        );
+        let npm = "npm_87J6dnZL33Npct4vmsVZvOolBXLa1CWGTuxh";
+        assert_eq!(found(&format!("//registry.npmjs.org/:_authToken={npm}"), S), [npm]);
+        assert_eq!(
+            found("key glpat-H0bb1c5B97BeOIUIUhPI here", S),
+            ["glpat-H0bb1c5B97BeOIUIUhPI"]
+        );
+    }
+
+    #[test]
+    fn placeholders_in_config_are_not_secrets() {
+        assert!(found("DB_PASSWORD=${DB_PASSWORD}", S).is_empty());
+        assert!(found("POSTGRES_PASSWORD: changeme", S).is_empty());
+        assert!(found("postgres://user:<password>@host/db", S).is_empty());
+        assert!(found("SECRET_KEY = your-secret-key-here", S).is_empty());
     }
 
     #[test]
