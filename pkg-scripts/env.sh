@@ -40,6 +40,12 @@ wasm_cargo_shield() {
 }
 WASM_OUT="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
 export WASM_OUT
+# wasm-opt -Oz in place, with the features wasm-bindgen's output uses (npm binaryen: Debian's
+# wasm-opt 108 produced wasm that failed to load).
+wasm_opt() {
+  "$ROOT/tests/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue "$1" -o "$1"
+}
 # The native build that tests, the demo and the e2e tests share: the whole workspace in the dev
 # profile (same package set, hence the same features, so `--bins` reuses the tests' build).
 native_bins() { cargo build --workspace --bins --locked "$@"; }

@@ -117,8 +117,8 @@ impl Shield {
     /// (STREET_ADDRESS, by its grammar) belongs to the rules: the model's
     /// spans of that kind are dropped. On the development set the model's
     /// addresses were 282 false positives (versions, hashes, "Tesla Model 3")
-    /// against 5 overlapping a real address. A model span that overlaps a pattern span is cut around it and keeps
-    /// its longest remaining piece; model spans then resolve among
+    /// against 5 overlapping a real address. A model span that overlaps a
+    /// pattern span is cut around it and keeps its longest remaining piece; model spans then resolve among
     /// themselves like pattern spans (score, length, position). The result
     /// depends only on the inputs, not on their order.
     pub fn analyze_with(&self, text: &str, model_spans: Vec<Span>) -> Result<Vec<Span>, ShieldError> {

@@ -160,6 +160,7 @@ impl Recognizer for SecretRecognizer {
             &*SLACK_TOKEN,
             &*SLACK_WEBHOOK,
             &*GOOGLE_API_KEY,
+            &*MORE_TOKENS,
         ] {
             for m in re.find_iter(text) {
                 push(m.range(), 0.95);
@@ -179,9 +180,6 @@ impl Recognizer for SecretRecognizer {
         }
         for range in pem_blocks(text) {
             push(range, 1.0);
-        }
-        for m in MORE_TOKENS.find_iter(text) {
-            push(m.range(), 0.95);
         }
         for (re, score) in [
             (&*PASSWORD, 0.75),
