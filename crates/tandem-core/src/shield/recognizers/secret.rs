@@ -52,25 +52,26 @@ lazy_regex!(
     KEYED = r#"(?i)\b[a-z0-9_\-]*(?:password|passwd|_pass|_pwd|secret_key|app_key|account_key|sessionid|session_id)["']?[ \t]*[:=][ \t]*["'`]?([^\s"'`;,]{6,256})"#
 );
 
-/// Values that stand for a secret without being one: placeholders, variables, masks.
+/// Values that stand for a secret without being one: variables, masks and placeholder words
+/// (`${DB_PASSWORD}`, `<password>`, `****`, `changeme`, `your-secret-key-here`). A value that
+/// merely contains such a word ("Password123!") is a real, weak password and stays a secret.
 fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     value.starts_with(['$', '<', '{', '%', '*'])
-        || value.chars().all(|c| c == 'x' || c == 'X' || c == '*' || c == '.')
+        || value.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '.'))
         || [
             "changeme",
-            "your_",
-            "your-",
-            "example",
-            "placeholder",
-            "redacted",
             "password",
             "secret",
             "none",
             "null",
+            "redacted",
+            "placeholder",
         ]
-        .iter()
-        .any(|p| lower.contains(p))
+        .contains(&lower.as_str())
+        || ["your_", "your-", "example", "placeholder"]
+            .iter()
+            .any(|p| lower.starts_with(p))
 }
 
 /// Words that follow "password is" without being a password.
@@ -313,6 +314,9 @@ mod tests {
         assert!(found("POSTGRES_PASSWORD: changeme", S).is_empty());
         assert!(found("postgres://user:<password>@host/db", S).is_empty());
         assert!(found("SECRET_KEY = your-secret-key-here", S).is_empty());
+        // A weak password is still a password.
+        assert_eq!(found("DB_PASSWORD=Password123#", S), ["Password123#"]);
+        assert_eq!(found("my password is Secret2024", S), ["Secret2024"]);
     }
 
     #[test]
