@@ -3,6 +3,7 @@
 use super::lazy_regex;
 use crate::shield::context::{before, contains_word};
 use crate::shield::{Recognizer, Span};
+use crate::text::floor_boundary;
 use regex::Captures;
 use std::ops::Range;
 use tandem_protocol::EntityKind;
@@ -11,7 +12,11 @@ use tandem_protocol::EntityKind;
 ///
 /// A date (numeric, ISO or with a month name) is reported only when birth
 /// context ("born on", "DOB", "date of birth", "birthday") precedes it in the
-/// same sentence, and only when it is a real calendar date.
+/// same sentence, and only when it is a real calendar date. In data the field
+/// decides: the value of a `dob`/`birthday`/`BDAY` key (JSON, YAML, env,
+/// vCard, also `--0817` and `03-21` without a year) or a cell under such a
+/// column header (CSV, TSV, semicolons, pipes) is one, and a date under
+/// another key (`"start_date": …`) is not, whatever the sentence says.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DateOfBirthRecognizer;
 
@@ -28,6 +33,22 @@ lazy_regex!(
     )
 );
 lazy_regex!(MONTH_DAY = &format!(r"(?i)\b({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"));
+// A birthday without its year, right after "birthday is", "born on": "March 3", "3rd of May".
+lazy_regex!(
+    NO_YEAR = &format!(
+        r"(?i)\b(?:birthday|bday|b-day|born on|born)\b(?:\s+(?:is|was|on|falls on))*\s+(?:({MONTHS})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?\s+({MONTHS}))\b"
+    )
+);
+lazy_regex!(YEAR_AFTER = r"^(?:st|nd|rd|th)?,?\s+\d{4}\b");
+// The value of a birth-date key: `"dob": "…"`, `birthday: …`, `BDAY;VALUE=date:--0817`.
+lazy_regex!(
+    KEYED = r#"(?i)["']?\b(dob|d\.o\.b\.?|birthday|birthdate|birth_?date|date_?of_?birth|bday|geburtsdatum|geburtstag|fecha_?(?:de_?)?nacimiento|data_?di_?nascita|date_?de_?naissance|date_?naissance)\b["']?(?:;[^:\n]*)?\s*[:=]\s*["']?(--\d{2}-?\d{2}|\d{1,4}[./\-]\d{1,2}(?:[./\-]\d{2,4})?|\d{8})\b"#
+);
+// Any other data key's value: `"start_date": "…"`, `appt_date: …`, `since=…`
+// (quoted, snake_case or `=`; "Me: …" in a chat is a speaker, not a key).
+lazy_regex!(
+    OTHER_KEY = r#"(?:["']([A-Za-z_][A-Za-z0-9_]*)["']\s*:|\b([A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+)\s*[:=]|\b([A-Za-z_][A-Za-z0-9_]*)\s*=)\s*["']?$"#
+);
 
 const CONTEXT: &[&str] = &[
     "born",
@@ -68,8 +89,46 @@ impl Recognizer for DateOfBirthRecognizer {
     }
 
     fn recognize(&self, text: &str, out: &mut Vec<Span>) {
+        let mut fields = Vec::new();
+        for c in KEYED.captures_iter(text) {
+            if let Some(v) = c.get(2) {
+                let value = v.as_str().trim_end();
+                if value.bytes().any(|b| b.is_ascii_digit()) {
+                    fields.push(v.start()..v.start() + value.len());
+                }
+            }
+        }
+        fields.extend(column_cells(text));
+        for c in NO_YEAR.captures_iter(text) {
+            let (month, day) = match (c.get(1), c.get(4)) {
+                (Some(m), _) => (month_number(m.as_str()), num(&c, 2)),
+                (None, Some(m)) => (month_number(m.as_str()), num(&c, 3)),
+                _ => continue,
+            };
+            let followed_by_year = YEAR_AFTER.is_match(&text[whole(&c).end..]);
+            if valid_date(2000, month, day) && !followed_by_year {
+                let start = c.get(1).or(c.get(3)).map_or(0, |m| m.start());
+                fields.push(start..whole(&c).end);
+            }
+        }
+        for range in &fields {
+            out.push(Span::new(EntityKind::DateOfBirth, range.clone(), 0.85, self.name()));
+        }
         let mut emit = |range: Range<usize>| {
-            if contains_word(sentence_before(text, &range), CONTEXT) {
+            if fields.iter().any(|f| f.start < range.end && range.start < f.end) {
+                return;
+            }
+            let lead = before(text, &range, 48);
+            if let Some(key) = OTHER_KEY
+                .captures(lead)
+                .and_then(|c| c.get(1).or(c.get(2)).or(c.get(3)))
+            {
+                // In data, the key says what the date is.
+                if !contains_word(key.as_str(), CONTEXT) {
+                    return;
+                }
+            }
+            if contains_word(sentence_before(text, &range), CONTEXT) || asked_on_the_line_above(text, &range) {
                 out.push(Span::new(EntityKind::DateOfBirth, range, 0.85, self.name()));
             }
         };
@@ -94,6 +153,85 @@ impl Recognizer for DateOfBirthRecognizer {
             }
         }
     }
+}
+
+/// Names a table column of birth dates may have.
+const COLUMNS: &[&str] = &[
+    "dob",
+    "d.o.b",
+    "d.o.b.",
+    "birthday",
+    "birthdate",
+    "birth date",
+    "birth_date",
+    "date of birth",
+    "date_of_birth",
+    "dateofbirth",
+    "bday",
+    "geburtsdatum",
+    "geb.",
+    "geb",
+    "fecha de nacimiento",
+    "fecha_nacimiento",
+    "nacimiento",
+    "data di nascita",
+    "data_nascita",
+    "date de naissance",
+    "date_naissance",
+    "born",
+];
+
+/// Cells under a birth-date column header of a delimited table (`,` `;`
+/// tab or `|`), while the following lines keep the header's shape; only
+/// cells that hold a digit.
+fn column_cells(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut column: Option<(char, usize, usize)> = None; // delimiter, index, cells per row
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let body = line.trim_end_matches(['\n', '\r']);
+        if let Some((delim, index, width)) = column {
+            let cells: Vec<&str> = body.split(delim).collect();
+            if cells.len() == width {
+                let before: usize = cells[..index].iter().map(|c| c.len() + delim.len_utf8()).sum();
+                let cell = cells[index];
+                let trimmed = cell.trim().trim_matches(['"', '\'']);
+                if trimmed.bytes().any(|b| b.is_ascii_digit()) {
+                    let at = start + before + cell.find(trimmed).unwrap_or(0);
+                    out.push(at..at + trimmed.len());
+                }
+                continue;
+            }
+            column = None;
+        }
+        for delim in [',', ';', '\t', '|'] {
+            let cells: Vec<&str> = body.split(delim).collect();
+            if cells.len() < 2 {
+                continue;
+            }
+            let name = |c: &str| c.trim().trim_matches(['"', '\'']).to_lowercase();
+            if let Some(index) = cells.iter().position(|c| COLUMNS.contains(&name(c).as_str())) {
+                column = Some((delim, index, cells.len()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A reply on its own line to a question about the birth date on the line
+/// above: "Agent: can you confirm your date of birth?\nMe: Oliver Grant, 5/2/2017".
+fn asked_on_the_line_above(text: &str, range: &Range<usize>) -> bool {
+    let lead = before(text, range, 32);
+    let line_start = range.start - lead.len();
+    if lead.len() > 24 || line_start == 0 {
+        return false;
+    }
+    let above = &text[floor_boundary(text, line_start.saturating_sub(96))..line_start - 1];
+    let above = above.rsplit('\n').next().unwrap_or(above);
+    above.trim_end().ends_with('?') && contains_word(above, CONTEXT)
 }
 
 fn whole(c: &Captures<'_>) -> Range<usize> {
@@ -209,6 +347,30 @@ mod tests {
             ["2 febbraio 1950"]
         );
         assert_eq!(found(r#""fecha_nacimiento": "1979-06-30""#, D), ["1979-06-30"]);
+    }
+
+    #[test]
+    fn in_data_the_field_decides() {
+        let json = r#"{"name": "Ann", "dob": "1986-10-21", "start_date": "2019-04-01", "birthday": "03-21"}"#;
+        assert_eq!(found(json, D), ["1986-10-21", "03-21"]);
+        assert_eq!(found("BEGIN:VCARD\nBDAY:--0817\nEND:VCARD", D), ["--0817"]);
+        assert_eq!(found("BDAY;VALUE=date:19870312\n", D), ["19870312"]);
+        let csv = "id,name,dob,appt_date\nA-1,Walter Greaves,1949-06-30,2025-06-02\nA-2,Sunita Rao,17.01.1978,2025-06-03\n\nnext 1990-01-01";
+        assert_eq!(found(csv, D), ["1949-06-30", "17.01.1978"]);
+        let semicolons = "Name;Vorname;Geburtsdatum;Eintritt\nSchulz;Katrin;03.05.1985;01.04.2019";
+        assert_eq!(found(semicolons, D), ["03.05.1985"]);
+    }
+
+    #[test]
+    fn birthdays_without_a_year_and_answers_on_the_next_line() {
+        assert_eq!(found("Her birthday is March 3, remind me", D), ["March 3"]);
+        assert_eq!(found("my bday is the 3rd of May", D), Vec::<String>::new());
+        assert_eq!(found("born on 14th July", D), ["14th July"]);
+        assert_eq!(
+            found("Agent: can you confirm your date of birth?\nMe: 11/22/1990", D),
+            ["11/22/1990"]
+        );
+        assert!(found("Agent: the date of birth field is optional.\nMe: ok, 11/22/2023", D).is_empty());
     }
 
     #[test]

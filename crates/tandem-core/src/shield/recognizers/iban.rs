@@ -1,11 +1,16 @@
 //! IBAN_CODE: International Bank Account Numbers (ISO 13616).
 
 use super::{is_word_char, lazy_regex};
-use crate::shield::context::char_before;
+use crate::shield::context::{char_before, near};
 use crate::shield::{Recognizer, Span};
 use tandem_protocol::EntityKind;
 
 /// Finds IBANs: country code, per-country length and the mod-97 check.
+///
+/// A number of the right shape whose check fails is still someone's account
+/// number with a typo in it (or a redacted one's neighbour): next to a bank
+/// word ("IBAN", "account", "Konto", "cuenta", "RIB"…) it is reported with a
+/// lower score; without one it is not.
 ///
 /// Printed IBANs are grouped by four with spaces; the scanner reads exactly
 /// as many characters as the country's IBAN has, so a word after the IBAN
@@ -123,17 +128,47 @@ impl Recognizer for IbanRecognizer {
             if char_before(text, &m.range()).is_some_and(is_word_char) {
                 continue;
             }
-            let Some(end) = scan(text, m.start()) else {
+            let Some((end, checked)) = scan(text, m.start()) else {
                 continue;
             };
-            out.push(Span::new(EntityKind::IbanCode, m.start()..end, 0.95, self.name()));
+            let score = if checked {
+                0.95
+            } else if near(text, &(m.start()..end), BANK_WORDS) {
+                0.6
+            } else {
+                continue;
+            };
+            out.push(Span::new(EntityKind::IbanCode, m.start()..end, score, self.name()));
             from = end;
         }
     }
 }
 
-/// Reads an IBAN starting at `start`; returns its end if it is valid.
-fn scan(text: &str, start: usize) -> Option<usize> {
+/// Words that say a number is a bank account.
+const BANK_WORDS: &[&str] = &[
+    "iban",
+    "account",
+    "acct",
+    "bank",
+    "konto",
+    "kontonummer",
+    "bankverbindung",
+    "cuenta",
+    "rib",
+    "compte",
+    "conto",
+    "rekening",
+    "transfer",
+    "wire",
+    "überweisung",
+    "virement",
+    "bonifico",
+    "transferencia",
+];
+
+/// Reads an IBAN-shaped number starting at `start`: its end and whether its
+/// mod-97 check holds.
+fn scan(text: &str, start: usize) -> Option<(usize, bool)> {
     let bytes = text.as_bytes();
     let country = text.get(start..start + 2)?.to_ascii_uppercase();
     let &(_, len) = LENGTHS.iter().find(|(c, _)| *c == country)?;
@@ -153,7 +188,10 @@ fn scan(text: &str, start: usize) -> Option<usize> {
     if bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return None; // longer than this country's IBAN
     }
-    (chars[2..4].iter().all(u8::is_ascii_digit) && mod97(&chars) == 1).then_some(i)
+    chars[2..4]
+        .iter()
+        .all(u8::is_ascii_digit)
+        .then(|| (i, mod97(&chars) == 1))
 }
 
 /// ISO 7064 mod 97-10 over the rearranged IBAN (letters as 10..35).
@@ -189,6 +227,19 @@ mod tests {
             found("GB82 WEST 1234 5698 7654 32 1234 is it", I),
             ["GB82 WEST 1234 5698 7654 32"]
         );
+    }
+
+    #[test]
+    fn a_failed_check_needs_a_bank_word() {
+        assert_eq!(
+            found("IBAN: GB47 BARC 2031 5874 1209 63", I),
+            ["GB47 BARC 2031 5874 1209 63"]
+        );
+        assert_eq!(
+            found("The account I paid was GB16 LOYD 3094 5561 2287 40.", I),
+            ["GB16 LOYD 3094 5561 2287 40"]
+        );
+        assert!(found("build GB47 BARC 2031 5874 1209 63 failed", I).is_empty());
     }
 
     #[test]
