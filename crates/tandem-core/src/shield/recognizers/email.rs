@@ -59,6 +59,11 @@ impl Recognizer for EmailRecognizer {
             if text[..m.start()].ends_with(|c: char| c == '.' || super::is_word_char(c)) {
                 continue;
             }
+            // `scheme://user:secret@host` holds credentials, not an address.
+            let token = text[..m.start()].rsplit(char::is_whitespace).next().unwrap_or("");
+            if token.contains("://") {
+                continue;
+            }
             out.push(Span::new(EntityKind::EmailAddress, m.range(), 0.95, self.name()));
         }
         for caps in SPELLED.captures_iter(text) {
@@ -124,6 +129,13 @@ mod tests {
             found("my email is bob at example dot com", E),
             ["bob at example dot com"]
         );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_not_addresses() {
+        assert!(found("mongodb+srv://app:m29Ot6hmFp@cluster0.mongodb.net/db", E).is_empty());
+        assert!(found("origin https://ghp_abc123@github.com/x/y.git", E).is_empty());
+        assert_eq!(found("mailto:jo@example.com", E), ["jo@example.com"]);
     }
 
     #[test]

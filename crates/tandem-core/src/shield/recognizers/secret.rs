@@ -190,7 +190,10 @@ impl Recognizer for SecretRecognizer {
             (&*URL_PASSWORD, 0.9),
             (&*KEYED, 0.8),
         ] {
-            for range in assigned_values(re, text) {
+            // Only a password said in prose loses a trailing ! or ?: in a
+            // config entry or a URL they are part of it.
+            let prose = std::ptr::eq(re, &*PASSWORD);
+            for range in assigned_values(re, text, prose) {
                 if !is_placeholder(&text[range.clone()]) {
                     push(range, score);
                 }
@@ -201,12 +204,16 @@ impl Recognizer for SecretRecognizer {
 
 /// Value ranges (capture group 1) of `re`, trimmed of sentence punctuation
 /// and screened against words that are not secrets.
-fn assigned_values<'t>(re: &'t Regex, text: &'t str) -> impl Iterator<Item = Range<usize>> + 't {
+fn assigned_values<'t>(re: &'t Regex, text: &'t str, prose: bool) -> impl Iterator<Item = Range<usize>> + 't {
     re.captures_iter(text).filter_map(move |caps| {
         let value = caps.get(1)?;
-        let trimmed = value
-            .as_str()
-            .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+        let trimmed = if prose {
+            value
+                .as_str()
+                .trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']'])
+        } else {
+            value.as_str().trim_end_matches(['.', ',', ';', ':', ')', ']'])
+        };
         let range = value.start()..value.start() + trimmed.len();
         let lower = trimmed.to_ascii_lowercase();
         let ok = trimmed.chars().count() >= 4
@@ -286,6 +293,11 @@ mod tests {
             found("DATABASE_URL=postgres://app:Tr0ub4dor&3x@db:5432/x", S),
             ["Tr0ub4dor&3x"]
         );
+        assert_eq!(
+            found("DATABASE_URL=postgresql://camille:Rivoli_1789!@db/x", S),
+            ["Rivoli_1789!"]
+        );
+        assert_eq!(found("SMTP_PASS=Ceramica_2023!\n", S), ["Ceramica_2023!"]);
         assert_eq!(
             found("BROKER = \"rediss://:Jv3pW8sQ2nLx5Rb1@cache:6380/0\"", S),
             ["Jv3pW8sQ2nLx5Rb1"]
