@@ -8,7 +8,8 @@ Writes crates/tandem-models/tests/fixtures/minilm_reference.json:
   all-MiniLM-L6-v2 (BertModel → mean pooling over the attention mask → L2
   normalisation, which is what its sentence-transformers modules.json
   declares),
-* with the shipped heads (LoRA applied unmerged, as in training): the argmax
+* with the shipped heads (LoRA applied unmerged, as in training) and the
+  word-shape bits of pkg-scripts/ner_features.py: the argmax
   NER label per token, its probability, and the routing head's probability.
 """
 
@@ -62,11 +63,15 @@ def main():
         labels = meta["ner_labels"].split(",")
         ner = torch.nn.Linear(384, len(labels))
         ner.weight.data, ner.bias.data = state["ner.weight"], state["ner.bias"]
+        shaped = te.Shaped(model)
+        shaped.shape.weight.data = state["shape.weight"]
         router = torch.nn.Linear(384, 1)
         router.weight.data, router.bias.data = state["router.weight"], state["router.bias"]
         for row in rows:
             t = torch.tensor([row["ids"]])
-            hidden = model(input_ids=t, attention_mask=torch.ones_like(t)).last_hidden_state
+            bits = te.shape_bits(row["text"], tok.encode(row["text"]))
+            row["shape_bits"] = [float(b) for r in bits for b in r]
+            hidden = shaped(t, torch.tensor([bits], dtype=torch.float32), torch.ones_like(t))
             probs = ner(hidden)[0].softmax(-1)
             row["ner_labels"] = [labels[i] for i in probs.argmax(-1).tolist()]
             row["ner_top_prob"] = [round(x, 6) for x in probs.max(-1).values.tolist()]

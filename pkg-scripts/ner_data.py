@@ -1,6 +1,15 @@
 """Synthetic training text for the shield's NER head (PERSON, LOCATION,
-ORGANIZATION, STREET_ADDRESS), generated with Faker in several locales from
-this file's own templates: chat-style requests, e-mails, forms, notes.
+ORGANIZATION), generated with Faker in several locales from this file's and
+ner_templates.py's templates: chat-style requests, e-mails, forms, notes,
+code, CSV and JSON, and many hard negatives (tech text, code from Python's
+standard library, general-knowledge questions with public figures and famous
+places, the routing set's training prompts).
+
+The labels follow the policy of docs/shield.md: private people, places and
+organizations in a personal context are entities; public figures, places in
+informational questions, brands and tools are not. Street addresses appear
+unlabelled: the rule-based recognizer owns them, and places inside an address
+are not separate entities.
 
 The evaluation set (../shared/data/pii/presidio_synth_dataset_v2.json) is
 never read here: its templates and values stay unseen, so the F1 measured on
@@ -12,14 +21,18 @@ cards, IBANs…) appear unlabelled, so the model learns to leave them to the
 validators.
 """
 
+import pathlib
 import random
+import re
+import sysconfig
 
+import ner_templates as T
 from faker import Faker
 
 LOCALES = ["en_US", "en_GB", "en_IN", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "sv_SE", "pl_PL", "fi_FI", "tr_TR"]
 
 # {P} person, {F} first name, {L} last name, {C} city, {N} country, {S} state/region,
-# {O} organization, {A} full address, {SA} street address. Unlabelled: {E} email,
+# {O} organization, Unlabelled: {A} full address, {SA} street address, {E} email,
 # {PH} phone, {D} date, {CC} card, {NUM} number, {URL} url.
 TEMPLATES = [
     "Hi, I'm {P} from {O}. Can you help me write a cover letter?",
@@ -49,14 +62,11 @@ TEMPLATES = [
     "How do I reply politely to {P} from {O} who keeps emailing {E}?",
     "I am {P}, card {CC}, please refund my order to {A}",
     "Forward this to {P2} at {O2}: the audit of {O} is done.",
-    "Where in {N} is {C} located?",
     "Write a LinkedIn recommendation for {P}, a data analyst at {O}.",
     "The package for {P} was left at {A} on {D}.",
     "Contact person: {P}, {O}, {SA}, {C}",
     "{F}'s new address is {A}",
-    "Tell me about the history of {C}.",
     "We are flying {F} and {F2} from {C} to {C2} on {D}.",
-    "Summarize: {O} announced that {P} will lead its {C} office.",
     "I got a letter from {O} addressed to {P} at {SA} but I don't know them.",
     "Can you check the grammar: my sister {F} live in {S} since {NUM} years",
     "Please register {P} (born {D}) for the course at {O}.",
@@ -65,9 +75,7 @@ TEMPLATES = [
     "Dear Ms. {L},\nyour parcel will be delivered to {SA}.",
     "Hello {F}! Welcome to the {O} team in {C}.",
     "user {P} reported a bug from {URL} while travelling in {N}",
-    "{O} and {O2} are merging; {P} becomes CEO.",
     "The suspect, {P}, was last seen near {SA} in {C}.",
-    "Please write a short poem about {C} for {F}.",
     "Send the samples to {O}, attn. {P}, {A}",
     "{P} <{E}> wrote: see you in {C} next week.",
     "i think {f} from {o} lives somewhere in {c}",
@@ -75,14 +83,11 @@ TEMPLATES = [
     "my boss {p} wants the report by friday",
     "They had {NUM} kids: {F}, {F2}, {F3} and {F4}.",
     "invited: {F}, {F2}, {F3}, {F4}",
-    "The company was founded by {L}, {L2} and {L3} in {C}.",
-    "I loved the song by {P}, especially the live version.",
     "{F}: \"Are you coming?\" {F2}: \"Only if {F3} drives.\"",
     "Is {P}'s phone number still the same?",
     "Dr. {L} will see you now, {F}.",
     "Prof. {P} teaches at the University of {C}.",
     "Please ask Mrs. {L} whether {O} accepted the offer.",
-    "{P} ({NUM}) from {C} won the race.",
     "follow up with {p} in a couple of weeks",
 ]
 
@@ -144,18 +149,9 @@ NEGATIVES = [
 
 
 def _values(fake: Faker, rng: random.Random) -> dict:
-    def org() -> str:
-        return fake.company()
-
     def addr() -> str:
         a = fake.address()
         return a if rng.random() < 0.6 else a.replace("\n", ", ")
-
-    def city() -> str:
-        return fake.city()
-
-    def country() -> str:
-        return fake.country()
 
     def state() -> str:
         for attr in ("state", "region", "administrative_unit", "county"):
@@ -168,16 +164,17 @@ def _values(fake: Faker, rng: random.Random) -> dict:
 
     def person() -> str:
         # Faker's name() may carry a title ("Dr.", "Mrs.") or suffix ("MD"):
-        # titles are not part of the name (Presidio's convention), so build it.
+        # titles are not part of the name (the policy), so build it.
         first, last = fake.first_name(), fake.last_name()
         r = rng.random()
-        if r < 0.15:
+        if r < 0.1:
             return f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')}. {last}"
-        if r < 0.25:
-            return f"{first} {rng.choice('ABCDEFGHJKLMNPRSTW')} {last}"
-        if r < 0.3:
+        if r < 0.15:
             return f"{first} {fake.first_name()} {last}"
         return f"{first} {last}"
+
+    def pick(xs):
+        return lambda: rng.choice(xs)
 
     return {
         "P": ("PERSON", person),
@@ -189,33 +186,49 @@ def _values(fake: Faker, rng: random.Random) -> dict:
         "L": ("PERSON", fake.last_name),
         "L2": ("PERSON", fake.last_name),
         "L3": ("PERSON", fake.last_name),
-        "C": ("LOCATION", city),
-        "C2": ("LOCATION", city),
-        "N": ("LOCATION", country),
+        "C": ("LOCATION", fake.city),
+        "C2": ("LOCATION", fake.city),
+        "N": ("LOCATION", fake.country),
         "S": ("LOCATION", state),
-        "O": ("ORGANIZATION", org),
-        "O2": ("ORGANIZATION", org),
-        "A": ("STREET_ADDRESS", addr),
-        "SA": ("STREET_ADDRESS", fake.street_address),
+        "O": ("ORGANIZATION", fake.company),
+        "O2": ("ORGANIZATION", fake.company),
+        "A": (None, addr),
+        "SA": (None, fake.street_address),
         "E": (None, fake.email),
         "PH": (None, fake.phone_number),
         "D": (None, lambda: fake.date(pattern=rng.choice(["%d %B %Y", "%B %d", "%Y-%m-%d", "%m/%d/%Y"]))),
         "CC": (None, fake.credit_card_number),
         "NUM": (None, lambda: str(rng.randint(2, 90))),
         "URL": (None, fake.url),
+        "FIG": (None, pick(T.PUBLIC_FIGURES)),
+        "FIG2": (None, pick(T.PUBLIC_FIGURES)),
+        "PLACE": (None, pick(T.FAMOUS_PLACES)),
+        "PLACE2": (None, pick(T.FAMOUS_PLACES)),
+        "BRAND": (None, pick(T.BRANDS)),
+        "BRAND2": (None, pick(T.BRANDS)),
     }
 
 
 def render(template: str, fake: Faker, rng: random.Random):
+    """Fills `{KEY}` slots (`{key}`: lower case, `{!KEY}`: all caps; `{{`
+    and `}}` are literal braces) and returns (text, labelled spans)."""
     values = _values(fake, rng)
     text, spans, i = "", [], 0
     while i < len(template):
-        if template[i] == "{":
+        two = template[i : i + 2]
+        if two in ("{{", "}}"):
+            text += two[0]
+            i += 2
+        elif template[i] == "{":
             j = template.index("}", i)
             key = template[i + 1 : j]
+            caps = key.startswith("!")
+            key = key.lstrip("!")
             label, make = values[key.upper()]
             value = make()
-            if key.islower():
+            if caps:
+                value = value.upper()
+            elif key.islower():
                 value = value.lower()
             if label is not None:
                 spans.append((len(text), len(text) + len(value), label))
@@ -227,34 +240,72 @@ def render(template: str, fake: Faker, rng: random.Random):
     return text, spans
 
 
-def _filler(fakers: dict, rng: random.Random) -> str:
-    """Entity-free prose: a fixed question, or Faker's English lorem sentences."""
-    if rng.random() < 0.3:
-        return rng.choice(NEGATIVES)
-    return fakers["en_US"].paragraph(nb_sentences=rng.randint(1, 4))
+def code_negatives(n: int, seed: int) -> list[str]:
+    """`n` windows of 2–12 lines from Python's standard library: real code,
+    docstrings and comments, full of capitalized identifiers that are not
+    names. Lines that credit people (authors, copyright, e-mails) are left out."""
+    rng = random.Random(seed)
+    root = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.glob("*.py") if p.stat().st_size > 2000)
+    out = []
+    while files and len(out) < n:
+        lines = [
+            l
+            for l in rng.choice(files).read_text(errors="replace").splitlines()
+            if l.strip() and not re.search(r"(?i)copyright|author|@|thanks|contributed|written by|\bby [A-Z]", l)
+        ]
+        if len(lines) < 12:
+            continue
+        k = rng.randint(2, 12)
+        a = rng.randrange(len(lines) - k)
+        out.append("\n".join(lines[a : a + k]))
+    return out
 
 
-def generate(n: int, seed: int):
-    """`n` examples: about 15% without any entity; a third of the others
-    embedded in entity-free prose, so that context alone does not decide."""
+def generate(n: int, seed: int, negatives: list[str] = ()):
+    """`n` examples: a third hard negatives (no entity at all); the others
+    from chat, structured, local-language and mixed templates, a third of
+    them embedded in negative text so that context alone does not decide.
+    `negatives` adds the caller's entity-free texts (routing prompts)."""
     rng = random.Random(seed)
     fakers = {loc: Faker(loc) for loc in LOCALES}
     for i, f in enumerate(fakers.values()):
         f.seed_instance(seed * 1000 + i)
+    pool = list(NEGATIVES) + list(T.NEGATIVE_TEXTS) + code_negatives(max(n // 10, 20), seed) + list(negatives)
+    en = fakers["en_US"]
+
+    def negative() -> str:
+        r = rng.random()
+        if r < 0.3:
+            return render(rng.choice(T.GENERIC_QUESTION_TEMPLATES), en, rng)[0]
+        return rng.choice(pool)
+
+    families = [
+        (0.30, TEMPLATES + T.CHAT_TEMPLATES),
+        (0.18, T.STRUCTURED_TEMPLATES),
+        (0.12, T.MIXED_TEMPLATES),
+    ]
     out = []
     for _ in range(n):
-        if rng.random() < 0.15:
-            out.append((_filler(fakers, rng), []))
+        if rng.random() < 0.3:
+            out.append((negative(), []))
             continue
         loc = rng.choice(LOCALES) if rng.random() < 0.6 else "en_US"
-        if loc in LOCAL_TEMPLATES and rng.random() < 0.5:
-            template = rng.choice(LOCAL_TEMPLATES[loc])
-        else:
-            template = rng.choice(TEMPLATES)
+        local = LOCAL_TEMPLATES.get(loc, []) + T.LOCAL_TEMPLATES.get(loc, [])
+        r, template = rng.random() * 0.7, None
+        for share, family in families:
+            if r < share:
+                template = rng.choice(family)
+                break
+            r -= share
+        if template is None:
+            template = rng.choice(local) if local else rng.choice(T.CHAT_TEMPLATES)
         text, spans = render(template, fakers[loc], rng)
+        if rng.random() < 0.05:
+            text = text.lower()  # informal typing: case is a hint, not a rule
         if rng.random() < 0.33:
-            before = _filler(fakers, rng) + " " if rng.random() < 0.5 else ""
-            after = " " + _filler(fakers, rng) if not before or rng.random() < 0.5 else ""
+            before = negative() + rng.choice([" ", "\n", "\n\n"]) if rng.random() < 0.5 else ""
+            after = rng.choice([" ", "\n", "\n\n"]) + negative() if not before or rng.random() < 0.5 else ""
             spans = [(a + len(before), b + len(before), k) for a, b, k in spans]
             text = before + text + after
         out.append((text, spans))

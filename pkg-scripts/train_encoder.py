@@ -1,6 +1,8 @@
 """Trains the shipped heads of the on-device encoder (all-MiniLM-L6-v2):
-LoRA deltas plus a BIO token-classification head for the shield's NER, and a
-calibrated routing head, both on one forward pass.
+LoRA deltas, a word-shape embedding (pkg-scripts/ner_features.py: capitals,
+digits, position in a line or field, which the uncased base cannot see), a BIO
+token-classification head for the shield's NER, and a calibrated routing head,
+all on one forward pass.
 
     ~/.cache/tandem/venv/bin/python pkg-scripts/train_encoder.py [--out FILE] [--quick]
 
@@ -11,7 +13,9 @@ transformers, safetensors, tokenizers and faker in the venv
 `pkg-scripts/fetch_models.py all-minilm-l6-v2`.
 
 * NER: synthetic chat-style text from pkg-scripts/ner_data.py (Faker, 14
-  locales). The Presidio evaluation set is never read.
+  locales) with hard negatives, among them the routing training split's
+  prompts. The Presidio evaluation set and the shield development set
+  (tests/data/shield) are never read.
 * Router: ../shared/data/routing. Label: the weak model (Mixtral-8x7B)
   suffices, i.e. it was right or the strong model (GPT-4) was wrong too:
   sending such a query to the cloud buys nothing. Whole MMLU subjects (every 5th subject in sorted
@@ -20,7 +24,8 @@ transformers, safetensors, tokenizers and faker in the venv
   scaling, folded into the shipped weights so the head outputs a calibrated
   logit). GSM8K prompts are split by hash the same way.
 
-Only what is ours is shipped: LoRA A/B matrices (F16) and the two heads.
+Only what is ours is shipped: LoRA A/B matrices (F16), the shape embedding
+and the two heads.
 """
 
 import argparse
@@ -41,12 +46,13 @@ from transformers import BertConfig, BertModel
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import ner_data  # noqa: E402
+import ner_features  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CACHE = pathlib.Path(os.environ.get("TANDEM_CACHE", pathlib.Path.home() / ".cache/tandem"))
 BASE = CACHE / "models" / "all-minilm-l6-v2"
-LABELS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION", "B-ORGANIZATION", "I-ORGANIZATION", "B-STREET_ADDRESS", "I-STREET_ADDRESS"]
+LABELS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION", "B-ORGANIZATION", "I-ORGANIZATION"]
 LORA_TARGETS = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
 RANK, ALPHA = 16, 32
 NER_LEN, ROUTER_LEN = 128, 256
@@ -90,6 +96,32 @@ def load_base() -> tuple[BertModel, Tokenizer]:
     return model, tok
 
 
+class Shaped(torch.nn.Module):
+    """The encoder with the word-shape bits added to its input embeddings."""
+
+    def __init__(self, model: BertModel):
+        super().__init__()
+        self.model = model
+        self.shape = torch.nn.Linear(ner_features.K, model.config.hidden_size, bias=False)
+        torch.nn.init.zeros_(self.shape.weight)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def forward(self, ids, bits, mask):
+        embeds = self.model.embeddings.word_embeddings(ids) + self.shape(bits)
+        return self.model(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+
+
+def shape_bits(text: str, enc) -> list:
+    """Shape bits per token of `enc`; zeros for [CLS]/[SEP]."""
+    inner = [o for o, sp in zip(enc.offsets, enc.special_tokens_mask) if not sp]
+    rows = iter(ner_features.features(text, inner))
+    zero = [0] * ner_features.K
+    return [zero if sp else next(rows) for sp in enc.special_tokens_mask]
+
+
 def encode_ner(tok: Tokenizer, text: str, spans):
     tok.enable_truncation(NER_LEN)
     enc = tok.encode(text)
@@ -106,7 +138,7 @@ def encode_ner(tok: Tokenizer, text: str, spans):
                 seen.add(k)
                 break
         labels.append(lab)
-    return enc.ids, labels
+    return enc.ids, labels, shape_bits(text, enc)
 
 
 def pad(batch, value):
@@ -114,17 +146,23 @@ def pad(batch, value):
     return torch.tensor([x + [value] * (n - len(x)) for x in batch])
 
 
+def pad_bits(batch):
+    n = max(len(x) for x in batch)
+    zero = [0] * ner_features.K
+    return torch.tensor([x + [zero] * (n - len(x)) for x in batch], dtype=torch.float32)
+
+
 def mean_pool(hidden, mask):
     m = mask.unsqueeze(-1).float()
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
-def train_ner(model, tok, head, args, rng):
-    train = ner_data.generate(args.ner_examples, seed=1)
+def train_ner(model, tok, head, args, rng, negatives):
+    train = ner_data.generate(args.ner_examples, seed=1, negatives=negatives)
     dev = ner_data.generate(400, seed=2)
     enc_train = [encode_ner(tok, t, s) for t, s in train]
     enc_dev = [encode_ner(tok, t, s) for t, s in dev]
-    params = [p for n, p in model.named_parameters() if p.requires_grad] + list(head.parameters())
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(enc_train) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
@@ -138,7 +176,7 @@ def train_ner(model, tok, head, args, rng):
             ids = pad([c[0] for c in chunk], 0)
             labels = pad([c[1] for c in chunk], -100)
             mask = (ids != 0).long()
-            hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden = model(ids, pad_bits([c[2] for c in chunk]), mask)
             loss = loss_fn(head(hidden).reshape(-1, len(LABELS)), labels.reshape(-1))
             opt.zero_grad()
             loss.backward()
@@ -154,7 +192,7 @@ def train_ner(model, tok, head, args, rng):
             chunk = enc_dev[i : i + 64]
             ids = pad([c[0] for c in chunk], 0)
             labels = pad([c[1] for c in chunk], -100)
-            pred = head(model(input_ids=ids, attention_mask=(ids != 0).long()).last_hidden_state).argmax(-1)
+            pred = head(model(ids, pad_bits([c[2] for c in chunk]), (ids != 0).long())).argmax(-1)
             keep = labels != -100
             correct += (pred[keep] == labels[keep]).sum().item()
             total += keep.sum().item()
@@ -206,10 +244,11 @@ def features(model, tok, prompts):
     with torch.no_grad():
         for n, i in enumerate(range(0, len(order), 32)):
             idx = order[i : i + 32]
-            encs = [tok.encode(prompts[j]).ids for j in idx]
-            ids = pad(encs, 0)
+            encs = [tok.encode(prompts[j]) for j in idx]
+            ids = pad([e.ids for e in encs], 0)
             mask = (ids != 0).long()
-            pooled = mean_pool(model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
+            bits = pad_bits([shape_bits(prompts[j], e) for j, e in zip(idx, encs)])
+            pooled = mean_pool(model(ids, bits, mask), mask)
             out[idx] = torch.nn.functional.normalize(pooled, dim=-1)
             if n % 50 == 0:
                 print(f"router features {i}/{len(prompts)} ({time.time() - t0:.0f}s)", flush=True)
@@ -273,8 +312,8 @@ def train_router(model, tok, args, eval_subjects):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "crates/tandem-models/assets/minilm-shield-router.safetensors"))
-    ap.add_argument("--ner-examples", type=int, default=6000)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--ner-examples", type=int, default=10000)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
@@ -294,7 +333,15 @@ def main():
         wrapped = LoRALinear(getattr(parent, leaf), RANK, ALPHA)
         setattr(parent, leaf, wrapped)
         loras[name] = wrapped
+    shaped = Shaped(model)
     ner_head = torch.nn.Linear(model.config.hidden_size, len(LABELS))
+    subjects = sorted(p.stem.removeprefix("mmlu_") for p in (SHARED / "data/routing/mmlu").glob("*.csv"))
+    eval_subjects = set(subjects[::5])
+    if args.quick:
+        # Only the shape of the pipeline: a few hundred prompts.
+        global routing_rows
+        full = routing_rows
+        routing_rows = lambda: random.Random(0).sample(full(), 600)  # noqa: E731
     if args.router_only:
         from safetensors import safe_open
         from safetensors.torch import load_file
@@ -304,39 +351,39 @@ def main():
             m.a.data = state[f"{name}.lora_a"].float()
             m.b.data = state[f"{name}.lora_b"].float()
         ner_head.weight.data, ner_head.bias.data = state["ner.weight"], state["ner.bias"]
+        shaped.shape.weight.data = state["shape.weight"]
         with safe_open(args.router_only, "pt") as f:
             previous = json.loads(f.metadata()["training"])
         dev_acc = previous["ner_dev_token_accuracy"]
         args.ner_examples, args.epochs = previous["ner_examples"], previous["epochs"]
     else:
-        dev_acc = train_ner(model, tok, ner_head, args, rng)
-    model.eval()
+        # General-knowledge questions are hard negatives for the tagger
+        # (public figures, famous places): only the router's training split.
+        train_prompts = sorted(r[0] for r in routing_rows() if split_of(r[0], r[3], r[4], eval_subjects) == "train")
+        negatives = random.Random(3).sample(train_prompts, min(len(train_prompts), args.ner_examples // 6))
+        dev_acc = train_ner(shaped, tok, ner_head, args, rng, negatives)
+    shaped.eval()
 
-    subjects = sorted(p.stem.removeprefix("mmlu_") for p in (SHARED / "data/routing/mmlu").glob("*.csv"))
-    eval_subjects = set(subjects[::5])
-    if args.quick:
-        # Only the shape of the pipeline: a few hundred prompts.
-        global routing_rows
-        full = routing_rows
-        routing_rows = lambda: random.Random(0).sample(full(), 600)  # noqa: E731
-    router_head, router_report = train_router(model, tok, args, eval_subjects)
+    router_head, router_report = train_router(shaped, tok, args, eval_subjects)
 
     tensors = {}
     for name, m in loras.items():
         tensors[f"{name}.lora_a"] = m.a.detach().to(torch.float16).contiguous()
         tensors[f"{name}.lora_b"] = m.b.detach().to(torch.float16).contiguous()
+    tensors["shape.weight"] = shaped.shape.weight.detach().contiguous()
     tensors["ner.weight"] = ner_head.weight.detach().contiguous()
     tensors["ner.bias"] = ner_head.bias.detach().contiguous()
     tensors["router.weight"] = router_head.weight.detach().contiguous()
     tensors["router.bias"] = router_head.bias.detach().contiguous()
     base_sha = (BASE / "model.safetensors.sha256").read_text().strip()
     metadata = {
-        "format": "tandem-encoder-heads/1",
+        "format": "tandem-encoder-heads/2",
         "base": "all-minilm-l6-v2",
         "base_sha256": base_sha,
         "lora_rank": str(RANK),
         "lora_alpha": str(ALPHA),
         "ner_labels": ",".join(LABELS),
+        "shape_features": ",".join(ner_features.NAMES),
         "ner_max_tokens": str(NER_LEN),
         "router_max_tokens": str(ROUTER_LEN),
         "router_pooling": "mean,l2",

@@ -100,7 +100,15 @@ for (const device of ["auto", "cpu"]) {
         for (const r of refs) probabilities.push((await a.analyze(r)).route.pLocal);
         const offline = await a.analyze("What is the capital of France?", { minLocalProbability: 1.1 }, { cloudAvailable: false });
         const forced = await a.analyze("What is the capital of France?", { force: "cloud" });
-        return { backend: a.backend, analysis, probabilities, offline: offline.route, forced: forced.route };
+        let badPreset = null;
+        try {
+          a.setModelPreset("loose");
+        } catch (e) {
+          badPreset = String(e.message ?? e);
+        }
+        a.setModelPreset("precision");
+        const strict = await a.analyze(text);
+        return { backend: a.backend, analysis, probabilities, offline: offline.route, forced: forced.route, badPreset, strict };
       },
       { device, text, refs: REFERENCE.sentences.map((s) => s.text) },
     );
@@ -120,6 +128,9 @@ for (const device of ["auto", "cpu"]) {
     assert.match(route.explanation, /p = \d\.\d\d|personal data/);
     assert.deepEqual([result.offline.route, result.offline.reason.kind], ["local", "offline"]);
     assert.deepEqual([result.forced.route, result.forced.reason.kind], ["cloud", "userSetting"]);
+    // The precision preset keeps a subset of the default's model entities; a typo is an error.
+    assert.match(result.badPreset, /`recall` or `precision`/);
+    assert.ok(result.strict.modelEntities.length <= result.analysis.modelEntities.length);
     assert.deepEqual(errors, []);
     await page.close();
   });

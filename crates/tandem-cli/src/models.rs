@@ -60,6 +60,14 @@ pub(crate) struct TaggerArgs {
     /// A heads file (LoRA deltas, NER and routing heads); default: the shipped one.
     #[arg(long, value_name = "FILE")]
     pub(crate) heads: Option<PathBuf>,
+    /// How sure the NER model must be before a name, place or organization
+    /// is redacted: `recall` (leak as little as possible) or `precision`
+    /// (change as few ordinary words as possible).
+    #[arg(long, value_name = "PRESET", default_value = "recall")]
+    pub(crate) model_preset: tandem_core::shield::tagging::ModelPreset,
+    /// One threshold (0–1) for every kind instead of the preset's.
+    #[arg(long, value_name = "P")]
+    pub(crate) model_threshold: Option<f32>,
 }
 
 /// Loads the encoder with its heads on the CPU backend, checking the base
@@ -97,5 +105,10 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
         tokenizer_json: &tokenizer,
         heads: &heads,
     };
-    Ok(tandem_engine::Tagger::load(files, &burn::tensor::Device::flex())?)
+    use tandem_core::shield::tagging::ModelThresholds;
+    let thresholds = match args.model_threshold {
+        Some(t) => ModelThresholds::uniform(t).map_err(anyhow::Error::msg)?,
+        None => ModelThresholds::preset(args.model_preset),
+    };
+    Ok(tandem_engine::Tagger::load(files, &burn::tensor::Device::flex())?.with_thresholds(thresholds))
 }

@@ -15,7 +15,8 @@ use crate::EngineError;
 use burn::tensor::Device;
 use std::ops::Range;
 use tandem_core::shield::Span;
-use tandem_core::shield::tagging::{TagScheme, TaggedToken, decode};
+use tandem_core::shield::shape::{SHAPE_FEATURES, shapes};
+use tandem_core::shield::tagging::{ModelThresholds, TagScheme, TaggedToken, decode};
 use tandem_models::{Heads, PieceTokenizer, TaggingEncoder, TaggingOutput};
 
 /// Pieces shared by neighbouring windows.
@@ -28,6 +29,7 @@ pub struct Tagger {
     tokenizer: PieceTokenizer,
     scheme: TagScheme,
     window: usize,
+    thresholds: ModelThresholds,
 }
 
 /// The base encoder files and the heads file, as bytes.
@@ -50,6 +52,8 @@ pub struct TaggerFiles<'a> {
 pub struct Plan {
     /// Rows of ids, each `[CLS] pieces… [SEP]`.
     pub rows: Vec<Vec<u32>>,
+    /// Per row, the word-shape bits of each of its tokens, flattened.
+    pub shapes: Vec<Vec<f32>>,
     ranges: Vec<Range<usize>>,
     /// `(window, position in its row)` that tags piece `i`.
     owner: Vec<(usize, usize)>,
@@ -85,6 +89,12 @@ impl Tagger {
         let heads = Heads::parse(files.heads)?;
         let scheme = TagScheme::parse(&heads.info().ner_labels)
             .map_err(|e| EngineError::Model(tandem_models::ModelError::Config(format!("heads file: {e}"))))?;
+        if heads.info().shape_features != SHAPE_FEATURES {
+            return Err(EngineError::Model(tandem_models::ModelError::Config(format!(
+                "heads file: shape features {:?}, this build computes {SHAPE_FEATURES:?}",
+                heads.info().shape_features
+            ))));
+        }
         let model = TaggingEncoder::load(files.config_json, files.model, files.model_sha256, &heads, device)?;
         let tokenizer = PieceTokenizer::from_json(files.tokenizer_json)?;
         let window = heads
@@ -102,7 +112,24 @@ impl Tagger {
             tokenizer,
             scheme,
             window,
+            thresholds: ModelThresholds::default(),
         })
+    }
+
+    /// The same tagger deciding under `thresholds` (the precision knob).
+    pub fn with_thresholds(mut self, thresholds: ModelThresholds) -> Self {
+        self.set_thresholds(thresholds);
+        self
+    }
+
+    /// Decides under `thresholds` from now on.
+    pub fn set_thresholds(&mut self, thresholds: ModelThresholds) {
+        self.thresholds = thresholds;
+    }
+
+    /// The thresholds in force.
+    pub fn thresholds(&self) -> &ModelThresholds {
+        &self.thresholds
     }
 
     /// The encoder with its heads.
@@ -118,6 +145,8 @@ impl Tagger {
     /// Tokenizes `text` and cuts it into windows.
     pub fn plan(&self, text: &str) -> Result<Plan, EngineError> {
         let (ids, ranges) = self.tokenizer.pieces(text)?;
+        let bits: Vec<_> = shapes(text, &ranges).iter().map(|s| s.to_f32()).collect();
+        let none = [0.0; SHAPE_FEATURES.len()];
         let (w, step) = (self.window, self.window - OVERLAP);
         let mut starts = vec![0];
         while starts.last().is_some_and(|&s| s + w < ids.len()) {
@@ -132,6 +161,18 @@ impl Tagger {
                 row.extend_from_slice(&ids[s..end]);
                 row.push(self.tokenizer.sep());
                 row
+            })
+            .collect();
+        let shapes = starts
+            .iter()
+            .map(|&s| {
+                let end = (s + w).min(ids.len());
+                std::iter::once(&none)
+                    .chain(&bits[s..end])
+                    .chain(std::iter::once(&none))
+                    .flatten()
+                    .copied()
+                    .collect()
             })
             .collect();
         let owner = (0..ids.len())
@@ -151,6 +192,7 @@ impl Tagger {
             .collect();
         Ok(Plan {
             rows,
+            shapes,
             ranges,
             owner,
             words: text.split_whitespace().count(),
@@ -159,7 +201,7 @@ impl Tagger {
 
     /// Runs the encoder and both heads over a plan's windows (on the device).
     pub fn forward(&self, plan: &Plan) -> Result<TaggingOutput, EngineError> {
-        Ok(self.model.forward(&plan.rows)?)
+        Ok(self.model.forward(&plan.rows, &plan.shapes)?)
     }
 
     /// Turns the heads' outputs, read back as `f32`s (`ner`: `[rows, tokens,
@@ -182,21 +224,12 @@ impl Tagger {
             .zip(&plan.ranges)
             .map(|(&(row, pos), range)| {
                 let probs = &ner[(row * t + pos) * labels..(row * t + pos + 1) * labels];
-                let (label, &prob) = probs
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .unwrap_or((0, &0.0));
-                TaggedToken {
-                    range: range.clone(),
-                    label,
-                    prob,
-                }
+                TaggedToken::from_probs(&self.scheme, range.clone(), probs)
             })
             .collect();
         let logit = route_logit[0];
         Ok(Analysis {
-            entities: decode(&self.scheme, text, &tokens),
+            entities: decode(&self.scheme, text, &tokens, &self.thresholds),
             p_local: 1.0 / (1.0 + (-logit).exp()),
             pieces: plan.ranges.len(),
             words: plan.words,

@@ -196,6 +196,13 @@ impl Encoder {
     /// Encodes `rows` of token ids (each with its own `[CLS]`/`[SEP]`),
     /// padded to the longest row, in one pass.
     pub fn forward(&self, rows: &[Vec<u32>]) -> Result<Encoded, ModelError> {
+        self.forward_with(rows, None)
+    }
+
+    /// Like [`Encoder::forward`], with `extra` (`[rows, longest row, hidden]`)
+    /// added to the input embeddings: how a fine-tuned model feeds the encoder
+    /// what its vocabulary cannot say (the tagger's word shapes).
+    pub fn forward_with(&self, rows: &[Vec<u32>], extra: Option<Tensor<3>>) -> Result<Encoded, ModelError> {
         let c = &self.config;
         let t = rows.iter().map(Vec::len).max().unwrap_or(0);
         if t == 0 {
@@ -228,6 +235,17 @@ impl Encoder {
         let x = self.word.clone().select(0, ids).reshape([b, t, h])
             + self.position.clone().narrow(0, 0, t).unsqueeze::<3>()
             + self.token_type.clone().unsqueeze::<3>();
+        let x = match extra {
+            Some(extra) if extra.dims() == [b, t, h] => x + extra,
+            Some(extra) => {
+                return Err(ModelError::Input(format!(
+                    "extra input embeddings are {:?}, expected {:?}",
+                    extra.dims(),
+                    [b, t, h]
+                )));
+            }
+            None => x,
+        };
         let mut x = self.embed_norm.forward(x);
         // Additive mask [b, 1, 1, t]: padded keys get a large negative score.
         let bias = (mask.clone() - 1.0).mul_scalar(1e9).reshape([b, 1, 1, t]);

@@ -1,5 +1,7 @@
 //! The encoder's fine-tuned parts: LoRA deltas for the base weights, a
-//! token-classification head (the shield's NER) and a routing head, shipped
+//! word-shape input embedding (capitals and other bits the uncased vocabulary
+//! cannot say), a token-classification head (the shield's NER) and a routing
+//! head, shipped
 //! as one small safetensors file (`assets/minilm-shield-router.safetensors`,
 //! trained by `pkg-scripts/train_encoder.py`).
 //!
@@ -12,11 +14,11 @@ use crate::error::{ModelError, config_err};
 use crate::linear::{Linear, load_linear};
 use crate::weights::{SafetensorsWeights, Weight, WeightSource};
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::HashMap;
 
 /// The file format this crate reads (`format` in the safetensors metadata).
-pub const HEADS_FORMAT: &str = "tandem-encoder-heads/1";
+pub const HEADS_FORMAT: &str = "tandem-encoder-heads/2";
 
 /// What the heads file says about itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,9 @@ pub struct HeadsInfo {
     pub base_sha256: String,
     /// BIO labels of the token head, in output order (`O` first).
     pub ner_labels: Vec<String>,
+    /// Names of the word-shape bits the model reads per token, in order
+    /// (`tandem_core::shield::shape::SHAPE_FEATURES`).
+    pub shape_features: Vec<String>,
     /// Longest window the token head was trained on.
     pub ner_max_tokens: usize,
     /// How many tokens of a query the routing head reads.
@@ -75,6 +80,11 @@ impl Heads {
         let info = HeadsInfo {
             base_sha256: field("base_sha256")?,
             ner_labels,
+            shape_features: field("shape_features")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             ner_max_tokens: number("ner_max_tokens")?,
             router_max_tokens: number("router_max_tokens")?,
             router_eval_subjects: field("router_eval_subjects")?
@@ -163,6 +173,7 @@ fn lora_err(stem: &str, reason: &str) -> ModelError {
 #[derive(Debug, Clone)]
 pub struct TaggingEncoder {
     encoder: Encoder,
+    shape: Linear,
     ner: Linear,
     router: Linear,
     info: HeadsInfo,
@@ -202,7 +213,9 @@ impl TaggingEncoder {
         let encoder = Encoder::load(config, &merged, device)?;
         let h = encoder.config().hidden_size;
         let labels = heads.info.ner_labels.len();
+        let bits = heads.info.shape_features.len();
         Ok(Self {
+            shape: load_linear(&heads.tensors, "shape", h, bits, false, device)?,
             ner: load_linear(&heads.tensors, "ner", labels, h, true, device)?,
             router: load_linear(&heads.tensors, "router", 1, h, true, device)?,
             encoder,
@@ -221,8 +234,26 @@ impl TaggingEncoder {
     }
 
     /// Runs the encoder once over `rows` and both heads over its output.
-    pub fn forward(&self, rows: &[Vec<u32>]) -> Result<TaggingOutput, ModelError> {
-        let encoded: Encoded = self.encoder.forward(rows)?;
+    ///
+    /// `shapes[r]` holds row `r`'s word-shape bits as `0.0`/`1.0`, one group
+    /// of [`HeadsInfo::shape_features`]`.len()` per token (zeros for
+    /// `[CLS]`/`[SEP]`).
+    pub fn forward(&self, rows: &[Vec<u32>], shapes: &[Vec<f32>]) -> Result<TaggingOutput, ModelError> {
+        let k = self.info.shape_features.len();
+        let t = rows.iter().map(Vec::len).max().unwrap_or(0);
+        if shapes.len() != rows.len() || rows.iter().zip(shapes).any(|(r, s)| s.len() != r.len() * k) {
+            return Err(ModelError::Input(format!(
+                "shape bits do not fit the rows: {k} per token expected"
+            )));
+        }
+        let mut bits = Vec::with_capacity(rows.len() * t * k);
+        for s in shapes {
+            bits.extend_from_slice(s);
+            bits.resize(bits.len() + t * k - s.len(), 0.0);
+        }
+        let bits = Tensor::<3>::from_data(TensorData::new(bits, [rows.len(), t, k]), self.encoder.device());
+        let extra = self.shape.forward(bits);
+        let encoded: Encoded = self.encoder.forward_with(rows, Some(extra))?;
         let ner = softmax(self.ner.forward(encoded.hidden.clone()), 2);
         let pooled = l2_normalize(mean_pool(&encoded));
         let [b, h] = pooled.dims();

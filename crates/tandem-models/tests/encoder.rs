@@ -17,6 +17,8 @@ struct Sentence {
     text: String,
     ids: Vec<u32>,
     embedding: Vec<f32>,
+    /// Word-shape bits per token, flattened (what the tagger feeds the heads).
+    shape_bits: Vec<f32>,
     ner_labels: Vec<String>,
     ner_top_prob: Vec<f32>,
     route_probability: f32,
@@ -108,7 +110,9 @@ fn shipped_heads_match_their_pytorch_modules() {
         let model = TaggingEncoder::load(&config, &read("model.safetensors"), &base_sha(), &heads, &device).unwrap();
         let labels = &model.info().ner_labels;
         for s in &r.sentences {
-            let out = model.forward(std::slice::from_ref(&s.ids)).unwrap();
+            let out = model
+                .forward(std::slice::from_ref(&s.ids), std::slice::from_ref(&s.shape_bits))
+                .unwrap();
             let probs = out.ner.into_data().try_to_vec::<f32>().unwrap();
             let route = out.route_logit.into_data().try_to_vec::<f32>().unwrap()[0];
             let p = 1.0 / (1.0 + (-route).exp());

@@ -1,6 +1,6 @@
 //! `Analyzer`: the on-device encoder (all-MiniLM-L6-v2 with Tandem's heads)
 //! on WebGPU or the CPU backend. One pass per text gives the shield's model
-//! entities (names, places, organizations, street addresses) and the
+//! entities (names, places, organizations) and the
 //! router's decision with its probability and reason.
 //!
 //! `SentenceEncoder` is the bare base model: sentence-transformers'
@@ -11,6 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 use tandem_core::router::{Decision, RouterPolicy, Signals};
 use tandem_core::shield::Shield as CoreShield;
+use tandem_core::shield::tagging::{ModelPreset, ModelThresholds};
 use tandem_core::shield::to_detections;
 use tandem_core::text::OffsetUnit;
 use tandem_engine::{Tagger, TaggerFiles};
@@ -126,6 +127,16 @@ impl Analyzer {
         })
     }
 
+    /// The precision knob of the model layer: `"recall"` (the default: leak
+    /// as few names as possible) or `"precision"` (change as few ordinary
+    /// words as possible). Measured trade-offs: docs/shield.md.
+    #[wasm_bindgen(js_name = setModelPreset)]
+    pub fn set_model_preset(&mut self, preset: &str) -> Result<(), JsError> {
+        let preset: ModelPreset = preset.parse().map_err(|e: String| JsError::new(&e))?;
+        self.tagger.set_thresholds(ModelThresholds::preset(preset));
+        Ok(())
+    }
+
     /// `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
@@ -221,6 +232,16 @@ impl SentenceEncoder {
             tokenizer: PieceTokenizer::from_json(&tokenizer_json).map_err(js_error)?,
             backend,
         })
+    }
+
+    /// The precision knob of the model layer: `"recall"` (the default: leak
+    /// as few names as possible) or `"precision"` (change as few ordinary
+    /// words as possible). Measured trade-offs: docs/shield.md.
+    #[wasm_bindgen(js_name = setModelPreset)]
+    pub fn set_model_preset(&mut self, preset: &str) -> Result<(), JsError> {
+        let preset: ModelPreset = preset.parse().map_err(|e: String| JsError::new(&e))?;
+        self.tagger.set_thresholds(ModelThresholds::preset(preset));
+        Ok(())
     }
 
     /// `"webgpu"` or `"cpu"`.

@@ -10,8 +10,10 @@ use tandem_protocol::EntityKind;
 /// Tunables of a [`Shield`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShieldConfig {
-    /// Spans scoring below this are dropped. Validated matches score 0.6 and
-    /// up; shapes that only match with supporting context need it to pass.
+    /// Pattern spans scoring below this are dropped. Validated matches score
+    /// 0.6 and up; shapes that only match with supporting context need it to
+    /// pass. (Model spans have their own per-kind thresholds,
+    /// [`super::tagging::ModelThresholds`], applied when they are decoded.)
     pub min_score: f32,
     /// Inputs longer than this (bytes) are refused with
     /// [`ShieldError::InputTooLarge`] instead of being processed.
@@ -137,7 +139,7 @@ impl Shield {
         let by_rule = self.kinds();
         let mut model: Vec<Span> = model_spans
             .into_iter()
-            .filter(|s| s.score >= self.config.min_score && s.range.end <= text.len())
+            .filter(|s| s.range.end <= text.len())
             .filter(|s| !by_rule.contains(&s.kind))
             .filter_map(|s| cut_around(text, s, &patterns))
             .collect();
@@ -221,13 +223,14 @@ mod tests {
     }
 
     #[test]
-    fn weak_or_out_of_range_model_spans_are_dropped() {
+    fn out_of_range_model_spans_are_dropped_and_model_scores_are_the_models_business() {
         let text = "Jane Doe";
-        let model = vec![
-            Span::new(EntityKind::Person, 0..8, 0.2, "ner"),
-            Span::new(EntityKind::Person, 0..80, 0.9, "ner"),
-        ];
+        let model = vec![Span::new(EntityKind::Person, 0..80, 0.9, "ner")];
         assert!(Shield::default().analyze_with(text, model).unwrap().is_empty());
+        // The model's own thresholds decided already (tagging::ModelThresholds):
+        // min_score, the patterns' knob, does not drop a span it kept.
+        let weak = vec![Span::new(EntityKind::Person, 0..8, 0.4, "ner")];
+        assert_eq!(Shield::default().analyze_with(text, weak).unwrap().len(), 1);
     }
 
     #[test]

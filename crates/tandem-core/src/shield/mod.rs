@@ -40,6 +40,7 @@ pub mod recognizers;
 mod redact;
 mod resolve;
 mod restore;
+pub mod shape;
 mod span;
 pub mod tagging;
 mod vault;

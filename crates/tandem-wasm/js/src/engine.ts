@@ -109,6 +109,7 @@ export class LocalEngine implements Engine {
       const tokenizer = await fetchModelFile(a.tokenizer, base, progress);
       const heads = a.heads ? await fetchModelFile(a.heads, base, progress) : undefined;
       this.#analyzer = await Analyzer.load(new TextDecoder().decode(config), model, a.model.sha256, tokenizer, heads, device);
+      this.#analyzer.setModelPreset(o.shieldModel ?? "recall");
       backend = this.#analyzer.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }

@@ -64,6 +64,12 @@ export interface EngineOptions {
   workerScript?: string | URL;
   router?: RouterPolicy;
   shield?: ShieldOptions;
+  /**
+   * How sure the on-device NER model must be before a name, place or organization is redacted:
+   * `"recall"` (default: leak as few as possible) or `"precision"` (change as few ordinary words
+   * as possible). Measured precision and recall of both: docs/shield.md.
+   */
+  shieldModel?: "recall" | "precision";
   pricing?: Pricing;
   /** A cloud request with no response headers after this long fails over to the local model (default 15 000). */
   cloudTimeoutMs?: number;

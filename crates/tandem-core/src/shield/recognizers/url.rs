@@ -49,18 +49,53 @@ impl Recognizer for UrlRecognizer {
 
 /// Hosts whose first label names a machine's role, not a person's page.
 const SERVICE_LABELS: &[&str] = &[
-    "api", "apis", "docs", "doc", "developer", "developers", "registry", "mx", "smtp", "imap", "pop", "pop3",
-    "cdn", "static", "assets", "auth", "login", "status", "sandbox", "staging", "localhost",
+    "api",
+    "apis",
+    "docs",
+    "doc",
+    "developer",
+    "developers",
+    "registry",
+    "mx",
+    "smtp",
+    "imap",
+    "pop",
+    "pop3",
+    "cdn",
+    "static",
+    "assets",
+    "auth",
+    "login",
+    "status",
+    "sandbox",
+    "staging",
+    "localhost",
 ];
 
 /// Domains of infrastructure, documentation and package registries.
 const SERVICE_DOMAINS: &[&str] = &[
-    "readthedocs.io", "core.windows.net", "amazonaws.com", "googleapis.com", "cloudfront.net", "npmjs.org",
-    "npmjs.com", "pypi.org", "crates.io", "docs.rs", "w3.org", "schema.org",
+    "readthedocs.io",
+    "core.windows.net",
+    "amazonaws.com",
+    "googleapis.com",
+    "cloudfront.net",
+    "npmjs.org",
+    "npmjs.com",
+    "pypi.org",
+    "crates.io",
+    "docs.rs",
+    "w3.org",
+    "schema.org",
 ];
 
 /// Code hosts where one path segment is a person's profile and more is a project.
-const CODE_HOSTS: &[&str] = &["github.com", "gitlab.com", "bitbucket.org", "huggingface.co", "codeberg.org"];
+const CODE_HOSTS: &[&str] = &[
+    "github.com",
+    "gitlab.com",
+    "bitbucket.org",
+    "huggingface.co",
+    "codeberg.org",
+];
 
 /// Whether `url` addresses a machine or a project rather than something of a
 /// person's: a local or numeric host, a service host (`api.`, `docs.`,
@@ -84,8 +119,10 @@ pub(crate) fn impersonal(url: &str) -> bool {
     let path = path.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let api_segment = |s: &&str| {
-        matches!(*s, "api" | "graphql" | "login" | "oauth" | "oauth2" | "auth" | "package" | "packages")
-            || (s.len() >= 2 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit()))
+        matches!(
+            *s,
+            "api" | "graphql" | "login" | "oauth" | "oauth2" | "auth" | "package" | "packages"
+        ) || (s.len() >= 2 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit()))
     };
     if segments.iter().any(api_segment) {
         return true;
