@@ -234,16 +234,6 @@ impl SentenceEncoder {
         })
     }
 
-    /// The precision knob of the model layer: `"recall"` (the default: leak
-    /// as few names as possible) or `"precision"` (change as few ordinary
-    /// words as possible). Measured trade-offs: docs/shield.md.
-    #[wasm_bindgen(js_name = setModelPreset)]
-    pub fn set_model_preset(&mut self, preset: &str) -> Result<(), JsError> {
-        let preset: ModelPreset = preset.parse().map_err(|e: String| JsError::new(&e))?;
-        self.tagger.set_thresholds(ModelThresholds::preset(preset));
-        Ok(())
-    }
-
     /// `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
