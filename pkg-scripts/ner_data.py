@@ -148,6 +148,28 @@ NEGATIVES = [
 ]
 
 
+# First names that are also ordinary English words: as names they are
+# PERSON ("ask Will"), as words they are not ("Will it rain?", "in May").
+WORD_NAMES = ["Will", "May", "June", "April", "Bill", "Rose", "Grace", "Mark", "Hope", "Faith", "Summer", "Frank",
+              "Art", "Jack", "Pat", "Sky", "Dawn", "Iris", "Ivy", "Joy", "Max", "Rob", "Sue", "Ray", "Don", "Penny"]
+
+# Organizations as people write them: a place or a surname with a kind of
+# institution, in the locale's language.
+ORG_PATTERNS = {
+    "de_DE": ["Klinikum {C}", "Stadtwerke {C}", "Sparkasse {C}", "{L} GmbH", "{L} & {L2} Rechtsanwälte", "Praxis Dr. {L}",
+              "Wohnbau {C} GmbH", "Gymnasium {C}", "Hausverwaltung {L}", "Autohaus {L}", "Volksbank {C}"],
+    "fr_FR": ["Cabinet {L}", "Clinique de {C}", "Lycée {L}", "Mutuelle de {C}", "{L} & Associés", "Crédit {C}",
+              "Agence immobilière {L}", "Mairie de {C}"],
+    "es_ES": ["Hospital General de {C}", "Clínica {L}", "Colegio {L}", "Inmobiliaria {L}", "Gestoría {L}",
+              "Banco de {C}", "Seguros {L}"],
+    "it_IT": ["Ospedale di {C}", "Studio Legale {L}", "Liceo {L}", "Banca di {C}", "Condominio {L}"],
+    "nl_NL": ["Ziekenhuis {C}", "Woonstichting {C}", "Advocatenkantoor {L}", "Gemeente {C}"],
+    "en": ["{C} Dental Clinic", "{C} Community College", "{L} & {L2} LLP", "{L} Property Management", "{C} Medical Center",
+           "{L} Plumbing", "First National Bank of {C}", "{C} Credit Union", "St. {L}'s Hospital", "{L} Family Practice",
+           "University of {C}", "{L} Insurance", "{C} Veterinary Clinic", "{L} Accounting", "{C} High School"],
+}
+
+
 def _values(fake: Faker, rng: random.Random) -> dict:
     def addr() -> str:
         a = fake.address()
@@ -176,13 +198,23 @@ def _values(fake: Faker, rng: random.Random) -> dict:
     def pick(xs):
         return lambda: rng.choice(xs)
 
+    def first() -> str:
+        return rng.choice(WORD_NAMES) if rng.random() < 0.08 else fake.first_name()
+
+    def company() -> str:
+        if rng.random() < 0.5:
+            return fake.company()
+        lang = fake.locales[0] if fake.locales[0] in ORG_PATTERNS else "en"
+        pattern = rng.choice(ORG_PATTERNS[lang])
+        return pattern.format(C=fake.city(), L=fake.last_name(), L2=fake.last_name())
+
     return {
         "P": ("PERSON", person),
         "P2": ("PERSON", person),
-        "F": ("PERSON", fake.first_name),
-        "F2": ("PERSON", fake.first_name),
-        "F3": ("PERSON", fake.first_name),
-        "F4": ("PERSON", fake.first_name),
+        "F": ("PERSON", first),
+        "F2": ("PERSON", first),
+        "F3": ("PERSON", first),
+        "F4": ("PERSON", first),
         "L": ("PERSON", fake.last_name),
         "L2": ("PERSON", fake.last_name),
         "L3": ("PERSON", fake.last_name),
@@ -190,8 +222,8 @@ def _values(fake: Faker, rng: random.Random) -> dict:
         "C2": ("LOCATION", fake.city),
         "N": ("LOCATION", fake.country),
         "S": ("LOCATION", state),
-        "O": ("ORGANIZATION", fake.company),
-        "O2": ("ORGANIZATION", fake.company),
+        "O": ("ORGANIZATION", company),
+        "O2": ("ORGANIZATION", company),
         "A": (None, addr),
         "SA": (None, fake.street_address),
         "E": (None, fake.email),
@@ -276,8 +308,13 @@ def generate(n: int, seed: int, negatives: list[str] = ()):
 
     def negative() -> str:
         r = rng.random()
-        if r < 0.3:
+        if r < 0.25:
             return render(rng.choice(T.GENERIC_QUESTION_TEMPLATES), en, rng)[0]
+        if r < 0.35:
+            # German, French and Italian word salad: capitalized nouns that are no names.
+            return fakers[rng.choice(["de_DE", "de_DE", "fr_FR", "it_IT"])].paragraph(nb_sentences=rng.randint(1, 3))
+        if r < 0.45:
+            return render(rng.choice(T.MEDICAL_NEGATIVES), en, rng)[0]
         return rng.choice(pool)
 
     families = [
@@ -291,7 +328,7 @@ def generate(n: int, seed: int, negatives: list[str] = ()):
             out.append((negative(), []))
             continue
         loc = rng.choice(LOCALES) if rng.random() < 0.6 else "en_US"
-        local = LOCAL_TEMPLATES.get(loc, []) + T.LOCAL_TEMPLATES.get(loc, [])
+        local = LOCAL_TEMPLATES.get(loc, []) + T.LOCAL_TEMPLATES.get(loc, []) + T.LOCAL_FORMS.get(loc, [])
         r, template = rng.random() * 0.7, None
         for share, family in families:
             if r < share:
@@ -301,7 +338,7 @@ def generate(n: int, seed: int, negatives: list[str] = ()):
         if template is None:
             template = rng.choice(local) if local else rng.choice(T.CHAT_TEMPLATES)
         text, spans = render(template, fakers[loc], rng)
-        if rng.random() < 0.05:
+        if rng.random() < 0.12:
             text = text.lower()  # informal typing: case is a hint, not a rule
         if rng.random() < 0.33:
             before = negative() + rng.choice([" ", "\n", "\n\n"]) if rng.random() < 0.5 else ""

@@ -846,3 +846,64 @@ MIXED_TEMPLATES = [
     "Can you write a toast for {F}? We met years ago on a school trip to {PLACE}, and now she lives in {C}.",
     "{P} <{E}> wrote:\n> Did you see the {BRAND} outage? Our whole {C} team was blocked.\n\nHelp me reply.",
 ]
+
+# Medical and legal text full of eponyms, drugs and form words that are not
+# people: "Parkinson", "Guillain-Barré", "Mesalazin". Unlabelled slots only.
+MEDICAL_NEGATIVES = [
+    "Is Guillain-Barré syndrome contagious, and how long does recovery usually take?",
+    "Difference between Crohn's disease and ulcerative colitis? My doctor mentioned Mesalazin.",
+    "Can Hashimoto's thyroiditis cause weight gain even on Levothyroxin?",
+    "Sjögren's syndrome: which eye drops work best for dry eyes?",
+    "Early signs of Parkinson's vs. essential tremor, explained simply.",
+    "Is Alzheimer's hereditary? My grandmother had it.",
+    "What is the usual dose of Ibuprofen 400 for an adult with Migräne?",
+    "Tourette, Asperger and Down syndrome are named after doctors, right?",
+    "Diagnose: Morbus Bechterew, Therapie mit Adalimumab seit {D}.",
+    "Befund: V. a. Morbus Crohn, Kontrolle in {NUM} Wochen. Medikation: Pantoprazol 40 mg.",
+    "Diagnóstico: síndrome de Cushing. Tratamiento: Metformina 850 mg cada {NUM} horas.",
+    "Diagnostic : maladie de Basedow, suivi par Lévothyrox.",
+    "Which is stronger, Tramadol or Codeine?",
+    "Allergies: PENICILLIN, LATEX. Blood type: A+.",
+    "Stage II Hodgkin lymphoma: what does ABVD chemotherapy involve?",
+    "Is the Heimlich manoeuvre safe for infants?",
+    "Bell's palsy after a cold, is that common?",
+    "My Apgar score question: what does 7 at one minute mean?",
+    "Kfz-Versicherung, Mietsache, Nebenkosten und Kaution: was muss im Mietvertrag stehen?",
+    "Vorname, Nachname, Geburtsdatum, Anschrift und Unterschrift bitte in Druckbuchstaben.",
+    "Fecha, Dirección, Teléfono y Firma del solicitante.",
+    "Prénoms, Nom de naissance, Adresse, Signature.",
+    "Guten Tag, danke für Ihre Nachricht. Der Kundenservice meldet sich in {NUM} Tagen.",
+    "Bueno, gracias por todo. ¡Hasta mañana!",
+    "Oberarzt, Stationsarzt und Pflegedienstleitung sind heute im Haus.",
+    "Per the Miranda ruling, do I have to answer questions without a lawyer?",
+    "What does a Chapter 7 filing mean for my credit score?",
+    "Explain Roe v. Wade and its reversal in two paragraphs.",
+]
+
+# Forms in other languages: the labels are words, the values are people.
+LOCAL_FORMS = {
+    "de_DE": [
+        "Name: {L}\nVorname: {F}\nGeburtsdatum: {D}\nWohnort: {C}",
+        "Patientin: {P}, Hausarzt Dr. {L}, {O}",
+        "Mieter: {P}\nVermieter: {O}\nMietsache: {A}",
+        "Kontoinhaber: {P}\nBank: {O}",
+        "Sehr geehrte Damen und Herren,\nich, {P}, kündige meinen Vertrag bei {O} zum {D}.\nMit freundlichen Grüßen\n{P}",
+    ],
+    "fr_FR": [
+        "Nom : {!L}\nPrénoms : {F}\nNé(e) le : {D} à {C}",
+        "Assuré : {P}\nMutuelle : {O}",
+        "Bonjour,\nje suis {P}, locataire chez {O} depuis {NUM} ans.\nCordialement,\n{F}",
+    ],
+    "es_ES": [
+        "Nombre: {F}\nApellidos: {L} {L2}\nFecha de nacimiento: {D}\nDirección: {A}",
+        "Paciente: {P}. Médico: Dra. {L}, {O}.",
+        "Titular: {P}\nEntidad: {O}",
+    ],
+    "it_IT": [
+        "Nome: {F}\nCognome: {L}\nLuogo di nascita: {C}",
+        "Gentile {P}, la sua pratica presso {O} è stata approvata.",
+    ],
+    "nl_NL": [
+        "Naam: {P}\nWoonplaats: {C}\nWerkgever: {O}",
+    ],
+}

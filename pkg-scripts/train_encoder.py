@@ -277,14 +277,26 @@ def train_router(model, tok, args, eval_subjects):
     print({k: len(v) for k, v in splits.items()})
     feats = {k: features(model, tok, [r[0] for r in v]) for k, v in splits.items()}
     y = {k: torch.tensor([float(suffices(r)) for r in v]) for k, v in splits.items()}
-    head = torch.nn.Linear(model.config.hidden_size, 1)
-    opt = torch.optim.AdamW(head.parameters(), lr=1e-2, weight_decay=1e-3)
-    for epoch in range(300):
-        logit = head(feats["train"]).squeeze(-1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y["train"])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    # The head's regularisation and length are chosen by AUC on the
+    # calibration split (the held-out evaluation split is only scored).
+    best = None
+    for weight_decay in (1e-4, 1e-3, 1e-2, 1e-1):
+        for epochs in (100, 300, 1000):
+            torch.manual_seed(0)
+            candidate = torch.nn.Linear(model.config.hidden_size, 1)
+            opt = torch.optim.AdamW(candidate.parameters(), lr=1e-2, weight_decay=weight_decay)
+            for _ in range(epochs):
+                logit = candidate(feats["train"]).squeeze(-1)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y["train"])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                calib_auc = auc(candidate(feats["calib"]).squeeze(-1).tolist(), [bool(v) for v in y["calib"].tolist()])
+            print(f"router head weight_decay={weight_decay} epochs={epochs}: calibration AUC {calib_auc:.4f}")
+            if best is None or calib_auc > best[0]:
+                best = (calib_auc, candidate, weight_decay, epochs)
+    _, head, best_wd, best_epochs = best
     # Platt scaling on the calibration split: p = σ(a·z + b).
     with torch.no_grad():
         z = head(feats["calib"]).squeeze(-1)
@@ -304,7 +316,7 @@ def train_router(model, tok, args, eval_subjects):
         head.bias.mul_(a).add_(b)
         p_eval = torch.sigmoid(head(feats["eval"]).squeeze(-1)).tolist()
     labels = [suffices(r) for r in splits["eval"]]
-    report = {"train": len(splits["train"]), "calib": len(splits["calib"]), "eval": len(splits["eval"]), "eval_auc_python": auc(p_eval, labels), "platt": [a, b]}
+    report = {"train": len(splits["train"]), "calib": len(splits["calib"]), "eval": len(splits["eval"]), "eval_auc_python": auc(p_eval, labels), "platt": [a, b], "router_weight_decay": best_wd, "router_epochs": best_epochs}
     print("router", report)
     return head, report
 
