@@ -275,7 +275,9 @@ def render(template: str, fake: Faker, rng: random.Random):
 def code_negatives(n: int, seed: int) -> list[str]:
     """`n` windows of 2–12 lines from Python's standard library: real code,
     docstrings and comments, full of capitalized identifiers that are not
-    names. Lines that credit people (authors, copyright, e-mails) are left out."""
+    names. Lines that credit people (authors, copyright, e-mails) are left out.
+    The files are this interpreter's, so another Python version draws slightly
+    different windows (the shipped heads were trained with CPython 3.11.7)."""
     rng = random.Random(seed)
     root = pathlib.Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in root.glob("*.py") if p.stat().st_size > 2000)
