@@ -186,10 +186,6 @@ impl ModelThresholds {
 
     /// One threshold for every kind (`0.0..=1.0`).
     pub fn uniform(t: f32) -> Result<Self, String> {
-        Self::default().with_all(t)
-    }
-
-    fn with_all(self, t: f32) -> Result<Self, String> {
         if !(0.0..=1.0).contains(&t) {
             return Err(format!("a model threshold must be between 0 and 1, got {t}"));
         }

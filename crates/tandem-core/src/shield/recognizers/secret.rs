@@ -182,17 +182,16 @@ impl Recognizer for SecretRecognizer {
         for range in pem_blocks(text) {
             push(range, 1.0);
         }
-        for (re, score) in [
-            (&*PASSWORD, 0.75),
-            (&*ASSIGNED, 0.8),
-            (&*BEARER, 0.9),
-            (&*AZURE_ACCOUNT_KEY, 0.95),
-            (&*URL_PASSWORD, 0.9),
-            (&*KEYED, 0.8),
+        // Only a password said in prose (`prose`) loses a trailing ! or ?: in
+        // a config entry or a URL they are part of it.
+        for (re, score, prose) in [
+            (&*PASSWORD, 0.75, true),
+            (&*ASSIGNED, 0.8, false),
+            (&*BEARER, 0.9, false),
+            (&*AZURE_ACCOUNT_KEY, 0.95, false),
+            (&*URL_PASSWORD, 0.9, false),
+            (&*KEYED, 0.8, false),
         ] {
-            // Only a password said in prose loses a trailing ! or ?: in a
-            // config entry or a URL they are part of it.
-            let prose = std::ptr::eq(re, &*PASSWORD);
             for range in assigned_values(re, text, prose) {
                 if !is_placeholder(&text[range.clone()]) {
                     push(range, score);
