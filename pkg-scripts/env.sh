@@ -29,12 +29,17 @@ mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 # www/pkg-models, the npm package) is this one invocation's package and feature set in the
 # `wasm-release` profile, so burn, CubeCL and wgpu compile for wasm32 exactly once (WASM_PROFILE
 # picks another profile: `wasm-ship` for the published package).
+# With 128-bit SIMD (`simd128`, in every current browser): the quantized kernels (tandem-quant)
+# and burn's CPU backend vectorize with it. The worker (pkg-scripts/build-worker) is built without.
+WASM_RUSTFLAGS="-C target-feature=+simd128"
 wasm_cargo() {
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_RUSTFLAGS" \
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm --features models \
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
 # The same, without local models: the shield-only package (www/pkg).
 wasm_cargo_shield() {
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_RUSTFLAGS" \
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm \
     --target wasm32-unknown-unknown --profile wasm-release --locked "${@:2}"
 }
@@ -44,12 +49,23 @@ export WASM_OUT
 # wasm-opt 108 produced wasm that failed to load).
 wasm_opt() {
   "$ROOT/tests/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue "$1" -o "$1"
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd "$1" -o "$1"
 }
 # The native build that tests, the demo and the e2e tests share: the whole workspace in the dev
 # profile (same package set, hence the same features, so `--bins` reuses the tests' build).
 native_bins() { cargo build --workspace --bins --locked "$@"; }
 TANDEM_BIN="$CARGO_TARGET_DIR/debug/tandem"
+# llama.cpp (llama-cpp-python from PyPI, built from source) for the benchmarks that compare with it.
+# x86-64 SIMD up to AVX-512 VNNI, but not GGML_NATIVE: -march=native also turns on AMX, which traps
+# (illegal instruction) where the kernel does not grant AMX state, as in this sandbox.
+ensure_llama_cpp() {
+  "$TANDEM_CACHE/venv/bin/python" -c "import llama_cpp" 2>/dev/null && return 0
+  step "building llama.cpp (llama-cpp-python 0.3.36 from PyPI; several minutes)"
+  local simd=""
+  [ "$(uname -m)" = x86_64 ] && simd="-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+  grep -q avx512_vnni /proc/cpuinfo 2>/dev/null && simd="$simd -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON"
+  CMAKE_ARGS="-DGGML_NATIVE=OFF $simd" "$TANDEM_CACHE/venv/bin/pip" install -q --no-cache-dir llama-cpp-python==0.3.36
+}
 export TANDEM_BIN
 
 # Fails when a build printed warnings of workspace crates (rustc or clippy). Cargo replays the

@@ -27,6 +27,48 @@ impl DeviceKind {
     }
 }
 
+/// How weight matrices are held in memory.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum WeightsKind {
+    /// As stored in the file: quantized blocks stay quantized (CPU backend).
+    Stored,
+    /// Widened to f32 at load: the reference path (and what wgpu runs today).
+    F32,
+    /// As stored, and dense matrices quantized to Q8_0 at load.
+    Q8_0,
+}
+
+/// Where and how local models run: shared by `generate`, `speculate` and `serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct BackendArgs {
+    /// Backend.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub(crate) device: DeviceKind,
+    /// How weight matrices are held (quantized kernels run on the CPU backend).
+    #[arg(long, value_enum, default_value = "stored")]
+    pub(crate) weights: WeightsKind,
+    /// Threads of the CPU kernels; default: one per core.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+}
+
+impl BackendArgs {
+    /// Sizes the kernels' thread pool (once, before any model runs) and
+    /// returns the device and weight format to load models with.
+    pub(crate) fn prepare(&self) -> Result<(burn::tensor::Device, tandem_models::WeightFormat)> {
+        if let Some(n) = self.threads {
+            anyhow::ensure!(n > 0, "--threads must be at least 1");
+            tandem_quant::set_threads(n).map_err(anyhow::Error::msg)?;
+        }
+        let format = match self.weights {
+            WeightsKind::Stored => tandem_models::WeightFormat::Stored,
+            WeightsKind::F32 => tandem_models::WeightFormat::F32,
+            WeightsKind::Q8_0 => tandem_models::WeightFormat::Q8_0,
+        };
+        Ok((self.device.device(), format))
+    }
+}
+
 /// Sampling options shared by `generate` and `speculate`.
 #[derive(clap::Args)]
 pub(crate) struct SamplingArgs {
@@ -76,14 +118,14 @@ pub(crate) struct Args {
     /// Penalty for repeated tokens (1 = off).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
-    /// Backend.
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceKind,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
+    let (device, format) = args.backend.prepare()?;
     let loaded = Instant::now();
-    let (engine, path) = models::load_engine(&args.model, &args.device.device())?;
+    let (engine, path) = models::load_engine(&args.model, &device, format)?;
     eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());
     let options = GenerateOptions {
         max_tokens: args.max_tokens,

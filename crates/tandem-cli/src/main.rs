@@ -14,6 +14,7 @@ mod seal;
 mod serve;
 mod speculate;
 mod target;
+mod verify_curve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     /// The on-device router: local model or cloud, per query.
     #[command(subcommand)]
     Router(router::Command),
+    /// Time a forward over k new positions on a cached context (speculative verification's cost).
+    VerifyCurve(verify_curve::Args),
 }
 
 #[derive(Subcommand)]
@@ -69,5 +72,6 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Speculate(args) => speculate::run(args),
         Command::Router(cmd) => router::run(cmd),
+        Command::VerifyCurve(args) => verify_curve::run(args),
     }
 }

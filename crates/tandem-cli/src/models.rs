@@ -40,11 +40,15 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
 }
 
 /// Reads the model `model` (name or path) and loads it with its tokenizer and chat template.
-pub(crate) fn load_engine(model: &str, device: &burn::tensor::Device) -> Result<(tandem_engine::Engine, PathBuf)> {
+pub(crate) fn load_engine(
+    model: &str,
+    device: &burn::tensor::Device,
+    format: tandem_models::WeightFormat,
+) -> Result<(tandem_engine::Engine, PathBuf)> {
     use anyhow::Context;
     let path = resolve(model)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok((tandem_engine::Engine::from_gguf(&bytes, device)?, path))
+    Ok((tandem_engine::Engine::from_gguf_as(&bytes, device, format)?, path))
 }
 
 /// The encoder the router and the shield's NER run on (fetched by `pkg-scripts/setup`).

@@ -37,8 +37,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 1024)]
     kv_budget_mib: usize,
     /// Backend of the target model.
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: crate::generate::DeviceKind,
+    #[command(flatten)]
+    backend: crate::generate::BackendArgs,
 }
 
 /// What answers requests: the gateway, and the target's completions endpoint.
@@ -188,7 +188,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
             // Fail before spawning when the name is unknown or not fetched.
             crate::models::resolve(model)?;
             let name = args.target_name.clone().unwrap_or_else(|| model.clone());
-            let handle = TargetHandle::spawn(model.clone(), name, args.device.device(), args.kv_budget_mib << 20)?;
+            let (device, format) = args.backend.prepare()?;
+            let handle = TargetHandle::spawn(model.clone(), name, device, format, args.kv_budget_mib << 20)?;
             gateway = gateway.with_target(Rc::new(handle.clone()));
             Some(handle)
         }

@@ -3,7 +3,6 @@
 //! (`--target`) or by a gateway, worker or `tandem serve --target` across
 //! HTTP (`--verifier URL`, `POST /v1/verify`).
 
-use crate::generate::DeviceKind;
 use crate::models;
 use anyhow::{Result, bail};
 use std::io::Write;
@@ -53,8 +52,8 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// Backend of the local models.
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceKind,
+    #[command(flatten)]
+    backend: crate::generate::BackendArgs,
 }
 
 /// Verifies across HTTP on a thread of its own, so drafting goes on meanwhile.
@@ -138,11 +137,11 @@ fn now_ms() -> f64 {
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
-    let device = args.device.device();
-    let (drafter, _) = models::load_engine(&args.draft, &device)?;
+    let (device, format) = args.backend.prepare()?;
+    let (drafter, _) = models::load_engine(&args.draft, &device, format)?;
     let mut verifier: Box<dyn Verifier> = match (&args.target, &args.verifier) {
         (Some(target), _) => {
-            let (engine, _) = models::load_engine(target, &device)?;
+            let (engine, _) = models::load_engine(target, &device, format)?;
             if engine.tokenizer().vocab_size() != drafter.tokenizer().vocab_size() {
                 bail!("the draft and target models must share a tokenizer");
             }

@@ -41,6 +41,7 @@ impl TargetHandle {
         model: String,
         name: String,
         device: burn::tensor::Device,
+        format: tandem_models::WeightFormat,
         budget_bytes: usize,
     ) -> Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -48,7 +49,7 @@ impl TargetHandle {
         std::thread::Builder::new()
             .name("tandem-target".into())
             .spawn(move || {
-                let mut loaded = match crate::models::load_engine(&model, &device) {
+                let mut loaded = match crate::models::load_engine(&model, &device, format) {
                     Ok((engine, _)) => {
                         let target = Target::new(engine.model().clone(), budget_bytes);
                         let _ = ready_tx.send(Ok(format!(

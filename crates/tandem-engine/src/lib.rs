@@ -32,7 +32,7 @@ use burn::tensor::Device;
 use tandem_core::chat::{ChatTemplate, Message};
 use tandem_core::sampling::SamplingConfig;
 use tandem_gguf::Gguf;
-use tandem_models::{Model, ModelError, TextTokenizer};
+use tandem_models::{Model, ModelError, TextTokenizer, WeightFormat};
 
 /// A loaded model ready to generate.
 #[derive(Debug, Clone)]
@@ -82,10 +82,16 @@ pub enum EngineError {
 }
 
 impl Engine {
-    /// Loads model, tokenizer and chat template from GGUF bytes onto `device`.
+    /// Loads model, tokenizer and chat template from GGUF bytes onto `device`,
+    /// quantized weights kept as stored.
     pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<Self, EngineError> {
+        Self::from_gguf_as(bytes, device, WeightFormat::default())
+    }
+
+    /// [`Engine::from_gguf`] with the weight matrices held as `format` says.
+    pub fn from_gguf_as(bytes: &[u8], device: &Device, format: WeightFormat) -> Result<Self, EngineError> {
         let gguf = Gguf::parse(bytes)?;
-        let model = Model::from_gguf(&gguf, device)?;
+        let model = Model::from_gguf_as(&gguf, device, format)?;
         let tokenizer = TextTokenizer::from_gguf(&gguf)?;
         let template = gguf
             .metadata

@@ -143,7 +143,7 @@ impl Target {
 
     /// KV-cache bytes held now.
     pub fn held_bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.cache.len()).sum::<usize>() * self.bytes_per_token()
+        self.entries.iter().map(|e| e.cache.capacity()).sum::<usize>() * self.bytes_per_token()
     }
 
     /// Number of cached entries (sessions and prefixes).

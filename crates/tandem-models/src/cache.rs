@@ -1,14 +1,34 @@
-//! The key/value cache, truncatable to any earlier position.
+//! The key/value cache: buffers written in place, truncatable in O(1).
 
 use burn::tensor::Tensor;
 
+/// Positions a layer's buffers hold at first; they double when full.
+const FIRST_CAPACITY: usize = 64;
+
+/// One layer's keys and values, `[b, kv_heads, capacity, head_dim]`, valid
+/// up to the cache's length.
+#[derive(Debug, Clone)]
+struct Layer {
+    k: Tensor<4>,
+    v: Tensor<4>,
+}
+
+impl Layer {
+    fn capacity(&self) -> usize {
+        self.k.dims()[2]
+    }
+}
+
 /// Keys and values of every layer for the tokens run so far.
 ///
-/// Speculative decoding rejects drafted tokens by [`KvCache::truncate`]-ing
-/// back to the last accepted position.
+/// New positions are written in place into buffers that double when full
+/// (amortized O(1) per token; burn writes in place when the cache holds the
+/// only reference). Speculative decoding rejects drafted tokens by
+/// [`KvCache::truncate`]-ing back to the last accepted position, which
+/// only moves the length. Cloning a cache is cheap and copy-on-write.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    layers: Vec<Option<Layer>>,
     len: usize,
 }
 
@@ -31,31 +51,52 @@ impl KvCache {
         self.len == 0
     }
 
-    /// Forgets positions `len..`. Truncating to a length at or beyond the
-    /// current one changes nothing.
-    pub fn truncate(&mut self, len: usize) {
-        if len >= self.len {
-            return;
-        }
-        for layer in &mut self.layers {
-            *layer = match layer.take() {
-                Some(_) if len == 0 => None,
-                Some((k, v)) => Some((k.narrow(2, 0, len), v.narrow(2, 0, len))),
-                None => None,
-            };
-        }
-        self.len = len;
+    /// Positions the buffers have room for (what the memory is sized by).
+    pub fn capacity(&self) -> usize {
+        self.layers.iter().flatten().map(Layer::capacity).max().unwrap_or(0)
     }
 
-    /// Appends a layer's new keys and values (`[b, kv_heads, t, head_dim]`)
-    /// and returns the full ones.
+    /// Forgets positions `len..` (their slots are overwritten by the next
+    /// append). Truncating to a length at or beyond the current one changes
+    /// nothing.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Writes a layer's new keys and values (`[b, kv_heads, t, head_dim]`)
+    /// at positions `len..len + t` and returns the valid ones,
+    /// `[b, kv_heads, len + t, head_dim]`.
     pub(crate) fn append(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let (k, v) = match self.layers[layer].take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
-            None => (k, v),
+        let [b, heads, t, dim] = k.dims();
+        let (start, end) = (self.len, self.len + t);
+        let slot = &mut self.layers[layer];
+        // Taken out of the slot so that the buffers are uniquely owned and
+        // burn writes into them instead of copying.
+        let Layer { k: keys, v: values } = match slot.take() {
+            Some(l) if l.capacity() >= end => l,
+            old => {
+                let capacity = end.next_power_of_two().max(FIRST_CAPACITY);
+                let device = k.device();
+                let mut fresh = Layer {
+                    k: Tensor::zeros([b, heads, capacity, dim], &device),
+                    v: Tensor::zeros([b, heads, capacity, dim], &device),
+                };
+                if let Some(old) = old
+                    && start > 0
+                {
+                    let kept = [0..b, 0..heads, 0..start, 0..dim];
+                    fresh.k = fresh.k.slice_assign(kept.clone(), old.k.narrow(2, 0, start));
+                    fresh.v = fresh.v.slice_assign(kept, old.v.narrow(2, 0, start));
+                }
+                fresh
+            }
         };
-        self.layers[layer] = Some((k.clone(), v.clone()));
-        (k, v)
+        let new = [0..b, 0..heads, start..end, 0..dim];
+        let keys = keys.slice_assign(new.clone(), k);
+        let values = values.slice_assign(new, v);
+        let valid = (keys.clone().narrow(2, 0, end), values.clone().narrow(2, 0, end));
+        *slot = Some(Layer { k: keys, v: values });
+        valid
     }
 
     /// Records that `t` positions were appended to every layer.

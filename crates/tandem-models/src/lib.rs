@@ -65,6 +65,7 @@ pub use config::{Architecture, Config, RopeScaling};
 pub use encoder::{Encoded, Encoder, EncoderConfig, l2_normalize, mean_pool};
 pub use error::ModelError;
 pub use heads::{DEFAULT_HEADS, HEADS_FORMAT, Heads, HeadsInfo, TaggingEncoder, TaggingOutput};
+pub use linear::WeightFormat;
 pub use model::Model;
 pub use tokenizer::{PieceTokenizer, TextTokenizer};
 pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource};

@@ -1,21 +1,87 @@
-//! The one layer every model here shares.
+//! The one layer every model here shares, and how its weights are held.
 
 use crate::error::ModelError;
 use crate::weights::WeightSource;
 use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::Arc;
+use tandem_quant::QMatrix;
 
-/// A linear layer stored as `[in, out]` so that `x · w` needs no transpose.
+/// How a model holds its weight matrices in memory.
+///
+/// Quantized matrices run through `tandem-quant`'s fused CPU kernels, so
+/// they are used on the CPU backend only; on a GPU device every format
+/// widens to `f32` until a GPU kernel reads the blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// As stored: GGUF's quantized blocks stay quantized, dense weights
+    /// stay `f32`. The default.
+    #[default]
+    Stored,
+    /// Every matrix widened to `f32`: the reference the quantized path is
+    /// tested against.
+    F32,
+    /// As stored, and dense (`f32`, `f16`, `bf16`) matrices quantized to
+    /// `Q8_0` at load: a quarter of the memory of `f32`.
+    Q8_0,
+}
+
+impl WeightFormat {
+    /// The format actually used on `device`.
+    pub(crate) fn on(self, device: &Device) -> Self {
+        if *device == Device::flex() { self } else { Self::F32 }
+    }
+}
+
+/// A weight matrix as a layer holds it.
+#[derive(Debug, Clone)]
+pub(crate) enum Matrix {
+    /// `[in, out]`, so that `x · w` needs no transpose.
+    Dense(Tensor<2>),
+    /// `[out, in]` ggml blocks, on the CPU backend.
+    Quantized(Arc<QMatrix>),
+}
+
+impl Matrix {
+    /// `x · Wᵀ` for `x` of `[n, in]`: `[n, out]`.
+    pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Dense(w) => x.matmul(w.clone()),
+            Self::Quantized(w) => {
+                let [n, _] = x.dims();
+                let device = x.device();
+                // Quantized matrices live only on the CPU backend (`WeightFormat::on`),
+                // whose reads are plain copies, and their shapes were checked at load.
+                let xs: Vec<f32> = x
+                    .into_data()
+                    .try_into_vec()
+                    .expect("f32 activations on the CPU backend");
+                let y = w.matmul(&xs, n).expect("input width checked at load");
+                Tensor::from_data(TensorData::new(y, [n, w.rows()]), &device)
+            }
+        }
+    }
+
+    /// Output features.
+    pub(crate) fn out_features(&self) -> usize {
+        match self {
+            Self::Dense(w) => w.dims()[1],
+            Self::Quantized(w) => w.rows(),
+        }
+    }
+}
+
+/// A linear layer: `x · Wᵀ + b`.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
-    pub(crate) w: Tensor<2>,
+    pub(crate) w: Matrix,
     pub(crate) bias: Option<Tensor<1>>,
 }
 
 impl Linear {
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = x.dims();
-        let out = self.w.dims()[1];
-        let y = x.reshape([b * t, d]).matmul(self.w.clone());
+        let out = self.w.out_features();
+        let y = self.w.apply(x.reshape([b * t, d]));
         let y = match &self.bias {
             Some(bias) => y + bias.clone().unsqueeze::<2>(),
             None => y,
@@ -34,13 +100,18 @@ pub(crate) fn load_weight(
         name: name.to_owned(),
         reason: "missing".to_owned(),
     })?;
-    if w.shape != shape {
+    check_shape(name, &w.shape, shape)?;
+    Ok(w)
+}
+
+fn check_shape(name: &str, got: &[usize], want: &[usize]) -> Result<(), ModelError> {
+    if got != want {
         return Err(ModelError::Weight {
             name: name.to_owned(),
-            reason: format!("shape {:?}, expected {:?}", w.shape, shape),
+            reason: format!("shape {got:?}, expected {want:?}"),
         });
     }
-    Ok(w)
+    Ok(())
 }
 
 /// A `[n]` vector weight.
@@ -54,7 +125,33 @@ pub(crate) fn load_vector(
     Ok(Tensor::from_data(TensorData::new(w.data, [n]), device))
 }
 
-/// `{name}.weight` stored `[out, in]` (PyTorch), kept as `[in, out]`, and `{name}.bias`.
+/// The `[rows, cols]` matrix `name` (PyTorch layout) held as `format` says.
+pub(crate) fn load_matrix(
+    source: &dyn WeightSource,
+    name: &str,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+    format: WeightFormat,
+) -> Result<Matrix, ModelError> {
+    let format = format.on(device);
+    if format != WeightFormat::F32
+        && let Some(q) = source.get_quantized(name)?
+    {
+        check_shape(name, &[q.rows(), q.cols()], &[rows, cols])?;
+        return Ok(Matrix::Quantized(Arc::new(q)));
+    }
+    let w = load_weight(source, name, &[rows, cols])?;
+    if format == WeightFormat::Q8_0
+        && let Ok(q) = QMatrix::quantize_q8_0(&w.data, rows, cols)
+    {
+        return Ok(Matrix::Quantized(Arc::new(q)));
+    }
+    let w = Tensor::<2>::from_data(TensorData::new(w.data, [rows, cols]), device).transpose();
+    Ok(Matrix::Dense(w))
+}
+
+/// `{name}.weight` stored `[out, in]` (PyTorch), and `{name}.bias`, as `f32`.
 pub(crate) fn load_linear(
     source: &dyn WeightSource,
     name: &str,
@@ -63,8 +160,20 @@ pub(crate) fn load_linear(
     bias: bool,
     device: &Device,
 ) -> Result<Linear, ModelError> {
-    let w = load_weight(source, &format!("{name}.weight"), &[out, inp])?;
-    let w = Tensor::<2>::from_data(TensorData::new(w.data, [out, inp]), device).transpose();
+    load_linear_as(source, name, out, inp, bias, device, WeightFormat::F32)
+}
+
+/// [`load_linear`] with the weight held as `format` says.
+pub(crate) fn load_linear_as(
+    source: &dyn WeightSource,
+    name: &str,
+    out: usize,
+    inp: usize,
+    bias: bool,
+    device: &Device,
+    format: WeightFormat,
+) -> Result<Linear, ModelError> {
+    let w = load_matrix(source, &format!("{name}.weight"), out, inp, device, format)?;
     let bias = if bias {
         Some(load_vector(source, &format!("{name}.bias"), out, device)?)
     } else {

@@ -4,11 +4,11 @@
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
-use crate::linear::{Linear, load_linear, load_vector, load_weight};
+use crate::linear::{Linear, Matrix, WeightFormat, load_linear_as, load_matrix, load_vector};
 use crate::rope;
 use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -28,26 +28,39 @@ struct Block {
 pub struct Model {
     config: Config,
     device: Device,
-    embed: Tensor<2>,
+    /// `[vocab, hidden]`; a dense table is held as its transpose.
+    embed: Matrix,
     blocks: Vec<Block>,
     norm: Tensor<1>,
-    lm_head: Tensor<2>,
+    /// The output projection; the embedding itself when tied.
+    lm_head: Matrix,
     inv_freq: Vec<f32>,
 }
 
 impl Model {
-    /// Loads the weights named by Hugging Face conventions from `source`.
+    /// Loads the weights named by Hugging Face conventions from `source`,
+    /// quantized ones kept as stored ([`WeightFormat::Stored`]).
     pub fn load(config: Config, source: &dyn WeightSource, device: &Device) -> Result<Self, ModelError> {
+        Self::load_as(config, source, device, WeightFormat::default())
+    }
+
+    /// [`Model::load`] with the weight matrices held as `format` says.
+    pub fn load_as(
+        config: Config,
+        source: &dyn WeightSource,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         let c = &config;
         let (h, q_dim, kv_dim) = (c.hidden_size, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
-        let get = |name: &str, shape: &[usize]| load_weight(source, name, shape);
         let vector = |name: &str, n: usize| load_vector(source, name, n, device);
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| load_linear(source, name, out, inp, bias, device);
-        let embed_w = get("model.embed_tokens.weight", &[c.vocab_size, h])?;
-        let embed = Tensor::<2>::from_data(TensorData::new(embed_w.data, [c.vocab_size, h]), device);
+        let linear = |name: &str, out: usize, inp: usize, bias: bool| {
+            load_linear_as(source, name, out, inp, bias, device, format)
+        };
+        let embed = load_matrix(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)?;
         let lm_head = if c.tie_embeddings {
-            embed.clone().transpose()
+            embed.clone()
         } else {
             linear("lm_head", c.vocab_size, h, false)?.w
         };
@@ -117,23 +130,39 @@ impl Model {
                 self.config.max_position
             )));
         }
-        let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, tokens.len()]), &self.device);
-        let logits = self.forward_batch(ids, start, cache);
+        let logits = self.forward_batch(tokens, start, cache);
         let [_, t, v] = logits.dims();
         Ok(logits.reshape([t, v]))
     }
 
-    /// The forward pass over a batch `[b, t]` of token ids at positions
-    /// `start..start + t` (every row at the same positions).
-    fn forward_batch(&self, ids: Tensor<2, Int>, start: usize, cache: &mut KvCache) -> Tensor<3> {
+    /// The embedding rows of `tokens` (all inside the vocabulary), `[t, hidden]`.
+    fn embed(&self, tokens: &[u32]) -> Tensor<2> {
+        let h = self.config.hidden_size;
+        match &self.embed {
+            Matrix::Dense(table_t) => {
+                let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+                let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(ids, [tokens.len()]), &self.device);
+                table_t.clone().select(1, ids).transpose()
+            }
+            Matrix::Quantized(table) => {
+                // Rows are dequantized on gather: the table itself stays quantized.
+                let mut rows = vec![0f32; tokens.len() * h];
+                for (&t, row) in tokens.iter().zip(rows.chunks_exact_mut(h)) {
+                    table
+                        .dequantize_row(t as usize, row)
+                        .expect("token ids checked against the vocabulary");
+                }
+                Tensor::from_data(TensorData::new(rows, [tokens.len(), h]), &self.device)
+            }
+        }
+    }
+
+    /// The forward pass over `tokens` at positions `start..start + t`, with
+    /// a batch dimension of one: `[1, t, vocab]`.
+    fn forward_batch(&self, tokens: &[u32], start: usize, cache: &mut KvCache) -> Tensor<3> {
         let c = &self.config;
-        let [b, t] = ids.dims();
-        let mut x = self
-            .embed
-            .clone()
-            .select(0, ids.reshape([b * t]))
-            .reshape([b, t, c.hidden_size]);
+        let (b, t) = (1, tokens.len());
+        let mut x = self.embed(tokens).reshape([b, t, c.hidden_size]);
         let (cos, sin) = rope::tables(&self.inv_freq, start, t);
         let half = c.head_dim / 2;
         let cos = Tensor::<2>::from_data(TensorData::new(cos, [t, half]), &self.device).reshape([1, 1, t, half]);
@@ -151,10 +180,8 @@ impl Model {
         }
         cache.advance(t);
         let x = rms_norm(x, &self.norm, c.rms_norm_eps);
-        let v = self.lm_head.dims()[1];
-        x.reshape([b * t, c.hidden_size])
-            .matmul(self.lm_head.clone())
-            .reshape([b, t, v])
+        let v = self.lm_head.out_features();
+        self.lm_head.apply(x.reshape([b * t, c.hidden_size])).reshape([b, t, v])
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -176,23 +203,26 @@ impl Model {
         let v = heads(block.v.forward(h), c.n_kv_heads);
         let (k, v) = cache.append(layer, k, v);
         let s = k.dims()[2];
-        let n_rep = c.n_heads / c.n_kv_heads;
-        let expand = |x: Tensor<4>| -> Tensor<4> {
-            if n_rep == 1 {
-                return x;
-            }
-            x.unsqueeze_dim::<5>(2)
-                .expand([b, c.n_kv_heads, n_rep, s, c.head_dim])
-                .reshape([b, c.n_heads, s, c.head_dim])
-        };
-        let (k, v) = (expand(k), expand(v));
+        // Grouped-query attention without copying keys and values per query
+        // head: the query heads that share a key/value head (head h uses
+        // kv head h / n_rep) are stacked along the sequence axis.
+        let (kv, n_rep) = (c.n_kv_heads, c.n_heads / c.n_kv_heads);
+        let q = q.reshape([b, kv, n_rep * t, c.head_dim]);
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (c.head_dim as f32).sqrt());
         let scores = match mask {
-            Some(m) => scores + m.clone(),
+            Some(m) => (scores.reshape([b, kv, n_rep, t, s]) + m.clone().reshape([1, 1, 1, t, s])).reshape([
+                b,
+                kv,
+                n_rep * t,
+                s,
+            ]),
             None => scores,
         };
-        let out = softmax(scores, 3).matmul(v); // [b, heads, t, head_dim]
-        let out = out.swap_dims(1, 2).reshape([b, t, c.n_heads * c.head_dim]);
+        let out = softmax(scores, 3).matmul(v); // [b, kv, n_rep·t, head_dim]
+        let out = out
+            .reshape([b, c.n_heads, t, c.head_dim])
+            .swap_dims(1, 2)
+            .reshape([b, t, c.n_heads * c.head_dim]);
         block.o.forward(out)
     }
 }
@@ -228,16 +258,38 @@ fn causal_mask(t: usize, start: usize, device: &Device) -> Tensor<4> {
 }
 
 impl Model {
-    /// Loads a model from a parsed GGUF file (weights dequantized to `f32`).
+    /// Loads a model from a parsed GGUF file, its quantized matrices kept as
+    /// stored on the CPU backend (widened to `f32` on a GPU device).
     pub fn from_gguf(gguf: &tandem_gguf::Gguf<'_>, device: &Device) -> Result<Self, ModelError> {
-        let config = Config::from_gguf(gguf)?;
-        let weights = crate::GgufWeights::new(gguf, config.arch, config.n_heads, config.n_kv_heads);
-        Self::load(config, &weights, device)
+        Self::from_gguf_as(gguf, device, WeightFormat::default())
     }
 
-    /// Loads a model from a Hugging Face `config.json` and `model.safetensors`.
+    /// [`Model::from_gguf`] with the weight matrices held as `format` says.
+    pub fn from_gguf_as(
+        gguf: &tandem_gguf::Gguf<'_>,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
+        let config = Config::from_gguf(gguf)?;
+        let weights = crate::GgufWeights::new(gguf, config.arch, config.n_heads, config.n_kv_heads);
+        Self::load_as(config, &weights, device, format)
+    }
+
+    /// Loads a model from a Hugging Face `config.json` and `model.safetensors`
+    /// (dense `f32`; see [`Model::from_safetensors_as`] to quantize).
     pub fn from_safetensors(config_json: &str, safetensors: &[u8], device: &Device) -> Result<Self, ModelError> {
+        Self::from_safetensors_as(config_json, safetensors, device, WeightFormat::default())
+    }
+
+    /// [`Model::from_safetensors`] with the weight matrices held as `format`
+    /// says ([`WeightFormat::Q8_0`] quantizes them at load).
+    pub fn from_safetensors_as(
+        config_json: &str,
+        safetensors: &[u8],
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
         let config = Config::from_hf_json(config_json)?;
-        Self::load(config, &crate::SafetensorsWeights::parse(safetensors)?, device)
+        Self::load_as(config, &crate::SafetensorsWeights::parse(safetensors)?, device, format)
     }
 }

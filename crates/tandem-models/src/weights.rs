@@ -7,6 +7,7 @@ use crate::config::Architecture;
 use crate::error::ModelError;
 use std::collections::HashMap;
 use tandem_gguf::Gguf;
+use tandem_quant::QMatrix;
 
 /// A dense `f32` weight in row-major order.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,14 @@ pub struct Weight {
 pub trait WeightSource {
     /// The weight called `name` (Hugging Face naming), if present.
     fn get(&self, name: &str) -> Result<Option<Weight>, ModelError>;
+
+    /// The matrix called `name` in its stored ggml blocks, if it is present
+    /// and stored in a type [`QMatrix`] runs (`None` otherwise: the caller
+    /// falls back to [`WeightSource::get`]).
+    fn get_quantized(&self, name: &str) -> Result<Option<QMatrix>, ModelError> {
+        let _ = name;
+        Ok(None)
+    }
 }
 
 /// Weights stored in a GGUF file (dequantized to `f32` on load).
@@ -74,39 +83,72 @@ fn gguf_name(hf: &str) -> Option<String> {
     Some(format!("blk.{layer}.{mapped}"))
 }
 
+impl GgufWeights<'_> {
+    /// The tensor's info and PyTorch shape, if the file has it.
+    fn find(&self, name: &str) -> Option<(String, &tandem_gguf::TensorInfo, Vec<usize>)> {
+        let gname = gguf_name(name)?;
+        let info = self.gguf.tensor(&gname)?;
+        // ggml lists dimensions fastest-first; PyTorch slowest-first.
+        let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
+        Some((gname, info, shape))
+    }
+
+    /// The head count whose rows llama.cpp permuted in `gname` for its
+    /// interleaved RoPE (Llama q/k), to undo so that every source uses
+    /// Hugging Face's rotate-half layout.
+    fn permuted_heads(&self, gname: &str) -> Option<usize> {
+        if self.arch != Architecture::Llama {
+            None
+        } else if gname.ends_with("attn_q.weight") || gname.ends_with("attn_q.bias") {
+            Some(self.n_heads)
+        } else if gname.ends_with("attn_k.weight") || gname.ends_with("attn_k.bias") {
+            Some(self.n_kv_heads)
+        } else {
+            None
+        }
+    }
+}
+
 impl WeightSource for GgufWeights<'_> {
     fn get(&self, name: &str) -> Result<Option<Weight>, ModelError> {
-        let Some(gname) = gguf_name(name) else { return Ok(None) };
-        let Some(info) = self.gguf.tensor(&gname) else {
+        let Some((gname, info, shape)) = self.find(name) else {
             return Ok(None);
         };
         let mut data = self.gguf.tensor_f32(info)?;
-        // ggml lists dimensions fastest-first; PyTorch slowest-first.
-        let shape: Vec<usize> = info.dims.iter().rev().map(|&d| d as usize).collect();
-        // llama.cpp permutes Llama's q/k rows for its interleaved RoPE; undo it
-        // so that every source uses Hugging Face's rotate-half layout.
-        if self.arch == Architecture::Llama {
-            let heads = if gname.ends_with("attn_q.weight") || gname.ends_with("attn_q.bias") {
-                Some(self.n_heads)
-            } else if gname.ends_with("attn_k.weight") || gname.ends_with("attn_k.bias") {
-                Some(self.n_kv_heads)
-            } else {
-                None
-            };
-            if let Some(heads) = heads {
-                data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads);
-            }
+        if let Some(heads) = self.permuted_heads(&gname) {
+            data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads);
         }
         Ok(Some(Weight { shape, data }))
+    }
+
+    fn get_quantized(&self, name: &str) -> Result<Option<QMatrix>, ModelError> {
+        let Some((gname, info, shape)) = self.find(name) else {
+            return Ok(None);
+        };
+        if shape.len() != 2 || !QMatrix::SUPPORTED.contains(&info.ty) {
+            return Ok(None);
+        }
+        let (rows, cols) = (shape[0], shape[1]);
+        let mut bytes = self.gguf.tensor_bytes(info).to_vec();
+        if let Some(heads) = self.permuted_heads(&gname) {
+            // Whole rows move, so the permutation applies to the blocks as stored.
+            bytes = unpermute_rows(&bytes, rows, bytes.len() / rows.max(1), heads);
+        }
+        let matrix = QMatrix::new(info.ty, rows, cols, bytes).map_err(|e| ModelError::Weight {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(matrix))
     }
 }
 
 /// Inverse of llama.cpp's `permute`: within each head, rows stored as
 /// interleaved pairs `(0, h, 1, h+1, …)` go back to halves `(0, 1, …, h, h+1, …)`.
-fn unpermute_rows(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+/// `cols` counts elements of `data` per row (values, or bytes of blocks).
+fn unpermute_rows<T: Copy + Default>(data: &[T], rows: usize, cols: usize, heads: usize) -> Vec<T> {
     let head_rows = rows / heads;
     let half = head_rows / 2;
-    let mut out = vec![0.0; data.len()];
+    let mut out = vec![T::default(); data.len()];
     for h in 0..heads {
         for i in 0..half {
             for j in 0..2 {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tandem_core::chat::Message;
 use tandem_core::sampling::SamplingConfig;
 use tandem_engine::{Engine, Event, GenerateOptions, Generation, StopReason};
-use tandem_models::{KvCache, Model};
+use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
 
 /// TypeScript declarations of the objects `generate` and `chat` take and return.
@@ -145,6 +145,18 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
     }
 }
 
+/// The weight format for a name: `"stored"` (the default), `"f32"` or `"q8_0"`.
+fn weight_format(name: Option<&str>) -> Result<WeightFormat, JsError> {
+    match name.unwrap_or("stored") {
+        "stored" => Ok(WeightFormat::Stored),
+        "f32" => Ok(WeightFormat::F32),
+        "q8_0" => Ok(WeightFormat::Q8_0),
+        other => Err(JsError::new(&format!(
+            "unknown weight format `{other}`; expected stored, f32 or q8_0"
+        ))),
+    }
+}
+
 /// Why WebGPU cannot be used here, if it cannot: no `navigator.gpu`, or no adapter.
 async fn webgpu_missing() -> Option<String> {
     use js_sys::Reflect;
@@ -202,10 +214,17 @@ pub(crate) fn js_error(e: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen]
 impl LocalModel {
     /// Loads a GGUF model file (weights, tokenizer and chat template).
+    /// `weights`: `"stored"` (default: quantized blocks stay quantized on
+    /// the CPU backend), `"f32"` or `"q8_0"`.
     #[wasm_bindgen(js_name = fromGguf)]
-    pub async fn from_gguf(bytes: Vec<u8>, device_preference: Option<String>) -> Result<LocalModel, JsError> {
+    pub async fn from_gguf(
+        bytes: Vec<u8>,
+        device_preference: Option<String>,
+        weights: Option<String>,
+    ) -> Result<LocalModel, JsError> {
+        let format = weight_format(weights.as_deref())?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
-        let engine = Engine::from_gguf(&bytes, &device).map_err(js_error)?;
+        let engine = Engine::from_gguf_as(&bytes, &device, format).map_err(js_error)?;
         Ok(LocalModel {
             loaded: Loaded::Engine(Box::new(engine)),
             backend,
@@ -214,15 +233,19 @@ impl LocalModel {
     }
 
     /// Loads a Hugging Face model (`config.json` text and `model.safetensors`
-    /// bytes). Without a tokenizer it works on token ids only.
+    /// bytes). Without a tokenizer it works on token ids only. `format`:
+    /// `"stored"` (default, dense `f32`), `"f32"`, or `"q8_0"` to quantize the
+    /// matrices at load (a quarter of the memory, on the CPU backend).
     #[wasm_bindgen(js_name = fromSafetensors)]
     pub async fn from_safetensors(
         config_json: String,
         weights: Vec<u8>,
         device_preference: Option<String>,
+        format: Option<String>,
     ) -> Result<LocalModel, JsError> {
+        let format = weight_format(format.as_deref())?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
-        let model = Model::from_safetensors(&config_json, &weights, &device).map_err(js_error)?;
+        let model = Model::from_safetensors_as(&config_json, &weights, &device, format).map_err(js_error)?;
         Ok(LocalModel {
             loaded: Loaded::Bare(Box::new(model)),
             backend,

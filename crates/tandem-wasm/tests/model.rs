@@ -12,6 +12,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const CONFIG: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/config.json");
 const WEIGHTS: &[u8] = include_bytes!("../../tandem-models/tests/fixtures/tiny-llama/model.safetensors");
 const REFERENCE: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/reference.json");
+const Q8_0_GREEDY: &str = include_str!("../../tandem-models/tests/fixtures/tiny-llama/q8_0_greedy.json");
 
 fn has_webgpu() -> bool {
     let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or_default();
@@ -31,9 +32,10 @@ async fn tiny_llama_generates_the_native_tokens_on_webgpu_and_cpu() {
     };
     let (prompt, expected) = (ids("greedy_prompt"), ids("greedy_continuation"));
     for preference in ["auto", "cpu"] {
-        let model = LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some(preference.to_owned()))
-            .await
-            .unwrap();
+        let model =
+            LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some(preference.to_owned()), None)
+                .await
+                .unwrap();
         if preference == "auto" {
             let expected_backend = if has_webgpu() { "webgpu" } else { "cpu" };
             assert_eq!(
@@ -51,7 +53,7 @@ async fn tiny_llama_generates_the_native_tokens_on_webgpu_and_cpu() {
 
 #[wasm_bindgen_test]
 async fn text_generation_needs_a_tokenizer_and_bad_inputs_are_refused() {
-    let model = LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("cpu".to_owned()))
+    let model = LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("cpu".to_owned()), None)
         .await
         .unwrap();
     let message = |e: wasm_bindgen::JsError| js_sys::Error::from(wasm_bindgen::JsValue::from(e)).message();
@@ -64,17 +66,55 @@ async fn text_generation_needs_a_tokenizer_and_bad_inputs_are_refused() {
     assert!(String::from(&err).contains("without a tokenizer"), "{err}");
     assert!(model.greedy_tokens(vec![], 3).await.is_err());
     let err = message(
-        LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("tpu".to_owned()))
+        LocalModel::from_safetensors(CONFIG.to_owned(), WEIGHTS.to_vec(), Some("tpu".to_owned()), None)
             .await
             .err()
             .unwrap(),
     );
     assert!(String::from(&err).contains("unknown device `tpu`"), "{err}");
     let err = message(
-        LocalModel::from_gguf(b"GGUF\x03\0\0\0".to_vec(), Some("cpu".to_owned()))
+        LocalModel::from_gguf(b"GGUF\x03\0\0\0".to_vec(), Some("cpu".to_owned()), None)
             .await
             .err()
             .unwrap(),
     );
     assert!(!String::from(&err).is_empty());
+    let err = message(
+        LocalModel::from_safetensors(
+            CONFIG.to_owned(),
+            WEIGHTS.to_vec(),
+            Some("cpu".to_owned()),
+            Some("q3".into()),
+        )
+        .await
+        .err()
+        .unwrap(),
+    );
+    assert!(String::from(&err).contains("unknown weight format `q3`"), "{err}");
+}
+
+/// The quantized kernels in wasm (`simd128`): weights quantized to `Q8_0`
+/// at load on the CPU backend give exactly the native build's greedy tokens
+/// (pinned by tandem-models' `q8_0_weights_stay_close_to_transformers`).
+#[wasm_bindgen_test]
+async fn q8_0_weights_generate_the_native_tokens_in_wasm() {
+    let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+    let pinned: serde_json::Value = serde_json::from_str(Q8_0_GREEDY).unwrap();
+    let ids = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let (prompt, expected) = (ids(&reference["greedy_prompt"]), ids(&pinned["greedy_continuation"]));
+    let model = LocalModel::from_safetensors(
+        CONFIG.to_owned(),
+        WEIGHTS.to_vec(),
+        Some("cpu".into()),
+        Some("q8_0".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(model.greedy_tokens(prompt, expected.len()).await.unwrap(), expected);
 }

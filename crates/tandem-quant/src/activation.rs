@@ -1,0 +1,66 @@
+//! Activations quantized to 8-bit blocks, the other side of every fused dot
+//! product (ggml's `Q8_1`, with `f32` scale and sum).
+
+/// Values per activation block, the block size of every 32-value ggml type
+/// and of a k-quant's sub-blocks.
+pub(crate) const QK: usize = 32;
+
+/// 32 activations as `q · d`, with `s = d · Σ q` for weight types that
+/// carry a minimum (`Σ (q_w·d_w + m)·x = d_w·Σ q_w·x + m·Σ x`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q8Block {
+    pub(crate) d: f32,
+    pub(crate) s: f32,
+    pub(crate) q: [i8; QK],
+}
+
+/// Quantizes `x` (a whole number of blocks) into `out`, block by block:
+/// `d = max|x| / 127`, `q = round(x / d)`, as ggml's `quantize_row_q8_1`.
+#[inline(always)]
+pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
+    for chunk in x.chunks_exact(QK) {
+        let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        let mut q = [0i8; QK];
+        let mut sum = 0i32;
+        for (q, &v) in q.iter_mut().zip(chunk) {
+            // |v · id| ≤ 127 by construction, so the cast never saturates.
+            *q = (v * id).round() as i8;
+            sum += i32::from(*q);
+        }
+        out.push(Q8Block {
+            d,
+            s: d * sum as f32,
+            q,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_within_half_a_step() {
+        let x: Vec<f32> = (0..64).map(|i| ((i * 37) % 23) as f32 - 11.5).collect();
+        let mut blocks = Vec::new();
+        quantize_into(&x, &mut blocks);
+        assert_eq!(blocks.len(), 2);
+        for (b, chunk) in blocks.iter().zip(x.chunks_exact(QK)) {
+            for (&q, &v) in b.q.iter().zip(chunk) {
+                assert!((f32::from(q) * b.d - v).abs() <= b.d / 2.0 + 1e-6);
+            }
+            let sum: f32 = b.q.iter().map(|&q| f32::from(q)).sum::<f32>() * b.d;
+            assert!((b.s - sum).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn zero_block_has_zero_scale() {
+        let mut blocks = Vec::new();
+        quantize_into(&[0.0; QK], &mut blocks);
+        assert_eq!(blocks[0].d, 0.0);
+        assert!(blocks[0].q.iter().all(|&q| q == 0));
+    }
+}

@@ -1,0 +1,323 @@
+//! Fused dot products of one ggml weight block with 8-bit activation blocks,
+//! in the style of ggml's `vec_dot_*_q8`: the weights are unpacked to small
+//! integers (once per block, however many activation rows follow),
+//! multiplied with the activations in integer arithmetic, and scaled once
+//! per (sub-)block.
+//!
+//! Everything here is plain, safe Rust written so that LLVM vectorizes it
+//! (fixed-size arrays, no bounds checks in the inner loops, `#[inline(always)]`
+//! so that the caller's target features apply): `matmul` runs it under a
+//! run-time dispatch (AVX2/FMA on x86-64), and a wasm build with `simd128`
+//! vectorizes it the same way.
+
+use crate::activation::{Q8Block, QK};
+use half::f16;
+
+/// One ggml block type: its size, how it unpacks, and its fused dot product.
+pub(crate) trait BlockKernel {
+    /// Bytes per weight block.
+    const BYTES: usize;
+    /// Activation blocks (of 32) per weight block.
+    const ACTS: usize;
+    /// A block unpacked to small integers and its scales.
+    type Unpacked;
+    /// Unpacks one block (exactly `BYTES` long).
+    fn unpack(block: &[u8]) -> Self::Unpacked;
+    /// `Σ w·x` over one unpacked block and its `ACTS` activation blocks.
+    fn dot(w: &Self::Unpacked, acts: &[Q8Block]) -> f32;
+}
+
+#[inline(always)]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
+}
+
+/// `Σ a·b` over `N` small integers.
+#[inline(always)]
+fn dot_i8<const N: usize>(a: &[i8], b: &[i8]) -> i32 {
+    let (a, b) = (&a[..N], &b[..N]);
+    let mut s = 0i32;
+    for i in 0..N {
+        s += i32::from(a[i]) * i32::from(b[i]);
+    }
+    s
+}
+
+/// The 32 nibbles of 16 packed bytes: low nibbles are values 0..16, high 16..32.
+#[inline(always)]
+fn nibbles(qs: &[u8], offset: i8) -> [i8; QK] {
+    let qs = &qs[..16];
+    let mut w = [0i8; QK];
+    for i in 0..16 {
+        w[i] = (qs[i] & 0x0F) as i8 - offset;
+        w[i + 16] = (qs[i] >> 4) as i8 - offset;
+    }
+    w
+}
+
+/// A 32-value block as integers with one scale `d` and an optional minimum `m`.
+pub(crate) struct Small {
+    d: f32,
+    m: f32,
+    w: [i8; QK],
+}
+
+#[inline(always)]
+fn dot_small(u: &Small, a: &[Q8Block]) -> f32 {
+    u.d * a[0].d * dot_i8::<QK>(&u.w, &a[0].q) as f32 + u.m * a[0].s
+}
+
+/// `Q8_0`: `d: f16, q: [i8; 32]`.
+pub(crate) struct Q8_0;
+impl BlockKernel for Q8_0 {
+    const BYTES: usize = 34;
+    const ACTS: usize = 1;
+    type Unpacked = Small;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Small {
+        let b = &b[..Self::BYTES];
+        let w = std::array::from_fn(|i| b[2 + i] as i8);
+        Small {
+            d: f16_at(b, 0),
+            m: 0.0,
+            w,
+        }
+    }
+    #[inline(always)]
+    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
+        dot_small(u, a)
+    }
+}
+
+/// `Q4_0`: `d: f16, qs: [u8; 16]`, value `(q − 8)·d`.
+pub(crate) struct Q4_0;
+impl BlockKernel for Q4_0 {
+    const BYTES: usize = 18;
+    const ACTS: usize = 1;
+    type Unpacked = Small;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Small {
+        let b = &b[..Self::BYTES];
+        Small {
+            d: f16_at(b, 0),
+            m: 0.0,
+            w: nibbles(&b[2..], 8),
+        }
+    }
+    #[inline(always)]
+    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
+        dot_small(u, a)
+    }
+}
+
+/// `Q4_1`: `d, m: f16, qs: [u8; 16]`, value `q·d + m`.
+pub(crate) struct Q4_1;
+impl BlockKernel for Q4_1 {
+    const BYTES: usize = 20;
+    const ACTS: usize = 1;
+    type Unpacked = Small;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Small {
+        let b = &b[..Self::BYTES];
+        Small {
+            d: f16_at(b, 0),
+            m: f16_at(b, 2),
+            w: nibbles(&b[4..], 0),
+        }
+    }
+    #[inline(always)]
+    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
+        dot_small(u, a)
+    }
+}
+
+/// `Q5_0`: `d: f16, qh: u32, qs: [u8; 16]`, value `(q − 16)·d` with the
+/// fifth bit of value `j` in bit `j` of `qh`.
+pub(crate) struct Q5_0;
+impl BlockKernel for Q5_0 {
+    const BYTES: usize = 22;
+    const ACTS: usize = 1;
+    type Unpacked = Small;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Small {
+        let b = &b[..Self::BYTES];
+        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let qs = &b[6..22];
+        let mut w = [0i8; QK];
+        for j in 0..16 {
+            let lo = ((qh >> j) << 4) & 0x10;
+            let hi = (qh >> (j + 12)) & 0x10;
+            w[j] = ((qs[j] & 0x0F) | lo as u8) as i8 - 16;
+            w[j + 16] = ((qs[j] >> 4) | hi as u8) as i8 - 16;
+        }
+        Small {
+            d: f16_at(b, 0),
+            m: 0.0,
+            w,
+        }
+    }
+    #[inline(always)]
+    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
+        dot_small(u, a)
+    }
+}
+
+/// The 6-bit scale and minimum of sub-block `j` from a k-quant's 12 packed bytes.
+#[inline(always)]
+fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    }
+}
+
+/// A 256-value k-quant block: eight sub-blocks of 32 with integer scales,
+/// `value = d·sc·q − dmin·m`.
+pub(crate) struct Super {
+    d: f32,
+    dmin: f32,
+    sc: [i32; 8],
+    m: [f32; 8],
+    w: [[i8; QK]; 8],
+}
+
+#[inline(always)]
+fn dot_super(u: &Super, a: &[Q8Block]) -> f32 {
+    let a = &a[..8];
+    let mut sum = 0f32;
+    let mut mins = 0f32;
+    for j in 0..8 {
+        sum += a[j].d * (u.sc[j] * dot_i8::<QK>(&u.w[j], &a[j].q)) as f32;
+        mins += u.m[j] * a[j].s;
+    }
+    u.d * sum - u.dmin * mins
+}
+
+/// Unpacks the `d`, `dmin` and 12 scale bytes shared by `Q4_K` and `Q5_K`.
+#[inline(always)]
+fn super_header(b: &[u8]) -> Super {
+    let scales = &b[4..16];
+    let mut sc = [0i32; 8];
+    let mut m = [0f32; 8];
+    for j in 0..8 {
+        let (s, mn) = scale_min_k4(j, scales);
+        sc[j] = i32::from(s);
+        m[j] = f32::from(mn);
+    }
+    Super {
+        d: f16_at(b, 0),
+        dmin: f16_at(b, 2),
+        sc,
+        m,
+        w: [[0; QK]; 8],
+    }
+}
+
+/// `Q4_K`: `d, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
+pub(crate) struct Q4K;
+impl BlockKernel for Q4K {
+    const BYTES: usize = 144;
+    const ACTS: usize = 8;
+    type Unpacked = Super;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Super {
+        let b = &b[..Self::BYTES];
+        let mut u = super_header(b);
+        for c in 0..4 {
+            let q = &b[16 + 32 * c..48 + 32 * c];
+            for l in 0..QK {
+                u.w[2 * c][l] = (q[l] & 0x0F) as i8;
+                u.w[2 * c + 1][l] = (q[l] >> 4) as i8;
+            }
+        }
+        u
+    }
+    #[inline(always)]
+    fn dot(u: &Super, a: &[Q8Block]) -> f32 {
+        dot_super(u, a)
+    }
+}
+
+/// `Q5_K`: `d, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128]`.
+pub(crate) struct Q5K;
+impl BlockKernel for Q5K {
+    const BYTES: usize = 176;
+    const ACTS: usize = 8;
+    type Unpacked = Super;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Super {
+        let b = &b[..Self::BYTES];
+        let mut u = super_header(b);
+        let qh = &b[16..48];
+        for c in 0..4 {
+            let q = &b[48 + 32 * c..80 + 32 * c];
+            for l in 0..QK {
+                let h = qh[l] >> (2 * c);
+                u.w[2 * c][l] = ((q[l] & 0x0F) | ((h & 1) << 4)) as i8;
+                u.w[2 * c + 1][l] = ((q[l] >> 4) | ((h & 2) << 3)) as i8;
+            }
+        }
+        u
+    }
+    #[inline(always)]
+    fn dot(u: &Super, a: &[Q8Block]) -> f32 {
+        dot_super(u, a)
+    }
+}
+
+/// A `Q6_K` block unpacked: sixteen sub-blocks of 16 with `i8` scales.
+pub(crate) struct Six {
+    d: f32,
+    sc: [i32; 16],
+    w: [[i8; QK]; 8],
+}
+
+/// `Q6_K`: `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`; two
+/// halves of 128 values, value `d·sc·(q − 32)`.
+pub(crate) struct Q6K;
+impl BlockKernel for Q6K {
+    const BYTES: usize = 210;
+    const ACTS: usize = 8;
+    type Unpacked = Six;
+    #[inline(always)]
+    fn unpack(b: &[u8]) -> Six {
+        let b = &b[..Self::BYTES];
+        let mut u = Six {
+            d: f16_at(b, 208),
+            sc: [0; 16],
+            w: [[0; QK]; 8],
+        };
+        for half in 0..2 {
+            let ql = &b[64 * half..64 * half + 64];
+            let qh = &b[128 + 32 * half..160 + 32 * half];
+            let w = &mut u.w[4 * half..4 * half + 4];
+            for l in 0..QK {
+                w[0][l] = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) as i8 - 32;
+                w[1][l] = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) as i8 - 32;
+                w[2][l] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i8 - 32;
+                w[3][l] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i8 - 32;
+            }
+            // Scale 2k + i of this half covers values 16i..16i+16 of quarter k.
+            for k in 0..8 {
+                u.sc[8 * half + k] = i32::from(b[192 + 8 * half + k] as i8);
+            }
+        }
+        u
+    }
+    #[inline(always)]
+    fn dot(u: &Six, a: &[Q8Block]) -> f32 {
+        let a = &a[..8];
+        let mut sum = 0f32;
+        for j in 0..8 {
+            let (w, q) = (&u.w[j], &a[j].q);
+            let (s0, s1) = (u.sc[2 * j], u.sc[2 * j + 1]);
+            let dot = s0 * dot_i8::<16>(&w[..16], &q[..16]) + s1 * dot_i8::<16>(&w[16..], &q[16..]);
+            sum += a[j].d * dot as f32;
+        }
+        u.d * sum
+    }
+}

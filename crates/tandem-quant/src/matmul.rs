@@ -1,0 +1,89 @@
+//! `y = x · Wᵀ` with `W` quantized: activations are quantized to 8-bit
+//! blocks once, then every weight row is read once for all `m` input rows
+//! (a speculative draft of `k` tokens costs one pass over the weights, not
+//! `k`), rows split across threads natively.
+
+use crate::activation::{Q8Block, QK, quantize_into};
+use crate::dot::{self, BlockKernel};
+use crate::error::QuantError;
+use crate::matrix::QMatrix;
+use tandem_gguf::GgmlType;
+
+/// Rows per parallel task: small enough to balance two to sixteen threads,
+/// large enough that scheduling costs nothing next to the arithmetic.
+const TASK_ROWS: usize = 32;
+
+impl QMatrix {
+    /// `y = x · Wᵀ`: `x` holds `m` rows of [`QMatrix::cols`] values, the
+    /// result `m` rows of [`QMatrix::rows`] values, both row-major.
+    ///
+    /// Activations are quantized to 8 bits per block of 32 (as llama.cpp
+    /// does), so results differ from the `f32` reference by that rounding:
+    /// about 0.5 % of the output's scale.
+    pub fn matmul(&self, x: &[f32], m: usize) -> Result<Vec<f32>, QuantError> {
+        let cols = self.cols();
+        if x.len() != m * cols || m == 0 {
+            return Err(QuantError::InputShape { m, cols, got: x.len() });
+        }
+        let mut acts = Vec::with_capacity(x.len() / QK);
+        quantize_into(x, &mut acts);
+        let yt = match self.ty() {
+            GgmlType::Q8_0 => self.product::<dot::Q8_0>(&acts, m),
+            GgmlType::Q4_0 => self.product::<dot::Q4_0>(&acts, m),
+            GgmlType::Q4_1 => self.product::<dot::Q4_1>(&acts, m),
+            GgmlType::Q5_0 => self.product::<dot::Q5_0>(&acts, m),
+            GgmlType::Q4_K => self.product::<dot::Q4K>(&acts, m),
+            GgmlType::Q5_K => self.product::<dot::Q5K>(&acts, m),
+            GgmlType::Q6_K => self.product::<dot::Q6K>(&acts, m),
+            other => return Err(QuantError::Unsupported(other)),
+        };
+        if m == 1 {
+            return Ok(yt);
+        }
+        let rows = self.rows();
+        let mut y = vec![0f32; m * rows];
+        for (r, col) in yt.chunks_exact(m).enumerate() {
+            for (i, &v) in col.iter().enumerate() {
+                y[i * rows + r] = v;
+            }
+        }
+        Ok(y)
+    }
+
+    /// `yᵀ`, `[rows, m]`: each task takes [`TASK_ROWS`] weight rows.
+    fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
+        let mut yt = vec![0f32; self.rows() * m];
+        let run = |(task, out): (usize, &mut [f32])| {
+            crate::dispatch::with_best_simd(
+                #[inline(always)]
+                || self.rows_into::<K>(task * TASK_ROWS, out, acts, m),
+            )
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            yt.par_chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
+        }
+        #[cfg(target_arch = "wasm32")]
+        yt.chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
+        yt
+    }
+
+    /// Rows `first..` into `out` (`m` values per row): each block is
+    /// unpacked once and dotted with all `m` activation rows.
+    #[inline(always)]
+    fn rows_into<K: BlockKernel>(&self, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+        let per_row = self.cols() / QK;
+        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
+            sums.fill(0.0);
+            let row = self.row(first + i);
+            for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
+                let w = K::unpack(block);
+                for (j, sum) in sums.iter_mut().enumerate() {
+                    let start = j * per_row + b * K::ACTS;
+                    *sum += K::dot(&w, &acts[start..start + K::ACTS]);
+                }
+            }
+        }
+    }
+}

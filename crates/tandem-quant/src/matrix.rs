@@ -1,0 +1,159 @@
+//! A weight matrix held in its ggml block layout.
+
+use crate::activation::QK;
+use crate::error::QuantError;
+use half::f16;
+use tandem_gguf::GgmlType;
+
+/// A `[rows, cols]` matrix whose rows are runs of ggml blocks, exactly as a
+/// GGUF file stores them: no value is ever widened to `f32` except the rows
+/// a caller asks for ([`QMatrix::dequantize_row`]).
+///
+/// This is how Tandem keeps a 4-bit model at roughly its file size in memory
+/// and reads each weight once per matrix product.
+#[derive(Clone)]
+pub struct QMatrix {
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+    row_bytes: usize,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for QMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QMatrix")
+            .field("ty", &self.ty)
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QMatrix {
+    /// The element types with a fused kernel.
+    pub const SUPPORTED: [GgmlType; 7] = [
+        GgmlType::Q8_0,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ];
+
+    /// Takes `data`, `rows` rows of `cols` values of type `ty`, row-major.
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, QuantError> {
+        if !Self::SUPPORTED.contains(&ty) {
+            return Err(QuantError::Unsupported(ty));
+        }
+        let block = ty.block_size();
+        if cols == 0 || !cols.is_multiple_of(block) {
+            return Err(QuantError::RowLength { ty, cols, block });
+        }
+        let row_bytes = cols / block * ty.block_bytes();
+        let expected = rows.checked_mul(row_bytes).unwrap_or(usize::MAX);
+        if data.len() != expected {
+            return Err(QuantError::DataLength {
+                ty,
+                rows,
+                cols,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            data,
+        })
+    }
+
+    /// Quantizes dense `f32` rows to `Q8_0` (ggml's `quantize_row_q8_0`:
+    /// `d = max|x| / 127` per block of 32, stored as `f16`).
+    pub fn quantize_q8_0(values: &[f32], rows: usize, cols: usize) -> Result<Self, QuantError> {
+        if cols == 0 || !cols.is_multiple_of(QK) {
+            return Err(QuantError::RowLength {
+                ty: GgmlType::Q8_0,
+                cols,
+                block: QK,
+            });
+        }
+        if values.len() != rows * cols {
+            return Err(QuantError::InputShape {
+                m: rows,
+                cols,
+                got: values.len(),
+            });
+        }
+        let mut data = Vec::with_capacity(values.len() / QK * GgmlType::Q8_0.block_bytes());
+        for chunk in values.chunks_exact(QK) {
+            let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            data.extend(f16::from_f32(d).to_bits().to_le_bytes());
+            data.extend(chunk.iter().map(|&v| (v * id).round() as i8 as u8));
+        }
+        Self::new(GgmlType::Q8_0, rows, cols, data)
+    }
+
+    /// The element type.
+    pub fn ty(&self) -> GgmlType {
+        self.ty
+    }
+
+    /// Number of rows (output features).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Values per row (input features).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The raw blocks of row `r`.
+    pub(crate) fn row(&self, r: usize) -> &[u8] {
+        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+    }
+
+    /// Row `r` widened to `f32` into `out` (`cols` long): how an embedding
+    /// table is gathered without a dense copy.
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {
+        if r >= self.rows {
+            return Err(QuantError::Row {
+                row: r,
+                rows: self.rows,
+            });
+        }
+        if out.len() != self.cols {
+            return Err(QuantError::InputShape {
+                m: 1,
+                cols: self.cols,
+                got: out.len(),
+            });
+        }
+        let values =
+            tandem_gguf::dequantize(self.ty, self.row(r), self.cols).map_err(|_| QuantError::Unsupported(self.ty))?;
+        out.copy_from_slice(&values);
+        Ok(())
+    }
+
+    /// The whole matrix widened to `f32`, row-major: the reference every
+    /// kernel is tested against.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        for (r, row) in out.chunks_exact_mut(self.cols).enumerate() {
+            // Every row has the length and type `new` checked.
+            self.dequantize_row(r, row).expect("validated at construction");
+        }
+        out
+    }
+}

@@ -1,0 +1,158 @@
+//! Every fused kernel against the reference: ggml's dequantization (in
+//! `tandem-gguf`) times an `f32` product, on random blocks, odd shapes and
+//! several input rows.
+
+use half::f16;
+use tandem_gguf::GgmlType;
+use tandem_quant::{QMatrix, QuantError};
+
+/// xorshift64*: reproducible random bytes without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn float(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+/// Byte offsets of the `f16` scales in each block type (random bytes there
+/// could be NaN or huge).
+fn f16_fields(ty: GgmlType) -> &'static [usize] {
+    match ty {
+        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q6_K => &[208],
+        _ => unreachable!(),
+    }
+}
+
+fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> QMatrix {
+    let blocks = rows * cols / ty.block_size();
+    let mut data: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next() as u8).collect();
+    for block in data.chunks_exact_mut(ty.block_bytes()) {
+        for &at in f16_fields(ty) {
+            let scale = f16::from_f32(rng.float() * 0.05);
+            block[at..at + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
+        }
+    }
+    QMatrix::new(ty, rows, cols, data).unwrap()
+}
+
+/// The activations as the kernels see them: rounded to 8 bits per block of 32.
+fn quantized_acts(x: &[f32]) -> Vec<f32> {
+    x.chunks_exact(32)
+        .flat_map(|c| {
+            let d = c.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            c.iter().map(move |&v| (v * id).round() * d).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// `y = x · Wᵀ` in `f64`, and `Σ |w|·|x|` per output for the tolerance.
+fn reference(w: &[f32], x: &[f32], rows: usize, cols: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut y = vec![0f64; m * rows];
+    let mut mag = vec![0f64; m * rows];
+    for i in 0..m {
+        for r in 0..rows {
+            for k in 0..cols {
+                let (a, b) = (f64::from(w[r * cols + k]), f64::from(x[i * cols + k]));
+                y[i * rows + r] += a * b;
+                mag[i * rows + r] += (a * b).abs();
+            }
+        }
+    }
+    (y, mag)
+}
+
+#[test]
+fn every_type_matches_dequantized_reference() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for ty in QMatrix::SUPPORTED {
+        let bs = ty.block_size();
+        // Odd row counts (tails of a parallel task), one and several blocks
+        // per row, one input row (decode) and several (verification).
+        for &(rows, blocks, m) in &[(1, 1, 1), (7, 1, 3), (33, 3, 1), (65, 2, 5), (40, 4, 16)] {
+            let cols = blocks * bs;
+            let w = random_matrix(&mut rng, ty, rows, cols);
+            let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
+            let y = w.matmul(&x, m).unwrap();
+            assert_eq!(y.len(), m * rows);
+            let dense = w.dequantize();
+            // Strict: against the same 8-bit activations, only float rounding differs.
+            let (exact, mag) = reference(&dense, &quantized_acts(&x), rows, cols, m);
+            for (i, ((&got, &want), &mag)) in y.iter().zip(&exact).zip(&mag).enumerate() {
+                let err = (f64::from(got) - want).abs();
+                assert!(
+                    err <= 1e-5 * mag + 1e-6,
+                    "{ty:?} [{rows}x{cols}] m={m} out {i}: {got} vs {want} (|w||x| {mag})"
+                );
+            }
+            // Loose: against unrounded activations, the rounding's own size.
+            let (full, mag) = reference(&dense, &x, rows, cols, m);
+            for ((&got, &want), &mag) in y.iter().zip(&full).zip(&mag) {
+                assert!(
+                    (f64::from(got) - want).abs() <= 0.01 * mag + 1e-6,
+                    "{ty:?}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn q8_0_quantization_holds_values_within_half_a_step() {
+    let mut rng = Rng(7);
+    let (rows, cols) = (3, 64);
+    let x: Vec<f32> = (0..rows * cols).map(|_| rng.float() * 3.0).collect();
+    let w = QMatrix::quantize_q8_0(&x, rows, cols).unwrap();
+    assert_eq!(w.ty(), GgmlType::Q8_0);
+    assert_eq!(w.bytes(), rows * cols / 32 * 34);
+    for (block, orig) in w.dequantize().chunks_exact(32).zip(x.chunks_exact(32)) {
+        let step = orig.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+        // Half a step of rounding, plus the scale's own rounding to f16
+        // (relative 2^-11, times |q| ≤ 127), as in ggml.
+        for (&a, &b) in block.iter().zip(orig) {
+            assert!((a - b).abs() <= step * (0.5 + 127.0 / 2048.0), "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn rows_gather_as_the_reference_dequantizes_them() {
+    let mut rng = Rng(11);
+    let w = random_matrix(&mut rng, GgmlType::Q4_K, 5, 512);
+    let dense = w.dequantize();
+    let mut row = vec![0f32; 512];
+    w.dequantize_row(3, &mut row).unwrap();
+    assert_eq!(row, dense[3 * 512..4 * 512]);
+    assert_eq!(w.dequantize_row(5, &mut row), Err(QuantError::Row { row: 5, rows: 5 }));
+}
+
+#[test]
+fn bad_shapes_and_types_are_errors() {
+    assert_eq!(
+        QMatrix::new(GgmlType::F16, 1, 32, vec![0; 64]).unwrap_err(),
+        QuantError::Unsupported(GgmlType::F16)
+    );
+    assert!(matches!(
+        QMatrix::new(GgmlType::Q4_K, 1, 32, vec![0; 18]),
+        Err(QuantError::RowLength { .. })
+    ));
+    assert!(matches!(
+        QMatrix::new(GgmlType::Q8_0, 2, 32, vec![0; 34]),
+        Err(QuantError::DataLength {
+            expected: 68,
+            got: 34,
+            ..
+        })
+    ));
+    let w = QMatrix::new(GgmlType::Q8_0, 2, 32, vec![0; 68]).unwrap();
+    assert!(matches!(w.matmul(&[0.0; 31], 1), Err(QuantError::InputShape { .. })));
+    assert!(matches!(w.matmul(&[], 0), Err(QuantError::InputShape { .. })));
+}
