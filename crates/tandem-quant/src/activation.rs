@@ -1,5 +1,7 @@
 //! Activations quantized to 8-bit blocks, the other side of every fused dot
-//! product (ggml's `Q8_1`, with `f32` scale and sum).
+//! product (ggml's `Q8_1`: an `f16` scale and sum beside 32 values).
+
+use half::f16;
 
 /// Values per activation block, the block size of every 32-value ggml type
 /// and of a k-quant's sub-blocks.
@@ -15,7 +17,9 @@ pub(crate) struct Q8Block {
 }
 
 /// Quantizes `x` (a whole number of blocks) into `out`, block by block:
-/// `d = max|x| / 127`, `q = round(x / d)`, as ggml's `quantize_row_q8_1`.
+/// `d = max|x| / 127`, `q = round(x / d)`, and `d` and `s` rounded to `f16`
+/// as ggml stores them (`quantize_row_q8_0`/`q8_1`), so that products
+/// follow llama.cpp's arithmetic.
 #[inline(always)]
 pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK) {
@@ -30,8 +34,8 @@ pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
             sum += i32::from(*q);
         }
         out.push(Q8Block {
-            d,
-            s: d * sum as f32,
+            d: f16::from_f32(d).to_f32(),
+            s: f16::from_f32(d * sum as f32).to_f32(),
             q,
         });
     }
@@ -49,10 +53,11 @@ mod tests {
         assert_eq!(blocks.len(), 2);
         for (b, chunk) in blocks.iter().zip(x.chunks_exact(QK)) {
             for (&q, &v) in b.q.iter().zip(chunk) {
-                assert!((f32::from(q) * b.d - v).abs() <= b.d / 2.0 + 1e-6);
+                // Half a step, plus the scale's rounding to f16 (2^-11 × |q| ≤ 127).
+                assert!((f32::from(q) * b.d - v).abs() <= b.d * (0.5 + 127.0 / 2048.0) + 1e-6);
             }
             let sum: f32 = b.q.iter().map(|&q| f32::from(q)).sum::<f32>() * b.d;
-            assert!((b.s - sum).abs() < 1e-4);
+            assert!((b.s - sum).abs() <= sum.abs() / 1024.0 + 1e-4);
         }
     }
 

@@ -13,6 +13,11 @@ use tandem_gguf::GgmlType;
 /// large enough that scheduling costs nothing next to the arithmetic.
 const TASK_ROWS: usize = 32;
 
+/// Products smaller than this many weight bytes times input rows run on
+/// the calling thread: handing them to the pool costs more than it saves.
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_WORK: usize = 1 << 16;
+
 impl QMatrix {
     /// `y = x · Wᵀ`: `x` holds `m` rows of [`QMatrix::cols`] values, the
     /// result `m` rows of [`QMatrix::rows`] values, both row-major.
@@ -60,11 +65,11 @@ impl QMatrix {
             )
         };
         #[cfg(not(target_arch = "wasm32"))]
-        {
+        if rayon::current_num_threads() > 1 && self.bytes() * m >= PARALLEL_WORK {
             use rayon::prelude::*;
             yt.par_chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
+            return yt;
         }
-        #[cfg(target_arch = "wasm32")]
         yt.chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
         yt
     }

@@ -1,0 +1,71 @@
+//! Throughput of the fused kernels on model-shaped matrices, against a
+//! plain `f32` matrix-vector product on the dequantized weights (the
+//! baseline, in the same run).
+//!
+//! `cargo run --release -p tandem-quant --example throughput [ROWS COLS M]`
+
+use std::time::Instant;
+use tandem_gguf::GgmlType;
+use tandem_quant::QMatrix;
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (rows, cols, m) = match args[..] {
+        [r, c, m] => (r, c, m),
+        _ => (1536, 576, 1),
+    };
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let x: Vec<f32> = (0..m * cols).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect();
+    println!("[{rows} x {cols}] times {m} row(s)");
+    for ty in QMatrix::SUPPORTED {
+        if !cols.is_multiple_of(ty.block_size()) {
+            continue;
+        }
+        let bytes = rows * cols / ty.block_size() * ty.block_bytes();
+        let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
+        // Sane f16 scales (0x2000 ≈ 0.0078) wherever a block keeps one.
+        for block in data.chunks_exact_mut(ty.block_bytes()) {
+            let at = if ty == GgmlType::Q6_K { 208 } else { 0 };
+            block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
+        }
+        let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
+        let dense = w.dequantize();
+        let time = |f: &mut dyn FnMut()| {
+            f();
+            let start = Instant::now();
+            let mut n = 0;
+            while start.elapsed().as_secs_f64() < 0.5 {
+                f();
+                n += 1;
+            }
+            start.elapsed().as_secs_f64() / n as f64
+        };
+        let quant = time(&mut || {
+            std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
+        });
+        let f32_time = time(&mut || {
+            let mut y = vec![0f32; m * rows];
+            for i in 0..m {
+                let xi = &x[i * cols..(i + 1) * cols];
+                for (r, out) in y[i * rows..(i + 1) * rows].iter_mut().enumerate() {
+                    *out = dense[r * cols..(r + 1) * cols].iter().zip(xi).map(|(a, b)| a * b).sum();
+                }
+            }
+            std::hint::black_box(y);
+        });
+        println!(
+            "{:>5}: {:>8.1} µs ({:>5.1} GB/s of weights), f32 baseline {:>8.1} µs, {:.2}x",
+            format!("{ty:?}"),
+            quant * 1e6,
+            bytes as f64 / quant / 1e9,
+            f32_time * 1e6,
+            f32_time / quant
+        );
+    }
+}
