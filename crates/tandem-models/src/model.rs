@@ -23,13 +23,22 @@ struct Block {
     down: Linear,
 }
 
+/// The token embedding table.
+#[derive(Debug, Clone)]
+enum Embedding {
+    /// `[vocab, hidden]` on the device.
+    Dense(Tensor<2>),
+    /// ggml blocks, rows dequantized on gather.
+    Quantized(std::sync::Arc<tandem_quant::QMatrix>),
+}
+
 /// A Llama/Qwen2 causal language model on a burn device.
 #[derive(Debug, Clone)]
 pub struct Model {
     config: Config,
     device: Device,
-    /// `[vocab, hidden]`; a dense table is held as its transpose.
-    embed: Matrix,
+    /// `[vocab, hidden]`.
+    embed: Embedding,
     blocks: Vec<Block>,
     norm: Tensor<1>,
     /// The output projection; the embedding itself when tied.
@@ -58,9 +67,17 @@ impl Model {
         let linear = |name: &str, out: usize, inp: usize, bias: bool| {
             load_linear_as(source, name, out, inp, bias, device, format)
         };
-        let embed = load_matrix(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)?;
+        let embed = match load_matrix(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)? {
+            // `load_matrix` holds dense matrices as `[in, out]`; gathering rows
+            // wants the table as stored (undoing the transpose is a view).
+            Matrix::Dense(t) => Embedding::Dense(t.transpose()),
+            Matrix::Quantized(q) => Embedding::Quantized(q),
+        };
         let lm_head = if c.tie_embeddings {
-            embed.clone()
+            match &embed {
+                Embedding::Dense(table) => Matrix::Dense(table.clone().transpose()),
+                Embedding::Quantized(q) => Matrix::Quantized(q.clone()),
+            }
         } else {
             linear("lm_head", c.vocab_size, h, false)?.w
         };
@@ -139,12 +156,12 @@ impl Model {
     fn embed(&self, tokens: &[u32]) -> Tensor<2> {
         let h = self.config.hidden_size;
         match &self.embed {
-            Matrix::Dense(table_t) => {
+            Embedding::Dense(table) => {
                 let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
                 let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(ids, [tokens.len()]), &self.device);
-                table_t.clone().select(1, ids).transpose()
+                table.clone().select(0, ids)
             }
-            Matrix::Quantized(table) => {
+            Embedding::Quantized(table) => {
                 // Rows are dequantized on gather: the table itself stays quantized.
                 let mut rows = vec![0f32; tokens.len() * h];
                 for (&t, row) in tokens.iter().zip(rows.chunks_exact_mut(h)) {
