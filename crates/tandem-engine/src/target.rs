@@ -141,9 +141,10 @@ impl Target {
         c.n_layers * 2 * c.n_kv_heads * c.head_dim * 4
     }
 
-    /// KV-cache bytes held now.
+    /// KV-cache bytes held now, counted by positions in use (the buffers
+    /// behind them grow by doubling, so they may be up to twice that).
     pub fn held_bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.cache.capacity()).sum::<usize>() * self.bytes_per_token()
+        self.entries.iter().map(|e| e.cache.len()).sum::<usize>() * self.bytes_per_token()
     }
 
     /// Number of cached entries (sessions and prefixes).

@@ -33,6 +33,9 @@ impl WeightFormat {
 }
 
 /// A weight matrix as a layer holds it.
+// A burn tensor handle is large (576 bytes) next to an `Arc`, but a model
+// holds a few of these per layer and never moves them in a loop.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Matrix {
     /// `[in, out]`, so that `x · w` needs no transpose.

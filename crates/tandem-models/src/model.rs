@@ -24,6 +24,7 @@ struct Block {
 }
 
 /// The token embedding table.
+#[allow(clippy::large_enum_variant)] // one per model; see `Matrix`
 #[derive(Debug, Clone)]
 enum Embedding {
     /// `[vocab, hidden]` on the device.

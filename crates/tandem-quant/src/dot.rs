@@ -10,6 +10,10 @@
 //! run-time dispatch (AVX2/FMA on x86-64), and a wasm build with `simd128`
 //! vectorizes it the same way.
 
+// Index loops over fixed-size arrays read as ggml's block formulas and
+// vectorize as well as iterator chains.
+#![allow(clippy::needless_range_loop)]
+
 use crate::activation::{Q8Block, QK};
 use half::f16;
 

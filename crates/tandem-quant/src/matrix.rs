@@ -52,7 +52,7 @@ impl QMatrix {
             return Err(QuantError::RowLength { ty, cols, block });
         }
         let row_bytes = cols / block * ty.block_bytes();
-        let expected = rows.checked_mul(row_bytes).unwrap_or(usize::MAX);
+        let expected = rows.saturating_mul(row_bytes);
         if data.len() != expected {
             return Err(QuantError::DataLength {
                 ty,
