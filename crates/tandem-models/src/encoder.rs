@@ -7,7 +7,7 @@
 //! sentence-transformers' sentence embedding.
 
 use crate::error::{ModelError, config_err};
-use crate::linear::{Linear, load_linear, load_vector, load_weight};
+use crate::linear::{Linear, WeightFormat, load_linear, load_vector, load_weight};
 use crate::weights::WeightSource;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -149,7 +149,8 @@ impl Encoder {
         let token_type = matrix("embeddings.token_type_embeddings.weight", c.type_vocab_size)?
             .narrow(0, 0, 1)
             .reshape([h]);
-        let linear = |name: &str, out: usize, inp: usize| load_linear(source, name, out, inp, true, device);
+        let linear =
+            |name: &str, out: usize, inp: usize| load_linear(source, name, out, inp, true, device, WeightFormat::F32);
         let norm = |name: &str| LayerNorm::load(source, name, h, c.layer_norm_eps, device);
         let layers = (0..c.n_layers)
             .map(|i| {

@@ -11,7 +11,7 @@
 
 use crate::encoder::{Encoded, Encoder, EncoderConfig, l2_normalize, mean_pool};
 use crate::error::{ModelError, config_err};
-use crate::linear::{Linear, load_linear};
+use crate::linear::{Linear, WeightFormat, load_linear};
 use crate::weights::{SafetensorsWeights, Weight, WeightSource};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -215,9 +215,9 @@ impl TaggingEncoder {
         let labels = heads.info.ner_labels.len();
         let bits = heads.info.shape_features.len();
         Ok(Self {
-            shape: load_linear(&heads.tensors, "shape", h, bits, false, device)?,
-            ner: load_linear(&heads.tensors, "ner", labels, h, true, device)?,
-            router: load_linear(&heads.tensors, "router", 1, h, true, device)?,
+            shape: load_linear(&heads.tensors, "shape", h, bits, false, device, WeightFormat::F32)?,
+            ner: load_linear(&heads.tensors, "ner", labels, h, true, device, WeightFormat::F32)?,
+            router: load_linear(&heads.tensors, "router", 1, h, true, device, WeightFormat::F32)?,
             encoder,
             info: heads.info.clone(),
         })

@@ -154,20 +154,9 @@ pub(crate) fn load_matrix(
     Ok(Matrix::Dense(w))
 }
 
-/// `{name}.weight` stored `[out, in]` (PyTorch), and `{name}.bias`, as `f32`.
+/// `{name}.weight` stored `[out, in]` (PyTorch), held as `format` says, and
+/// `{name}.bias`.
 pub(crate) fn load_linear(
-    source: &dyn WeightSource,
-    name: &str,
-    out: usize,
-    inp: usize,
-    bias: bool,
-    device: &Device,
-) -> Result<Linear, ModelError> {
-    load_linear_as(source, name, out, inp, bias, device, WeightFormat::F32)
-}
-
-/// [`load_linear`] with the weight held as `format` says.
-pub(crate) fn load_linear_as(
     source: &dyn WeightSource,
     name: &str,
     out: usize,

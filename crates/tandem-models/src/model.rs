@@ -4,7 +4,7 @@
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
-use crate::linear::{Linear, Matrix, WeightFormat, load_linear_as, load_matrix, load_vector};
+use crate::linear::{Linear, Matrix, WeightFormat, load_linear, load_matrix, load_vector};
 use crate::rope;
 use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
@@ -65,9 +65,8 @@ impl Model {
         let c = &config;
         let (h, q_dim, kv_dim) = (c.hidden_size, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
         let vector = |name: &str, n: usize| load_vector(source, name, n, device);
-        let linear = |name: &str, out: usize, inp: usize, bias: bool| {
-            load_linear_as(source, name, out, inp, bias, device, format)
-        };
+        let linear =
+            |name: &str, out: usize, inp: usize, bias: bool| load_linear(source, name, out, inp, bias, device, format);
         let embed = match load_matrix(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)? {
             // `load_matrix` holds dense matrices as `[in, out]`; gathering rows
             // wants the table as stored (undoing the transpose is a view).

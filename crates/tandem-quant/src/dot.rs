@@ -66,20 +66,35 @@ pub(crate) struct Small {
     w: [i8; QK],
 }
 
-#[inline(always)]
-fn dot_small(u: &Small, a: &[Q8Block]) -> f32 {
-    u.d * a[0].d * dot_i8::<QK>(&u.w, &a[0].q) as f32 + u.m * a[0].s
+/// A 32-value block type: how one block unpacks to [`Small`]. Every such
+/// type shares one dot product.
+pub(crate) trait SmallBlock {
+    /// Bytes per block.
+    const SIZE: usize;
+    /// Unpacks one block (exactly `SIZE` long).
+    fn unpack_small(block: &[u8]) -> Small;
 }
 
-/// `Q8_0`: `d: f16, q: [i8; 32]`.
-pub(crate) struct Q8_0;
-impl BlockKernel for Q8_0 {
-    const BYTES: usize = 34;
+impl<T: SmallBlock> BlockKernel for T {
+    const BYTES: usize = T::SIZE;
     const ACTS: usize = 1;
     type Unpacked = Small;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Small {
-        let b = &b[..Self::BYTES];
+        T::unpack_small(&b[..T::SIZE])
+    }
+    #[inline(always)]
+    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
+        u.d * a[0].d * dot_i8::<QK>(&u.w, &a[0].q) as f32 + u.m * a[0].s
+    }
+}
+
+/// `Q8_0`: `d: f16, q: [i8; 32]`.
+pub(crate) struct Q8_0;
+impl SmallBlock for Q8_0 {
+    const SIZE: usize = 34;
+    #[inline(always)]
+    fn unpack_small(b: &[u8]) -> Small {
         let w = std::array::from_fn(|i| b[2 + i] as i8);
         Small {
             d: f16_at(b, 0),
@@ -87,64 +102,43 @@ impl BlockKernel for Q8_0 {
             w,
         }
     }
-    #[inline(always)]
-    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
-        dot_small(u, a)
-    }
 }
 
 /// `Q4_0`: `d: f16, qs: [u8; 16]`, value `(q − 8)·d`.
 pub(crate) struct Q4_0;
-impl BlockKernel for Q4_0 {
-    const BYTES: usize = 18;
-    const ACTS: usize = 1;
-    type Unpacked = Small;
+impl SmallBlock for Q4_0 {
+    const SIZE: usize = 18;
     #[inline(always)]
-    fn unpack(b: &[u8]) -> Small {
-        let b = &b[..Self::BYTES];
+    fn unpack_small(b: &[u8]) -> Small {
         Small {
             d: f16_at(b, 0),
             m: 0.0,
             w: nibbles(&b[2..], 8),
         }
     }
-    #[inline(always)]
-    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
-        dot_small(u, a)
-    }
 }
 
 /// `Q4_1`: `d, m: f16, qs: [u8; 16]`, value `q·d + m`.
 pub(crate) struct Q4_1;
-impl BlockKernel for Q4_1 {
-    const BYTES: usize = 20;
-    const ACTS: usize = 1;
-    type Unpacked = Small;
+impl SmallBlock for Q4_1 {
+    const SIZE: usize = 20;
     #[inline(always)]
-    fn unpack(b: &[u8]) -> Small {
-        let b = &b[..Self::BYTES];
+    fn unpack_small(b: &[u8]) -> Small {
         Small {
             d: f16_at(b, 0),
             m: f16_at(b, 2),
             w: nibbles(&b[4..], 0),
         }
     }
-    #[inline(always)]
-    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
-        dot_small(u, a)
-    }
 }
 
 /// `Q5_0`: `d: f16, qh: u32, qs: [u8; 16]`, value `(q − 16)·d` with the
 /// fifth bit of value `j` in bit `j` of `qh`.
 pub(crate) struct Q5_0;
-impl BlockKernel for Q5_0 {
-    const BYTES: usize = 22;
-    const ACTS: usize = 1;
-    type Unpacked = Small;
+impl SmallBlock for Q5_0 {
+    const SIZE: usize = 22;
     #[inline(always)]
-    fn unpack(b: &[u8]) -> Small {
-        let b = &b[..Self::BYTES];
+    fn unpack_small(b: &[u8]) -> Small {
         let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
         let qs = &b[6..22];
         let mut w = [0i8; QK];
@@ -159,10 +153,6 @@ impl BlockKernel for Q5_0 {
             m: 0.0,
             w,
         }
-    }
-    #[inline(always)]
-    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
-        dot_small(u, a)
     }
 }
 
