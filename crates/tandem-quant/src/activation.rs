@@ -16,6 +16,15 @@ pub(crate) struct Q8Block {
     pub(crate) q: [i8; QK],
 }
 
+/// The 8-bit scale of a block and its inverse: `d = max|x| / 127`
+/// (ggml's `quantize_row_q8_0`), `1/d` or 0 for an all-zero block.
+#[inline(always)]
+pub(crate) fn block_scale(chunk: &[f32]) -> (f32, f32) {
+    let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    (d, if d > 0.0 { 1.0 / d } else { 0.0 })
+}
+
 /// Quantizes `x` (a whole number of blocks) into `out`, block by block:
 /// `d = max|x| / 127`, `q = round(x / d)`, and `d` and `s` rounded to `f16`
 /// as ggml stores them (`quantize_row_q8_0`/`q8_1`), so that products
@@ -23,9 +32,7 @@ pub(crate) struct Q8Block {
 #[inline(always)]
 pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK) {
-        let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        let (d, id) = block_scale(chunk);
         let mut q = [0i8; QK];
         let mut sum = 0i32;
         for (q, &v) in q.iter_mut().zip(chunk) {

@@ -15,9 +15,9 @@
 //! dispatch (the workspace's one `unsafe` call, in `dispatch.rs`) compiles
 //! them a second time for AVX2 and FMA on x86-64 and picks that copy when
 //! the CPU has them; aarch64 has NEON as its baseline, and the wasm build
-//! enables `simd128`. Natively, rows are
-//! split across rayon's thread pool ([`set_threads`]); wasm runs on one
-//! thread.
+//! enables `simd128`. With the `parallel` feature (the native binary turns
+//! it on), rows are split across rayon's thread pool ([`set_threads`]);
+//! without it (wasm) they run on the calling thread.
 //!
 //! # Correctness
 //!

@@ -1,7 +1,7 @@
 //! `y = x · Wᵀ` with `W` quantized: activations are quantized to 8-bit
 //! blocks once, then every weight row is read once for all `m` input rows
 //! (a speculative draft of `k` tokens costs one pass over the weights, not
-//! `k`), rows split across threads natively.
+//! `k`), rows split across threads with the `parallel` feature.
 
 use crate::activation::{Q8Block, QK, quantize_into};
 use crate::dot::{self, BlockKernel};
@@ -15,7 +15,7 @@ const TASK_ROWS: usize = 32;
 
 /// Products smaller than this many weight bytes times input rows run on
 /// the calling thread: handing them to the pool costs more than it saves.
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "parallel")]
 const PARALLEL_WORK: usize = 1 << 16;
 
 impl QMatrix {
@@ -64,7 +64,7 @@ impl QMatrix {
                 || self.rows_into::<K>(task * TASK_ROWS, out, acts, m),
             )
         };
-        #[cfg(not(target_arch = "wasm32"))]
+        #[cfg(feature = "parallel")]
         if rayon::current_num_threads() > 1 && self.bytes() * m >= PARALLEL_WORK {
             use rayon::prelude::*;
             yt.par_chunks_mut(TASK_ROWS * m).enumerate().for_each(run);

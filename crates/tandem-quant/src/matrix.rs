@@ -1,6 +1,6 @@
 //! A weight matrix held in its ggml block layout.
 
-use crate::activation::QK;
+use crate::activation::{QK, block_scale};
 use crate::error::QuantError;
 use half::f16;
 use tandem_gguf::GgmlType;
@@ -90,9 +90,7 @@ impl QMatrix {
         }
         let mut data = Vec::with_capacity(values.len() / QK * GgmlType::Q8_0.block_bytes());
         for chunk in values.chunks_exact(QK) {
-            let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let (d, id) = block_scale(chunk);
             data.extend(f16::from_f32(d).to_bits().to_le_bytes());
             data.extend(chunk.iter().map(|&v| (v * id).round() as i8 as u8));
         }
