@@ -5,7 +5,6 @@
 //! `cargo run --release -p tandem-quant --example throughput [ROWS COLS M]`
 
 use std::time::Instant;
-use tandem_gguf::GgmlType;
 use tandem_quant::QMatrix;
 
 fn main() {
@@ -31,8 +30,9 @@ fn main() {
         let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
         // Sane f16 scales (0x2000 ≈ 0.0078) wherever a block keeps one.
         for block in data.chunks_exact_mut(ty.block_bytes()) {
-            let at = if ty == GgmlType::Q6_K { 208 } else { 0 };
-            block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
+            for &at in QMatrix::f16_fields(ty) {
+                block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
+            }
         }
         let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
         let dense = w.dequantize();

@@ -1,44 +1,57 @@
-//! Fused dot products of one ggml weight block with 8-bit activation blocks,
-//! in the style of ggml's `vec_dot_*_q8`: the weights are unpacked to small
-//! integers (once per block, however many activation rows follow),
-//! multiplied with the activations in integer arithmetic, and scaled once
-//! per (sub-)block.
+//! What each ggml block type is, as the fused kernels see it: a block
+//! unpacks to small integers (once, however many activation rows follow),
+//! and its products with 8-bit activation blocks are runs of 32 integer
+//! products with one float scale per half ([`BlockKernel::products`]), plus
+//! a term without products for the types with a minimum.
 //!
-//! Everything here is plain, safe Rust written so that LLVM vectorizes it
-//! (fixed-size arrays, no bounds checks in the inner loops, `#[inline(always)]`
-//! so that the caller's target features apply): `matmul` runs it under a
-//! run-time dispatch (AVX2/FMA on x86-64), and a wasm build with `simd128`
-//! vectorizes it the same way.
+//! How a run of 32 products is computed is the caller's: the portable
+//! kernel in `matmul.rs` ([`dot_i8`]) or the SIMD kernels in `simd.rs`.
+//! Everything here is safe Rust marked `#[inline(always)]`, so that it is
+//! compiled with the target features of the kernel that calls it.
 
 // Index loops over fixed-size arrays read as ggml's block formulas and
 // vectorize as well as iterator chains.
 #![allow(clippy::needless_range_loop)]
 
 use crate::activation::{Q8Block, QK};
-use half::f16;
 
-/// One ggml block type: its size, how it unpacks, and its fused dot product.
+/// One ggml block type: its size, how it unpacks, and how its products with
+/// activation blocks are made of runs of 32.
 pub(crate) trait BlockKernel {
     /// Bytes per weight block.
     const BYTES: usize;
     /// Activation blocks (of 32) per weight block.
     const ACTS: usize;
+    /// Whether the two halves of a run of 32 can have different scales
+    /// (`lo ≠ hi` in [`BlockKernel::products`]); a kernel may use one scale
+    /// for the whole run when they cannot.
+    const SPLIT_SCALES: bool = false;
     /// A block unpacked to small integers and its scales.
     type Unpacked;
     /// Unpacks one block (exactly `BYTES` long).
     fn unpack(block: &[u8]) -> Self::Unpacked;
-    /// `Σ w·x` over one unpacked block and its `ACTS` activation blocks.
-    fn dot(w: &Self::Unpacked, acts: &[Q8Block]) -> f32;
+    /// `Σ w·x` over one unpacked block and its `ACTS` activation blocks:
+    /// calls `run(w, q, lo, hi)` for each run of 32 weights `w` and
+    /// activations `q`, whose sum is `lo·Σ₀¹⁶ w·q + hi·Σ₁₆³² w·q`, and
+    /// returns the rest of the sum (the minimums' term, without products).
+    fn products(w: &Self::Unpacked, acts: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32;
 }
 
+/// The `f16` at byte `i`, widened without a call: sign, exponent and
+/// mantissa are moved into an `f32`'s places and rebiased by one exact
+/// multiplication by 2¹¹² (which also scales subnormals right). Infinities
+/// and NaNs would come out finite, so [`QMatrix::new`](crate::QMatrix::new)
+/// refuses blocks whose scales are not finite. (`half`'s conversion is an
+/// out-of-line F16C call per block here.)
 #[inline(always)]
-fn f16_at(b: &[u8], i: usize) -> f32 {
-    f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
+pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
+    let h = u32::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    f32::from_bits(((h & 0x8000) << 16) | ((h & 0x7FFF) << 13)) * f32::from_bits(0x7780_0000)
 }
 
 /// `Σ a·b` over `N` small integers.
 #[inline(always)]
-fn dot_i8<const N: usize>(a: &[i8], b: &[i8]) -> i32 {
+pub(crate) fn dot_i8<const N: usize>(a: &[i8], b: &[i8]) -> i32 {
     let (a, b) = (&a[..N], &b[..N]);
     let mut s = 0i32;
     for i in 0..N {
@@ -71,6 +84,8 @@ pub(crate) struct Small {
 pub(crate) trait SmallBlock {
     /// Bytes per block.
     const SIZE: usize;
+    /// Whether the type has a minimum (`Small::m` is not always zero).
+    const HAS_MIN: bool = false;
     /// Unpacks one block (exactly `SIZE` long).
     fn unpack_small(block: &[u8]) -> Small;
 }
@@ -84,8 +99,10 @@ impl<T: SmallBlock> BlockKernel for T {
         T::unpack_small(&b[..T::SIZE])
     }
     #[inline(always)]
-    fn dot(u: &Small, a: &[Q8Block]) -> f32 {
-        u.d * a[0].d * dot_i8::<QK>(&u.w, &a[0].q) as f32 + u.m * a[0].s
+    fn products(u: &Small, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
+        let scale = u.d * a[0].d;
+        run(&u.w, &a[0].q, scale, scale);
+        if T::HAS_MIN { u.m * a[0].s } else { 0.0 }
     }
 }
 
@@ -122,6 +139,7 @@ impl SmallBlock for Q4_0 {
 pub(crate) struct Q4_1;
 impl SmallBlock for Q4_1 {
     const SIZE: usize = 20;
+    const HAS_MIN: bool = true;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         Small {
@@ -139,14 +157,14 @@ impl SmallBlock for Q5_0 {
     const SIZE: usize = 22;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
-        let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
         let qs = &b[6..22];
-        let mut w = [0i8; QK];
-        for j in 0..16 {
-            let lo = ((qh >> j) << 4) & 0x10;
-            let hi = (qh >> (j + 12)) & 0x10;
-            w[j] = ((qs[j] & 0x0F) | lo as u8) as i8 - 16;
-            w[j + 16] = ((qs[j] >> 4) | hi as u8) as i8 - 16;
+        let mut w = nibbles(qs, 0);
+        // Bit j of `qh` is bit j % 8 of byte j / 8: with both known per
+        // lane, this is a byte shuffle, a mask and a compare.
+        let qh = &b[2..6];
+        for j in 0..QK {
+            let high = if qh[j / 8] & (1 << (j % 8)) != 0 { 0x10 } else { 0 };
+            w[j] = (w[j] | high) - 16;
         }
         Small {
             d: f16_at(b, 0),
@@ -174,32 +192,32 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
 pub(crate) struct Super {
     d: f32,
     dmin: f32,
-    sc: [i32; 8],
+    sc: [f32; 8],
     m: [f32; 8],
     w: [[i8; QK]; 8],
 }
 
 #[inline(always)]
-fn dot_super(u: &Super, a: &[Q8Block]) -> f32 {
+fn super_products(u: &Super, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
     let a = &a[..8];
-    let mut sum = 0f32;
     let mut mins = 0f32;
     for j in 0..8 {
-        sum += a[j].d * (u.sc[j] * dot_i8::<QK>(&u.w[j], &a[j].q)) as f32;
+        let scale = u.d * u.sc[j] * a[j].d;
+        run(&u.w[j], &a[j].q, scale, scale);
         mins += u.m[j] * a[j].s;
     }
-    u.d * sum - u.dmin * mins
+    -u.dmin * mins
 }
 
 /// Unpacks the `d`, `dmin` and 12 scale bytes shared by `Q4_K` and `Q5_K`.
 #[inline(always)]
 fn super_header(b: &[u8]) -> Super {
     let scales = &b[4..16];
-    let mut sc = [0i32; 8];
+    let mut sc = [0f32; 8];
     let mut m = [0f32; 8];
     for j in 0..8 {
         let (s, mn) = scale_min_k4(j, scales);
-        sc[j] = i32::from(s);
+        sc[j] = f32::from(s);
         m[j] = f32::from(mn);
     }
     Super {
@@ -231,8 +249,8 @@ impl BlockKernel for Q4K {
         u
     }
     #[inline(always)]
-    fn dot(u: &Super, a: &[Q8Block]) -> f32 {
-        dot_super(u, a)
+    fn products(u: &Super, a: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
+        super_products(u, a, run)
     }
 }
 
@@ -258,15 +276,15 @@ impl BlockKernel for Q5K {
         u
     }
     #[inline(always)]
-    fn dot(u: &Super, a: &[Q8Block]) -> f32 {
-        dot_super(u, a)
+    fn products(u: &Super, a: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
+        super_products(u, a, run)
     }
 }
 
 /// A `Q6_K` block unpacked: sixteen sub-blocks of 16 with `i8` scales.
 pub(crate) struct Six {
     d: f32,
-    sc: [i32; 16],
+    sc: [f32; 16],
     w: [[i8; QK]; 8],
 }
 
@@ -275,6 +293,7 @@ pub(crate) struct Six {
 pub(crate) struct Q6K;
 impl BlockKernel for Q6K {
     const BYTES: usize = 210;
+    const SPLIT_SCALES: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Six;
     #[inline(always)]
@@ -282,7 +301,7 @@ impl BlockKernel for Q6K {
         let b = &b[..Self::BYTES];
         let mut u = Six {
             d: f16_at(b, 208),
-            sc: [0; 16],
+            sc: [0.0; 16],
             w: [[0; QK]; 8],
         };
         for half in 0..2 {
@@ -297,21 +316,18 @@ impl BlockKernel for Q6K {
             }
             // Scale 2k + i of this half covers values 16i..16i+16 of quarter k.
             for k in 0..8 {
-                u.sc[8 * half + k] = i32::from(b[192 + 8 * half + k] as i8);
+                u.sc[8 * half + k] = f32::from(b[192 + 8 * half + k] as i8);
             }
         }
         u
     }
     #[inline(always)]
-    fn dot(u: &Six, a: &[Q8Block]) -> f32 {
+    fn products(u: &Six, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
         let a = &a[..8];
-        let mut sum = 0f32;
         for j in 0..8 {
-            let (w, q) = (&u.w[j], &a[j].q);
-            let (s0, s1) = (u.sc[2 * j], u.sc[2 * j + 1]);
-            let dot = s0 * dot_i8::<16>(&w[..16], &q[..16]) + s1 * dot_i8::<16>(&w[16..], &q[16..]);
-            sum += a[j].d * dot as f32;
+            let d = u.d * a[j].d;
+            run(&u.w[j], &a[j].q, d * u.sc[2 * j], d * u.sc[2 * j + 1]);
         }
-        u.d * sum
+        0.0
     }
 }

@@ -42,6 +42,14 @@ pub enum QuantError {
         /// Values given.
         got: usize,
     },
+    /// A block whose `f16` scale is infinite or NaN (a corrupt file).
+    #[error("{ty:?} block {block} has an infinite or NaN scale")]
+    NonFiniteScale {
+        /// The element type.
+        ty: GgmlType,
+        /// The block's index in the matrix.
+        block: usize,
+    },
     /// A row index past the end.
     #[error("row {row} of a {rows}-row matrix")]
     Row {

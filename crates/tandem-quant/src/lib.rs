@@ -26,11 +26,11 @@
 //! product, on random blocks, odd shapes and several input rows.
 
 mod activation;
-mod dispatch;
 mod dot;
 mod error;
 mod matmul;
 mod matrix;
+mod simd;
 mod threads;
 
 pub use error::QuantError;

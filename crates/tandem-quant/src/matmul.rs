@@ -58,12 +58,7 @@ impl QMatrix {
     /// `yᵀ`, `[rows, m]`: each task takes [`TASK_ROWS`] weight rows.
     fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
         let mut yt = vec![0f32; self.rows() * m];
-        let run = |(task, out): (usize, &mut [f32])| {
-            crate::dispatch::with_best_simd(
-                #[inline(always)]
-                || self.rows_into::<K>(task * TASK_ROWS, out, acts, m),
-            )
-        };
+        let run = |(task, out): (usize, &mut [f32])| crate::simd::rows_into::<K>(self, task * TASK_ROWS, out, acts, m);
         #[cfg(feature = "parallel")]
         if rayon::current_num_threads() > 1 && self.bytes() * m >= PARALLEL_WORK {
             use rayon::prelude::*;
@@ -74,10 +69,11 @@ impl QMatrix {
         yt
     }
 
-    /// Rows `first..` into `out` (`m` values per row): each block is
-    /// unpacked once and dotted with all `m` activation rows.
+    /// Rows `first..` into `out` (`m` values per row), portably: each block
+    /// is unpacked once and dotted with all `m` activation rows. The SIMD
+    /// kernels in `simd.rs` do the same with vector accumulators.
     #[inline(always)]
-    fn rows_into<K: BlockKernel>(&self, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+    pub(crate) fn rows_portable<K: BlockKernel>(&self, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
         let per_row = self.cols() / QK;
         for (i, sums) in out.chunks_exact_mut(m).enumerate() {
             sums.fill(0.0);
@@ -86,7 +82,12 @@ impl QMatrix {
                 let w = K::unpack(block);
                 for (j, sum) in sums.iter_mut().enumerate() {
                     let start = j * per_row + b * K::ACTS;
-                    *sum += K::dot(&w, &acts[start..start + K::ACTS]);
+                    let mut products = 0f32;
+                    let rest = K::products(&w, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                        products += lo * dot::dot_i8::<16>(&w[..16], &q[..16]) as f32
+                            + hi * dot::dot_i8::<16>(&w[16..], &q[16..]) as f32;
+                    });
+                    *sum += products + rest;
                 }
             }
         }

@@ -42,7 +42,21 @@ impl QMatrix {
         GgmlType::Q6_K,
     ];
 
+    /// Byte offsets of the `f16` scales in one block of `ty` (empty for types
+    /// without a kernel): where tools and tests that build blocks by hand
+    /// put finite scales, since [`QMatrix::new`] refuses infinite or NaN ones.
+    pub fn f16_fields(ty: GgmlType) -> &'static [usize] {
+        match ty {
+            GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+            GgmlType::Q6_K => &[208],
+            _ => &[],
+        }
+    }
+
     /// Takes `data`, `rows` rows of `cols` values of type `ty`, row-major.
+    /// Refuses a shape that does not match, and blocks whose scales are
+    /// infinite or NaN.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, QuantError> {
         if !Self::SUPPORTED.contains(&ty) {
             return Err(QuantError::Unsupported(ty));
@@ -61,6 +75,15 @@ impl QMatrix {
                 expected,
                 got: data.len(),
             });
+        }
+        // The kernels widen scales with a bit trick that has no infinities
+        // or NaNs (`dot::f16_at`); such a block holds no usable values anyway.
+        let fields = Self::f16_fields(ty);
+        if let Some(block) = data
+            .chunks_exact(ty.block_bytes())
+            .position(|b| fields.iter().any(|&i| b[i + 1] & 0x7C == 0x7C))
+        {
+            return Err(QuantError::NonFiniteScale { ty, block });
         }
         Ok(Self {
             ty,

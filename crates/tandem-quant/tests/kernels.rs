@@ -20,22 +20,11 @@ impl Rng {
     }
 }
 
-/// Byte offsets of the `f16` scales in each block type (random bytes there
-/// could be NaN or huge).
-fn f16_fields(ty: GgmlType) -> &'static [usize] {
-    match ty {
-        GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q5_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
-        GgmlType::Q6_K => &[208],
-        _ => unreachable!(),
-    }
-}
-
 fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> QMatrix {
     let blocks = rows * cols / ty.block_size();
     let mut data: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next() as u8).collect();
     for block in data.chunks_exact_mut(ty.block_bytes()) {
-        for &at in f16_fields(ty) {
+        for &at in QMatrix::f16_fields(ty) {
             let scale = f16::from_f32(rng.float() * 0.05);
             block[at..at + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
         }

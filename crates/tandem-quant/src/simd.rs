@@ -1,0 +1,186 @@
+//! The SIMD kernels, chosen at run time: the one module of the workspace
+//! allowed `unsafe`.
+//!
+//! A kernel walks weight rows block by block, unpacks each block once
+//! (`dot.rs`, safe code inlined here, so compiled with this kernel's target
+//! features) and feeds its runs of 32 products to vector accumulators: one
+//! integer multiply-add per run, one fused float multiply-add with the
+//! run's scales, and a horizontal sum only at the end of a row, as ggml's
+//! `vec_dot` kernels do. Other CPUs, and the wasm build, take the portable
+//! kernel (`QMatrix::rows_portable`), which LLVM vectorizes for the
+//! target's baseline (NEON on aarch64, `simd128` in the wasm build).
+//!
+//! Invariants for the `unsafe` below: a `#[target_feature]` function is
+//! only called after the CPU reported those features, and every load reads
+//! exactly the 32 bytes of a `[i8; 32]`.
+
+#![allow(unsafe_code)]
+
+use crate::activation::Q8Block;
+use crate::dot::BlockKernel;
+use crate::matrix::QMatrix;
+
+/// Rows `first..` of `w` times the activations into `out` (`m` values per
+/// row), with the fastest kernel this CPU runs.
+#[inline(always)]
+pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: `x86::rows_into` requires AVX2 and FMA, detected just above.
+        return unsafe { x86::rows_into::<K>(w, first, out, acts, m) };
+    }
+    w.rows_portable::<K>(first, out, acts, m)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use crate::activation::{Q8Block, QK};
+    use crate::dot::BlockKernel;
+    use crate::matrix::QMatrix;
+    use std::arch::x86_64::*;
+
+    /// The AVX2 kernel: [`super::rows_into`] with one 8-lane accumulator per
+    /// input row.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+        let per_row = w.cols() / QK;
+        if m == 1 {
+            // Decode: the accumulator stays in a register.
+            for (i, sum) in out.iter_mut().enumerate() {
+                let mut acc = _mm256_setzero_ps();
+                let mut rest = 0f32;
+                for (b, block) in w.row(first + i).chunks_exact(K::BYTES).enumerate() {
+                    let u = K::unpack(block);
+                    rest += K::products(&u, &acts[b * K::ACTS..(b + 1) * K::ACTS], |w, q, lo, hi| {
+                        acc = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), acc);
+                    });
+                }
+                *sum = hsum(acc) + rest;
+            }
+            return;
+        }
+        let mut acc = vec![_mm256_setzero_ps(); m];
+        let mut rest = vec![0f32; m];
+        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
+            acc.fill(_mm256_setzero_ps());
+            rest.fill(0.0);
+            for (b, block) in w.row(first + i).chunks_exact(K::BYTES).enumerate() {
+                let u = K::unpack(block);
+                for (j, (acc, rest)) in acc.iter_mut().zip(rest.iter_mut()).enumerate() {
+                    let start = j * per_row + b * K::ACTS;
+                    *rest += K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                        *acc = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), *acc);
+                    });
+                }
+            }
+            for ((sum, &acc), &rest) in sums.iter_mut().zip(&acc).zip(&rest) {
+                *sum = hsum(acc) + rest;
+            }
+        }
+    }
+
+    /// `lo` in lanes 0–3 and `hi` in lanes 4–7, matching [`dot32`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn scales<K: BlockKernel>(lo: f32, hi: f32) -> __m256 {
+        if K::SPLIT_SCALES {
+            _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo))
+        } else {
+            _mm256_set1_ps(lo)
+        }
+    }
+
+    /// Eight partial sums of `Σ w·q` over 32 values: lanes 0–3 cover values
+    /// 0–15 and lanes 4–7 values 16–31.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dot32(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
+        // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
+        let (w, q) = unsafe {
+            (
+                _mm256_loadu_si256(w.as_ptr().cast()),
+                _mm256_loadu_si256(q.as_ptr().cast()),
+            )
+        };
+        // `maddubs` multiplies unsigned by signed bytes: |w| times q carrying
+        // w's sign (|−128| reads as 128 unsigned, and activations stay within
+        // ±127, so a pair sums to at most 2·128·127, inside an i16).
+        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    /// The sum of the eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::activation::quantize_into;
+    use crate::dot::{self, BlockKernel};
+    use crate::matrix::QMatrix;
+    use tandem_gguf::GgmlType;
+
+    /// Random blocks with finite scales, and random activations.
+    fn case(
+        ty: GgmlType,
+        rows: usize,
+        blocks: usize,
+        m: usize,
+        seed: &mut u64,
+    ) -> (QMatrix, Vec<crate::activation::Q8Block>) {
+        let mut next = || {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        };
+        let cols = blocks * ty.block_size();
+        let mut data: Vec<u8> = (0..rows * blocks * ty.block_bytes()).map(|_| next() as u8).collect();
+        for block in data.chunks_exact_mut(ty.block_bytes()) {
+            for &at in QMatrix::f16_fields(ty) {
+                // Exponent field 1..=29: finite, from tiny to large.
+                let bits = (next() as u16 & 0x83FF) | ((1 + (next() % 29) as u16) << 10);
+                block[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+            }
+        }
+        let x: Vec<f32> = (0..m * cols).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+        let mut acts = Vec::new();
+        quantize_into(&x, &mut acts);
+        (QMatrix::new(ty, rows, cols, data).unwrap(), acts)
+    }
+
+    fn agree<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
+        for &(rows, blocks, m) in &[(1, 1, 1), (3, 2, 1), (5, 3, 2), (4, 1, 7), (2, 2, 16)] {
+            let (w, acts) = case(ty, rows, blocks, m, seed);
+            let (mut simd, mut portable) = (vec![0f32; rows * m], vec![0f32; rows * m]);
+            super::rows_into::<K>(&w, 0, &mut simd, &acts, m);
+            w.rows_portable::<K>(0, &mut portable, &acts, m);
+            for (i, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
+                // Only the order of float additions differs.
+                let tol = 1e-5 * (a.abs() + b.abs()) + 1e-30;
+                assert!(
+                    (a - b).abs() <= tol,
+                    "{ty:?} rows {rows} blocks {blocks} m {m} out {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn simd_kernels_agree_with_the_portable_one() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15;
+        agree::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
+        agree::<dot::Q4_0>(GgmlType::Q4_0, &mut seed);
+        agree::<dot::Q4_1>(GgmlType::Q4_1, &mut seed);
+        agree::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
+        agree::<dot::Q4K>(GgmlType::Q4_K, &mut seed);
+        agree::<dot::Q5K>(GgmlType::Q5_K, &mut seed);
+        agree::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
+    }
+}
