@@ -6,9 +6,11 @@
 //! features) and feeds its runs of 32 products to vector accumulators: one
 //! integer multiply-add per run, one fused float multiply-add with the
 //! run's scales, and a horizontal sum only at the end of a row, as ggml's
-//! `vec_dot` kernels do. Other CPUs, and the wasm build, take the portable
-//! kernel (`QMatrix::rows_portable`), which LLVM vectorizes for the
-//! target's baseline (NEON on aarch64, `simd128` in the wasm build).
+//! `vec_dot` kernels do. x86-64 CPUs with AVX2 and FMA get the AVX2 kernel
+//! (chosen at run time), the wasm build with `simd128` the wasm kernel
+//! (chosen at compile time: a browser either validates the module or not),
+//! and other CPUs the portable kernel (`QMatrix::rows_portable`), which
+//! LLVM vectorizes for the target's baseline (NEON on aarch64).
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
 //! only called after the CPU reported those features, and every load reads
@@ -29,6 +31,9 @@ pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f3
         // SAFETY: `x86::rows_into` requires AVX2 and FMA, detected just above.
         return unsafe { x86::rows_into::<K>(w, first, out, acts, m) };
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return wasm::rows_into::<K>(w, first, out, acts, m);
+    #[allow(unreachable_code)]
     w.rows_portable::<K>(first, out, acts, m)
 }
 
@@ -116,6 +121,73 @@ mod x86 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use crate::activation::{Q8Block, QK};
+    use crate::dot::BlockKernel;
+    use crate::matrix::QMatrix;
+    use core::arch::wasm32::*;
+
+    /// The `simd128` kernel: [`super::rows_into`] with 4-lane accumulators,
+    /// one per half of a run when the halves' scales differ.
+    pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+        let per_row = w.cols() / QK;
+        let zero = f32x4_splat(0.0);
+        let mut acc = vec![(zero, zero); m];
+        let mut rest = vec![0f32; m];
+        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
+            acc.fill((zero, zero));
+            rest.fill(0.0);
+            for (b, block) in w.row(first + i).chunks_exact(K::BYTES).enumerate() {
+                let u = K::unpack(block);
+                for (j, (acc, rest)) in acc.iter_mut().zip(rest.iter_mut()).enumerate() {
+                    let start = j * per_row + b * K::ACTS;
+                    *rest += K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                        let (first_half, second_half) = dot32(w, q);
+                        if K::SPLIT_SCALES {
+                            acc.0 = f32x4_add(acc.0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
+                            acc.1 = f32x4_add(acc.1, f32x4_mul(f32x4_splat(hi), f32x4_convert_i32x4(second_half)));
+                        } else {
+                            let both = f32x4_convert_i32x4(i32x4_add(first_half, second_half));
+                            acc.0 = f32x4_add(acc.0, f32x4_mul(f32x4_splat(lo), both));
+                        }
+                    });
+                }
+            }
+            for ((sum, &(a, b)), &rest) in sums.iter_mut().zip(&acc).zip(&rest) {
+                let v = f32x4_add(a, b);
+                *sum = f32x4_extract_lane::<0>(v)
+                    + f32x4_extract_lane::<1>(v)
+                    + f32x4_extract_lane::<2>(v)
+                    + f32x4_extract_lane::<3>(v)
+                    + rest;
+            }
+        }
+    }
+
+    /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each.
+    #[inline(always)]
+    fn dot32(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
+        // SAFETY: each load reads 16 bytes at offset 0 or 16 of a 32-byte
+        // array (`v128_load` has no alignment requirement).
+        let (w0, w1, q0, q1) = unsafe {
+            (
+                v128_load(w.as_ptr().cast()),
+                v128_load(w.as_ptr().add(16).cast()),
+                v128_load(q.as_ptr().cast()),
+                v128_load(q.as_ptr().add(16).cast()),
+            )
+        };
+        let half = |w: v128, q: v128| {
+            i32x4_add(
+                i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), i16x8_extend_low_i8x16(q)),
+                i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), i16x8_extend_high_i8x16(q)),
+            )
+        };
+        (half(w0, q0), half(w1, q1))
     }
 }
 

@@ -1,6 +1,9 @@
 //! Every fused kernel against the reference: ggml's dequantization (in
 //! `tandem-gguf`) times an `f32` product, on random blocks, odd shapes and
 //! several input rows.
+//!
+//! The browser build runs these same tests on its `simd128` kernel:
+//! `crates/tandem-wasm/tests/quant.rs` includes this file.
 
 use half::f16;
 use tandem_gguf::GgmlType;
@@ -61,7 +64,8 @@ fn reference(w: &[f32], x: &[f32], rows: usize, cols: usize, m: usize) -> (Vec<f
     (y, mag)
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_type_matches_dequantized_reference() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for ty in QMatrix::SUPPORTED {
@@ -98,7 +102,8 @@ fn every_type_matches_dequantized_reference() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn q8_0_quantization_holds_values_within_half_a_step() {
     let mut rng = Rng(7);
     let (rows, cols) = (3, 64);
@@ -116,7 +121,8 @@ fn q8_0_quantization_holds_values_within_half_a_step() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn rows_gather_as_the_reference_dequantizes_them() {
     let mut rng = Rng(11);
     let w = random_matrix(&mut rng, GgmlType::Q4_K, 5, 512);
@@ -127,7 +133,8 @@ fn rows_gather_as_the_reference_dequantizes_them() {
     assert_eq!(w.dequantize_row(5, &mut row), Err(QuantError::Row { row: 5, rows: 5 }));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bad_shapes_and_types_are_errors() {
     assert_eq!(
         QMatrix::new(GgmlType::F16, 1, 32, vec![0; 64]).unwrap_err(),
