@@ -26,6 +26,9 @@ pub(crate) trait BlockKernel {
     /// (`lo ≠ hi` in [`BlockKernel::products`]); a kernel may use one scale
     /// for the whole run when they cannot.
     const SPLIT_SCALES: bool = false;
+    /// Whether [`BlockKernel::products`] can return anything but zero; a
+    /// kernel skips the addition when it cannot.
+    const HAS_REST: bool;
     /// A block unpacked to small integers and its scales.
     type Unpacked;
     /// Unpacks one block (exactly `BYTES` long).
@@ -93,6 +96,7 @@ pub(crate) trait SmallBlock {
 impl<T: SmallBlock> BlockKernel for T {
     const BYTES: usize = T::SIZE;
     const ACTS: usize = 1;
+    const HAS_REST: bool = T::HAS_MIN;
     type Unpacked = Small;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Small {
@@ -233,6 +237,7 @@ fn super_header(b: &[u8]) -> Super {
 pub(crate) struct Q4K;
 impl BlockKernel for Q4K {
     const BYTES: usize = 144;
+    const HAS_REST: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Super;
     #[inline(always)]
@@ -258,6 +263,7 @@ impl BlockKernel for Q4K {
 pub(crate) struct Q5K;
 impl BlockKernel for Q5K {
     const BYTES: usize = 176;
+    const HAS_REST: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Super;
     #[inline(always)]
@@ -294,6 +300,7 @@ pub(crate) struct Q6K;
 impl BlockKernel for Q6K {
     const BYTES: usize = 210;
     const SPLIT_SCALES: bool = true;
+    const HAS_REST: bool = false;
     const ACTS: usize = 8;
     type Unpacked = Six;
     #[inline(always)]

@@ -44,43 +44,51 @@ mod x86 {
     use crate::matrix::QMatrix;
     use std::arch::x86_64::*;
 
-    /// The AVX2 kernel: [`super::rows_into`] with one 8-lane accumulator per
-    /// input row.
+    /// The AVX2 kernel: [`super::rows_into`] in tiles of up to [`TILE`]
+    /// input rows whose 8-lane accumulators stay in registers while a
+    /// weight row streams by, each block unpacked once per tile.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
         let per_row = w.cols() / QK;
-        if m == 1 {
-            // Decode: the accumulator stays in a register.
-            for (i, sum) in out.iter_mut().enumerate() {
-                let mut acc = _mm256_setzero_ps();
-                let mut rest = 0f32;
-                for (b, block) in w.row(first + i).chunks_exact(K::BYTES).enumerate() {
-                    let u = K::unpack(block);
-                    rest += K::products(&u, &acts[b * K::ACTS..(b + 1) * K::ACTS], |w, q, lo, hi| {
-                        acc = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), acc);
-                    });
-                }
-                *sum = hsum(acc) + rest;
-            }
-            return;
-        }
-        let mut acc = vec![_mm256_setzero_ps(); m];
-        let mut rest = vec![0f32; m];
         for (i, sums) in out.chunks_exact_mut(m).enumerate() {
-            acc.fill(_mm256_setzero_ps());
-            rest.fill(0.0);
-            for (b, block) in w.row(first + i).chunks_exact(K::BYTES).enumerate() {
-                let u = K::unpack(block);
-                for (j, (acc, rest)) in acc.iter_mut().zip(rest.iter_mut()).enumerate() {
-                    let start = j * per_row + b * K::ACTS;
-                    *rest += K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
-                        *acc = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), *acc);
-                    });
+            let row = w.row(first + i);
+            for (tile_index, sums) in sums.chunks_mut(TILE).enumerate() {
+                let acts = &acts[tile_index * TILE * per_row..];
+                match sums.len() {
+                    4 => tile::<K, 4>(row, acts, per_row, sums),
+                    3 => tile::<K, 3>(row, acts, per_row, sums),
+                    2 => tile::<K, 2>(row, acts, per_row, sums),
+                    _ => tile::<K, 1>(row, acts, per_row, sums),
                 }
             }
-            for ((sum, &acc), &rest) in sums.iter_mut().zip(&acc).zip(&rest) {
-                *sum = hsum(acc) + rest;
+        }
+    }
+
+    /// Input rows per tile: four accumulators, and room in the sixteen
+    /// vector registers for the unpacked block and the products.
+    const TILE: usize = 4;
+
+    /// One weight row times the first `N` input rows of `acts` (each
+    /// `per_row` blocks long) into `sums`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut rest = [0f32; N];
+        for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
+            let u = K::unpack(block);
+            for t in 0..N {
+                let start = t * per_row + b * K::ACTS;
+                let r = K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                    acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), acc[t]);
+                });
+                if K::HAS_REST {
+                    rest[t] += r;
+                }
             }
+        }
+        for t in 0..N {
+            sums[t] = hsum(acc[t]) + rest[t];
         }
     }
 
@@ -145,7 +153,7 @@ mod wasm {
                 let u = K::unpack(block);
                 for (j, (acc, rest)) in acc.iter_mut().zip(rest.iter_mut()).enumerate() {
                     let start = j * per_row + b * K::ACTS;
-                    *rest += K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                    let r = K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
                         let (first_half, second_half) = dot32(w, q);
                         if K::SPLIT_SCALES {
                             acc.0 = f32x4_add(acc.0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
@@ -155,6 +163,9 @@ mod wasm {
                             acc.0 = f32x4_add(acc.0, f32x4_mul(f32x4_splat(lo), both));
                         }
                     });
+                    if K::HAS_REST {
+                        *rest += r;
+                    }
                 }
             }
             for ((sum, &(a, b)), &rest) in sums.iter_mut().zip(&acc).zip(&rest) {
