@@ -9,8 +9,8 @@ use crate::error::QuantError;
 use crate::matrix::QMatrix;
 use tandem_gguf::GgmlType;
 
-/// Rows per parallel task: small enough to balance two to sixteen threads,
-/// large enough that scheduling costs nothing next to the arithmetic.
+/// Rows per parallel task: threads take whole tasks, so that their shares
+/// start on a tile boundary and stay balanced.
 const TASK_ROWS: usize = 32;
 
 /// Products smaller than this many weight bytes times input rows run on
@@ -55,17 +55,29 @@ impl QMatrix {
         Ok(y)
     }
 
-    /// `yᵀ`, `[rows, m]`: each task takes [`TASK_ROWS`] weight rows.
+    /// `yᵀ`, `[rows, m]`. With threads, each takes an equal share of whole
+    /// [`TASK_ROWS`] tasks: the calling thread the first (it works rather
+    /// than waits for the pool to wake), rayon's pool the others.
     fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
         let mut yt = vec![0f32; self.rows() * m];
-        let run = |(task, out): (usize, &mut [f32])| crate::simd::rows_into::<K>(self, task * TASK_ROWS, out, acts, m);
+        let run = |first: usize, out: &mut [f32]| crate::simd::rows_into::<K>(self, first, out, acts, m);
         #[cfg(feature = "parallel")]
-        if rayon::current_num_threads() > 1 && self.bytes() * m >= PARALLEL_WORK {
-            use rayon::prelude::*;
-            yt.par_chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
-            return yt;
+        {
+            let threads = crate::threads::threads();
+            if threads > 1 && self.bytes() * m >= PARALLEL_WORK {
+                let share = self.rows().div_ceil(TASK_ROWS).div_ceil(threads) * TASK_ROWS;
+                let mut parts = yt.chunks_mut(share * m).enumerate();
+                let (_, mine) = parts.next().expect("a matrix has rows");
+                rayon::in_place_scope(|scope| {
+                    for (i, part) in parts {
+                        scope.spawn(move |_| run(i * share, part));
+                    }
+                    run(0, mine);
+                });
+                return yt;
+            }
         }
-        yt.chunks_mut(TASK_ROWS * m).enumerate().for_each(run);
+        run(0, &mut yt);
         yt
     }
 

@@ -1,14 +1,44 @@
-//! How many threads the kernels use.
+//! How many threads the kernels use: the calling thread and, with the
+//! `parallel` feature, rayon's pool of the others.
 
-/// Sets the number of threads quantized products use (feature `parallel`).
-/// Call it once, before the first product; by default rayon uses one thread
-/// per core. Returns an error if the pool was already started.
+#[cfg(feature = "parallel")]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Threads a product may use; 0 until chosen (then one per core).
+#[cfg(feature = "parallel")]
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the number of threads quantized products use (feature `parallel`):
+/// the calling thread plus a pool of `n − 1`. Call it once, before the
+/// first product; by default there is one thread per core. Returns an
+/// error if the pool was already started.
 #[cfg(feature = "parallel")]
 pub fn set_threads(n: usize) -> Result<(), String> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n.max(1))
-        .build_global()
-        .map_err(|e| e.to_string())
+    let n = n.max(1);
+    if n > 1 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n - 1)
+            .build_global()
+            .map_err(|e| e.to_string())?;
+    }
+    THREADS.store(n, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The threads a product may use, choosing one per core on first use.
+#[cfg(feature = "parallel")]
+pub(crate) fn threads() -> usize {
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism().map_or(1, usize::from);
+            if set_threads(n).is_err() {
+                // Someone else started rayon's pool: use it as sized.
+                THREADS.store(rayon::current_num_threads() + 1, Ordering::Relaxed);
+            }
+            THREADS.load(Ordering::Relaxed)
+        }
+        n => n,
+    }
 }
 
 /// Sets the number of threads quantized products use: built without the
