@@ -93,6 +93,79 @@ impl Linear {
     }
 }
 
+/// Linear layers over the same input (attention's query, key and value;
+/// the MLP's gate and up projections), run as one product where their
+/// weights stack: one activation quantization and one threaded pass
+/// instead of several.
+#[allow(clippy::large_enum_variant)] // a few per layer, never moved in a loop; see `Matrix`
+#[derive(Debug, Clone)]
+pub(crate) enum Projections {
+    /// One layer whose output is the parts' outputs side by side, with
+    /// each part's width.
+    Stacked(Linear, Vec<usize>),
+    /// Weights that do not stack (different quantization types).
+    Separate(Vec<Linear>),
+}
+
+impl Projections {
+    /// Stacks `parts` when their weights allow it.
+    pub(crate) fn new(parts: Vec<Linear>) -> Self {
+        let widths = parts.iter().map(|p| p.w.out_features()).collect();
+        let bias = match parts.iter().map(|p| p.bias.clone()).collect::<Option<Vec<_>>>() {
+            Some(biases) => Some(Some(Tensor::cat(biases, 0))),
+            None if parts.iter().all(|p| p.bias.is_none()) => Some(None),
+            None => None,
+        };
+        match (stack(parts.iter().map(|p| &p.w)), bias) {
+            (Some(w), Some(bias)) => Self::Stacked(Linear { w, bias }, widths),
+            _ => Self::Separate(parts),
+        }
+    }
+
+    /// Each part's output for `x`, in the order given to [`Projections::new`].
+    pub(crate) fn forward(&self, x: Tensor<3>) -> Vec<Tensor<3>> {
+        match self {
+            Self::Stacked(linear, widths) => {
+                let y = linear.forward(x);
+                let mut start = 0;
+                widths
+                    .iter()
+                    .map(|&n| {
+                        start += n;
+                        y.clone().narrow(2, start - n, n)
+                    })
+                    .collect()
+            }
+            Self::Separate(parts) => parts.iter().map(|p| p.forward(x.clone())).collect(),
+        }
+    }
+}
+
+/// The rows of `matrices` one after another, if they are all quantized
+/// with one type and width, or all dense.
+fn stack<'a>(matrices: impl Iterator<Item = &'a Matrix>) -> Option<Matrix> {
+    let matrices: Vec<&Matrix> = matrices.collect();
+    let quantized: Option<Vec<&QMatrix>> = matrices
+        .iter()
+        .map(|m| match m {
+            Matrix::Quantized(q) => Some(q.as_ref()),
+            Matrix::Dense(_) => None,
+        })
+        .collect();
+    if let Some(quantized) = quantized {
+        return QMatrix::stack(&quantized).map(|q| Matrix::Quantized(Arc::new(q)));
+    }
+    let dense: Vec<Tensor<2>> = matrices
+        .iter()
+        .map(|m| match m {
+            Matrix::Dense(t) => Some(t.clone()),
+            Matrix::Quantized(_) => None,
+        })
+        .collect::<Option<_>>()?;
+    // Dense matrices are held `[in, out]`: outputs side by side.
+    Some(Matrix::Dense(Tensor::cat(dense, 1)))
+}
+
 /// Reads a weight and checks its shape against `shape`.
 pub(crate) fn load_weight(
     source: &dyn WeightSource,

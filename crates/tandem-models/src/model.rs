@@ -4,7 +4,7 @@
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
-use crate::linear::{Linear, Matrix, WeightFormat, load_linear, load_matrix, load_vector};
+use crate::linear::{Linear, Matrix, Projections, WeightFormat, load_linear, load_matrix, load_vector};
 use crate::rope;
 use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
@@ -13,13 +13,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 #[derive(Debug, Clone)]
 struct Block {
     attn_norm: Tensor<1>,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// Query, key and value.
+    qkv: Projections,
     o: Linear,
     ffn_norm: Tensor<1>,
-    gate: Linear,
-    up: Linear,
+    /// Gate and up.
+    gate_up: Projections,
     down: Linear,
 }
 
@@ -86,13 +85,17 @@ impl Model {
                 let p = format!("model.layers.{i}");
                 Ok(Block {
                     attn_norm: vector(&format!("{p}.input_layernorm.weight"), h)?,
-                    q: linear(&format!("{p}.self_attn.q_proj"), q_dim, h, c.qkv_bias)?,
-                    k: linear(&format!("{p}.self_attn.k_proj"), kv_dim, h, c.qkv_bias)?,
-                    v: linear(&format!("{p}.self_attn.v_proj"), kv_dim, h, c.qkv_bias)?,
+                    qkv: Projections::new(vec![
+                        linear(&format!("{p}.self_attn.q_proj"), q_dim, h, c.qkv_bias)?,
+                        linear(&format!("{p}.self_attn.k_proj"), kv_dim, h, c.qkv_bias)?,
+                        linear(&format!("{p}.self_attn.v_proj"), kv_dim, h, c.qkv_bias)?,
+                    ]),
                     o: linear(&format!("{p}.self_attn.o_proj"), h, q_dim, false)?,
                     ffn_norm: vector(&format!("{p}.post_attention_layernorm.weight"), h)?,
-                    gate: linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h, false)?,
-                    up: linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h, false)?,
+                    gate_up: Projections::new(vec![
+                        linear(&format!("{p}.mlp.gate_proj"), c.intermediate_size, h, false)?,
+                        linear(&format!("{p}.mlp.up_proj"), c.intermediate_size, h, false)?,
+                    ]),
                     down: linear(&format!("{p}.mlp.down_proj"), h, c.intermediate_size, false)?,
                 })
             })
@@ -190,9 +193,8 @@ impl Model {
             let attn = self.attention(block, h, &cos, &sin, mask.as_ref(), cache, i);
             x = x + attn;
             let h = rms_norm(x.clone(), &block.ffn_norm, c.rms_norm_eps);
-            let mlp = block
-                .down
-                .forward(silu(block.gate.forward(h.clone())) * block.up.forward(h));
+            let [gate, up] = projections(&block.gate_up, h);
+            let mlp = block.down.forward(silu(gate) * up);
             x = x + mlp;
         }
         cache.advance(t);
@@ -215,9 +217,10 @@ impl Model {
         let c = &self.config;
         let [b, t, _] = h.dims();
         let heads = |x: Tensor<3>, n: usize| x.reshape([b, t, n, c.head_dim]).swap_dims(1, 2);
-        let q = rotate(heads(block.q.forward(h.clone()), c.n_heads), cos, sin);
-        let k = rotate(heads(block.k.forward(h.clone()), c.n_kv_heads), cos, sin);
-        let v = heads(block.v.forward(h), c.n_kv_heads);
+        let [q, k, v] = projections(&block.qkv, h);
+        let q = rotate(heads(q, c.n_heads), cos, sin);
+        let k = rotate(heads(k, c.n_kv_heads), cos, sin);
+        let v = heads(v, c.n_kv_heads);
         let (k, v) = cache.append(layer, k, v);
         let s = k.dims()[2];
         // Grouped-query attention without copying keys and values per query
@@ -242,6 +245,13 @@ impl Model {
             .reshape([b, t, c.n_heads * c.head_dim]);
         block.o.forward(out)
     }
+}
+
+/// The `N` outputs of projections built from `N` layers.
+fn projections<const N: usize>(p: &Projections, x: Tensor<3>) -> [Tensor<3>; N] {
+    p.forward(x)
+        .try_into()
+        .unwrap_or_else(|v: Vec<_>| unreachable!("{N} projections built, {} returned", v.len()))
 }
 
 /// `x / sqrt(mean(x²) + eps) · w` over the last dimension.

@@ -120,6 +120,24 @@ impl QMatrix {
         Self::new(GgmlType::Q8_0, rows, cols, data)
     }
 
+    /// The rows of `parts` one after another: matrices that multiply the
+    /// same input (a layer's query, key and value projections) become one
+    /// product, which quantizes the input once and splits one pass over
+    /// the rows among threads. `None` unless all share a type and width.
+    pub fn stack(parts: &[&QMatrix]) -> Option<QMatrix> {
+        let first = parts.first()?;
+        if parts.iter().any(|p| p.ty != first.ty || p.cols != first.cols) {
+            return None;
+        }
+        Some(Self {
+            ty: first.ty,
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols: first.cols,
+            row_bytes: first.row_bytes,
+            data: parts.iter().flat_map(|p| p.data.iter().copied()).collect(),
+        })
+    }
+
     /// The element type.
     pub fn ty(&self) -> GgmlType {
         self.ty

@@ -156,3 +156,36 @@ fn bad_shapes_and_types_are_errors() {
     assert!(matches!(w.matmul(&[0.0; 31], 1), Err(QuantError::InputShape { .. })));
     assert!(matches!(w.matmul(&[], 0), Err(QuantError::InputShape { .. })));
 }
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn stacked_matrices_multiply_as_their_parts() {
+    let mut rng = Rng(0x0DDB_1A5E_5BAD_5EED);
+    let (a, b) = (
+        random_matrix(&mut rng, GgmlType::Q4_K, 3, 256),
+        random_matrix(&mut rng, GgmlType::Q4_K, 5, 256),
+    );
+    let stacked = QMatrix::stack(&[&a, &b]).unwrap();
+    assert_eq!((stacked.rows(), stacked.cols()), (8, 256));
+    let m = 2;
+    let x: Vec<f32> = (0..m * 256).map(|_| rng.float()).collect();
+    let (ya, yb, y) = (
+        a.matmul(&x, m).unwrap(),
+        b.matmul(&x, m).unwrap(),
+        stacked.matmul(&x, m).unwrap(),
+    );
+    for i in 0..m {
+        let parts: Vec<f32> = ya[i * 3..(i + 1) * 3]
+            .iter()
+            .chain(&yb[i * 5..(i + 1) * 5])
+            .copied()
+            .collect();
+        assert_eq!(&y[i * 8..(i + 1) * 8], &parts[..], "input row {i}");
+    }
+    // Different types or widths do not stack.
+    let c = random_matrix(&mut rng, GgmlType::Q6_K, 2, 256);
+    let d = random_matrix(&mut rng, GgmlType::Q4_K, 2, 512);
+    assert!(QMatrix::stack(&[&a, &c]).is_none());
+    assert!(QMatrix::stack(&[&a, &d]).is_none());
+    assert!(QMatrix::stack(&[]).is_none());
+}
