@@ -25,20 +25,56 @@ impl Layer {
 /// (amortized O(1) per token; burn writes in place when the cache holds the
 /// only reference). Speculative decoding rejects drafted tokens by
 /// [`KvCache::truncate`]-ing back to the last accepted position, which
-/// only moves the length. Cloning a cache is cheap and copy-on-write.
+/// only moves the length. A cache belongs to the kind of model that made it
+/// ([`Model::new_cache`](crate::Model::new_cache)): burn tensors on the
+/// device, or host memory for the fused CPU decoder.
 #[derive(Debug, Clone)]
 pub struct KvCache {
-    layers: Vec<Option<Layer>>,
+    store: Store,
     len: usize,
 }
 
+/// Where a cache keeps its keys and values.
+#[derive(Debug, Clone)]
+enum Store {
+    /// Burn tensors per layer, `[b, kv_heads, capacity, head_dim]`.
+    Device(Vec<Option<Layer>>),
+    /// Host vectors per layer, `[positions, kv_heads · head_dim]`.
+    Host { layers: Vec<HostLayer>, kv_dim: usize },
+}
+
+/// One layer's keys and values in host memory, position-major: appending
+/// is a copy to the end and the vectors grow by doubling.
+#[derive(Debug, Clone, Default)]
+struct HostLayer {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
 impl KvCache {
-    /// An empty cache for `n_layers` layers.
+    /// An empty cache for `n_layers` layers of burn tensors.
     pub fn new(n_layers: usize) -> Self {
         Self {
-            layers: vec![None; n_layers],
+            store: Store::Device(vec![None; n_layers]),
             len: 0,
         }
+    }
+
+    /// An empty host cache for `n_layers` layers of `kv_dim` values per
+    /// position (the fused CPU decoder's).
+    pub(crate) fn new_host(n_layers: usize, kv_dim: usize) -> Self {
+        Self {
+            store: Store::Host {
+                layers: vec![HostLayer::default(); n_layers],
+                kv_dim,
+            },
+            len: 0,
+        }
+    }
+
+    /// Whether this is a host cache.
+    pub(crate) fn is_host(&self) -> bool {
+        matches!(self.store, Store::Host { .. })
     }
 
     /// Number of positions held.
@@ -53,7 +89,10 @@ impl KvCache {
 
     /// Positions the buffers have room for (what the memory is sized by).
     pub fn capacity(&self) -> usize {
-        self.layers.iter().flatten().map(Layer::capacity).max().unwrap_or(0)
+        match &self.store {
+            Store::Device(layers) => layers.iter().flatten().map(Layer::capacity).max().unwrap_or(0),
+            Store::Host { layers, kv_dim } => layers.iter().map(|l| l.k.capacity() / kv_dim).max().unwrap_or(0),
+        }
     }
 
     /// Forgets positions `len..` (their slots are overwritten by the next
@@ -69,7 +108,10 @@ impl KvCache {
     pub(crate) fn append(&mut self, layer: usize, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
         let [b, heads, t, dim] = k.dims();
         let (start, end) = (self.len, self.len + t);
-        let slot = &mut self.layers[layer];
+        let Store::Device(layers) = &mut self.store else {
+            unreachable!("Model::forward runs a host cache through the fused decoder")
+        };
+        let slot = &mut layers[layer];
         // Taken out of the slot so that the buffers are uniquely owned and
         // burn writes into them instead of copying.
         let Layer { k: keys, v: values } = match slot.take() {
@@ -97,6 +139,22 @@ impl KvCache {
         let valid = (keys.clone().narrow(2, 0, end), values.clone().narrow(2, 0, end));
         *slot = Some(Layer { k: keys, v: values });
         valid
+    }
+
+    /// Writes a layer's new keys and values (`[t, kv_dim]` each, host
+    /// memory) at positions `len..len + t` and returns all valid ones,
+    /// `[len + t, kv_dim]`.
+    pub(crate) fn append_host(&mut self, layer: usize, k: &[f32], v: &[f32]) -> (&[f32], &[f32]) {
+        let Store::Host { layers, kv_dim } = &mut self.store else {
+            unreachable!("the fused decoder runs only host caches")
+        };
+        let layer = &mut layers[layer];
+        // Positions past `len` were truncated away (or never written).
+        layer.k.truncate(self.len * *kv_dim);
+        layer.v.truncate(self.len * *kv_dim);
+        layer.k.extend_from_slice(k);
+        layer.v.extend_from_slice(v);
+        (&layer.k, &layer.v)
     }
 
     /// Records that `t` positions were appended to every layer.

@@ -67,6 +67,7 @@ mod cache;
 mod config;
 mod encoder;
 mod error;
+mod fused;
 mod heads;
 mod linear;
 mod model;

@@ -4,6 +4,7 @@
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
+use crate::fused::{Fused, FusedLayer};
 use crate::linear::{Linear, Matrix, Projections, WeightFormat, load_linear, load_matrix, load_vector};
 use crate::rope;
 use crate::weights::WeightSource;
@@ -44,6 +45,8 @@ pub struct Model {
     /// The output projection; the embedding itself when tied.
     lm_head: Matrix,
     inv_freq: Vec<f32>,
+    /// The same decoder on host slices, when every matrix is quantized.
+    fused: Option<Fused>,
 }
 
 impl Model {
@@ -102,6 +105,18 @@ impl Model {
             .collect::<Result<Vec<_>, ModelError>>()?;
         let norm = vector("model.norm.weight", h)?;
         let inv_freq = rope::inv_freq(c.head_dim, c.rope_theta, &c.rope_scaling);
+        let fused = Fused::new(
+            match &embed {
+                Embedding::Quantized(q) => Some(q),
+                Embedding::Dense(_) => None,
+            },
+            blocks
+                .iter()
+                .map(|b| FusedLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
+                .collect(),
+            &norm,
+            &lm_head,
+        );
         Ok(Self {
             config,
             device: device.clone(),
@@ -110,6 +125,7 @@ impl Model {
             norm,
             lm_head,
             inv_freq,
+            fused,
         })
     }
 
@@ -123,9 +139,28 @@ impl Model {
         &self.device
     }
 
-    /// An empty KV cache for this model.
+    /// An empty KV cache for this model (in host memory when it runs the
+    /// fused CPU decoder).
     pub fn new_cache(&self) -> KvCache {
-        KvCache::new(self.config.n_layers)
+        let c = &self.config;
+        if self.fused.is_some() {
+            KvCache::new_host(c.n_layers, c.n_kv_heads * c.head_dim)
+        } else {
+            KvCache::new(c.n_layers)
+        }
+    }
+
+    /// Whether forward passes run the fused CPU decoder (every matrix
+    /// quantized, on the CPU backend) rather than burn's operations.
+    pub fn fused_cpu(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// This model running burn's operations even where the fused CPU
+    /// decoder could run: the reference the fused decoder is tested against.
+    pub fn without_fused_cpu(mut self) -> Self {
+        self.fused = None;
+        self
     }
 
     /// Runs `tokens` (positions `cache.len()..`) and returns the logits of
@@ -150,9 +185,21 @@ impl Model {
                 self.config.max_position
             )));
         }
-        let logits = self.forward_batch(tokens, start, cache);
-        let [_, t, v] = logits.dims();
-        Ok(logits.reshape([t, v]))
+        match (&self.fused, cache.is_host()) {
+            (Some(fused), true) => {
+                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache);
+                let shape = [tokens.len(), self.config.vocab_size];
+                Ok(Tensor::from_data(TensorData::new(logits, shape), &self.device))
+            }
+            (None, false) => {
+                let logits = self.forward_batch(tokens, start, cache);
+                let [_, t, v] = logits.dims();
+                Ok(logits.reshape([t, v]))
+            }
+            _ => Err(ModelError::Input(
+                "this KV cache was made by another kind of model (see Model::new_cache)".into(),
+            )),
+        }
     }
 
     /// The embedding rows of `tokens` (all inside the vocabulary), `[t, hidden]`.

@@ -95,6 +95,42 @@ fn q8_0_weights_stay_close_to_transformers() {
     );
 }
 
+/// With every matrix quantized, the CPU backend runs the fused decoder
+/// (host loops, host KV cache); burn's graph on the same weights is its
+/// reference. Covers GQA and llama3 RoPE (Llama), biases, MQA and a tied
+/// head (Qwen2), in one pass, in cached chunks and after truncation.
+#[test]
+fn fused_cpu_decoder_equals_burns_graph() {
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let (fused, reference, _) = load_as(name, &burn::tensor::Device::flex(), WeightFormat::Q8_0);
+        assert!(fused.fused_cpu(), "{name}: every matrix is quantized");
+        let graph = fused.clone().without_fused_cpu();
+        assert!(!graph.fused_cpu());
+        let t = &reference.tokens;
+        let expected = run_chunks(&graph, &mut graph.new_cache(), t, &[t.len()]);
+        let all = run_chunks(&fused, &mut fused.new_cache(), t, &[t.len()]);
+        let err = rel_error(&all, &expected);
+        // The same products; only the order of float operations around them
+        // differs (and with it, rarely, an activation's 8-bit rounding).
+        assert!(err < 1e-3, "{name}: fused against graph, relative error {err}");
+        let mut cache = fused.new_cache();
+        let chunked = run_chunks(&fused, &mut cache, t, &[5, 1, 7, 1, 1, 9]);
+        let err = rel_error(&chunked, &all);
+        assert!(
+            err < 1e-5,
+            "{name}: fused cached against one pass, relative error {err}"
+        );
+        cache.truncate(10);
+        let v = reference.vocab;
+        let rest = run_chunks(&fused, &mut cache, &t[10..], &[t.len() - 10]);
+        let err = rel_error(&rest, &all[10 * v..]);
+        assert!(err < 1e-5, "{name}: fused after truncation, relative error {err}");
+        // A cache of the other kind is refused, not misread.
+        assert!(fused.forward(&t[..1], &mut graph.new_cache()).is_err());
+        assert!(graph.forward(&t[..1], &mut fused.new_cache()).is_err());
+    }
+}
+
 #[test]
 fn truncating_the_cache_rewinds_exactly() {
     for (device_name, device) in devices() {

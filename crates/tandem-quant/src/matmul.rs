@@ -3,7 +3,7 @@
 //! (a speculative draft of `k` tokens costs one pass over the weights, not
 //! `k`), rows split across threads with the `parallel` feature.
 
-use crate::activation::{Q8Block, QK, quantize_into};
+use crate::activation::{Q8Block, QK};
 use crate::dot::{self, BlockKernel};
 use crate::error::QuantError;
 use crate::matrix::QMatrix;
@@ -11,6 +11,7 @@ use tandem_gguf::GgmlType;
 
 /// Rows per parallel task: threads take whole tasks, so that their shares
 /// start on a tile boundary and stay balanced.
+#[cfg(feature = "parallel")]
 const TASK_ROWS: usize = 32;
 
 /// Products smaller than this many weight bytes times input rows run on
@@ -31,7 +32,7 @@ impl QMatrix {
             return Err(QuantError::InputShape { m, cols, got: x.len() });
         }
         let mut acts = Vec::with_capacity(x.len() / QK);
-        quantize_into(x, &mut acts);
+        crate::simd::quantize(x, &mut acts);
         let yt = match self.ty() {
             GgmlType::Q8_0 => self.product::<dot::Q8_0>(&acts, m),
             GgmlType::Q4_0 => self.product::<dot::Q4_0>(&acts, m),

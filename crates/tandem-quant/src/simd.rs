@@ -18,7 +18,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::activation::Q8Block;
+use crate::activation::{Q8Block, quantize_into};
 use crate::dot::BlockKernel;
 use crate::matrix::QMatrix;
 
@@ -37,12 +37,31 @@ pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f3
     w.rows_portable::<K>(first, out, acts, m)
 }
 
+/// Quantizes activations ([`quantize_into`]) compiled for AVX2 where the
+/// CPU has it: the rounding is then a few vector instructions, not a libm
+/// call per value.
+#[inline(always)]
+pub(crate) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: `x86::quantize` requires AVX2 and FMA, detected just above.
+        return unsafe { x86::quantize(x, out) };
+    }
+    quantize_into(x, out)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use crate::activation::{Q8Block, QK};
+    use crate::activation::{Q8Block, QK, quantize_into};
     use crate::dot::BlockKernel;
     use crate::matrix::QMatrix;
     use std::arch::x86_64::*;
+
+    /// [`quantize_into`] compiled for AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
+        quantize_into(x, out)
+    }
 
     /// The AVX2 kernel: [`super::rows_into`] in tiles of up to [`TILE`]
     /// input rows whose 8-lane accumulators stay in registers while a

@@ -1,0 +1,287 @@
+//! The decoder on the CPU without burn's operation graph.
+//!
+//! When every weight matrix of a model is quantized (the CPU backend with
+//! [`WeightFormat::Stored`](crate::WeightFormat) on a quantized GGUF, or
+//! [`WeightFormat::Q8_0`](crate::WeightFormat)), a forward pass is
+//! `tandem-quant`'s products plus a little arithmetic per layer: two
+//! RMSNorms, RoPE, attention over the cached keys, SwiGLU and two residual
+//! additions. Run as burn operations, that arithmetic is about thirty small
+//! tensor operations per layer, each allocating and dispatching, and it
+//! cost as much as a third of a decode step. Here it is a few loops over
+//! `f32` slices, written so that LLVM vectorizes them, with a key/value
+//! cache in host memory ([`KvCache::new_host`]).
+//!
+//! The burn graph in `model.rs` stays the reference: tests compare the two
+//! on the same quantized weights ([`Model::without_fused_cpu`](crate::Model::without_fused_cpu)).
+
+use crate::cache::KvCache;
+use crate::config::Config;
+use crate::linear::{Linear, Matrix, Projections};
+use burn::tensor::Tensor;
+use std::sync::Arc;
+use tandem_quant::QMatrix;
+
+/// A linear layer with a quantized matrix and a host bias.
+#[derive(Debug, Clone)]
+struct HostLinear {
+    w: Arc<QMatrix>,
+    bias: Option<Vec<f32>>,
+}
+
+impl HostLinear {
+    /// The layer's weights, if its matrix is quantized.
+    fn new(linear: &Linear) -> Option<Self> {
+        let Matrix::Quantized(w) = &linear.w else {
+            return None;
+        };
+        let bias = match &linear.bias {
+            Some(b) => Some(host_vector(b)?),
+            None => None,
+        };
+        Some(Self { w: w.clone(), bias })
+    }
+
+    /// `x · Wᵀ + b` for `t` rows of input.
+    fn forward(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let mut y = self
+            .w
+            .matmul(x, t)
+            .expect("input widths are fixed by the model's shapes");
+        if let Some(bias) = &self.bias {
+            for row in y.chunks_exact_mut(bias.len()) {
+                add_assign(row, bias);
+            }
+        }
+        y
+    }
+}
+
+/// [`Projections`] on the host: one stacked product or several.
+#[derive(Debug, Clone)]
+enum HostProjections {
+    Stacked(HostLinear, Vec<usize>),
+    Separate(Vec<HostLinear>),
+}
+
+impl HostProjections {
+    fn new(p: &Projections) -> Option<Self> {
+        Some(match p {
+            Projections::Stacked(linear, widths) => Self::Stacked(HostLinear::new(linear)?, widths.clone()),
+            Projections::Separate(parts) => Self::Separate(parts.iter().map(HostLinear::new).collect::<Option<_>>()?),
+        })
+    }
+
+    /// Each part's output, `[t, width]`, in order.
+    fn forward<const N: usize>(&self, x: &[f32], t: usize) -> [Vec<f32>; N] {
+        match self {
+            Self::Stacked(linear, widths) => {
+                let y = linear.forward(x, t);
+                let total: usize = widths.iter().sum();
+                let mut offset = 0;
+                std::array::from_fn(|part| {
+                    let (start, width) = (offset, widths[part]);
+                    offset += width;
+                    y.chunks_exact(total)
+                        .flat_map(|row| &row[start..start + width])
+                        .copied()
+                        .collect()
+                })
+            }
+            Self::Separate(parts) => std::array::from_fn(|part| parts[part].forward(x, t)),
+        }
+    }
+}
+
+/// One decoder layer's weights on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct FusedLayer {
+    attn_norm: Vec<f32>,
+    qkv: HostProjections,
+    o: HostLinear,
+    ffn_norm: Vec<f32>,
+    gate_up: HostProjections,
+    down: HostLinear,
+}
+
+impl FusedLayer {
+    /// The layer, if all its matrices are quantized.
+    pub(crate) fn new(
+        attn_norm: &Tensor<1>,
+        qkv: &Projections,
+        o: &Linear,
+        ffn_norm: &Tensor<1>,
+        gate_up: &Projections,
+        down: &Linear,
+    ) -> Option<Self> {
+        Some(Self {
+            attn_norm: host_vector(attn_norm)?,
+            qkv: HostProjections::new(qkv)?,
+            o: HostLinear::new(o)?,
+            ffn_norm: host_vector(ffn_norm)?,
+            gate_up: HostProjections::new(gate_up)?,
+            down: HostLinear::new(down)?,
+        })
+    }
+}
+
+/// The whole decoder on the host (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct Fused {
+    embed: Arc<QMatrix>,
+    layers: Vec<FusedLayer>,
+    norm: Vec<f32>,
+    head: Arc<QMatrix>,
+}
+
+impl Fused {
+    /// The decoder from its parts; `None` unless every matrix is quantized.
+    pub(crate) fn new(
+        embed: Option<&Arc<QMatrix>>,
+        layers: Option<Vec<FusedLayer>>,
+        norm: &Tensor<1>,
+        head: &Matrix,
+    ) -> Option<Self> {
+        let Matrix::Quantized(head) = head else {
+            return None;
+        };
+        Some(Self {
+            embed: embed?.clone(),
+            layers: layers?,
+            norm: host_vector(norm)?,
+            head: head.clone(),
+        })
+    }
+
+    /// The logits `[t, vocab]` of `tokens` (checked against the vocabulary
+    /// and context by the caller) at positions `cache.len()..`; the host
+    /// cache grows by `t`.
+    pub(crate) fn forward(&self, c: &Config, inv_freq: &[f32], tokens: &[u32], cache: &mut KvCache) -> Vec<f32> {
+        let (t, h) = (tokens.len(), c.hidden_size);
+        let start = cache.len();
+        let mut x = vec![0f32; t * h];
+        for (&token, row) in tokens.iter().zip(x.chunks_exact_mut(h)) {
+            self.embed
+                .dequantize_row(token as usize, row)
+                .expect("token ids checked against the vocabulary");
+        }
+        let (cos, sin) = crate::rope::tables(inv_freq, start, t);
+        let mut normed = vec![0f32; t * h];
+        for (i, layer) in self.layers.iter().enumerate() {
+            rms_norm(&x, &layer.attn_norm, c.rms_norm_eps, &mut normed);
+            let [mut q, mut k, v] = layer.qkv.forward::<3>(&normed, t);
+            rotate(&mut q, c.head_dim, &cos, &sin);
+            rotate(&mut k, c.head_dim, &cos, &sin);
+            let (keys, values) = cache.append_host(i, &k, &v);
+            let attended = attention(c, &q, keys, values, start);
+            add_assign(&mut x, &layer.o.forward(&attended, t));
+            rms_norm(&x, &layer.ffn_norm, c.rms_norm_eps, &mut normed);
+            let [gate, up] = layer.gate_up.forward::<2>(&normed, t);
+            let act: Vec<f32> = gate
+                .iter()
+                .zip(&up)
+                .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            add_assign(&mut x, &layer.down.forward(&act, t));
+        }
+        cache.advance(t);
+        rms_norm(&x, &self.norm, c.rms_norm_eps, &mut normed);
+        self.head
+            .matmul(&normed, t)
+            .expect("input widths are fixed by the model's shapes")
+    }
+}
+
+/// A burn vector's values (the CPU backend's reads are plain copies).
+fn host_vector(t: &Tensor<1>) -> Option<Vec<f32>> {
+    t.clone().into_data().try_into_vec().ok()
+}
+
+/// `a += b`, element by element.
+fn add_assign(a: &mut [f32], b: &[f32]) {
+    for (a, b) in a.iter_mut().zip(b) {
+        *a += b;
+    }
+}
+
+/// `Σ a·b` in eight independent lanes, so that it vectorizes (a single
+/// float accumulator would force one addition after another).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (a, b) in a8.zip(b8) {
+        for l in 0..8 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `x / sqrt(mean(x²) + eps) · w` for each row of `x` into `out`.
+fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    for (row, out) in x.chunks_exact(w.len()).zip(out.chunks_exact_mut(w.len())) {
+        let scale = 1.0 / (dot(row, row) / row.len() as f32 + eps).sqrt();
+        for ((o, &v), &w) in out.iter_mut().zip(row).zip(w) {
+            *o = v * scale * w;
+        }
+    }
+}
+
+/// Rotate-half RoPE on `[t, heads · head_dim]`, with the `[t, head_dim / 2]`
+/// tables of the same positions.
+fn rotate(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+    let half = head_dim / 2;
+    let t = cos.len() / half;
+    for (row, (cos, sin)) in x
+        .chunks_exact_mut(x.len() / t)
+        .zip(cos.chunks_exact(half).zip(sin.chunks_exact(half)))
+    {
+        for head in row.chunks_exact_mut(head_dim) {
+            let (x1, x2) = head.split_at_mut(half);
+            for j in 0..half {
+                let (a, b) = (x1[j], x2[j]);
+                x1[j] = a * cos[j] - b * sin[j];
+                x2[j] = b * cos[j] + a * sin[j];
+            }
+        }
+    }
+}
+
+/// Causal grouped-query attention of `q` (`[t, heads · head_dim]`, at
+/// positions `start..`) over all cached `keys` and `values`
+/// (`[start + t, kv_heads · head_dim]`): query `i` sees positions up to
+/// its own.
+fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) -> Vec<f32> {
+    let (heads, hd) = (c.n_heads, c.head_dim);
+    let (kv_dim, group) = (c.n_kv_heads * hd, c.n_heads / c.n_kv_heads);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut out = vec![0f32; q.len()];
+    let mut scores = vec![0f32; keys.len() / kv_dim];
+    for (i, (q, out)) in q
+        .chunks_exact(heads * hd)
+        .zip(out.chunks_exact_mut(heads * hd))
+        .enumerate()
+    {
+        let visible = start + i + 1;
+        for (head, (q, out)) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)).enumerate() {
+            let kv = (head / group) * hd;
+            let scores = &mut scores[..visible];
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = dot(q, &keys[j * kv_dim + kv..j * kv_dim + kv + hd]) * scale;
+            }
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for (j, &s) in scores.iter().enumerate() {
+                let weight = s / sum;
+                for (o, &v) in out.iter_mut().zip(&values[j * kv_dim + kv..j * kv_dim + kv + hd]) {
+                    *o += weight * v;
+                }
+            }
+        }
+    }
+    out
+}
