@@ -26,6 +26,9 @@ pub(crate) trait BlockKernel {
     /// (`lo ≠ hi` in [`BlockKernel::products`]); a kernel may use one scale
     /// for the whole run when they cannot.
     const SPLIT_SCALES: bool = false;
+    /// Whether unpacked weights are never negative (the types with a
+    /// minimum): a kernel may then multiply them as unsigned bytes.
+    const UNSIGNED: bool = false;
     /// Whether [`BlockKernel::products`] can return anything but zero; a
     /// kernel skips the addition when it cannot.
     const HAS_REST: bool;
@@ -87,7 +90,8 @@ pub(crate) struct Small {
 pub(crate) trait SmallBlock {
     /// Bytes per block.
     const SIZE: usize;
-    /// Whether the type has a minimum (`Small::m` is not always zero).
+    /// Whether the type has a minimum (`Small::m` is not always zero); its
+    /// unpacked values are then never negative.
     const HAS_MIN: bool = false;
     /// Unpacks one block (exactly `SIZE` long).
     fn unpack_small(block: &[u8]) -> Small;
@@ -97,6 +101,7 @@ impl<T: SmallBlock> BlockKernel for T {
     const BYTES: usize = T::SIZE;
     const ACTS: usize = 1;
     const HAS_REST: bool = T::HAS_MIN;
+    const UNSIGNED: bool = T::HAS_MIN;
     type Unpacked = Small;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Small {
@@ -238,6 +243,7 @@ pub(crate) struct Q4K;
 impl BlockKernel for Q4K {
     const BYTES: usize = 144;
     const HAS_REST: bool = true;
+    const UNSIGNED: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Super;
     #[inline(always)]
@@ -264,6 +270,7 @@ pub(crate) struct Q5K;
 impl BlockKernel for Q5K {
     const BYTES: usize = 176;
     const HAS_REST: bool = true;
+    const UNSIGNED: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Super;
     #[inline(always)]

@@ -99,7 +99,7 @@ mod x86 {
             for t in 0..N {
                 let start = t * per_row + b * K::ACTS;
                 let r = K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
-                    acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32(w, q), acc[t]);
+                    acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
                 });
                 if K::HAS_REST {
                     rest[t] += r;
@@ -126,7 +126,7 @@ mod x86 {
     /// 0–15 and lanes 4–7 values 16–31.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn dot32(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
+    fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
         // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
         let (w, q) = unsafe {
             (
@@ -134,10 +134,15 @@ mod x86 {
                 _mm256_loadu_si256(q.as_ptr().cast()),
             )
         };
-        // `maddubs` multiplies unsigned by signed bytes: |w| times q carrying
-        // w's sign (|−128| reads as 128 unsigned, and activations stay within
+        // `maddubs` multiplies unsigned by signed bytes: weights that are
+        // never negative go as they are, others as |w| times q carrying w's
+        // sign (|−128| reads as 128 unsigned, and activations stay within
         // ±127, so a pair sums to at most 2·128·127, inside an i16).
-        let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w));
+        let pairs = if K::UNSIGNED {
+            _mm256_maddubs_epi16(w, q)
+        } else {
+            _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
+        };
         _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
     }
 
