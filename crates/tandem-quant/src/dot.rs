@@ -40,18 +40,31 @@ pub(crate) trait BlockKernel {
     /// calls `run(w, q, lo, hi)` for each run of 32 weights `w` and
     /// activations `q`, whose sum is `lo·Σ₀¹⁶ w·q + hi·Σ₁₆³² w·q`, and
     /// returns the rest of the sum (the minimums' term, without products).
-    fn products(w: &Self::Unpacked, acts: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32;
+    /// The block's `f16` scales are widened by `widen` (the kernel's
+    /// fastest way: one F16C instruction, or [`widen_f16`]).
+    fn products(
+        w: &Self::Unpacked,
+        acts: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+    ) -> f32;
 }
 
-/// The `f16` at byte `i`, widened without a call: sign, exponent and
-/// mantissa are moved into an `f32`'s places and rebiased by one exact
-/// multiplication by 2¹¹² (which also scales subnormals right). Infinities
-/// and NaNs would come out finite, so [`QMatrix::new`](crate::QMatrix::new)
-/// refuses blocks whose scales are not finite. (`half`'s conversion is an
-/// out-of-line F16C call per block here.)
+/// The bits of the `f16` at byte `i`.
 #[inline(always)]
-pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
-    let h = u32::from(u16::from_le_bytes([b[i], b[i + 1]]));
+fn f16_bits(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+/// An `f16` widened without a call, for kernels without F16C: sign,
+/// exponent and mantissa are moved into an `f32`'s places and rebiased by
+/// one exact multiplication by 2¹¹² (which also scales subnormals right).
+/// Infinities and NaNs would come out finite, so
+/// [`QMatrix::new`](crate::QMatrix::new) refuses blocks whose scales are
+/// not finite. (`half`'s conversion is an out-of-line call per block.)
+#[inline(always)]
+pub(crate) fn widen_f16(h: u16) -> f32 {
+    let h = u32::from(h);
     f32::from_bits(((h & 0x8000) << 16) | ((h & 0x7FFF) << 13)) * f32::from_bits(0x7780_0000)
 }
 
@@ -80,8 +93,8 @@ fn nibbles(qs: &[u8], offset: i8) -> [i8; QK] {
 
 /// A 32-value block as integers with one scale `d` and an optional minimum `m`.
 pub(crate) struct Small {
-    d: f32,
-    m: f32,
+    d: u16,
+    m: u16,
     w: [i8; QK],
 }
 
@@ -108,10 +121,15 @@ impl<T: SmallBlock> BlockKernel for T {
         T::unpack_small(&b[..T::SIZE])
     }
     #[inline(always)]
-    fn products(u: &Small, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
-        let scale = u.d * a[0].d;
+    fn products(
+        u: &Small,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+    ) -> f32 {
+        let scale = widen(u.d) * a[0].d;
         run(&u.w, &a[0].q, scale, scale);
-        if T::HAS_MIN { u.m * a[0].s } else { 0.0 }
+        if T::HAS_MIN { widen(u.m) * a[0].s } else { 0.0 }
     }
 }
 
@@ -123,8 +141,8 @@ impl SmallBlock for Q8_0 {
     fn unpack_small(b: &[u8]) -> Small {
         let w = std::array::from_fn(|i| b[2 + i] as i8);
         Small {
-            d: f16_at(b, 0),
-            m: 0.0,
+            d: f16_bits(b, 0),
+            m: 0,
             w,
         }
     }
@@ -137,8 +155,8 @@ impl SmallBlock for Q4_0 {
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         Small {
-            d: f16_at(b, 0),
-            m: 0.0,
+            d: f16_bits(b, 0),
+            m: 0,
             w: nibbles(&b[2..], 8),
         }
     }
@@ -152,8 +170,8 @@ impl SmallBlock for Q4_1 {
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         Small {
-            d: f16_at(b, 0),
-            m: f16_at(b, 2),
+            d: f16_bits(b, 0),
+            m: f16_bits(b, 2),
             w: nibbles(&b[4..], 0),
         }
     }
@@ -176,8 +194,8 @@ impl SmallBlock for Q5_0 {
             w[j] = (w[j] | high) - 16;
         }
         Small {
-            d: f16_at(b, 0),
-            m: 0.0,
+            d: f16_bits(b, 0),
+            m: 0,
             w,
         }
     }
@@ -199,23 +217,29 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
 /// A 256-value k-quant block: eight sub-blocks of 32 with integer scales,
 /// `value = d·sc·q − dmin·m`.
 pub(crate) struct Super {
-    d: f32,
-    dmin: f32,
+    d: u16,
+    dmin: u16,
     sc: [f32; 8],
     m: [f32; 8],
     w: [[i8; QK]; 8],
 }
 
 #[inline(always)]
-fn super_products(u: &Super, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
+fn super_products(
+    u: &Super,
+    a: &[Q8Block],
+    widen: impl Fn(u16) -> f32,
+    mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+) -> f32 {
     let a = &a[..8];
+    let d = widen(u.d);
     let mut mins = 0f32;
     for j in 0..8 {
-        let scale = u.d * u.sc[j] * a[j].d;
+        let scale = d * u.sc[j] * a[j].d;
         run(&u.w[j], &a[j].q, scale, scale);
         mins += u.m[j] * a[j].s;
     }
-    -u.dmin * mins
+    -widen(u.dmin) * mins
 }
 
 /// Unpacks the `d`, `dmin` and 12 scale bytes shared by `Q4_K` and `Q5_K`.
@@ -230,8 +254,8 @@ fn super_header(b: &[u8]) -> Super {
         m[j] = f32::from(mn);
     }
     Super {
-        d: f16_at(b, 0),
-        dmin: f16_at(b, 2),
+        d: f16_bits(b, 0),
+        dmin: f16_bits(b, 2),
         sc,
         m,
         w: [[0; QK]; 8],
@@ -260,8 +284,13 @@ impl BlockKernel for Q4K {
         u
     }
     #[inline(always)]
-    fn products(u: &Super, a: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
-        super_products(u, a, run)
+    fn products(
+        u: &Super,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+    ) -> f32 {
+        super_products(u, a, widen, run)
     }
 }
 
@@ -289,14 +318,19 @@ impl BlockKernel for Q5K {
         u
     }
     #[inline(always)]
-    fn products(u: &Super, a: &[Q8Block], run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
-        super_products(u, a, run)
+    fn products(
+        u: &Super,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+    ) -> f32 {
+        super_products(u, a, widen, run)
     }
 }
 
 /// A `Q6_K` block unpacked: sixteen sub-blocks of 16 with `i8` scales.
 pub(crate) struct Six {
-    d: f32,
+    d: u16,
     sc: [f32; 16],
     w: [[i8; QK]; 8],
 }
@@ -314,7 +348,7 @@ impl BlockKernel for Q6K {
     fn unpack(b: &[u8]) -> Six {
         let b = &b[..Self::BYTES];
         let mut u = Six {
-            d: f16_at(b, 208),
+            d: f16_bits(b, 208),
             sc: [0.0; 16],
             w: [[0; QK]; 8],
         };
@@ -336,10 +370,16 @@ impl BlockKernel for Q6K {
         u
     }
     #[inline(always)]
-    fn products(u: &Six, a: &[Q8Block], mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32)) -> f32 {
+    fn products(
+        u: &Six,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        mut run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
+    ) -> f32 {
         let a = &a[..8];
+        let block_d = widen(u.d);
         for j in 0..8 {
-            let d = u.d * a[j].d;
+            let d = block_d * a[j].d;
             run(&u.w[j], &a[j].q, d * u.sc[2 * j], d * u.sc[2 * j + 1]);
         }
         0.0

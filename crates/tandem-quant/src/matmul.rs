@@ -9,8 +9,8 @@ use crate::error::QuantError;
 use crate::matrix::QMatrix;
 use tandem_gguf::GgmlType;
 
-/// Rows per parallel task: threads take whole tasks, so that their shares
-/// start on a tile boundary and stay balanced.
+/// Rows per parallel task: enough to amortize taking it from the queue,
+/// few enough that threads finish together.
 #[cfg(feature = "parallel")]
 const TASK_ROWS: usize = 32;
 
@@ -56,9 +56,10 @@ impl QMatrix {
         Ok(y)
     }
 
-    /// `yᵀ`, `[rows, m]`. With threads, each takes an equal share of whole
-    /// [`TASK_ROWS`] tasks: the calling thread the first (it works rather
-    /// than waits for the pool to wake), rayon's pool the others.
+    /// `yᵀ`, `[rows, m]`. With threads, the calling thread and the pool's
+    /// workers take [`TASK_ROWS`]-row tasks from one queue until it is
+    /// empty: a worker that starts late takes fewer, and the caller never
+    /// waits longer than one task for the last.
     fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
         let mut yt = vec![0f32; self.rows() * m];
         let run = |first: usize, out: &mut [f32]| crate::simd::rows_into::<K>(self, first, out, acts, m);
@@ -66,15 +67,22 @@ impl QMatrix {
         {
             let threads = crate::threads::threads();
             if threads > 1 && self.bytes() * m >= PARALLEL_WORK {
-                let share = self.rows().div_ceil(TASK_ROWS).div_ceil(threads) * TASK_ROWS;
-                let mut parts = yt.chunks_mut(share * m).enumerate();
-                let (_, mine) = parts.next().expect("a matrix has rows");
-                rayon::in_place_scope(|scope| {
-                    for (i, part) in parts {
-                        scope.spawn(move |_| run(i * share, part));
+                let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
+                let work = || {
+                    // A poisoned queue means another thread panicked inside a
+                    // kernel; the scope re-raises that panic.
+                    while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
+                        run(task * TASK_ROWS, out);
                     }
-                    run(0, mine);
+                };
+                crate::threads::starting();
+                rayon::in_place_scope(|scope| {
+                    for _ in 1..threads {
+                        scope.spawn(|_| work());
+                    }
+                    work();
                 });
+                crate::threads::keep_warm();
                 return yt;
             }
         }
@@ -96,7 +104,7 @@ impl QMatrix {
                 for (j, sum) in sums.iter_mut().enumerate() {
                     let start = j * per_row + b * K::ACTS;
                     let mut products = 0f32;
-                    let rest = K::products(&w, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                    let rest = K::products(&w, &acts[start..start + K::ACTS], dot::widen_f16, |w, q, lo, hi| {
                         products += lo * dot::dot_i8::<16>(&w[..16], &q[..16]) as f32
                             + hi * dot::dot_i8::<16>(&w[16..], &q[16..]) as f32;
                     });

@@ -77,7 +77,7 @@ impl QMatrix {
             });
         }
         // The kernels widen scales with a bit trick that has no infinities
-        // or NaNs (`dot::f16_at`); such a block holds no usable values anyway.
+        // or NaNs (`dot::widen_f16`); such a block holds no usable values anyway.
         let fields = Self::f16_fields(ty);
         if let Some(block) = data
             .chunks_exact(ty.block_bytes())

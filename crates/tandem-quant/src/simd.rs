@@ -27,8 +27,11 @@ use crate::matrix::QMatrix;
 #[inline(always)]
 pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: `x86::rows_into` requires AVX2 and FMA, detected just above.
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
+    {
+        // SAFETY: `x86::rows_into` requires AVX2, FMA and F16C, detected just above.
         return unsafe { x86::rows_into::<K>(w, first, out, acts, m) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -63,10 +66,10 @@ mod x86 {
         quantize_into(x, out)
     }
 
-    /// The AVX2 kernel: [`super::rows_into`] in tiles of up to [`TILE`]
+    /// The AVX2 kernel (with FMA, and F16C for the scales): [`super::rows_into`] in tiles of up to [`TILE`]
     /// input rows whose 8-lane accumulators stay in registers while a
     /// weight row streams by, each block unpacked once per tile.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
         let per_row = w.cols() / QK;
         for (i, sums) in out.chunks_exact_mut(m).enumerate() {
@@ -90,7 +93,7 @@ mod x86 {
     /// One weight row times the first `N` input rows of `acts` (each
     /// `per_row` blocks long) into `sums`.
     #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut rest = [0f32; N];
@@ -98,7 +101,8 @@ mod x86 {
             let u = K::unpack(block);
             for t in 0..N {
                 let start = t * per_row + b * K::ACTS;
-                let r = K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
+                let r = K::products(&u, &acts[start..start + K::ACTS], widen, |w, q, lo, hi| {
                     acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
                 });
                 if K::HAS_REST {
@@ -159,7 +163,7 @@ mod x86 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
     use crate::activation::{Q8Block, QK};
-    use crate::dot::BlockKernel;
+    use crate::dot::{BlockKernel, widen_f16};
     use crate::matrix::QMatrix;
     use core::arch::wasm32::*;
 
@@ -177,7 +181,7 @@ mod wasm {
                 let u = K::unpack(block);
                 for (j, (acc, rest)) in acc.iter_mut().zip(rest.iter_mut()).enumerate() {
                     let start = j * per_row + b * K::ACTS;
-                    let r = K::products(&u, &acts[start..start + K::ACTS], |w, q, lo, hi| {
+                    let r = K::products(&u, &acts[start..start + K::ACTS], widen_f16, |w, q, lo, hi| {
                         let (first_half, second_half) = dot32(w, q);
                         if K::SPLIT_SCALES {
                             acc.0 = f32x4_add(acc.0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));

@@ -8,6 +8,37 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(feature = "parallel")]
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
+/// Counts the parallel products started, so that a warm worker sees the
+/// next one coming.
+#[cfg(feature = "parallel")]
+static PRODUCTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How long the pool's workers stay awake after a product, waiting for the
+/// next (a decoder runs a few hundred products per token, tens of
+/// microseconds apart; waking a sleeping thread costs about as much as one).
+#[cfg(feature = "parallel")]
+const WARM: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Marks the start of a parallel product: warm workers stop waiting.
+#[cfg(feature = "parallel")]
+pub(crate) fn starting() {
+    PRODUCTS.fetch_add(1, Ordering::Release);
+}
+
+/// Keeps every worker of the pool spinning for [`WARM`], or until the next
+/// product starts, so that it picks that product's share up at once instead
+/// of being woken from sleep (what llama.cpp's and OpenMP's pools do).
+#[cfg(feature = "parallel")]
+pub(crate) fn keep_warm() {
+    let seen = PRODUCTS.load(Ordering::Acquire);
+    rayon::spawn_broadcast(move |_| {
+        let start = std::time::Instant::now();
+        while PRODUCTS.load(Ordering::Acquire) == seen && start.elapsed() < WARM {
+            std::hint::spin_loop();
+        }
+    });
+}
+
 /// Sets the number of threads quantized products use (feature `parallel`):
 /// the calling thread plus a pool of `n − 1`. Call it once, before the
 /// first product; by default there is one thread per core. Returns an
