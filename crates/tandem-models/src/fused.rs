@@ -113,13 +113,22 @@ impl FusedLayer {
         gate_up: &Projections,
         down: &Linear,
     ) -> Option<Self> {
+        // Matrices first: only quantized ones (which live on the CPU backend)
+        // let the vectors be read back, and a GPU device cannot be read
+        // synchronously in a browser.
+        let (qkv, o, gate_up, down) = (
+            HostProjections::new(qkv)?,
+            HostLinear::new(o)?,
+            HostProjections::new(gate_up)?,
+            HostLinear::new(down)?,
+        );
         Some(Self {
             attn_norm: host_vector(attn_norm)?,
-            qkv: HostProjections::new(qkv)?,
-            o: HostLinear::new(o)?,
+            qkv,
+            o,
             ffn_norm: host_vector(ffn_norm)?,
-            gate_up: HostProjections::new(gate_up)?,
-            down: HostLinear::new(down)?,
+            gate_up,
+            down,
         })
     }
 }
@@ -134,19 +143,20 @@ pub(crate) struct Fused {
 }
 
 impl Fused {
-    /// The decoder from its parts; `None` unless every matrix is quantized.
+    /// The decoder from its parts; `None` unless every matrix is quantized
+    /// (`layers` is only called when the embedding and head are).
     pub(crate) fn new(
         embed: Option<&Arc<QMatrix>>,
-        layers: Option<Vec<FusedLayer>>,
-        norm: &Tensor<1>,
         head: &Matrix,
+        norm: &Tensor<1>,
+        layers: impl FnOnce() -> Option<Vec<FusedLayer>>,
     ) -> Option<Self> {
-        let Matrix::Quantized(head) = head else {
+        let (Some(embed), Matrix::Quantized(head)) = (embed, head) else {
             return None;
         };
         Some(Self {
-            embed: embed?.clone(),
-            layers: layers?,
+            embed: embed.clone(),
+            layers: layers()?,
             norm: host_vector(norm)?,
             head: head.clone(),
         })

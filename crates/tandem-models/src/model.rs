@@ -110,12 +110,14 @@ impl Model {
                 Embedding::Quantized(q) => Some(q),
                 Embedding::Dense(_) => None,
             },
-            blocks
-                .iter()
-                .map(|b| FusedLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
-                .collect(),
-            &norm,
             &lm_head,
+            &norm,
+            || {
+                blocks
+                    .iter()
+                    .map(|b| FusedLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
+                    .collect()
+            },
         );
         Ok(Self {
             config,
