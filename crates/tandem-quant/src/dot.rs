@@ -27,7 +27,9 @@ pub(crate) trait BlockKernel {
     /// for the whole run when they cannot.
     const SPLIT_SCALES: bool = false;
     /// Whether unpacked weights are never negative (the types with a
-    /// minimum): a kernel may then multiply them as unsigned bytes.
+    /// minimum): a kernel may then multiply them as unsigned bytes (the
+    /// AVX2 kernel does; the others widen bytes either way).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const UNSIGNED: bool = false;
     /// Whether [`BlockKernel::products`] can return anything but zero; a
     /// kernel skips the addition when it cannot.

@@ -9,21 +9,24 @@
 //! block, like llama.cpp's `vec_dot` kernels, reading each weight block once
 //! for all rows of the input.
 //!
-//! # Speed without `unsafe`
+//! # SIMD, with `unsafe` in one module
 //!
-//! The kernels are safe Rust shaped for LLVM's vectorizer. A run-time
-//! dispatch (the workspace's one `unsafe` call, in `dispatch.rs`) compiles
-//! them a second time for AVX2 and FMA on x86-64 and picks that copy when
-//! the CPU has them; aarch64 has NEON as its baseline, and the wasm build
-//! enables `simd128`. With the `parallel` feature (the native binary turns
-//! it on), rows are split across rayon's thread pool ([`set_threads`]);
-//! without it (wasm) they run on the calling thread.
+//! Block layouts and their products are described once, in safe Rust
+//! (`dot.rs`). `simd.rs`, the workspace's only module allowed `unsafe`,
+//! holds the kernels that run them: AVX2 with FMA and F16C (chosen at run
+//! time), wasm `simd128` (chosen at compile time), and a portable kernel
+//! for every other CPU. Each keeps vector accumulators per input row and
+//! sums them once per row. With the `parallel` feature (the native binary
+//! turns it on), the calling thread and rayon's pool share each product's
+//! rows ([`set_threads`]); without it (wasm) they run on the calling thread.
 //!
 //! # Correctness
 //!
 //! `tests/kernels.rs` checks every type against [`QMatrix::dequantize`]
 //! (ggml's reference dequantization, in `tandem-gguf`) times an `f32`
-//! product, on random blocks, odd shapes and several input rows.
+//! product, on random blocks, odd shapes and several input rows, natively
+//! and in the wasm build; a unit test holds the SIMD kernel to the portable
+//! one.
 
 mod activation;
 mod dot;
