@@ -264,26 +264,28 @@ fn super_header(b: &[u8]) -> Super {
     }
 }
 
-/// `Q4_K`: `d, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
-pub(crate) struct Q4K;
-impl BlockKernel for Q4K {
-    const BYTES: usize = 144;
+/// A k-quant type with a minimum (`Q4_K`, `Q5_K`): how one 256-value block
+/// unpacks to [`Super`]. Every such type shares one set of products,
+/// through [`KQuant`].
+pub(crate) trait SuperBlock {
+    /// Bytes per block.
+    const SIZE: usize;
+    /// Unpacks one block (exactly `SIZE` long).
+    fn unpack_super(block: &[u8]) -> Super;
+}
+
+/// The kernel of a [`SuperBlock`] type.
+pub(crate) struct KQuant<T>(std::marker::PhantomData<T>);
+
+impl<T: SuperBlock> BlockKernel for KQuant<T> {
+    const BYTES: usize = T::SIZE;
+    const ACTS: usize = 8;
     const HAS_REST: bool = true;
     const UNSIGNED: bool = true;
-    const ACTS: usize = 8;
     type Unpacked = Super;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Super {
-        let b = &b[..Self::BYTES];
-        let mut u = super_header(b);
-        for c in 0..4 {
-            let q = &b[16 + 32 * c..48 + 32 * c];
-            for l in 0..QK {
-                u.w[2 * c][l] = (q[l] & 0x0F) as i8;
-                u.w[2 * c + 1][l] = (q[l] >> 4) as i8;
-            }
-        }
-        u
+        T::unpack_super(&b[..T::SIZE])
     }
     #[inline(always)]
     fn products(
@@ -296,17 +298,30 @@ impl BlockKernel for Q4K {
     }
 }
 
+/// `Q4_K`: `d, dmin: f16, scales: [u8; 12], qs: [u8; 128]`.
+pub(crate) struct Q4K;
+impl SuperBlock for Q4K {
+    const SIZE: usize = 144;
+    #[inline(always)]
+    fn unpack_super(b: &[u8]) -> Super {
+        let mut u = super_header(b);
+        for c in 0..4 {
+            let q = &b[16 + 32 * c..48 + 32 * c];
+            for l in 0..QK {
+                u.w[2 * c][l] = (q[l] & 0x0F) as i8;
+                u.w[2 * c + 1][l] = (q[l] >> 4) as i8;
+            }
+        }
+        u
+    }
+}
+
 /// `Q5_K`: `d, dmin: f16, scales: [u8; 12], qh: [u8; 32], qs: [u8; 128]`.
 pub(crate) struct Q5K;
-impl BlockKernel for Q5K {
-    const BYTES: usize = 176;
-    const HAS_REST: bool = true;
-    const UNSIGNED: bool = true;
-    const ACTS: usize = 8;
-    type Unpacked = Super;
+impl SuperBlock for Q5K {
+    const SIZE: usize = 176;
     #[inline(always)]
-    fn unpack(b: &[u8]) -> Super {
-        let b = &b[..Self::BYTES];
+    fn unpack_super(b: &[u8]) -> Super {
         let mut u = super_header(b);
         let qh = &b[16..48];
         for c in 0..4 {
@@ -318,15 +333,6 @@ impl BlockKernel for Q5K {
             }
         }
         u
-    }
-    #[inline(always)]
-    fn products(
-        u: &Super,
-        a: &[Q8Block],
-        widen: impl Fn(u16) -> f32,
-        run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
-    ) -> f32 {
-        super_products(u, a, widen, run)
     }
 }
 

@@ -38,8 +38,8 @@ impl QMatrix {
             GgmlType::Q4_0 => self.product::<dot::Q4_0>(&acts, m),
             GgmlType::Q4_1 => self.product::<dot::Q4_1>(&acts, m),
             GgmlType::Q5_0 => self.product::<dot::Q5_0>(&acts, m),
-            GgmlType::Q4_K => self.product::<dot::Q4K>(&acts, m),
-            GgmlType::Q5_K => self.product::<dot::Q5K>(&acts, m),
+            GgmlType::Q4_K => self.product::<dot::KQuant<dot::Q4K>>(&acts, m),
+            GgmlType::Q5_K => self.product::<dot::KQuant<dot::Q5K>>(&acts, m),
             GgmlType::Q6_K => self.product::<dot::Q6K>(&acts, m),
             other => return Err(QuantError::Unsupported(other)),
         };

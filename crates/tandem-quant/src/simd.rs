@@ -290,8 +290,8 @@ mod tests {
         agree::<dot::Q4_0>(GgmlType::Q4_0, &mut seed);
         agree::<dot::Q4_1>(GgmlType::Q4_1, &mut seed);
         agree::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
-        agree::<dot::Q4K>(GgmlType::Q4_K, &mut seed);
-        agree::<dot::Q5K>(GgmlType::Q5_K, &mut seed);
+        agree::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
+        agree::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K, &mut seed);
         agree::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
     }
 }
