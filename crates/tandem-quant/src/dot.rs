@@ -191,9 +191,10 @@ impl SmallBlock for Q5_0 {
         // Bit j of `qh` is bit j % 8 of byte j / 8: with both known per
         // lane, this is a byte shuffle, a mask and a compare.
         let qh = &b[2..6];
+        let spread: [u8; QK] = std::array::from_fn(|j| qh[j / 8]);
         for j in 0..QK {
-            let high = if qh[j / 8] & (1 << (j % 8)) != 0 { 0x10 } else { 0 };
-            w[j] = (w[j] | high) - 16;
+            let high = ((spread[j] >> (j % 8)) & 1) << 4;
+            w[j] = (w[j] | high as i8) - 16;
         }
         Small {
             d: f16_bits(b, 0),
