@@ -161,11 +161,9 @@ impl Engine {
             let Some(input) = generation.next_input() else {
                 return Ok(generation.stop_reason().unwrap_or(StopReason::MaxTokens));
             };
-            let logits = self.model.forward(&input, generation.cache_mut())?;
+            let logits = self.model.forward_last(&input, generation.cache_mut())?;
             let vocab = self.model.config().vocab_size;
-            let t = input.len();
             let last = logits
-                .narrow(0, t - 1, 1)
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| EngineError::Readback(format!("{e:?}")))?;

@@ -180,10 +180,9 @@ impl Drafter<'_> {
     fn step(&mut self, context: &[u32]) -> Result<(u32, Vec<f32>), EngineError> {
         let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
-        let logits = self.engine.model().forward(&context[keep..], &mut self.cache)?;
+        let logits = self.engine.model().forward_last(&context[keep..], &mut self.cache)?;
         let t = context.len() - keep;
         let last = logits
-            .narrow(0, t - 1, 1)
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| EngineError::Readback(format!("{e:?}")))?;

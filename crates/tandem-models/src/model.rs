@@ -23,6 +23,15 @@ struct Block {
     down: Linear,
 }
 
+/// Which positions' logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Positions {
+    /// Every new position (verifying a draft).
+    All,
+    /// The last one (generating).
+    Last,
+}
+
 /// The token embedding table.
 #[allow(clippy::large_enum_variant)] // one per model; see `Matrix`
 #[derive(Debug, Clone)]
@@ -170,6 +179,18 @@ impl Model {
     /// that a whole draft is verified in one pass. The cache grows by
     /// `tokens.len()`.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor<2>, ModelError> {
+        self.run(tokens, cache, Positions::All)
+    }
+
+    /// [`Model::forward`] returning the logits of the last position only,
+    /// `[1, vocab]`: all that generation reads, and the output head (a small
+    /// model's largest matrix) then runs on one row instead of every
+    /// prompt position.
+    pub fn forward_last(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor<2>, ModelError> {
+        self.run(tokens, cache, Positions::Last)
+    }
+
+    fn run(&self, tokens: &[u32], cache: &mut KvCache, positions: Positions) -> Result<Tensor<2>, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Input("no tokens to run".into()));
         }
@@ -189,12 +210,16 @@ impl Model {
         }
         match (&self.fused, cache.is_host()) {
             (Some(fused), true) => {
-                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache);
-                let shape = [tokens.len(), self.config.vocab_size];
-                Ok(Tensor::from_data(TensorData::new(logits, shape), &self.device))
+                let last = positions == Positions::Last;
+                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache, last);
+                let rows = if last { 1 } else { tokens.len() };
+                Ok(Tensor::from_data(
+                    TensorData::new(logits, [rows, self.config.vocab_size]),
+                    &self.device,
+                ))
             }
             (None, false) => {
-                let logits = self.forward_batch(tokens, start, cache);
+                let logits = self.forward_batch(tokens, start, cache, positions);
                 let [_, t, v] = logits.dims();
                 Ok(logits.reshape([t, v]))
             }
@@ -228,7 +253,7 @@ impl Model {
 
     /// The forward pass over `tokens` at positions `start..start + t`, with
     /// a batch dimension of one: `[1, t, vocab]`.
-    fn forward_batch(&self, tokens: &[u32], start: usize, cache: &mut KvCache) -> Tensor<3> {
+    fn forward_batch(&self, tokens: &[u32], start: usize, cache: &mut KvCache, positions: Positions) -> Tensor<3> {
         let c = &self.config;
         let (b, t) = (1, tokens.len());
         let mut x = self.embed(tokens).reshape([b, t, c.hidden_size]);
@@ -247,6 +272,10 @@ impl Model {
             x = x + mlp;
         }
         cache.advance(t);
+        let (x, t) = match positions {
+            Positions::All => (x, t),
+            Positions::Last => (x.narrow(1, t - 1, 1), 1),
+        };
         let x = rms_norm(x, &self.norm, c.rms_norm_eps);
         let v = self.lm_head.out_features();
         self.lm_head.apply(x.reshape([b * t, c.hidden_size])).reshape([b, t, v])

@@ -125,6 +125,12 @@ fn fused_cpu_decoder_equals_burns_graph() {
         let rest = run_chunks(&fused, &mut cache, &t[10..], &[t.len() - 10]);
         let err = rel_error(&rest, &all[10 * v..]);
         assert!(err < 1e-5, "{name}: fused after truncation, relative error {err}");
+        // Only the last position's logits, on both paths, are that row of all.
+        for model in [&fused, &graph] {
+            let last = common::to_vec(model.forward_last(t, &mut model.new_cache()).unwrap());
+            let err = rel_error(&last, &all[(t.len() - 1) * v..]);
+            assert!(err < 1e-5, "{name}: forward_last, relative error {err}");
+        }
         // A cache of the other kind is refused, not misread.
         assert!(fused.forward(&t[..1], &mut graph.new_cache()).is_err());
         assert!(graph.forward(&t[..1], &mut fused.new_cache()).is_err());

@@ -183,9 +183,8 @@ async fn webgpu_missing() -> Option<String> {
 
 /// Runs `input` through the model and reads back the logits of its last position.
 pub(crate) async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, JsError> {
-    let logits = model.forward(input, cache).map_err(js_error)?;
+    let logits = model.forward_last(input, cache).map_err(js_error)?;
     let data = logits
-        .narrow(0, input.len() - 1, 1)
         .into_data_async()
         .await
         .map_err(|e| JsError::new(&format!("reading logits from the device: {e:?}")))?;
