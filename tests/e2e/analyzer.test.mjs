@@ -98,6 +98,10 @@ for (const device of ["auto", "cpu"]) {
         const analysis = await a.analyze(text);
         const probabilities = [];
         for (const r of refs) probabilities.push((await a.analyze(r)).route.pLocal);
+        // The f32 encoder is the PyTorch-parity reference; the default holds its matrices as Q8_0.
+        const reference = await t.m.Analyzer.load(t.config, t.model, t.sha256, t.tokenizer, undefined, device, "f32");
+        const f32Probabilities = [];
+        for (const r of refs) f32Probabilities.push((await reference.analyze(r)).route.pLocal);
         const offline = await a.analyze("What is the capital of France?", { minLocalProbability: 1.1 }, { cloudAvailable: false });
         const forced = await a.analyze("What is the capital of France?", { force: "cloud" });
         let badPreset = null;
@@ -108,7 +112,7 @@ for (const device of ["auto", "cpu"]) {
         }
         a.setModelPreset("precision");
         const strict = await a.analyze(text);
-        return { backend: a.backend, analysis, probabilities, offline: offline.route, forced: forced.route, badPreset, strict };
+        return { backend: a.backend, analysis, probabilities, f32Probabilities, offline: offline.route, forced: forced.route, badPreset, strict };
       },
       { device, text, refs: REFERENCE.sentences.map((s) => s.text) },
     );
@@ -119,7 +123,12 @@ for (const device of ["auto", "cpu"]) {
     assert.ok(result.analysis.modelEntities.every((e) => e.recognizer === "ner"));
     REFERENCE.sentences.forEach((s, i) => {
       assert.ok(
-        Math.abs(result.probabilities[i] - s.route_probability) < 1e-3,
+        Math.abs(result.f32Probabilities[i] - s.route_probability) < 1e-3,
+        `${result.backend} f32: p_local ${result.f32Probabilities[i]} vs ${s.route_probability}`,
+      );
+      // The same tolerance as crates/tandem-engine/tests/tagger.rs for the integer encoder.
+      assert.ok(
+        Math.abs(result.probabilities[i] - s.route_probability) < 0.02,
         `${result.backend}: p_local ${result.probabilities[i]} vs ${s.route_probability}`,
       );
     });
@@ -146,6 +155,12 @@ test("a base model with the wrong sha256 is refused and the page keeps working",
     } catch (e) {
       message = String(e.message ?? e);
     }
+    let weightsError = null;
+    try {
+      await t.m.Analyzer.load(t.config, t.model, t.sha256, t.tokenizer, undefined, "cpu", "int3");
+    } catch (e) {
+      weightsError = String(e.message ?? e);
+    }
     let policyError = null;
     const a = await t.m.Analyzer.load(t.config, t.model, t.sha256, t.tokenizer, undefined, "cpu");
     try {
@@ -154,9 +169,10 @@ test("a base model with the wrong sha256 is refused and the page keeps working",
       policyError = String(e.message ?? e);
     }
     const after = await a.analyze("Call Jane Doe.");
-    return { message, policyError, after: after.entities.length };
+    return { message, weightsError, policyError, after: after.entities.length };
   });
   assert.match(outcome.message ?? "", /trained on base model/);
+  assert.match(outcome.weightsError ?? "", /unknown weight format `int3`/);
   assert.match(outcome.policyError ?? "", /router policy/);
   assert.ok(outcome.after >= 1);
   assert.deepEqual(errors, []);

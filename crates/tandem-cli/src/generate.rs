@@ -35,7 +35,18 @@ pub(crate) enum WeightsKind {
     /// Widened to f32 at load: the reference path (and what wgpu runs today).
     F32,
     /// As stored, and dense matrices quantized to Q8_0 at load.
+    #[value(name = "q8_0")]
     Q8_0,
+}
+
+impl From<WeightsKind> for tandem_models::WeightFormat {
+    fn from(kind: WeightsKind) -> Self {
+        match kind {
+            WeightsKind::Stored => Self::Stored,
+            WeightsKind::F32 => Self::F32,
+            WeightsKind::Q8_0 => Self::Q8_0,
+        }
+    }
 }
 
 /// Where and how local models run: shared by `generate`, `speculate` and `serve`.
@@ -60,12 +71,7 @@ impl BackendArgs {
             anyhow::ensure!(n > 0, "--threads must be at least 1");
             tandem_quant::set_threads(n).map_err(anyhow::Error::msg)?;
         }
-        let format = match self.weights {
-            WeightsKind::Stored => tandem_models::WeightFormat::Stored,
-            WeightsKind::F32 => tandem_models::WeightFormat::F32,
-            WeightsKind::Q8_0 => tandem_models::WeightFormat::Q8_0,
-        };
-        Ok((self.device.device(), format))
+        Ok((self.device.device(), self.weights.into()))
     }
 }
 

@@ -37,14 +37,13 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
     }
 }
 
-fn read(model: &str) -> Result<Vec<u8>> {
-    let path = models::resolve(model)?;
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+fn read(model: &str) -> Result<tandem_gguf::Bytes> {
+    crate::mapped::map(&models::resolve(model)?)
 }
 
 fn info(model: &str, all_tensors: bool) -> Result<()> {
     let bytes = read(model)?;
-    let gguf = Gguf::parse(&bytes).with_context(|| format!("parsing {model}"))?;
+    let gguf = Gguf::parse(bytes).with_context(|| format!("parsing {model}"))?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -74,7 +73,7 @@ fn info(model: &str, all_tensors: bool) -> Result<()> {
 
 fn dequant(model: &str, name: &str, path: &PathBuf) -> Result<()> {
     let bytes = read(model)?;
-    let gguf = Gguf::parse(&bytes).with_context(|| format!("parsing {model}"))?;
+    let gguf = Gguf::parse(bytes).with_context(|| format!("parsing {model}"))?;
     let info = gguf
         .tensor(name)
         .with_context(|| format!("no tensor `{name}` in {model}"))?;

@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod generate;
 mod gguf;
+mod mapped;
 mod models;
 mod redact;
 mod router;

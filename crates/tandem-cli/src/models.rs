@@ -39,16 +39,15 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
     Ok(cached)
 }
 
-/// Reads the model `model` (name or path) and loads it with its tokenizer and chat template.
+/// Maps the model `model` (name or path) and loads it with its tokenizer and chat template.
 pub(crate) fn load_engine(
     model: &str,
     device: &burn::tensor::Device,
     format: tandem_models::WeightFormat,
 ) -> Result<(tandem_engine::Engine, PathBuf)> {
-    use anyhow::Context;
     let path = resolve(model)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok((tandem_engine::Engine::from_gguf_as(&bytes, device, format)?, path))
+    let bytes = crate::mapped::map(&path)?;
+    Ok((tandem_engine::Engine::from_gguf_as(bytes, device, format)?, path))
 }
 
 /// The encoder the router and the shield's NER run on (fetched by `pkg-scripts/setup`).
@@ -69,6 +68,10 @@ pub(crate) struct TaggerArgs {
     /// (change as few ordinary words as possible).
     #[arg(long, value_name = "PRESET", default_value = "recall")]
     pub(crate) model_preset: tandem_core::shield::tagging::ModelPreset,
+    /// How the encoder's matrices are held: `q8_0` (the default: integer
+    /// kernels) or `f32` (the reference it is measured against).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(crate) encoder_weights: Option<crate::generate::WeightsKind>,
     /// One threshold (0–1) for every kind instead of the preset's.
     #[arg(long, value_name = "P")]
     pub(crate) model_threshold: Option<f32>,
@@ -114,5 +117,8 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
         Some(t) => ModelThresholds::uniform(t).map_err(anyhow::Error::msg)?,
         None => ModelThresholds::preset(args.model_preset),
     };
-    Ok(tandem_engine::Tagger::load(files, &burn::tensor::Device::flex())?.with_thresholds(thresholds))
+    let format = args
+        .encoder_weights
+        .map_or(tandem_engine::Tagger::DEFAULT_FORMAT, Into::into);
+    Ok(tandem_engine::Tagger::load_as(files, &burn::tensor::Device::flex(), format)?.with_thresholds(thresholds))
 }

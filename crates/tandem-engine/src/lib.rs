@@ -83,13 +83,19 @@ pub enum EngineError {
 
 impl Engine {
     /// Loads model, tokenizer and chat template from GGUF bytes onto `device`,
-    /// quantized weights kept as stored.
-    pub fn from_gguf(bytes: &[u8], device: &Device) -> Result<Self, EngineError> {
+    /// quantized weights kept as stored. The bytes (a `Vec<u8>`, or a
+    /// [`tandem_gguf::Bytes`] over a mapped file) are kept, not copied: the
+    /// quantized matrices are views of them.
+    pub fn from_gguf(bytes: impl Into<tandem_gguf::Bytes>, device: &Device) -> Result<Self, EngineError> {
         Self::from_gguf_as(bytes, device, WeightFormat::default())
     }
 
     /// [`Engine::from_gguf`] with the weight matrices held as `format` says.
-    pub fn from_gguf_as(bytes: &[u8], device: &Device, format: WeightFormat) -> Result<Self, EngineError> {
+    pub fn from_gguf_as(
+        bytes: impl Into<tandem_gguf::Bytes>,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, EngineError> {
         let gguf = Gguf::parse(bytes)?;
         let model = Model::from_gguf_as(&gguf, device, format)?;
         let tokenizer = TextTokenizer::from_gguf(&gguf)?;

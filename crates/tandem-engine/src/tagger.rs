@@ -17,7 +17,7 @@ use std::ops::Range;
 use tandem_core::shield::Span;
 use tandem_core::shield::shape::{SHAPE_FEATURES, shapes};
 use tandem_core::shield::tagging::{ModelThresholds, TagScheme, TaggedToken, decode};
-use tandem_models::{Heads, PieceTokenizer, TaggingEncoder, TaggingOutput};
+use tandem_models::{Heads, PieceTokenizer, TaggingEncoder, TaggingOutput, WeightFormat};
 
 /// Pieces shared by neighbouring windows.
 const OVERLAP: usize = 32;
@@ -84,8 +84,18 @@ pub struct Analysis {
 }
 
 impl Tagger {
-    /// Loads the encoder with its heads onto `device`.
+    /// Loads the encoder with its heads onto `device`, its matrices as
+    /// [`Tagger::DEFAULT_FORMAT`] says.
     pub fn load(files: TaggerFiles<'_>, device: &Device) -> Result<Self, EngineError> {
+        Self::load_as(files, device, Self::DEFAULT_FORMAT)
+    }
+
+    /// How the encoder's matrices are held unless a caller says otherwise.
+    pub const DEFAULT_FORMAT: WeightFormat = WeightFormat::Q8_0;
+
+    /// [`Tagger::load`] with the encoder's matrices held as `format` says
+    /// (`F32` is the reference the quantized encoder is measured against).
+    pub fn load_as(files: TaggerFiles<'_>, device: &Device, format: WeightFormat) -> Result<Self, EngineError> {
         let heads = Heads::parse(files.heads)?;
         let scheme = TagScheme::parse(&heads.info().ner_labels)
             .map_err(|e| EngineError::Model(tandem_models::ModelError::Config(format!("heads file: {e}"))))?;
@@ -95,7 +105,14 @@ impl Tagger {
                 heads.info().shape_features
             ))));
         }
-        let model = TaggingEncoder::load(files.config_json, files.model, files.model_sha256, &heads, device)?;
+        let model = TaggingEncoder::load_as(
+            files.config_json,
+            files.model,
+            files.model_sha256,
+            &heads,
+            device,
+            format,
+        )?;
         let tokenizer = PieceTokenizer::from_json(files.tokenizer_json)?;
         let window = heads
             .info()

@@ -16,6 +16,10 @@ fn base(name: &str) -> Vec<u8> {
 }
 
 fn tagger() -> Tagger {
+    tagger_as(Tagger::DEFAULT_FORMAT)
+}
+
+fn tagger_as(format: tandem_models::WeightFormat) -> Tagger {
     let config = String::from_utf8(base("config.json")).unwrap();
     let sha = String::from_utf8(base("model.safetensors.sha256")).unwrap();
     let (model, tokenizer) = (base("model.safetensors"), base("tokenizer.json"));
@@ -26,7 +30,7 @@ fn tagger() -> Tagger {
         tokenizer_json: &tokenizer,
         heads: tandem_models::DEFAULT_HEADS,
     };
-    Tagger::load(files, &burn::tensor::Device::flex()).unwrap()
+    Tagger::load_as(files, &burn::tensor::Device::flex(), format).unwrap()
 }
 
 fn found(text: &str, a: &tandem_engine::Analysis) -> Vec<(EntityKind, String)> {
@@ -106,4 +110,32 @@ fn malformed_read_backs_and_empty_text_are_handled() {
     let empty = t.analyze("").unwrap();
     assert!(empty.entities.is_empty());
     assert_eq!(empty.pieces, 0);
+}
+
+/// Route probabilities of the integer (`Q8_0`) encoder may differ from the
+/// `f32` reference's by this much (measured: at most 0.0062 on these texts).
+const Q8_ROUTE_TOLERANCE: f32 = 0.02;
+
+#[test]
+fn the_q8_0_encoder_tags_and_routes_like_the_f32_reference() {
+    let (q8, f32) = (
+        tagger_as(tandem_models::WeightFormat::Q8_0),
+        tagger_as(tandem_models::WeightFormat::F32),
+    );
+    for text in [
+        "Hi, I'm Jane Doe from Acme Corp. Please ship it to 42 Baker Street, London.",
+        "Dear Dr. Okafor, my daughter Mia (born 3 May 2015) starts at Lindenschule in Köln next week.",
+        "Explain the difference between a list and a tuple in Python.",
+        "my JSON parser throws a Traceback when reading the Webhooks config, can you help?",
+        "Bitte schreib an Sabine Krüger von der Wohnbau Nord GmbH in Hamburg, dass ich umziehe.",
+    ] {
+        let (a, b) = (q8.analyze(text).unwrap(), f32.analyze(text).unwrap());
+        assert_eq!(found(text, &a), found(text, &b), "{text}");
+        assert!(
+            (a.p_local - b.p_local).abs() < Q8_ROUTE_TOLERANCE,
+            "{text}: p_local {} (q8_0) vs {} (f32)",
+            a.p_local,
+            b.p_local
+        );
+    }
 }

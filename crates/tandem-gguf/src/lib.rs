@@ -2,8 +2,9 @@
 //!
 //! Written against the GGUF specification (versions 2 and 3): header,
 //! typed metadata key/values, tensor infos and the aligned data section.
-//! The reader borrows the file's bytes (JavaScript fetches them, or the
-//! CLI maps them) and never copies tensor data until asked to dequantize.
+//! The reader shares the file's bytes (JavaScript fetches them, or the
+//! CLI maps them) and never copies tensor data: [`Gguf::tensor_data`] is a
+//! view of the file, and [`dequantize`] widens only what it is asked to.
 //!
 //! Files are untrusted input. Every count and length in a header is checked
 //! against the bytes that remain before anything is allocated, nesting is
@@ -26,3 +27,6 @@ pub use error::GgufError;
 pub use reader::{Gguf, TensorInfo};
 pub use types::GgmlType;
 pub use value::Value;
+
+/// The shared byte buffer a [`Gguf`] holds and hands out views of.
+pub use bytes::Bytes;

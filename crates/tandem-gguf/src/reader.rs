@@ -1,6 +1,7 @@
 //! Parsing the header, metadata and tensor infos.
 
 use crate::{GgmlType, GgufError, Value};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashSet};
 
 const MAGIC: &[u8; 4] = b"GGUF";
@@ -33,9 +34,13 @@ impl TensorInfo {
     }
 }
 
-/// A parsed GGUF file borrowing its bytes.
-#[derive(Debug, Clone)]
-pub struct Gguf<'a> {
+/// A parsed GGUF file holding its bytes.
+///
+/// The bytes are shared, never copied: a caller that read the file into a
+/// `Vec`, or mapped it, hands them over, and [`Gguf::tensor_data`] gives out
+/// views of them, so a model's quantized weights are the file's own pages.
+#[derive(Clone)]
+pub struct Gguf {
     /// Format version (2 or 3).
     pub version: u32,
     /// Metadata, by key.
@@ -44,14 +49,28 @@ pub struct Gguf<'a> {
     pub tensors: Vec<TensorInfo>,
     /// Data alignment in bytes.
     pub alignment: u64,
-    bytes: &'a [u8],
+    bytes: Bytes,
 }
 
-impl<'a> Gguf<'a> {
-    /// Parses the header, metadata and tensor infos of `bytes` and checks
-    /// that every tensor lies inside the data section.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, GgufError> {
-        let mut r = Reader { bytes, pos: 0 };
+impl std::fmt::Debug for Gguf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gguf")
+            .field("version", &self.version)
+            .field("metadata", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .field("alignment", &self.alignment)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Gguf {
+    /// Parses the header, metadata and tensor infos of `bytes` (a `Vec<u8>`,
+    /// a `&'static [u8]` or a [`Bytes`] over a mapped file) and checks that
+    /// every tensor lies inside the data section.
+    pub fn parse(bytes: impl Into<Bytes>) -> Result<Self, GgufError> {
+        let bytes: Bytes = bytes.into();
+        let mut r = Reader { bytes: &bytes, pos: 0 };
         let magic = r.take(4, "magic")?;
         if magic != MAGIC {
             return Err(GgufError::BadMagic([magic[0], magic[1], magic[2], magic[3]]));
@@ -161,8 +180,14 @@ impl<'a> Gguf<'a> {
     }
 
     /// The raw bytes of a tensor (bounds were checked by [`Self::parse`]).
-    pub fn tensor_bytes(&self, info: &TensorInfo) -> &'a [u8] {
+    pub fn tensor_bytes(&self, info: &TensorInfo) -> &[u8] {
         &self.bytes[info.offset..info.offset + info.n_bytes]
+    }
+
+    /// The raw bytes of a tensor as a view that shares the file's buffer:
+    /// how a weight matrix is kept without a copy.
+    pub fn tensor_data(&self, info: &TensorInfo) -> Bytes {
+        self.bytes.slice(info.offset..info.offset + info.n_bytes)
     }
 
     /// Dequantizes a tensor to `f32`, in ggml element order.

@@ -133,7 +133,7 @@ fn corrupted_bytes_never_panic() {
             let at = ((state >> (8 * k)) as usize) % header_end;
             bytes[at] ^= 1 << ((state >> 40) % 8);
         }
-        if let Ok(g) = Gguf::parse(&bytes) {
+        if let Ok(g) = Gguf::parse(bytes) {
             for t in &g.tensors {
                 let _ = g.tensor_f32(t);
             }
@@ -148,7 +148,7 @@ fn lying_counts_are_refused_before_allocating() {
     header.extend((1u64 << 60).to_le_bytes()); // tensors
     header.extend(0u64.to_le_bytes());
     assert!(matches!(
-        Gguf::parse(&header),
+        Gguf::parse(header),
         Err(GgufError::Truncated {
             what: "tensor count",
             ..
@@ -165,15 +165,30 @@ fn lying_counts_are_refused_before_allocating() {
     header.extend(8u32.to_le_bytes()); // of strings
     header.extend(u64::MAX.to_le_bytes()); // claimed length
     assert!(matches!(
-        Gguf::parse(&header),
+        Gguf::parse(header),
         Err(GgufError::Truncated {
             what: "array length",
             ..
         })
     ));
 
-    assert!(matches!(Gguf::parse(b"GGML\x03\0\0\0"), Err(GgufError::BadMagic(_))));
+    assert!(matches!(
+        Gguf::parse(&b"GGML\x03\0\0\0"[..]),
+        Err(GgufError::BadMagic(_))
+    ));
     let mut v9 = b"GGUF".to_vec();
     v9.extend(9u32.to_le_bytes());
-    assert_eq!(Gguf::parse(&v9).unwrap_err(), GgufError::UnsupportedVersion(9));
+    assert_eq!(Gguf::parse(v9).unwrap_err(), GgufError::UnsupportedVersion(9));
+}
+
+#[test]
+fn tensor_data_is_a_view_of_the_file_not_a_copy() {
+    let file = tandem_gguf::Bytes::from(FILE.to_vec());
+    let base = file.as_ptr() as usize;
+    let gguf = Gguf::parse(file.clone()).unwrap();
+    for t in &gguf.tensors {
+        let data = gguf.tensor_data(t);
+        assert_eq!(data.as_ptr() as usize, base + t.offset, "{}", t.name);
+        assert_eq!(&data[..], gguf.tensor_bytes(t));
+    }
 }

@@ -74,7 +74,7 @@ pub struct Config {
 impl Config {
     /// Reads the configuration from GGUF metadata (`{arch}.*` keys) and
     /// tensor presence (tied output, biases, RoPE factors).
-    pub fn from_gguf(g: &Gguf<'_>) -> Result<Self, ModelError> {
+    pub fn from_gguf(g: &Gguf) -> Result<Self, ModelError> {
         let arch_name = g.get_str("general.architecture")?;
         let arch = match arch_name {
             "llama" => Architecture::Llama,

@@ -7,7 +7,7 @@
 //! sentence-transformers' sentence embedding.
 
 use crate::error::{ModelError, config_err};
-use crate::linear::{Linear, WeightFormat, load_linear, load_vector, load_weight};
+use crate::linear::{Linear, Projections, WeightFormat, load_linear, load_vector, load_weight};
 use crate::weights::WeightSource;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -105,9 +105,8 @@ impl LayerNorm {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// Query, key and value, stacked where their weights allow.
+    qkv: Projections,
     attn_out: Linear,
     attn_norm: LayerNorm,
     up: Linear,
@@ -139,6 +138,18 @@ pub struct Encoded {
 impl Encoder {
     /// Loads the weights named as in `transformers`' `BertModel` from `source`.
     pub fn load(config: EncoderConfig, source: &dyn WeightSource, device: &Device) -> Result<Self, ModelError> {
+        Self::load_as(config, source, device, WeightFormat::Stored)
+    }
+
+    /// [`Encoder::load`] with the layers' matrices held as `format` says:
+    /// [`WeightFormat::Q8_0`] runs them through `tandem-quant`'s integer
+    /// kernels on the CPU backend (the embeddings stay `f32`).
+    pub fn load_as(
+        config: EncoderConfig,
+        source: &dyn WeightSource,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
         config.validate()?;
         let c = &config;
         let h = c.hidden_size;
@@ -149,16 +160,17 @@ impl Encoder {
         let token_type = matrix("embeddings.token_type_embeddings.weight", c.type_vocab_size)?
             .narrow(0, 0, 1)
             .reshape([h]);
-        let linear =
-            |name: &str, out: usize, inp: usize| load_linear(source, name, out, inp, true, device, WeightFormat::F32);
+        let linear = |name: &str, out: usize, inp: usize| load_linear(source, name, out, inp, true, device, format);
         let norm = |name: &str| LayerNorm::load(source, name, h, c.layer_norm_eps, device);
         let layers = (0..c.n_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
                 Ok(Layer {
-                    q: linear(&format!("{p}.attention.self.query"), h, h)?,
-                    k: linear(&format!("{p}.attention.self.key"), h, h)?,
-                    v: linear(&format!("{p}.attention.self.value"), h, h)?,
+                    qkv: Projections::new(vec![
+                        linear(&format!("{p}.attention.self.query"), h, h)?,
+                        linear(&format!("{p}.attention.self.key"), h, h)?,
+                        linear(&format!("{p}.attention.self.value"), h, h)?,
+                    ]),
                     attn_out: linear(&format!("{p}.attention.output.dense"), h, h)?,
                     attn_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
                     up: linear(&format!("{p}.intermediate.dense"), c.intermediate_size, h)?,
@@ -264,9 +276,8 @@ impl Encoder {
         let [b, t, _] = x.dims();
         let d = c.head_dim();
         let heads = |y: Tensor<3>| y.reshape([b, t, c.n_heads, d]).swap_dims(1, 2);
-        let q = heads(layer.q.forward(x.clone()));
-        let k = heads(layer.k.forward(x.clone()));
-        let v = heads(layer.v.forward(x));
+        let [q, k, v]: [Tensor<3>; 3] = layer.qkv.forward(x).try_into().expect("three projections were stacked");
+        let (q, k, v) = (heads(q), heads(k), heads(v));
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (d as f32).sqrt()) + bias.clone();
         let out = softmax(scores, 3)
             .matmul(v)

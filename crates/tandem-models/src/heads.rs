@@ -201,6 +201,26 @@ impl TaggingEncoder {
         heads: &Heads,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        Self::load_as(
+            config_json,
+            base_safetensors,
+            base_sha256,
+            heads,
+            device,
+            WeightFormat::Stored,
+        )
+    }
+
+    /// [`TaggingEncoder::load`] with the encoder's matrices held as `format`
+    /// says ([`Encoder::load_as`]); the small heads stay `f32`.
+    pub fn load_as(
+        config_json: &str,
+        base_safetensors: &[u8],
+        base_sha256: &str,
+        heads: &Heads,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
         if !base_sha256.eq_ignore_ascii_case(&heads.info.base_sha256) {
             return Err(config_err(format!(
                 "the heads were trained on base model {}, not {base_sha256}",
@@ -210,7 +230,7 @@ impl TaggingEncoder {
         let config = EncoderConfig::from_hf_json(config_json)?;
         let base = SafetensorsWeights::parse(base_safetensors)?;
         let merged = heads.merged(&base);
-        let encoder = Encoder::load(config, &merged, device)?;
+        let encoder = Encoder::load_as(config, &merged, device, format)?;
         let h = encoder.config().hidden_size;
         let labels = heads.info.ner_labels.len();
         let bits = heads.info.shape_features.len();

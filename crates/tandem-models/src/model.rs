@@ -365,16 +365,12 @@ fn causal_mask(t: usize, start: usize, device: &Device) -> Tensor<4> {
 impl Model {
     /// Loads a model from a parsed GGUF file, its quantized matrices kept as
     /// stored on the CPU backend (widened to `f32` on a GPU device).
-    pub fn from_gguf(gguf: &tandem_gguf::Gguf<'_>, device: &Device) -> Result<Self, ModelError> {
+    pub fn from_gguf(gguf: &tandem_gguf::Gguf, device: &Device) -> Result<Self, ModelError> {
         Self::from_gguf_as(gguf, device, WeightFormat::default())
     }
 
     /// [`Model::from_gguf`] with the weight matrices held as `format` says.
-    pub fn from_gguf_as(
-        gguf: &tandem_gguf::Gguf<'_>,
-        device: &Device,
-        format: WeightFormat,
-    ) -> Result<Self, ModelError> {
+    pub fn from_gguf_as(gguf: &tandem_gguf::Gguf, device: &Device, format: WeightFormat) -> Result<Self, ModelError> {
         let config = Config::from_gguf(gguf)?;
         let weights = crate::GgufWeights::new(gguf, config.arch, config.n_heads, config.n_kv_heads);
         Self::load_as(config, &weights, device, format)

@@ -46,7 +46,7 @@ impl TextTokenizer {
     /// Builds the byte-level BPE tokenizer that a GGUF file describes
     /// (`tokenizer.ggml.model = gpt2`), with the pre-tokenizer its
     /// `tokenizer.ggml.pre` names and its control tokens as special tokens.
-    pub fn from_gguf(g: &Gguf<'_>) -> Result<Self, ModelError> {
+    pub fn from_gguf(g: &Gguf) -> Result<Self, ModelError> {
         let model = g.get_str("tokenizer.ggml.model")?;
         if model != "gpt2" {
             return Err(tok_err(format!(

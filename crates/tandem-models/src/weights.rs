@@ -32,9 +32,10 @@ pub trait WeightSource {
     }
 }
 
-/// Weights stored in a GGUF file (dequantized to `f32` on load).
+/// Weights stored in a GGUF file: quantized matrices as views of the file's
+/// blocks ([`WeightSource::get_quantized`]), anything else dequantized to `f32`.
 pub struct GgufWeights<'a> {
-    gguf: &'a Gguf<'a>,
+    gguf: &'a Gguf,
     arch: Architecture,
     n_heads: usize,
     n_kv_heads: usize,
@@ -42,7 +43,7 @@ pub struct GgufWeights<'a> {
 
 impl<'a> GgufWeights<'a> {
     /// Weights of `gguf`, whose Llama q/k projections llama.cpp stored permuted.
-    pub fn new(gguf: &'a Gguf<'a>, arch: Architecture, n_heads: usize, n_kv_heads: usize) -> Self {
+    pub fn new(gguf: &'a Gguf, arch: Architecture, n_heads: usize, n_kv_heads: usize) -> Self {
         Self {
             gguf,
             arch,
@@ -129,10 +130,11 @@ impl WeightSource for GgufWeights<'_> {
             return Ok(None);
         }
         let (rows, cols) = (shape[0], shape[1]);
-        let mut bytes = self.gguf.tensor_bytes(info).to_vec();
+        // A view of the file's bytes; only Llama's permuted q/k rows are copied.
+        let mut bytes = self.gguf.tensor_data(info);
         if let Some(heads) = self.permuted_heads(&gname) {
             // Whole rows move, so the permutation applies to the blocks as stored.
-            bytes = unpermute_rows(&bytes, rows, bytes.len() / rows.max(1), heads);
+            bytes = unpermute_rows(&bytes, rows, bytes.len() / rows.max(1), heads).into();
         }
         let matrix = QMatrix::new(info.ty, rows, cols, bytes).map_err(|e| ModelError::Weight {
             name: name.to_owned(),

@@ -45,7 +45,7 @@ fn reference() -> Reference {
 #[test]
 fn tokenizer_and_chat_template_match_transformers() {
     let bytes = model_bytes();
-    let gguf = Gguf::parse(&bytes).unwrap();
+    let gguf = Gguf::parse(bytes).unwrap();
     let tok = TextTokenizer::from_gguf(&gguf).unwrap();
     let r = reference();
     let ids = tok.encode(&r.prompt).unwrap();
@@ -61,7 +61,7 @@ fn tokenizer_and_chat_template_match_transformers() {
 #[test]
 fn logits_and_greedy_decoding_match_transformers() {
     let bytes = model_bytes();
-    let gguf = Gguf::parse(&bytes).unwrap();
+    let gguf = Gguf::parse(bytes).unwrap();
     let r = reference();
     // The CPU backend; the 135M model is too slow for lavapipe in CI.
     let device = burn::tensor::Device::flex();
@@ -95,7 +95,7 @@ const LLAMA_CPP_TIE: f32 = 0.5;
 #[test]
 fn quantized_weights_decode_like_llama_cpp() {
     let bytes = model_bytes();
-    let gguf = Gguf::parse(&bytes).unwrap();
+    let gguf = Gguf::parse(bytes).unwrap();
     let r = reference();
     let model = Model::from_gguf(&gguf, &burn::tensor::Device::flex()).unwrap();
     let vocab = model.config().vocab_size;

@@ -3,21 +3,31 @@
 use crate::activation::{QK, block_scale};
 use crate::error::QuantError;
 use half::f16;
-use tandem_gguf::GgmlType;
+use tandem_gguf::{Bytes, GgmlType};
 
 /// A `[rows, cols]` matrix whose rows are runs of ggml blocks, exactly as a
 /// GGUF file stores them: no value is ever widened to `f32` except the rows
 /// a caller asks for ([`QMatrix::dequantize_row`]).
 ///
 /// This is how Tandem keeps a 4-bit model at roughly its file size in memory
-/// and reads each weight once per matrix product.
+/// and reads each weight once per matrix product. The blocks are a shared
+/// view ([`Bytes`]) of the file where the layout allows, so loading a model
+/// copies no weight.
 #[derive(Clone)]
 pub struct QMatrix {
     ty: GgmlType,
     rows: usize,
     cols: usize,
     row_bytes: usize,
-    data: Vec<u8>,
+    /// Runs of whole rows, in order: one, or one per part of a [`QMatrix::stack`].
+    parts: Vec<Part>,
+}
+
+/// A run of whole rows of a [`QMatrix`].
+#[derive(Clone)]
+struct Part {
+    rows: usize,
+    data: Bytes,
 }
 
 impl std::fmt::Debug for QMatrix {
@@ -54,10 +64,12 @@ impl QMatrix {
         }
     }
 
-    /// Takes `data`, `rows` rows of `cols` values of type `ty`, row-major.
+    /// Takes `data`, `rows` rows of `cols` values of type `ty`, row-major:
+    /// a `Vec<u8>`, or a [`Bytes`] view of a file, which is kept, not copied.
     /// Refuses a shape that does not match, and blocks whose scales are
     /// infinite or NaN.
-    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Result<Self, QuantError> {
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: impl Into<Bytes>) -> Result<Self, QuantError> {
+        let data: Bytes = data.into();
         if !Self::SUPPORTED.contains(&ty) {
             return Err(QuantError::Unsupported(ty));
         }
@@ -90,7 +102,7 @@ impl QMatrix {
             rows,
             cols,
             row_bytes,
-            data,
+            parts: vec![Part { rows, data }],
         })
     }
 
@@ -123,7 +135,8 @@ impl QMatrix {
     /// The rows of `parts` one after another: matrices that multiply the
     /// same input (a layer's query, key and value projections) become one
     /// product, which quantizes the input once and splits one pass over
-    /// the rows among threads. `None` unless all share a type and width.
+    /// the rows among threads. The parts' blocks are shared, not copied.
+    /// `None` unless all share a type and width.
     pub fn stack(parts: &[&QMatrix]) -> Option<QMatrix> {
         let first = parts.first()?;
         if parts.iter().any(|p| p.ty != first.ty || p.cols != first.cols) {
@@ -134,7 +147,7 @@ impl QMatrix {
             rows: parts.iter().map(|p| p.rows).sum(),
             cols: first.cols,
             row_bytes: first.row_bytes,
-            data: parts.iter().flat_map(|p| p.data.iter().copied()).collect(),
+            parts: parts.iter().flat_map(|p| p.parts.iter().cloned()).collect(),
         })
     }
 
@@ -153,14 +166,21 @@ impl QMatrix {
         self.cols
     }
 
-    /// Bytes held.
+    /// Bytes of blocks (shared with the file they were loaded from, if any).
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.parts.iter().map(|p| p.data.len()).sum()
     }
 
     /// The raw blocks of row `r`.
     pub(crate) fn row(&self, r: usize) -> &[u8] {
-        &self.data[r * self.row_bytes..(r + 1) * self.row_bytes]
+        let mut local = r;
+        for part in &self.parts {
+            if local < part.rows {
+                return &part.data[local * self.row_bytes..(local + 1) * self.row_bytes];
+            }
+            local -= part.rows;
+        }
+        panic!("row {r} of a {}-row matrix", self.rows)
     }
 
     /// Row `r` widened to `f32` into `out` (`cols` long): how an embedding
@@ -194,5 +214,29 @@ impl QMatrix {
             self.dequantize_row(r, row).expect("validated at construction");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrices_share_the_bytes_they_are_given_and_stacking_copies_nothing() {
+        let rows = 3;
+        let cols = 64;
+        let mut data = vec![0u8; rows * 2 * GgmlType::Q8_0.block_bytes()];
+        data.iter_mut().enumerate().for_each(|(i, b)| *b = (i % 7) as u8);
+        let file = Bytes::from(data);
+        let a = QMatrix::new(GgmlType::Q8_0, rows, cols, file.clone()).unwrap();
+        let b = QMatrix::new(GgmlType::Q8_0, 1, cols, file.slice(..a.row_bytes)).unwrap();
+        assert_eq!(a.row(0).as_ptr(), file.as_ptr());
+        let stacked = QMatrix::stack(&[&a, &b]).unwrap();
+        assert_eq!(stacked.rows(), rows + 1);
+        assert_eq!(stacked.bytes(), a.bytes() + b.bytes());
+        for r in 0..rows {
+            assert_eq!(stacked.row(r).as_ptr(), a.row(r).as_ptr());
+        }
+        assert_eq!(stacked.row(rows).as_ptr(), file.as_ptr());
     }
 }

@@ -6,7 +6,7 @@
 //! `SentenceEncoder` is the bare base model: sentence-transformers'
 //! embeddings, for similarity search or caching.
 
-use crate::model::{device, js_error, now_ms};
+use crate::model::{device, js_error, now_ms, weight_format};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 use tandem_core::router::{Decision, RouterPolicy, Signals};
@@ -101,6 +101,8 @@ impl Analyzer {
     /// Loads the base encoder files and a heads file (`undefined`: the heads
     /// built into this package). `modelSha256` is the sha256 (hex) of
     /// `model` as the caller verified it; it must match the heads' base.
+    /// `weights`: how the encoder's matrices are held on the CPU backend,
+    /// `"q8_0"` (default: integer kernels) or `"f32"` (the reference).
     #[allow(clippy::too_many_arguments)]
     pub async fn load(
         config_json: String,
@@ -109,7 +111,12 @@ impl Analyzer {
         tokenizer_json: Vec<u8>,
         heads: Option<Vec<u8>>,
         device_preference: Option<String>,
+        weights: Option<String>,
     ) -> Result<Analyzer, JsError> {
+        let format = match weights {
+            Some(name) => weight_format(Some(&name))?,
+            None => Tagger::DEFAULT_FORMAT,
+        };
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
         let files = TaggerFiles {
             config_json: &config_json,
@@ -118,7 +125,7 @@ impl Analyzer {
             tokenizer_json: &tokenizer_json,
             heads: heads.as_deref().unwrap_or(tandem_models::DEFAULT_HEADS),
         };
-        let tagger = Tagger::load(files, &device).map_err(js_error)?;
+        let tagger = Tagger::load_as(files, &device, format).map_err(js_error)?;
         Ok(Analyzer {
             tagger,
             shield: CoreShield::default(),

@@ -146,7 +146,7 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
 }
 
 /// The weight format for a name: `"stored"` (the default), `"f32"` or `"q8_0"`.
-fn weight_format(name: Option<&str>) -> Result<WeightFormat, JsError> {
+pub(crate) fn weight_format(name: Option<&str>) -> Result<WeightFormat, JsError> {
     match name.unwrap_or("stored") {
         "stored" => Ok(WeightFormat::Stored),
         "f32" => Ok(WeightFormat::F32),
@@ -223,7 +223,7 @@ impl LocalModel {
     ) -> Result<LocalModel, JsError> {
         let format = weight_format(weights.as_deref())?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
-        let engine = Engine::from_gguf_as(&bytes, &device, format).map_err(js_error)?;
+        let engine = Engine::from_gguf_as(bytes, &device, format).map_err(js_error)?;
         Ok(LocalModel {
             loaded: Loaded::Engine(Box::new(engine)),
             backend,
