@@ -53,6 +53,30 @@ pub(crate) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
     quantize_into(x, out)
 }
 
+/// The loop both vector kernels share: each weight row against the input
+/// rows in tiles of up to `TILE`, each tile handed to the calling module's
+/// `tile::<K, N>` with `N` known at compile time (so its accumulators are
+/// locals). A macro, not a function, so that it expands inside each
+/// kernel's `rows_into` and compiles with that kernel's target features.
+#[allow(unused_macros)]
+macro_rules! tiled_rows {
+    ($k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
+        let per_row = $w.cols() / QK;
+        for (i, sums) in $out.chunks_exact_mut($m).enumerate() {
+            let row = $w.row($first + i);
+            for (tile_index, sums) in sums.chunks_mut(TILE).enumerate() {
+                let acts = &$acts[tile_index * TILE * per_row..];
+                match sums.len() {
+                    4 => tile::<$k, 4>(row, acts, per_row, sums),
+                    3 => tile::<$k, 3>(row, acts, per_row, sums),
+                    2 => tile::<$k, 2>(row, acts, per_row, sums),
+                    _ => tile::<$k, 1>(row, acts, per_row, sums),
+                }
+            }
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use crate::activation::{Q8Block, QK, quantize_into};
@@ -71,19 +95,7 @@ mod x86 {
     /// weight row streams by, each block unpacked once per tile.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-        let per_row = w.cols() / QK;
-        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
-            let row = w.row(first + i);
-            for (tile_index, sums) in sums.chunks_mut(TILE).enumerate() {
-                let acts = &acts[tile_index * TILE * per_row..];
-                match sums.len() {
-                    4 => tile::<K, 4>(row, acts, per_row, sums),
-                    3 => tile::<K, 3>(row, acts, per_row, sums),
-                    2 => tile::<K, 2>(row, acts, per_row, sums),
-                    _ => tile::<K, 1>(row, acts, per_row, sums),
-                }
-            }
-        }
+        tiled_rows!(K, w, first, out, acts, m);
     }
 
     /// Input rows per tile: four accumulators, and room in the sixteen
@@ -172,19 +184,7 @@ mod wasm {
     /// tile, and the tile's accumulators are locals that the engine keeps in
     /// registers.
     pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-        let per_row = w.cols() / QK;
-        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
-            let row = w.row(first + i);
-            for (tile_index, sums) in sums.chunks_mut(TILE).enumerate() {
-                let acts = &acts[tile_index * TILE * per_row..];
-                match sums.len() {
-                    4 => tile::<K, 4>(row, acts, per_row, sums),
-                    3 => tile::<K, 3>(row, acts, per_row, sums),
-                    2 => tile::<K, 2>(row, acts, per_row, sums),
-                    _ => tile::<K, 1>(row, acts, per_row, sums),
-                }
-            }
-        }
+        tiled_rows!(K, w, first, out, acts, m);
     }
 
     /// Input rows per tile.
