@@ -1,11 +1,11 @@
-//! Throughput of the fused kernels on model-shaped matrices, against a
-//! plain `f32` matrix-vector product on the dequantized weights (the
-//! baseline, in the same run).
+//! Throughput of the fused kernels on model-shaped matrices, on every
+//! kernel this CPU runs ([`tandem_quant::Kernel`]), against a plain `f32`
+//! product on the dequantized weights (the baseline, in the same run).
 //!
 //! `cargo run --release -p tandem-quant --example throughput [ROWS COLS M]`
 
 use std::time::Instant;
-use tandem_quant::QMatrix;
+use tandem_quant::{Kernel, QMatrix};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -52,9 +52,6 @@ fn main() {
                 })
                 .fold(f64::INFINITY, f64::min)
         };
-        let quant = time(&mut || {
-            std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
-        });
         let f32_time = time(&mut || {
             let mut y = vec![0f32; m * rows];
             for i in 0..m {
@@ -65,13 +62,23 @@ fn main() {
             }
             std::hint::black_box(y);
         });
-        println!(
-            "{:>5}: {:>8.1} µs ({:>5.1} GB/s of weights), f32 baseline {:>8.1} µs, {:.2}x",
-            format!("{ty:?}"),
-            quant * 1e6,
-            bytes as f64 / quant / 1e9,
-            f32_time * 1e6,
-            f32_time / quant
-        );
+        let mut portable = None;
+        for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
+            tandem_quant::use_kernel(kernel).expect("available");
+            let quant = time(&mut || {
+                std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
+            });
+            let portable_time = *portable.get_or_insert(quant);
+            println!(
+                "{:>5} {:>9}: {:>8.1} µs ({:>5.1} GB/s of weights), {:.2}x the f32 baseline ({:.1} µs), {:.2}x portable",
+                format!("{ty:?}"),
+                format!("{kernel:?}"),
+                quant * 1e6,
+                bytes as f64 / quant / 1e9,
+                f32_time / quant,
+                f32_time * 1e6,
+                portable_time / quant
+            );
+        }
     }
 }

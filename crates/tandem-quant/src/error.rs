@@ -58,4 +58,7 @@ pub enum QuantError {
         /// Rows held.
         rows: usize,
     },
+    /// [`crate::use_kernel`] named a kernel this CPU or build cannot run.
+    #[error("the {0:?} kernel is not available on this CPU or build")]
+    KernelUnavailable(crate::Kernel),
 }

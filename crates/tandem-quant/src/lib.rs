@@ -13,9 +13,10 @@
 //!
 //! Block layouts and their products are described once, in safe Rust
 //! (`dot.rs`). `simd.rs`, this crate's only module allowed `unsafe`,
-//! holds the kernels that run them: AVX2 with FMA and F16C (chosen at run
-//! time), wasm `simd128` (chosen at compile time), and a portable kernel
-//! for every other CPU. Each keeps vector accumulators per input row and
+//! holds the kernels that run them: AVX-VNNI and AVX2 with FMA and F16C
+//! (chosen at run time), wasm `simd128` (chosen at compile time), and a
+//! portable kernel for every other CPU. [`kernel`] says which one runs and
+//! [`use_kernel`] picks another (benchmarks compare them in one process). Each keeps vector accumulators per input row and
 //! sums them once per row. With the `parallel` feature (the native binary
 //! turns it on), the calling thread and rayon's pool share each product's
 //! rows ([`set_threads`]); without it (wasm) they run on the calling thread.
@@ -38,4 +39,5 @@ mod threads;
 
 pub use error::QuantError;
 pub use matrix::QMatrix;
+pub use simd::{Kernel, kernel, use_kernel};
 pub use threads::set_threads;

@@ -1,43 +1,116 @@
-//! The SIMD kernels, chosen at run time: the one module of the workspace
-//! allowed `unsafe`.
+//! The SIMD kernels, chosen at run time: with the CLI's memory-mapped
+//! files, one of the two modules of the workspace allowed `unsafe`.
 //!
 //! A kernel walks weight rows block by block, unpacks each block once
 //! (`dot.rs`, safe code inlined here, so compiled with this kernel's target
 //! features) and feeds its runs of 32 products to vector accumulators: one
 //! integer multiply-add per run, one fused float multiply-add with the
 //! run's scales, and a horizontal sum only at the end of a row, as ggml's
-//! `vec_dot` kernels do. x86-64 CPUs with AVX2 and FMA get the AVX2 kernel
-//! (chosen at run time), the wasm build with `simd128` the wasm kernel
-//! (chosen at compile time: a browser either validates the module or not),
-//! and other CPUs the portable kernel (`QMatrix::rows_portable`), which
-//! LLVM vectorizes for the target's baseline (NEON on aarch64).
+//! `vec_dot` kernels do. x86-64 CPUs with AVX2 and FMA get the AVX2 kernel,
+//! with AVX-VNNI's `vpdpbusd` where the CPU has it (chosen at run time:
+//! [`Kernel`]); the wasm build with `simd128` the wasm kernel (chosen at
+//! compile time: a browser either validates the module or not); other CPUs
+//! the portable kernel (`QMatrix::rows_portable`), which LLVM vectorizes
+//! for the target's baseline (NEON on aarch64).
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
-//! only called after the CPU reported those features, and every load reads
-//! exactly the 32 bytes of a `[i8; 32]`.
+//! only called for a kernel whose `available()` held (the CPU reported its
+//! features), and every load reads exactly the 32 bytes of a `[i8; 32]`.
 
 #![allow(unsafe_code)]
 
 use crate::activation::{Q8Block, quantize_into};
 use crate::dot::BlockKernel;
+use crate::error::QuantError;
 use crate::matrix::QMatrix;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The vector kernels, one per instruction set. The fastest one the CPU
+/// runs is used unless [`use_kernel`] picks another: how benchmarks compare
+/// them in one process, and how a suspected kernel bug is ruled out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Safe Rust that LLVM vectorizes for the target's baseline (SSE2, NEON).
+    Portable,
+    /// x86-64 with AVX2, FMA and F16C.
+    Avx2,
+    /// x86-64 with AVX2, FMA, F16C and AVX-VNNI.
+    AvxVnni,
+    /// wasm32 built with `simd128`.
+    Simd128,
+}
+
+impl Kernel {
+    /// Every kernel, slowest first.
+    pub const ALL: [Kernel; 4] = [Kernel::Portable, Kernel::Avx2, Kernel::AvxVnni, Kernel::Simd128];
+
+    /// Whether this CPU (and this build) can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                    && std::arch::is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => Kernel::Avx2.available() && std::arch::is_x86_feature_detected!("avxvnni"),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Simd128 => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+}
+
+/// The kernel in use, as an index into [`Kernel::ALL`]; `UNSET` until the
+/// first product or [`use_kernel`].
+static CHOSEN: AtomicU8 = AtomicU8::new(UNSET);
+const UNSET: u8 = u8::MAX;
+
+/// The kernel the products run on: the fastest available unless
+/// [`use_kernel`] chose another.
+pub fn kernel() -> Kernel {
+    match CHOSEN.load(Ordering::Relaxed) {
+        UNSET => {
+            let best = Kernel::ALL
+                .into_iter()
+                .rev()
+                .find(|k| k.available())
+                .unwrap_or(Kernel::Portable);
+            CHOSEN.store(best as u8, Ordering::Relaxed);
+            best
+        }
+        i => Kernel::ALL[usize::from(i)],
+    }
+}
+
+/// Runs every later product on `kernel`; refused if this CPU or build
+/// cannot run it.
+pub fn use_kernel(kernel: Kernel) -> Result<(), QuantError> {
+    if !kernel.available() {
+        return Err(QuantError::KernelUnavailable(kernel));
+    }
+    CHOSEN.store(kernel as u8, Ordering::Relaxed);
+    Ok(())
+}
 
 /// Rows `first..` of `w` times the activations into `out` (`m` values per
-/// row), with the fastest kernel this CPU runs.
+/// row), on [`kernel`].
 #[inline(always)]
 pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-        && std::arch::is_x86_feature_detected!("f16c")
-    {
-        // SAFETY: `x86::rows_into` requires AVX2, FMA and F16C, detected just above.
-        return unsafe { x86::rows_into::<K>(w, first, out, acts, m) };
+    match kernel() {
+        // SAFETY (both x86 arms): `kernel()` only returns a kernel whose
+        // `available()` held, i.e. whose target features the CPU reported.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni => unsafe { avx_vnni::rows_into::<K>(w, first, out, acts, m) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => wasm::rows_into::<K>(w, first, out, acts, m),
+        _ => w.rows_portable::<K>(first, out, acts, m),
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return wasm::rows_into::<K>(w, first, out, acts, m);
-    #[allow(unreachable_code)]
-    w.rows_portable::<K>(first, out, acts, m)
 }
 
 /// Quantizes activations ([`quantize_into`]) compiled for AVX2 where the
@@ -47,8 +120,8 @@ pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f3
 pub(crate) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: `x86::quantize` requires AVX2 and FMA, detected just above.
-        return unsafe { x86::quantize(x, out) };
+        // SAFETY: `quantize_avx2` requires AVX2 and FMA, detected just above.
+        return unsafe { quantize_avx2(x, out) };
     }
     quantize_into(x, out)
 }
@@ -77,99 +150,141 @@ macro_rules! tiled_rows {
     }};
 }
 
+/// The x86-64 kernel, stamped out once per instruction set: `$features`
+/// are the target features of every function in the module, and `pairs`
+/// is the one instruction sequence that differs, eight lanes of `Σ a·b`
+/// over unsigned bytes `a` and signed bytes `b`.
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use crate::activation::{Q8Block, QK, quantize_into};
-    use crate::dot::BlockKernel;
-    use crate::matrix::QMatrix;
-    use std::arch::x86_64::*;
+macro_rules! x86_kernel {
+    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, pairs = |$a:ident, $b:ident| $pairs:expr) => {
+        $(#[$doc])*
+        mod $name {
+            use crate::activation::{Q8Block, QK};
+            use crate::dot::BlockKernel;
+            use crate::matrix::QMatrix;
+            use std::arch::x86_64::*;
 
-    /// [`quantize_into`] compiled for AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
-        quantize_into(x, out)
-    }
+            /// [`super::rows_into`] in tiles of up to [`TILE`] input rows whose
+            /// 8-lane accumulators stay in registers while a weight row streams
+            /// by, each block unpacked once per tile.
+            #[target_feature(enable = $features)]
+            pub(in crate::simd) fn rows_into<K: BlockKernel>(
+                w: &QMatrix,
+                first: usize,
+                out: &mut [f32],
+                acts: &[Q8Block],
+                m: usize,
+            ) {
+                tiled_rows!(K, w, first, out, acts, m);
+            }
 
-    /// The AVX2 kernel (with FMA, and F16C for the scales): [`super::rows_into`] in tiles of up to [`TILE`]
-    /// input rows whose 8-lane accumulators stay in registers while a
-    /// weight row streams by, each block unpacked once per tile.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-        tiled_rows!(K, w, first, out, acts, m);
-    }
+            /// Input rows per tile: four accumulators, and room in the sixteen
+            /// vector registers for the unpacked block and the products.
+            const TILE: usize = 4;
 
-    /// Input rows per tile: four accumulators, and room in the sixteen
-    /// vector registers for the unpacked block and the products.
-    const TILE: usize = 4;
-
-    /// One weight row times the first `N` input rows of `acts` (each
-    /// `per_row` blocks long) into `sums`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
-        let mut acc = [_mm256_setzero_ps(); N];
-        let mut rest = [0f32; N];
-        for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
-            let u = K::unpack(block);
-            for t in 0..N {
-                let start = t * per_row + b * K::ACTS;
-                let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
-                let r = K::products(&u, &acts[start..start + K::ACTS], widen, |w, q, lo, hi| {
-                    acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
-                });
-                if K::HAS_REST {
-                    rest[t] += r;
+            /// One weight row times the first `N` input rows of `acts` (each
+            /// `per_row` blocks long) into `sums`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
+                let mut acc = [_mm256_setzero_ps(); N];
+                let mut rest = [0f32; N];
+                for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
+                    let u = K::unpack(block);
+                    for t in 0..N {
+                        let start = t * per_row + b * K::ACTS;
+                        let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
+                        let r = K::products(&u, &acts[start..start + K::ACTS], widen, |w, q, lo, hi| {
+                            acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
+                        });
+                        if K::HAS_REST {
+                            rest[t] += r;
+                        }
+                    }
+                }
+                for t in 0..N {
+                    sums[t] = hsum(acc[t]) + rest[t];
                 }
             }
-        }
-        for t in 0..N {
-            sums[t] = hsum(acc[t]) + rest[t];
-        }
-    }
 
-    /// `lo` in lanes 0–3 and `hi` in lanes 4–7, matching [`dot32`].
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn scales<K: BlockKernel>(lo: f32, hi: f32) -> __m256 {
-        if K::SPLIT_SCALES {
-            _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo))
-        } else {
-            _mm256_set1_ps(lo)
+            /// `lo` in lanes 0–3 and `hi` in lanes 4–7, matching [`dot32`].
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn scales<K: BlockKernel>(lo: f32, hi: f32) -> __m256 {
+                if K::SPLIT_SCALES {
+                    _mm256_set_m128(_mm_set1_ps(hi), _mm_set1_ps(lo))
+                } else {
+                    _mm256_set1_ps(lo)
+                }
+            }
+
+            /// Eight partial sums of `Σ w·q` over 32 values: lanes 0–3 cover values
+            /// 0–15 and lanes 4–7 values 16–31.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
+                // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
+                let (w, q) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.as_ptr().cast()),
+                        _mm256_loadu_si256(q.as_ptr().cast()),
+                    )
+                };
+                // The byte products take unsigned by signed bytes: weights that
+                // are never negative go as they are, others as |w| times q
+                // carrying w's sign (|−128| reads as 128 unsigned, and
+                // activations stay within ±127, so a pair sums to at most
+                // 2·128·127, inside an i16).
+                let sums = if K::UNSIGNED {
+                    pairs(w, q)
+                } else {
+                    pairs(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
+                };
+                _mm256_cvtepi32_ps(sums)
+            }
+
+            /// Eight lanes of `Σ a·b` over four bytes each: `a` unsigned, `b` signed.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn pairs($a: __m256i, $b: __m256i) -> __m256i {
+                $pairs
+            }
+
+            /// The sum of the eight lanes.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn hsum(v: __m256) -> f32 {
+                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+            }
         }
-    }
+    };
+}
 
-    /// Eight partial sums of `Σ w·q` over 32 values: lanes 0–3 cover values
-    /// 0–15 and lanes 4–7 values 16–31.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
-        // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
-        let (w, q) = unsafe {
-            (
-                _mm256_loadu_si256(w.as_ptr().cast()),
-                _mm256_loadu_si256(q.as_ptr().cast()),
-            )
-        };
-        // `maddubs` multiplies unsigned by signed bytes: weights that are
-        // never negative go as they are, others as |w| times q carrying w's
-        // sign (|−128| reads as 128 unsigned, and activations stay within
-        // ±127, so a pair sums to at most 2·128·127, inside an i16).
-        let pairs = if K::UNSIGNED {
-            _mm256_maddubs_epi16(w, q)
-        } else {
-            _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
-        };
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
-    }
+#[cfg(target_arch = "x86_64")]
+x86_kernel! {
+    /// AVX2 with FMA and F16C: byte pairs by `maddubs`, then summed to
+    /// 32-bit lanes by `madd`.
+    mod avx2,
+    features = "avx2,fma,f16c",
+    pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
+}
 
-    /// The sum of the eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn hsum(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
-    }
+#[cfg(target_arch = "x86_64")]
+x86_kernel! {
+    /// AVX2 with AVX-VNNI: one `vpdpbusd` does what `maddubs` and `madd` do
+    /// (and cannot saturate the 16-bit pair sums).
+    mod avx_vnni,
+    features = "avx2,fma,f16c,avxvnni",
+    pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b)
+}
+
+/// [`quantize_into`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn quantize_avx2(x: &[f32], out: &mut Vec<Q8Block>) {
+    quantize_into(x, out)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -286,21 +401,66 @@ mod tests {
         (QMatrix::new(ty, rows, cols, data).unwrap(), acts)
     }
 
+    /// The product on every kernel this CPU runs, by name. Kernels are
+    /// called directly, not through the process-wide choice, so that tests
+    /// running at the same time do not switch each other's kernel.
+    fn kernels<K: BlockKernel>(
+        w: &QMatrix,
+        acts: &[crate::activation::Q8Block],
+        m: usize,
+    ) -> Vec<(super::Kernel, Vec<f32>)> {
+        let mut all = Vec::new();
+        for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
+            let mut out = vec![0f32; w.rows() * m];
+            match kernel {
+                // SAFETY (both x86 arms): the kernel is `available()`.
+                #[cfg(target_arch = "x86_64")]
+                super::Kernel::AvxVnni => unsafe { super::avx_vnni::rows_into::<K>(w, 0, &mut out, acts, m) },
+                #[cfg(target_arch = "x86_64")]
+                super::Kernel::Avx2 => unsafe { super::avx2::rows_into::<K>(w, 0, &mut out, acts, m) },
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                super::Kernel::Simd128 => super::wasm::rows_into::<K>(w, 0, &mut out, acts, m),
+                _ => continue,
+            }
+            all.push((kernel, out));
+        }
+        all
+    }
+
     fn agree<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
         for &(rows, blocks, m) in &[(1, 1, 1), (3, 2, 1), (5, 3, 2), (4, 1, 7), (2, 2, 16)] {
             let (w, acts) = case(ty, rows, blocks, m, seed);
-            let (mut simd, mut portable) = (vec![0f32; rows * m], vec![0f32; rows * m]);
-            super::rows_into::<K>(&w, 0, &mut simd, &acts, m);
+            let mut portable = vec![0f32; rows * m];
             w.rows_portable::<K>(0, &mut portable, &acts, m);
-            for (i, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
-                // Only the order of float additions differs.
-                let tol = 1e-5 * (a.abs() + b.abs()) + 1e-30;
-                assert!(
-                    (a - b).abs() <= tol,
-                    "{ty:?} rows {rows} blocks {blocks} m {m} out {i}: {a} vs {b}"
-                );
+            for (kernel, simd) in kernels::<K>(&w, &acts, m) {
+                for (i, (&a, &b)) in simd.iter().zip(&portable).enumerate() {
+                    // Only the order of float additions differs.
+                    let tol = 1e-5 * (a.abs() + b.abs()) + 1e-30;
+                    assert!(
+                        (a - b).abs() <= tol,
+                        "{kernel:?}: {ty:?} rows {rows} blocks {blocks} m {m} out {i}: {a} vs {b}"
+                    );
+                }
             }
         }
+    }
+
+    #[test]
+    fn a_kernel_the_cpu_lacks_is_refused_and_the_choice_holds() {
+        let best = super::kernel();
+        assert!(best.available());
+        let missing = super::Kernel::ALL.into_iter().find(|k| !k.available());
+        if let Some(missing) = missing {
+            assert!(matches!(
+                super::use_kernel(missing),
+                Err(crate::QuantError::KernelUnavailable(k)) if k == missing
+            ));
+            assert_eq!(super::kernel(), best);
+        }
+        super::use_kernel(super::Kernel::Portable).unwrap();
+        assert_eq!(super::kernel(), super::Kernel::Portable);
+        super::use_kernel(best).unwrap();
+        assert_eq!(super::kernel(), best);
     }
 
     #[test]
