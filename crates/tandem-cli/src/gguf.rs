@@ -38,7 +38,7 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
 }
 
 fn read(model: &str) -> Result<tandem_gguf::Bytes> {
-    crate::mapped::map(&models::resolve(model)?)
+    models::read_gguf(&models::resolve(model)?)
 }
 
 fn info(model: &str, all_tensors: bool) -> Result<()> {

@@ -7,7 +7,6 @@ mod demo;
 mod eval;
 mod generate;
 mod gguf;
-mod mapped;
 mod models;
 mod redact;
 mod router;

@@ -39,14 +39,24 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
     Ok(cached)
 }
 
-/// Maps the model `model` (name or path) and loads it with its tokenizer and chat template.
+/// A GGUF file's bytes, read once into memory: the model's quantized matrices
+/// are views of them, so loading copies no weight. Mapping the file instead
+/// (as llama.cpp does) measured 8–10 % slower decoding here: its 4 KiB page-cache
+/// pages miss the TLB where an anonymous buffer gets transparent huge pages.
+pub(crate) fn read_gguf(path: &std::path::Path) -> Result<tandem_gguf::Bytes> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes.into())
+}
+
+/// Reads the model `model` (name or path) and loads it with its tokenizer and chat template.
 pub(crate) fn load_engine(
     model: &str,
     device: &burn::tensor::Device,
     format: tandem_models::WeightFormat,
 ) -> Result<(tandem_engine::Engine, PathBuf)> {
     let path = resolve(model)?;
-    let bytes = crate::mapped::map(&path)?;
+    let bytes = read_gguf(&path)?;
     Ok((tandem_engine::Engine::from_gguf_as(bytes, device, format)?, path))
 }
 

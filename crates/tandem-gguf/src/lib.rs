@@ -3,7 +3,7 @@
 //! Written against the GGUF specification (versions 2 and 3): header,
 //! typed metadata key/values, tensor infos and the aligned data section.
 //! The reader shares the file's bytes (JavaScript fetches them, or the
-//! CLI maps them) and never copies tensor data: [`Gguf::tensor_data`] is a
+//! CLI reads them) and never copies tensor data: [`Gguf::tensor_data`] is a
 //! view of the file, and [`dequantize`] widens only what it is asked to.
 //!
 //! Files are untrusted input. Every count and length in a header is checked

@@ -12,7 +12,7 @@
 //! # SIMD, with `unsafe` in one module
 //!
 //! Block layouts and their products are described once, in safe Rust
-//! (`dot.rs`). `simd.rs`, this crate's only module allowed `unsafe`,
+//! (`dot.rs`). `simd.rs`, the workspace's only module allowed `unsafe`,
 //! holds the kernels that run them: AVX-VNNI and AVX2 with FMA and F16C
 //! (chosen at run time), wasm `simd128` (chosen at compile time), and a
 //! portable kernel for every other CPU. [`kernel`] says which one runs and

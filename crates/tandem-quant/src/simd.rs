@@ -1,5 +1,5 @@
-//! The SIMD kernels, chosen at run time: with the CLI's memory-mapped
-//! files, one of the two modules of the workspace allowed `unsafe`.
+//! The SIMD kernels, chosen at run time: the one module of the workspace
+//! allowed `unsafe`.
 //!
 //! A kernel walks weight rows block by block, unpacks each block once
 //! (`dot.rs`, safe code inlined here, so compiled with this kernel's target
