@@ -100,13 +100,20 @@ pub fn use_kernel(kernel: Kernel) -> Result<(), QuantError> {
 /// row), on [`kernel`].
 #[inline(always)]
 pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-    match kernel() {
-        // SAFETY (both x86 arms): `kernel()` only returns a kernel whose
-        // `available()` held, i.e. whose target features the CPU reported.
+    rows_on::<K>(kernel(), w, first, out, acts, m)
+}
+
+/// [`rows_into`] on `kernel`, or on the portable kernel where `kernel` is
+/// not available.
+#[inline(always)]
+fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+    match kernel {
+        // SAFETY (both x86 arms): the guard checked that the CPU reported
+        // the kernel's target features (a cached load after the first call).
         #[cfg(target_arch = "x86_64")]
-        Kernel::AvxVnni => unsafe { avx_vnni::rows_into::<K>(w, first, out, acts, m) },
+        Kernel::AvxVnni if kernel.available() => unsafe { avx_vnni::rows_into::<K>(w, first, out, acts, m) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
+        Kernel::Avx2 if kernel.available() => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
@@ -402,29 +409,22 @@ mod tests {
     }
 
     /// The product on every kernel this CPU runs, by name. Kernels are
-    /// called directly, not through the process-wide choice, so that tests
+    /// named directly, not through the process-wide choice, so that tests
     /// running at the same time do not switch each other's kernel.
     fn kernels<K: BlockKernel>(
         w: &QMatrix,
         acts: &[crate::activation::Q8Block],
         m: usize,
     ) -> Vec<(super::Kernel, Vec<f32>)> {
-        let mut all = Vec::new();
-        for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
-            let mut out = vec![0f32; w.rows() * m];
-            match kernel {
-                // SAFETY (both x86 arms): the kernel is `available()`.
-                #[cfg(target_arch = "x86_64")]
-                super::Kernel::AvxVnni => unsafe { super::avx_vnni::rows_into::<K>(w, 0, &mut out, acts, m) },
-                #[cfg(target_arch = "x86_64")]
-                super::Kernel::Avx2 => unsafe { super::avx2::rows_into::<K>(w, 0, &mut out, acts, m) },
-                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-                super::Kernel::Simd128 => super::wasm::rows_into::<K>(w, 0, &mut out, acts, m),
-                _ => continue,
-            }
-            all.push((kernel, out));
-        }
-        all
+        super::Kernel::ALL
+            .into_iter()
+            .filter(|k| k.available())
+            .map(|kernel| {
+                let mut out = vec![0f32; w.rows() * m];
+                super::rows_on::<K>(kernel, w, 0, &mut out, acts, m);
+                (kernel, out)
+            })
+            .collect()
     }
 
     fn agree<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {

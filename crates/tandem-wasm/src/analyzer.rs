@@ -113,10 +113,7 @@ impl Analyzer {
         device_preference: Option<String>,
         weights: Option<String>,
     ) -> Result<Analyzer, JsError> {
-        let format = match weights {
-            Some(name) => weight_format(Some(&name))?,
-            None => Tagger::DEFAULT_FORMAT,
-        };
+        let format = weight_format(weights.as_deref(), Tagger::DEFAULT_FORMAT)?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
         let files = TaggerFiles {
             config_json: &config_json,

@@ -145,9 +145,13 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
     }
 }
 
-/// The weight format for a name: `"stored"` (the default), `"f32"` or `"q8_0"`.
-pub(crate) fn weight_format(name: Option<&str>) -> Result<WeightFormat, JsError> {
-    match name.unwrap_or("stored") {
+/// The weight format `name` says (`"stored"`, `"f32"` or `"q8_0"`), or
+/// `default` when JavaScript passed none.
+pub(crate) fn weight_format(name: Option<&str>, default: WeightFormat) -> Result<WeightFormat, JsError> {
+    let Some(name) = name else {
+        return Ok(default);
+    };
+    match name {
         "stored" => Ok(WeightFormat::Stored),
         "f32" => Ok(WeightFormat::F32),
         "q8_0" => Ok(WeightFormat::Q8_0),
@@ -221,7 +225,7 @@ impl LocalModel {
         device_preference: Option<String>,
         weights: Option<String>,
     ) -> Result<LocalModel, JsError> {
-        let format = weight_format(weights.as_deref())?;
+        let format = weight_format(weights.as_deref(), WeightFormat::Stored)?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
         let engine = Engine::from_gguf_as(bytes, &device, format).map_err(js_error)?;
         Ok(LocalModel {
@@ -242,7 +246,7 @@ impl LocalModel {
         device_preference: Option<String>,
         format: Option<String>,
     ) -> Result<LocalModel, JsError> {
-        let format = weight_format(format.as_deref())?;
+        let format = weight_format(format.as_deref(), WeightFormat::Stored)?;
         let (device, backend, fallback_reason) = device(device_preference.as_deref().unwrap_or("auto")).await?;
         let model = Model::from_safetensors_as(&config_json, &weights, &device, format).map_err(js_error)?;
         Ok(LocalModel {
