@@ -14,6 +14,7 @@ pub(crate) enum DeviceKind {
     /// burn's CPU backend (flex).
     Cpu,
     /// burn's wgpu backend (Vulkan, Metal, …; Mesa lavapipe without a GPU).
+    #[cfg(feature = "wgpu")]
     Wgpu,
 }
 
@@ -22,6 +23,7 @@ impl DeviceKind {
     pub(crate) fn device(self) -> burn::tensor::Device {
         match self {
             Self::Cpu => burn::tensor::Device::flex(),
+            #[cfg(feature = "wgpu")]
             Self::Wgpu => burn::tensor::Device::wgpu(Default::default()),
         }
     }
