@@ -38,6 +38,7 @@ mod policy;
 mod recognizer;
 pub mod recognizers;
 mod redact;
+mod refine;
 mod resolve;
 mod restore;
 pub mod shape;

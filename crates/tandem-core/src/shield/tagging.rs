@@ -216,6 +216,8 @@ impl ModelThresholds {
 /// their tags say: a model that reads "Jürgen" as a person and "Müller" as a
 /// place, or "Wohnbau" as a person and "Nord GmbH" as an organization, still
 /// means one name. The span takes the kind with the most probability mass.
+/// The spans are then cut to the policy (titles, greetings, function words,
+/// legal forms: `refine`).
 pub fn decode(scheme: &TagScheme, text: &str, tokens: &[TaggedToken], thresholds: &ModelThresholds) -> Vec<Span> {
     struct Open {
         votes: Vec<(EntityKind, f32)>,
@@ -274,7 +276,7 @@ pub fn decode(scheme: &TagScheme, text: &str, tokens: &[TaggedToken], thresholds
     if let Some(o) = open {
         close(o, &mut out);
     }
-    out
+    super::refine::refine(text, out)
 }
 
 /// Widens `range` to whole words, then trims surrounding whitespace and

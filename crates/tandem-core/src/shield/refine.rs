@@ -1,0 +1,802 @@
+//! The model's spans cut to the policy (docs/shield.md, "What the shield finds").
+//!
+//! A token classifier sees word pieces; the policy speaks of names. Where the
+//! two disagree in ways a rule can settle, these rules settle it after
+//! decoding:
+//!
+//! - **Titles, kinship and greetings are not part of a name.** "Hallo Frau
+//!   Berger" is `Berger`; a span that began with a personal title ("Mme
+//!   Perrin", "Dr. Yilmaz") is a PERSON whatever the model voted.
+//! - **A name starts and ends with a capital** in text that uses capitals:
+//!   lower-case words at a span's edges ("hermana Elena y", "Northgate Home
+//!   Insurance claims") are dropped, and a person's span splits at an inner
+//!   lower-case word that is no name particle ("Brian Kowalczyk and Alicia
+//!   Kowalczyk"; `van`, `de`, `y` stay). All-lower-case spans ("jamal") are
+//!   informal typing and keep their words.
+//! - **Columns and dashes separate fields**: two or more spaces, a tab, or a
+//!   free-standing dash or bar split a span ("Margaret Ellison   DOB",
+//!   "Rocío Gil – RRHH").
+//! - **Function words, calendar words and form labels alone are no entity**
+//!   ("Ihre", "sábado", "Vorname"), except first names that are also words
+//!   ("Will", "May"), which the model decides.
+//! - **An organization keeps its legal form**, dots included ("Inc.",
+//!   "S.L.", "e.V."), also when the model stopped just before it.
+//!
+//! The word lists are closed classes of the languages the shield is
+//! evaluated in (English, German, French, Spanish, Italian, Dutch,
+//! Portuguese), not names.
+
+use super::Span;
+use std::ops::Range;
+use tandem_protocol::EntityKind;
+
+/// Applies the rules above to the model's spans (in text order).
+pub(crate) fn refine(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for span in spans {
+        for piece in split_fields(text, span.range.clone()) {
+            refine_piece(text, &span, piece, &mut out);
+        }
+    }
+    out
+}
+
+/// A word of a span: its byte range and its core (without surrounding
+/// punctuation, but with a final `.` kept: "Dr.", "S.L.").
+struct Word<'t> {
+    range: Range<usize>,
+    core: &'t str,
+}
+
+impl Word<'_> {
+    fn lower(&self) -> String {
+        self.core.to_lowercase()
+    }
+
+    fn bare_lower(&self) -> String {
+        self.core.trim_end_matches('.').to_lowercase()
+    }
+
+    fn starts_upper(&self) -> bool {
+        self.core
+            .chars()
+            .find(|c| c.is_alphabetic())
+            .is_some_and(char::is_uppercase)
+    }
+
+    fn starts_lower(&self) -> bool {
+        self.core
+            .chars()
+            .find(|c| c.is_alphabetic())
+            .is_some_and(char::is_lowercase)
+    }
+}
+
+fn words(text: &str, range: Range<usize>) -> Vec<Word<'_>> {
+    let mut out = Vec::new();
+    let s = &text[range.clone()];
+    let mut offset = 0;
+    for piece in s.split_whitespace() {
+        let at = s[offset..].find(piece).map_or(offset, |i| offset + i);
+        offset = at + piece.len();
+        let start = range.start + at;
+        let lead = piece.len() - piece.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+        let trimmed = piece.trim_end_matches(|c: char| !c.is_alphanumeric());
+        if trimmed.len() <= lead {
+            continue;
+        }
+        // keep one final dot: "Dr.", "Inc.", "S.L."
+        let end = if piece[trimmed.len()..].starts_with('.') {
+            trimmed.len() + 1
+        } else {
+            trimmed.len()
+        };
+        out.push(Word {
+            range: start + lead..start + end,
+            core: &piece[lead..end],
+        });
+    }
+    out
+}
+
+/// Splits `range` at field separators: two or more spaces, a tab, or a
+/// free-standing dash or bar.
+fn split_fields(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
+    let s = &text[range.clone()];
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    let bytes = s.as_bytes();
+    while i < s.len() {
+        let c = s[i..].chars().next().unwrap_or(' ');
+        if c == ' ' || c == '\t' {
+            let run_end = i + s[i..].find(|c: char| c != ' ' && c != '\t').unwrap_or(s.len() - i);
+            let run = &s[i..run_end];
+            let rest = &s[run_end..];
+            let dash = ["-", "–", "—", "|", "/"]
+                .iter()
+                .find(|d| rest.starts_with(**d) && rest[d.len()..].starts_with([' ', '\t']));
+            if run.len() >= 2 || run.contains('\t') {
+                out.push(range.start + start..range.start + i);
+                start = run_end;
+                i = run_end;
+                continue;
+            }
+            if let Some(d) = dash {
+                out.push(range.start + start..range.start + i);
+                start = run_end + d.len();
+                i = start;
+                continue;
+            }
+            i = run_end;
+            continue;
+        }
+        i += if bytes[i] < 0x80 { 1 } else { c.len_utf8() };
+    }
+    out.push(range.start + start..range.end);
+    out.retain(|r| r.start < r.end);
+    out
+}
+
+fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span>) {
+    let mut ws = words(text, piece);
+    let mut kind = span.kind;
+    // Greetings, then titles, at the start.
+    while ws.first().is_some_and(|w| GREETINGS.contains(&w.bare_lower().as_str())) {
+        ws.remove(0);
+    }
+    let mut titled = false;
+    while ws.first().is_some_and(is_title) {
+        ws.remove(0);
+        titled = true;
+    }
+    if titled && !ws.is_empty() {
+        kind = EntityKind::Person;
+    }
+    let cased = ws.iter().any(Word::starts_upper);
+    if cased {
+        while ws.first().is_some_and(Word::starts_lower) {
+            ws.remove(0);
+        }
+        while ws.last().is_some_and(Word::starts_lower) {
+            ws.pop();
+        }
+    }
+    let groups: Vec<&[Word<'_>]> = if cased && kind == EntityKind::Person {
+        ws.split(|w| w.starts_lower() && !is_particle(w))
+            .filter(|g| !g.is_empty())
+            .collect()
+    } else {
+        vec![&ws[..]]
+    };
+    for group in groups {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        if group.iter().all(is_non_name_word) {
+            continue;
+        }
+        let mut end = last.range.end;
+        if kind == EntityKind::Organization {
+            end = with_legal_form(text, group, end);
+        } else if last.core.ends_with('.') {
+            end -= 1; // "Berger." -> "Berger"; only legal forms keep their dot
+        }
+        if first.range.start < end {
+            out.push(Span::new(kind, first.range.start..end, span.score, span.recognizer));
+        }
+    }
+}
+
+/// The end of an organization's span: its legal form with the dot, also a
+/// legal form right after the span ("Logística Miramar" + " S.A.").
+fn with_legal_form(text: &str, group: &[Word<'_>], end: usize) -> usize {
+    let last = group.last().map(|w| (w.core, w.bare_lower()));
+    let Some((core, bare)) = last else { return end };
+    let end = end - usize::from(core.ends_with('.'));
+    if is_legal_form(&bare) {
+        return end + usize::from(keeps_dot(&bare) && text[end..].starts_with('.'));
+    }
+    // a legal form just after: ", Inc." / " GmbH" / " S.L."
+    let rest = &text[end..];
+    let after = rest.strip_prefix(", ").or_else(|| rest.strip_prefix(' ')).unwrap_or("");
+    let word: String = after
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '.' || *c == '&')
+        .collect();
+    let bare = word.trim_end_matches('.').to_lowercase();
+    // "GmbH", "Inc.", "e.V.": capitalized or dotted, never an ordinary word ("as", "spa")
+    let shaped = word.starts_with(char::is_uppercase) || bare.contains('.');
+    if shaped && is_legal_form(&bare) {
+        let with = if keeps_dot(&bare) && word.ends_with('.') {
+            word.len()
+        } else {
+            word.trim_end_matches('.').len()
+        };
+        return end + (rest.len() - after.len()) + with;
+    }
+    end
+}
+
+fn is_legal_form(bare: &str) -> bool {
+    LEGAL_FORMS.contains(&bare) || (bare.contains('.') && bare.len() <= 7 && bare.split('.').all(|p| p.len() <= 3))
+}
+
+/// Legal forms written as abbreviations keep their final dot ("Inc.", "S.L.").
+fn keeps_dot(bare: &str) -> bool {
+    bare.contains('.') || ["inc", "co", "corp", "ltd", "bros", "cie", "cía"].contains(&bare)
+}
+
+/// `van`, `de`, `y`, and elided ones: "d'Alembert", "dell'Orto".
+fn is_particle(w: &Word<'_>) -> bool {
+    let lower = w.lower();
+    PARTICLES.contains(&lower.as_str())
+        || lower
+            .split_once(['\'', '’'])
+            .is_some_and(|(head, tail)| head.chars().count() <= 4 && tail.starts_with(char::is_alphabetic))
+}
+
+fn is_title(w: &Word<'_>) -> bool {
+    let bare = w.bare_lower();
+    if bare.chars().count() == 1 {
+        // "M." (Monsieur); other single letters are initials
+        return w.core == "M.";
+    }
+    TITLES.contains(&bare.as_str())
+}
+
+fn is_non_name_word(w: &Word<'_>) -> bool {
+    let lower = w.bare_lower();
+    if WORD_NAMES.contains(&lower.as_str()) {
+        return false;
+    }
+    FUNCTION_WORDS.contains(&lower.as_str())
+        || CALENDAR.contains(&lower.as_str())
+        || LABELS.contains(&lower.as_str())
+        || GREETINGS.contains(&lower.as_str())
+}
+
+/// Personal titles, honorifics, kinship and role words that precede a name.
+const TITLES: &[&str] = &[
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "prof",
+    "sir",
+    "dame",
+    "herr",
+    "herrn",
+    "frau",
+    "fräulein",
+    "hr",
+    "fr",
+    "mme",
+    "mlle",
+    "mmes",
+    "me",
+    "sr",
+    "sra",
+    "srta",
+    "don",
+    "doña",
+    "dña",
+    "sig",
+    "sig.ra",
+    "sig.na",
+    "dott",
+    "dott.ssa",
+    "avv",
+    "ing",
+    "dhr",
+    "mevr",
+    "mw",
+    "señor",
+    "señora",
+    "señorita",
+    "monsieur",
+    "madame",
+    "mademoiselle",
+    "signor",
+    "signora",
+    "signorina",
+    "meneer",
+    "mevrouw",
+    "senhor",
+    "senhora",
+    "aunt",
+    "auntie",
+    "uncle",
+    "tante",
+    "onkel",
+    "tía",
+    "tío",
+    "tita",
+    "tito",
+    "zia",
+    "zio",
+    "oma",
+    "opa",
+    "grandma",
+    "grandpa",
+    "granny",
+    "nonna",
+    "nonno",
+    "mamie",
+    "papi",
+    "abuela",
+    "abuelo",
+    "mum",
+    "mom",
+    "mama",
+    "papa",
+    "dad",
+    "colleague",
+    "kollege",
+    "kollegin",
+    "collègue",
+    "compañero",
+    "compañera",
+    "collega",
+    "patient",
+    "patientin",
+    "patiente",
+    "paciente",
+    "paziente",
+    "herren",
+    "damen",
+];
+
+/// Greetings and sign-off words that precede a name ("Hi Marcus", "Thanks,
+/// Gráinne") and self-introductions ("Soy Tomás").
+const GREETINGS: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "dear",
+    "hallo",
+    "servus",
+    "moin",
+    "liebe",
+    "lieber",
+    "hola",
+    "querida",
+    "querido",
+    "estimada",
+    "estimado",
+    "bonjour",
+    "bonsoir",
+    "salut",
+    "coucou",
+    "cher",
+    "chère",
+    "ciao",
+    "caro",
+    "cara",
+    "gentile",
+    "buongiorno",
+    "hoi",
+    "beste",
+    "olá",
+    "oi",
+    "thanks",
+    "thank",
+    "danke",
+    "merci",
+    "gracias",
+    "grazie",
+    "bedankt",
+    "obrigado",
+    "obrigada",
+    "cheers",
+    "regards",
+    "soy",
+    "ich",
+    "je",
+    "sono",
+    "ik",
+    "eu",
+    "yo",
+];
+
+/// Name particles that stay inside a person's name.
+const PARTICLES: &[&str] = &[
+    "van", "von", "de", "der", "den", "del", "della", "delle", "di", "da", "do", "dos", "das", "du", "des", "la", "le",
+    "el", "y", "i", "e", "ter", "ten", "zu", "bin", "ibn", "al", "af", "av", "mac", "mc", "o", "st",
+];
+
+/// First names that are also ordinary words: the model decides them.
+const WORD_NAMES: &[&str] = &[
+    "will", "may", "june", "april", "august", "bill", "rose", "grace", "mark", "hope", "faith", "summer", "frank",
+    "art", "jack", "pat", "sky", "dawn", "iris", "ivy", "joy", "max", "rob", "sue", "ray", "don", "penny", "mai",
+    // names that are function or calendar words of another language
+    "mia", "ben", "jun", "ella", "lei", "sun", "mar", "mei", "juli",
+];
+
+/// Closed-class words (articles, pronouns, prepositions, conjunctions,
+/// auxiliaries, common adverbs) of the shield's languages.
+const FUNCTION_WORDS: &[&str] = &[
+    // English
+    "a", "an", "the", "and", "or", "but", "if", "of", "in", "on", "at", "to", "for", "from", "with", "by", "about",
+    "as", "into", "over", "after", "before", "i", "me", "my", "you", "your", "he", "him", "his", "she", "her", "it",
+    "its", "we", "us", "our", "they", "them", "their", "this", "that", "these", "those", "is", "are", "was", "were",
+    "be", "been", "am", "do", "does", "did", "have", "has", "had", "can", "could", "would", "should", "shall", "must",
+    "might", "not", "no", "yes", "so", "too", "very", "just", "also", "here", "there", "what", "who", "when", "where",
+    "why", "how", "which", "pls", "plz", "please", "ok", "okay", "thx", "lol", "btw", // German
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "und", "oder", "aber", "von",
+    "vom", "zu", "zum", "zur", "mit", "bei", "beim", "für", "auf", "aus", "nach", "im", "ins", "am", "an", "ich", "du",
+    "er", "sie", "es", "wir", "ihr", "ihre", "ihrer", "ihren", "ihrem", "ihnen", "sein", "seine", "mein", "meine",
+    "meinen", "dein", "deine", "unser", "unsere", "euer", "ist", "sind", "war", "hat", "haben", "wird", "werden",
+    "kann", "können", "muss", "soll", "bitte", "danke", "nicht", "kein", "keine", "ja", "nein", "auch", "noch",
+    "schon", "wie", "was", "wer", "wo", "wann", "warum", // French
+    "le", "la", "les", "un", "une", "des", "du", "et", "ou", "mais", "de", "à", "au", "aux", "en", "dans", "pour",
+    "par", "sur", "avec", "sans", "chez", "je", "tu", "il", "elle", "nous", "vous", "ils", "elles", "mon", "ma", "mes",
+    "ton", "ta", "tes", "son", "sa", "ses", "notre", "votre", "leur", "leurs", "est", "sont", "suis", "es", "peux",
+    "peut", "veux", "veut", "dois", "doit", "ai", "as", "avons", "avez", "ont", "être", "avoir", "pas", "ne", "oui",
+    "non", "stp", "svp", "merci", "aussi", "très", "qui", "que", "quoi", "où", "quand", "comment",
+    // Spanish
+    "el", "los", "las", "uno", "una", "unos", "unas", "y", "o", "pero", "del", "al", "con", "sin", "para", "por", "yo",
+    "tú", "él", "ella", "nosotros", "vosotros", "ellos", "ellas", "mi", "mis", "tu", "tus", "su", "sus", "nuestro",
+    "nuestra", "es", "son", "soy", "eres", "está", "están", "estoy", "hay", "puedo", "puede", "quiero", "tengo",
+    "tiene", "no", "sí", "porfa", "gracias", "también", "muy", "qué", "quién", "dónde", "cuándo", "cómo",
+    // Italian
+    "il", "lo", "gli", "uno", "e", "ma", "di", "da", "in", "con", "su", "per", "tra", "fra", "io", "lui", "lei", "noi",
+    "voi", "loro", "mio", "mia", "tuo", "tua", "suo", "sua", "è", "sono", "ho", "ha", "abbiamo", "hanno", "posso",
+    "può", "voglio", "non", "sì", "grazie", "anche", "molto", "che", "chi", "dove", "quando", "come",
+    // Dutch
+    "het", "een", "en", "of", "maar", "van", "naar", "met", "voor", "bij", "op", "uit", "ik", "jij", "je", "hij", "zij",
+    "ze", "wij", "we", "jullie", "mijn", "jouw", "zijn", "haar", "ons", "onze", "hun", "is", "ben", "bent", "heb",
+    "hebt", "heeft", "hebben", "kan", "kunnen", "wil", "niet", "geen", "ja", "nee", "dank", "ook", "wat", "wie",
+    "waar", "wanneer", "hoe", // Portuguese
+    "os", "as", "um", "uma", "e", "ou", "mas", "do", "da", "dos", "das", "no", "na", "nos", "nas", "em", "com", "sem",
+    "para", "por", "eu", "ele", "ela", "nós", "eles", "elas", "meu", "minha", "seu", "sua", "é", "são", "sou", "está",
+    "tenho", "tem", "posso", "pode", "não", "sim", "obrigado", "obrigada", "também", "muito",
+];
+
+/// Month and day names and their common abbreviations.
+const CALENDAR: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "july",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "tues",
+    "wed",
+    "thu",
+    "thur",
+    "thurs",
+    "fri",
+    "sat",
+    "sun",
+    "januar",
+    "februar",
+    "märz",
+    "juni",
+    "juli",
+    "oktober",
+    "dezember",
+    "montag",
+    "dienstag",
+    "mittwoch",
+    "donnerstag",
+    "freitag",
+    "samstag",
+    "sonntag",
+    "mo",
+    "di",
+    "mi",
+    "do",
+    "fr",
+    "sa",
+    "so",
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+    "lundi",
+    "mardi",
+    "mercredi",
+    "jeudi",
+    "vendredi",
+    "samedi",
+    "dimanche",
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+    "lunes",
+    "martes",
+    "miércoles",
+    "jueves",
+    "viernes",
+    "sábado",
+    "domingo",
+    "gennaio",
+    "febbraio",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "settembre",
+    "ottobre",
+    "dicembre",
+    "lunedì",
+    "martedì",
+    "mercoledì",
+    "giovedì",
+    "venerdì",
+    "domenica",
+    "januari",
+    "februari",
+    "maart",
+    "mei",
+    "augustus",
+    "maandag",
+    "dinsdag",
+    "woensdag",
+    "donderdag",
+    "vrijdag",
+    "zaterdag",
+    "zondag",
+    "janeiro",
+    "fevereiro",
+    "março",
+    "maio",
+    "junho",
+    "julho",
+    "setembro",
+    "outubro",
+    "dezembro",
+    "segunda",
+    "terça",
+    "quarta",
+    "quinta",
+    "sexta",
+];
+
+/// Labels of forms, records and headers.
+const LABELS: &[&str] = &[
+    "name",
+    "names",
+    "first",
+    "last",
+    "surname",
+    "firstname",
+    "lastname",
+    "fullname",
+    "vorname",
+    "nachname",
+    "familienname",
+    "nombre",
+    "nombres",
+    "apellido",
+    "apellidos",
+    "prénom",
+    "nom",
+    "cognome",
+    "naam",
+    "voornaam",
+    "achternaam",
+    "nome",
+    "sobrenome",
+    "dob",
+    "d.o.b",
+    "birth",
+    "geburtsdatum",
+    "fecha",
+    "datum",
+    "date",
+    "data",
+    "tel",
+    "phone",
+    "mobile",
+    "telefon",
+    "teléfono",
+    "téléphone",
+    "telefono",
+    "email",
+    "e-mail",
+    "adresse",
+    "address",
+    "dirección",
+    "domicilio",
+    "indirizzo",
+    "adres",
+    "endereço",
+    "user",
+    "username",
+    "benutzer",
+    "usuario",
+    "utilisateur",
+    "utente",
+    "gebruiker",
+    "client",
+    "kunde",
+    "cliente",
+    "signature",
+    "unterschrift",
+    "subject",
+    "betreff",
+    "asunto",
+    "objet",
+    "oggetto",
+    "re",
+    "fw",
+    "fwd",
+    "cc",
+    "bcc",
+    "id",
+];
+
+/// Legal forms of companies and associations.
+const LEGAL_FORMS: &[&str] = &[
+    "inc", "co", "corp", "ltd", "llc", "llp", "lp", "plc", "bros", "cie", "cía", "gmbh", "ag", "kg", "ohg", "ug",
+    "mbh", "sarl", "sas", "sa", "sl", "slu", "srl", "spa", "bv", "nv", "pty", "ab", "oy", "as",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str, kind: EntityKind, part: &str) -> Vec<(EntityKind, String)> {
+        let start = text.find(part).unwrap();
+        let spans = vec![Span::new(kind, start..start + part.len(), 0.9, "ner")];
+        refine(text, spans)
+            .into_iter()
+            .map(|s| (s.kind, s.text(text).to_owned()))
+            .collect()
+    }
+
+    fn one(kind: EntityKind, s: &str) -> Vec<(EntityKind, String)> {
+        vec![(kind, s.to_owned())]
+    }
+
+    #[test]
+    fn greetings_and_titles_leave_the_name() {
+        use EntityKind::*;
+        assert_eq!(
+            run("Hallo Frau Berger, danke", Person, "Hallo Frau Berger"),
+            one(Person, "Berger")
+        );
+        assert_eq!(run("Hi Marcus, yes", Person, "Hi Marcus"), one(Person, "Marcus"));
+        assert_eq!(
+            run("M. Bernard Faure, né", Person, "M. Bernard Faure"),
+            one(Person, "Bernard Faure")
+        );
+        // a title makes it a person, whatever the model voted
+        assert_eq!(
+            run("Mme Perrin a appelé", Organization, "Mme Perrin"),
+            one(Person, "Perrin")
+        );
+        // a title alone is nothing
+        assert!(run("Sehr geehrte Damen und Herren,", Location, "Herren").is_empty());
+        // initials stay
+        assert_eq!(run("ask J. Smith", Person, "J. Smith"), one(Person, "J. Smith"));
+    }
+
+    #[test]
+    fn lower_case_edges_go_and_people_split_at_inner_words() {
+        use EntityKind::*;
+        assert_eq!(
+            run("mi hermana Elena y yo", Person, "hermana Elena y"),
+            one(Person, "Elena")
+        );
+        assert_eq!(
+            run(
+                "Northgate Home Insurance claims.",
+                Organization,
+                "Northgate Home Insurance claims"
+            ),
+            one(Organization, "Northgate Home Insurance")
+        );
+        assert_eq!(
+            run(
+                "Brian Kowalczyk and Alicia Kowalczyk\n",
+                Person,
+                "Brian Kowalczyk and Alicia Kowalczyk"
+            ),
+            vec![(Person, "Brian Kowalczyk".into()), (Person, "Alicia Kowalczyk".into())]
+        );
+        assert_eq!(
+            run("Ludwig van Beethoven", Person, "Ludwig van Beethoven"),
+            one(Person, "Ludwig van Beethoven")
+        );
+        // inner lower-case words of organizations stay
+        assert_eq!(
+            run("Clinique des Tilleuls", Organization, "Clinique des Tilleuls"),
+            one(Organization, "Clinique des Tilleuls")
+        );
+        // informal typing keeps its words
+        assert_eq!(run("ask jamal b.", Person, "jamal b"), one(Person, "jamal b"));
+    }
+
+    #[test]
+    fn columns_and_dashes_split_fields() {
+        use EntityKind::*;
+        assert_eq!(
+            run("Margaret Ellison   DOB: 1961", Person, "Margaret Ellison   DOB"),
+            one(Person, "Margaret Ellison")
+        );
+        assert_eq!(
+            run("Rocío Gil – RRHH", Person, "Rocío Gil – RRHH"),
+            vec![(Person, "Rocío Gil".into()), (Person, "RRHH".into())]
+        );
+        assert_eq!(
+            run("Ostsee-Treuhand GmbH", Organization, "Ostsee-Treuhand GmbH"),
+            one(Organization, "Ostsee-Treuhand GmbH")
+        );
+    }
+
+    #[test]
+    fn function_words_and_labels_alone_are_dropped_but_word_names_are_the_models() {
+        use EntityKind::*;
+        assert!(run("wir berichten über Ihre Patientin", Person, "Ihre").is_empty());
+        assert!(run("el sábado a valencia", Location, "sábado").is_empty());
+        assert!(run("Name;Vorname;Geburtsdatum", Person, "Vorname").is_empty());
+        assert_eq!(run("Will is out until Tuesday", Person, "Will"), one(Person, "Will"));
+    }
+
+    #[test]
+    fn organizations_keep_their_legal_form() {
+        use EntityKind::*;
+        assert_eq!(
+            run("at Greenvale Foods Inc.\n", Organization, "Greenvale Foods Inc"),
+            one(Organization, "Greenvale Foods Inc.")
+        );
+        assert_eq!(
+            run("en Logística Miramar S.A.\n", Organization, "Logística Miramar S.A"),
+            one(Organization, "Logística Miramar S.A.")
+        );
+        assert_eq!(
+            run("Talleres Gómez S.L., Murcia", Organization, "Talleres Gómez"),
+            one(Organization, "Talleres Gómez S.L.")
+        );
+        assert_eq!(
+            run("Wohnbau Nord GmbH.", Organization, "Wohnbau Nord"),
+            one(Organization, "Wohnbau Nord GmbH")
+        );
+        // other kinds end before a dot
+        assert_eq!(run("Grüße an Berger.", Person, "Berger."), one(Person, "Berger"));
+    }
+}
