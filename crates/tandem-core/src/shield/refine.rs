@@ -19,6 +19,11 @@
 //! - **Function words, calendar words and form labels alone are no entity**
 //!   ("Ihre", "sábado", "Vorname"), except first names that are also words
 //!   ("Will", "May"), which the model decides.
+//! - **Pets and lone letters are nobody**: a name within four words after
+//!   "dog", "cat", "Katze", "perro"… in the same sentence ("my cat Pickle"),
+//!   and a single letter ("J" of "J'habite"). Placeholders such as "John Doe"
+//!   stay redacted: a real person may carry the name, and redacting a
+//!   placeholder costs the reply nothing.
 //! - **An organization keeps its legal form**, dots included ("Inc.",
 //!   "S.L.", "e.V."), also when the model stopped just before it.
 //!
@@ -26,7 +31,7 @@
 //! evaluated in (English, German, French, Spanish, Italian, Dutch,
 //! Portuguese), not names.
 
-use super::Span;
+use super::{Span, context};
 use std::ops::Range;
 use tandem_protocol::EntityKind;
 
@@ -173,7 +178,7 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             continue;
         };
-        if group.iter().all(is_non_name_word) {
+        if group.iter().all(is_non_name_word) || is_nobody(text, group) {
             continue;
         }
         let mut end = last.range.end;
@@ -186,6 +191,24 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
             out.push(Span::new(kind, first.range.start..end, span.score, span.recognizer));
         }
     }
+}
+
+/// A pet's name or a single letter.
+fn is_nobody(text: &str, group: &[Word<'_>]) -> bool {
+    let Some(first) = group.first() else {
+        return true;
+    };
+    if group.len() == 1 && first.core.trim_end_matches('.').chars().count() == 1 {
+        return true;
+    }
+    let before = context::before(text, &first.range, 64);
+    let sentence = before.rsplit(['.', '!', '?', ';']).next().unwrap_or(before);
+    sentence
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(4)
+        .any(|w| PETS.contains(&w.to_lowercase().as_str()))
 }
 
 /// The end of an organization's span: its legal form with the dot, also a
@@ -669,6 +692,14 @@ const LABELS: &[&str] = &[
     "id",
 ];
 
+/// Animals people name: a name right after one is a pet's.
+const PETS: &[&str] = &[
+    "dog", "dogs", "cat", "cats", "puppy", "kitten", "pup", "tortoise", "turtle", "hamster", "rabbit", "bunny",
+    "parrot", "budgie", "horse", "pony", "pet", "pets", "goldfish", "ferret", "hund", "hunde", "katze", "katzen",
+    "kater", "perro", "perra", "perros", "gato", "gata", "gatos", "chien", "chienne", "chat", "chatte", "chats",
+    "cane", "gatto", "gatta", "hond", "kat", "cachorro", "cachorra",
+];
+
 /// Legal forms of companies and associations.
 const LEGAL_FORMS: &[&str] = &[
     "inc", "co", "corp", "ltd", "llc", "llp", "lp", "plc", "bros", "cie", "cía", "gmbh", "ag", "kg", "ohg", "ug",
@@ -775,6 +806,29 @@ mod tests {
         assert!(run("el sábado a valencia", Location, "sábado").is_empty());
         assert!(run("Name;Vorname;Geburtsdatum", Person, "Vorname").is_empty());
         assert_eq!(run("Will is out until Tuesday", Person, "Will"), one(Person, "Will"));
+    }
+
+    #[test]
+    fn pets_and_lone_letters_are_nobody() {
+        use EntityKind::*;
+        assert!(run("and my cat Pickle. write", Person, "Pickle").is_empty());
+        assert!(run("my dog is named Bruce Wayne", Person, "Bruce Wayne").is_empty());
+        assert!(run("mi gata se llama Dulcinea.", Location, "Dulcinea").is_empty());
+        assert!(run("J'habite à Genève", Person, "J").is_empty());
+        // the animal must be in the same sentence
+        assert_eq!(
+            run("cat friendly. contact maya at", Person, "maya"),
+            one(Person, "maya")
+        );
+        // a person near an animal word further back stays
+        assert_eq!(
+            run(
+                "the cat was sick all week so Anna Berg took it to the vet",
+                Person,
+                "Anna Berg"
+            ),
+            one(Person, "Anna Berg")
+        );
     }
 
     #[test]
