@@ -19,6 +19,11 @@
 //! - **Function words, calendar words and form labels alone are no entity**
 //!   ("Ihre", "sábado", "Vorname"), except first names that are also words
 //!   ("Will", "May"), which the model decides.
+//! - **Elisions and German abstract nouns are no names**: a last one-letter
+//!   word before an apostrophe ("c" of "c'est") leaves the span, and one
+//!   word of eight letters or more ending in `-ung`, `-heit`, `-keit`,
+//!   `-schaft`, `-nis` or `-tät` ("Fehlermeldung", "Arbeitsverhältnis") is a
+//!   noun, never a name.
 //! - **Pets and lone letters are nobody**: a name within four words after
 //!   "dog", "cat", "Katze", "perro"… in the same sentence ("my cat Pickle"),
 //!   and a single letter ("J" of "J'habite"). Placeholders such as "John Doe"
@@ -167,6 +172,12 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
             ws.pop();
         }
     }
+    while ws
+        .last()
+        .is_some_and(|w| w.core.chars().count() == 1 && text[w.range.end..].starts_with(['\'', '’']))
+    {
+        ws.pop();
+    }
     let groups: Vec<&[Word<'_>]> = if cased && kind == EntityKind::Person {
         ws.split(|w| w.starts_lower() && !is_particle(w))
             .filter(|g| !g.is_empty())
@@ -201,6 +212,9 @@ fn is_nobody(text: &str, group: &[Word<'_>]) -> bool {
     if group.len() == 1 && first.core.trim_end_matches('.').chars().count() == 1 {
         return true;
     }
+    if group.len() == 1 && is_german_abstract_noun(first.core) {
+        return true;
+    }
     let before = context::before(text, &first.range, 64);
     let sentence = before.rsplit(['.', '!', '?', ';']).next().unwrap_or(before);
     sentence
@@ -209,6 +223,16 @@ fn is_nobody(text: &str, group: &[Word<'_>]) -> bool {
         .rev()
         .take(4)
         .any(|w| PETS.contains(&w.to_lowercase().as_str()))
+}
+
+/// "Fehlermeldung", "Kleinschreibung", "Arbeitsverhältnisses": German
+/// abstract nouns, capitalized like names, by their suffix.
+fn is_german_abstract_noun(word: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "ung", "ungen", "heit", "heiten", "keit", "keiten", "schaft", "schaften", "nis", "nisse", "nisses", "tät",
+    ];
+    let lower = word.to_lowercase();
+    lower.chars().count() >= 8 && lower.chars().all(char::is_alphabetic) && SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
 /// The end of an organization's span: its legal form with the dot, also a
@@ -829,6 +853,26 @@ mod tests {
             ),
             one(Person, "Anna Berg")
         );
+    }
+
+    #[test]
+    fn elisions_and_german_abstract_nouns_leave() {
+        use EntityKind::*;
+        assert_eq!(
+            run("la régie c'est Dumont", Organization, "régie c"),
+            one(Organization, "régie")
+        );
+        assert!(run("stp, c'est pour", Organization, "stp, c").is_empty());
+        assert!(run("Die Fehlermeldung lautet", Person, "Fehlermeldung").is_empty());
+        assert!(
+            run(
+                "Kündigung meines Arbeitsverhältnisses",
+                Organization,
+                "Arbeitsverhältnisses"
+            )
+            .is_empty()
+        );
+        assert_eq!(run("Herr Hartung kommt", Person, "Hartung"), one(Person, "Hartung"));
     }
 
     #[test]
