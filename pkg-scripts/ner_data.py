@@ -28,6 +28,7 @@ import sysconfig
 
 import ner_templates as T
 from faker import Faker
+from faker.providers.geo import Provider as GeoProvider
 
 LOCALES = ["en_US", "en_GB", "en_IN", "en_AU", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR", "sv_SE", "pl_PL", "fi_FI", "tr_TR"]
 
@@ -170,6 +171,18 @@ ORG_PATTERNS = {
 }
 
 
+# Real places for the {C}/{N} slots beside Faker's invented English towns ("West Davidmouth"):
+# the famous cities and countries that the informational negatives use (the same words must be
+# entities in a personal context and nothing in a general question), and the ~970 real towns of
+# Faker's geo provider.
+LANDMARKS = {"Machu Picchu", "Mount Everest", "Mount Fuji", "Angkor Wat", "Stonehenge", "Yellowstone",
+             "Niagara Falls", "Victoria Falls", "Silicon Valley", "Wall Street", "Times Square", "Petra",
+             "Chichén Itzá", "Antarctica"}
+FAMOUS_CITIES = [p for p in T.FAMOUS_PLACES if not p.startswith("the ") and p not in LANDMARKS]
+REAL_TOWNS = sorted({name for _, _, name, _, _ in GeoProvider.land_coords
+                     if re.fullmatch(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*", name)})
+
+
 def _values(fake: Faker, rng: random.Random) -> dict:
     def addr() -> str:
         a = fake.address()
@@ -198,6 +211,14 @@ def _values(fake: Faker, rng: random.Random) -> dict:
     def pick(xs):
         return lambda: rng.choice(xs)
 
+    def city() -> str:
+        r = rng.random()
+        if r < 0.2:
+            return rng.choice(REAL_TOWNS)
+        if r < 0.35:
+            return rng.choice(FAMOUS_CITIES)
+        return fake.city()
+
     def first() -> str:
         return rng.choice(WORD_NAMES) if rng.random() < 0.08 else fake.first_name()
 
@@ -218,8 +239,8 @@ def _values(fake: Faker, rng: random.Random) -> dict:
         "L": ("PERSON", fake.last_name),
         "L2": ("PERSON", fake.last_name),
         "L3": ("PERSON", fake.last_name),
-        "C": ("LOCATION", fake.city),
-        "C2": ("LOCATION", fake.city),
+        "C": ("LOCATION", city),
+        "C2": ("LOCATION", city),
         "N": ("LOCATION", fake.country),
         "S": ("LOCATION", state),
         "O": ("ORGANIZATION", company),
@@ -340,7 +361,7 @@ def generate(n: int, seed: int, negatives: list[str] = ()):
         if template is None:
             template = rng.choice(local) if local else rng.choice(T.CHAT_TEMPLATES)
         text, spans = render(template, fakers[loc], rng)
-        if rng.random() < 0.12:
+        if rng.random() < 0.18:
             text = text.lower()  # informal typing: case is a hint, not a rule
         if rng.random() < 0.33:
             before = negative() + rng.choice([" ", "\n", "\n\n"]) if rng.random() < 0.5 else ""
