@@ -113,35 +113,20 @@ fn words(text: &str, range: Range<usize>) -> Vec<Word<'_>> {
 /// free-standing dash or bar.
 fn split_fields(text: &str, range: Range<usize>) -> Vec<Range<usize>> {
     let s = &text[range.clone()];
+    let blank = |c: char| c == ' ' || c == '\t';
     let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    let bytes = s.as_bytes();
-    while i < s.len() {
-        let c = s[i..].chars().next().unwrap_or(' ');
-        if c == ' ' || c == '\t' {
-            let run_end = i + s[i..].find(|c: char| c != ' ' && c != '\t').unwrap_or(s.len() - i);
-            let run = &s[i..run_end];
-            let rest = &s[run_end..];
-            let dash = ["-", "–", "—", "|", "/"]
-                .iter()
-                .find(|d| rest.starts_with(**d) && rest[d.len()..].starts_with([' ', '\t']));
-            if run.len() >= 2 || run.contains('\t') {
-                out.push(range.start + start..range.start + i);
-                start = run_end;
-                i = run_end;
-                continue;
-            }
-            if let Some(d) = dash {
-                out.push(range.start + start..range.start + i);
-                start = run_end + d.len();
-                i = start;
-                continue;
-            }
-            i = run_end;
-            continue;
+    let (mut start, mut from) = (0, 0);
+    while let Some(gap) = s[from..].find(blank).map(|i| from + i) {
+        let gap_end = s[gap..].find(|c| !blank(c)).map_or(s.len(), |i| gap + i);
+        let after = &s[gap_end..];
+        let dash = ["-", "–", "—", "|", "/"]
+            .into_iter()
+            .find(|d| after.strip_prefix(d).is_some_and(|r| r.starts_with(blank)));
+        if gap_end - gap >= 2 || s[gap..gap_end].contains('\t') || dash.is_some() {
+            out.push(range.start + start..range.start + gap);
+            start = gap_end + dash.map_or(0, str::len);
         }
-        i += if bytes[i] < 0x80 { 1 } else { c.len_utf8() };
+        from = gap_end.max(start);
     }
     out.push(range.start + start..range.end);
     out.retain(|r| r.start < r.end);
