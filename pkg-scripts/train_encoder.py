@@ -158,7 +158,7 @@ def mean_pool(hidden, mask):
 
 
 def train_ner(model, tok, head, args, rng, negatives):
-    train = ner_data.generate(args.ner_examples, seed=1 + args.seed, negatives=negatives)
+    train = ner_data.generate(args.ner_examples, seed=1 + args.seed, negatives=negatives, real_places=args.real_places)
     dev = ner_data.generate(400, seed=2)
     enc_train = [encode_ner(tok, t, s) for t, s in train]
     enc_dev = [encode_ner(tok, t, s) for t, s in dev]
@@ -330,6 +330,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
     ap.add_argument("--seed", type=int, default=0, help="PyTorch's seed; the NER training texts use seed + 1")
+    ap.add_argument("--real-places", action="store_true", help="real towns and famous cities in personal contexts (not in the shipped heads)")
     ap.add_argument("--router-only", metavar="HEADS", help="keep HEADS' LoRA deltas and NER head, retrain only the routing head")
     args = ap.parse_args()
     if args.quick:
