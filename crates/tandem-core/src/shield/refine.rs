@@ -730,8 +730,10 @@ mod tests {
             .collect()
     }
 
-    /// Each case: text, the model's kind and span, and what must come out.
-    fn check(cases: &[(&str, EntityKind, &str, &[(EntityKind, &str)])]) {
+    /// Text, the model's kind and span, and what must come out.
+    type Case<'a> = (&'a str, EntityKind, &'a str, &'a [(EntityKind, &'a str)]);
+
+    fn check(cases: &[Case<'_>]) {
         for (text, kind, part, want) in cases {
             let want: Vec<_> = want.iter().map(|(k, s)| (*k, (*s).to_owned())).collect();
             assert_eq!(run(text, *kind, part), want, "{text:?} / {part:?}");
