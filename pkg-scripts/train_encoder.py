@@ -56,6 +56,7 @@ LABELS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION", "B-ORGANIZATI
 LORA_TARGETS = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
 RANK, ALPHA = 16, 32
 NER_LEN, ROUTER_LEN = 128, 256
+ROUTE_BATCH = 8
 
 
 class LoRALinear(torch.nn.Module):
@@ -157,12 +158,35 @@ def mean_pool(hidden, mask):
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
-def train_ner(model, tok, head, args, rng, negatives):
+def encode_routing(tok: Tokenizer, rows):
+    """Token ids, shape bits and labels of routing rows, for the joint loss."""
+    tok.enable_truncation(ROUTER_LEN)
+    out = []
+    for r in rows:
+        enc = tok.encode(r[0])
+        out.append((enc.ids, shape_bits(r[0], enc), float(suffices(r))))
+    return out
+
+
+def train_ner(model, tok, head, args, rng, negatives, routing=()):
+    """Trains the LoRA deltas, the shape embedding and the NER head.
+
+    With `args.router_weight` > 0, every step also scores a small batch of the
+    routing training split with a throw-away linear head on the pooled
+    features, so that the deltas keep what the routing head needs; the
+    shipped routing head is still fitted afterwards by `train_router`.
+    """
+    enc_routing = encode_routing(tok, routing) if args.router_weight > 0 else []
+    route_rng = random.Random(4)
+    route_head = torch.nn.Linear(model.config.hidden_size, 1)
+    route_scale = math.sqrt(model.config.hidden_size)
     train = ner_data.generate(args.ner_examples, seed=1 + args.seed, negatives=negatives, real_places=args.real_places)
     dev = ner_data.generate(400, seed=2)
     enc_train = [encode_ner(tok, t, s) for t, s in train]
     enc_dev = [encode_ner(tok, t, s) for t, s in dev]
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    if enc_routing:
+        params += list(route_head.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(enc_train) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
@@ -178,6 +202,14 @@ def train_ner(model, tok, head, args, rng, negatives):
             mask = (ids != 0).long()
             hidden = model(ids, pad_bits([c[2] for c in chunk]), mask)
             loss = loss_fn(head(hidden).reshape(-1, len(LABELS)), labels.reshape(-1))
+            if enc_routing:
+                rows = route_rng.sample(enc_routing, ROUTE_BATCH)
+                r_ids = pad([r[0] for r in rows], 0)
+                r_mask = (r_ids != 0).long()
+                pooled = mean_pool(model(r_ids, pad_bits([r[1] for r in rows]), r_mask), r_mask)
+                logit = route_head(torch.nn.functional.normalize(pooled, dim=-1) * route_scale).squeeze(-1)
+                target = torch.tensor([r[2] for r in rows])
+                loss = loss + args.router_weight * torch.nn.functional.binary_cross_entropy_with_logits(logit, target)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -331,6 +363,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
     ap.add_argument("--seed", type=int, default=0, help="PyTorch's seed; the NER training texts use seed + 1")
     ap.add_argument("--real-places", action="store_true", help="real towns and famous cities in personal contexts (not in the shipped heads)")
+    ap.add_argument("--router-weight", type=float, default=0.0, help="weight of the joint routing loss while the deltas train (0: NER alone, as in the shipped heads)")
     ap.add_argument("--router-only", metavar="HEADS", help="keep HEADS' LoRA deltas and NER head, retrain only the routing head")
     args = ap.parse_args()
     if args.quick:
@@ -375,7 +408,8 @@ def main():
         # (public figures, famous places): only the router's training split.
         train_prompts = sorted(r[0] for r in routing_rows() if split_of(r[0], r[3], r[4], eval_subjects) == "train")
         negatives = random.Random(3).sample(train_prompts, min(len(train_prompts), args.ner_examples // 6))
-        dev_acc = train_ner(shaped, tok, ner_head, args, rng, negatives)
+        routing_train = [r for r in routing_rows() if split_of(r[0], r[3], r[4], eval_subjects) == "train"]
+        dev_acc = train_ner(shaped, tok, ner_head, args, rng, negatives, routing_train)
     shaped.eval()
 
     router_head, router_report = train_router(shaped, tok, args, eval_subjects)
@@ -403,7 +437,7 @@ def main():
         "router_pooling": "mean,l2",
         "router_label": "weak model suffices (Mixtral-8x7B correct, or GPT-4 wrong too)",
         "router_eval_subjects": ",".join(sorted(eval_subjects)),
-        "training": json.dumps({"ner_examples": args.ner_examples, "epochs": args.epochs, "ner_dev_token_accuracy": dev_acc, **router_report}),
+        "training": json.dumps({"ner_examples": args.ner_examples, "epochs": args.epochs, "seed": args.seed, "real_places": args.real_places, "router_weight": args.router_weight, "ner_dev_token_accuracy": dev_acc, **router_report}),
     }
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
