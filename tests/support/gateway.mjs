@@ -11,8 +11,11 @@ const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "t
 /** Which runtime the tests run against. */
 export const RUNTIME = process.env.TANDEM_GATEWAY_RUNTIME ?? "workerd";
 
-/** Starts `tandem serve` with `gateway` (config object) and `secrets` in its environment. */
-export async function startNative({ gateway, secrets = {} }) {
+/**
+ * Starts `tandem serve` with `gateway` (config object), `secrets` in its environment and `args`
+ * after the usual ones.
+ */
+export async function startNative({ gateway, secrets = {}, args = [] }) {
   const dir = await mkdtemp(join(tmpdir(), "tandem-serve-"));
   const config = join(dir, "gateway.json");
   await writeFile(config, JSON.stringify(gateway));
@@ -21,7 +24,7 @@ export async function startNative({ gateway, secrets = {} }) {
   const server = await startServer({
     name: "tandem serve",
     command: TANDEM,
-    args: ["serve", "--config", config, "--listen", `127.0.0.1:${port}`],
+    args: ["serve", "--config", config, "--listen", `127.0.0.1:${port}`, ...args],
     env: secrets,
     healthUrl: `${url}/health`,
     cleanup: () => rm(dir, { recursive: true, force: true }),

@@ -3,16 +3,16 @@
 //! worker; only the [`Host`] differs. With `--target` it also runs a target
 //! model for speculative decoding (see [`crate::target`]).
 
-use crate::target::TargetHandle;
+use crate::target::{QueueLimits, TargetHandle};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamRequest, UpstreamResponse};
+use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, Response, UpstreamRequest, UpstreamResponse};
 
 /// Arguments of `tandem serve`.
 #[derive(clap::Args)]
@@ -36,15 +36,31 @@ pub(crate) struct Args {
     /// recently used sessions are evicted beyond it).
     #[arg(long, default_value_t = 1024)]
     kv_budget_mib: usize,
+    /// Target jobs that may wait for the model; one more gets 503 with `Retry-After`.
+    #[arg(long, default_value_t = 16)]
+    queue_depth: usize,
+    /// Seconds a target job may wait for the model before it is dropped (504).
+    #[arg(long, default_value_t = 30)]
+    job_deadline_s: u64,
+    /// Open connections at most; more wait in the listen backlog.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request's headers (also the
+    /// first request's: an idle connection is closed after it).
+    #[arg(long, default_value_t = 10)]
+    header_timeout_s: u64,
+    /// Seconds a request may take to send its body (408 after that).
+    #[arg(long, default_value_t = 30)]
+    body_timeout_s: u64,
     /// Backend of the target model.
     #[command(flatten)]
     backend: crate::generate::BackendArgs,
 }
 
-/// What answers requests: the gateway, and the target's completions endpoint.
+/// What answers requests: the gateway (with the target, if any, behind it).
 struct Server {
     gateway: Gateway<NativeHost>,
-    target: Option<TargetHandle>,
+    body_timeout: Duration,
 }
 
 /// The gateway's runtime natively.
@@ -127,16 +143,22 @@ async fn answer(server: Rc<Server>, req: hyper::Request<Incoming>) -> hyper::Res
         .is_some_and(|n| n > gateway.max_request_bytes());
     let (parts, body) = req.into_parts();
     let body = if too_large {
-        Err(())
+        Err(gateway.too_large())
     } else {
-        Limited::new(body, gateway.max_request_bytes())
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .map_err(|_| ())
+        let read = Limited::new(body, gateway.max_request_bytes()).collect();
+        match tokio::time::timeout(server.body_timeout, read).await {
+            Ok(Ok(b)) => Ok(b.to_bytes().to_vec()),
+            Ok(Err(_)) => Err(gateway.too_large()),
+            Err(_) => Err(Response::error(
+                408,
+                "invalid_request_error",
+                "request_timeout",
+                format!("the request body took longer than {} s", server.body_timeout.as_secs()),
+            )),
+        }
     };
     let resp = match body {
-        Err(()) => gateway.too_large(),
+        Err(resp) => resp,
         Ok(body) => {
             let request = tandem_gateway::Request {
                 method: parts.method.to_string(),
@@ -148,10 +170,7 @@ async fn answer(server: Rc<Server>, req: hyper::Request<Incoming>) -> hyper::Res
                     .collect(),
                 body,
             };
-            match (&server.target, request.method.as_str(), request.path.as_str()) {
-                (Some(target), "POST", "/v1/completions") => target.completions(&request.body).await,
-                _ => gateway.handle(request).await,
-            }
+            gateway.handle(request).await
         }
     };
     let body = match resp.body {
@@ -177,25 +196,37 @@ pub(crate) fn run(args: Args) -> Result<()> {
             let json = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             GatewayConfig::from_json(&json, |name| std::env::var(name).ok())?
         }
-        None => GatewayConfig::local_only(),
+        None => {
+            refuse_open_listen(&args.listen)?;
+            GatewayConfig::local_only()
+        }
     };
     let host = NativeHost {
-        client: reqwest::Client::builder().tcp_nodelay(true).build()?,
+        client: reqwest::Client::builder()
+            .tcp_nodelay(true)
+            // A redirect would resend the prompt to wherever the upstream points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?,
     };
     let mut gateway = Gateway::new(config, host);
-    let target = match &args.target {
-        Some(model) => {
-            // Fail before spawning when the name is unknown or not fetched.
-            crate::models::resolve(model)?;
-            let name = args.target_name.clone().unwrap_or_else(|| model.clone());
-            let (device, format) = args.backend.prepare()?;
-            let handle = TargetHandle::spawn(model.clone(), name, device, format, args.kv_budget_mib << 20)?;
-            gateway = gateway.with_target(Rc::new(handle.clone()));
-            Some(handle)
-        }
-        None => None,
-    };
-    let server = Rc::new(Server { gateway, target });
+    if let Some(model) = &args.target {
+        // Fail before spawning when the name is unknown or not fetched.
+        crate::models::resolve(model)?;
+        let name = args.target_name.clone().unwrap_or_else(|| model.clone());
+        let (device, format) = args.backend.prepare()?;
+        let limits = QueueLimits {
+            depth: args.queue_depth.max(1),
+            wait: Duration::from_secs(args.job_deadline_s),
+        };
+        let handle = TargetHandle::spawn(model.clone(), name, device, format, args.kv_budget_mib << 20, limits)?;
+        gateway = gateway.with_target(Rc::new(handle));
+    }
+    let server = Rc::new(Server {
+        gateway,
+        body_timeout: Duration::from_secs(args.body_timeout_s),
+    });
+    let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)));
+    let header_timeout = Duration::from_secs(args.header_timeout_s.max(1));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
@@ -204,7 +235,21 @@ pub(crate) fn run(args: Args) -> Result<()> {
             .with_context(|| format!("listening on {}", args.listen))?;
         eprintln!("tandem gateway on http://{}", listener.local_addr()?);
         loop {
-            let (stream, _) = listener.accept().await?;
+            // At the cap, new connections wait in the listen backlog.
+            let permit = std::sync::Arc::clone(&connections)
+                .acquire_owned()
+                .await
+                .context("the connection semaphore closed")?;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before
+                    // accept: log it, give the system a moment, keep serving.
+                    eprintln!("{}", serde_json::json!({"event": "accept_error", "error": e.to_string()}));
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
             let server = Rc::clone(&server);
             tokio::task::spawn_local(async move {
@@ -213,9 +258,45 @@ pub(crate) fn run(args: Args) -> Result<()> {
                     async move { Ok::<_, std::convert::Infallible>(answer(server, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
+                drop(permit);
             });
         }
     })
+}
+
+/// How long the accept loop waits after an accept error (such as EMFILE).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Without `--config` nothing authenticates clients, so the server only
+/// listens on a loopback address.
+fn refuse_open_listen(listen: &str) -> Result<()> {
+    let loopback = listen
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or_else(|_| listen.starts_with("localhost:"));
+    anyhow::ensure!(
+        loopback,
+        "without --config this server has no authentication and no rate limit: listen on a loopback address \
+         (127.0.0.1:PORT) or give a --config with client tokens"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_open_listen;
+
+    #[test]
+    fn without_a_config_only_loopback_is_served() {
+        for open in ["0.0.0.0:8787", "192.168.1.5:80", "[::]:8787"] {
+            assert!(refuse_open_listen(open).is_err(), "{open}");
+        }
+        for local in ["127.0.0.1:8787", "[::1]:8787", "localhost:8787"] {
+            assert!(refuse_open_listen(local).is_ok(), "{local}");
+        }
+    }
 }

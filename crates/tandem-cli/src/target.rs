@@ -13,7 +13,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::mpsc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tandem_engine::target::{MAX_TOP_LOGPROBS, PositionLogprobs, TargetError as EngineTargetError};
 use tandem_engine::{Engine, Target};
 use tandem_gateway::{Response, Scored, TargetEngine, TargetError};
@@ -25,13 +25,56 @@ struct Loaded {
     target: Target,
 }
 
-type Job = Box<dyn FnOnce(&mut Loaded) + Send>;
+/// Runs a job on the model, or, given `None`, reports that it expired unstarted.
+type Work = Box<dyn FnOnce(Option<&mut Loaded>) + Send>;
+
+/// Work for the target thread, with the time by which it must have started.
+struct Job {
+    start_by: Instant,
+    work: Work,
+}
+
+/// How the target thread's queue is bounded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    /// Jobs that may wait; one more is refused at once with 503 and `Retry-After`.
+    pub(crate) depth: usize,
+    /// How long a job may wait before it is dropped unstarted (504). A caller
+    /// also stops waiting after this plus [`RUN_DEADLINE`].
+    pub(crate) wait: Duration,
+}
+
+/// The longest a started job is awaited (a 256-token completion on a 1.5B
+/// model on two cores fits in it); the caller then answers 504.
+const RUN_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Why a job got no result.
+#[derive(Debug, Clone, PartialEq)]
+enum RunError {
+    /// The queue is full.
+    Busy,
+    /// It waited or ran past its deadline.
+    TimedOut(Duration),
+    /// The model panicked or its thread stopped.
+    Failed(String),
+}
+
+impl From<RunError> for TargetError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Busy => TargetError::Busy { retry_after_s: 1 },
+            RunError::TimedOut(d) => TargetError::TimedOut(d.as_secs()),
+            RunError::Failed(m) => TargetError::Failed(m),
+        }
+    }
+}
 
 /// A handle on the target thread.
 #[derive(Clone)]
 pub(crate) struct TargetHandle {
     name: String,
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
+    limits: QueueLimits,
 }
 
 impl TargetHandle {
@@ -43,8 +86,9 @@ impl TargetHandle {
         device: burn::tensor::Device,
         format: tandem_models::WeightFormat,
         budget_bytes: usize,
+        limits: QueueLimits,
     ) -> Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::sync_channel::<Job>(limits.depth);
         let (ready_tx, ready) = mpsc::channel::<Result<String>>();
         std::thread::Builder::new()
             .name("tandem-target".into())
@@ -65,34 +109,69 @@ impl TargetHandle {
                     }
                 };
                 for job in queue {
-                    job(&mut loaded);
+                    if Instant::now() > job.start_by {
+                        (job.work)(None);
+                    } else {
+                        (job.work)(Some(&mut loaded));
+                    }
                 }
             })?;
         let info = ready.recv().context("the target thread ended while loading")??;
         eprintln!("target `{name}`: {info}, budget {} MiB", budget_bytes >> 20);
-        Ok(Self { name, jobs })
+        Ok(Self { name, jobs, limits })
     }
 
-    /// Runs `f` on the target thread and awaits its result.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Loaded) -> T + Send + 'static) -> Result<T, String> {
+    /// Runs `f` on the target thread and awaits its result, within the queue's limits.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&mut Loaded) -> T + Send + 'static) -> Result<T, RunError> {
         let (tx, rx) = futures_channel::oneshot::channel();
-        let job: Job = Box::new(move |loaded| {
-            // A panic in the model must not take the server down: report it as a failure.
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(loaded)));
+        let wait = self.limits.wait;
+        let work: Work = Box::new(move |loaded: Option<&mut Loaded>| {
+            let out = match loaded {
+                None => Err(RunError::TimedOut(wait)),
+                // A panic in the model must not take the server down: report it as a failure.
+                Some(loaded) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(loaded)))
+                    .map_err(|_| RunError::Failed("the target model panicked".into())),
+            };
             let _ = tx.send(out);
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| "the target thread has stopped".to_owned())?;
-        match rx.await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(_)) => Err("the target model panicked".into()),
-            Err(_) => Err("the target thread has stopped".into()),
+        let job = Job {
+            start_by: Instant::now() + wait,
+            work,
+        };
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => RunError::Busy,
+            mpsc::TrySendError::Disconnected(_) => RunError::Failed("the target thread has stopped".into()),
+        })?;
+        match tokio::time::timeout(wait + RUN_DEADLINE, rx).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(_)) => Err(RunError::Failed("the target thread has stopped".into())),
+            Err(_) => Err(RunError::TimedOut(wait + RUN_DEADLINE)),
         }
     }
+}
 
+impl TargetEngine for TargetHandle {
+    /// Greedy completions with prompt log-probabilities as vLLM gives them.
+    fn completions<'a>(&'a self, body: &'a [u8]) -> LocalBoxFuture<'a, Response> {
+        Box::pin(self.complete_body(body))
+    }
+
+    fn serves(&self, model: &str) -> bool {
+        model == self.name
+    }
+
+    fn models(&self) -> Vec<String> {
+        vec![self.name.clone()]
+    }
+
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
+        Box::pin(self.score_round(round.clone()))
+    }
+}
+
+impl TargetHandle {
     /// Answers `POST /v1/completions` (greedy; prompt log-probabilities as vLLM gives them).
-    pub(crate) async fn completions(&self, body: &[u8]) -> Response {
+    async fn complete_body(&self, body: &[u8]) -> Response {
         let req: CompletionRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => return invalid(format!("the body is not a completions request: {e}")),
@@ -119,45 +198,33 @@ impl TargetHandle {
         match self.run(move |loaded| complete(loaded, &req, &name)).await {
             Ok(Ok(body)) => Response::json(200, &body),
             Ok(Err(Refusal::Invalid(m))) => invalid(m),
-            Ok(Err(Refusal::Failed(m))) | Err(m) => Response::error(502, "upstream_error", "target_failed", m),
+            Ok(Err(Refusal::Failed(m))) => TargetError::Failed(m).response(),
+            Err(e) => TargetError::from(e).response(),
         }
     }
-}
 
-impl TargetEngine for TargetHandle {
-    fn serves(&self, model: &str) -> bool {
-        model == self.name
-    }
-
-    fn models(&self) -> Vec<String> {
-        vec![self.name.clone()]
-    }
-
-    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
-        let req = round.clone();
-        Box::pin(async move {
-            let scored = self
-                .run(move |loaded| {
-                    let started = Instant::now();
-                    let scored = loaded.target.score_round(&req);
-                    (scored, started.elapsed().as_secs_f64() * 1000.0)
-                })
-                .await
-                .map_err(TargetError::Failed)?;
-            match scored {
-                (Ok(s), ms) => Ok(Scored {
-                    scores: s.scores,
-                    stats: TargetStats {
-                        forward_tokens: s.forward_tokens,
-                        cached_tokens: s.cached_tokens,
-                        forward_ms: (ms * 10.0).round() / 10.0,
-                    },
-                }),
-                (Err(EngineTargetError::SessionLost { held, .. }), _) => Err(TargetError::SessionLost { held }),
-                (Err(EngineTargetError::Invalid(m)), _) => Err(TargetError::Invalid(m)),
-                (Err(e), _) => Err(TargetError::Failed(e.to_string())),
-            }
-        })
+    /// Scores one verification round on the target thread.
+    async fn score_round(&self, req: VerifyRequest) -> Result<Scored, TargetError> {
+        let scored = self
+            .run(move |loaded| {
+                let started = Instant::now();
+                let scored = loaded.target.score_round(&req);
+                (scored, started.elapsed().as_secs_f64() * 1000.0)
+            })
+            .await?;
+        match scored {
+            (Ok(s), ms) => Ok(Scored {
+                scores: s.scores,
+                stats: TargetStats {
+                    forward_tokens: s.forward_tokens,
+                    cached_tokens: s.cached_tokens,
+                    forward_ms: (ms * 10.0).round() / 10.0,
+                },
+            }),
+            (Err(EngineTargetError::SessionLost { held, .. }), _) => Err(TargetError::SessionLost { held }),
+            (Err(EngineTargetError::Invalid(m)), _) => Err(TargetError::Invalid(m)),
+            (Err(e), _) => Err(TargetError::Failed(e.to_string())),
+        }
     }
 }
 

@@ -215,6 +215,10 @@ impl<H: Host + 'static> Gateway<H> {
                 Err(resp) => resp,
                 Ok(()) => self.verify(&req.body, id, started, facts).await,
             },
+            ("POST", "/v1/completions") if let Some(target) = &self.target => match self.admit(req, facts) {
+                Err(resp) => resp,
+                Ok(()) => target.completions(&req.body).await,
+            },
             (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/verify" | "/v1/seal/keys" | "/v1/sealed") => {
                 Response::error(405, "invalid_request_error", "method_not_allowed", "method not allowed")
             }

@@ -37,6 +37,11 @@ pub trait TargetEngine {
     /// Scores the draft positions of `round` (`draft.len() + 1` of them),
     /// keeping the session's state for the next round.
     fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>>;
+
+    /// Answers `POST /v1/completions` (vLLM's `prompt_logprobs` shape), the
+    /// endpoint through which another gateway or worker reaches this target.
+    /// The gateway admits the request (auth, rate limit, size) first.
+    fn completions<'a>(&'a self, body: &'a [u8]) -> LocalBoxFuture<'a, Response>;
 }
 
 /// A target engine's answer.
@@ -61,6 +66,15 @@ pub enum TargetError {
     /// The round does not fit this target (too long, token outside the vocabulary).
     #[error("{0}")]
     Invalid(String),
+    /// The target's queue is full: the client retries after `retry_after_s`.
+    #[error("the target is busy; retry in {retry_after_s} s")]
+    Busy {
+        /// Seconds to wait before retrying.
+        retry_after_s: u64,
+    },
+    /// The round waited or ran past its deadline.
+    #[error("the target did not answer within {0} s")]
+    TimedOut(u64),
     /// The target failed.
     #[error("the target failed: {0}")]
     Failed(String),
@@ -74,6 +88,12 @@ impl TargetError {
             Self::Invalid(_) => {
                 Response::error(400, "invalid_request_error", "invalid_verify_request", self.to_string())
             }
+            Self::Busy { retry_after_s } => {
+                let mut resp = Response::error(503, "overloaded_error", "target_busy", self.to_string());
+                resp.headers.push(("retry-after".into(), retry_after_s.to_string()));
+                resp
+            }
+            Self::TimedOut(_) => Response::error(504, "upstream_error", "target_timeout", self.to_string()),
             Self::Failed(_) => Response::error(502, "upstream_error", "target_failed", self.to_string()),
         }
     }

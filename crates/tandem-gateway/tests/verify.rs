@@ -72,6 +72,10 @@ impl Host for ScriptedHost {
 struct Uniform;
 
 impl TargetEngine for Uniform {
+    fn completions<'a>(&'a self, body: &'a [u8]) -> LocalBoxFuture<'a, Response> {
+        Box::pin(async move { Response::json(200, &json!({"echo": body.len()})) })
+    }
+
     fn serves(&self, model: &str) -> bool {
         model == "local"
     }
@@ -215,4 +219,49 @@ fn an_in_process_target_judges_sampled_rounds() {
     r["base"] = json!(101);
     assert_eq!(post(&g, r).0, 409);
     assert!(g.host().sent.borrow().is_empty(), "nothing went upstream");
+}
+
+fn call(g: &Gateway<ScriptedHost>, path: &str, token: Option<&str>, body: &[u8]) -> Response {
+    let headers = token.map(|t| ("authorization".to_owned(), format!("Bearer {t}"))).into_iter().collect();
+    futures_executor::block_on(g.handle(Request {
+        method: "POST".into(),
+        path: path.into(),
+        headers,
+        body: body.to_vec(),
+    }))
+}
+
+#[test]
+fn an_in_process_targets_completions_pass_the_same_admission() {
+    let config = GatewayConfig::from_json(
+        r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}], "clients": [{"name": "edge", "token_secret": "EDGE"}],
+            "limits": {"requests_per_minute": 60, "burst": 2}}"#,
+        |name| (name == "EDGE").then(|| "edge-key".to_owned()),
+    )
+    .unwrap();
+    let g = Gateway::new(config, ScriptedHost::default()).with_target(Rc::new(Uniform));
+    assert_eq!(call(&g, "/v1/completions", None, b"{}").status, 401);
+    assert_eq!(call(&g, "/v1/completions", Some("wrong"), b"{}").status, 401);
+    assert_eq!(call(&g, "/v1/completions", Some("edge-key"), b"{}").status, 200);
+    let huge = vec![b' '; g.max_request_bytes() + 1];
+    assert_eq!(call(&g, "/v1/completions", Some("edge-key"), &huge).status, 413);
+    // The burst of two is spent (the clock of the scripted host stands still).
+    let limited = call(&g, "/v1/completions", Some("edge-key"), b"{}");
+    assert_eq!(limited.status, 429);
+    assert!(limited.headers.iter().any(|(k, _)| k == "retry-after"));
+}
+
+#[test]
+fn a_gateway_without_a_target_has_no_completions_route() {
+    let config = GatewayConfig::from_json(r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}], "allow_anonymous": true}"#, |_| None).unwrap();
+    let g = Gateway::new(config, ScriptedHost::default());
+    assert_eq!(call(&g, "/v1/completions", None, b"{}").status, 404);
+}
+
+#[test]
+fn a_busy_target_answers_503_with_retry_after() {
+    let resp = TargetError::Busy { retry_after_s: 2 }.response();
+    assert_eq!(resp.status, 503);
+    assert!(resp.headers.iter().any(|(k, v)| k == "retry-after" && v == "2"));
+    assert_eq!(TargetError::TimedOut(30).response().status, 504);
 }
