@@ -245,7 +245,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 Err(e) => {
                     // Out of file descriptors, a connection reset before
                     // accept: log it, give the system a moment, keep serving.
-                    eprintln!("{}", serde_json::json!({"event": "accept_error", "error": e.to_string()}));
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"event": "accept_error", "error": e.to_string()})
+                    );
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }

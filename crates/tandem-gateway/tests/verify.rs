@@ -222,7 +222,10 @@ fn an_in_process_target_judges_sampled_rounds() {
 }
 
 fn call(g: &Gateway<ScriptedHost>, path: &str, token: Option<&str>, body: &[u8]) -> Response {
-    let headers = token.map(|t| ("authorization".to_owned(), format!("Bearer {t}"))).into_iter().collect();
+    let headers = token
+        .map(|t| ("authorization".to_owned(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
     futures_executor::block_on(g.handle(Request {
         method: "POST".into(),
         path: path.into(),
