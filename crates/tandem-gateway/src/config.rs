@@ -199,6 +199,12 @@ impl GatewayConfig {
                     u.name
                 )));
             }
+            if u.api_key_secret.is_some() && u.base_url.starts_with("http://") && !is_loopback_url(&u.base_url) {
+                return Err(ConfigError::Invalid(format!(
+                    "upstream `{}`: its API key would travel in clear text: use https:// (http:// only to a loopback address)",
+                    u.name
+                )));
+            }
             if u.models.is_empty() {
                 return Err(ConfigError::Invalid(format!("upstream `{}` serves no models", u.name)));
             }
@@ -285,6 +291,18 @@ impl GatewayConfig {
     }
 }
 
+/// Whether an `http://` URL's host is a loopback address (`127.x.x.x`, `[::1]`, `localhost`).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +344,20 @@ mod tests {
             GatewayConfig::from_json(r#"{"upstreams": []}"#, secrets),
             Err(ConfigError::Invalid(m)) if m.contains("at least one")
         ));
+        let clear = r#"{"upstreams": [{"name": "x", "base_url": "http://api.example.com/v1", "api_key_secret": "KEY_A", "models": {"*": "*"}}]}"#;
+        assert!(
+            matches!(GatewayConfig::from_json(clear, secrets), Err(ConfigError::Invalid(m)) if m.contains("clear text"))
+        );
+        for local in [
+            "http://127.0.0.1:8000/v1",
+            "http://localhost:8000/v1",
+            "http://[::1]:8000/v1",
+        ] {
+            let json = clear.replace("http://api.example.com/v1", local);
+            assert!(GatewayConfig::from_json(&json, secrets).is_ok(), "{local}");
+        }
+        let tricky = clear.replace("http://api.example.com/v1", "http://127.0.0.1.evil.com/v1");
+        assert!(GatewayConfig::from_json(&tricky, secrets).is_err());
         let ftp = r#"{"upstreams": [{"name": "x", "base_url": "ftp://h", "models": {"*": "*"}}]}"#;
         assert!(matches!(GatewayConfig::from_json(ftp, secrets), Err(ConfigError::Invalid(m)) if m.contains("http")));
     }

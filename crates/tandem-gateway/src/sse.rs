@@ -47,6 +47,9 @@ pub enum SseError {
     /// A line grew past the limit without ending.
     #[error("an event stream line exceeds {0} bytes")]
     LineTooLong(usize),
+    /// An event's `data:` lines together grew past the limit before the blank line that ends it.
+    #[error("an event exceeds {0} bytes")]
+    EventTooLarge(usize),
 }
 
 /// Turns byte chunks into events.
@@ -59,6 +62,9 @@ pub struct SseParser {
 
 /// Longest line accepted (a guard against an upstream that never sends a newline).
 pub const MAX_LINE: usize = 4 << 20;
+/// Largest event accepted (a guard against an upstream that sends `data:`
+/// lines and never the blank line that ends the event).
+pub const MAX_EVENT: usize = 4 << 20;
 
 impl SseParser {
     /// A parser at the start of a stream.
@@ -77,7 +83,7 @@ impl SseParser {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let line = std::str::from_utf8(line).map_err(|_| SseError::Utf8)?.to_owned();
             start = end + 1;
-            if let Some(event) = self.line(&line) {
+            if let Some(event) = self.line(&line)? {
                 events.push(event);
             }
         }
@@ -93,14 +99,14 @@ impl SseParser {
         !self.buf.is_empty() || self.has_data || self.current.event.is_some()
     }
 
-    fn line(&mut self, line: &str) -> Option<SseEvent> {
+    fn line(&mut self, line: &str) -> Result<Option<SseEvent>, SseError> {
         if line.is_empty() {
             let event = std::mem::take(&mut self.current);
             let had = std::mem::replace(&mut self.has_data, false);
-            return had.then_some(event);
+            return Ok(had.then_some(event));
         }
         if line.starts_with(':') {
-            return None;
+            return Ok(None);
         }
         let (field, value) = match line.split_once(':') {
             Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
@@ -108,6 +114,9 @@ impl SseParser {
         };
         match field {
             "data" => {
+                if self.current.data.len() + value.len() + 1 > MAX_EVENT {
+                    return Err(SseError::EventTooLarge(MAX_EVENT));
+                }
                 if self.has_data {
                     self.current.data.push('\n');
                 }
@@ -117,7 +126,7 @@ impl SseParser {
             "event" => self.current.event = Some(value.to_owned()),
             _ => {}
         }
-        None
+        Ok(None)
     }
 }
 
@@ -159,6 +168,20 @@ mod tests {
         assert!(p.push(b"data: partial").unwrap().is_empty());
         assert!(p.is_mid_event());
         assert_eq!(SseParser::new().push(b"data: \xff\n\n"), Err(SseError::Utf8));
+    }
+
+    #[test]
+    fn an_event_that_never_ends_is_refused_at_the_cap() {
+        let mut p = SseParser::new();
+        let line = format!("data: {}\n", "x".repeat(60_000));
+        let mut result = Ok(Vec::new());
+        let mut fed = 0;
+        while result.is_ok() && fed <= MAX_EVENT + line.len() {
+            result = p.push(line.as_bytes());
+            fed += line.len();
+        }
+        assert_eq!(result, Err(SseError::EventTooLarge(MAX_EVENT)));
+        assert!(fed <= MAX_EVENT + line.len(), "refused within one line of the cap");
     }
 
     proptest! {
