@@ -305,7 +305,7 @@ pub fn speculate(
                 lengths.set_draft_cost(cost);
             }
         }
-        held = reply.session_len;
+        held = reply.checked_session_len(&request).map_err(VerifyError::Failed)?;
         report.target_forward_tokens += reply.stats.forward_tokens;
         report.target_forward_ms += reply.stats.forward_ms;
         for token in fresh {

@@ -91,6 +91,29 @@ pub struct VerifyReply {
     pub stats: TargetStats,
 }
 
+impl VerifyReply {
+    /// Checks this reply against the round it answers, so that a client never
+    /// trusts a verifier's counts: `accepted` is at most the draft's length and
+    /// `session_len` is `base + context + accepted`. Returns `session_len`.
+    pub fn checked_session_len(&self, round: &VerifyRequest) -> Result<usize, String> {
+        if self.accepted > round.draft.len() {
+            return Err(format!(
+                "the verifier accepted {} tokens of a {}-token draft",
+                self.accepted,
+                round.draft.len()
+            ));
+        }
+        let expected = round.base + round.context.len() + self.accepted;
+        if self.session_len != expected {
+            return Err(format!(
+                "the verifier holds {} tokens of the session, not the {expected} the round implies",
+                self.session_len
+            ));
+        }
+        Ok(expected)
+    }
+}
+
 /// Target-side figures of a round.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetStats {
@@ -105,6 +128,38 @@ pub struct TargetStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_whose_counts_do_not_fit_the_round_is_refused() {
+        let round = VerifyRequest {
+            model: "m".into(),
+            session: "s".into(),
+            base: 10,
+            context: vec![1, 2],
+            draft: vec![3, 4, 5],
+            draft_dists: None,
+            sampling: VerifySampling {
+                temperature: 0.0,
+                top_k: None,
+                top_p: None,
+                seed: 0,
+            },
+        };
+        let reply = |accepted, session_len| VerifyReply {
+            accepted,
+            next: 0,
+            session_len,
+            stats: TargetStats {
+                forward_tokens: 0,
+                cached_tokens: 0,
+                forward_ms: 0.0,
+            },
+        };
+        assert_eq!(reply(2, 14).checked_session_len(&round), Ok(14));
+        assert!(reply(2, 1_000_000).checked_session_len(&round).is_err());
+        assert!(reply(2, 3).checked_session_len(&round).is_err());
+        assert!(reply(4, 16).checked_session_len(&round).is_err());
+    }
 
     #[test]
     fn a_round_survives_json_and_sparse_dists_expand() {

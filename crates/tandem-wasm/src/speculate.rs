@@ -187,7 +187,7 @@ impl LocalModel {
                     next: reply.next,
                 })
                 .map_err(js_error)?;
-            held = reply.session_len;
+            held = reply.checked_session_len(&request).map_err(|e| JsError::new(&e))?;
             for &token in &fresh {
                 if stops.contains(&token) {
                     stop_reason = "stop";
