@@ -7,7 +7,8 @@ all on one forward pass.
     ~/.cache/tandem/venv/bin/python pkg-scripts/train_encoder.py [--out FILE] [--quick]
 
 Reproduces crates/tandem-models/assets/minilm-shield-router.safetensors
-(seeded; PyTorch CPU, 2 threads: about 25 minutes here). Needs torch,
+(seeded; PyTorch CPU, 2 threads: about 30 minutes here). The previous
+recipe, NER alone on Faker's invented towns: `--no-real-places --router-weight 0`. Needs torch,
 transformers, safetensors, tokenizers and faker in the venv
 (`pkg-scripts/setup --train`) and the base model from
 `pkg-scripts/fetch_models.py all-minilm-l6-v2`.
@@ -16,6 +17,10 @@ transformers, safetensors, tokenizers and faker in the venv
   locales) with hard negatives, among them the routing training split's
   prompts. The Presidio evaluation set and the shield development set
   (tests/data/shield) are never read.
+* Joint routing loss (`--router-weight`, 0.3): every NER step also scores 8
+  prompts of the routing training split through a throw-away linear head on
+  the pooled features, so that the deltas the tagger needs do not cost the
+  routing head (which is fitted afterwards, below) its signal.
 * Router: ../shared/data/routing. Label: the weak model (Mixtral-8x7B)
   suffices, i.e. it was right or the strong model (GPT-4) was wrong too:
   sending such a query to the cloud buys nothing. Whole MMLU subjects (every 5th subject in sorted
@@ -362,8 +367,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--quick", action="store_true", help="tiny run to check the pipeline")
     ap.add_argument("--seed", type=int, default=0, help="PyTorch's seed; the NER training texts use seed + 1")
-    ap.add_argument("--real-places", action="store_true", help="real towns and famous cities in personal contexts (not in the shipped heads)")
-    ap.add_argument("--router-weight", type=float, default=0.0, help="weight of the joint routing loss while the deltas train (0: NER alone, as in the shipped heads)")
+    ap.add_argument("--real-places", action=argparse.BooleanOptionalAction, default=True, help="real towns and famous cities in personal contexts (on in the shipped heads since 2026-12-02, late evening)")
+    ap.add_argument("--router-weight", type=float, default=0.3, help="weight of the joint routing loss while the deltas train (0: NER alone, the recipe before 2026-12-02, late evening)")
     ap.add_argument("--router-only", metavar="HEADS", help="keep HEADS' LoRA deltas and NER head, retrain only the routing head")
     args = ap.parse_args()
     if args.quick:
