@@ -182,23 +182,26 @@ impl Target {
         let total = entry.tokens.len();
         // The position before the draft must be run too (its logits score draft[0]).
         let start = base.min(total - draft.len() - 1);
-        let result = self.check_fits(total).and_then(|()| {
-            entry.cache.truncate(start);
-            let rows = draft.len() + 1;
-            let logits = self.run(&entry.tokens[start..], &mut entry.cache, rows)?;
-            let scores = match sampling {
-                None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
-                Some(config) => {
-                    let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
-                    TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
-                }
-            };
-            Ok(ScoredRound {
-                scores,
-                forward_tokens: total - start,
-                cached_tokens: start,
-            })
-        });
+        let result = self
+            .check_vocab(context.iter().chain(draft))
+            .and_then(|()| self.check_fits(total))
+            .and_then(|()| {
+                entry.cache.truncate(start);
+                let rows = draft.len() + 1;
+                let logits = self.run(&entry.tokens[start..], &mut entry.cache, rows)?;
+                let scores = match sampling {
+                    None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
+                    Some(config) => {
+                        let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
+                        TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
+                    }
+                };
+                Ok(ScoredRound {
+                    scores,
+                    forward_tokens: total - start,
+                    cached_tokens: start,
+                })
+            });
         if result.is_err() {
             // Keep what the cache really holds, so the next round can resume or report loss.
             entry.tokens.truncate(entry.cache.len());
@@ -225,6 +228,7 @@ impl Target {
                 "at most {MAX_TOP_LOGPROBS} log-probabilities per position"
             )));
         }
+        self.check_vocab(prompt)?;
         self.check_fits(prompt.len())?;
         let best = self
             .entries
@@ -308,6 +312,17 @@ impl Target {
             .try_to_vec::<f32>()
             .map_err(|e| EngineError::Readback(format!("{e:?}")))?;
         Ok(flat.chunks(vocab).map(<[f32]>::to_vec).collect())
+    }
+
+    /// Refuses token ids the model has no embedding for, before any row is read with them.
+    fn check_vocab<'t>(&self, tokens: impl IntoIterator<Item = &'t u32>) -> Result<(), TargetError> {
+        let vocab = self.model.config().vocab_size;
+        match tokens.into_iter().find(|&&t| t as usize >= vocab) {
+            Some(t) => Err(TargetError::Invalid(format!(
+                "token {t} is outside the vocabulary of {vocab}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn check_fits(&self, tokens: usize) -> Result<(), TargetError> {

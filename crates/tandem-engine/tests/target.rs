@@ -128,3 +128,18 @@ fn the_budget_evicts_the_least_recently_used_session_and_refuses_oversized_round
         Err(TargetError::Invalid(_))
     ));
 }
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_refused_before_any_work() {
+    let model = model();
+    let vocab = model.config().vocab_size as u32;
+    let mut target = Target::new(model, 64 << 20);
+    let refused =
+        |r: Result<_, TargetError>| matches!(r, Err(TargetError::Invalid(m)) if m.contains("outside the vocabulary"));
+    assert!(refused(target.score("s", 0, &[1, vocab], &[], None)));
+    assert!(refused(target.score("s", 0, &[1, 2], &[u32::MAX], None)));
+    assert!(refused(target.prompt_logprobs(&[3, vocab + 7], 2).map(|_| ())));
+    // The target still serves good rounds afterwards.
+    assert!(target.score("s", 0, &[1, 2], &[3], None).is_ok());
+    assert!(target.prompt_logprobs(&[3, 4], 2).is_ok());
+}
