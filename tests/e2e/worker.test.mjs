@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
+import { request as httpRequest } from "node:http";
 import { startUpstream, FAULTS } from "../support/upstream.mjs";
 import { freePort } from "../support/workerd.mjs";
 import { startGateway as startWorker, RUNTIME } from "../support/gateway.mjs";
@@ -94,6 +95,36 @@ test("non-streamed completions and the model list work through the openai client
   assert.deepEqual(models, ["via-dead", "gpt-test"]);
   const health = await fetch(`${worker.url}/health`);
   assert.equal(health.status, 200);
+});
+
+/** Streams a chunked body of up to `maxBytes` (no Content-Length) until the response arrives. */
+function chunkedUpload(url, maxBytes) {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } });
+    req.on("response", (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode, sent }));
+      req.destroy();
+    });
+    req.on("error", (e) => (sent >= maxBytes ? reject(e) : undefined));
+    const chunk = Buffer.alloc(1 << 20, 0x20);
+    const pump = () => {
+      while (sent < maxBytes && !req.destroyed) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return req.once("drain", pump);
+      }
+      if (!req.destroyed) req.end();
+    };
+    pump();
+  });
+}
+
+test("a chunked upload without a length is cut off at the body limit", async () => {
+  const { status, sent } = await chunkedUpload(`${worker.url}/v1/chat/completions`, 256 << 20);
+  assert.equal(status, 413);
+  assert.ok(sent < 256 << 20, `the gateway answered before 256 MiB arrived (${sent >> 20} MiB sent)`);
+  assert.equal((await fetch(`${worker.url}/health`)).status, 200);
 });
 
 test("clients are authenticated, bodies limited, routes checked, CORS answered", async () => {

@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamRequest, UpstreamResponse};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Response, event};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, event};
 
 /// The gateway's runtime on Workers.
 struct WorkerHost;
@@ -31,6 +31,9 @@ impl Host for WorkerHost {
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
+            // A followed redirect would resend the prompt wherever the upstream
+            // points; the gateway treats a 3xx as a failed upstream instead.
+            .with_redirect(RequestRedirect::Manual)
             .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
         let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
         // The error text of a failed fetch names the URL at most, never the headers.
@@ -98,6 +101,22 @@ fn to_worker(resp: tandem_gateway::Response) -> worker::Result<Response> {
     Ok(out.with_status(resp.status).with_headers(headers))
 }
 
+/// The request's body, or `None` once it grows past `cap` bytes (an absent
+/// body is empty; a broken one reads as what arrived).
+async fn read_capped(req: &mut Request, cap: usize) -> Option<Vec<u8>> {
+    let Ok(mut stream) = req.stream() else {
+        return Some(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        if body.len() + chunk.len() > cap {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Result<Response> {
     let gateway = match gateway(&env) {
@@ -121,7 +140,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Res
     let body = if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
         Vec::new()
     } else {
-        req.bytes().await.unwrap_or_default()
+        // A chunked upload declares no length: count what arrives.
+        match read_capped(&mut req, gateway.max_request_bytes()).await {
+            Some(body) => body,
+            None => return to_worker(gateway.too_large()),
+        }
     };
     let request = tandem_gateway::Request {
         method: req.method().to_string(),

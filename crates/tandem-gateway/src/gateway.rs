@@ -547,6 +547,9 @@ impl<H: Host + 'static> Gateway<H> {
             }
             500..=599 => Attempt::Retry(Failure::Status(resp.status)),
             401 | 403 => Attempt::Next(Failure::Credentials),
+            // Hosts fetch with redirects off: following one would resend the
+            // prompt (and the key) wherever the upstream points.
+            300..=399 => Attempt::Next(Failure::Status(resp.status)),
             200..=299 if stream => {
                 let UpstreamResponse { mut body, .. } = resp;
                 match self.timeout(remaining(), body.next()).await {
