@@ -168,7 +168,7 @@ test("a base model with the wrong sha256 is refused and the page keeps working",
     } catch (e) {
       policyError = String(e.message ?? e);
     }
-    const after = await a.analyze("Call Jane Doe.");
+    const after = await a.analyze("Please call Jane Doe.");
     return { message, weightsError, policyError, after: after.entities.length };
   });
   assert.match(outcome.message ?? "", /trained on base model/);

@@ -3,6 +3,7 @@
 // the server must still answer. Needs target/debug/tandem and smollm2-135m from pkg-scripts/setup.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { get } from "node:http";
 import { connect } from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -36,9 +37,19 @@ function closedWithin(socket, ms) {
   });
 }
 
-/** GET /health, failing after `ms`. */
-async function health(url, ms = 3000) {
-  return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(ms) })).status;
+/**
+ * GET /health on a fresh connection (a pooled keep-alive one may be closed by the server's
+ * header timeout just as it is reused), failing after `ms`.
+ */
+function health(url, ms = 3000) {
+  return new Promise((ok, fail) => {
+    const req = get(`${url}/health`, { agent: false, timeout: ms }, (res) => {
+      res.resume();
+      ok(res.statusCode);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer in ${ms} ms`)));
+    req.on("error", fail);
+  });
 }
 
 test("a full target queue answers 503 with Retry-After, a job past its deadline 504, and serving goes on", async () => {

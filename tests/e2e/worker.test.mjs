@@ -97,17 +97,27 @@ test("non-streamed completions and the model list work through the openai client
   assert.equal(health.status, 200);
 });
 
-/** Streams a chunked body of up to `maxBytes` (no Content-Length) until the response arrives. */
+/**
+ * Streams a chunked body of up to `maxBytes` (no Content-Length) until the server answers or
+ * drops the connection; resolves with the status (null if the connection was reset before an
+ * answer could be read) and the bytes written.
+ */
 function chunkedUpload(url, maxBytes) {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     let sent = 0;
+    let done = false;
+    const finish = (status) => {
+      if (done) return;
+      done = true;
+      resolve({ status, sent });
+      req.destroy();
+    };
     const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` } });
     req.on("response", (res) => {
       res.resume();
-      res.on("end", () => resolve({ status: res.statusCode, sent }));
-      req.destroy();
+      res.on("close", () => finish(res.statusCode));
     });
-    req.on("error", (e) => (sent >= maxBytes ? reject(e) : undefined));
+    req.on("error", () => setTimeout(() => finish(null), 100));
     const chunk = Buffer.alloc(1 << 20, 0x20);
     const pump = () => {
       while (sent < maxBytes && !req.destroyed) {
@@ -122,8 +132,9 @@ function chunkedUpload(url, maxBytes) {
 
 test("a chunked upload without a length is cut off at the body limit", async () => {
   const { status, sent } = await chunkedUpload(`${worker.url}/v1/chat/completions`, 256 << 20);
-  assert.equal(status, 413);
-  assert.ok(sent < 256 << 20, `the gateway answered before 256 MiB arrived (${sent >> 20} MiB sent)`);
+  // 413, or a connection closed while the client was still sending (its answer lost to the reset).
+  assert.ok(status === 413 || status === null, `status ${status}`);
+  assert.ok(sent < 256 << 20, `the gateway stopped reading before 256 MiB arrived (${sent >> 20} MiB sent)`);
   assert.equal((await fetch(`${worker.url}/health`)).status, 200);
 });
 
