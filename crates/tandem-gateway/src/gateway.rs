@@ -483,7 +483,7 @@ impl<H: Host + 'static> Gateway<H> {
         let scored = Scored {
             scores: round::TargetScores::Argmax(choices),
             stats: TargetStats {
-                forward_tokens: prompt.len() - cached,
+                forward_tokens: prompt.len().saturating_sub(cached),
                 cached_tokens: cached,
                 forward_ms: ms1(self.host.now_ms() - t0),
             },

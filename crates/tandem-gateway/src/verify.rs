@@ -201,7 +201,9 @@ pub(crate) fn parse_completions(body: &[u8], prompt_len: usize, draft_len: usize
     let cached = v
         .pointer("/usage/prompt_tokens_details/cached_tokens")
         .and_then(Value::as_u64)
-        .unwrap_or(0) as usize;
+        .unwrap_or(0);
+    // The upstream's figure, never more than the prompt it was asked about.
+    let cached = usize::try_from(cached).unwrap_or(usize::MAX).min(prompt_len);
     Ok((choices, cached))
 }
 
@@ -245,6 +247,14 @@ mod tests {
         let bytes = body.to_string().into_bytes();
         assert_eq!(parse_completions(&bytes, 3, 2).unwrap(), (vec![7, 5, 11], 1));
         assert!(parse_completions(&bytes, 4, 2).is_err(), "length mismatch");
+        let boast = body
+            .to_string()
+            .replace("\"cached_tokens\":1", "\"cached_tokens\":18446744073709551615");
+        assert_eq!(
+            parse_completions(boast.as_bytes(), 3, 2).unwrap().1,
+            3,
+            "cached is capped at the prompt"
+        );
         let plain = json!({"choices": [{"text": "x"}]}).to_string().into_bytes();
         assert!(parse_completions(&plain, 3, 2).unwrap_err().contains("prompt_logprobs"));
     }
