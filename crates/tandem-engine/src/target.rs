@@ -164,6 +164,9 @@ impl Target {
         draft: &[u32],
         sampling: Option<&SamplingConfig>,
     ) -> Result<ScoredRound, TargetError> {
+        // A round the model cannot run is refused before any session state changes.
+        self.check_vocab(context.iter().chain(draft))?;
+        self.check_fits(base + context.len() + draft.len())?;
         let key = Key::Session(session.to_owned());
         let mut entry = match self.entries.iter().position(|e| e.key == key) {
             Some(i) => self.entries.swap_remove(i),
@@ -182,32 +185,37 @@ impl Target {
         let total = entry.tokens.len();
         // The position before the draft must be run too (its logits score draft[0]).
         let start = base.min(total - draft.len() - 1);
-        let result = self
-            .check_vocab(context.iter().chain(draft))
-            .and_then(|()| self.check_fits(total))
-            .and_then(|()| {
-                entry.cache.truncate(start);
-                let rows = draft.len() + 1;
-                let logits = self.run(&entry.tokens[start..], &mut entry.cache, rows)?;
-                let scores = match sampling {
-                    None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
-                    Some(config) => {
-                        let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
-                        TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
-                    }
-                };
-                Ok(ScoredRound {
-                    scores,
-                    forward_tokens: total - start,
-                    cached_tokens: start,
-                })
-            });
+        let result = self.run_round(&mut entry, start, draft.len(), sampling);
         if result.is_err() {
             // Keep what the cache really holds, so the next round can resume or report loss.
             entry.tokens.truncate(entry.cache.len());
         }
         self.put_back(entry);
         result
+    }
+
+    /// Runs `entry`'s tokens from `start` and scores the last `draft_len + 1` positions.
+    fn run_round(
+        &self,
+        entry: &mut Entry,
+        start: usize,
+        draft_len: usize,
+        sampling: Option<&SamplingConfig>,
+    ) -> Result<ScoredRound, TargetError> {
+        entry.cache.truncate(start);
+        let logits = self.run(&entry.tokens[start..], &mut entry.cache, draft_len + 1)?;
+        let scores = match sampling {
+            None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
+            Some(config) => {
+                let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
+                TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
+            }
+        };
+        Ok(ScoredRound {
+            scores,
+            forward_tokens: entry.tokens.len() - start,
+            cached_tokens: start,
+        })
     }
 
     /// Scores a `/v1/verify` round (argmax when greedy, distributions when sampled).

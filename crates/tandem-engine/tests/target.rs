@@ -142,4 +142,11 @@ fn token_ids_outside_the_vocabulary_are_refused_before_any_work() {
     // The target still serves good rounds afterwards.
     assert!(target.score("s", 0, &[1, 2], &[3], None).is_ok());
     assert!(target.prompt_logprobs(&[3, 4], 2).is_ok());
+    // A refused round leaves the session as it was: the next round from base 3
+    // scores like the same tokens in a fresh session.
+    assert!(refused(target.score("s", 1, &[vocab], &[5], None).map(|_| ())));
+    let resumed = target.score("s", 3, &[4], &[5, 6], None).unwrap();
+    let fresh = target.score("t", 0, &[1, 2, 3, 4], &[5, 6], None).unwrap();
+    assert_eq!(resumed.scores, fresh.scores);
+    assert_eq!(resumed.cached_tokens, 3);
 }
