@@ -21,6 +21,7 @@
 mod auth;
 mod config;
 mod cors;
+mod facts;
 mod gateway;
 mod host;
 mod rate;
@@ -29,6 +30,7 @@ mod response;
 mod sealed;
 mod secret;
 pub mod sse;
+mod upstream;
 pub mod verify;
 
 pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, SealKeySpec, SealSpec, UpstreamSpec};

@@ -3,14 +3,15 @@
 //! giving distributions. Checks what is sent upstream, what sessions keep,
 //! and every refusal.
 
+mod common;
+
+use common::{Reply, Scripted};
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
-use std::cell::RefCell;
 use std::rc::Rc;
 use tandem_core::speculative::round::TargetScores;
 use tandem_gateway::{
-    Body, Gateway, GatewayConfig, Host, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
-    UpstreamResponse,
+    Body, Gateway, GatewayConfig, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
 };
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
@@ -18,18 +19,12 @@ fn target_choice(t: u32) -> u32 {
     (t * 3 + 1) % 50
 }
 
-/// A host whose only upstream is a completions server with prompt log-probabilities.
-#[derive(Default)]
-struct ScriptedHost {
-    sent: RefCell<Vec<Value>>,
-    broken: bool,
-}
-
-impl Host for ScriptedHost {
-    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+/// A host whose only upstream is a completions server with prompt
+/// log-probabilities (or, when `broken`, one that answers without them).
+fn completions_target(broken: bool) -> Scripted {
+    Scripted::new(move |request: &UpstreamRequest, _| {
         assert!(request.url.ends_with("/v1/completions"), "{}", request.url);
         let body: Value = serde_json::from_slice(&request.body).unwrap();
-        self.sent.borrow_mut().push(body.clone());
         let prompt: Vec<u32> = serde_json::from_value(body["prompt"].clone()).unwrap();
         let mut logprobs = vec![Value::Null];
         for w in prompt.windows(2) {
@@ -40,32 +35,12 @@ impl Host for ScriptedHost {
             );
         }
         let next = target_choice(*prompt.last().unwrap());
-        let reply = if self.broken {
+        Reply::json(&if broken {
             json!({"choices": [{"text": "x"}]})
         } else {
             json!({"choices": [{"prompt_logprobs": logprobs, "logprobs": {"tokens": [format!("token_id:{next}")]}}]})
-        };
-        let bytes = reply.to_string().into_bytes();
-        Ok(UpstreamResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: Box::pin(futures_util::stream::iter([Ok(bytes)])),
         })
-    }
-
-    fn sleep(&self, _ms: u64) -> impl std::future::Future<Output = ()> {
-        std::future::ready(())
-    }
-
-    fn now_ms(&self) -> f64 {
-        0.0
-    }
-
-    fn log(&self, _line: &str) {}
-
-    fn request_id(&self) -> String {
-        "r".into()
-    }
+    })
 }
 
 /// An in-process target for model "local": uniform over 4 tokens, no session memory beyond 100.
@@ -101,7 +76,7 @@ impl TargetEngine for Uniform {
     }
 }
 
-fn gateway(host: ScriptedHost) -> Gateway<ScriptedHost> {
+fn gateway(host: Scripted) -> Gateway<Scripted> {
     let config = GatewayConfig::from_json(
         r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}],
             "allow_anonymous": true, "limits": {"requests_per_minute": 60000, "burst": 10000}}"#,
@@ -111,7 +86,7 @@ fn gateway(host: ScriptedHost) -> Gateway<ScriptedHost> {
     Gateway::new(config, host).with_target(Rc::new(Uniform))
 }
 
-fn post(g: &Gateway<ScriptedHost>, body: Value) -> (u16, Value) {
+fn post(g: &Gateway<Scripted>, body: Value) -> (u16, Value) {
     let resp: Response = futures_executor::block_on(g.handle(Request {
         method: "POST".into(),
         path: "/v1/verify".into(),
@@ -131,7 +106,7 @@ fn round(session: &str, base: usize, context: Vec<u32>, draft: Vec<u32>) -> Valu
 
 #[test]
 fn greedy_rounds_on_a_completions_target_keep_the_session() {
-    let g = gateway(ScriptedHost::default());
+    let g = gateway(completions_target(false));
     // After 5 the target picks 16, then 49, then 48: a draft [16, 49, 7] keeps two.
     let (status, reply) = post(&g, round("s", 0, vec![2, 5], vec![16, 49, 7]));
     assert_eq!(status, 200, "{reply}");
@@ -140,7 +115,7 @@ fn greedy_rounds_on_a_completions_target_keep_the_session() {
         (Some(2), Some(48))
     );
     assert_eq!(reply["session_len"], 4);
-    let sent = g.host().sent.borrow()[0].clone();
+    let sent = g.host().bodies()[0].clone();
     assert_eq!(sent["model"], "big-upstream");
     assert_eq!(sent["prompt"], json!([2, 5, 16, 49, 7]));
     assert_eq!(
@@ -151,7 +126,7 @@ fn greedy_rounds_on_a_completions_target_keep_the_session() {
     let (status, reply) = post(&g, round("s", 4, vec![48], vec![45]));
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["accepted"], 1);
-    assert_eq!(g.host().sent.borrow()[1]["prompt"], json!([2, 5, 16, 49, 48, 45]));
+    assert_eq!(g.host().bodies()[1]["prompt"], json!([2, 5, 16, 49, 48, 45]));
     // A base beyond what the session holds, or an unknown session: 409.
     let (status, reply) = post(&g, round("s", 9, vec![1], vec![]));
     assert_eq!((status, reply["error"]["code"].as_str()), (409, Some("session_lost")));
@@ -161,7 +136,7 @@ fn greedy_rounds_on_a_completions_target_keep_the_session() {
 
 #[test]
 fn refusals_are_clear() {
-    let g = gateway(ScriptedHost::default());
+    let g = gateway(completions_target(false));
     let mut sampled = round("s", 0, vec![1], vec![2]);
     sampled["sampling"] = json!({"temperature": 0.7});
     sampled["draft_dists"] = json!([{"ids": [2], "probs": [1.0]}]);
@@ -181,10 +156,7 @@ fn refusals_are_clear() {
     let mut unknown = round("s", 0, vec![1], vec![]);
     unknown["model"] = json!("nope");
     assert_eq!(post(&g, unknown).0, 404);
-    let broken = gateway(ScriptedHost {
-        broken: true,
-        ..ScriptedHost::default()
-    });
+    let broken = gateway(completions_target(true));
     let (status, reply) = post(&broken, round("s", 0, vec![1], vec![2]));
     assert_eq!(status, 502);
     assert!(reply["error"]["message"].as_str().unwrap().contains("prompt_logprobs"));
@@ -192,7 +164,7 @@ fn refusals_are_clear() {
 
 #[test]
 fn an_in_process_target_judges_sampled_rounds() {
-    let g = gateway(ScriptedHost::default());
+    let g = gateway(completions_target(false));
     let mut r = round("s", 0, vec![1, 2], vec![3, 3]);
     r["model"] = json!("local");
     r["sampling"] = json!({"temperature": 1.0, "seed": 9});
@@ -218,10 +190,10 @@ fn an_in_process_target_judges_sampled_rounds() {
     );
     r["base"] = json!(101);
     assert_eq!(post(&g, r).0, 409);
-    assert!(g.host().sent.borrow().is_empty(), "nothing went upstream");
+    assert!(g.host().fetched.borrow().is_empty(), "nothing went upstream");
 }
 
-fn call(g: &Gateway<ScriptedHost>, path: &str, token: Option<&str>, body: &[u8]) -> Response {
+fn call(g: &Gateway<Scripted>, path: &str, token: Option<&str>, body: &[u8]) -> Response {
     let headers = token
         .map(|t| ("authorization".to_owned(), format!("Bearer {t}")))
         .into_iter()
@@ -242,7 +214,7 @@ fn an_in_process_targets_completions_pass_the_same_admission() {
         |name| (name == "EDGE").then(|| "edge-key".to_owned()),
     )
     .unwrap();
-    let g = Gateway::new(config, ScriptedHost::default()).with_target(Rc::new(Uniform));
+    let g = Gateway::new(config, completions_target(false)).with_target(Rc::new(Uniform));
     assert_eq!(call(&g, "/v1/completions", None, b"{}").status, 401);
     assert_eq!(call(&g, "/v1/completions", Some("wrong"), b"{}").status, 401);
     assert_eq!(call(&g, "/v1/completions", Some("edge-key"), b"{}").status, 200);
@@ -257,7 +229,7 @@ fn an_in_process_targets_completions_pass_the_same_admission() {
 #[test]
 fn a_gateway_without_a_target_has_no_completions_route() {
     let config = GatewayConfig::from_json(r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}], "allow_anonymous": true}"#, |_| None).unwrap();
-    let g = Gateway::new(config, ScriptedHost::default());
+    let g = Gateway::new(config, completions_target(false));
     assert_eq!(call(&g, "/v1/completions", None, b"{}").status, 404);
 }
 

@@ -1,0 +1,115 @@
+//! `POST /v1/verify` as a route: validate the round, score it on the
+//! in-process target or a completions upstream, judge, answer.
+
+use super::Gateway;
+use crate::facts::{LogFacts, ms1};
+use crate::host::Host;
+use crate::response::{Body, Response};
+use crate::verify::{MAX_SESSION_TOKENS, Scored, TargetError, completions_body, parse_completions};
+use tandem_core::speculative::round;
+use tandem_protocol::verify::{TargetStats, VerifyRequest};
+
+impl<H: Host + 'static> Gateway<H> {
+    /// A verification round: validate, score on the target, judge, answer.
+    pub(super) async fn verify(&self, body: &[u8], facts: &mut LogFacts) -> Response {
+        let invalid = |m: String| Response::error(400, "invalid_request_error", "invalid_verify_request", m);
+        let req: VerifyRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return invalid(format!("the body is not a verification round: {e}")),
+        };
+        if let Err(e) = round::validate(&req) {
+            return invalid(e.to_string());
+        }
+        facts.model = Some(req.model.clone());
+        let local = self.target.as_ref().filter(|t| t.serves(&req.model));
+        // For a completions target, the sequence sent: the session as the gateway keeps it.
+        let scored = match local {
+            Some(target) => target.score(&req).await.map(|s| (s, None)).map_err(|e| e.response()),
+            None => self.score_remote(&req, facts).await.map(|(s, sent)| (s, Some(sent))),
+        };
+        let (scored, sent) = match scored {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        if scored.scores.len() != req.draft.len() + 1 {
+            return TargetError::Failed(format!(
+                "{} positions scored for a draft of {}",
+                scored.scores.len(),
+                req.draft.len()
+            ))
+            .response();
+        }
+        let verdict = match round::judge(&req, &scored.scores) {
+            Ok(v) => v,
+            Err(e) => return invalid(e.to_string()),
+        };
+        let reply = round::reply(&req, verdict, scored.stats);
+        if let Some(mut held) = sent {
+            held.truncate(reply.session_len);
+            self.sessions.borrow_mut().store(&req.session, held);
+        }
+        Response::json(200, &reply)
+    }
+
+    /// Scores a greedy round on a completions upstream with prompt log-probabilities;
+    /// also returns the whole sequence sent (session, context and draft).
+    pub(super) async fn score_remote(
+        &self,
+        req: &VerifyRequest,
+        facts: &mut LogFacts,
+    ) -> Result<(Scored, Vec<u32>), Response> {
+        let routes = self.config.route(&req.model);
+        if routes.is_empty() {
+            return Err(Response::error(
+                404,
+                "invalid_request_error",
+                "model_not_found",
+                format!("the model `{}` does not exist", req.model),
+            ));
+        }
+        if round::is_sampled(req) {
+            return Err(TargetError::Invalid(
+                "this target returns prompt log-probabilities, which verify greedy rounds only; send temperature 0"
+                    .into(),
+            )
+            .response());
+        }
+        let mut prompt = self
+            .sessions
+            .borrow_mut()
+            .prefix(&req.session, req.base)
+            .map_err(|e| e.response())?;
+        prompt.extend_from_slice(&req.context);
+        prompt.extend_from_slice(&req.draft);
+        if prompt.len() > MAX_SESSION_TOKENS {
+            return Err(
+                TargetError::Invalid(format!("a session holds at most {MAX_SESSION_TOKENS} tokens")).response(),
+            );
+        }
+        let t0 = self.host.now_ms();
+        let payload = |model: &str| Some(completions_body(model, &prompt));
+        let resp = self.upstreams.call(routes, "completions", false, payload, facts).await;
+        let Body::Full(body) = resp.body else {
+            return Err(TargetError::Failed("the target streamed its reply".into()).response());
+        };
+        if resp.status != 200 {
+            return Err(Response {
+                body: Body::Full(body),
+                ..resp
+            });
+        }
+        let (choices, cached) = parse_completions(&body, prompt.len(), req.draft.len()).map_err(|e| {
+            facts.outcome = "target_malformed";
+            TargetError::Failed(e).response()
+        })?;
+        let scored = Scored {
+            scores: round::TargetScores::Argmax(choices),
+            stats: TargetStats {
+                forward_tokens: prompt.len().saturating_sub(cached),
+                cached_tokens: cached,
+                forward_ms: ms1(self.host.now_ms() - t0),
+            },
+        };
+        Ok((scored, prompt))
+    }
+}
