@@ -40,6 +40,49 @@ pub struct GatewaySpec {
     /// The sealed channel (`/v1/seal/keys`, `/v1/sealed`); off when absent.
     #[serde(default)]
     pub seal: Option<SealSpec>,
+    /// What a client may spend upstream, unless its own `policy` replaces it.
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// What a client may spend on the upstreams: the gateway holds the keys, so
+/// it caps what each request and each client can cost.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// Largest `max_tokens` (or `max_completion_tokens`) a request may ask
+    /// for; a request that sets neither is sent with this one.
+    pub max_tokens: u32,
+    /// Largest `n` (choices per request).
+    pub max_n: u32,
+    /// Public model names the client may use; all of them when absent. A
+    /// `"*"` mapping passes any name through, so set this where one exists.
+    pub models: Option<Vec<String>>,
+    /// Tokens (prompt and completion, as the upstream reports them) the
+    /// client may use; none when absent.
+    pub token_budget: Option<TokenBudget>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_tokens: 4096,
+            max_n: 1,
+            models: None,
+            token_budget: None,
+        }
+    }
+}
+
+/// A token allowance refilled continuously: `tokens` per `per_seconds`, and
+/// never more than `tokens` saved up.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBudget {
+    /// Tokens per period (also the most that can be saved up).
+    pub tokens: u64,
+    /// The period, in seconds.
+    pub per_seconds: u64,
 }
 
 /// Sealed-channel settings.
@@ -101,6 +144,10 @@ pub struct ClientSpec {
     pub name: String,
     /// Name of the secret holding its bearer token.
     pub token_secret: String,
+    /// Replaces the gateway's `policy` for this client (fields it omits take
+    /// the built-in defaults, not the gateway's).
+    #[serde(default)]
+    pub policy: Option<Policy>,
 }
 
 /// Size and rate limits.
@@ -180,6 +227,7 @@ impl GatewayConfig {
                 },
                 cors_origins: Vec::new(),
                 seal: None,
+                policy: Policy::default(),
             },
             upstream_keys: Vec::new(),
             client_tokens: Vec::new(),
@@ -207,6 +255,33 @@ impl GatewayConfig {
             }
             if u.models.is_empty() {
                 return Err(ConfigError::Invalid(format!("upstream `{}` serves no models", u.name)));
+            }
+        }
+        for (who, policy) in std::iter::once(("the gateway", &spec.policy)).chain(
+            spec.clients
+                .iter()
+                .filter_map(|c| Some((c.name.as_str(), c.policy.as_ref()?))),
+        ) {
+            if policy.max_tokens == 0 || policy.max_n == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{who}: max_tokens and max_n must be at least 1"
+                )));
+            }
+            for model in policy.models.iter().flatten() {
+                if !spec
+                    .upstreams
+                    .iter()
+                    .any(|u| u.models.contains_key(model) || u.models.contains_key("*"))
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "{who}: allowed model `{model}` is served by no upstream"
+                    )));
+                }
+            }
+            if policy.token_budget.is_some_and(|b| b.tokens == 0 || b.per_seconds == 0) {
+                return Err(ConfigError::Invalid(format!(
+                    "{who}: a token budget needs tokens and per_seconds of at least 1"
+                )));
             }
         }
         if spec.limits.requests_per_minute == 0 || spec.limits.burst == 0 {
@@ -289,6 +364,16 @@ impl GatewayConfig {
     pub fn limits(&self) -> Limits {
         self.spec.limits
     }
+
+    /// The spending policy of client `name` (its own, or the gateway's).
+    pub(crate) fn policy(&self, name: &str) -> &Policy {
+        self.spec
+            .clients
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.policy.as_ref())
+            .unwrap_or(&self.spec.policy)
+    }
 }
 
 /// Whether an `http://` URL's host is a loopback address (`127.x.x.x`, `[::1]`, `localhost`).
@@ -358,6 +443,27 @@ mod tests {
         }
         let tricky = clear.replace("http://api.example.com/v1", "http://127.0.0.1.evil.com/v1");
         assert!(GatewayConfig::from_json(&tricky, secrets).is_err());
+        let policy = |p: &str| {
+            format!(
+                r#"{{"upstreams": [{{"name": "x", "base_url": "https://h/v1", "models": {{"a": "b"}}}}],
+                    "clients": [{{"name": "web", "token_secret": "TOKEN_WEB", "policy": {p}}}]}}"#
+            )
+        };
+        for (p, said) in [
+            (r#"{"models": ["typo"]}"#, "served by no upstream"),
+            (r#"{"max_n": 0}"#, "at least 1"),
+            (r#"{"token_budget": {"tokens": 0, "per_seconds": 60}}"#, "token budget"),
+            (r#"{"max_tokenz": 5}"#, "unknown field"),
+        ] {
+            let err = GatewayConfig::from_json(&policy(p), secrets).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid(m) if m.contains(said)),
+                "{p}: {err}"
+            );
+        }
+        let ok = GatewayConfig::from_json(&policy(r#"{"models": ["a"], "max_tokens": 64}"#), secrets).unwrap();
+        assert_eq!(ok.policy("web").max_tokens, 64);
+        assert_eq!(ok.policy("other").max_tokens, 4096, "the gateway's policy");
         let ftp = r#"{"upstreams": [{"name": "x", "base_url": "ftp://h", "models": {"*": "*"}}]}"#;
         assert!(matches!(GatewayConfig::from_json(ftp, secrets), Err(ConfigError::Invalid(m)) if m.contains("http")));
     }

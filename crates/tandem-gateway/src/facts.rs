@@ -16,6 +16,9 @@ pub(crate) struct LogFacts {
     pub(crate) failures: Vec<String>,
     pub(crate) sealed: bool,
     pub(crate) inner_status: Option<u16>,
+    /// Tokens charged to the client's budget (non-streamed replies; a
+    /// stream's usage is in its `stream_end` line).
+    pub(crate) tokens: Option<u64>,
 }
 
 /// Milliseconds rounded to 0.1 for the log.

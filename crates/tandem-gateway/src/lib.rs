@@ -19,6 +19,7 @@
 //! [`Gateway::handle`].
 
 mod auth;
+mod budget;
 mod config;
 mod cors;
 mod facts;
@@ -33,7 +34,10 @@ pub mod sse;
 mod upstream;
 pub mod verify;
 
-pub use config::{ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, SealKeySpec, SealSpec, UpstreamSpec};
+pub use config::{
+    ClientSpec, ConfigError, GatewayConfig, GatewaySpec, Limits, Policy, SealKeySpec, SealSpec, TokenBudget,
+    UpstreamSpec,
+};
 pub use gateway::Gateway;
 pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
 pub use response::{Body, Request, Response};

@@ -10,7 +10,7 @@ use futures_util::{StreamExt, stream};
 use std::collections::VecDeque;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use tandem_protocol::openai::ErrorBody;
+use tandem_protocol::openai::{ErrorBody, Usage};
 
 /// How a relayed stream ended, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +53,13 @@ struct State<H: Host> {
     queue: VecDeque<Vec<u8>>,
     idle_ms: u64,
     end: Option<RelayEnd>,
-    on_end: Option<Box<dyn FnOnce(RelayEnd)>>,
+    hide_usage: bool,
+    usage: Option<Usage>,
+    on_end: Option<OnEnd>,
 }
+
+/// Told how a stream ended and what usage it reported.
+type OnEnd = Box<dyn FnOnce(RelayEnd, Option<Usage>)>;
 
 impl<H: Host> State<H> {
     fn finish(&mut self, end: RelayEnd, error: Option<(&str, String)>) {
@@ -63,7 +68,7 @@ impl<H: Host> State<H> {
         }
         self.end = Some(end);
         if let Some(f) = self.on_end.take() {
-            f(end);
+            f(end, self.usage);
         }
     }
 
@@ -77,7 +82,7 @@ impl<H: Host> State<H> {
                 self.queue.push_back(event.to_bytes());
                 return self.finish(RelayEnd::Done, None);
             }
-            if serde_json::from_str::<serde_json::Value>(&event.data).is_err() {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&event.data) else {
                 return self.finish(
                     RelayEnd::Malformed,
                     Some((
@@ -85,6 +90,13 @@ impl<H: Host> State<H> {
                         "the upstream sent an event that is not JSON".into(),
                     )),
                 );
+            };
+            if let Some(usage) = Usage::of(&value) {
+                self.usage = Some(usage);
+                let usage_only = value["choices"].as_array().is_some_and(Vec::is_empty);
+                if self.hide_usage && usage_only {
+                    continue;
+                }
             }
             self.queue.push_back(event.to_bytes());
         }
@@ -92,13 +104,16 @@ impl<H: Host> State<H> {
 }
 
 /// Relays `upstream` (whose first chunk, already read, is `first`) as a
-/// stream of complete events, calling `on_end` once when it ends.
+/// stream of complete events, calling `on_end` once when it ends with the
+/// last `usage` an event carried. With `hide_usage`, an event that carries
+/// only usage (no choices) is read but not relayed.
 pub(crate) fn relay<H: Host + 'static>(
     host: Rc<H>,
     first: Vec<u8>,
     upstream: ByteStream,
     idle_ms: u64,
-    on_end: impl FnOnce(RelayEnd) + 'static,
+    hide_usage: bool,
+    on_end: impl FnOnce(RelayEnd, Option<Usage>) + 'static,
 ) -> Pin<Box<dyn futures_util::Stream<Item = Vec<u8>>>> {
     let state = State {
         host,
@@ -108,6 +123,8 @@ pub(crate) fn relay<H: Host + 'static>(
         queue: VecDeque::new(),
         idle_ms,
         end: None,
+        hide_usage,
+        usage: None,
         on_end: Some(Box::new(on_end)),
     };
     Box::pin(stream::unfold(state, |mut s| async move {

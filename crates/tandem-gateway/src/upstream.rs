@@ -14,11 +14,21 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
+use tandem_protocol::openai::Usage;
 
 /// Largest upstream body read whole (non-streamed replies and errors).
 const MAX_UPSTREAM_BODY: usize = 32 << 20;
 /// Longest `Retry-After` honoured before moving on to the next upstream.
 const MAX_RETRY_AFTER_MS: u64 = 10_000;
+
+/// How a streamed reply is relayed to the client.
+#[derive(Default)]
+pub(crate) struct Streamed {
+    /// Drop the upstream's usage-only last event (asked for by the gateway, not the client).
+    pub(crate) hide_usage: bool,
+    /// Called once when the stream ends, with the usage the upstream reported (if any).
+    pub(crate) on_end: Option<Box<dyn FnOnce(Option<Usage>)>>,
+}
 
 /// The upstreams of a configuration, with their keys and the host that reaches them.
 pub(crate) struct Upstreams<H: Host> {
@@ -60,10 +70,11 @@ impl<H: Host + 'static> Upstreams<H> {
         &self,
         routes: Vec<(usize, String)>,
         path: &str,
-        stream: bool,
+        mut stream: Option<Streamed>,
         mut payload: impl FnMut(&str) -> Option<Vec<u8>>,
         facts: &mut LogFacts,
     ) -> Response {
+        let streamed = stream.is_some();
         let mut last = Failure::Connect("no attempt".into());
         for (index, upstream_model) in routes {
             let spec = &self.specs[index];
@@ -83,13 +94,20 @@ impl<H: Host + 'static> Upstreams<H> {
                 facts.attempts += 1;
                 let t0 = self.host.now_ms();
                 let outcome = self
-                    .attempt(index, path, payload.clone(), stream, &facts.request_id, facts.started)
+                    .attempt(
+                        index,
+                        path,
+                        payload.clone(),
+                        &mut stream,
+                        &facts.request_id,
+                        facts.started,
+                    )
                     .await;
                 match outcome {
                     Attempt::Done(resp) => {
                         facts.upstream = Some(spec.name.clone());
                         facts.upstream_ms = Some(self.host.now_ms() - t0);
-                        if stream && resp.status == 200 {
+                        if streamed && resp.status == 200 {
                             facts.outcome = "stream_started";
                         }
                         return resp;
@@ -128,7 +146,7 @@ impl<H: Host + 'static> Upstreams<H> {
         index: usize,
         path: &str,
         payload: Vec<u8>,
-        stream: bool,
+        stream: &mut Option<Streamed>,
         id: &str,
         started: f64,
     ) -> Attempt {
@@ -137,7 +155,7 @@ impl<H: Host + 'static> Upstreams<H> {
             ("content-type".to_owned(), "application/json".to_owned()),
             (
                 "accept".to_owned(),
-                if stream {
+                if stream.is_some() {
                     "text/event-stream"
                 } else {
                     "application/json"
@@ -173,14 +191,15 @@ impl<H: Host + 'static> Upstreams<H> {
             // Hosts fetch with redirects off: following one would resend the
             // prompt (and the key) wherever the upstream points.
             300..=399 => Attempt::Next(Failure::Status(resp.status)),
-            200..=299 if stream => {
+            200..=299 if stream.is_some() => {
                 let UpstreamResponse { mut body, .. } = resp;
                 match self.timeout(remaining(), body.next()).await {
                     None => Attempt::Retry(Failure::Timeout),
                     Some(Some(Err(e))) => Attempt::Retry(Failure::Connect(self.scrub(&e))),
                     Some(None) => Attempt::Retry(Failure::Malformed),
                     Some(Some(Ok(first))) => {
-                        Attempt::Done(self.streaming(first, body, spec.idle_timeout_ms, id, started))
+                        let how = stream.take().unwrap_or_default();
+                        Attempt::Done(self.streaming(first, body, spec.idle_timeout_ms, how, id, started))
                     }
                 }
             }
@@ -219,17 +238,30 @@ impl<H: Host + 'static> Upstreams<H> {
         }
     }
 
-    fn streaming(&self, first: Vec<u8>, body: ByteStream, idle_ms: u64, id: &str, started: f64) -> Response {
+    fn streaming(
+        &self,
+        first: Vec<u8>,
+        body: ByteStream,
+        idle_ms: u64,
+        how: Streamed,
+        id: &str,
+        started: f64,
+    ) -> Response {
         let host = Rc::clone(&self.host);
         let id = id.to_owned();
-        let on_end = move |end: RelayEnd| {
+        let mut hook = how.on_end;
+        let on_end = move |end: RelayEnd, usage: Option<Usage>| {
             let line = json!({
                 "request_id": id,
                 "event": "stream_end",
                 "outcome": end.as_str(),
                 "duration_ms": ms1(host.now_ms() - started),
+                "usage": usage,
             });
             host.log(&line.to_string());
+            if let Some(f) = hook.take() {
+                f(usage);
+            }
         };
         Response {
             status: 200,
@@ -237,7 +269,14 @@ impl<H: Host + 'static> Upstreams<H> {
                 ("content-type".into(), "text/event-stream; charset=utf-8".into()),
                 ("cache-control".into(), "no-cache".into()),
             ],
-            body: Body::Stream(relay(Rc::clone(&self.host), first, body, idle_ms, on_end)),
+            body: Body::Stream(relay(
+                Rc::clone(&self.host),
+                first,
+                body,
+                idle_ms,
+                how.hide_usage,
+                on_end,
+            )),
         }
     }
 

@@ -240,3 +240,32 @@ fn a_busy_target_answers_503_with_retry_after() {
     assert!(resp.headers.iter().any(|(k, v)| k == "retry-after" && v == "2"));
     assert_eq!(TargetError::TimedOut(30).response().status, 504);
 }
+
+#[test]
+fn a_session_belongs_to_the_client_that_made_it() {
+    let config = GatewayConfig::from_json(
+        r#"{"upstreams": [{"name": "t", "base_url": "http://target/v1", "models": {"big": "big-upstream"}, "retries": 0}],
+            "clients": [{"name": "a", "token_secret": "A"}, {"name": "b", "token_secret": "B"}]}"#,
+        |name| Some(name.to_lowercase()),
+    )
+    .unwrap();
+    let g = Gateway::new(config, completions_target(false));
+    let first = round("shared-id", 0, vec![2, 5], vec![16, 49, 7]);
+    assert_eq!(
+        call(&g, "/v1/verify", Some("a"), first.to_string().as_bytes()).status,
+        200
+    );
+    // b names a's session and builds on it: the gateway holds nothing for b under that id.
+    let next = round("shared-id", 4, vec![48], vec![45]);
+    let resp = call(&g, "/v1/verify", Some("b"), next.to_string().as_bytes());
+    let Body::Full(bytes) = resp.body else {
+        panic!("streamed")
+    };
+    let reply: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(reply["error"]["code"], "session_lost", "{reply}");
+    assert_eq!(
+        call(&g, "/v1/verify", Some("a"), next.to_string().as_bytes()).status,
+        200
+    );
+    assert_eq!(g.host().bodies().len(), 2, "b's round never reached the target");
+}

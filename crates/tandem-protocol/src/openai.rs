@@ -74,6 +74,35 @@ impl ErrorBody {
     }
 }
 
+/// Tokens a completion used, as the upstream reports it (the `usage` object
+/// of a reply, or of a stream's last chunk with `stream_options.include_usage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    /// Tokens of the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// Their sum, as the upstream counts it.
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Tokens to charge: the reported total, or the parts when the total is missing or smaller.
+    pub fn billable(&self) -> u64 {
+        self.total_tokens
+            .max(self.prompt_tokens.saturating_add(self.completion_tokens))
+    }
+
+    /// The `usage` object of a reply or chunk, when it has one.
+    pub fn of(reply: &Value) -> Option<Self> {
+        reply
+            .get("usage")
+            .filter(|u| u.is_object())
+            .and_then(|u| Self::deserialize(u).ok())
+    }
+}
+
 /// `GET /v1/models` reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelList {

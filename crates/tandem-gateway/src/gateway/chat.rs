@@ -1,26 +1,73 @@
-//! `POST /v1/chat/completions`: validate, map the model, call the upstreams.
+//! `POST /v1/chat/completions`: validate, apply the client's spending policy
+//! (model allow-list, `max_tokens` and `n` caps, token budget), map the model,
+//! call the upstreams, and charge the usage they report.
 
 use super::Gateway;
+use crate::config::{Policy, TokenBudget};
 use crate::facts::LogFacts;
 use crate::host::Host;
-use crate::response::Response;
-use tandem_protocol::openai::ChatCompletionRequest;
+use crate::response::{Body, Response};
+use crate::upstream::Streamed;
+use serde_json::{Map, Value, json};
+use std::rc::Rc;
+use tandem_protocol::openai::{ChatCompletionRequest, Usage};
+
+fn invalid(code: &str, message: String) -> Response {
+    Response::error(400, "invalid_request_error", code, message)
+}
+
+/// Checks `request` against `policy`, filling in `max_tokens` when absent;
+/// returns the most completion tokens the request can produce (all choices).
+fn enforce(policy: &Policy, request: &mut ChatCompletionRequest) -> Result<u64, Response> {
+    let number = |extra: &Map<String, Value>, key: &str| -> Result<Option<u64>, Response> {
+        match extra.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| invalid("invalid_body", format!("`{key}` must be a non-negative integer"))),
+        }
+    };
+    let n = number(&request.extra, "n")?.unwrap_or(1);
+    if n > u64::from(policy.max_n) {
+        return Err(invalid(
+            "n_too_large",
+            format!("`n` is {n}; this client may ask for at most {}", policy.max_n),
+        ));
+    }
+    let cap = u64::from(policy.max_tokens);
+    let mut asked = None;
+    for key in ["max_tokens", "max_completion_tokens"] {
+        if let Some(m) = number(&request.extra, key)? {
+            if m > cap {
+                return Err(invalid(
+                    "max_tokens_too_large",
+                    format!("`{key}` is {m}; this client may ask for at most {cap}"),
+                ));
+            }
+            asked = Some(asked.map_or(m, |a: u64| a.min(m)));
+        }
+    }
+    if asked.is_none() {
+        request.extra.remove("max_completion_tokens");
+        request.extra.insert("max_tokens".into(), json!(cap));
+    }
+    Ok(asked.unwrap_or(cap).saturating_mul(n.max(1)))
+}
 
 impl<H: Host + 'static> Gateway<H> {
-    pub(super) async fn complete(&self, body: &[u8], facts: &mut LogFacts) -> Response {
+    pub(super) async fn complete(&self, client: &str, body: &[u8], facts: &mut LogFacts) -> Response {
         let mut request: ChatCompletionRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
-                return Response::error(
-                    400,
-                    "invalid_request_error",
+                return invalid(
                     "invalid_body",
                     format!("the body is not a chat completion request: {e}"),
                 );
             }
         };
         if request.messages.is_empty() {
-            return Response::error(400, "invalid_request_error", "invalid_body", "messages is empty");
+            return invalid("invalid_body", "messages is empty".into());
         }
         facts.model = Some(request.model.clone());
         let routes = self.config.route(&request.model);
@@ -32,13 +79,63 @@ impl<H: Host + 'static> Gateway<H> {
                 format!("the model `{}` does not exist", request.model),
             );
         }
-        let stream = request.is_stream();
+        let policy = self.config.policy(client);
+        let checked = self
+            .allow_model(client, &request.model)
+            .and_then(|()| enforce(policy, &mut request))
+            .and_then(|most| self.check_budget(client, facts).map(|()| most));
+        let most_output = match checked {
+            Ok(m) => m,
+            Err(resp) => return resp,
+        };
+        let budget = policy.token_budget;
+        // When the upstream reports no usage, the most the request could have cost.
+        let estimate = (body.len() as u64 / 4).saturating_add(most_output);
+        let stream = request
+            .is_stream()
+            .then(|| self.streamed(client, budget, estimate, &mut request));
         let payload = |model: &str| {
             request.model = model.to_owned();
             serde_json::to_vec(&request).ok()
         };
-        self.upstreams
+        let resp = self
+            .upstreams
             .call(routes, "chat/completions", stream, payload, facts)
-            .await
+            .await;
+        if let (Body::Full(bytes), 200) = (&resp.body, resp.status) {
+            let usage = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| Usage::of(&v));
+            self.charge(client, usage.map_or(estimate, |u| u.billable()), facts);
+        }
+        resp
+    }
+
+    /// Asks a streaming upstream for its usage (hidden from a client that did
+    /// not ask for it) and charges it when the stream ends.
+    fn streamed(
+        &self,
+        client: &str,
+        budget: Option<TokenBudget>,
+        estimate: u64,
+        request: &mut ChatCompletionRequest,
+    ) -> Streamed {
+        let options = request.extra.entry("stream_options").or_insert_with(|| json!({}));
+        if !options.is_object() {
+            *options = json!({});
+        }
+        let asked = options["include_usage"] == json!(true);
+        options["include_usage"] = json!(true);
+        let on_end = budget.map(|budget| {
+            let budgets = Rc::clone(&self.budgets);
+            let host = Rc::clone(&self.host);
+            let client = client.to_owned();
+            Box::new(move |usage: Option<Usage>| {
+                let tokens = usage.map_or(estimate, |u| u.billable());
+                budgets.borrow_mut().charge(&client, budget, tokens, host.now_ms());
+            }) as Box<dyn FnOnce(Option<Usage>)>
+        });
+        Streamed {
+            hide_usage: !asked,
+            on_end,
+        }
     }
 }

@@ -6,6 +6,7 @@ mod admission;
 mod chat;
 mod verification;
 
+use crate::budget::Budgets;
 use crate::config::GatewayConfig;
 use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
@@ -23,12 +24,13 @@ use tandem_seal::ReplayWindow;
 /// What sealing adds to a request body (header, encapsulated key, tag, inner JSON framing).
 const SEAL_OVERHEAD: usize = 1024;
 
-/// The gateway: configuration, the host it runs on, rate-limit state.
+/// The gateway: configuration, the host it runs on, rate-limit and budget state.
 pub struct Gateway<H: Host> {
     host: Rc<H>,
     config: GatewayConfig,
     upstreams: Upstreams<H>,
     limiter: RefCell<RateLimiter>,
+    budgets: Rc<RefCell<Budgets>>,
     replay: RefCell<ReplayWindow>,
     target: Option<Rc<dyn TargetEngine>>,
     sessions: RefCell<Sessions>,
@@ -40,6 +42,7 @@ impl<H: Host + 'static> Gateway<H> {
         let host = Rc::new(host);
         Self {
             limiter: RefCell::new(RateLimiter::new(config.limits())),
+            budgets: Rc::default(),
             replay: RefCell::new(ReplayWindow::new(
                 config.spec.seal.as_ref().map_or(300_000, |s| s.window_ms) as f64,
             )),
@@ -128,6 +131,7 @@ impl<H: Host + 'static> Gateway<H> {
             "failures": facts.failures,
             "sealed": facts.sealed,
             "inner_status": facts.inner_status,
+            "tokens": facts.tokens,
         });
         self.host.log(&line.to_string());
         resp
@@ -167,19 +171,19 @@ impl<H: Host + 'static> Gateway<H> {
             ("GET", "/health") => Response::json(200, &json!({"status": "ok"})),
             ("GET", "/v1/models") => match self.admit(req, facts) {
                 Err(resp) => resp,
-                Ok(()) => Response::json(200, &self.models()),
+                Ok(client) => Response::json(200, &self.models(&client)),
             },
             ("POST", "/v1/chat/completions") => match self.admit(req, facts) {
                 Err(resp) => resp,
-                Ok(()) => self.complete(&req.body, facts).await,
+                Ok(client) => self.complete(&client, &req.body, facts).await,
             },
             ("POST", "/v1/verify") => match self.admit(req, facts) {
                 Err(resp) => resp,
-                Ok(()) => self.verify(&req.body, facts).await,
+                Ok(client) => self.verify(&client, &req.body, facts).await,
             },
             ("POST", "/v1/completions") if let Some(target) = &self.target => match self.admit(req, facts) {
                 Err(resp) => resp,
-                Ok(()) => target.completions(&req.body).await,
+                Ok(_) => target.completions(&req.body).await,
             },
             (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/verify" | "/v1/seal/keys" | "/v1/sealed") => {
                 Response::error(405, "invalid_request_error", "method_not_allowed", "method not allowed")
@@ -193,12 +197,16 @@ impl<H: Host + 'static> Gateway<H> {
         }
     }
 
-    fn models(&self) -> ModelList {
+    /// The models `client` may use.
+    fn models(&self, client: &str) -> ModelList {
         let mut names: Vec<String> = self.target.as_ref().map(|t| t.models()).unwrap_or_default();
         for name in self.config.public_models() {
             if !names.iter().any(|n| n == name) {
                 names.push(name.to_owned());
             }
+        }
+        if let Some(allowed) = &self.config.policy(client).models {
+            names.retain(|n| allowed.contains(n));
         }
         ModelList {
             object: "list".into(),

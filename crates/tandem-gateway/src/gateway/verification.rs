@@ -11,9 +11,13 @@ use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
 impl<H: Host + 'static> Gateway<H> {
     /// A verification round: validate, score on the target, judge, answer.
-    pub(super) async fn verify(&self, body: &[u8], facts: &mut LogFacts) -> Response {
+    ///
+    /// Sessions are the client's own: the id the target and the session store
+    /// see is the client's name and the session id together, so one client
+    /// can neither read nor extend another's session.
+    pub(super) async fn verify(&self, client: &str, body: &[u8], facts: &mut LogFacts) -> Response {
         let invalid = |m: String| Response::error(400, "invalid_request_error", "invalid_verify_request", m);
-        let req: VerifyRequest = match serde_json::from_slice(body) {
+        let mut req: VerifyRequest = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => return invalid(format!("the body is not a verification round: {e}")),
         };
@@ -21,12 +25,24 @@ impl<H: Host + 'static> Gateway<H> {
             return invalid(e.to_string());
         }
         facts.model = Some(req.model.clone());
+        if let Err(resp) = self.allow_model(client, &req.model) {
+            return resp;
+        }
+        let asked_session = std::mem::take(&mut req.session);
+        req.session = format!("{client}\u{1f}{asked_session}");
         let local = self.target.as_ref().filter(|t| t.serves(&req.model));
         // For a completions target, the sequence sent: the session as the gateway keeps it.
         let scored = match local {
             Some(target) => target.score(&req).await.map(|s| (s, None)).map_err(|e| e.response()),
-            None => self.score_remote(&req, facts).await.map(|(s, sent)| (s, Some(sent))),
+            None => match self.check_budget(client, facts) {
+                Err(resp) => Err(resp),
+                Ok(()) => self.score_remote(&req, facts).await.map(|(s, sent)| (s, Some(sent))),
+            },
         };
+        if let Ok((scored, Some(_))) = &scored {
+            // What the completions upstream ran: the uncached prompt and one generated token.
+            self.charge(client, scored.stats.forward_tokens as u64 + 1, facts);
+        }
         let (scored, sent) = match scored {
             Ok(s) => s,
             Err(resp) => return resp,
@@ -88,7 +104,7 @@ impl<H: Host + 'static> Gateway<H> {
         }
         let t0 = self.host.now_ms();
         let payload = |model: &str| Some(completions_body(model, &prompt));
-        let resp = self.upstreams.call(routes, "completions", false, payload, facts).await;
+        let resp = self.upstreams.call(routes, "completions", None, payload, facts).await;
         let Body::Full(body) = resp.body else {
             return Err(TargetError::Failed("the target streamed its reply".into()).response());
         };
