@@ -146,11 +146,14 @@ async fn fetch(mut req: Request, env: Env, _ctx: worker::Context) -> worker::Res
             None => return to_worker(gateway.too_large()),
         }
     };
+    // Cloudflare sets CF-Connecting-IP to the client's address (a client's own copy is replaced).
+    let peer = req.headers().get("cf-connecting-ip").ok().flatten();
     let request = tandem_gateway::Request {
         method: req.method().to_string(),
         path: url.path().to_owned(),
         headers: req.headers().entries().collect(),
         body,
-    };
+    }
+    .with_peer(peer);
     to_worker(gateway.handle(request).await)
 }

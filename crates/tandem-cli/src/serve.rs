@@ -134,7 +134,11 @@ impl hyper::body::Body for ResponseBody {
     }
 }
 
-async fn answer(server: Rc<Server>, req: hyper::Request<Incoming>) -> hyper::Response<ResponseBody> {
+async fn answer(
+    server: Rc<Server>,
+    peer: std::net::IpAddr,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<ResponseBody> {
     let gateway = &server.gateway;
     let too_large = req
         .headers()
@@ -169,7 +173,8 @@ async fn answer(server: Rc<Server>, req: hyper::Request<Incoming>) -> hyper::Res
                     .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
                     .collect(),
                 body,
-            };
+            }
+            .with_peer(Some(peer.to_string()));
             gateway.handle(request).await
         }
     };
@@ -240,8 +245,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 .acquire_owned()
                 .await
                 .context("the connection semaphore closed")?;
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match listener.accept().await {
+                Ok((stream, addr)) => (stream, addr.ip()),
                 Err(e) => {
                     // Out of file descriptors, a connection reset before
                     // accept: log it, give the system a moment, keep serving.
@@ -258,7 +263,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             tokio::task::spawn_local(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let server = Rc::clone(&server);
-                    async move { Ok::<_, std::convert::Infallible>(answer(server, req).await) }
+                    async move { Ok::<_, std::convert::Infallible>(answer(server, peer, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())

@@ -94,6 +94,10 @@ pub struct SealSpec {
     /// Sealed requests whose client clock differs from the worker's by more are refused.
     #[serde(default = "default_window_ms")]
     pub window_ms: u64,
+    /// Most requests the replay window remembers (each for `2 × window_ms`);
+    /// when full, new sealed requests get 503 until old ones expire.
+    #[serde(default = "default_max_remembered")]
+    pub max_remembered: usize,
 }
 
 /// One sealing key.
@@ -160,6 +164,12 @@ pub struct Limits {
     pub requests_per_minute: u32,
     /// Requests a client may make at once above the sustained rate.
     pub burst: u32,
+    /// Sealed requests per minute from one address (IP), counted before the
+    /// request is decrypted: opening one costs an X25519 operation before
+    /// the client's token can be checked. Many users may share an address.
+    pub peer_requests_per_minute: u32,
+    /// Sealed requests one address may send at once above its sustained rate.
+    pub peer_burst: u32,
 }
 
 impl Default for Limits {
@@ -168,12 +178,17 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             requests_per_minute: 120,
             burst: 20,
+            peer_requests_per_minute: 600,
+            peer_burst: 100,
         }
     }
 }
 
 fn default_window_ms() -> u64 {
     300_000
+}
+fn default_max_remembered() -> usize {
+    tandem_seal::DEFAULT_CAPACITY
 }
 fn default_timeout_ms() -> u64 {
     30_000
@@ -284,9 +299,10 @@ impl GatewayConfig {
                 )));
             }
         }
-        if spec.limits.requests_per_minute == 0 || spec.limits.burst == 0 {
+        let l = spec.limits;
+        if [l.requests_per_minute, l.burst, l.peer_requests_per_minute, l.peer_burst].contains(&0) {
             return Err(ConfigError::Invalid(
-                "requests_per_minute and burst must be at least 1".into(),
+                "requests_per_minute, burst, peer_requests_per_minute and peer_burst must be at least 1".into(),
             ));
         }
         let lookup = |name: &str| {

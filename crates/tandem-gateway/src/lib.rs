@@ -40,6 +40,6 @@ pub use config::{
 };
 pub use gateway::Gateway;
 pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
-pub use response::{Body, Request, Response};
+pub use response::{Body, PEER_HEADER, Request, Response};
 pub use secret::Secret;
 pub use verify::{Scored, TargetEngine, TargetError};

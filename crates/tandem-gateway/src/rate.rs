@@ -4,7 +4,6 @@
 //! the limit is per isolate (a platform rate-limiting binding or a Durable
 //! Object would make it global).
 
-use crate::config::Limits;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy)]
@@ -22,10 +21,11 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(limits: Limits) -> Self {
+    /// `per_minute` sustained, `burst` at once, per client.
+    pub(crate) fn new(per_minute: u32, burst: u32) -> Self {
         Self {
-            per_ms: f64::from(limits.requests_per_minute) / 60_000.0,
-            burst: f64::from(limits.burst),
+            per_ms: f64::from(per_minute) / 60_000.0,
+            burst: f64::from(burst),
             buckets: HashMap::new(),
         }
     }
@@ -62,11 +62,7 @@ mod tests {
 
     #[test]
     fn allows_the_burst_then_the_sustained_rate() {
-        let mut r = RateLimiter::new(Limits {
-            requests_per_minute: 60,
-            burst: 3,
-            ..Limits::default()
-        });
+        let mut r = RateLimiter::new(60, 3);
         for _ in 0..3 {
             assert_eq!(r.check("a", 0.0), Ok(()));
         }

@@ -18,7 +18,22 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+/// The header through which a shim tells the gateway who sent the request
+/// (the client's IP address). [`Request::with_peer`] sets it; a client's own
+/// copy is always removed first, so it cannot be forged.
+pub const PEER_HEADER: &str = "x-tandem-peer";
+
 impl Request {
+    /// The request, with the sender's address (as the runtime saw it) in
+    /// [`PEER_HEADER`] and any copy the client sent removed.
+    pub fn with_peer(mut self, peer: Option<String>) -> Self {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(PEER_HEADER));
+        if let Some(peer) = peer {
+            self.headers.push((PEER_HEADER.to_owned(), peer));
+        }
+        self
+    }
+
     /// The first value of header `name` (lowercase).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

@@ -17,6 +17,11 @@ pub(crate) fn keys_response(keys: &ServerKeys, now_ms: f64) -> Response {
 }
 
 fn refuse(e: &SealError) -> Response {
+    if *e == SealError::WindowFull {
+        let mut resp = Response::error(503, "server_error", "seal_busy", e.to_string());
+        resp.headers.push(("retry-after".into(), "1".into()));
+        return resp;
+    }
     let code = match e {
         SealError::UnknownKey(_) => "seal_unknown_key",
         SealError::Replay => "seal_replay",

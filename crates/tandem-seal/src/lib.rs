@@ -23,11 +23,13 @@
 //! time.
 
 mod keys;
+mod replay;
 mod request;
 mod response;
 
 pub use keys::{KeyConfig, KeyConfigs, ServerKey, ServerKeys};
-pub use request::{OpenedRequest, ReplayWindow, SealedRequest, open_request, seal_request};
+pub use replay::{DEFAULT_CAPACITY, ReplayWindow};
+pub use request::{OpenedRequest, SealedRequest, open_request, seal_request};
 pub use response::{ResponseOpener, ResponseSealer};
 
 /// KEM id of DHKEM(X25519, HKDF-SHA256).
@@ -67,6 +69,9 @@ pub enum SealError {
     /// The request was seen before, or its time is outside the window.
     #[error("replayed or stale request")]
     Replay,
+    /// The replay window holds as many requests as it may: new ones wait until old ones expire.
+    #[error("too many sealed requests in the replay window; retry later")]
+    WindowFull,
     /// The stream ended without its final chunk.
     #[error("the sealed response was truncated")]
     Truncated,

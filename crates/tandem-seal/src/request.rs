@@ -1,9 +1,8 @@
-//! Sealing and opening requests (HPKE base mode), and the replay window.
+//! Sealing and opening requests (HPKE base mode).
 
 use crate::response::{RESPONSE_LABEL, ResponseOpener, ResponseSealer, SECRET_LEN};
 use crate::{AEAD_ID, Aead, KDF_ID, KEM_ID, Kdf, Kem, KeyConfig, SealError, ServerKeys};
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
-use std::collections::HashMap;
 
 const INFO_LABEL: &[u8] = b"tandem seal request v1";
 const HEADER_LEN: usize = 7;
@@ -91,35 +90,4 @@ pub fn open_request(keys: &ServerKeys, body: &[u8], now_ms: f64) -> Result<Opene
         enc,
         sealer: ResponseSealer::new(secret, &enc)?,
     })
-}
-
-/// Remembers the requests of the last `window_ms` and refuses repeats and
-/// requests whose client time is outside the window.
-#[derive(Debug)]
-pub struct ReplayWindow {
-    window_ms: f64,
-    seen: HashMap<[u8; ENC_LEN], f64>,
-}
-
-impl ReplayWindow {
-    /// A window of `window_ms` either side of the server's clock.
-    pub fn new(window_ms: f64) -> Self {
-        Self {
-            window_ms,
-            seen: HashMap::new(),
-        }
-    }
-
-    /// Accepts a request (by its encapsulated key and client time) once.
-    pub fn check(&mut self, enc: &[u8; ENC_LEN], client_ms: f64, now_ms: f64) -> Result<(), SealError> {
-        if !client_ms.is_finite() || (now_ms - client_ms).abs() > self.window_ms {
-            return Err(SealError::Replay);
-        }
-        let window = self.window_ms;
-        self.seen.retain(|_, t| now_ms - *t <= 2.0 * window);
-        if self.seen.insert(*enc, now_ms).is_some() {
-            return Err(SealError::Replay);
-        }
-        Ok(())
-    }
 }

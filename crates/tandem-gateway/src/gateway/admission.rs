@@ -29,14 +29,7 @@ impl<H: Host + 'static> Gateway<H> {
         };
         facts.client = Some(client.clone());
         if let Err(retry_after) = self.limiter.borrow_mut().check(&client, self.host.now_ms()) {
-            let mut resp = Response::error(
-                429,
-                "rate_limit_error",
-                "rate_limited",
-                format!("rate limit exceeded; retry in {retry_after} s"),
-            );
-            resp.headers.push(("retry-after".into(), retry_after.to_string()));
-            return Err(resp);
+            return Err(super::rate_limited(retry_after));
         }
         if req.body.len() > self.max_body_bytes() {
             return Err(self.too_large());

@@ -11,7 +11,7 @@ use crate::config::GatewayConfig;
 use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
 use crate::rate::RateLimiter;
-use crate::response::{Body, Request, Response};
+use crate::response::{Body, PEER_HEADER, Request, Response};
 use crate::upstream::Upstreams;
 use crate::verify::{Sessions, TargetEngine};
 use crate::{cors, sealed};
@@ -30,6 +30,8 @@ pub struct Gateway<H: Host> {
     config: GatewayConfig,
     upstreams: Upstreams<H>,
     limiter: RefCell<RateLimiter>,
+    /// Sealed requests by sender address, checked before decryption.
+    peers: RefCell<RateLimiter>,
     budgets: Rc<RefCell<Budgets>>,
     replay: RefCell<ReplayWindow>,
     target: Option<Rc<dyn TargetEngine>>,
@@ -41,11 +43,19 @@ impl<H: Host + 'static> Gateway<H> {
     pub fn new(config: GatewayConfig, host: H) -> Self {
         let host = Rc::new(host);
         Self {
-            limiter: RefCell::new(RateLimiter::new(config.limits())),
-            budgets: Rc::default(),
-            replay: RefCell::new(ReplayWindow::new(
-                config.spec.seal.as_ref().map_or(300_000, |s| s.window_ms) as f64,
+            limiter: RefCell::new(RateLimiter::new(
+                config.limits().requests_per_minute,
+                config.limits().burst,
             )),
+            peers: RefCell::new(RateLimiter::new(
+                config.limits().peer_requests_per_minute,
+                config.limits().peer_burst,
+            )),
+            budgets: Rc::default(),
+            replay: RefCell::new(match &config.spec.seal {
+                Some(seal) => ReplayWindow::with_capacity(seal.window_ms as f64, seal.max_remembered),
+                None => ReplayWindow::with_capacity(0.0, 0),
+            }),
             upstreams: Upstreams::new(
                 Rc::clone(&host),
                 config.spec.upstreams.clone(),
@@ -144,6 +154,11 @@ impl<H: Host + 'static> Gateway<H> {
                 if req.body.len() > self.max_request_bytes() {
                     return self.too_large();
                 }
+                let peer = req.header(PEER_HEADER).unwrap_or("unknown");
+                if let Err(retry_after) = self.peers.borrow_mut().check(peer, self.host.now_ms()) {
+                    facts.outcome = "peer_rate_limited";
+                    return rate_limited(retry_after);
+                }
                 let opened = sealed::unseal(keys, &mut self.replay.borrow_mut(), &req.body, self.host.now_ms());
                 match opened {
                     Err(resp) => resp,
@@ -221,4 +236,16 @@ impl<H: Host + 'static> Gateway<H> {
                 .collect(),
         }
     }
+}
+
+/// A 429 with `Retry-After`.
+pub(crate) fn rate_limited(retry_after: u64) -> Response {
+    let mut resp = Response::error(
+        429,
+        "rate_limit_error",
+        "rate_limited",
+        format!("rate limit exceeded; retry in {retry_after} s"),
+    );
+    resp.headers.push(("retry-after".into(), retry_after.to_string()));
+    resp
 }
