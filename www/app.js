@@ -67,6 +67,7 @@ function runShield() {
     $("redacted").textContent = result.text;
     $("reply").value = suggestReply(result.entities);
     $("restored").textContent = "";
+    $("withheld").textContent = "";
     $("restore").disabled = false;
     $("status").textContent = `${result.entities.length} entities found.`;
   } catch (err) {
@@ -79,6 +80,7 @@ async function streamReply() {
   $("restore").disabled = true;
   const out = $("restored");
   out.textContent = "";
+  delete out.dataset.done;
   try {
     const restorer = shield.restorer();
     const reply = $("reply").value;
@@ -88,6 +90,9 @@ async function streamReply() {
       await new Promise((r) => setTimeout(r, 5));
     }
     out.textContent += restorer.finish();
+    $("withheld").textContent = restorer.withheld
+      ? `${restorer.withheld} placeholder(s) inside a link or markup left unrestored: restoring them would send the original wherever the link points.`
+      : "";
     out.dataset.done = "true";
   } catch (err) {
     showError(err);

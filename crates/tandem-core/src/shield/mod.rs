@@ -50,6 +50,6 @@ pub use analyzer::{Shield, ShieldConfig, ShieldError};
 pub use policy::{Policy, mask};
 pub use recognizer::Recognizer;
 pub use redact::{Redacted, RedactedSpan, Redactor};
-pub use restore::{StreamRestorer, restore};
+pub use restore::{RestorePolicy, Restored, StreamRestorer, restore, restore_with};
 pub use span::{Span, to_detections};
 pub use vault::Vault;

@@ -1,6 +1,6 @@
 //! Redaction: applying a policy to what the analyzer found.
 
-use super::{Policy, Shield, ShieldError, Span, Vault, mask, restore};
+use super::{Policy, RestorePolicy, Shield, ShieldError, Span, StreamRestorer, Vault, mask, restore_with};
 use crate::text::{OffsetCursor, OffsetUnit};
 use std::ops::Range;
 use tandem_protocol::{Action, RedactedEntity, Redaction};
@@ -55,6 +55,7 @@ impl Redacted {
 pub struct Redactor {
     shield: Shield,
     policy: Policy,
+    restore_policy: RestorePolicy,
     vault: Vault,
 }
 
@@ -69,6 +70,7 @@ impl Redactor {
         Self {
             shield,
             policy,
+            restore_policy: RestorePolicy::default(),
             vault: Vault::new(),
         }
     }
@@ -129,9 +131,19 @@ impl Redactor {
         Ok(Redacted { text: out, entities })
     }
 
-    /// Restores this session's placeholders in a whole reply.
+    /// Where replies may get originals back (by default not in links or markup).
+    pub fn set_restore_policy(&mut self, policy: RestorePolicy) {
+        self.restore_policy = policy;
+    }
+
+    /// Restores this session's placeholders in a whole reply (where the restore policy allows).
     pub fn restore(&self, reply: &str) -> String {
-        restore(reply, &self.vault)
+        restore_with(reply, &self.vault, self.restore_policy).text
+    }
+
+    /// A restorer for a streamed reply, knowing every placeholder issued so far.
+    pub fn restorer(&self) -> StreamRestorer {
+        StreamRestorer::with_policy(self.vault.clone(), self.restore_policy)
     }
 }
 

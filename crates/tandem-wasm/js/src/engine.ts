@@ -206,6 +206,7 @@ export class LocalEngine implements Engine {
       explanation: route.explanation,
       offline,
       redactions: redactedLast.entities.length,
+      withheld: result.withheld ?? 0,
       usage,
     };
   }
@@ -230,7 +231,7 @@ export class LocalEngine implements Engine {
   }
 
   /** The cloud's answer, streamed through the restorer: plain, or speculative with the local drafter. */
-  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: ChatResult["mode"] }> {
+  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: ChatResult["mode"]; withheld: number }> {
     const cloud = this.#cloud!;
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
     const restorer = this.#shield.restorer();
@@ -286,7 +287,7 @@ export class LocalEngine implements Engine {
       options.onToken?.(rest, "cloud");
     }
     usage.cost = (inputTokens * pricing.inputPerMTok + usage.cloudTokens * pricing.outputPerMTok) / 1e6;
-    return { text, mode };
+    return { text, mode, withheld: restorer.withheld };
   }
 
   /** The local model's answer to the original (unredacted) messages: nothing leaves the page. */

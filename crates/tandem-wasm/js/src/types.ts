@@ -101,6 +101,11 @@ export interface ChatResult {
   offline: boolean;
   /** Entities replaced before anything left the page (only meaningful for cloud answers). */
   redactions: number;
+  /**
+   * Placeholders the cloud's reply put inside a link or HTML markup, left unrestored: restoring
+   * there would let the page send the original wherever the link points (see `restoreInLinks`).
+   */
+  withheld: number;
   usage: Usage;
 }
 
