@@ -98,6 +98,10 @@ pub struct SealSpec {
     /// when full, new sealed requests get 503 until old ones expire.
     #[serde(default = "default_max_remembered")]
     pub max_remembered: usize,
+    /// A sealed stream's events arriving within this many milliseconds of the
+    /// first unsent one are sealed into one record (0: one record per event).
+    #[serde(default = "default_coalesce_ms")]
+    pub coalesce_ms: u64,
 }
 
 /// One sealing key.
@@ -186,6 +190,9 @@ impl Default for Limits {
 
 fn default_window_ms() -> u64 {
     300_000
+}
+fn default_coalesce_ms() -> u64 {
+    20
 }
 fn default_max_remembered() -> usize {
     tandem_seal::DEFAULT_CAPACITY

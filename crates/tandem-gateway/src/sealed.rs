@@ -2,9 +2,13 @@
 //! configurations; `POST /v1/sealed` opens a sealed request, answers it like
 //! any other route, and seals the answer chunk by chunk as it streams.
 
+use crate::host::Host;
 use crate::response::{Body, Request, Response};
+use futures_util::future::{Either, select};
 use futures_util::{StreamExt, stream};
 use std::collections::BTreeMap;
+use std::pin::pin;
+use std::rc::Rc;
 use tandem_protocol::sealed::{InnerRequest, InnerResponseHead};
 use tandem_seal::{ReplayWindow, ResponseSealer, SealError, ServerKeys};
 
@@ -61,9 +65,19 @@ pub(crate) fn unseal(
     Ok((request, opened.sealer))
 }
 
-/// `resp` sealed: a head chunk (status and headers), the body chunks as they
-/// come, and an empty final chunk.
-pub(crate) fn seal_response(mut sealer: ResponseSealer, resp: Response) -> Response {
+/// Most body bytes gathered into one record while coalescing.
+const COALESCE_MAX: usize = 16 << 10;
+
+/// `resp` sealed: a head chunk (status and headers), the body, and an empty
+/// final chunk. Body pieces that arrive within `coalesce_ms` of the first
+/// unsent one go out together, so that the records' count and timing say
+/// less about the tokens inside; each record is padded (`tandem-seal`).
+pub(crate) fn seal_response<H: Host + 'static>(
+    host: Rc<H>,
+    mut sealer: ResponseSealer,
+    resp: Response,
+    coalesce_ms: u64,
+) -> Response {
     let head = InnerResponseHead {
         status: resp.status,
         headers: resp.headers.into_iter().collect::<BTreeMap<_, _>>(),
@@ -74,14 +88,36 @@ pub(crate) fn seal_response(mut sealer: ResponseSealer, resp: Response) -> Respo
         Body::Stream(s) => s,
     };
     // The sealer moves through the stream; the final chunk is sealed once the body ends.
-    let chunks = stream::unfold(Some((sealer, body)), |state| async move {
-        let (mut sealer, mut body) = state?;
-        match body.next().await {
-            Some(bytes) => {
-                let frame = sealer.seal_chunk(&bytes, false);
-                Some((frame, Some((sealer, body))))
+    let chunks = stream::unfold(Some((sealer, body)), move |state| {
+        let host = Rc::clone(&host);
+        async move {
+            let (mut sealer, mut body) = state?;
+            let Some(mut data) = body.next().await else {
+                return Some((sealer.seal_chunk(b"", true), None));
+            };
+            let deadline = host.now_ms() + coalesce_ms as f64;
+            let mut ended = false;
+            while data.len() < COALESCE_MAX {
+                let left = deadline - host.now_ms();
+                if left < 1.0 {
+                    break;
+                }
+                let timer = pin!(host.sleep(left as u64));
+                match select(body.next(), timer).await {
+                    Either::Left((Some(more), _)) => data.extend_from_slice(&more),
+                    Either::Left((None, _)) => {
+                        ended = true;
+                        break;
+                    }
+                    Either::Right(_) => break,
+                }
             }
-            None => Some((sealer.seal_chunk(b"", true), None)),
+            let mut frame = sealer.seal_chunk(&data, false);
+            if ended {
+                frame.extend(sealer.seal_chunk(b"", true));
+                return Some((frame, None));
+            }
+            Some((frame, Some((sealer, body))))
         }
     });
     Response {

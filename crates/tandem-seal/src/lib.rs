@@ -16,7 +16,9 @@
 //!   length-prefixed AES-GCM chunks. Chunk `i` is sealed with the nonce XOR
 //!   `i` (so reordering, dropping or replaying a chunk fails to open) and
 //!   the last one with the associated data `final` (so a truncated stream is
-//!   detected: no final chunk, no valid end).
+//!   detected: no final chunk, no valid end). Each chunk is padded to a size
+//!   bucket (RFC 8188's delimiter and zeros) so that its size does not give
+//!   away the length of the token it carries.
 //!
 //! Keys rotate by configuration: the worker serves several keys, the first
 //! one is offered to clients, older ones are accepted until their retirement
@@ -30,7 +32,7 @@ mod response;
 pub use keys::{KeyConfig, KeyConfigs, ServerKey, ServerKeys};
 pub use replay::{DEFAULT_CAPACITY, ReplayWindow};
 pub use request::{OpenedRequest, SealedRequest, open_request, seal_request};
-pub use response::{ResponseOpener, ResponseSealer};
+pub use response::{MAX_RECORD_DATA, ResponseOpener, ResponseSealer, padded_len};
 
 /// KEM id of DHKEM(X25519, HKDF-SHA256).
 pub const KEM_ID: u16 = 0x0020;

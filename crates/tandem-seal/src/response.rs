@@ -1,5 +1,12 @@
-//! Responses: length-prefixed AES-128-GCM chunks with sequence numbers and
+//! Responses: length-prefixed AES-128-GCM records with sequence numbers and
 //! a final marker, keyed from the request's HPKE context.
+//!
+//! Each record's plaintext is padded, as in RFC 8188: the data, a delimiter
+//! byte, then zeros up to a size bucket ([`padded_len`]). A streamed reply is
+//! one record per event, so without padding each record's size would give
+//! away the length of the token it carries, the side channel published
+//! against AI assistants (Weiss et al., 2024). Data larger than
+//! [`MAX_RECORD_DATA`] is split over several records.
 
 use crate::SealError;
 use aes_gcm::aead::{Aead as _, KeyInit, Payload};
@@ -8,14 +15,35 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 /// HPKE exporter context of the response secret.
-pub(crate) const RESPONSE_LABEL: &[u8] = b"tandem seal response v1";
+pub(crate) const RESPONSE_LABEL: &[u8] = b"tandem seal response v2";
 /// Length of the exported secret and of the response nonce (max(Nk, Nn) for AES-128-GCM).
 pub(crate) const SECRET_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const LEN_PREFIX: usize = 4;
-/// Largest chunk accepted (a guard against a lying length prefix).
+/// Largest record accepted (a guard against a lying length prefix).
 pub(crate) const MAX_CHUNK: usize = 16 << 20;
 const FINAL_AAD: &[u8] = b"final";
+/// Ends a record's data; zeros of padding follow it.
+const DELIMITER: u8 = 0x01;
+/// Most data one record carries; [`ResponseSealer::seal_chunk`] splits larger data.
+pub const MAX_RECORD_DATA: usize = 1 << 20;
+/// The smallest padded record plaintext: a token's event is far smaller.
+const MIN_BUCKET: usize = 256;
+/// Above this, records are padded to a multiple of it instead of a power of two.
+const LARGE_STEP: usize = 4096;
+
+/// The padded plaintext length of a record holding `n` bytes (data and
+/// delimiter): 256 at least, then powers of two up to 4 KiB, then multiples
+/// of 4 KiB. An event of one token and one of sixty look the same.
+pub fn padded_len(n: usize) -> usize {
+    if n <= MIN_BUCKET {
+        MIN_BUCKET
+    } else if n <= LARGE_STEP {
+        n.next_power_of_two()
+    } else {
+        n.div_ceil(LARGE_STEP) * LARGE_STEP
+    }
+}
 
 fn derive(secret: &[u8; SECRET_LEN], enc: &[u8], response_nonce: &[u8; SECRET_LEN]) -> (Aes128Gcm, [u8; NONCE_LEN]) {
     let salt = [enc, response_nonce.as_slice()].concat();
@@ -70,26 +98,56 @@ impl ResponseSealer {
         })
     }
 
-    /// The wire bytes of the next chunk (preceded, the first time, by the
-    /// response nonce). `last` marks the end; nothing may follow it.
-    pub fn seal_chunk(&mut self, plaintext: &[u8], last: bool) -> Vec<u8> {
+    /// The wire bytes of the next chunk of data (preceded, the first time, by
+    /// the response nonce): one padded record, or several when `data` is over
+    /// [`MAX_RECORD_DATA`]. `last` marks the end; nothing may follow it.
+    pub fn seal_chunk(&mut self, data: &[u8], last: bool) -> Vec<u8> {
         debug_assert!(!self.finished, "sealing after the final chunk");
-        let aad = if last { FINAL_AAD } else { b"" };
-        let nonce = chunk_nonce(&self.nonce, self.counter);
-        self.counter += 1;
-        self.finished |= last;
-        let ct = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(SECRET_LEN + LEN_PREFIX + ct.len());
+        let pieces: Vec<&[u8]> = if data.is_empty() {
+            vec![data]
+        } else {
+            data.chunks(MAX_RECORD_DATA).collect()
+        };
+        let mut out = Vec::new();
         if let Some(prefix) = self.prefix.take() {
             out.extend_from_slice(&prefix);
         }
-        out.extend_from_slice(&(ct.len() as u32).to_be_bytes());
-        out.extend_from_slice(&ct);
+        for (i, piece) in pieces.iter().enumerate() {
+            let final_record = last && i + 1 == pieces.len();
+            self.seal_record(piece, final_record, &mut out);
+        }
+        self.finished |= last;
         out
     }
+
+    fn seal_record(&mut self, data: &[u8], last: bool, out: &mut Vec<u8>) {
+        let mut plaintext = Vec::with_capacity(padded_len(data.len() + 1));
+        plaintext.extend_from_slice(data);
+        plaintext.push(DELIMITER);
+        plaintext.resize(padded_len(data.len() + 1), 0);
+        let aad = if last { FINAL_AAD } else { b"" };
+        let nonce = chunk_nonce(&self.nonce, self.counter);
+        self.counter += 1;
+        let ct = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: &plaintext, aad })
+            .unwrap_or_default();
+        out.extend_from_slice(&(ct.len() as u32).to_be_bytes());
+        out.extend_from_slice(&ct);
+    }
+}
+
+/// A record's data: the plaintext without its zeros and delimiter.
+fn unpad(mut plaintext: Vec<u8>) -> Result<Vec<u8>, SealError> {
+    let end = plaintext
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(SealError::Malformed("a record without its delimiter"))?;
+    if plaintext[end] != DELIMITER {
+        return Err(SealError::Malformed("a record without its delimiter"));
+    }
+    plaintext.truncate(end);
+    Ok(plaintext)
 }
 
 /// Opens the chunks of one response as its bytes arrive (client side).
@@ -185,7 +243,7 @@ impl ResponseOpener {
             self.counter += 1;
             self.done = last;
             self.buf.drain(..LEN_PREFIX + len);
-            out.push(plaintext);
+            out.push(unpad(plaintext)?);
         }
     }
 

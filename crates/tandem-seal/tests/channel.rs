@@ -161,3 +161,66 @@ proptest! {
         prop_assert_eq!(chunks.len(), 4);
     }
 }
+
+/// A sealer and the opener of its response.
+fn pair() -> (tandem_seal::ResponseSealer, tandem_seal::ResponseOpener) {
+    let keys = keys();
+    let sealed = seal_request(&keys.configs(0.0).keys[0], b"{}").unwrap();
+    (open_request(&keys, &sealed.body, 0.0).unwrap().sealer, sealed.opener)
+}
+
+#[test]
+fn token_events_of_different_lengths_seal_to_the_same_size() {
+    let (mut sealer, _) = pair();
+    let _first = sealer.seal_chunk(b"", false); // carries the response nonce
+    let event = |token: &str| {
+        format!(r#"data: {{"id":"chatcmpl-1","choices":[{{"index":0,"delta":{{"content":"{token}"}}}}]}}"#) + "\n\n"
+    };
+    let sizes: Vec<usize> = ["a", "the", " unbelievably", " 🎉🎉🎉", &"x".repeat(120)]
+        .iter()
+        .map(|t| sealer.seal_chunk(event(t).as_bytes(), false).len())
+        .collect();
+    assert!(sizes.iter().all(|&s| s == sizes[0]), "{sizes:?}");
+    assert_eq!(sizes[0], 4 + 256 + 16, "length prefix, one 256-byte bucket, tag");
+}
+
+#[test]
+fn data_of_any_size_seals_to_records_the_opener_accepts() {
+    let (mut sealer, mut opener) = pair();
+    // Over the opener's 16 MiB record limit in one piece: split into 1 MiB records.
+    let big: Vec<u8> = (0..17 << 20).map(|i| (i % 251) as u8).collect();
+    let mut wire = sealer.seal_chunk(&big, false);
+    wire.extend(sealer.seal_chunk(b"tail\0\0", true));
+    let mut opened = Vec::new();
+    for piece in wire.chunks(777_777) {
+        opened.extend(opener.push(piece).unwrap());
+    }
+    opener.finish().unwrap();
+    assert_eq!(opened.len(), 18, "17 records of 1 MiB and the tail");
+    assert!(opened[..17].iter().all(|r| r.len() == 1 << 20));
+    assert_eq!(opened[..17].concat(), big);
+    assert_eq!(opened[17], b"tail\0\0", "zeros in the data survive the padding");
+}
+
+#[test]
+fn padding_overhead_on_a_streamed_reply_is_bounded() {
+    // A 300-token streamed reply in OpenAI's chunk format, sealed one event per record.
+    let (mut sealer, _) = pair();
+    let words = [
+        "The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ".",
+    ];
+    let mut plain = 0;
+    let mut sealed = sealer.seal_chunk(b"{\"status\":200,\"headers\":{}}", false).len();
+    for i in 0..300 {
+        let event = format!(
+            "data: {{\"id\":\"chatcmpl-9a8b7c\",\"object\":\"chat.completion.chunk\",\"created\":1733000000,\"model\":\"gpt-4o-mini\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",
+            words[i % words.len()]
+        );
+        plain += event.len();
+        sealed += sealer.seal_chunk(event.as_bytes(), false).len();
+    }
+    sealed += sealer.seal_chunk(b"", true).len();
+    let ratio = sealed as f64 / plain as f64;
+    println!("padding overhead: {plain} plain bytes, {sealed} sealed bytes, {ratio:.2}x");
+    assert!(ratio < 1.6, "{ratio}");
+}

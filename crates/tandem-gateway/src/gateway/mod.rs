@@ -166,7 +166,8 @@ impl<H: Host + 'static> Gateway<H> {
                         facts.sealed = true;
                         let resp = self.route_plain(&inner, facts).await;
                         facts.inner_status = Some(resp.status);
-                        sealed::seal_response(sealer, resp)
+                        let coalesce_ms = self.config.spec.seal.as_ref().map_or(0, |s| s.coalesce_ms);
+                        sealed::seal_response(Rc::clone(&self.host), sealer, resp, coalesce_ms)
                     }
                 }
             }

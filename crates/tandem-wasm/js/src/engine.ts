@@ -176,7 +176,7 @@ export class LocalEngine implements Engine {
     const maxTokens = options.maxTokens ?? this.#options.maxTokens ?? 256;
     const usage = emptyUsage();
     let offline = !online;
-    let result: { text: string; mode: ChatResult["mode"] } | null = null;
+    let result: { text: string; mode: ChatResult["mode"]; withheld: number } | null = null;
     if (route.route === "cloud") {
       const redacted: ChatMessage[] = [];
       for (const m of messages) {
@@ -206,7 +206,7 @@ export class LocalEngine implements Engine {
       explanation: route.explanation,
       offline,
       redactions: redactedLast.entities.length,
-      withheld: result.withheld ?? 0,
+      withheld: result.withheld,
       usage,
     };
   }
@@ -291,7 +291,7 @@ export class LocalEngine implements Engine {
   }
 
   /** The local model's answer to the original (unredacted) messages: nothing leaves the page. */
-  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: "local" }> {
+  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: "local"; withheld: number }> {
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
     const result = await this.#drafter!.chat(messages, { maxTokens }, (piece: string) => {
       options.signal?.throwIfAborted(); // a throw here stops the generation
@@ -300,7 +300,7 @@ export class LocalEngine implements Engine {
     });
     usage.localTokens = result.tokens.length;
     usage.saved = (result.promptTokens * pricing.inputPerMTok + result.tokens.length * pricing.outputPerMTok) / 1e6;
-    return { text: result.text, mode: "local" };
+    return { text: result.text, mode: "local", withheld: 0 };
   }
 }
 
