@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createServer } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,6 +110,42 @@ test("a chat with personal data round-trips through the cloud with none of it in
   assert.ok(usage.cloudTokens > 0 && usage.cost > 0, JSON.stringify(usage));
   assert.deepEqual(errors, []);
   await close();
+});
+
+test("sealed: every request to the worker is sealed, and stale keys are fetched again once", async () => {
+  const current = await (await fetch(`${worker.url}/v1/seal/keys`)).text();
+  // The first answer is a key the worker does not have (as after a rotation), then the real ones.
+  const stale = JSON.stringify({ keys: [{ ...JSON.parse(current).keys[0], key_id: 9 }] });
+  let served = 0;
+  const keys = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*" });
+    res.end(served++ === 0 ? stale : current);
+  });
+  await new Promise((ok) => keys.listen(0, "127.0.0.1", ok));
+  const { page, errors, sent, close } = await open({ threshold: "1", sealKeys: `http://127.0.0.1:${keys.address().port}/keys.json` });
+  const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}`;
+  const r = await ask(page, message, "cloud");
+  assert.equal(r.error, null);
+  assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
+  assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
+  const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
+  assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
+  assert.equal(toWorker.length, 2, "the refused request and its retry");
+  for (const s of toWorker) assert.ok(!s.body.includes("[EMAIL_1]"), "even the placeholders are sealed");
+  for (const s of sent) for (const value of SEEDED) assert.ok(!s.body.includes(value), `${value} left the page in ${s.url}`);
+  // The browser reports the worker's 400 for the stale key; nothing else went wrong.
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
+  await close();
+  await new Promise((ok) => keys.close(ok));
+});
+
+test("the demo refuses a worker URL of another origin from its query string, and hides the token", async () => {
+  const page = await browser.context.newPage();
+  await page.goto(`${base}?${new URLSearchParams({ worker: "https://evil.example", token: TOKEN })}`);
+  await page.waitForSelector("#progress-label.error");
+  assert.match(await page.textContent("#progress-label"), /the worker URL https:\/\/evil\.example is neither this page's origin nor loopback/);
+  assert.ok(!page.url().includes(TOKEN), page.url());
+  await page.close();
 });
 
 test("the router answers locally on its own: PII-dense text stays on the device", async () => {

@@ -1,6 +1,8 @@
 // What the chat demo talks to, as `pkg-scripts/demo` and tests/e2e/demo.test.mjs start it: the
 // edge worker in workerd before a local OpenAI-compatible upstream (standing in for the cloud
-// model) and `tandem serve --target` (the target that verifies speculative drafts).
+// model) and `tandem serve --target` (the target that verifies speculative drafts). The worker
+// has a sealing key, so the demo's `?seal=1` works.
+import { execFileSync } from "node:child_process";
 import { startServer } from "./process.mjs";
 import { startUpstream } from "./upstream.mjs";
 import { freePort, startWorker } from "./workerd.mjs";
@@ -42,8 +44,10 @@ export async function startDemoStack({ tandem, token, workerPort = 0, tokenDelay
       clients: [{ name: "demo", token_secret: "TOKEN" }],
       cors_origins: ["*"],
       limits: { requests_per_minute: 60000, burst: 1000 },
+      seal: { keys: [{ key_id: 2, secret: "SEAL" }] },
     },
-    secrets: { TOKEN: token },
+    // `tandem seal keygen` prints the public configuration, then the secret.
+    secrets: { TOKEN: token, SEAL: execFileSync(tandem, ["seal", "keygen", "--key-id", "2"], { encoding: "utf8" }).split("\n")[1].trim() },
   });
   return {
     upstream,

@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use tandem_protocol::openai::Usage;
+use tandem_protocol::openai::{ErrorBody, Usage};
 
 /// Largest upstream body read whole (non-streamed replies and errors).
 const MAX_UPSTREAM_BODY: usize = 32 << 20;
+/// Longest upstream error message passed on to a client, in characters.
+const MAX_ERROR_MESSAGE: usize = 500;
 /// Longest `Retry-After` honoured before moving on to the next upstream.
 const MAX_RETRY_AFTER_MS: u64 = 10_000;
 
@@ -219,19 +221,13 @@ impl<H: Host + 'static> Upstreams<H> {
                     })
                 } else {
                     // A client error the upstream found (bad parameter, context too long):
-                    // the client must see it, with any key the upstream echoed removed.
-                    let text = self.scrub(&String::from_utf8_lossy(&body));
-                    let body = if serde_json::from_str::<Value>(&text).is_ok() {
-                        text.into_bytes()
-                    } else {
-                        let e =
-                            tandem_protocol::openai::ErrorBody::new("invalid_request_error", "upstream_rejected", text);
-                        serde_json::to_vec(&e).unwrap_or_default()
-                    };
+                    // the client must see it, but only as an OpenAI error of bounded size
+                    // with any key removed, not whatever else the upstream's body holds.
+                    let error = self.client_error(status, &body);
                     Attempt::Done(Response {
                         status,
                         headers: vec![("content-type".into(), "application/json".into())],
-                        body: Body::Full(body),
+                        body: Body::Full(serde_json::to_vec(&error).unwrap_or_default()),
                     })
                 }
             }
@@ -292,6 +288,37 @@ impl<H: Host + 'static> Upstreams<H> {
             Ok(out)
         };
         self.timeout(ms, read).await.unwrap_or(Err(Failure::Timeout))
+    }
+
+    /// What a client is told of an upstream's 4xx: the `message`, `type` and `code` of an
+    /// OpenAI-shaped error (message cut at [`MAX_ERROR_MESSAGE`] characters, keys scrubbed);
+    /// for any other body, only the status. Upstream bodies can carry stack traces, internal
+    /// host names or an echoed key.
+    fn client_error(&self, status: u16, body: &[u8]) -> ErrorBody {
+        let parsed = serde_json::from_slice::<Value>(body).ok();
+        let error = parsed.as_ref().map(|v| &v["error"]);
+        let field = |name: &str| {
+            error
+                .and_then(|e| e[name].as_str())
+                .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()))
+                .map(str::to_owned)
+        };
+        // Scrubbed before the cut, so that no prefix of a key survives it.
+        let message = error
+            .and_then(|e| e["message"].as_str())
+            .map(|m| self.scrub(m).chars().take(MAX_ERROR_MESSAGE).collect::<String>());
+        match message {
+            Some(message) => ErrorBody::new(
+                &field("type").unwrap_or_else(|| "invalid_request_error".into()),
+                &field("code").unwrap_or_else(|| "upstream_rejected".into()),
+                message,
+            ),
+            None => ErrorBody::new(
+                "invalid_request_error",
+                "upstream_rejected",
+                format!("the upstream refused the request (HTTP {status})"),
+            ),
+        }
     }
 
     /// `text` with every upstream API key replaced by `***`.

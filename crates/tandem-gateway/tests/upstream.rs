@@ -181,12 +181,44 @@ fn credentials_refused_move_on_at_once_and_keys_never_reach_the_client() {
     let (status, reply, bytes) = chat(&g, false);
     assert_eq!(status, 400, "the upstream's client error reaches the client");
     assert_eq!(reply["error"]["code"], "upstream_rejected");
+    assert_eq!(
+        reply["error"]["message"], "the upstream refused the request (HTTP 400)",
+        "a body that is not an OpenAI error is not shown"
+    );
     assert!(!String::from_utf8_lossy(&bytes).contains("sk-secret-key"), "{reply}");
     assert_eq!(g.host().urls().len(), 2, "no retry after 401");
     let sent = &g.host().fetched.borrow()[0];
     assert!(
         sent.headers
             .contains(&("authorization".into(), "Bearer sk-secret-key".into()))
+    );
+}
+
+#[test]
+fn an_upstream_error_reaches_the_client_as_message_type_and_code_only() {
+    let long = format!("context too long for sk-secret-key {}", "x".repeat(2000));
+    let body = json!({"error": {"message": long, "type": "invalid_request_error", "code": "context_length_exceeded",
+                                "internal": {"host": "gpu-17.internal", "trace": "at vllm/serve.py:1234"}}});
+    let upstreams = r#"[{"name": "a", "base_url": "https://a/v1", "api_key_secret": "KEY", "models": {"*": "*"}}]"#;
+    let g = gateway(
+        upstreams,
+        Scripted::new(move |_, _| Reply::Full {
+            status: 400,
+            headers: Vec::new(),
+            body: body.to_string().into_bytes(),
+        }),
+    );
+    let (status, reply, bytes) = chat(&g, false);
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["code"], "context_length_exceeded");
+    assert_eq!(reply["error"]["type"], "invalid_request_error");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("context too long for *** xxx"), "{message}");
+    assert!(message.chars().count() <= 500);
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("gpu-17") && !text.contains("serve.py") && !text.contains("sk-secret"),
+        "{text}"
     );
 }
 

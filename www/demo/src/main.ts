@@ -1,8 +1,11 @@
 // The chat demo: the @tandem/web engine (in a Web Worker) against the local edge worker.
 // URL parameters: worker (edge worker URL), token, manifest, device (auto|webgpu|cpu),
 // speculative (target model name: cloud answers are drafted here and verified there),
-// seal (1: seal requests end to end), inWorker (0: run the engine on the main thread),
-// threshold (the router's minimum P(local suffices), 0..1), maxTokens.
+// seal (1: seal requests end to end), sealKeys (URL of the sealing keys), inWorker (0: run
+// the engine on the main thread), threshold (the router's minimum P(local suffices), 0..1),
+// maxTokens. URLs from the query string must be this page's origin or loopback: a link
+// must not point the demo at someone else's worker, which would read the chats. The token is
+// removed from the address bar once read.
 import { createEngine, type ChatMessage, type Detection, type Engine, type EngineEvents, type EngineOptions } from "@tandem/web";
 
 const params = new URLSearchParams(location.search);
@@ -21,17 +24,36 @@ const events: { type: string; event: unknown }[] = [];
 const progressDone: EngineEvents["progress"][] = [];
 Object.assign(window, { tandemEvents: events, tandemProgress: progressDone });
 
-const options: EngineOptions = {
-  workerUrl: params.get("worker") ?? "http://127.0.0.1:8787",
+/** `url` from the query string, refused unless it is this page's origin or a loopback address. */
+function trustedUrl(name: string, fallback: string): string {
+  const raw = params.get(name);
+  if (raw == null) return fallback;
+  const url = new URL(raw, location.href);
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+  if (url.origin !== location.origin && !loopback) {
+    throw new Error(`the ${name} URL ${url.origin} is neither this page's origin nor loopback; refused`);
+  }
+  return url.href;
+}
+
+if (params.has("token")) {
+  const rest = new URLSearchParams(params);
+  rest.delete("token");
+  window.history.replaceState(null, "", `${location.pathname}${rest.size ? `?${rest}` : ""}${location.hash}`);
+}
+
+/** The engine's options from the query string (throws on a URL `trustedUrl` refuses). */
+const readOptions = (): EngineOptions => ({
+  workerUrl: trustedUrl("worker", "http://127.0.0.1:8787"),
   token: params.get("token") ?? "dev-token",
-  manifestUrl: params.get("manifest") ?? new URL("manifest.json", location.href).href,
+  manifestUrl: trustedUrl("manifest", new URL("manifest.json", location.href).href),
   device: (params.get("device") as EngineOptions["device"]) ?? "auto",
   inWorker: params.get("inWorker") !== "0",
   speculative: params.get("speculative") ? { targetModel: params.get("speculative")!, draftTokens: 4 } : false,
-  seal: params.get("seal") === "1",
+  seal: params.has("sealKeys") ? { keysUrl: trustedUrl("sealKeys", "") } : params.get("seal") === "1",
   maxTokens: Number(params.get("maxTokens") ?? 48),
   router: params.get("threshold") ? { minLocalProbability: Number(params.get("threshold")) } : undefined,
-};
+});
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
@@ -144,7 +166,7 @@ async function ask(engine: Engine, text: string) {
 async function main() {
   let engine: Engine;
   try {
-    engine = await createEngine(options, wire);
+    engine = await createEngine(readOptions(), wire);
   } catch (err) {
     $("progress-label").textContent = `The engine failed to start: ${(err as Error).message}`;
     $("progress-label").classList.add("error");

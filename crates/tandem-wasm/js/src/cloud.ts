@@ -18,9 +18,16 @@ interface Reply {
 export interface CloudConfig {
   workerUrl: string;
   token?: string;
-  seal?: boolean | { keys: string };
+  seal?: SealSetting;
   timeoutMs: number;
 }
+
+/**
+ * Where the sealing keys come from: `{ keys }` pinned in the app (the production default),
+ * `{ keysUrl }` fetched from another origin than the worker's, or `true`: fetched from the
+ * worker itself on first use (development; it trusts the channel the seal distrusts).
+ */
+export type SealSetting = boolean | { keys: string } | { keysUrl: string };
 
 /** The link to one edge worker. */
 export class Cloud {
@@ -39,9 +46,12 @@ export class Cloud {
     let usage: number | null = null;
     let done = false;
     for await (const data of sse(reply.body)) {
+      // After [DONE] the body is still read to its end: a sealed reply is checked whole (its
+      // final record proves it was not cut), and an unread body would be aborted.
+      if (done) continue;
       if (data === "[DONE]") {
         done = true;
-        break;
+        continue;
       }
       let event: { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
       try {
@@ -67,8 +77,12 @@ export class Cloud {
     return JSON.parse(body) as object;
   }
 
-  /** POSTs JSON, plain or sealed; network failures and timeouts become `CloudUnreachable`. */
-  async #post(path: string, body: string, signal?: AbortSignal): Promise<Reply> {
+  /**
+   * POSTs JSON, plain or sealed; network failures and timeouts become `CloudUnreachable`. A
+   * worker that no longer knows the fetched keys (`seal_unknown_key`, after a rotation) makes
+   * the client fetch them again and retry, once.
+   */
+  async #post(path: string, body: string, signal?: AbortSignal, retried = false): Promise<Reply> {
     const { workerUrl, token, seal, timeoutMs } = this.#config;
     const authorization = token ? `Bearer ${token}` : undefined;
     const connect = async (url: string, init: RequestInit): Promise<Response> => {
@@ -99,7 +113,17 @@ export class Cloud {
       body: exchange.body as BufferSource,
     });
     if (response.headers.get("content-type") !== "application/tandem-sealed-response") {
-      throw new Error(`the worker refused the sealed request (${response.status}): ${await response.text()}`);
+      const refusal = await response.text();
+      if (response.status === 400 && refusal.includes('"seal_unknown_key"')) {
+        if (typeof seal === "object" && "keys" in seal) {
+          throw new Error("the worker no longer accepts the pinned sealing keys (seal_unknown_key): ship its current keys with the app");
+        }
+        if (!retried) {
+          this.#sealer = null;
+          return this.#post(path, body, signal, true);
+        }
+      }
+      throw new Error(`the worker refused the sealed request (${response.status}): ${refusal}`);
     }
     // The first opened chunk is the inner response head ({status, headers}); the rest is its body.
     const opened = openSealed(exchange, chunks(response));
@@ -112,9 +136,10 @@ export class Cloud {
   #sealClient(connect: (url: string, init: RequestInit) => Promise<Response>): Promise<SealClient> {
     const seal = this.#config.seal;
     this.#sealer ??= (async () => {
-      if (typeof seal === "object") return SealClient.fromKeys(seal.keys);
-      const response = await connect(`${this.#config.workerUrl}/v1/seal/keys`, { method: "GET" });
-      if (!response.ok) throw new Error(`the worker has no sealing keys (${response.status})`);
+      if (typeof seal === "object" && "keys" in seal) return SealClient.fromKeys(seal.keys);
+      const url = typeof seal === "object" ? seal.keysUrl : `${this.#config.workerUrl}/v1/seal/keys`;
+      const response = await connect(url, { method: "GET", cache: "no-store" });
+      if (!response.ok) throw new Error(`no sealing keys at ${url} (${response.status})`);
       return SealClient.fromKeys(await response.text());
     })();
     this.#sealer.catch(() => (this.#sealer = null));

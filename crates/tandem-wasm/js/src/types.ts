@@ -51,8 +51,14 @@ export interface EngineOptions {
   cloudModel?: string;
   /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies. */
   speculative?: { targetModel: string; draftTokens?: number } | false;
-  /** Seal every request to the worker end to end (HPKE); `keys` pins the worker's key list (JSON). */
-  seal?: boolean | { keys: string };
+  /**
+   * Seal every request to the worker end to end (HPKE). In production pin the keys: `{ keys }`
+   * (the worker's key list, JSON, shipped with the app) or `{ keysUrl }` (fetched from another
+   * origin than the worker's). `true` fetches them from the worker on first use: convenient,
+   * but an attacker on that channel could hand out their own key. Fetched keys are fetched
+   * again, once, when the worker says it no longer knows them (a rotation).
+   */
+  seal?: boolean | { keys: string } | { keysUrl: string };
   /** Model manifest URL (JSON, see `ModelManifest`); without one no model is loaded. */
   manifestUrl?: string;
   /** Which of the manifest's models to load (default: both). */
