@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { extname, join, normalize, resolve } from "node:path";
+import { extname, join, normalize, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const TYPES = {
@@ -32,7 +32,8 @@ export function serve(dir, port = 0, { mounts = {}, isolated = false } = {}) {
       const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
       const [prefix, root] = roots.find(([p]) => path.startsWith(p));
       let file = normalize(join(root, path.slice(prefix.length)));
-      if (!file.startsWith(root)) throw Object.assign(new Error("outside root"), { code: "ENOENT" });
+      // Inside the root itself, not merely a path that starts like it ("/dist" vs "/dist-old").
+      if (file !== root && !file.startsWith(root + sep)) throw Object.assign(new Error("outside root"), { code: "ENOENT" });
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
       const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" };
