@@ -178,7 +178,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks the shapes fit together.
+    /// Checks the shapes fit together, and are small enough that no product
+    /// of them overflows (a hostile file's metadata is checked before any allocation).
     pub fn validate(&self) -> Result<(), ModelError> {
         let positive = [
             ("vocab_size", self.vocab_size),
@@ -192,6 +193,27 @@ impl Config {
         for (name, v) in positive {
             if v == 0 {
                 return Err(config_err(format!("{name} must be positive")));
+            }
+            if v > MAX_DIMENSION {
+                return Err(config_err(format!("{name} {v} is over {MAX_DIMENSION}")));
+            }
+        }
+        // Products the model allocates by: none may overflow or be absurd.
+        let products = [
+            ("n_heads × head_dim", self.n_heads, self.head_dim),
+            ("n_kv_heads × head_dim", self.n_kv_heads, self.head_dim),
+            ("vocab_size × hidden_size", self.vocab_size, self.hidden_size),
+            (
+                "intermediate_size × hidden_size",
+                self.intermediate_size,
+                self.hidden_size,
+            ),
+        ];
+        for (name, a, b) in products {
+            if a.checked_mul(b).is_none_or(|p| p > MAX_ELEMENTS) {
+                return Err(config_err(format!(
+                    "{name} = {a} × {b} is over {MAX_ELEMENTS} elements"
+                )));
             }
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {
@@ -218,6 +240,12 @@ impl Config {
         Ok(())
     }
 }
+
+/// Largest single dimension accepted (vocabularies of 256k tokens and hidden
+/// sizes of 16k are far below it).
+const MAX_DIMENSION: usize = 1 << 24;
+/// Largest matrix accepted, in elements (4 G: far above any model this runs).
+const MAX_ELEMENTS: usize = 1 << 32;
 
 #[derive(Deserialize)]
 struct HfConfig {
@@ -248,4 +276,43 @@ struct HfRopeScaling {
     low_freq_factor: Option<f32>,
     high_freq_factor: Option<f32>,
     original_max_position_embeddings: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const SMALL: &str = r#"{"model_type": "llama", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "rms_norm_eps": 1e-5}"#;
+
+    #[test]
+    fn hostile_dimensions_are_refused_before_anything_is_allocated() {
+        let ok = Config::from_hf_json(SMALL).unwrap();
+        assert_eq!(ok.head_dim, 16);
+        for (field, value) in [
+            ("num_attention_heads", "0"),
+            ("hidden_size", "0"),
+            ("num_attention_heads", "4294967296"),
+            ("vocab_size", "16777217"),
+        ] {
+            let json = SMALL.replace(
+                &format!(r#""{field}": {}"#, serde_json::from_str::<Value>(SMALL).unwrap()[field]),
+                &format!(r#""{field}": {value}"#),
+            );
+            assert_ne!(json, SMALL, "{field}");
+            assert!(Config::from_hf_json(&json).is_err(), "{field} = {value}");
+        }
+        let mut overflow = ok.clone();
+        overflow.n_heads = 1 << 20;
+        overflow.n_kv_heads = 1 << 20;
+        overflow.head_dim = 1 << 20;
+        assert!(
+            overflow
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("n_heads × head_dim")
+        );
+    }
 }

@@ -117,7 +117,12 @@ impl WeightSource for GgufWeights<'_> {
         };
         let mut data = self.gguf.tensor_f32(info)?;
         if let Some(heads) = self.permuted_heads(&gname) {
-            data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads);
+            data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads).map_err(|reason| {
+                ModelError::Weight {
+                    name: name.to_owned(),
+                    reason,
+                }
+            })?;
         }
         Ok(Some(Weight { shape, data }))
     }
@@ -134,7 +139,12 @@ impl WeightSource for GgufWeights<'_> {
         let mut bytes = self.gguf.tensor_data(info);
         if let Some(heads) = self.permuted_heads(&gname) {
             // Whole rows move, so the permutation applies to the blocks as stored.
-            bytes = unpermute_rows(&bytes, rows, bytes.len() / rows.max(1), heads).into();
+            bytes = unpermute_rows(&bytes, rows, bytes.len() / rows.max(1), heads)
+                .map_err(|reason| ModelError::Weight {
+                    name: name.to_owned(),
+                    reason,
+                })?
+                .into();
         }
         let matrix = QMatrix::new(info.ty, rows, cols, bytes).map_err(|e| ModelError::Weight {
             name: name.to_owned(),
@@ -147,7 +157,15 @@ impl WeightSource for GgufWeights<'_> {
 /// Inverse of llama.cpp's `permute`: within each head, rows stored as
 /// interleaved pairs `(0, h, 1, h+1, …)` go back to halves `(0, 1, …, h, h+1, …)`.
 /// `cols` counts elements of `data` per row (values, or bytes of blocks).
-fn unpermute_rows<T: Copy + Default>(data: &[T], rows: usize, cols: usize, heads: usize) -> Vec<T> {
+/// Shapes that do not split into `heads` heads of pairs of rows are an error
+/// (a hostile file's zero or odd dimensions), never a panic.
+fn unpermute_rows<T: Copy + Default>(data: &[T], rows: usize, cols: usize, heads: usize) -> Result<Vec<T>, String> {
+    if heads == 0 || rows == 0 || !rows.is_multiple_of(2 * heads) || rows.checked_mul(cols) != Some(data.len()) {
+        return Err(format!(
+            "{rows} rows of {cols} ({} elements) do not split into {heads} heads of row pairs",
+            data.len()
+        ));
+    }
     let head_rows = rows / heads;
     let half = head_rows / 2;
     let mut out = vec![T::default(); data.len()];
@@ -160,7 +178,7 @@ fn unpermute_rows<T: Copy + Default>(data: &[T], rows: usize, cols: usize, heads
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Weights from Hugging Face `.safetensors` bytes (F32, F16 or BF16).
@@ -240,7 +258,24 @@ mod tests {
                 }
             }
         }
-        assert_eq!(unpermute_rows(&permuted, rows, cols, heads), hf);
+        assert_eq!(unpermute_rows(&permuted, rows, cols, heads).unwrap(), hf);
+    }
+
+    #[test]
+    fn shapes_that_do_not_split_into_heads_are_errors_not_panics() {
+        let data = vec![0u8; 12];
+        assert!(unpermute_rows(&data, 0, 12, 2).is_err(), "zero rows");
+        assert!(unpermute_rows(&data, 6, 2, 0).is_err(), "zero heads");
+        assert!(
+            unpermute_rows(&data, 6, 2, 2).is_err(),
+            "6 rows are not 2 heads of pairs"
+        );
+        assert!(
+            unpermute_rows(&data, 4, 4, 2).is_err(),
+            "16 elements claimed, 12 present"
+        );
+        assert!(unpermute_rows(&data, 4, usize::MAX, 1).is_err(), "overflowing shape");
+        assert_eq!(unpermute_rows(&data, 4, 3, 2).unwrap().len(), 12);
     }
 
     #[test]
