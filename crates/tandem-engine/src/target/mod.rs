@@ -11,9 +11,10 @@
 //!   serving engine's prefix cache would. Each position's log-probability
 //!   record is kept with it, so reused positions need no recomputation.
 //!
-//! Least recently used entries are evicted when the budget is exceeded; a
-//! session that was evicted answers [`TargetError::SessionLost`] and the
-//! client resends it from the start.
+//! Least recently used entries are evicted when the budget is exceeded
+//! (every byte an entry holds counts; see `store`); a session that was
+//! evicted, or whose last round failed while running, answers
+//! [`TargetError::SessionLost`] and the client resends it from the start.
 
 use crate::EngineError;
 use burn::tensor::Tensor;
@@ -21,6 +22,9 @@ use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
 use tandem_core::speculative::round::{self, TargetScores};
 use tandem_models::{KvCache, Model, ModelError};
 use tandem_protocol::verify::VerifyRequest;
+
+mod store;
+use store::{Entry, Key, Store, common_prefix};
 
 /// Log-probabilities kept per position for prompt queries (vLLM's default `max_logprobs`).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -91,32 +95,12 @@ pub struct PromptScores {
     pub cached_tokens: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Key {
-    Session(String),
-    Prefix,
-}
-
-#[derive(Debug)]
-struct Entry {
-    key: Key,
-    tokens: Vec<u32>,
-    cache: KvCache,
-    /// For prefix entries: the record of each position `1..tokens.len()`.
-    records: Vec<PositionLogprobs>,
-    /// For prefix entries: the logits after the last token, so that a prompt
-    /// extending this one (the next decoding step) runs only its new tokens.
-    tail: Option<Vec<f32>>,
-    used: u64,
-}
-
 /// A target model with its cached sessions.
 #[derive(Debug)]
 pub struct Target {
     model: Model,
-    entries: Vec<Entry>,
+    store: Store,
     budget_bytes: usize,
-    tick: u64,
 }
 
 impl Target {
@@ -124,9 +108,8 @@ impl Target {
     pub fn new(model: Model, budget_bytes: usize) -> Self {
         Self {
             model,
-            entries: Vec::new(),
+            store: Store::default(),
             budget_bytes,
-            tick: 0,
         }
     }
 
@@ -141,15 +124,16 @@ impl Target {
         c.n_layers * 2 * c.n_kv_heads * c.head_dim * 4
     }
 
-    /// KV-cache bytes held now, counted by positions in use (the buffers
-    /// behind them grow by doubling, so they may be up to twice that).
+    /// Bytes held by the cache entries: KV positions in use, tokens, log-probability
+    /// records and last-logits rows (the KV buffers grow by doubling, so they may hold up to
+    /// twice their positions).
     pub fn held_bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.cache.len()).sum::<usize>() * self.bytes_per_token()
+        self.store.held()
     }
 
     /// Number of cached entries (sessions and prefixes).
     pub fn entries(&self) -> usize {
-        self.entries.len()
+        self.store.len()
     }
 
     /// Scores a verification round of `session`: truncates its cache to
@@ -167,17 +151,15 @@ impl Target {
         // A round the model cannot run is refused before any session state changes.
         self.check_vocab(context.iter().chain(draft))?;
         self.check_fits(base + context.len() + draft.len())?;
-        let key = Key::Session(session.to_owned());
-        let mut entry = match self.entries.iter().position(|e| e.key == key) {
-            Some(i) => self.entries.swap_remove(i),
-            None if base == 0 => self.new_entry(key),
+        let mut entry = match self.store.take_session(session) {
+            Some(entry) => entry,
+            None if base == 0 => self.new_entry(Key::Session(session.to_owned())),
             None => return Err(TargetError::SessionLost { held: 0, base }),
         };
         if entry.tokens.len() < base {
-            return Err(TargetError::SessionLost {
-                held: entry.tokens.len(),
-                base,
-            });
+            let held = entry.tokens.len();
+            self.put_back(entry);
+            return Err(TargetError::SessionLost { held, base });
         }
         entry.tokens.truncate(base);
         entry.tokens.extend_from_slice(context);
@@ -186,11 +168,11 @@ impl Target {
         // The position before the draft must be run too (its logits score draft[0]).
         let start = base.min(total - draft.len() - 1);
         let result = self.run_round(&mut entry, start, draft.len(), sampling);
-        if result.is_err() {
-            // Keep what the cache really holds, so the next round can resume or report loss.
-            entry.tokens.truncate(entry.cache.len());
+        // A round that failed while running leaves no entry behind: the next
+        // round of the session is told it was lost and starts again.
+        if result.is_ok() {
+            self.put_back(entry);
         }
-        self.put_back(entry);
         result
     }
 
@@ -238,16 +220,12 @@ impl Target {
         }
         self.check_vocab(prompt)?;
         self.check_fits(prompt.len())?;
-        let best = self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.key == Key::Prefix)
-            .map(|(i, e)| (i, common_prefix(&e.tokens, prompt)))
-            .max_by_key(|&(i, n)| (n, self.entries[i].used));
-        let mut entry = match best {
-            Some((i, n)) if n > 0 => self.entries.swap_remove(i),
-            _ => self.new_entry(Key::Prefix),
+        let mut entry = match self.store.take_best_prefix(prompt) {
+            Some(entry) => entry,
+            None => {
+                let key = self.store.prefix_key();
+                self.new_entry(key)
+            }
         };
         let common = common_prefix(&entry.tokens, prompt).min(prompt.len());
         let reuse = if common == entry.tokens.len() && entry.tail.is_some() {
@@ -262,19 +240,15 @@ impl Target {
         entry.tokens.truncate(reuse);
         entry.records.truncate(reuse);
         entry.cache.truncate(reuse);
-        let result = self.extend_records(&mut entry, prompt);
-        if result.is_err() {
-            entry.tokens.truncate(entry.cache.len());
-            entry.records.truncate(entry.cache.len().saturating_sub(1));
-            entry.tail = None;
-        }
-        let next = result.map(|next| PromptScores {
+        // A query that failed while running leaves no entry behind.
+        let next = self.extend_records(&mut entry, prompt)?;
+        let scores = PromptScores {
             prompt: entry.records.iter().map(|r| trim(r, top_n)).collect(),
             next: trim(&next, top_n),
             cached_tokens: reuse,
-        });
+        };
         self.put_back(entry);
-        next
+        Ok(scores)
     }
 
     /// Runs `prompt[entry.tokens.len()..]`, appending a record per new
@@ -350,33 +324,15 @@ impl Target {
     }
 
     fn new_entry(&self, key: Key) -> Entry {
-        Entry {
-            key,
-            tokens: Vec::new(),
-            cache: self.model.new_cache(),
-            records: Vec::new(),
-            tail: None,
-            used: 0,
-        }
+        Entry::new(key, self.model.new_cache())
     }
 
     /// Returns `entry` to the store as the most recent, evicting the least
     /// recently used others while over budget.
-    fn put_back(&mut self, mut entry: Entry) {
-        self.tick += 1;
-        entry.used = self.tick;
-        self.entries.push(entry);
-        while self.held_bytes() > self.budget_bytes && self.entries.len() > 1 {
-            let oldest = (0..self.entries.len() - 1).min_by_key(|&i| self.entries[i].used);
-            if let Some(i) = oldest {
-                self.entries.remove(i);
-            }
-        }
+    fn put_back(&mut self, entry: Entry) {
+        let per_token = self.bytes_per_token();
+        self.store.put(entry, per_token, self.budget_bytes);
     }
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The log-probability record of `token` under `logits`.
