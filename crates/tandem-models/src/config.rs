@@ -210,7 +210,7 @@ impl Config {
             ),
         ];
         for (name, a, b) in products {
-            if a.checked_mul(b).is_none_or(|p| p > MAX_ELEMENTS) {
+            if (a as u64).checked_mul(b as u64).is_none_or(|p| p > MAX_ELEMENTS) {
                 return Err(config_err(format!(
                     "{name} = {a} × {b} is over {MAX_ELEMENTS} elements"
                 )));
@@ -244,8 +244,9 @@ impl Config {
 /// Largest single dimension accepted (vocabularies of 256k tokens and hidden
 /// sizes of 16k are far below it).
 const MAX_DIMENSION: usize = 1 << 24;
-/// Largest matrix accepted, in elements (4 G: far above any model this runs).
-const MAX_ELEMENTS: usize = 1 << 32;
+/// Largest matrix accepted, in elements (2 G: far above any model this runs,
+/// and a product that fits a 32-bit `usize` on wasm32).
+const MAX_ELEMENTS: u64 = 1 << 31;
 
 #[derive(Deserialize)]
 struct HfConfig {
