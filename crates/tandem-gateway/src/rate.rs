@@ -1,10 +1,21 @@
-//! Per-client rate limiting: a token bucket per client, refilled continuously.
+//! Rate limiting: a token bucket per key (a client's name, a sender's
+//! address), refilled continuously.
 //!
-//! State lives in the gateway instance: on Workers that is one isolate, so
-//! the limit is per isolate (a platform rate-limiting binding or a Durable
-//! Object would make it global).
+//! The buckets live wherever the [`SharedState`](crate::SharedState) keeps
+//! them: in the process for `tandem serve`, in a Durable Object per key on
+//! Workers.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// A sustained rate and the burst above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rate {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -12,46 +23,35 @@ struct Bucket {
     last_ms: f64,
 }
 
-/// Token buckets by client name.
-#[derive(Debug)]
-pub(crate) struct RateLimiter {
-    per_ms: f64,
-    burst: f64,
+/// Token buckets by key.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
     buckets: HashMap<String, Bucket>,
 }
 
 impl RateLimiter {
-    /// `per_minute` sustained, `burst` at once, per client.
-    pub(crate) fn new(per_minute: u32, burst: u32) -> Self {
-        Self {
-            per_ms: f64::from(per_minute) / 60_000.0,
-            burst: f64::from(burst),
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// Takes one request from `client`'s bucket at time `now_ms`, or says
-    /// how many seconds until one is available.
-    pub(crate) fn check(&mut self, client: &str, now_ms: f64) -> Result<(), u64> {
+    /// Takes one request from `key`'s bucket at time `now_ms`, or says how
+    /// many seconds until one is available.
+    pub fn check(&mut self, key: &str, rate: Rate, now_ms: f64) -> Result<(), u64> {
+        let per_ms = f64::from(rate.per_minute.max(1)) / 60_000.0;
+        let burst = f64::from(rate.burst.max(1));
         if self.buckets.len() > 100_000 {
-            // Full buckets carry no information: forget them.
-            let burst = self.burst;
-            let per_ms = self.per_ms;
+            // Buckets refilled to the burst carry no information: forget them.
             self.buckets
                 .retain(|_, b| b.tokens + (now_ms - b.last_ms).max(0.0) * per_ms < burst);
         }
-        let bucket = self.buckets.entry(client.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
+        let bucket = self.buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: burst,
             last_ms: now_ms,
         });
         let elapsed = (now_ms - bucket.last_ms).max(0.0);
-        bucket.tokens = (bucket.tokens + elapsed * self.per_ms).min(self.burst);
+        bucket.tokens = (bucket.tokens + elapsed * per_ms).min(burst);
         bucket.last_ms = now_ms;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err((((1.0 - bucket.tokens) / self.per_ms) / 1000.0).ceil() as u64)
+            Err((((1.0 - bucket.tokens) / per_ms) / 1000.0).ceil() as u64)
         }
     }
 }
@@ -62,13 +62,17 @@ mod tests {
 
     #[test]
     fn allows_the_burst_then_the_sustained_rate() {
-        let mut r = RateLimiter::new(60, 3);
+        let rate = Rate {
+            per_minute: 60,
+            burst: 3,
+        };
+        let mut r = RateLimiter::default();
         for _ in 0..3 {
-            assert_eq!(r.check("a", 0.0), Ok(()));
+            assert_eq!(r.check("a", rate, 0.0), Ok(()));
         }
-        assert_eq!(r.check("a", 0.0), Err(1));
-        assert_eq!(r.check("b", 0.0), Ok(()), "clients are separate");
-        assert_eq!(r.check("a", 999.0), Err(1));
-        assert_eq!(r.check("a", 1001.0), Ok(()));
+        assert_eq!(r.check("a", rate, 0.0), Err(1));
+        assert_eq!(r.check("b", rate, 0.0), Ok(()), "keys are separate");
+        assert_eq!(r.check("a", rate, 999.0), Err(1));
+        assert_eq!(r.check("a", rate, 1001.0), Ok(()));
     }
 }

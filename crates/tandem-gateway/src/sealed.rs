@@ -4,13 +4,14 @@
 
 use crate::host::Host;
 use crate::response::{Body, Request, Response};
+use crate::shared::SharedState;
 use futures_util::future::{Either, select};
 use futures_util::{StreamExt, stream};
 use std::collections::BTreeMap;
 use std::pin::pin;
 use std::rc::Rc;
 use tandem_protocol::sealed::{InnerRequest, InnerResponseHead};
-use tandem_seal::{ReplayWindow, ResponseSealer, SealError, ServerKeys};
+use tandem_seal::{ResponseSealer, SealError, ServerKeys};
 
 /// The key configurations clients seal to.
 pub(crate) fn keys_response(keys: &ServerKeys, now_ms: f64) -> Response {
@@ -21,11 +22,6 @@ pub(crate) fn keys_response(keys: &ServerKeys, now_ms: f64) -> Response {
 }
 
 fn refuse(e: &SealError) -> Response {
-    if *e == SealError::WindowFull {
-        let mut resp = Response::error(503, "server_error", "seal_busy", e.to_string());
-        resp.headers.push(("retry-after".into(), "1".into()));
-        return resp;
-    }
     let code = match e {
         SealError::UnknownKey(_) => "seal_unknown_key",
         SealError::Replay => "seal_replay",
@@ -36,9 +32,12 @@ fn refuse(e: &SealError) -> Response {
 }
 
 /// Opens a sealed request: the inner request and the sealer of its answer.
-pub(crate) fn unseal(
+/// Its client time must be within `window_ms` of `now_ms`, and `state` must
+/// not have seen it before.
+pub(crate) async fn unseal(
     keys: &ServerKeys,
-    replay: &mut ReplayWindow,
+    state: &dyn SharedState,
+    window_ms: f64,
     body: &[u8],
     now_ms: f64,
 ) -> Result<(Request, ResponseSealer), Response> {
@@ -51,7 +50,13 @@ pub(crate) fn unseal(
             format!("sealed request: {e}"),
         )
     })?;
-    replay.check(&opened.enc, inner.ts, now_ms).map_err(|e| refuse(&e))?;
+    if !inner.ts.is_finite() || (now_ms - inner.ts).abs() > window_ms {
+        return Err(refuse(&SealError::Replay));
+    }
+    state
+        .first_sighting(&opened.enc, inner.ts, window_ms, now_ms)
+        .await
+        .map_err(|e| crate::gateway::refused(&e))?;
     let request = Request {
         method: inner.method,
         path: inner.path,

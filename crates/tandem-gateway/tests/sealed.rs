@@ -7,25 +7,27 @@ mod common;
 use common::{Reply, Scripted, answer};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tandem_gateway::{Gateway, GatewayConfig, PEER_HEADER, Request};
+use std::rc::Rc;
+use tandem_gateway::{Gateway, GatewayConfig, LocalState, PEER_HEADER, Request, SharedState};
 use tandem_protocol::sealed::InnerRequest;
 use tandem_seal::{ServerKey, seal_request};
 
 fn gateway(limits: &str, seal: &str) -> (Gateway<Scripted>, tandem_seal::KeyConfig) {
     let (key, secret) = ServerKey::generate(1);
+    (gateway_with_secret(limits, seal, &secret), key.config())
+}
+
+fn gateway_with_secret(limits: &str, seal: &str, secret: &str) -> Gateway<Scripted> {
     let config = GatewayConfig::from_json(
         &format!(
             r#"{{"upstreams": [{{"name": "u", "base_url": "https://u/v1", "models": {{"m": "m"}}}}],
                 "allow_anonymous": true, "limits": {limits},
                 "seal": {{"keys": [{{"key_id": 1, "secret": "SEAL"}}]{seal}}}}}"#
         ),
-        |_| Some(secret.clone()),
+        |_| Some(secret.to_owned()),
     )
     .unwrap();
-    (
-        Gateway::new(config, Scripted::new(|_, _| Reply::status(500))),
-        key.config(),
-    )
+    Gateway::new(config, Scripted::new(|_, _| Reply::status(500)))
 }
 
 fn sealed(body: Vec<u8>, peer: &str) -> Request {
@@ -91,6 +93,37 @@ fn a_full_replay_window_refuses_new_requests_and_still_refuses_replays() {
     // Twice the window later the remembered requests are forgotten: there is room again.
     g.host().now.set(now + 2001.0);
     assert_eq!(code(&g, sealed(health(&key, now + 2001.0), "a")).0, 200);
+}
+
+#[test]
+fn instances_sharing_state_refuse_each_others_replays_and_share_rate_limits() {
+    let (key, secret) = ServerKey::generate(1);
+    let state: Rc<dyn SharedState> = Rc::new(LocalState::new(300_000.0, 1000));
+    let limits = r#"{"requests_per_minute": 1, "burst": 3}"#;
+    let a = gateway_with_secret(limits, "", &secret).with_shared_state(Rc::clone(&state));
+    let b = gateway_with_secret(limits, "", &secret).with_shared_state(state);
+    let now = a.host().now.get();
+    let first = health(&key.config(), now);
+    assert_eq!(code(&a, sealed(first.clone(), "x")).0, 200);
+    assert_eq!(
+        code(&b, sealed(first, "x")).1.as_deref(),
+        Some("seal_replay"),
+        "the replay went to the other instance"
+    );
+    // Three requests of one client's burst, spread over both instances: the fourth is limited.
+    let models = || Request {
+        method: "GET".into(),
+        path: "/v1/models".into(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    assert_eq!(code(&a, models()).0, 200);
+    assert_eq!(code(&b, models()).0, 200);
+    assert_eq!(code(&a, models()).0, 200);
+    assert_eq!(code(&b, models()).1.as_deref(), Some("rate_limited"));
+    // Alone, an instance keeps its own state: the same replay passes a fresh one.
+    let c = gateway_with_secret(limits, "", &secret);
+    assert_eq!(code(&c, sealed(health(&key.config(), now), "x")).0, 200);
 }
 
 #[test]

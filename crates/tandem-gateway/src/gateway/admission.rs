@@ -7,11 +7,12 @@ use super::Gateway;
 use crate::auth::{AuthError, authenticate};
 use crate::facts::LogFacts;
 use crate::host::Host;
+use crate::rate::Rate;
 use crate::response::{Request, Response};
 
 impl<H: Host + 'static> Gateway<H> {
     /// Authentication, rate limit and size limit; the client's name.
-    pub(super) fn admit(&self, req: &Request, facts: &mut LogFacts) -> Result<String, Response> {
+    pub(super) async fn admit(&self, req: &Request, facts: &mut LogFacts) -> Result<String, Response> {
         let client = if self.config.spec.allow_anonymous && self.config.client_tokens.is_empty() {
             "anonymous".to_owned()
         } else {
@@ -28,8 +29,17 @@ impl<H: Host + 'static> Gateway<H> {
             }
         };
         facts.client = Some(client.clone());
-        if let Err(retry_after) = self.limiter.borrow_mut().check(&client, self.host.now_ms()) {
-            return Err(super::rate_limited(retry_after));
+        let limits = self.config.limits();
+        let rate = Rate {
+            per_minute: limits.requests_per_minute,
+            burst: limits.burst,
+        };
+        if let Err(e) = self
+            .state
+            .take(&format!("client:{client}"), rate, self.host.now_ms())
+            .await
+        {
+            return Err(super::refused(&e));
         }
         if req.body.len() > self.max_body_bytes() {
             return Err(self.too_large());

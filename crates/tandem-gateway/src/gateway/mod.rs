@@ -10,8 +10,9 @@ use crate::budget::Budgets;
 use crate::config::GatewayConfig;
 use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
-use crate::rate::RateLimiter;
+use crate::rate::Rate;
 use crate::response::{Body, PEER_HEADER, Request, Response};
+use crate::shared::{LocalState, SharedState, StateError};
 use crate::upstream::Upstreams;
 use crate::verify::{Sessions, TargetEngine};
 use crate::{cors, sealed};
@@ -19,7 +20,6 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tandem_protocol::openai::{ModelEntry, ModelList};
-use tandem_seal::ReplayWindow;
 
 /// What sealing adds to a request body (header, encapsulated key, tag, inner JSON framing).
 const SEAL_OVERHEAD: usize = 1024;
@@ -29,11 +29,9 @@ pub struct Gateway<H: Host> {
     host: Rc<H>,
     config: GatewayConfig,
     upstreams: Upstreams<H>,
-    limiter: RefCell<RateLimiter>,
-    /// Sealed requests by sender address, checked before decryption.
-    peers: RefCell<RateLimiter>,
+    /// Replay window and rate limits: in this process, or shared by every instance.
+    state: Rc<dyn SharedState>,
     budgets: Rc<RefCell<Budgets>>,
-    replay: RefCell<ReplayWindow>,
     target: Option<Rc<dyn TargetEngine>>,
     sessions: RefCell<Sessions>,
 }
@@ -43,19 +41,11 @@ impl<H: Host + 'static> Gateway<H> {
     pub fn new(config: GatewayConfig, host: H) -> Self {
         let host = Rc::new(host);
         Self {
-            limiter: RefCell::new(RateLimiter::new(
-                config.limits().requests_per_minute,
-                config.limits().burst,
-            )),
-            peers: RefCell::new(RateLimiter::new(
-                config.limits().peer_requests_per_minute,
-                config.limits().peer_burst,
-            )),
-            budgets: Rc::default(),
-            replay: RefCell::new(match &config.spec.seal {
-                Some(seal) => ReplayWindow::with_capacity(seal.window_ms as f64, seal.max_remembered),
-                None => ReplayWindow::with_capacity(0.0, 0),
+            state: Rc::new(match &config.spec.seal {
+                Some(seal) => LocalState::new(seal.window_ms as f64, seal.max_remembered),
+                None => LocalState::new(0.0, 0),
             }),
+            budgets: Rc::default(),
             upstreams: Upstreams::new(
                 Rc::clone(&host),
                 config.spec.upstreams.clone(),
@@ -66,6 +56,13 @@ impl<H: Host + 'static> Gateway<H> {
             target: None,
             sessions: RefCell::new(Sessions::default()),
         }
+    }
+
+    /// Keeps the replay window and rate limits in `state` instead of this
+    /// instance's memory: on Workers, Durable Objects every isolate reaches.
+    pub fn with_shared_state(mut self, state: Rc<dyn SharedState>) -> Self {
+        self.state = state;
+        self
     }
 
     /// Verifies drafts for the models `target` serves in this process
@@ -154,12 +151,18 @@ impl<H: Host + 'static> Gateway<H> {
                 if req.body.len() > self.max_request_bytes() {
                     return self.too_large();
                 }
-                let peer = req.header(PEER_HEADER).unwrap_or("unknown");
-                if let Err(retry_after) = self.peers.borrow_mut().check(peer, self.host.now_ms()) {
+                let peer = format!("peer:{}", req.header(PEER_HEADER).unwrap_or("unknown"));
+                let limits = self.config.limits();
+                let rate = Rate {
+                    per_minute: limits.peer_requests_per_minute,
+                    burst: limits.peer_burst,
+                };
+                if let Err(e) = self.state.take(&peer, rate, self.host.now_ms()).await {
                     facts.outcome = "peer_rate_limited";
-                    return rate_limited(retry_after);
+                    return refused(&e);
                 }
-                let opened = sealed::unseal(keys, &mut self.replay.borrow_mut(), &req.body, self.host.now_ms());
+                let window_ms = self.config.spec.seal.as_ref().map_or(0, |s| s.window_ms) as f64;
+                let opened = sealed::unseal(keys, self.state.as_ref(), window_ms, &req.body, self.host.now_ms()).await;
                 match opened {
                     Err(resp) => resp,
                     Ok((inner, sealer)) => {
@@ -185,19 +188,19 @@ impl<H: Host + 'static> Gateway<H> {
     async fn route_plain(&self, req: &Request, facts: &mut LogFacts) -> Response {
         match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/health") => Response::json(200, &json!({"status": "ok"})),
-            ("GET", "/v1/models") => match self.admit(req, facts) {
+            ("GET", "/v1/models") => match self.admit(req, facts).await {
                 Err(resp) => resp,
                 Ok(client) => Response::json(200, &self.models(&client)),
             },
-            ("POST", "/v1/chat/completions") => match self.admit(req, facts) {
+            ("POST", "/v1/chat/completions") => match self.admit(req, facts).await {
                 Err(resp) => resp,
                 Ok(client) => self.complete(&client, &req.body, facts).await,
             },
-            ("POST", "/v1/verify") => match self.admit(req, facts) {
+            ("POST", "/v1/verify") => match self.admit(req, facts).await {
                 Err(resp) => resp,
                 Ok(client) => self.verify(&client, &req.body, facts).await,
             },
-            ("POST", "/v1/completions") if let Some(target) = &self.target => match self.admit(req, facts) {
+            ("POST", "/v1/completions") if let Some(target) = &self.target => match self.admit(req, facts).await {
                 Err(resp) => resp,
                 Ok(_) => target.completions(&req.body).await,
             },
@@ -239,14 +242,28 @@ impl<H: Host + 'static> Gateway<H> {
     }
 }
 
-/// A 429 with `Retry-After`.
-pub(crate) fn rate_limited(retry_after: u64) -> Response {
-    let mut resp = Response::error(
-        429,
-        "rate_limit_error",
-        "rate_limited",
-        format!("rate limit exceeded; retry in {retry_after} s"),
-    );
-    resp.headers.push(("retry-after".into(), retry_after.to_string()));
+/// The answer to a refusal of the shared state: 429 or 503 with `Retry-After`, 400 for a replay.
+pub(crate) fn refused(e: &StateError) -> Response {
+    let (mut resp, retry_after) = match e {
+        StateError::Limited { retry_after_s } => (
+            Response::error(429, "rate_limit_error", "rate_limited", e.to_string()),
+            Some(*retry_after_s),
+        ),
+        StateError::Replay => (
+            Response::error(400, "invalid_request_error", "seal_replay", e.to_string()),
+            None,
+        ),
+        StateError::Full => (
+            Response::error(503, "server_error", "seal_busy", e.to_string()),
+            Some(1),
+        ),
+        StateError::Unavailable(_) => (
+            Response::error(503, "server_error", "state_unavailable", e.to_string()),
+            Some(1),
+        ),
+    };
+    if let Some(s) = retry_after {
+        resp.headers.push(("retry-after".into(), s.to_string()));
+    }
     resp
 }
