@@ -8,65 +8,22 @@
 //!
 //! Configuration: the `TANDEM_GATEWAY` var holds the JSON of
 //! [`tandem_gateway::GatewaySpec`]; the API keys and client tokens it names
-//! are worker secrets (or vars, for local runs).
+//! are worker secrets (or vars, for local runs). A Durable Object namespace
+//! bound as `TANDEM_STATE` (class [`GatewayState`]) holds the replay window
+//! and the rate limits for every isolate.
+
+mod host;
+mod object;
+mod state;
 
 use futures_util::StreamExt;
+use host::WorkerHost;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
-use tandem_gateway::{Body, ByteStream, Gateway, GatewayConfig, Host, UpstreamRequest, UpstreamResponse};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, event};
+use tandem_gateway::{Body, Gateway, GatewayConfig};
+use worker::{Env, Headers, Method, Request, Response, event};
 
-/// The gateway's runtime on Workers.
-struct WorkerHost;
-
-impl Host for WorkerHost {
-    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
-        let headers = Headers::new();
-        for (name, value) in &request.headers {
-            headers
-                .set(name, value)
-                .map_err(|_| format!("invalid header `{name}`"))?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            // A followed redirect would resend the prompt wherever the upstream
-            // points; the gateway treats a 3xx as a failed upstream instead.
-            .with_redirect(RequestRedirect::Manual)
-            .with_body(Some(js_sys::Uint8Array::from(request.body.as_slice()).into()));
-        let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
-        // The error text of a failed fetch names the URL at most, never the headers.
-        let mut resp = Fetch::Request(req).send().await.map_err(|e| e.to_string())?;
-        let status = resp.status_code();
-        let headers = resp.headers().entries().collect();
-        let body: ByteStream = match resp.stream() {
-            Ok(stream) => Box::pin(stream.map(|chunk| chunk.map_err(|e| e.to_string()))),
-            Err(_) => Box::pin(futures_util::stream::empty()),
-        };
-        Ok(UpstreamResponse { status, headers, body })
-    }
-
-    fn sleep(&self, ms: u64) -> impl std::future::Future<Output = ()> {
-        worker::Delay::from(Duration::from_millis(ms))
-    }
-
-    fn now_ms(&self) -> f64 {
-        js_sys::Date::now()
-    }
-
-    fn log(&self, line: &str) {
-        worker::console_log!("{line}");
-    }
-
-    fn request_id(&self) -> String {
-        let mut bytes = [0u8; 12];
-        if getrandom::fill(&mut bytes).is_err() {
-            return format!("t{}", js_sys::Date::now());
-        }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
+pub use object::GatewayState;
 
 thread_local! {
     /// The gateway of this isolate, kept across requests (rate-limit state),
@@ -84,7 +41,13 @@ fn gateway(env: &Env) -> Result<Rc<Gateway<WorkerHost>>, String> {
     }
     let secret = |name: &str| env.secret(name).or_else(|_| env.var(name)).ok().map(|s| s.to_string());
     let config = GatewayConfig::from_json(&json, secret).map_err(|e| e.to_string())?;
-    let g = Rc::new(Gateway::new(config, WorkerHost));
+    let mut g = Gateway::new(config, WorkerHost);
+    // With a Durable Object namespace bound, the replay window and rate limits are
+    // shared by every isolate; without one, each isolate keeps its own.
+    if let Ok(namespace) = env.durable_object(state::BINDING) {
+        g = g.with_shared_state(Rc::new(state::DurableState::new(namespace)));
+    }
+    let g = Rc::new(g);
     GATEWAY.with_borrow_mut(|slot| *slot = Some((json, Rc::clone(&g))));
     Ok(g)
 }
