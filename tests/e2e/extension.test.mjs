@@ -64,6 +64,9 @@ test("personal data typed into a field is highlighted, and one click redacts it 
   const redacted = await page.inputValue("#msg");
   assert.equal(redacted, "Hi, I am Jane. Mail me at [EMAIL_1] or call [PHONE_1]; IBAN [IBAN_1].");
   assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none", "the panel closes");
+  // The panel's shadow root is open to the page: once closed it holds none of the originals.
+  const panel = await page.evaluate(() => document.querySelector("tandem-shield").shadowRoot.textContent);
+  for (const value of SEEDED) assert.ok(!panel.includes(value), `${value} stayed in the hidden panel`);
   await page.click("#send");
   await page.waitForFunction(() => document.body.dataset.sent === "1");
   assert.equal(received.at(-1), redacted);
@@ -73,5 +76,24 @@ test("personal data typed into a field is highlighted, and one click redacts it 
   await page.waitForTimeout(600);
   assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none");
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a site does not share its vault with the next site the tab goes to", async () => {
+  const page = await browser.context.newPage();
+  const redactOn = async (url, text) => {
+    await page.goto(url);
+    await page.click("#msg");
+    await page.fill("#msg", text);
+    await page.locator("tandem-shield mark").first().waitFor({ timeout: 60_000 });
+    await page.locator("tandem-shield button.redact").click();
+    await page.waitForFunction(() => document.getElementById("msg").value.includes("[EMAIL_"));
+    return page.inputValue("#msg");
+  };
+  assert.equal(await redactOn(base, "Mail first.person@example.com"), "Mail [EMAIL_1]");
+  assert.equal(await redactOn(base, "Mail second.person@example.com"), "Mail [EMAIL_2]", "one site, one vault");
+  // Same server, another origin (localhost instead of 127.0.0.1): a fresh vault.
+  const other = base.replace("127.0.0.1", "localhost");
+  assert.equal(await redactOn(other, "Mail third.person@example.com"), "Mail [EMAIL_1]");
   await page.close();
 });

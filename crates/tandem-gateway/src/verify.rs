@@ -169,7 +169,7 @@ pub(crate) fn completions_body(model: &str, prompt: &[u32]) -> Vec<u8> {
 /// The target's argmax at the last `draft_len` prompt positions and the
 /// token after the prompt, from a completions reply; and the prompt tokens
 /// the server reports as cached.
-pub(crate) fn parse_completions(body: &[u8], prompt_len: usize, draft_len: usize) -> Result<(Vec<u32>, usize), String> {
+pub fn parse_completions(body: &[u8], prompt_len: usize, draft_len: usize) -> Result<(Vec<u32>, usize), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let choice = v.pointer("/choices/0").ok_or("no choices in the completions reply")?;
     let logprobs = choice

@@ -4,37 +4,52 @@ import init, { Shield } from "./wasm/tandem_wasm.js";
 
 // Service workers may not await at the top level: the wasm starts on the first message.
 let ready = null;
-const shields = new Map(); // tab id -> Shield: placeholders stay consistent within a tab
+// "tab origin" -> Shield: placeholders stay consistent within one site in one tab, and a site
+// never shares a vault (its originals) with the next site the tab navigates to.
+const shields = new Map();
 
-function shieldFor(tabId) {
-  let shield = shields.get(tabId);
-  if (!shield) shields.set(tabId, (shield = new Shield()));
+function shieldFor(tabId, origin) {
+  const key = `${tabId} ${origin}`;
+  let shield = shields.get(key);
+  if (!shield) shields.set(key, (shield = new Shield()));
   return shield;
 }
 
-async function handle(message, tabId) {
+/** Frees the shields of `tabId`, except the one of `keepOrigin`. */
+function forget(tabId, keepOrigin = null) {
+  for (const [key, shield] of shields) {
+    const [tab, origin] = key.split(" ");
+    if (tab === `${tabId}` && origin !== keepOrigin) {
+      shield.free();
+      shields.delete(key);
+    }
+  }
+}
+
+async function handle(message, tabId, origin) {
   ready ??= init({ module_or_path: chrome.runtime.getURL("wasm/tandem_wasm_bg.wasm") });
   await ready;
   if (typeof message?.text !== "string") throw new Error("text must be a string");
   switch (message.type) {
     case "analyze":
-      return { entities: shieldFor(tabId).analyze(message.text) };
+      return { entities: shieldFor(tabId, origin).analyze(message.text) };
     case "redact":
-      return shieldFor(tabId).redact(message.text);
+      return shieldFor(tabId, origin).redact(message.text);
     default:
       throw new Error(`unknown request ${message.type}`);
   }
 }
 
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
-  handle(message, sender.tab?.id ?? -1).then(
+  const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : "null");
+  handle(message, sender.tab?.id ?? -1, origin).then(
     (value) => reply({ ok: true, value }),
     (err) => reply({ ok: false, error: err?.message ?? String(err) }),
   );
   return true; // the reply is asynchronous
 });
 
-chrome.tabs?.onRemoved.addListener((tabId) => {
-  shields.get(tabId)?.free();
-  shields.delete(tabId);
+chrome.tabs?.onUpdated.addListener((tabId, change) => {
+  if (change.url) forget(tabId, new URL(change.url).origin);
 });
+chrome.tabs?.onRemoved.addListener((tabId) => forget(tabId));

@@ -43,6 +43,9 @@
 
   function hide() {
     host.style.display = "none";
+    // The page can read this shadow root: no original may stay in it once hidden.
+    summary.textContent = "";
+    excerpt.replaceChildren();
     if (field) field.style.outline = field.dataset.tandemOutline ?? "";
   }
 
