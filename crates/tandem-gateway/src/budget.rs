@@ -8,49 +8,42 @@
 //! rate limiter.
 
 use crate::config::TokenBudget;
+use crate::rate::Bucket;
 use std::collections::HashMap;
-
-#[derive(Debug, Clone, Copy)]
-struct Balance {
-    tokens: f64,
-    last_ms: f64,
-}
 
 /// Token balances by client name.
 #[derive(Debug, Default)]
 pub(crate) struct Budgets {
-    balances: HashMap<String, Balance>,
+    balances: HashMap<String, Bucket>,
 }
 
 impl Budgets {
-    fn refilled(&mut self, client: &str, budget: TokenBudget, now_ms: f64) -> &mut Balance {
+    /// `client`'s balance refilled to `now_ms`, and its refill rate per ms.
+    fn refilled(&mut self, client: &str, budget: TokenBudget, now_ms: f64) -> (&mut Bucket, f64) {
         let full = budget.tokens as f64;
         let per_ms = full / (budget.per_seconds as f64 * 1000.0);
-        let balance = self.balances.entry(client.to_owned()).or_insert(Balance {
-            tokens: full,
-            last_ms: now_ms,
-        });
-        let elapsed = (now_ms - balance.last_ms).max(0.0);
-        balance.tokens = (balance.tokens + elapsed * per_ms).min(full);
-        balance.last_ms = now_ms;
-        balance
+        let balance = self
+            .balances
+            .entry(client.to_owned())
+            .or_insert_with(|| Bucket::full(full, now_ms));
+        balance.refill(full, per_ms, now_ms);
+        (balance, per_ms)
     }
 
     /// Whether `client` may start a request now; otherwise the seconds
     /// until its balance is back to one token.
     pub(crate) fn check(&mut self, client: &str, budget: TokenBudget, now_ms: f64) -> Result<(), u64> {
-        let per_s = budget.tokens as f64 / budget.per_seconds as f64;
-        let balance = self.refilled(client, budget, now_ms);
-        if balance.tokens >= 1.0 {
+        let (balance, per_ms) = self.refilled(client, budget, now_ms);
+        if balance.level() >= 1.0 {
             Ok(())
         } else {
-            Err(((1.0 - balance.tokens) / per_s).ceil().max(1.0) as u64)
+            Err(balance.seconds_to_one(per_ms))
         }
     }
 
     /// Takes `tokens` from `client`'s balance.
     pub(crate) fn charge(&mut self, client: &str, budget: TokenBudget, tokens: u64, now_ms: f64) {
-        self.refilled(client, budget, now_ms).tokens -= tokens as f64;
+        self.refilled(client, budget, now_ms).0.take(tokens as f64);
     }
 }
 

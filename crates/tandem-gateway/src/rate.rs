@@ -17,10 +17,51 @@ pub struct Rate {
     pub burst: u32,
 }
 
+/// A level refilled continuously up to a capacity: the rate limiter's
+/// requests and the budgets' tokens. The level may go below zero (a debt the
+/// refill repays first).
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: f64,
     last_ms: f64,
+}
+
+impl Bucket {
+    /// A bucket filled to `capacity` at `now_ms`.
+    pub(crate) fn full(capacity: f64, now_ms: f64) -> Self {
+        Self {
+            tokens: capacity,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Refills at `per_ms` (never above `capacity`) up to `now_ms`; the level.
+    pub(crate) fn refill(&mut self, capacity: f64, per_ms: f64, now_ms: f64) -> f64 {
+        let elapsed = (now_ms - self.last_ms).max(0.0);
+        self.tokens = (self.tokens + elapsed * per_ms).min(capacity);
+        self.last_ms = now_ms;
+        self.tokens
+    }
+
+    /// The level at the last refill.
+    pub(crate) fn level(&self) -> f64 {
+        self.tokens
+    }
+
+    /// Takes `n` (the level may go negative).
+    pub(crate) fn take(&mut self, n: f64) {
+        self.tokens -= n;
+    }
+
+    /// Whole seconds until the level, refilled at `per_ms`, is back to one.
+    pub(crate) fn seconds_to_one(&self, per_ms: f64) -> u64 {
+        ((1.0 - self.tokens) / per_ms / 1000.0).ceil().max(1.0) as u64
+    }
+
+    /// Whether the bucket would be full at `now_ms` (then it carries no information).
+    fn is_full(&self, capacity: f64, per_ms: f64, now_ms: f64) -> bool {
+        self.tokens + (now_ms - self.last_ms).max(0.0) * per_ms >= capacity
+    }
 }
 
 /// Token buckets by key.
@@ -37,21 +78,17 @@ impl RateLimiter {
         let burst = f64::from(rate.burst.max(1));
         if self.buckets.len() > 100_000 {
             // Buckets refilled to the burst carry no information: forget them.
-            self.buckets
-                .retain(|_, b| b.tokens + (now_ms - b.last_ms).max(0.0) * per_ms < burst);
+            self.buckets.retain(|_, b| !b.is_full(burst, per_ms, now_ms));
         }
-        let bucket = self.buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            last_ms: now_ms,
-        });
-        let elapsed = (now_ms - bucket.last_ms).max(0.0);
-        bucket.tokens = (bucket.tokens + elapsed * per_ms).min(burst);
-        bucket.last_ms = now_ms;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let bucket = self
+            .buckets
+            .entry(key.to_owned())
+            .or_insert_with(|| Bucket::full(burst, now_ms));
+        if bucket.refill(burst, per_ms, now_ms) >= 1.0 {
+            bucket.take(1.0);
             Ok(())
         } else {
-            Err((((1.0 - bucket.tokens) / per_ms) / 1000.0).ceil() as u64)
+            Err(bucket.seconds_to_one(per_ms))
         }
     }
 }

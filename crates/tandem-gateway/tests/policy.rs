@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Reply, Scripted, answer, events, post};
+use common::{Reply, Scripted, answer, events, post, sse};
 use serde_json::{Value, json};
 use tandem_gateway::{Gateway, GatewayConfig, Request};
 
@@ -123,10 +123,6 @@ fn the_budget_is_charged_the_reported_usage_and_refuses_once_spent() {
 
     g.host().now.set(g.host().now.get() + 724_000.0);
     assert_eq!(chat(&g, "tw", json!({})).0, 200, "served again after the refill");
-}
-
-fn sse(v: &Value) -> Result<Vec<u8>, String> {
-    Ok(format!("data: {v}\n\n").into_bytes())
 }
 
 /// A streamed reply, with a usage-only last chunk when the request asked for it.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Reply, Scripted, answer, events, post};
+use common::{Reply, Scripted, answer, events, post, sse};
 use serde_json::{Value, json};
 use tandem_gateway::{Gateway, GatewayConfig, UpstreamRequest};
 
@@ -222,10 +222,6 @@ fn an_upstream_error_reaches_the_client_as_message_type_and_code_only() {
     );
 }
 
-fn sse(data: &Value) -> Vec<u8> {
-    format!("data: {data}\n\n").into_bytes()
-}
-
 fn delta(text: &str) -> Value {
     json!({"choices": [{"index": 0, "delta": {"content": text}}]})
 }
@@ -234,15 +230,11 @@ fn delta(text: &str) -> Value {
 fn a_stream_that_breaks_ends_with_an_error_event_not_a_silent_truncation() {
     type Chunks = Vec<Result<Vec<u8>, String>>;
     let cases: [(Chunks, bool, &str); 4] = [
+        (vec![sse(&delta("Hel")), Err("reset".into())], false, "upstream_broken"),
+        (vec![sse(&delta("Hel"))], false, "upstream_ended_early"),
+        (vec![sse(&delta("Hel"))], true, "upstream_idle"),
         (
-            vec![Ok(sse(&delta("Hel"))), Err("reset".into())],
-            false,
-            "upstream_broken",
-        ),
-        (vec![Ok(sse(&delta("Hel")))], false, "upstream_ended_early"),
-        (vec![Ok(sse(&delta("Hel")))], true, "upstream_idle"),
-        (
-            vec![Ok(sse(&delta("Hel"))), Ok(b"data: {not json\n\n".to_vec())],
+            vec![sse(&delta("Hel")), Ok(b"data: {not json\n\n".to_vec())],
             false,
             "upstream_malformed",
         ),
@@ -285,7 +277,7 @@ fn a_stream_whose_first_byte_never_comes_falls_back() {
                 then_hang: true,
             },
             _ => Reply::Stream {
-                chunks: vec![Ok(sse(&delta("ok"))), Ok(b"data: [DONE]\n\n".to_vec())],
+                chunks: vec![sse(&delta("ok")), Ok(b"data: [DONE]\n\n".to_vec())],
                 then_hang: false,
             },
         }),

@@ -169,3 +169,8 @@ pub(crate) fn events(body: &[u8]) -> Vec<String> {
         .filter_map(|e| e.strip_prefix("data: ").map(str::to_owned))
         .collect()
 }
+
+/// One server-sent event carrying `data` as JSON.
+pub(crate) fn sse(data: &Value) -> Result<Vec<u8>, String> {
+    Ok(format!("data: {data}\n\n").into_bytes())
+}
