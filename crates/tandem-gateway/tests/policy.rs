@@ -154,14 +154,7 @@ fn a_stream_asks_for_usage_charges_it_and_hides_it_from_a_client_that_did_not_as
         "{reply}: the usage chunk is hidden"
     );
     assert_eq!(g.host().bodies()[0]["stream_options"]["include_usage"], true);
-    let end = g
-        .host()
-        .logs
-        .borrow()
-        .iter()
-        .find(|l| l["event"] == "stream_end")
-        .cloned()
-        .unwrap();
+    let end = g.host().logged("stream_end").unwrap();
     assert_eq!(end["usage"]["total_tokens"], 990);
 
     let (status, reply) = chat(

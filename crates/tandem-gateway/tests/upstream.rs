@@ -256,14 +256,7 @@ fn a_stream_that_breaks_ends_with_an_error_event_not_a_silent_truncation() {
         let last: Value = serde_json::from_str(&events[1]).unwrap();
         assert_eq!(last["error"]["code"], code, "{last}");
         assert_eq!(g.host().urls().len(), 1, "{code}: a started stream is never retried");
-        let end = g
-            .host()
-            .logs
-            .borrow()
-            .iter()
-            .find(|l| l["event"] == "stream_end")
-            .cloned();
-        assert_eq!(end.unwrap()["outcome"], code);
+        assert_eq!(g.host().logged("stream_end").unwrap()["outcome"], code);
     }
 }
 

@@ -82,6 +82,11 @@ impl Scripted {
         self.fetched.borrow().iter().map(|r| r.url.clone()).collect()
     }
 
+    /// The first log line of `event` (such as `stream_end`).
+    pub(crate) fn logged(&self, event: &str) -> Option<Value> {
+        self.logs.borrow().iter().find(|l| l["event"] == event).cloned()
+    }
+
     /// The JSON bodies sent upstream, in order.
     pub(crate) fn bodies(&self) -> Vec<Value> {
         self.fetched
