@@ -70,7 +70,12 @@ fn next_is_digit(text: &str, i: usize) -> bool {
     text.as_bytes().get(i + 1).is_some_and(u8::is_ascii_digit)
 }
 
+/// `d`: the ASCII digits of a candidate. The pattern's `\d` also matches other
+/// scripts' digits, which `digits` drops: such a candidate is not an SSN.
 fn valid(d: &[u8]) -> bool {
+    if d.len() != 9 {
+        return false;
+    }
     let num = |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |a, &x| a * 10 + u32::from(x));
     let (area, group, serial) = (num(0..3), num(3..5), num(5..9));
     let as_string: String = d.iter().map(|x| char::from(b'0' + x)).collect();
@@ -87,6 +92,14 @@ fn valid(d: &[u8]) -> bool {
 mod tests {
     use super::super::test_util::found;
     use tandem_protocol::EntityKind::UsSsn as S;
+
+    #[test]
+    fn digits_of_other_scripts_are_not_ssns_and_never_panic() {
+        // Found by `pkg-scripts/fuzz` (target shield): `\d` matched them, `valid` indexed 9 ASCII digits.
+        assert!(found("SSN ١٢٣-٤٥-٦٧٨٩", S).is_empty());
+        assert!(found("ssn ４６０８９９８４７", S).is_empty());
+        assert!(found("ssn 46០-89-9847", S).is_empty());
+    }
 
     #[test]
     fn finds_ssns() {
