@@ -11,8 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 use tandem_seal::{ReplayWindow, SealError};
 
-/// Length of a sealed request's encapsulated key, the replay window's key.
-pub const ENC_LEN: usize = 32;
+pub use tandem_seal::ENC_LEN;
 
 /// Why shared state refused a request, or could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -31,7 +31,7 @@ mod response;
 
 pub use keys::{KeyConfig, KeyConfigs, ServerKey, ServerKeys};
 pub use replay::{DEFAULT_CAPACITY, ReplayWindow};
-pub use request::{OpenedRequest, SealedRequest, open_request, seal_request};
+pub use request::{ENC_LEN, OpenedRequest, SealedRequest, open_request, seal_request};
 pub use response::{MAX_RECORD_DATA, ResponseOpener, ResponseSealer, padded_len};
 
 /// KEM id of DHKEM(X25519, HKDF-SHA256).

@@ -7,7 +7,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 const INFO_LABEL: &[u8] = b"tandem seal request v1";
 const HEADER_LEN: usize = 7;
 /// Length of an X25519 encapsulated key.
-pub(crate) const ENC_LEN: usize = 32;
+pub const ENC_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
 fn header(key_id: u8) -> [u8; HEADER_LEN] {
