@@ -1,5 +1,7 @@
 // A local OpenAI-compatible upstream for the gateway's tests and benchmarks: chat completions,
-// streamed with real timing (one SSE event per word, `tokenDelayMs` apart), and scripted faults.
+// streamed with real timing (one SSE event per word, `tokenDelayMs` apart; a usage chunk last when
+// `stream_options.include_usage` asks), scripted faults, and `/v1/completions` with vLLM's
+// `prompt_logprobs` for a toy target model (for `/v1/verify`).
 //
 // Faults are taken from a queue (POST /_control/faults {"faults": [...]}) or, in random mode,
 // drawn per request with a seeded generator. Kinds:
@@ -74,6 +76,7 @@ async function handle(state, name, apiKey, req, res) {
     res.setHeader("content-type", "application/json");
     return res.end(JSON.stringify(state.requests));
   }
+  if (url.pathname === "/v1/completions" && req.method === "POST") return completions(state, req, res);
   if (url.pathname !== "/v1/chat/completions" || req.method !== "POST") {
     res.writeHead(404, { "content-type": "application/json" });
     return res.end(JSON.stringify({ error: { message: "not found", type: "invalid_request_error" } }));
@@ -131,7 +134,45 @@ async function handle(state, name, apiKey, req, res) {
     res.write(chunk({ content: (i ? " " : "") + words[i] }));
   }
   res.write(chunk({}, "stop"));
+  if (body.stream_options?.include_usage) {
+    // As OpenAI does: a last chunk with no choices and the usage.
+    const usage = { prompt_tokens: 5, completion_tokens: words.length, total_tokens: 5 + words.length };
+    res.write(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage })}\n\n`);
+  }
   res.end("data: [DONE]\n\n");
+}
+
+/** The toy target model of `/v1/completions`: after token t it picks (3t + 1) mod 50. */
+export const targetChoice = (t) => (t * 3 + 1) % 50;
+
+/**
+ * `POST /v1/completions` in vLLM's shape for verification: `prompt_logprobs` (rank 1 is the toy
+ * target's choice after each prompt token) and the next token as `token_id:N`.
+ */
+async function completions(state, req, res) {
+  const raw = await readBody(req);
+  state.requests.push({ headers: req.headers, body: raw });
+  let prompt;
+  try {
+    prompt = JSON.parse(raw).prompt;
+    if (!Array.isArray(prompt) || prompt.length === 0) throw new Error("no prompt");
+  } catch (e) {
+    res.writeHead(400, { "content-type": "application/json" });
+    return res.end(JSON.stringify({ error: { message: `invalid request: ${e.message}`, type: "invalid_request_error" } }));
+  }
+  const logprobs = [null];
+  for (let i = 1; i < prompt.length; i++) {
+    const best = targetChoice(prompt[i - 1]);
+    logprobs.push({ [prompt[i]]: { logprob: -1, rank: prompt[i] === best ? 1 : 2 }, [best]: { logprob: -0.1, rank: 1 } });
+  }
+  const next = targetChoice(prompt.at(-1));
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({
+      choices: [{ text: "", prompt_logprobs: logprobs, logprobs: { tokens: [`token_id:${next}`] } }],
+      usage: { prompt_tokens: prompt.length, completion_tokens: 1, total_tokens: prompt.length + 1 },
+    }),
+  );
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -2,17 +2,19 @@
 // The #[durable_object] macro generates wasm-bindgen glue without doc comments.
 #![allow(missing_docs)]
 
-use crate::state::{Sighting, Take};
+use crate::state::{DrawFrom, Held, Prefix, Sighting, Store};
 use std::cell::RefCell;
-use tandem_gateway::RateLimiter;
+use tandem_gateway::{Bucket, Buckets, Sessions};
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
-/// The Durable Object class behind `DurableState`: a rate-limit bucket or
-/// a replay shard, depending on the name it was reached by.
+/// The Durable Object class behind `DurableState`: a rate-limit bucket, a
+/// token budget, a replay shard or a completions session, depending on the
+/// name it was reached by.
 #[durable_object]
 pub struct GatewayState {
     state: State,
-    buckets: RefCell<RateLimiter>,
+    buckets: RefCell<Buckets>,
+    sessions: RefCell<Sessions>,
 }
 
 impl DurableObject for GatewayState {
@@ -20,15 +22,29 @@ impl DurableObject for GatewayState {
         Self {
             state,
             buckets: RefCell::default(),
+            sessions: RefCell::default(),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let now = js_sys::Date::now();
         match req.path().as_str() {
-            "/take" => {
-                let take: Take = req.json().await?;
-                let result = self.buckets.borrow_mut().check(&take.key, take.rate, now);
+            "/draw" => {
+                let DrawFrom { key, meter, draw } = req.json().await?;
+                let result = if meter.must_persist() {
+                    // Storage calls run under the object's input gate: no other
+                    // request interleaves between this read and the write.
+                    let storage = self.state.storage();
+                    let mut bucket = storage
+                        .get::<Bucket>(&key)
+                        .await?
+                        .unwrap_or_else(|| Bucket::full(meter, now));
+                    let result = bucket.draw(meter, draw, now);
+                    storage.put(&key, bucket).await?;
+                    result
+                } else {
+                    self.buckets.borrow_mut().draw(&key, meter, draw, now)
+                };
                 match result {
                     Ok(()) => Response::empty(),
                     Err(s) => {
@@ -37,6 +53,19 @@ impl DurableObject for GatewayState {
                         Ok(resp)
                     }
                 }
+            }
+            "/session/prefix" => {
+                let Prefix { session, base } = req.json().await?;
+                let result = self.sessions.borrow_mut().prefix(&session, base);
+                match result {
+                    Ok(tokens) => Response::from_json(&tokens),
+                    Err(held) => Ok(Response::from_json(&Held { held })?.with_status(409)),
+                }
+            }
+            "/session/store" => {
+                let Store { session, tokens } = req.json().await?;
+                self.sessions.borrow_mut().store(&session, tokens);
+                Response::empty()
             }
             "/sighting" => {
                 let sighting: Sighting = req.json().await?;

@@ -15,7 +15,7 @@
 //! ```
 
 use crate::secret::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The configuration as written, with secret names.
@@ -76,7 +76,7 @@ impl Default for Policy {
 
 /// A token allowance refilled continuously: `tokens` per `per_seconds`, and
 /// never more than `tokens` saved up.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBudget {
     /// Tokens per period (also the most that can be saved up).

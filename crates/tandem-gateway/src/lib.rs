@@ -19,7 +19,6 @@
 //! [`Gateway::handle`].
 
 mod auth;
-mod budget;
 mod config;
 mod cors;
 mod facts;
@@ -41,8 +40,8 @@ pub use config::{
 };
 pub use gateway::Gateway;
 pub use host::{ByteStream, Host, UpstreamRequest, UpstreamResponse};
-pub use rate::{Rate, RateLimiter};
+pub use rate::{Bucket, Buckets, Draw, Meter, Rate};
 pub use response::{Body, PEER_HEADER, Request, Response};
 pub use secret::Secret;
 pub use shared::{ENC_LEN, LocalState, SharedState, StateError};
-pub use verify::{Scored, TargetEngine, TargetError};
+pub use verify::{Scored, Sessions, TargetEngine, TargetError};

@@ -5,7 +5,7 @@
 
 use crate::host::{ByteStream, Host};
 use crate::sse::{SseEvent, SseParser};
-use futures_util::future::{Either, select};
+use futures_util::future::{Either, LocalBoxFuture, select};
 use futures_util::{StreamExt, stream};
 use std::collections::VecDeque;
 use std::pin::{Pin, pin};
@@ -56,10 +56,12 @@ struct State<H: Host> {
     hide_usage: bool,
     usage: Option<Usage>,
     on_end: Option<OnEnd>,
+    /// What `on_end` left to do; the stream closes once it is done.
+    closing: Option<LocalBoxFuture<'static, ()>>,
 }
 
-/// Told how a stream ended and what usage it reported.
-type OnEnd = Box<dyn FnOnce(RelayEnd, Option<Usage>)>;
+/// Told how a stream ended and what usage it reported; may leave work to finish.
+type OnEnd = Box<dyn FnOnce(RelayEnd, Option<Usage>) -> Option<LocalBoxFuture<'static, ()>>>;
 
 impl<H: Host> State<H> {
     fn finish(&mut self, end: RelayEnd, error: Option<(&str, String)>) {
@@ -68,7 +70,7 @@ impl<H: Host> State<H> {
         }
         self.end = Some(end);
         if let Some(f) = self.on_end.take() {
-            f(end, self.usage);
+            self.closing = f(end, self.usage);
         }
     }
 
@@ -105,7 +107,8 @@ impl<H: Host> State<H> {
 
 /// Relays `upstream` (whose first chunk, already read, is `first`) as a
 /// stream of complete events, calling `on_end` once when it ends with the
-/// last `usage` an event carried. With `hide_usage`, an event that carries
+/// last `usage` an event carried (and awaiting what it returns before the
+/// stream closes). With `hide_usage`, an event that carries
 /// only usage (no choices) is read but not relayed.
 pub(crate) fn relay<H: Host + 'static>(
     host: Rc<H>,
@@ -113,7 +116,7 @@ pub(crate) fn relay<H: Host + 'static>(
     upstream: ByteStream,
     idle_ms: u64,
     hide_usage: bool,
-    on_end: impl FnOnce(RelayEnd, Option<Usage>) + 'static,
+    on_end: impl FnOnce(RelayEnd, Option<Usage>) -> Option<LocalBoxFuture<'static, ()>> + 'static,
 ) -> Pin<Box<dyn futures_util::Stream<Item = Vec<u8>>>> {
     let state = State {
         host,
@@ -126,6 +129,7 @@ pub(crate) fn relay<H: Host + 'static>(
         hide_usage,
         usage: None,
         on_end: Some(Box::new(on_end)),
+        closing: None,
     };
     Box::pin(stream::unfold(state, |mut s| async move {
         loop {
@@ -133,6 +137,9 @@ pub(crate) fn relay<H: Host + 'static>(
                 return Some((item, s));
             }
             if s.end.is_some() {
+                if let Some(closing) = s.closing.take() {
+                    closing.await;
+                }
                 return None;
             }
             if let Some(first) = s.first.take() {

@@ -9,7 +9,7 @@ use crate::relay::{RelayEnd, relay};
 use crate::response::{Body, Response};
 use crate::secret::Secret;
 use futures_util::StreamExt;
-use futures_util::future::{Either, select};
+use futures_util::future::{Either, LocalBoxFuture, select};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::pin;
@@ -28,9 +28,13 @@ const MAX_RETRY_AFTER_MS: u64 = 10_000;
 pub(crate) struct Streamed {
     /// Drop the upstream's usage-only last event (asked for by the gateway, not the client).
     pub(crate) hide_usage: bool,
-    /// Called once when the stream ends, with the usage the upstream reported (if any).
-    pub(crate) on_end: Option<Box<dyn FnOnce(Option<Usage>)>>,
+    /// Called once when the stream ends, with the usage the upstream reported
+    /// (if any); the stream closes once its future is done.
+    pub(crate) on_end: Option<OnStreamEnd>,
 }
+
+/// Work to do when a relayed stream ends, given the usage it reported.
+pub(crate) type OnStreamEnd = Box<dyn FnOnce(Option<Usage>) -> LocalBoxFuture<'static, ()>>;
 
 /// The upstreams of a configuration, with their keys and the host that reaches them.
 pub(crate) struct Upstreams<H: Host> {
@@ -255,9 +259,7 @@ impl<H: Host + 'static> Upstreams<H> {
                 "usage": usage,
             });
             host.log(&line.to_string());
-            if let Some(f) = hook.take() {
-                f(usage);
-            }
+            hook.take().map(|f| f(usage))
         };
         Response {
             status: 200,

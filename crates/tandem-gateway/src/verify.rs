@@ -100,17 +100,17 @@ impl TargetError {
 }
 
 /// Tokens of each session a completions target has seen, least recently
-/// used forgotten first when over budget.
+/// used forgotten first when over budget. Kept by the [`SharedState`](crate::SharedState).
 #[derive(Debug, Default)]
-pub(crate) struct Sessions {
+pub struct Sessions {
     map: HashMap<String, (Vec<u32>, u64)>,
     tick: u64,
     total: usize,
 }
 
 impl Sessions {
-    /// The session's first `base` tokens.
-    pub(crate) fn prefix(&mut self, session: &str, base: usize) -> Result<Vec<u32>, TargetError> {
+    /// The session's first `base` tokens, or how many it holds when fewer.
+    pub fn prefix(&mut self, session: &str, base: usize) -> Result<Vec<u32>, usize> {
         if base == 0 {
             return Ok(Vec::new());
         }
@@ -120,14 +120,12 @@ impl Sessions {
                 *used = self.tick;
                 Ok(tokens[..base].to_vec())
             }
-            held => Err(TargetError::SessionLost {
-                held: held.map_or(0, |(t, _)| t.len()),
-            }),
+            held => Err(held.map_or(0, |(t, _)| t.len())),
         }
     }
 
     /// Records what the target now holds for `session`.
-    pub(crate) fn store(&mut self, session: &str, tokens: Vec<u32>) {
+    pub fn store(&mut self, session: &str, tokens: Vec<u32>) {
         self.tick += 1;
         self.total += tokens.len();
         if let Some((old, _)) = self.map.insert(session.to_owned(), (tokens, self.tick)) {
@@ -215,10 +213,10 @@ mod tests {
     fn sessions_hand_back_prefixes_and_report_loss() {
         let mut s = Sessions::default();
         assert_eq!(s.prefix("a", 0).unwrap(), Vec::<u32>::new());
-        assert_eq!(s.prefix("a", 2), Err(TargetError::SessionLost { held: 0 }));
+        assert_eq!(s.prefix("a", 2), Err(0));
         s.store("a", vec![1, 2, 3]);
         assert_eq!(s.prefix("a", 2).unwrap(), vec![1, 2]);
-        assert_eq!(s.prefix("a", 4), Err(TargetError::SessionLost { held: 3 }));
+        assert_eq!(s.prefix("a", 4), Err(3));
     }
 
     #[test]

@@ -6,7 +6,8 @@ mod common;
 
 use common::{Reply, Scripted, answer, events, post, sse};
 use serde_json::{Value, json};
-use tandem_gateway::{Gateway, GatewayConfig, Request};
+use std::rc::Rc;
+use tandem_gateway::{Body, Gateway, GatewayConfig, LocalState, Request};
 
 /// Client `web` (token `tw`): only model `small`, at most 100 tokens per
 /// request, 1,000 tokens per hour. Client `ops` (token `to`): the gateway's
@@ -33,9 +34,14 @@ fn completion(total: Option<u64>) -> Value {
     v
 }
 
-fn chat(g: &Gateway<Scripted>, token: &str, extra: Value) -> (u16, Value) {
+fn chat_body(extra: Value) -> Value {
     let mut body = json!({"model": "small", "messages": [{"role": "user", "content": "hello"}]});
     body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body
+}
+
+fn chat(g: &Gateway<Scripted>, token: &str, extra: Value) -> (u16, Value) {
+    let body = chat_body(extra);
     let (status, resp, bytes) = answer(g, post("/v1/chat/completions", Some(token), &body));
     let mut v: Value = if body["stream"] == true {
         json!({"events": events(&bytes)})
@@ -190,5 +196,72 @@ fn a_stream_without_usage_is_charged_what_it_could_have_cost() {
     assert!(
         (8..=9).contains(&served),
         "{served} streams served on a 1,000-token budget"
+    );
+}
+
+#[test]
+fn parallel_streams_cannot_spend_one_balance_twice_and_are_settled_when_they_end() {
+    let g = gateway(streaming(10));
+    let request = || post("/v1/chat/completions", Some("tw"), &chat_body(json!({"stream": true})));
+    // Each stream reserves what it could cost (its prompt and 100 tokens) before it starts:
+    // streams still running hold their reservations, so a 1,000-token budget admits about
+    // nine (a stream is admitted while the balance is at least one token).
+    let mut running = Vec::new();
+    let refused = loop {
+        let resp = futures_executor::block_on(g.handle(request()));
+        if resp.status != 200 || running.len() > 20 {
+            break resp;
+        }
+        running.push(resp);
+    };
+    assert_eq!(refused.status, 429);
+    assert!((8..=9).contains(&running.len()), "{} streams admitted", running.len());
+    // Each cost 10 tokens: as they end, the rest of each reservation comes back.
+    for resp in running {
+        let Body::Stream(s) = resp.body else {
+            panic!("not a stream")
+        };
+        futures_executor::block_on(futures_util::StreamExt::collect::<Vec<_>>(s));
+    }
+    assert_eq!(chat(&g, "tw", json!({"stream": true})).0, 200);
+    let tokens: Vec<Value> = g
+        .host()
+        .logs
+        .borrow()
+        .iter()
+        .filter(|l| l["event"] == "stream_end")
+        .map(|l| l["usage"]["total_tokens"].clone())
+        .collect();
+    assert!(tokens.iter().all(|t| t == 10), "{tokens:?}");
+}
+
+#[test]
+fn gateways_sharing_state_share_a_budget() {
+    let state = Rc::new(LocalState::new(0.0, 0));
+    let instance =
+        || gateway(Scripted::new(|_, _| Reply::json(&completion(Some(600))))).with_shared_state(state.clone());
+    let (a, b) = (instance(), instance());
+    assert_eq!(chat(&a, "tw", json!({})).0, 200);
+    assert_eq!(chat(&b, "tw", json!({})).0, 200, "400 tokens were left");
+    assert_eq!(chat(&a, "tw", json!({})).0, 429, "b's spending counts on a");
+    assert_eq!(chat(&b, "tw", json!({})).0, 429);
+}
+
+#[test]
+fn a_refused_upstream_request_costs_nothing() {
+    let g = gateway(Scripted::new(|_, n| {
+        if n < 12 {
+            Reply::status(400)
+        } else {
+            Reply::json(&completion(Some(900)))
+        }
+    }));
+    for _ in 0..12 {
+        assert_eq!(chat(&g, "tw", json!({})).0, 400);
+    }
+    assert_eq!(
+        chat(&g, "tw", json!({})).0,
+        200,
+        "twelve refusals reserved and gave back 1,500 tokens"
     );
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::rc::Rc;
 use tandem_core::speculative::round::TargetScores;
 use tandem_gateway::{
-    Body, Gateway, GatewayConfig, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
+    Body, Gateway, GatewayConfig, LocalState, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
 };
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
@@ -132,6 +132,22 @@ fn greedy_rounds_on_a_completions_target_keep_the_session() {
     assert_eq!((status, reply["error"]["code"].as_str()), (409, Some("session_lost")));
     let (status, _) = post(&g, round("other", 3, vec![1], vec![]));
     assert_eq!(status, 409);
+}
+
+#[test]
+fn a_session_continues_on_another_gateway_sharing_the_state() {
+    // Two instances (two isolates on Workers) sharing one state: a round
+    // landing on the other one builds on the session the first one kept.
+    let state = Rc::new(LocalState::new(0.0, 0));
+    let a = gateway(completions_target(false)).with_shared_state(state.clone());
+    let b = gateway(completions_target(false)).with_shared_state(state);
+    assert_eq!(post(&a, round("s", 0, vec![2, 5], vec![16, 49, 7])).0, 200);
+    let (status, reply) = post(&b, round("s", 4, vec![48], vec![45]));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(b.host().bodies()[0]["prompt"], json!([2, 5, 16, 49, 48, 45]));
+    // A gateway with its own state has never seen it.
+    let c = gateway(completions_target(false));
+    assert_eq!(post(&c, round("s", 4, vec![48], vec![45])).0, 409);
 }
 
 #[test]

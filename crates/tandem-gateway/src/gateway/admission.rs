@@ -5,10 +5,12 @@
 
 use super::Gateway;
 use crate::auth::{AuthError, authenticate};
+use crate::config::TokenBudget;
 use crate::facts::LogFacts;
 use crate::host::Host;
-use crate::rate::Rate;
+use crate::rate::{Draw, Meter, Rate};
 use crate::response::{Request, Response};
+use crate::shared::{SharedState, StateError};
 
 impl<H: Host + 'static> Gateway<H> {
     /// Authentication, rate limit and size limit; the client's name.
@@ -34,9 +36,10 @@ impl<H: Host + 'static> Gateway<H> {
             per_minute: limits.requests_per_minute,
             burst: limits.burst,
         };
+        let key = format!("client:{client}");
         if let Err(e) = self
             .state
-            .take(&format!("client:{client}"), rate, self.host.now_ms())
+            .draw(&key, Meter::Rate(rate), Draw::Reserve(1), self.host.now_ms())
             .await
         {
             return Err(super::refused(&e));
@@ -60,13 +63,27 @@ impl<H: Host + 'static> Gateway<H> {
         }
     }
 
-    /// Whether `client`'s token budget (if it has one) allows another request.
-    pub(super) fn check_budget(&self, client: &str, facts: &mut LogFacts) -> Result<(), Response> {
+    /// Reserves `most` tokens (what the request could cost at most) of
+    /// `client`'s budget, if it has one, refusing once the balance is spent.
+    /// Reserving first keeps parallel requests from spending one balance
+    /// many times over, and a client that leaves mid-stream pays the most.
+    pub(super) async fn reserve(&self, client: &str, most: u64, facts: &mut LogFacts) -> Result<(), Response> {
         let Some(budget) = self.config.policy(client).token_budget else {
             return Ok(());
         };
-        let Err(retry_after) = self.budgets.borrow_mut().check(client, budget, self.host.now_ms()) else {
-            return Ok(());
+        let drawn = self
+            .state
+            .draw(
+                &budget_key(client),
+                Meter::Budget(budget),
+                Draw::Reserve(most),
+                self.host.now_ms(),
+            )
+            .await;
+        let retry_after = match drawn {
+            Ok(()) => return Ok(()),
+            Err(StateError::Limited { retry_after_s }) => retry_after_s,
+            Err(e) => return Err(super::refused(&e)),
         };
         facts.outcome = "budget_exhausted";
         let mut resp = Response::error(
@@ -79,13 +96,45 @@ impl<H: Host + 'static> Gateway<H> {
         Err(resp)
     }
 
-    /// Takes `tokens` from `client`'s budget (if it has one).
-    pub(super) fn charge(&self, client: &str, tokens: u64, facts: &mut LogFacts) {
+    /// Settles a reservation of `reserved` tokens with what the request
+    /// cost (`used`), if `client` has a budget.
+    pub(super) async fn settle(&self, client: &str, reserved: u64, used: u64, facts: &mut LogFacts) {
         if let Some(budget) = self.config.policy(client).token_budget {
-            facts.tokens = Some(tokens);
-            self.budgets
-                .borrow_mut()
-                .charge(client, budget, tokens, self.host.now_ms());
+            facts.tokens = Some(used);
+            settle(self.state.as_ref(), self.host.as_ref(), budget, client, reserved, used).await;
         }
+    }
+}
+
+/// The shared-state key of `client`'s token budget.
+fn budget_key(client: &str) -> String {
+    format!("budget:{client}")
+}
+
+/// Settles a reservation (see [`Gateway::settle`]); free-standing so that a
+/// stream can settle when it ends, after the handler has returned. A store
+/// that cannot be reached keeps the reservation: the client paid the most.
+pub(super) async fn settle<H: Host>(
+    state: &dyn SharedState,
+    host: &H,
+    budget: TokenBudget,
+    client: &str,
+    reserved: u64,
+    used: u64,
+) {
+    let delta = i64::try_from(used)
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(reserved).unwrap_or(i64::MAX));
+    if let Err(e) = state
+        .draw(
+            &budget_key(client),
+            Meter::Budget(budget),
+            Draw::Settle(delta),
+            host.now_ms(),
+        )
+        .await
+    {
+        let line = serde_json::json!({"event": "settle_failed", "client": client, "error": e.to_string()});
+        host.log(&line.to_string());
     }
 }

@@ -7,7 +7,8 @@ use crate::config::{Policy, TokenBudget};
 use crate::facts::LogFacts;
 use crate::host::Host;
 use crate::response::{Body, Response};
-use crate::upstream::Streamed;
+use crate::upstream::{OnStreamEnd, Streamed};
+use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value, json};
 use std::rc::Rc;
 use tandem_protocol::openai::{ChatCompletionRequest, Usage};
@@ -82,15 +83,19 @@ impl<H: Host + 'static> Gateway<H> {
         let policy = self.config.policy(client);
         let checked = self
             .allow_model(client, &request.model)
-            .and_then(|()| enforce(policy, &mut request))
-            .and_then(|most| self.check_budget(client, facts).map(|()| most));
+            .and_then(|()| enforce(policy, &mut request));
         let most_output = match checked {
             Ok(m) => m,
             Err(resp) => return resp,
         };
-        let budget = policy.token_budget;
-        // When the upstream reports no usage, the most the request could have cost.
+        // The most the request could cost: its prompt (about four bytes a
+        // token) and every completion token it may ask for. Reserved now,
+        // settled with the upstream's usage (or kept, without one).
         let estimate = (body.len() as u64 / 4).saturating_add(most_output);
+        if let Err(resp) = self.reserve(client, estimate, facts).await {
+            return resp;
+        }
+        let budget = policy.token_budget;
         let stream = request
             .is_stream()
             .then(|| self.streamed(client, budget, estimate, &mut request));
@@ -102,15 +107,22 @@ impl<H: Host + 'static> Gateway<H> {
             .upstreams
             .call(routes, "chat/completions", stream, payload, facts)
             .await;
-        if let (Body::Full(bytes), 200) = (&resp.body, resp.status) {
-            let usage = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| Usage::of(&v));
-            self.charge(client, usage.map_or(estimate, |u| u.billable()), facts);
+        if let Body::Full(bytes) = &resp.body {
+            // A refusal spent nothing upstream; an answer costs its usage.
+            let used = match resp.status {
+                200 => serde_json::from_slice::<Value>(bytes)
+                    .ok()
+                    .and_then(|v| Usage::of(&v))
+                    .map_or(estimate, |u| u.billable()),
+                _ => 0,
+            };
+            self.settle(client, estimate, used, facts).await;
         }
         resp
     }
 
     /// Asks a streaming upstream for its usage (hidden from a client that did
-    /// not ask for it) and charges it when the stream ends.
+    /// not ask for it) and settles the reservation with it when the stream ends.
     fn streamed(
         &self,
         client: &str,
@@ -125,13 +137,15 @@ impl<H: Host + 'static> Gateway<H> {
         let asked = options["include_usage"] == json!(true);
         options["include_usage"] = json!(true);
         let on_end = budget.map(|budget| {
-            let budgets = Rc::clone(&self.budgets);
+            let state = Rc::clone(&self.state);
             let host = Rc::clone(&self.host);
             let client = client.to_owned();
             Box::new(move |usage: Option<Usage>| {
-                let tokens = usage.map_or(estimate, |u| u.billable());
-                budgets.borrow_mut().charge(&client, budget, tokens, host.now_ms());
-            }) as Box<dyn FnOnce(Option<Usage>)>
+                let used = usage.map_or(estimate, |u| u.billable());
+                Box::pin(async move {
+                    super::admission::settle(state.as_ref(), host.as_ref(), budget, &client, estimate, used).await;
+                }) as LocalBoxFuture<'static, ()>
+            }) as OnStreamEnd
         });
         Streamed {
             hide_usage: !asked,

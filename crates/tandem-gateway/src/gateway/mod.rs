@@ -6,34 +6,31 @@ mod admission;
 mod chat;
 mod verification;
 
-use crate::budget::Budgets;
 use crate::config::GatewayConfig;
 use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
-use crate::rate::Rate;
+use crate::rate::{Draw, Meter, Rate};
 use crate::response::{Body, PEER_HEADER, Request, Response};
 use crate::shared::{LocalState, SharedState, StateError};
 use crate::upstream::Upstreams;
-use crate::verify::{Sessions, TargetEngine};
+use crate::verify::{TargetEngine, TargetError};
 use crate::{cors, sealed};
 use serde_json::json;
-use std::cell::RefCell;
 use std::rc::Rc;
 use tandem_protocol::openai::{ModelEntry, ModelList};
 
 /// What sealing adds to a request body (header, encapsulated key, tag, inner JSON framing).
 const SEAL_OVERHEAD: usize = 1024;
 
-/// The gateway: configuration, the host it runs on, rate-limit and budget state.
+/// The gateway: configuration, the host it runs on, the state it shares.
 pub struct Gateway<H: Host> {
     host: Rc<H>,
     config: GatewayConfig,
     upstreams: Upstreams<H>,
-    /// Replay window and rate limits: in this process, or shared by every instance.
+    /// Replay window, rate limits, token budgets and completions sessions:
+    /// in this process, or shared by every instance.
     state: Rc<dyn SharedState>,
-    budgets: Rc<RefCell<Budgets>>,
     target: Option<Rc<dyn TargetEngine>>,
-    sessions: RefCell<Sessions>,
 }
 
 impl<H: Host + 'static> Gateway<H> {
@@ -45,7 +42,6 @@ impl<H: Host + 'static> Gateway<H> {
                 Some(seal) => LocalState::new(seal.window_ms as f64, seal.max_remembered),
                 None => LocalState::new(0.0, 0),
             }),
-            budgets: Rc::default(),
             upstreams: Upstreams::new(
                 Rc::clone(&host),
                 config.spec.upstreams.clone(),
@@ -54,12 +50,12 @@ impl<H: Host + 'static> Gateway<H> {
             config,
             host,
             target: None,
-            sessions: RefCell::new(Sessions::default()),
         }
     }
 
-    /// Keeps the replay window and rate limits in `state` instead of this
-    /// instance's memory: on Workers, Durable Objects every isolate reaches.
+    /// Keeps the replay window, rate limits, token budgets and completions
+    /// sessions in `state` instead of this instance's memory: on Workers,
+    /// Durable Objects every isolate reaches.
     pub fn with_shared_state(mut self, state: Rc<dyn SharedState>) -> Self {
         self.state = state;
         self
@@ -157,7 +153,11 @@ impl<H: Host + 'static> Gateway<H> {
                     per_minute: limits.peer_requests_per_minute,
                     burst: limits.peer_burst,
                 };
-                if let Err(e) = self.state.take(&peer, rate, self.host.now_ms()).await {
+                let taken = self
+                    .state
+                    .draw(&peer, Meter::Rate(rate), Draw::Reserve(1), self.host.now_ms())
+                    .await;
+                if let Err(e) = taken {
                     facts.outcome = "peer_rate_limited";
                     return refused(&e);
                 }
@@ -257,6 +257,7 @@ pub(crate) fn refused(e: &StateError) -> Response {
             Response::error(503, "server_error", "seal_busy", e.to_string()),
             Some(1),
         ),
+        StateError::SessionLost { held } => (TargetError::SessionLost { held: *held }.response(), None),
         StateError::Unavailable(_) => (
             Response::error(503, "server_error", "state_unavailable", e.to_string()),
             Some(1),

@@ -6,6 +6,7 @@ use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
 use crate::response::{Body, Response};
 use crate::verify::{MAX_SESSION_TOKENS, Scored, TargetError, completions_body, parse_completions};
+use serde_json::json;
 use tandem_core::speculative::round;
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
@@ -34,14 +35,15 @@ impl<H: Host + 'static> Gateway<H> {
         // For a completions target, the sequence sent: the session as the gateway keeps it.
         let scored = match local {
             Some(target) => target.score(&req).await.map(|s| (s, None)).map_err(|e| e.response()),
-            None => match self.check_budget(client, facts) {
+            None => match self.reserve(client, 0, facts).await {
                 Err(resp) => Err(resp),
                 Ok(()) => self.score_remote(&req, facts).await.map(|(s, sent)| (s, Some(sent))),
             },
         };
         if let Ok((scored, Some(_))) = &scored {
             // What the completions upstream ran: the uncached prompt and one generated token.
-            self.charge(client, scored.stats.forward_tokens as u64 + 1, facts);
+            self.settle(client, 0, scored.stats.forward_tokens as u64 + 1, facts)
+                .await;
         }
         let (scored, sent) = match scored {
             Ok(s) => s,
@@ -62,7 +64,12 @@ impl<H: Host + 'static> Gateway<H> {
         let reply = round::reply(&req, verdict, scored.stats);
         if let Some(mut held) = sent {
             held.truncate(reply.session_len);
-            self.sessions.borrow_mut().store(&req.session, held);
+            // Unstored, the session is lost: the next round gets 409 and resends it.
+            if let Err(e) = self.state.session_store(&req.session, held).await {
+                facts.outcome = "session_not_stored";
+                self.host
+                    .log(&json!({"event": "session_store_failed", "error": e.to_string()}).to_string());
+            }
         }
         Response::json(200, &reply)
     }
@@ -91,10 +98,10 @@ impl<H: Host + 'static> Gateway<H> {
             .response());
         }
         let mut prompt = self
-            .sessions
-            .borrow_mut()
-            .prefix(&req.session, req.base)
-            .map_err(|e| e.response())?;
+            .state
+            .session_prefix(&req.session, req.base)
+            .await
+            .map_err(|e| super::refused(&e))?;
         prompt.extend_from_slice(&req.context);
         prompt.extend_from_slice(&req.draft);
         if prompt.len() > MAX_SESSION_TOKENS {
