@@ -1,5 +1,5 @@
 // Added latency of the gateway, loopback only: the same local upstream direct, through the
-// worker (workerd), through `tandem serve`, and through LiteLLM's proxy (when LITELLM_BIN is
+// worker (workerd, with and without its Durable Object namespace), through `tandem serve`, and through LiteLLM's proxy (when LITELLM_BIN is
 // set), sequential and at 32 concurrent; plus the worker bundle size.
 // Usage: node tests/bench/gateway.mjs [SEQUENTIAL=300] [CONCURRENT_TOTAL=3000]
 // (pkg-scripts/bench-gateway installs LiteLLM and runs this.)
@@ -87,6 +87,9 @@ const gateway = { upstreams: [{ name: "up", base_url: upstream.url, models: { "*
 const systems = [["direct", { url: upstream.url, token: "x", close() {} }]];
 const worker = await startWorker({ gateway, secrets: { T: TOKEN } });
 systems.push(["tandem worker (workerd)", { url: `${worker.url}/v1`, token: TOKEN, close: () => worker.close() }]);
+// The same worker without the Durable Object namespace: what the shared rate limit costs.
+const isolated = await startWorker({ gateway, secrets: { T: TOKEN }, durable: false });
+systems.push(["tandem worker, no Durable Objects", { url: `${isolated.url}/v1`, token: TOKEN, close: () => isolated.close() }]);
 const native = await startNative({ gateway, secrets: { T: TOKEN } });
 systems.push(["tandem serve (native)", { url: `${native.url}/v1`, token: TOKEN, close: () => native.close() }]);
 if (process.env.LITELLM_BIN) {
