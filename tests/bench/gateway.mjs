@@ -1,6 +1,7 @@
 // Added latency of the gateway, loopback only: the same local upstream direct, through the
-// worker (workerd, with and without its Durable Object namespace), through `tandem serve`, and through LiteLLM's proxy (when LITELLM_BIN is
-// set), sequential and at 32 concurrent; plus the worker bundle size.
+// worker (workerd, with and without its Durable Object namespace), through `tandem serve`, and
+// through LiteLLM's proxy (when LITELLM_BIN is set), sequential and at 32 concurrent; plus the
+// worker bundle size.
 // Usage: node tests/bench/gateway.mjs [SEQUENTIAL=300] [CONCURRENT_TOTAL=3000]
 // (pkg-scripts/bench-gateway installs LiteLLM and runs this.)
 import { spawn } from "node:child_process";
