@@ -1,6 +1,6 @@
 // `tandem serve` under abuse, on loopback: a full target queue, jobs past their deadline, idle
-// connections, slowloris headers and bodies, and running out of file descriptors. After each,
-// the server must still answer. Needs target/debug/tandem and smollm2-135m from pkg-scripts/setup.
+// connections (before and after a request), slowloris headers and bodies, and running out of
+// file descriptors. After each, the server must still answer. Needs target/debug/tandem and smollm2-135m from pkg-scripts/setup.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { get } from "node:http";
@@ -122,6 +122,25 @@ test("2,000 idle connections and slowloris clients neither stop serving nor stay
     assert.equal(server.exited, null);
   } finally {
     sockets.forEach((s) => s.destroy());
+    await server.close();
+  }
+});
+
+test("a keep-alive connection left idle after its request is closed by the server", async () => {
+  const server = await startNative({ gateway: GATEWAY, args: ["--idle-timeout-s", "2"] });
+  const port = Number(new URL(server.url).port);
+  const socket = await open(port);
+  try {
+    let reply = "";
+    socket.on("data", (d) => (reply += d));
+    socket.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    while (!reply.includes("\r\n\r\n")) await sleep(20);
+    assert.match(reply, /^HTTP\/1.1 200/);
+    assert.ok(!/connection: close/i.test(reply), "the connection was kept alive");
+    assert.ok(await closedWithin(socket, 6000), "closed after 2 s without a byte");
+    assert.equal(await health(server.url), 200);
+  } finally {
+    socket.destroy();
     await server.close();
   }
 });

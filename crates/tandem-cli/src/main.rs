@@ -6,6 +6,7 @@
 mod demo;
 mod eval;
 mod generate;
+mod idle;
 mod gguf;
 mod models;
 mod redact;

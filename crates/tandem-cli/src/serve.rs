@@ -3,6 +3,7 @@
 //! worker; only the [`Host`] differs. With `--target` it also runs a target
 //! model for speculative decoding (see [`crate::target`]).
 
+use crate::idle::Watched;
 use crate::target::{QueueLimits, TargetHandle};
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -52,6 +53,10 @@ pub(crate) struct Args {
     /// Seconds a request may take to send its body (408 after that).
     #[arg(long, default_value_t = 30)]
     body_timeout_s: u64,
+    /// Seconds a connection may stay silent (no byte either way) before it
+    /// is closed; a request still running finishes first.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_s: u64,
     /// Backend of the target model.
     #[command(flatten)]
     backend: crate::generate::BackendArgs,
@@ -232,6 +237,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     });
     let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)));
     let header_timeout = Duration::from_secs(args.header_timeout_s.max(1));
+    let idle_timeout = Duration::from_secs(args.idle_timeout_s.max(1));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
@@ -265,11 +271,26 @@ pub(crate) fn run(args: Args) -> Result<()> {
                     let server = Rc::clone(&server);
                     async move { Ok::<_, std::convert::Infallible>(answer(server, peer, req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let last = Rc::new(std::cell::Cell::new(std::time::Instant::now()));
+                let io = TokioIo::new(Watched::new(stream, Rc::clone(&last)));
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                    .serve_connection(io, service);
+                let mut conn = std::pin::pin!(conn);
+                let mut closing = false;
+                loop {
+                    let quiet_until = tokio::time::Instant::from_std(last.get() + idle_timeout);
+                    tokio::select! {
+                        _ = conn.as_mut() => break,
+                        () = tokio::time::sleep_until(quiet_until), if !closing => {
+                            if last.get().elapsed() >= idle_timeout {
+                                conn.as_mut().graceful_shutdown();
+                                closing = true;
+                            }
+                        }
+                    }
+                }
                 drop(permit);
             });
         }
