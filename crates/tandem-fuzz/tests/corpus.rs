@@ -13,7 +13,10 @@ fn seeds(target: &str) -> Vec<PathBuf> {
     let crates = root().join("..");
     let mut paths = vec![root().join("corpus").join(target)];
     match target {
-        "gguf" | "tokenizer" => paths.push(crates.join("tandem-gguf/tests/fixtures/all_types.gguf")),
+        "gguf" | "tokenizer" => {
+            paths.push(crates.join("tandem-gguf/tests/fixtures/all_types.gguf"));
+            paths.push(root().join("corpus/gguf/tiny-llama.gguf"));
+        }
         "safetensors" => {
             paths.push(crates.join("tandem-models/tests/fixtures/tiny-llama/model.safetensors"));
             paths.push(crates.join("tandem-models/assets/minilm-shield-router.safetensors"));
@@ -51,4 +54,16 @@ fn every_seed_of_every_target_runs_without_a_panic() {
             tandem_fuzz::run(target, &data[..data.len() / 2]);
         }
     }
+}
+
+#[test]
+fn the_tiny_gguf_seed_is_a_whole_model() {
+    // Valid through every stage (pkg-scripts/tiny_gguf.py), so that mutations reach the loader's last.
+    let data = std::fs::read(root().join("corpus/gguf/tiny-llama.gguf")).unwrap();
+    let g = tandem_gguf::Gguf::parse(data).unwrap();
+    let config = tandem_models::Config::from_gguf(&g).unwrap();
+    assert_eq!((config.n_layers, config.vocab_size), (2, 96));
+    let tokenizer = tandem_models::TextTokenizer::from_gguf(&g).unwrap();
+    assert!(!tokenizer.encode("the theory").unwrap().is_empty());
+    tandem_models::Model::from_gguf(&g, &burn::tensor::Device::flex()).unwrap();
 }
