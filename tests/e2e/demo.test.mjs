@@ -122,21 +122,30 @@ test("sealed: every request to the worker is sealed, and stale keys are fetched 
     res.end(served++ === 0 ? stale : current);
   });
   await new Promise((ok) => keys.listen(0, "127.0.0.1", ok));
-  const { page, errors, sent, close } = await open({ threshold: "1", sealKeys: `http://127.0.0.1:${keys.address().port}/keys.json` });
-  const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}`;
-  const r = await ask(page, message, "cloud");
-  assert.equal(r.error, null);
-  assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
-  assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
-  const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
-  assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
-  assert.equal(toWorker.length, 2, "the refused request and its retry");
-  for (const s of toWorker) assert.ok(!s.body.includes("[EMAIL_1]"), "even the placeholders are sealed");
-  for (const s of sent) for (const value of SEEDED) assert.ok(!s.body.includes(value), `${value} left the page in ${s.url}`);
-  // The browser reports the worker's 400 for the stale key; nothing else went wrong.
-  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
-  await close();
-  await new Promise((ok) => keys.close(ok));
+  try {
+    const { page, errors, sent, close } = await open({ threshold: "1", sealKeys: `http://127.0.0.1:${keys.address().port}/keys.json` });
+    const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}`;
+    const r = await ask(page, message, "cloud");
+    assert.equal(r.error, null, "the sealed reply opened whole: its final record was checked");
+    assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
+    assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
+    const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
+    assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
+    assert.equal(toWorker.length, 2, "the refused request and its retry");
+    for (const s of toWorker) assert.ok(!s.body.includes("[EMAIL_1]"), "even the placeholders are sealed");
+    for (const s of sent) for (const value of SEEDED) assert.ok(!s.body.includes(value), `${value} left the page in ${s.url}`);
+    // The browser reports the worker's 400 for the stale key; nothing else may go wrong. One
+    // exception: Chromium sometimes reports the sealed reply's request as aborted after its 200
+    // (about one run in three). Its net log shows the request completing without an error, and
+    // the page has opened every record up to the final one (r.error is null above), so that
+    // report says nothing about the reply.
+    const reportedAfterWholeReply = (e) => e === `requestfailed: ${worker.url}/v1/sealed (net::ERR_ABORTED) after status 200`;
+    assert.deepEqual(errors.filter((e) => !/status of 400/.test(e) && !reportedAfterWholeReply(e)), []);
+    await close();
+  } finally {
+    keys.closeAllConnections();
+    await new Promise((ok) => keys.close(ok));
+  }
 });
 
 test("the demo refuses a worker URL of another origin from its query string, and hides the token", async () => {
