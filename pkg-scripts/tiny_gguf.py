@@ -37,10 +37,17 @@ def permute(w, heads):
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+MERGES = ["Ġ t", "h e", "Ġt he", "i n", "e r"]
+
+
 def byte_tokens(count):
-    """GPT-2's byte-level characters for printable ASCII, then `Ġ` (space) and an end token."""
-    chars = [chr(b) for b in range(33, 127)][: count - 2]
-    return chars + ["Ġ", "<|endoftext|>"]
+    """GPT-2's byte-level characters for the first printable ASCII bytes, `Ġ` (space), the
+    tokens MERGES make, and an end token: `count` in all."""
+    merged = [m.replace(" ", "") for m in MERGES]
+    chars = [chr(b) for b in range(33, 127)][: count - 2 - len(merged)]
+    for needed in "theinr":
+        assert needed in chars, needed
+    return chars + ["Ġ"] + merged + ["<|endoftext|>"]
 
 
 def main(out):
@@ -60,7 +67,7 @@ def main(out):
     w.add_tokenizer_model("gpt2")
     w.add_token_list(tokens)
     w.add_token_types([1] * (len(tokens) - 1) + [3])
-    w.add_token_merges(["Ġ t", "h e", "Ġt he", "i n", "e r"])
+    w.add_token_merges(MERGES)
     w.add_bos_token_id(len(tokens) - 1)
     w.add_eos_token_id(len(tokens) - 1)
     names = {

@@ -6,8 +6,8 @@
 mod demo;
 mod eval;
 mod generate;
-mod idle;
 mod gguf;
+mod idle;
 mod models;
 mod redact;
 mod router;
