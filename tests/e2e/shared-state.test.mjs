@@ -33,10 +33,11 @@ after(async () => {
 });
 
 /**
- * Two instances of the worker, with or without the shared namespace. Client `web` has a burst
- * of four requests; client `spender` has a burst of 100 and a budget of 100 tokens an hour.
+ * Two instances of the worker, with or without the shared namespace. Each client may send a burst
+ * of four requests, then one a minute, unless `limits` says otherwise; client `spender` has a
+ * budget of 100 tokens an hour.
  */
-async function pair(durable) {
+async function pair(durable, limits = { requests_per_minute: 1, burst: 4 }) {
   const secret = execFileSync(TANDEM, ["seal", "keygen", "--key-id", "1"], { encoding: "utf8" }).split("\n")[1].trim();
   return startWorker({
     instances: 2,
@@ -47,7 +48,7 @@ async function pair(durable) {
         { name: "web", token_secret: "TOKEN", policy: { max_tokens: 10 } },
         { name: "spender", token_secret: "SPENDER", policy: { max_tokens: 10, token_budget: { tokens: 100, per_seconds: 3600 } } },
       ],
-      limits: { requests_per_minute: 1, burst: 4 },
+      limits,
       seal: { keys: [{ key_id: 1, secret: "SEAL" }] },
     },
     secrets: { TOKEN, SPENDER, SEAL: secret },
@@ -68,6 +69,7 @@ async function send(url, body) {
   return { status: resp.status, code: text ? JSON.parse(text).error?.code : null };
 }
 
+const LAX = { requests_per_minute: 600, burst: 100 };
 const models = (url) => fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.status);
 
 test("two isolates sharing one namespace refuse each other's replays and share a rate limit", async () => {
@@ -112,7 +114,7 @@ async function post(url, path, token, body) {
 }
 
 test("two isolates sharing one namespace draw on one token budget and continue each other's sessions", async () => {
-  const worker = await pair(true);
+  const worker = await pair(true, LAX);
   try {
     const [a, b] = worker.urls;
     // Each chat reserves about 25 tokens (its prompt and 10 completion tokens) and costs 11 (the
@@ -149,11 +151,11 @@ test("two isolates sharing one namespace draw on one token budget and continue e
 });
 
 test("without the namespace a session started on one isolate is unknown to the other", async () => {
-  const worker = await pair(false);
+  const worker = await pair(false, LAX);
   try {
     const [a, b] = worker.urls;
     const round = (base, context, draft) => ({ model: "target", session: "s2", base, context, draft, sampling: { temperature: 0 } });
-    assert.equal((await post(a, "/v1/verify", TOKEN, round(0, [2, 5], [16])).status), 200);
+    assert.equal((await post(a, "/v1/verify", TOKEN, round(0, [2, 5], [16]))).status, 200);
     const other = await post(b, "/v1/verify", TOKEN, round(3, [1], []));
     assert.deepEqual([other.status, other.code], [409, "session_lost"]);
   } finally {
