@@ -9,8 +9,9 @@
 //! Configuration: the `TANDEM_GATEWAY` var holds the JSON of
 //! [`tandem_gateway::GatewaySpec`]; the API keys and client tokens it names
 //! are worker secrets (or vars, for local runs). A Durable Object namespace
-//! bound as `TANDEM_STATE` (class [`GatewayState`]) holds the replay window
-//! and the rate limits for every isolate.
+//! bound as `TANDEM_STATE` (class [`GatewayState`]) holds the replay window,
+//! the rate limits, the token budgets and the verification sessions for
+//! every isolate.
 
 mod host;
 mod object;
@@ -42,8 +43,8 @@ fn gateway(env: &Env) -> Result<Rc<Gateway<WorkerHost>>, String> {
     let secret = |name: &str| env.secret(name).or_else(|_| env.var(name)).ok().map(|s| s.to_string());
     let config = GatewayConfig::from_json(&json, secret).map_err(|e| e.to_string())?;
     let mut g = Gateway::new(config, WorkerHost);
-    // With a Durable Object namespace bound, the replay window and rate limits are
-    // shared by every isolate; without one, each isolate keeps its own.
+    // With a Durable Object namespace bound, the replay window, rate limits, budgets and
+    // sessions are shared by every isolate; without one, each isolate keeps its own.
     if let Ok(namespace) = env.durable_object(state::BINDING) {
         g = g.with_shared_state(Rc::new(state::DurableState::new(namespace)));
     }
