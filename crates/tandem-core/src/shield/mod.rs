@@ -34,6 +34,7 @@
 
 mod analyzer;
 mod context;
+mod lexicon;
 mod policy;
 mod recognizer;
 pub mod recognizers;
