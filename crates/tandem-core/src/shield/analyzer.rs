@@ -154,14 +154,20 @@ impl Shield {
 }
 
 /// The longest piece of `span` outside every `kept` span (sorted, disjoint),
-/// trimmed of whitespace and punctuation; `None` when nothing is left.
+/// trimmed of whitespace and punctuation; `None` when nothing is left. A span
+/// that overlaps nothing is kept as it is (with the dot of "S.L." that
+/// `refine` gave it).
 fn cut_around(text: &str, span: Span, kept: &[Span]) -> Option<Span> {
     let mut pieces = Vec::new();
     let mut from = span.range.start;
-    for k in kept
+    let overlapping: Vec<&Span> = kept
         .iter()
         .filter(|k| k.range.start < span.range.end && k.range.end > span.range.start)
-    {
+        .collect();
+    if overlapping.is_empty() {
+        return Some(span);
+    }
+    for k in overlapping {
         if k.range.start > from {
             pieces.push(from..k.range.start);
         }
@@ -220,6 +226,17 @@ mod tests {
         let mut reversed = model;
         reversed.reverse();
         assert_eq!(Shield::default().analyze_with(text, reversed).unwrap(), spans);
+    }
+
+    #[test]
+    fn a_model_span_that_overlaps_nothing_keeps_its_edges() {
+        // refine gave the organization its legal form's dot; only a cut trims
+        let text = "Su último día en Distribuciones Levante S.L. será el 15 de julio.";
+        let start = text.find("Distribuciones").unwrap();
+        let end = text.find(" será").unwrap();
+        let model = vec![Span::new(EntityKind::Organization, start..end, 0.9, "ner")];
+        let spans = Shield::default().analyze_with(text, model).unwrap();
+        assert_eq!(spans[0].text(text), "Distribuciones Levante S.L.");
     }
 
     #[test]
