@@ -185,8 +185,13 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
         if group.iter().all(is_non_name_word) || is_nobody(text, group) {
             continue;
         }
-        // a title is stronger evidence than any word list ("Frau Krämer")
-        let Some(kind) = (if titled { Some(kind) } else { lexicon_kind(group, kind) }) else {
+        // a title or a relation is stronger evidence than any word list
+        // ("Frau Krämer", "my sister becca")
+        let Some(kind) = (if titled || after_relation(text, first) {
+            Some(kind)
+        } else {
+            lexicon_kind(group, kind)
+        }) else {
             continue;
         };
         let mut end = last.range.end;
@@ -211,10 +216,13 @@ fn lexicon_kind(group: &[Word<'_>], kind: EntityKind) -> Option<EntityKind> {
     let lower: Vec<String> = group.iter().map(Word::bare_lower).collect();
     let place = lexicon::places().contains(&lower.join(" "));
     let one_word = lower.len() == 1;
-    if !place
-        && (kind != EntityKind::Organization || one_word)
-        && lower.iter().all(|w| lexicon::common_words().contains(w))
-    {
+    // an organization's name is often ordinary words in title case ("Emerald
+    // Travel Cover"); all in capitals or all in lower case, they are a form's
+    // heading ("LIFE INSURANCE") or prose ("salle de bains")
+    let headline = group.iter().all(|w| w.core.chars().all(|c| !c.is_lowercase()))
+        || group.iter().all(|w| w.core.chars().all(|c| !c.is_uppercase()));
+    let may_drop = kind != EntityKind::Organization || one_word || headline;
+    if !place && may_drop && lower.iter().all(|w| lexicon::common_words().contains(w)) {
         return None;
     }
     Some(match kind {
@@ -224,6 +232,15 @@ fn lexicon_kind(group: &[Word<'_>], kind: EntityKind) -> Option<EntityKind> {
         }
         _ => kind,
     })
+}
+
+/// Whether the word before `first` names a relation ("my sister becca", "mi
+/// amiga Luz"): then even an ordinary word is a name.
+fn after_relation(text: &str, first: &Word<'_>) -> bool {
+    context::before(text, &first.range, 24)
+        .split(|c: char| !c.is_alphanumeric())
+        .rfind(|w| !w.is_empty())
+        .is_some_and(|w| RELATIONS.contains(&w.to_lowercase().as_str()))
 }
 
 /// A pet's name or a single letter.
@@ -746,6 +763,93 @@ const PETS: &[&str] = &[
     "cane", "gatto", "gatta", "hond", "kat", "cachorro", "cachorra",
 ];
 
+/// Words for people one is related to, lives or works with, that come right
+/// before a name.
+const RELATIONS: &[&str] = &[
+    "sister",
+    "sis",
+    "brother",
+    "bro",
+    "wife",
+    "husband",
+    "bf",
+    "gf",
+    "boyfriend",
+    "girlfriend",
+    "partner",
+    "fiance",
+    "fiancé",
+    "fiancée",
+    "roommate",
+    "flatmate",
+    "housemate",
+    "friend",
+    "bestie",
+    "son",
+    "daughter",
+    "cousin",
+    "niece",
+    "nephew",
+    "boss",
+    "coworker",
+    "neighbor",
+    "neighbour",
+    "ex",
+    "schwester",
+    "bruder",
+    "freund",
+    "freundin",
+    "sohn",
+    "tochter",
+    "cousine",
+    "mitbewohner",
+    "mitbewohnerin",
+    "nachbar",
+    "nachbarin",
+    "hermana",
+    "hermano",
+    "amigo",
+    "amiga",
+    "hijo",
+    "hija",
+    "primo",
+    "prima",
+    "novio",
+    "novia",
+    "esposa",
+    "esposo",
+    "vecino",
+    "vecina",
+    "sœur",
+    "soeur",
+    "frère",
+    "frere",
+    "ami",
+    "amie",
+    "copain",
+    "copine",
+    "fils",
+    "fille",
+    "voisin",
+    "voisine",
+    "sorella",
+    "fratello",
+    "amico",
+    "amica",
+    "figlio",
+    "figlia",
+    "ragazzo",
+    "ragazza",
+    "zus",
+    "broer",
+    "vriend",
+    "vriendin",
+    "irmã",
+    "irmão",
+    "filho",
+    "filha",
+];
+
 /// Legal forms of companies and associations.
 const LEGAL_FORMS: &[&str] = &[
     "inc", "co", "corp", "ltd", "llc", "llp", "lp", "plc", "bros", "cie", "cía", "gmbh", "ag", "kg", "ohg", "ug",
@@ -939,6 +1043,43 @@ mod tests {
                 &[(Organization, "Acme Corp")],
             ),
             ("Grüße an Berger.", Person, "Berger.", &[(Person, "Berger")]),
+        ]);
+    }
+
+    #[test]
+    fn ordinary_words_are_dropped_and_gazetteers_fix_kinds() {
+        check(&[
+            // common words of any of the seven languages
+            ("Der Vermieter sagt", Person, "Vermieter", &[]),
+            ("nos vemos mañana", Location, "mañana", &[]),
+            ("Check the Insurance tab", Organization, "Insurance", &[]),
+            ("corta la cebolla", Location, "cebolla", &[]),
+            // an organization of ordinary words in title case is a name; in
+            // capitals or lower case it is a heading or prose
+            (
+                "Insurer: Emerald Travel Cover",
+                Organization,
+                "Emerald Travel Cover",
+                &[(Organization, "Emerald Travel Cover")],
+            ),
+            ("LIFE INSURANCE POLICY", Organization, "LIFE INSURANCE", &[]),
+            // names and places are never ordinary words, however frequent
+            ("Weber kommt", Person, "Weber", &[(Person, "Weber")]),
+            (
+                "vivo en Buenos Aires",
+                Location,
+                "Buenos Aires",
+                &[(Location, "Buenos Aires")],
+            ),
+            // a title or a relation before outweighs the word list
+            ("my sister becca says", Person, "becca", &[(Person, "becca")]),
+            ("Frau Krämer ruft an", Person, "Frau Krämer", &[(Person, "Krämer")]),
+            ("ask becca", Person, "becca", &[]),
+            // kinds a gazetteer is sure of
+            ("Tell Priya", Organization, "Priya", &[(Person, "Priya")]),
+            ("moving to Utrecht", Person, "Utrecht", &[(Location, "Utrecht")]),
+            // a place that is also a name stays the model's call
+            ("Georgia said", Person, "Georgia", &[(Person, "Georgia")]),
         ]);
     }
 }
