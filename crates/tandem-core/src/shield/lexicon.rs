@@ -104,6 +104,12 @@ word_list!(
     places,
     "places.txt"
 );
+word_list!(
+    /// Countries, US states, and states, provinces and regions of many
+    /// countries: what may follow a city after a comma.
+    regions,
+    "regions.txt"
+);
 
 #[cfg(test)]
 mod tests {

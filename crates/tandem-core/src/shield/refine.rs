@@ -56,7 +56,34 @@ pub(crate) fn refine(text: &str, spans: Vec<Span>) -> Vec<Span> {
             refine_piece(text, &span, piece, &mut out);
         }
     }
+    join_regions(text, out)
+}
+
+/// "Austin" + ", " + "Texas" is one place: a location followed by a comma
+/// and a known region (country, state, province) joins it.
+fn join_regions(text: &str, spans: Vec<Span>) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        if let Some(prev) = out.last_mut()
+            && prev.kind == EntityKind::Location
+            && span.kind == EntityKind::Location
+            && prev.range.end <= span.range.start
+            && matches!(&text[prev.range.end..span.range.start], "," | ", ")
+            && lexicon::regions().contains(&phrase(&words(text, span.range.clone())))
+        {
+            prev.range.end = span.range.end;
+            prev.score = prev.score.max(span.score);
+            continue;
+        }
+        out.push(span);
+    }
     out
+}
+
+/// A span's words as the word lists write them: lower case, one space
+/// between, no final dots.
+fn phrase(words: &[Word<'_>]) -> String {
+    words.iter().map(Word::bare_lower).collect::<Vec<_>>().join(" ")
 }
 
 /// A word of a span: its byte range and its core (without surrounding
@@ -214,7 +241,7 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
 /// place is a person ("Priya").
 fn lexicon_kind(group: &[Word<'_>], kind: EntityKind) -> Option<EntityKind> {
     let lower: Vec<String> = group.iter().map(Word::bare_lower).collect();
-    let place = lexicon::places().contains(&lower.join(" "));
+    let place = lexicon::places().contains(&phrase(group));
     let one_word = lower.len() == 1;
     // an organization's name is often ordinary words in title case ("Emerald
     // Travel Cover"); all in capitals or all in lower case, they are a form's
@@ -1081,5 +1108,20 @@ mod tests {
             // a place that is also a name stays the model's call
             ("Georgia said", Person, "Georgia", &[(Person, "Georgia")]),
         ]);
+    }
+
+    #[test]
+    fn a_place_and_its_region_are_one_location() {
+        let text = "we moved from Austin, Texas to Paris, Lyon and Nice";
+        let span = |part: &str| {
+            let start = text.find(part).unwrap();
+            Span::new(Location, start..start + part.len(), 0.9, "ner")
+        };
+        let got: Vec<_> = refine(text, ["Austin", "Texas", "Paris", "Lyon"].map(span).to_vec())
+            .iter()
+            .map(|s| s.text(text).to_owned())
+            .collect();
+        // a list of cities stays a list
+        assert_eq!(got, ["Austin, Texas", "Paris", "Lyon"]);
     }
 }
