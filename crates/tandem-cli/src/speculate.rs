@@ -158,7 +158,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     } else {
         drafter
             .template()
-            .render(&[Message::new(Role::User, args.prompt.clone())])
+            .render(&[Message::new(Role::User, args.prompt.clone())])?
     };
     let ids = drafter.tokenizer().encode(&prompt)?;
     let mut session = [0u8; 12];

@@ -1,6 +1,24 @@
 //! Chat templates: turning a conversation into the prompt a model was
 //! trained on, and knowing which tokens end its turn.
+//!
+//! A model carries its own Jinja template (GGUF's `tokenizer.chat_template`,
+//! or `chat_template` in a Hugging Face `tokenizer_config.json`). It is
+//! rendered with `minijinja`, set up as `transformers`' `apply_chat_template`
+//! sets up Jinja: blocks trimmed, Python's string methods (`strip`,
+//! `startswith`…), `raise_exception`, `tojson`, and `bos_token`,
+//! `eos_token` and `add_generation_prompt` in the context.
+//! `tests/chat_templates.rs` holds the rendering to `transformers`' own
+//! output, byte for byte, for SmolLM2, Qwen2.5 and Llama 3
+//! (`pkg-scripts/chat_template_fixtures.py`).
+//!
+//! Templates come from model files, which may be hostile: rendering runs
+//! with a fuel limit, so a template that loops for ever is an error, not a
+//! hung page.
 
+use std::fmt;
+use std::sync::Arc;
+
+use minijinja::{Environment, ErrorKind, context};
 use serde::{Deserialize, Serialize};
 
 /// Who speaks a message.
@@ -13,16 +31,6 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
 }
 
 /// One message of a conversation.
@@ -44,71 +52,138 @@ impl Message {
     }
 }
 
+/// Why a template could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatTemplateError {
+    /// The template text is not valid Jinja.
+    #[error("the model's chat template does not parse: {0}")]
+    Syntax(String),
+    /// The template refused the conversation (its `raise_exception`, e.g.
+    /// "roles must alternate") or failed while rendering it.
+    #[error("the model's chat template refused the conversation: {0}")]
+    Render(String),
+}
+
 /// A prompt format.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ChatTemplate {
-    /// ChatML (`<|im_start|>role\n…<|im_end|>\n`), used by SmolLM2 and
-    /// Qwen2.5, with the system prompt the model's own template inserts when
-    /// the conversation has none.
-    ChatMl {
-        /// Inserted when the conversation has no system message.
-        default_system: Option<String>,
-    },
-    /// No template: the messages' contents joined by newlines.
+    /// The model's own Jinja template.
+    Jinja(JinjaTemplate),
+    /// No template (a base model): the messages' contents joined by newlines.
     Plain,
 }
 
-impl ChatTemplate {
-    /// Recognizes the template from a model's Jinja chat template text (as
-    /// stored in GGUF's `tokenizer.chat_template`).
-    pub fn detect(jinja: &str) -> Self {
-        if !jinja.contains("<|im_start|>") {
-            return ChatTemplate::Plain;
+/// A compiled Jinja chat template with the special tokens it may print.
+#[derive(Clone)]
+pub struct JinjaTemplate {
+    env: Arc<Environment<'static>>,
+    source: Arc<str>,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl PartialEq for JinjaTemplate {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.bos_token == other.bos_token && self.eos_token == other.eos_token
+    }
+}
+
+impl Eq for JinjaTemplate {}
+
+impl fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatTemplate::Jinja(t) => f
+                .debug_struct("Jinja")
+                .field("source_len", &t.source.len())
+                .field("bos_token", &t.bos_token)
+                .field("eos_token", &t.eos_token)
+                .finish(),
+            ChatTemplate::Plain => f.write_str("Plain"),
         }
-        // The default system prompt is the literal text after `<|im_start|>system\n`
-        // in the branch taken when there is no system message. Templates with a
-        // tools branch (Qwen2.5) mention `<|im_start|>system` first with an
-        // expression after it, so take the first occurrence followed by plain text.
-        let default_system = jinja.split("<|im_start|>system").skip(1).find_map(|rest| {
-            // The newline is an escape (`\n`) inside a Jinja string, or a real one.
-            let rest = rest.strip_prefix("\\n").or_else(|| rest.strip_prefix('\n'))?;
-            let end = rest.find("<|im_end|>")?;
-            let text = &rest[..end];
-            let literal = !text.is_empty() && !text.contains("{{") && !text.contains("{%") && !text.contains('\'');
-            literal.then(|| text.to_owned())
-        });
-        ChatTemplate::ChatMl { default_system }
+    }
+}
+
+/// How much work one rendering may do (minijinja's fuel: about one unit per
+/// instruction). Real templates need a few thousand per message.
+const FUEL: u64 = 5_000_000;
+
+/// Token strings that end an assistant's turn in the template families in
+/// use; those the template prints, and the end-of-sequence token, stop
+/// generation.
+const END_OF_TURN: &[&str] = &[
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|end_of_text|>",
+    "</s>",
+];
+
+impl ChatTemplate {
+    /// Compiles a model's Jinja chat template; `bos_token` and `eos_token`
+    /// are the strings of the model's special tokens, which templates print.
+    pub fn from_jinja(source: &str, bos_token: &str, eos_token: &str) -> Result<Self, ChatTemplateError> {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_fuel(Some(FUEL));
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
+        env.add_template_owned("chat", source.to_owned())
+            .map_err(|e| ChatTemplateError::Syntax(e.to_string()))?;
+        Ok(ChatTemplate::Jinja(JinjaTemplate {
+            env: Arc::new(env),
+            source: source.into(),
+            bos_token: bos_token.to_owned(),
+            eos_token: eos_token.to_owned(),
+        }))
     }
 
     /// The prompt for `messages`, ending where the assistant's reply starts.
-    pub fn render(&self, messages: &[Message]) -> String {
+    pub fn render(&self, messages: &[Message]) -> Result<String, ChatTemplateError> {
         match self {
-            ChatTemplate::Plain => messages
+            ChatTemplate::Plain => Ok(messages
                 .iter()
                 .map(|m| m.content.as_str())
                 .collect::<Vec<_>>()
-                .join("\n"),
-            ChatTemplate::ChatMl { default_system } => {
-                let mut out = String::new();
-                if let Some(system) = default_system
-                    && messages.first().is_none_or(|m| m.role != Role::System)
-                {
-                    out.push_str(&format!("<|im_start|>system\n{system}<|im_end|>\n"));
-                }
-                for m in messages {
-                    out.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", m.role.as_str(), m.content));
-                }
-                out.push_str("<|im_start|>assistant\n");
-                out
+                .join("\n")),
+            ChatTemplate::Jinja(t) => {
+                let render_error = |e: minijinja::Error| ChatTemplateError::Render(e.to_string());
+                let template = t.env.get_template("chat").map_err(render_error)?;
+                template
+                    .render(context! {
+                        messages => messages,
+                        add_generation_prompt => true,
+                        bos_token => t.bos_token,
+                        eos_token => t.eos_token,
+                    })
+                    .map_err(render_error)
             }
         }
     }
 
-    /// Token strings that end the assistant's turn.
-    pub fn stop_strings(&self) -> &'static [&'static str] {
+    /// Token strings that end the assistant's turn: the end-of-turn markers
+    /// the template prints and the end-of-sequence token.
+    pub fn stop_strings(&self) -> Vec<&str> {
         match self {
-            ChatTemplate::ChatMl { .. } => &["<|im_end|>", "<|endoftext|>"],
-            ChatTemplate::Plain => &[],
+            ChatTemplate::Jinja(t) => {
+                let mut stops: Vec<&str> = END_OF_TURN.iter().copied().filter(|m| t.source.contains(m)).collect();
+                // ChatML models also end a turn with the document end
+                if t.source.contains("<|im_end|>") {
+                    stops.push("<|endoftext|>");
+                }
+                if !t.eos_token.is_empty() && !stops.contains(&t.eos_token.as_str()) {
+                    stops.push(&t.eos_token);
+                }
+                stops
+            }
+            ChatTemplate::Plain => Vec::new(),
         }
     }
 }
@@ -117,52 +192,54 @@ impl ChatTemplate {
 mod tests {
     use super::*;
 
-    const QWEN: &str = "{%- if not messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- for message in messages %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endfor %}";
+    const CHATML: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
     #[test]
-    fn chatml_with_the_models_default_system_prompt() {
-        let t = ChatTemplate::detect(QWEN);
-        let prompt = t.render(&[Message::new(Role::User, "Hi")]);
-        assert_eq!(
-            prompt,
-            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-        );
-        let with_system = t.render(&[Message::new(Role::System, "Be brief."), Message::new(Role::User, "Hi")]);
-        assert!(with_system.starts_with("<|im_start|>system\nBe brief.<|im_end|>"));
+    fn renders_a_conversation_and_names_its_stops() {
+        let t = ChatTemplate::from_jinja(CHATML, "", "<|im_end|>").unwrap();
+        let prompt = t.render(&[Message::new(Role::User, "Hi")]).unwrap();
+        assert_eq!(prompt, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
         assert_eq!(t.stop_strings(), ["<|im_end|>", "<|endoftext|>"]);
     }
 
     #[test]
-    fn reads_templates_with_real_newlines_too() {
-        // SmolLM2's GGUF stores the newline itself, not the `\n` escape.
-        let smollm = "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}";
-        let expected = Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face".to_owned());
-        assert_eq!(
-            ChatTemplate::detect(smollm),
-            ChatTemplate::ChatMl {
-                default_system: expected
-            }
-        );
+    fn message_text_is_data_not_template() {
+        let t = ChatTemplate::from_jinja(CHATML, "", "<|im_end|>").unwrap();
+        let prompt = t
+            .render(&[Message::new(Role::User, "{{ 7 * 7 }} {% if true %}x{% endif %}")])
+            .unwrap();
+        assert!(prompt.contains("{{ 7 * 7 }} {% if true %}x{% endif %}"), "{prompt}");
     }
 
     #[test]
-    fn finds_the_default_after_a_tools_branch() {
-        // The shape of Qwen2.5(-Coder)'s template: a tools branch, then the
-        // system-message branch with an expression, then the default.
-        let qwen25 = "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}{%- endif %}{%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}";
-        assert_eq!(
-            ChatTemplate::detect(qwen25),
-            ChatTemplate::ChatMl {
-                default_system: Some("You are Qwen, created by Alibaba Cloud. You are a helpful assistant.".to_owned())
-            }
+    fn bad_templates_are_clear_errors() {
+        let err = ChatTemplate::from_jinja("{% for m in messages %}", "", "").unwrap_err();
+        assert!(matches!(err, ChatTemplateError::Syntax(_)), "{err}");
+        // a template's own refusal reaches the caller with its message
+        let strict = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with the user') }}{% endif %}ok";
+        let t = ChatTemplate::from_jinja(strict, "", "").unwrap();
+        let err = t.render(&[Message::new(Role::Assistant, "hi")]).unwrap_err();
+        assert!(
+            err.to_string().contains("Conversation must start with the user"),
+            "{err}"
         );
+        assert_eq!(t.render(&[Message::new(Role::User, "hi")]).unwrap(), "ok");
     }
 
     #[test]
-    fn unknown_templates_fall_back_to_plain() {
-        assert_eq!(
-            ChatTemplate::detect("{{ bos_token }}{{ messages }}"),
-            ChatTemplate::Plain
-        );
+    fn a_template_that_never_ends_runs_out_of_fuel() {
+        let hostile = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}";
+        let t = ChatTemplate::from_jinja(hostile, "", "").unwrap();
+        let err = t.render(&[Message::new(Role::User, "hi")]).unwrap_err();
+        assert!(matches!(err, ChatTemplateError::Render(_)), "{err}");
+    }
+
+    #[test]
+    fn without_a_template_messages_are_joined() {
+        let prompt = ChatTemplate::Plain
+            .render(&[Message::new(Role::System, "a"), Message::new(Role::User, "b")])
+            .unwrap();
+        assert_eq!(prompt, "a\nb");
+        assert!(ChatTemplate::Plain.stop_strings().is_empty());
     }
 }

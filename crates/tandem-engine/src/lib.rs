@@ -79,6 +79,9 @@ pub enum EngineError {
     /// A speculative round could not be verified.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// The model's chat template does not parse, or refused the conversation.
+    #[error(transparent)]
+    Template(#[from] tandem_core::chat::ChatTemplateError),
 }
 
 impl Engine {
@@ -99,11 +102,13 @@ impl Engine {
         let gguf = Gguf::parse(bytes)?;
         let model = Model::from_gguf_as(&gguf, device, format)?;
         let tokenizer = TextTokenizer::from_gguf(&gguf)?;
-        let template = gguf
-            .metadata
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.as_str())
-            .map_or(ChatTemplate::Plain, ChatTemplate::detect);
+        let template = match gguf.metadata.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
+            Some(source) => {
+                let text = |id: Option<u32>| id.and_then(|id| tokenizer.token_text(id)).unwrap_or_default();
+                ChatTemplate::from_jinja(source, &text(tokenizer.bos()), &text(tokenizer.eos()))?
+            }
+            None => ChatTemplate::Plain,
+        };
         Ok(Self::new(model, tokenizer, template))
     }
 
@@ -147,7 +152,7 @@ impl Engine {
 
     /// Starts generating a reply to `messages` with the model's chat template.
     pub fn chat(&self, messages: &[Message], options: &GenerateOptions) -> Result<Generation, EngineError> {
-        self.start(&self.template.render(messages), options)
+        self.start(&self.template.render(messages)?, options)
     }
 
     /// Starts generating a continuation of raw `prompt` text.

@@ -134,6 +134,11 @@ impl TextTokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The string of token `id` (`<|im_end|>`), for templates that print it.
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     /// The end-of-sequence id the file declares.
     pub fn eos(&self) -> Option<u32> {
         self.eos

@@ -133,7 +133,7 @@ impl LocalModel {
         let on_round = on_round.dyn_into::<js_sys::Function>().ok();
         let prompt = engine
             .tokenizer()
-            .encode(&engine.template().render(&messages))
+            .encode(&engine.template().render(&messages).map_err(js_error)?)
             .map_err(js_error)?;
         if prompt.is_empty() {
             return Err(JsError::new("the prompt is empty"));
