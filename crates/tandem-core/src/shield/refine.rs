@@ -36,8 +36,10 @@
 //!   languages that are no name or place ("Vermieter", "mañana",
 //!   "Insurance") is dropped; a known place that is no name is a location
 //!   ("Utrecht" the model called a person); one first name that is no place
-//!   is a person ("Priya" it called an organization). A span after a title
-//!   keeps what the title made it.
+//!   is a person ("Priya" it called an organization); a location, a comma
+//!   and a known region are one location ("Austin, Texas"). A span after a
+//!   title or a relation word ("my sister becca") keeps what the model and
+//!   the title made it.
 //!
 //! The word lists in this file are closed classes of the languages the
 //! shield is evaluated in (English, German, French, Spanish, Italian, Dutch,
@@ -234,11 +236,12 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
 }
 
 /// What the word lists say of a span the model found: `None` when it is made
-/// of ordinary words only ("Vermieter", "su madre", "Insurance"; an
-/// organization only when it is one word: "Emerald Travel Cover" is a
-/// name), else its kind, corrected where a gazetteer is sure: a known place
-/// that is no name is a location ("Utrecht"), and one first name that is no
-/// place is a person ("Priya").
+/// of ordinary words only ("Vermieter", "mañana", "Insurance"; an
+/// organization only when it is one word or not in title case: "Emerald
+/// Travel Cover" is a name, "LIFE INSURANCE" a heading), else its kind,
+/// corrected where a gazetteer is sure: a known place that is no name is a
+/// location ("Utrecht"), and one first name that is no place is a person
+/// ("Priya").
 fn lexicon_kind(group: &[Word<'_>], kind: EntityKind) -> Option<EntityKind> {
     let lower: Vec<String> = group.iter().map(Word::bare_lower).collect();
     let place = lexicon::places().contains(&phrase(group));
