@@ -1,11 +1,11 @@
 //! Word lists the span rules consult: common words that are no names, first
-//! names, and places.
+//! names, places and regions.
 //!
 //! The NER model over-tags capitalized nouns ("Vermieter", "Insurance") and
 //! words of other languages ("mañana"), and it mixes up kinds ("Bilbao" as a
 //! person, "Priya" as an organization). A word's frequency in ordinary text
 //! and a gazetteer settle most of these without the model: see
-//! `refine::lexicon_verdict`. The lists are written by
+//! `refine::lexicon_kind` and `refine::join_regions`. The lists are written by
 //! `pkg-scripts/shield_lexicon.py` from wordfreq, Faker, the US census and
 //! GeoNames (sources and licences in `data/shield/README.md`), and decoded
 //! once, on first use.
