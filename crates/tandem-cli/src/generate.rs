@@ -39,6 +39,9 @@ pub(crate) enum WeightsKind {
     /// As stored, and dense matrices quantized to Q8_0 at load.
     #[value(name = "q8_0")]
     Q8_0,
+    /// As stored, and dense matrices quantized per row to 8 bits at load
+    /// (the encoder's default).
+    Int8,
 }
 
 impl From<WeightsKind> for tandem_models::WeightFormat {
@@ -47,6 +50,7 @@ impl From<WeightsKind> for tandem_models::WeightFormat {
             WeightsKind::Stored => Self::Stored,
             WeightsKind::F32 => Self::F32,
             WeightsKind::Q8_0 => Self::Q8_0,
+            WeightsKind::Int8 => Self::Int8,
         }
     }
 }

@@ -91,7 +91,7 @@ impl Tagger {
     }
 
     /// How the encoder's matrices are held unless a caller says otherwise.
-    pub const DEFAULT_FORMAT: WeightFormat = WeightFormat::Q8_0;
+    pub const DEFAULT_FORMAT: WeightFormat = WeightFormat::Int8;
 
     /// [`Tagger::load`] with the encoder's matrices held as `format` says
     /// (`F32` is the reference the quantized encoder is measured against).

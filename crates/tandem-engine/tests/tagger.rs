@@ -112,16 +112,20 @@ fn malformed_read_backs_and_empty_text_are_handled() {
     assert_eq!(empty.pieces, 0);
 }
 
-/// Route probabilities of the integer (`Q8_0`) encoder may differ from the
-/// `f32` reference's by this much (measured: at most 0.0062 on these texts).
+/// Route probabilities of the integer encoders (`Int8`, `Q8_0`) may differ
+/// from the `f32` reference's by this much (measured: at most 0.0062 for
+/// `Q8_0` on these texts).
 const Q8_ROUTE_TOLERANCE: f32 = 0.02;
 
 #[test]
-fn the_q8_0_encoder_tags_and_routes_like_the_f32_reference() {
-    let (q8, f32) = (
-        tagger_as(tandem_models::WeightFormat::Q8_0),
-        tagger_as(tandem_models::WeightFormat::F32),
-    );
+fn the_integer_encoders_tag_and_route_like_the_f32_reference() {
+    let reference = tagger_as(tandem_models::WeightFormat::F32);
+    for format in [tandem_models::WeightFormat::Int8, tandem_models::WeightFormat::Q8_0] {
+        agrees_with(&tagger_as(format), &reference, format);
+    }
+}
+
+fn agrees_with(q8: &Tagger, f32: &Tagger, format: tandem_models::WeightFormat) {
     for text in [
         "Hi, I'm Jane Doe from Acme Corp. Please ship it to 42 Baker Street, London.",
         "Dear Dr. Okafor, my daughter Mia (born 3 May 2015) starts at Lindenschule in Köln next week.",
@@ -130,10 +134,10 @@ fn the_q8_0_encoder_tags_and_routes_like_the_f32_reference() {
         "Bitte schreib an Sabine Krüger von der Wohnbau Nord GmbH in Hamburg, dass ich umziehe.",
     ] {
         let (a, b) = (q8.analyze(text).unwrap(), f32.analyze(text).unwrap());
-        assert_eq!(found(text, &a), found(text, &b), "{text}");
+        assert_eq!(found(text, &a), found(text, &b), "{format:?}: {text}");
         assert!(
             (a.p_local - b.p_local).abs() < Q8_ROUTE_TOLERANCE,
-            "{text}: p_local {} (q8_0) vs {} (f32)",
+            "{text}: p_local {} ({format:?}) vs {} (f32)",
             a.p_local,
             b.p_local
         );

@@ -7,10 +7,11 @@
 //! sentence-transformers' sentence embedding.
 
 use crate::error::{ModelError, config_err};
-use crate::linear::{Linear, Projections, WeightFormat, load_linear, load_vector, load_weight};
+use crate::fused::{FusedEncoder, FusedEncoderLayer, HostNorm};
+use crate::linear::{Embedding, Linear, Projections, WeightFormat, load_linear, load_vector, load_weight};
 use crate::weights::WeightSource;
 use burn::tensor::activation::{gelu, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::Deserialize;
 
 /// Hyper-parameters of a BERT encoder (from its Hugging Face `config.json`).
@@ -95,6 +96,10 @@ impl LayerNorm {
         })
     }
 
+    fn host(&self) -> Option<HostNorm> {
+        HostNorm::new(&self.w, &self.b, self.eps)
+    }
+
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let mean = x.clone().mean_dim(2);
         let centered = x - mean;
@@ -119,11 +124,13 @@ struct Layer {
 pub struct Encoder {
     config: EncoderConfig,
     device: Device,
-    word: Tensor<2>,
+    word: Embedding,
     position: Tensor<2>,
     token_type: Tensor<1>,
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
+    /// The same encoder on host slices, when every matrix is quantized.
+    fused: Option<FusedEncoder>,
 }
 
 /// Hidden states of a padded batch and which of its positions hold tokens.
@@ -142,8 +149,10 @@ impl Encoder {
     }
 
     /// [`Encoder::load`] with the layers' matrices held as `format` says:
-    /// [`WeightFormat::Q8_0`] runs them through `tandem-quant`'s integer
-    /// kernels on the CPU backend (the embeddings stay `f32`).
+    /// [`WeightFormat::Int8`] and [`WeightFormat::Q8_0`] run them through
+    /// `tandem-quant`'s integer kernels on the CPU backend (with the word
+    /// table as `Q8_0` rows), and then the whole pass runs on host slices
+    /// (`fused/encoder.rs`) instead of burn's operations.
     pub fn load_as(
         config: EncoderConfig,
         source: &dyn WeightSource,
@@ -179,15 +188,58 @@ impl Encoder {
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
+        let word = Embedding::load(
+            source,
+            "embeddings.word_embeddings.weight",
+            c.vocab_size,
+            h,
+            device,
+            format,
+        )?;
+        let position = matrix("embeddings.position_embeddings.weight", c.max_position)?;
+        let embed_norm = norm("embeddings.LayerNorm")?;
+        let fused = match &word {
+            Embedding::Quantized(table) => layers
+                .iter()
+                .map(|l| {
+                    FusedEncoderLayer::new(
+                        &l.qkv,
+                        &l.attn_out,
+                        || l.attn_norm.host(),
+                        &l.up,
+                        &l.down,
+                        || l.out_norm.host(),
+                    )
+                })
+                .collect::<Option<Vec<_>>>()
+                .and_then(|fused_layers| {
+                    FusedEncoder::new(table, &position, &token_type, embed_norm.host()?, fused_layers)
+                }),
+            Embedding::Dense(_) => None,
+        };
         Ok(Self {
-            word: matrix("embeddings.word_embeddings.weight", c.vocab_size)?,
-            position: matrix("embeddings.position_embeddings.weight", c.max_position)?,
+            word,
+            position,
             token_type,
-            embed_norm: norm("embeddings.LayerNorm")?,
+            embed_norm,
             layers,
+            fused,
             config,
             device: device.clone(),
         })
+    }
+
+    /// Whether forward passes run on host slices (every matrix quantized,
+    /// on the CPU backend).
+    pub fn fused_cpu(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    /// This encoder running burn's operations even where the host pass
+    /// could run: the reference the host pass is tested against.
+    pub fn without_fused_cpu(mut self) -> Self {
+        self.fused = None;
+        self
     }
 
     /// Loads an encoder from a Hugging Face `config.json` and `model.safetensors`.
@@ -233,30 +285,35 @@ impl Encoder {
                 c.vocab_size
             )));
         }
-        let b = rows.len();
+        let (b, h) = (rows.len(), c.hidden_size);
+        if let Some(extra) = extra.as_ref().filter(|e| e.dims() != [b, t, h]) {
+            return Err(ModelError::Input(format!(
+                "extra input embeddings are {:?}, expected {:?}",
+                extra.dims(),
+                [b, t, h]
+            )));
+        }
         let mut ids = Vec::with_capacity(b * t);
         let mut mask = Vec::with_capacity(b * t);
         for row in rows {
-            ids.extend(row.iter().map(|&id| id as i32));
+            ids.extend_from_slice(row);
             ids.extend(std::iter::repeat_n(0, t - row.len()));
             mask.extend(std::iter::repeat_n(1.0f32, row.len()));
             mask.extend(std::iter::repeat_n(0.0f32, t - row.len()));
         }
-        let h = c.hidden_size;
-        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, t]), &self.device);
-        let x = self.word.clone().select(0, ids).reshape([b, t, h])
+        if let Some(fused) = &self.fused {
+            // The host pass lives on the CPU backend, whose reads are plain copies.
+            let extra: Option<Vec<f32>> = extra.map(|e| e.into_data().try_into_vec().expect("f32 on the CPU backend"));
+            let hidden = fused.forward(c, rows, extra.as_deref());
+            let hidden = Tensor::<3>::from_data(TensorData::new(hidden, [b, t, h]), &self.device);
+            return Ok(Encoded { hidden, mask });
+        }
+        let x = self.word.gather(&ids, &self.device).reshape([b, t, h])
             + self.position.clone().narrow(0, 0, t).unsqueeze::<3>()
             + self.token_type.clone().unsqueeze::<3>();
         let x = match extra {
-            Some(extra) if extra.dims() == [b, t, h] => x + extra,
-            Some(extra) => {
-                return Err(ModelError::Input(format!(
-                    "extra input embeddings are {:?}, expected {:?}",
-                    extra.dims(),
-                    [b, t, h]
-                )));
-            }
+            Some(extra) => x + extra,
             None => x,
         };
         let mut x = self.embed_norm.forward(x);

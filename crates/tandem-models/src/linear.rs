@@ -4,7 +4,7 @@ use crate::error::ModelError;
 use crate::weights::WeightSource;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Arc;
-use tandem_quant::QMatrix;
+use tandem_quant::{Int8Matrix, QMatrix};
 
 /// How a model holds its weight matrices in memory.
 ///
@@ -23,6 +23,10 @@ pub enum WeightFormat {
     /// As stored, and dense (`f32`, `f16`, `bf16`) matrices quantized to
     /// `Q8_0` at load: a quarter of the memory of `f32`.
     Q8_0,
+    /// As stored, and dense matrices quantized per output row to 8 bits at
+    /// load ([`tandem_quant::Int8Matrix`]): the encoder's format, whose
+    /// products run all of a text's tokens through integer tiles.
+    Int8,
 }
 
 impl WeightFormat {
@@ -42,6 +46,8 @@ pub(crate) enum Matrix {
     Dense(Tensor<2>),
     /// `[out, in]` ggml blocks, on the CPU backend.
     Quantized(Arc<QMatrix>),
+    /// `[out, in]` per-row 8-bit values, on the CPU backend.
+    Int8(Arc<Int8Matrix>),
 }
 
 impl Matrix {
@@ -49,18 +55,27 @@ impl Matrix {
     pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Self::Dense(w) => x.matmul(w.clone()),
-            Self::Quantized(w) => {
+            _ => {
                 let [n, _] = x.dims();
                 let device = x.device();
                 // Quantized matrices live only on the CPU backend (`WeightFormat::on`),
-                // whose reads are plain copies, and their shapes were checked at load.
+                // whose reads are plain copies.
                 let xs: Vec<f32> = x
                     .into_data()
                     .try_into_vec()
                     .expect("f32 activations on the CPU backend");
-                let y = w.matmul(&xs, n).expect("input width checked at load");
-                Tensor::from_data(TensorData::new(y, [n, w.rows()]), &device)
+                let w = self.host().expect("a quantized matrix");
+                Tensor::from_data(TensorData::new(w.matmul(&xs, n), [n, w.rows()]), &device)
             }
+        }
+    }
+
+    /// The matrix as the host holds it, if it is quantized.
+    pub(crate) fn host(&self) -> Option<HostMatrix> {
+        match self {
+            Self::Dense(_) => None,
+            Self::Quantized(w) => Some(HostMatrix::Quantized(w.clone())),
+            Self::Int8(w) => Some(HostMatrix::Int8(w.clone())),
         }
     }
 
@@ -69,7 +84,102 @@ impl Matrix {
         match self {
             Self::Dense(w) => w.dims()[1],
             Self::Quantized(w) => w.rows(),
+            Self::Int8(w) => w.rows(),
         }
+    }
+}
+
+/// A quantized matrix, which lives in host memory: what the fused CPU
+/// passes multiply by.
+#[derive(Debug, Clone)]
+pub(crate) enum HostMatrix {
+    /// ggml blocks.
+    Quantized(Arc<QMatrix>),
+    /// Per-row 8-bit values.
+    Int8(Arc<Int8Matrix>),
+}
+
+impl HostMatrix {
+    /// `x · Wᵀ` for `n` rows of `x`.
+    pub(crate) fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
+        // Shapes are checked at load, and every caller passes rows of the
+        // width the model's shapes fix.
+        let width = "input widths are fixed by the model's shapes";
+        match self {
+            Self::Quantized(w) => w.matmul(x, n).expect(width),
+            Self::Int8(w) => w.matmul(x, n).expect(width),
+        }
+    }
+
+    /// Output features.
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            Self::Quantized(w) => w.rows(),
+            Self::Int8(w) => w.rows(),
+        }
+    }
+}
+
+/// A token embedding table.
+#[allow(clippy::large_enum_variant)] // one per model; see `Matrix`
+#[derive(Debug, Clone)]
+pub(crate) enum Embedding {
+    /// `[vocab, hidden]` on the device.
+    Dense(Tensor<2>),
+    /// ggml blocks, rows dequantized on gather.
+    Quantized(Arc<QMatrix>),
+}
+
+impl Embedding {
+    /// The `[vocab, hidden]` table `name`, held as `format` says: ggml
+    /// blocks for every quantized format (rows are gathered one by one,
+    /// which per-row 8-bit values are not laid out for).
+    pub(crate) fn load(
+        source: &dyn WeightSource,
+        name: &str,
+        vocab: usize,
+        hidden: usize,
+        device: &Device,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
+        let format = match format {
+            WeightFormat::Int8 => WeightFormat::Q8_0,
+            other => other,
+        };
+        Ok(match load_matrix(source, name, vocab, hidden, device, format)? {
+            // `load_matrix` holds dense matrices as `[in, out]`; gathering rows
+            // wants the table as stored (undoing the transpose is a view).
+            Matrix::Dense(t) => Self::Dense(t.transpose()),
+            Matrix::Quantized(q) => Self::Quantized(q),
+            Matrix::Int8(_) => unreachable!("embeddings are never loaded as Int8 (see above)"),
+        })
+    }
+
+    /// The rows of `tokens` (all inside the vocabulary), `[t, hidden]`.
+    pub(crate) fn gather(&self, tokens: &[u32], device: &Device) -> Tensor<2> {
+        match self {
+            Self::Dense(table) => {
+                let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
+                let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(ids, [tokens.len()]), device);
+                table.clone().select(0, ids)
+            }
+            Self::Quantized(table) => {
+                let h = table.cols();
+                let mut rows = vec![0f32; tokens.len() * h];
+                gather_rows(table, tokens, &mut rows);
+                Tensor::from_data(TensorData::new(rows, [tokens.len(), h]), device)
+            }
+        }
+    }
+}
+
+/// The rows of `tokens` (all inside the vocabulary) of a quantized table
+/// into `out`, dequantized on gather: the table itself stays quantized.
+pub(crate) fn gather_rows(table: &QMatrix, tokens: &[u32], out: &mut [f32]) {
+    for (&t, row) in tokens.iter().zip(out.chunks_exact_mut(table.cols())) {
+        table
+            .dequantize_row(t as usize, row)
+            .expect("token ids checked against the vocabulary");
     }
 }
 
@@ -145,11 +255,21 @@ impl Projections {
 /// with one type and width, or all dense.
 fn stack<'a>(matrices: impl Iterator<Item = &'a Matrix>) -> Option<Matrix> {
     let matrices: Vec<&Matrix> = matrices.collect();
+    let int8: Option<Vec<&Int8Matrix>> = matrices
+        .iter()
+        .map(|m| match m {
+            Matrix::Int8(q) => Some(q.as_ref()),
+            _ => None,
+        })
+        .collect();
+    if let Some(int8) = int8 {
+        return Int8Matrix::stack(&int8).map(|q| Matrix::Int8(Arc::new(q)));
+    }
     let quantized: Option<Vec<&QMatrix>> = matrices
         .iter()
         .map(|m| match m {
             Matrix::Quantized(q) => Some(q.as_ref()),
-            Matrix::Dense(_) => None,
+            _ => None,
         })
         .collect();
     if let Some(quantized) = quantized {
@@ -159,7 +279,7 @@ fn stack<'a>(matrices: impl Iterator<Item = &'a Matrix>) -> Option<Matrix> {
         .iter()
         .map(|m| match m {
             Matrix::Dense(t) => Some(t.clone()),
-            Matrix::Quantized(_) => None,
+            _ => None,
         })
         .collect::<Option<_>>()?;
     // Dense matrices are held `[in, out]`: outputs side by side.
@@ -222,6 +342,11 @@ pub(crate) fn load_matrix(
         && let Ok(q) = QMatrix::quantize_q8_0(&w.data, rows, cols)
     {
         return Ok(Matrix::Quantized(Arc::new(q)));
+    }
+    if format == WeightFormat::Int8
+        && let Ok(q) = Int8Matrix::quantize(&w.data, rows, cols)
+    {
+        return Ok(Matrix::Int8(Arc::new(q)));
     }
     let w = Tensor::<2>::from_data(TensorData::new(w.data, [rows, cols]), device).transpose();
     Ok(Matrix::Dense(w))

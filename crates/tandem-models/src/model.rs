@@ -5,7 +5,7 @@ use crate::cache::KvCache;
 use crate::config::Config;
 use crate::error::ModelError;
 use crate::fused::{Fused, FusedLayer};
-use crate::linear::{Linear, Matrix, Projections, WeightFormat, load_linear, load_matrix, load_vector};
+use crate::linear::{Embedding, Linear, Matrix, Projections, WeightFormat, load_linear, load_vector};
 use crate::rope;
 use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
@@ -30,16 +30,6 @@ enum Positions {
     All,
     /// The last one (generating).
     Last,
-}
-
-/// The token embedding table.
-#[allow(clippy::large_enum_variant)] // one per model; see `Matrix`
-#[derive(Debug, Clone)]
-enum Embedding {
-    /// `[vocab, hidden]` on the device.
-    Dense(Tensor<2>),
-    /// ggml blocks, rows dequantized on gather.
-    Quantized(std::sync::Arc<tandem_quant::QMatrix>),
 }
 
 /// A Llama/Qwen2 causal language model on a burn device.
@@ -78,12 +68,7 @@ impl Model {
         let vector = |name: &str, n: usize| load_vector(source, name, n, device);
         let linear =
             |name: &str, out: usize, inp: usize, bias: bool| load_linear(source, name, out, inp, bias, device, format);
-        let embed = match load_matrix(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)? {
-            // `load_matrix` holds dense matrices as `[in, out]`; gathering rows
-            // wants the table as stored (undoing the transpose is a view).
-            Matrix::Dense(t) => Embedding::Dense(t.transpose()),
-            Matrix::Quantized(q) => Embedding::Quantized(q),
-        };
+        let embed = Embedding::load(source, "model.embed_tokens.weight", c.vocab_size, h, device, format)?;
         let lm_head = if c.tie_embeddings {
             match &embed {
                 Embedding::Dense(table) => Matrix::Dense(table.clone().transpose()),
@@ -231,24 +216,7 @@ impl Model {
 
     /// The embedding rows of `tokens` (all inside the vocabulary), `[t, hidden]`.
     fn embed(&self, tokens: &[u32]) -> Tensor<2> {
-        let h = self.config.hidden_size;
-        match &self.embed {
-            Embedding::Dense(table) => {
-                let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
-                let ids = Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(ids, [tokens.len()]), &self.device);
-                table.clone().select(0, ids)
-            }
-            Embedding::Quantized(table) => {
-                // Rows are dequantized on gather: the table itself stays quantized.
-                let mut rows = vec![0f32; tokens.len() * h];
-                for (&t, row) in tokens.iter().zip(rows.chunks_exact_mut(h)) {
-                    table
-                        .dequantize_row(t as usize, row)
-                        .expect("token ids checked against the vocabulary");
-                }
-                Tensor::from_data(TensorData::new(rows, [tokens.len(), h]), &self.device)
-            }
-        }
+        self.embed.gather(tokens, &self.device)
     }
 
     /// The forward pass over `tokens` at positions `start..start + t`, with

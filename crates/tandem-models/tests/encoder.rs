@@ -10,7 +10,10 @@ mod common;
 use common::{devices, fixture};
 use serde::Deserialize;
 use std::path::PathBuf;
-use tandem_models::{Encoder, Heads, ModelError, PieceTokenizer, TaggingEncoder, l2_normalize, mean_pool};
+use tandem_models::{
+    Encoder, EncoderConfig, Heads, ModelError, PieceTokenizer, SafetensorsWeights, TaggingEncoder, WeightFormat,
+    l2_normalize, mean_pool,
+};
 
 #[derive(Deserialize)]
 struct Sentence {
@@ -97,6 +100,55 @@ fn sentence_embeddings_match_sentence_transformers() {
             let got = &emb[i * 384..(i + 1) * 384];
             let c = cosine(got, &s.embedding);
             assert!(c >= 0.9999, "{name}: cosine {c} for {:?}", s.text);
+        }
+    }
+}
+
+/// With quantized matrices the encoder runs on host slices (`fused/encoder.rs`);
+/// burn's graph on the same weights is its reference, and both stay near
+/// `sentence-transformers`' `f32` embeddings.
+#[test]
+fn the_host_pass_matches_burns_graph_on_the_same_quantized_weights() {
+    let r = reference();
+    let config = EncoderConfig::from_hf_json(&String::from_utf8(read("config.json")).unwrap()).unwrap();
+    let bytes = read("model.safetensors");
+    let weights = SafetensorsWeights::parse(&bytes).unwrap();
+    let rows: Vec<Vec<u32>> = r.sentences.iter().map(|s| s.ids.clone()).collect();
+    let cpu = burn::tensor::Device::flex();
+    // Relative tolerances: `Q8_0` rounds activations to 8 bits per block, so
+    // a rounding step that flips moves its products 60 times more than with
+    // `Int8`'s 14-bit activations.
+    for (format, tolerance) in [(WeightFormat::Int8, 1e-3), (WeightFormat::Q8_0, 1e-2)] {
+        let host = Encoder::load_as(config.clone(), &weights, &cpu, format).unwrap();
+        assert!(host.fused_cpu(), "{format:?}");
+        let graph = host.clone().without_fused_cpu();
+        assert!(!graph.fused_cpu());
+        let (a, b) = (host.forward(&rows).unwrap(), graph.forward(&rows).unwrap());
+        let mask = a.mask.clone().into_data().try_to_vec::<f32>().unwrap();
+        let (ha, hb) = (
+            a.hidden.clone().into_data().try_to_vec::<f32>().unwrap(),
+            b.hidden.clone().into_data().try_to_vec::<f32>().unwrap(),
+        );
+        let (mut worst, mut largest) = (0f32, 0f32);
+        for (pos, &m) in mask.iter().enumerate() {
+            if m > 0.0 {
+                for k in pos * 384..(pos + 1) * 384 {
+                    worst = worst.max((ha[k] - hb[k]).abs());
+                    largest = largest.max(hb[k].abs());
+                }
+            }
+        }
+        // Only the order of float additions and erf's implementation differ,
+        // which can move an activation across a rounding step of the
+        // integer products.
+        assert!(
+            worst < tolerance * largest,
+            "{format:?}: hidden states differ by {worst} (largest {largest})"
+        );
+        let emb = l2_normalize(mean_pool(&a)).into_data().try_to_vec::<f32>().unwrap();
+        for (i, s) in r.sentences.iter().enumerate() {
+            let c = cosine(&emb[i * 384..(i + 1) * 384], &s.embedding);
+            assert!(c >= 0.995, "{format:?}: cosine {c} for {:?}", s.text);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! `cargo run --release -p tandem-quant --example throughput [ROWS COLS M]`
 
 use std::time::Instant;
-use tandem_quant::{Kernel, QMatrix};
+use tandem_quant::{Int8Matrix, Kernel, QMatrix};
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -80,5 +80,44 @@ fn main() {
                 portable_time / quant
             );
         }
+    }
+    // Per-row int8 weights with 14-bit activations (the encoder's format),
+    // against the same Q8_0 weights on the best kernel: the layouts for many
+    // input rows and for one.
+    let dense: Vec<f32> = (0..rows * cols)
+        .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
+        .collect();
+    let int8 = Int8Matrix::quantize(&dense, rows, cols).expect("valid shape");
+    let q8 = QMatrix::quantize_q8_0(&dense, rows, cols).expect("valid shape");
+    let best = |f: &mut dyn FnMut()| {
+        f();
+        (0..10)
+            .map(|_| {
+                let start = Instant::now();
+                let mut n = 0;
+                while start.elapsed().as_secs_f64() < 0.05 {
+                    f();
+                    n += 1;
+                }
+                start.elapsed().as_secs_f64() / n as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
+        tandem_quant::use_kernel(kernel).expect("available");
+        let q8_time = best(&mut || {
+            std::hint::black_box(q8.matmul(&x, m).expect("shapes match"));
+        });
+        let int8_time = best(&mut || {
+            std::hint::black_box(int8.matmul(&x, m).expect("shapes match"));
+        });
+        println!(
+            " Int8 {:>9}: {:>8.1} µs ({:>5.1} G multiply-adds/s), {:.2}x Q8_0 on the same kernel ({:.1} µs)",
+            format!("{kernel:?}"),
+            int8_time * 1e6,
+            (rows * cols * m) as f64 / int8_time / 1e9,
+            q8_time / int8_time,
+            q8_time * 1e6
+        );
     }
 }

@@ -50,6 +50,13 @@ pub enum QuantError {
         /// The block's index in the matrix.
         block: usize,
     },
+    /// A weight that is infinite or NaN (a corrupt file): no scale can
+    /// hold it.
+    #[error("value {at} of the matrix is infinite or NaN")]
+    NonFinite {
+        /// Its index, row-major.
+        at: usize,
+    },
     /// A row index past the end.
     #[error("row {row} of a {rows}-row matrix")]
     Row {

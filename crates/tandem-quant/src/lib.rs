@@ -32,12 +32,14 @@
 mod activation;
 mod dot;
 mod error;
+mod int8;
 mod matmul;
 mod matrix;
 mod simd;
 mod threads;
 
 pub use error::QuantError;
+pub use int8::Int8Matrix;
 pub use matrix::QMatrix;
 pub use simd::{Kernel, kernel, use_kernel};
 pub use threads::set_threads;

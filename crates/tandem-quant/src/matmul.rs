@@ -9,16 +9,6 @@ use crate::error::QuantError;
 use crate::matrix::QMatrix;
 use tandem_gguf::GgmlType;
 
-/// Rows per parallel task: enough to amortize taking it from the queue,
-/// few enough that threads finish together.
-#[cfg(feature = "parallel")]
-const TASK_ROWS: usize = 32;
-
-/// Products smaller than this many weight bytes times input rows run on
-/// the calling thread: handing them to the pool costs more than it saves.
-#[cfg(feature = "parallel")]
-const PARALLEL_WORK: usize = 1 << 16;
-
 impl QMatrix {
     /// `y = x · Wᵀ`: `x` holds `m` rows of [`QMatrix::cols`] values, the
     /// result `m` rows of [`QMatrix::rows`] values, both row-major.
@@ -43,51 +33,14 @@ impl QMatrix {
             GgmlType::Q6_K => self.product::<dot::Q6K>(&acts, m),
             other => return Err(QuantError::Unsupported(other)),
         };
-        if m == 1 {
-            return Ok(yt);
-        }
-        let rows = self.rows();
-        let mut y = vec![0f32; m * rows];
-        for (r, col) in yt.chunks_exact(m).enumerate() {
-            for (i, &v) in col.iter().enumerate() {
-                y[i * rows + r] = v;
-            }
-        }
-        Ok(y)
+        Ok(transpose(&yt, self.rows(), m))
     }
 
-    /// `yᵀ`, `[rows, m]`. With threads, the calling thread and the pool's
-    /// workers take [`TASK_ROWS`]-row tasks from one queue until it is
-    /// empty: a worker that starts late takes fewer, and the caller never
-    /// waits longer than one task for the last.
+    /// `yᵀ`, `[rows, m]`, the rows shared among threads ([`crate::threads::by_rows`]).
     fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
-        let mut yt = vec![0f32; self.rows() * m];
-        let run = |first: usize, out: &mut [f32]| crate::simd::rows_into::<K>(self, first, out, acts, m);
-        #[cfg(feature = "parallel")]
-        {
-            let threads = crate::threads::threads();
-            if threads > 1 && self.bytes() * m >= PARALLEL_WORK {
-                let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
-                let work = || {
-                    // A poisoned queue means another thread panicked inside a
-                    // kernel; the scope re-raises that panic.
-                    while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
-                        run(task * TASK_ROWS, out);
-                    }
-                };
-                crate::threads::starting();
-                rayon::in_place_scope(|scope| {
-                    for _ in 1..threads {
-                        scope.spawn(|_| work());
-                    }
-                    work();
-                });
-                crate::threads::keep_warm();
-                return yt;
-            }
-        }
-        run(0, &mut yt);
-        yt
+        crate::threads::by_rows(self.rows(), m, self.bytes() * m, |first, out| {
+            crate::simd::rows_into::<K>(self, first, out, acts, m)
+        })
     }
 
     /// Rows `first..` into `out` (`m` values per row), portably: each block
@@ -113,4 +66,18 @@ impl QMatrix {
             }
         }
     }
+}
+
+/// `y` (`[m, rows]`) from `yt` (`[rows, m]`), as the kernels write it.
+pub(crate) fn transpose(yt: &[f32], rows: usize, m: usize) -> Vec<f32> {
+    if m == 1 {
+        return yt.to_vec();
+    }
+    let mut y = vec![0f32; m * rows];
+    for (r, col) in yt.chunks_exact(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            y[i * rows + r] = v;
+        }
+    }
+    y
 }

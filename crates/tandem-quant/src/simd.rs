@@ -22,6 +22,7 @@
 use crate::activation::{Q8Block, quantize_into};
 use crate::dot::BlockKernel;
 use crate::error::QuantError;
+use crate::int8::{Int8Matrix, Int16Rows};
 use crate::matrix::QMatrix;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -117,6 +118,173 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
+    }
+}
+
+/// Rows `first..` of an [`Int8Matrix`] times quantized input rows into
+/// `out` (`m` values per row), on [`kernel`]: the AVX2 tile for both x86
+/// kernels (AVX-VNNI adds nothing that 16-bit products use here).
+#[inline(always)]
+pub(crate) fn int8_rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+    int8_rows_on(kernel(), w, first, out, acts, m)
+}
+
+/// [`int8_rows_into`] on `kernel`, or portably where it is not available.
+#[inline(always)]
+fn int8_rows_on(kernel: Kernel, w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+    match kernel {
+        // SAFETY: the guard checked that the CPU reported AVX2 (and more).
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni | Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::rows_into(w, first, out, acts, m) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Kernel::Simd128 => int8_wasm::rows_into(w, first, out, acts, m),
+        _ => w.rows_portable(first, out, acts, m),
+    }
+}
+
+/// The loop both vector kernels of [`Int8Matrix`] share: output rows in
+/// tiles of up to 4 weight rows × 2 input rows, each handed to the calling
+/// module's `tile::<R, T>` (integer sums of whole rows), then scaled. A
+/// macro so that it expands inside each kernel's `rows_into` and compiles
+/// with that kernel's target features.
+#[allow(unused_macros)]
+macro_rules! int8_tiles {
+    ($w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
+        let (w, first, out, acts, m): (&Int8Matrix, usize, &mut [f32], &Int16Rows, usize) =
+            ($w, $first, $out, $acts, $m);
+        let s = w.stride();
+        let n = out.len() / m;
+        let mut r = 0;
+        while r < n {
+            let rows = (n - r).min(4);
+            let mut t = 0;
+            while t < m {
+                let cols = (m - t).min(2);
+                macro_rules! run {
+                    ($r:literal, $t:literal) => {{
+                        let wr: [&[i8]; $r] = std::array::from_fn(|i| w.row(first + r + i));
+                        let ar: [&[i16]; $t] = std::array::from_fn(|j| &acts.values[(t + j) * s..(t + j + 1) * s]);
+                        let sums = tile::<$r, $t>(wr, ar);
+                        for i in 0..$r {
+                            let d = w.scale(first + r + i);
+                            for j in 0..$t {
+                                out[(r + i) * m + t + j] = sums[i][j] as f32 * d * acts.scales[t + j];
+                            }
+                        }
+                    }};
+                }
+                match (rows, cols) {
+                    (4, 2) => run!(4, 2),
+                    (3, 2) => run!(3, 2),
+                    (2, 2) => run!(2, 2),
+                    (1, 2) => run!(1, 2),
+                    (4, _) => run!(4, 1),
+                    (3, _) => run!(3, 1),
+                    (2, _) => run!(2, 1),
+                    _ => run!(1, 1),
+                }
+                t += cols;
+            }
+            r += rows;
+        }
+    }};
+}
+
+/// Checks what every `tile` below relies on: all rows have one length, a
+/// whole number of steps (the [`Int8Matrix`] stride).
+#[allow(dead_code)]
+#[inline(always)]
+fn same_stride<const R: usize, const T: usize>(w: &[&[i8]; R], a: &[&[i16]; T]) -> usize {
+    let len = w[0].len();
+    assert!(
+        len.is_multiple_of(crate::int8::STEP) && w.iter().all(|r| r.len() == len) && a.iter().all(|r| r.len() == len),
+        "rows of one stride"
+    );
+    len
+}
+
+/// [`Int8Matrix`] on AVX2: 16 weights widened to `i16` by one
+/// `vpmovsxbw`, multiplied with 16 activations and summed in pairs into
+/// eight `i32` lanes by `vpmaddwd`.
+#[cfg(target_arch = "x86_64")]
+mod int8_avx2 {
+    use crate::int8::{Int8Matrix, Int16Rows};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+        int8_tiles!(w, first, out, acts, m);
+    }
+
+    /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn tile<const R: usize, const T: usize>(w: [&[i8]; R], a: [&[i16]; T]) -> [[i32; T]; R] {
+        let len = super::same_stride(&w, &a);
+        let mut acc = [[_mm256_setzero_si256(); T]; R];
+        for k in (0..len).step_by(16) {
+            // SAFETY: `k + 16 ≤ len` and every row holds `len` values
+            // (`same_stride`); unaligned loads of 16 bytes and 32 bytes.
+            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a[j].as_ptr().add(k).cast()) });
+            for i in 0..R {
+                // SAFETY: as above.
+                let wv = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(w[i].as_ptr().add(k).cast()) });
+                for j in 0..T {
+                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(wv, av[j]));
+                }
+            }
+        }
+        std::array::from_fn(|i| std::array::from_fn(|j| hsum(acc[i][j])))
+    }
+
+    /// The sum of the eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn hsum(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
+    }
+}
+
+/// [`Int8Matrix`] in wasm: 8 weights loaded and widened to `i16` by one
+/// `v128.load8x8_s`, multiplied with 8 activations and summed in pairs into
+/// four `i32` lanes by `i32x4.dot_i16x8_s`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod int8_wasm {
+    use crate::int8::{Int8Matrix, Int16Rows};
+    use core::arch::wasm32::*;
+
+    pub(super) fn rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+        int8_tiles!(w, first, out, acts, m);
+    }
+
+    /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
+    #[inline(always)]
+    fn tile<const R: usize, const T: usize>(w: [&[i8]; R], a: [&[i16]; T]) -> [[i32; T]; R] {
+        let len = super::same_stride(&w, &a);
+        let mut acc = [[i32x4_splat(0); T]; R];
+        for k in (0..len).step_by(8) {
+            // SAFETY: `k + 8 ≤ len` and every row holds `len` values
+            // (`same_stride`); loads of 8 bytes and 16 bytes, no alignment needed.
+            let av: [v128; T] = std::array::from_fn(|j| unsafe { v128_load(a[j].as_ptr().add(k).cast()) });
+            for i in 0..R {
+                // SAFETY: as above.
+                let wv = unsafe { i16x8_load_extend_i8x8(w[i].as_ptr().add(k)) };
+                for j in 0..T {
+                    acc[i][j] = i32x4_add(acc[i][j], i32x4_dot_i16x8(wv, av[j]));
+                }
+            }
+        }
+        std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let v = acc[i][j];
+                i32x4_extract_lane::<0>(v)
+                    .wrapping_add(i32x4_extract_lane::<1>(v))
+                    .wrapping_add(i32x4_extract_lane::<2>(v))
+                    .wrapping_add(i32x4_extract_lane::<3>(v))
+            })
+        })
     }
 }
 
@@ -461,6 +629,31 @@ mod tests {
         assert_eq!(super::kernel(), super::Kernel::Portable);
         super::use_kernel(best).unwrap();
         assert_eq!(super::kernel(), best);
+    }
+
+    #[test]
+    fn int8_kernels_agree_with_the_portable_one_exactly() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        };
+        // Every tile shape and its tails: 1–9 rows, 1–5 input rows, strides of one and several steps.
+        for &(rows, cols, m) in &[(1, 1, 1), (4, 16, 2), (5, 17, 3), (9, 40, 5), (7, 384, 4), (3, 1536, 1)] {
+            let w: Vec<f32> = (0..rows * cols).map(|_| next()).collect();
+            let x: Vec<f32> = (0..m * cols).map(|_| next() * 4.0).collect();
+            let w = crate::Int8Matrix::quantize(&w, rows, cols).unwrap();
+            let acts = w.quantize_rows(&x, m);
+            let mut portable = vec![0f32; rows * m];
+            w.rows_portable(0, &mut portable, &acts, m);
+            for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
+                let mut out = vec![0f32; rows * m];
+                super::int8_rows_on(kernel, &w, 0, &mut out, &acts, m);
+                assert_eq!(out, portable, "{kernel:?}: [{rows} x {cols}] m {m}");
+            }
+        }
     }
 
     #[test]

@@ -82,3 +82,51 @@ pub fn set_threads(n: usize) -> Result<(), String> {
         Err("this build runs on one thread".to_owned())
     }
 }
+
+/// Rows per parallel task: enough to amortize taking it from the queue,
+/// few enough that threads finish together.
+#[cfg(feature = "parallel")]
+const TASK_ROWS: usize = 32;
+
+/// Products smaller than this (weight bytes times input rows) run on the
+/// calling thread: handing them to the pool costs more than it saves.
+#[cfg(feature = "parallel")]
+const PARALLEL_WORK: usize = 1 << 16;
+
+/// `[rows, m]` outputs computed by `run(first_row, out)` over runs of whole
+/// rows, `work` (weight bytes times input rows) saying whether threads pay.
+///
+/// With threads, the calling thread and the pool's workers take
+/// [`TASK_ROWS`]-row tasks from one queue until it is empty: a worker that
+/// starts late takes fewer, and the caller never waits longer than one task
+/// for the last. Every product of the crate shares this loop.
+pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let mut yt = vec![0f32; rows * m];
+    #[cfg(feature = "parallel")]
+    {
+        let threads = threads();
+        if threads > 1 && work >= PARALLEL_WORK {
+            let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
+            let work = || {
+                // A poisoned queue means another thread panicked inside a
+                // kernel; the scope re-raises that panic.
+                while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
+                    run(task * TASK_ROWS, out);
+                }
+            };
+            starting();
+            rayon::in_place_scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(|_| work());
+                }
+                work();
+            });
+            keep_warm();
+            return yt;
+        }
+    }
+    #[cfg(not(feature = "parallel"))]
+    let _ = work;
+    run(0, &mut yt);
+    yt
+}

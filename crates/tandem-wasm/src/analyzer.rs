@@ -102,7 +102,8 @@ impl Analyzer {
     /// built into this package). `modelSha256` is the sha256 (hex) of
     /// `model` as the caller verified it; it must match the heads' base.
     /// `weights`: how the encoder's matrices are held on the CPU backend,
-    /// `"q8_0"` (default: integer kernels) or `"f32"` (the reference).
+    /// `"int8"` (default: per-row 8-bit weights in integer tiles), `"q8_0"`
+    /// (ggml blocks) or `"f32"` (the reference, through burn's operations).
     #[allow(clippy::too_many_arguments)]
     pub async fn load(
         config_json: String,

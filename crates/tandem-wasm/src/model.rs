@@ -145,7 +145,7 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
     }
 }
 
-/// The weight format `name` says (`"stored"`, `"f32"` or `"q8_0"`), or
+/// The weight format `name` says (`"stored"`, `"f32"`, `"q8_0"` or `"int8"`), or
 /// `default` when JavaScript passed none.
 pub(crate) fn weight_format(name: Option<&str>, default: WeightFormat) -> Result<WeightFormat, JsError> {
     let Some(name) = name else {
@@ -155,8 +155,9 @@ pub(crate) fn weight_format(name: Option<&str>, default: WeightFormat) -> Result
         "stored" => Ok(WeightFormat::Stored),
         "f32" => Ok(WeightFormat::F32),
         "q8_0" => Ok(WeightFormat::Q8_0),
+        "int8" => Ok(WeightFormat::Int8),
         other => Err(JsError::new(&format!(
-            "unknown weight format `{other}`; expected stored, f32 or q8_0"
+            "unknown weight format `{other}`; expected stored, f32, q8_0 or int8"
         ))),
     }
 }

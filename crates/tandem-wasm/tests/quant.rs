@@ -4,3 +4,6 @@
 
 #[path = "../../tandem-quant/tests/kernels.rs"]
 mod kernels;
+
+#[path = "../../tandem-quant/tests/int8.rs"]
+mod int8;

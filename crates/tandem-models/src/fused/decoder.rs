@@ -1,96 +1,12 @@
-//! The decoder on the CPU without burn's operation graph.
-//!
-//! When every weight matrix of a model is quantized (the CPU backend with
-//! [`WeightFormat::Stored`](crate::WeightFormat) on a quantized GGUF, or
-//! [`WeightFormat::Q8_0`](crate::WeightFormat)), a forward pass is
-//! `tandem-quant`'s products plus a little arithmetic per layer: two
-//! RMSNorms, RoPE, attention over the cached keys, SwiGLU and two residual
-//! additions. Run as burn operations, that arithmetic is about thirty small
-//! tensor operations per layer, each allocating and dispatching, and it
-//! cost as much as a third of a decode step. Here it is a few loops over
-//! `f32` slices, written so that LLVM vectorizes them, with a key/value
-//! cache in host memory ([`KvCache::new_host`]).
-//!
-//! The burn graph in `model.rs` stays the reference: tests compare the two
-//! on the same quantized weights ([`Model::without_fused_cpu`](crate::Model::without_fused_cpu)).
+//! The decoder (Llama, Qwen2) on host slices.
 
+use super::{HostLinear, HostProjections, add_assign, dot, host_vector};
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::linear::{Linear, Matrix, Projections};
 use burn::tensor::Tensor;
 use std::sync::Arc;
 use tandem_quant::QMatrix;
-
-/// A linear layer with a quantized matrix and a host bias.
-#[derive(Debug, Clone)]
-struct HostLinear {
-    w: Arc<QMatrix>,
-    bias: Option<Vec<f32>>,
-}
-
-impl HostLinear {
-    /// The layer's weights, if its matrix is quantized.
-    fn new(linear: &Linear) -> Option<Self> {
-        let Matrix::Quantized(w) = &linear.w else {
-            return None;
-        };
-        let bias = match &linear.bias {
-            Some(b) => Some(host_vector(b)?),
-            None => None,
-        };
-        Some(Self { w: w.clone(), bias })
-    }
-
-    /// `x · Wᵀ + b` for `t` rows of input.
-    fn forward(&self, x: &[f32], t: usize) -> Vec<f32> {
-        let mut y = self
-            .w
-            .matmul(x, t)
-            .expect("input widths are fixed by the model's shapes");
-        if let Some(bias) = &self.bias {
-            for row in y.chunks_exact_mut(bias.len()) {
-                add_assign(row, bias);
-            }
-        }
-        y
-    }
-}
-
-/// [`Projections`] on the host: one stacked product or several.
-#[derive(Debug, Clone)]
-enum HostProjections {
-    Stacked(HostLinear, Vec<usize>),
-    Separate(Vec<HostLinear>),
-}
-
-impl HostProjections {
-    fn new(p: &Projections) -> Option<Self> {
-        Some(match p {
-            Projections::Stacked(linear, widths) => Self::Stacked(HostLinear::new(linear)?, widths.clone()),
-            Projections::Separate(parts) => Self::Separate(parts.iter().map(HostLinear::new).collect::<Option<_>>()?),
-        })
-    }
-
-    /// Each part's output, `[t, width]`, in order.
-    fn forward<const N: usize>(&self, x: &[f32], t: usize) -> [Vec<f32>; N] {
-        match self {
-            Self::Stacked(linear, widths) => {
-                let y = linear.forward(x, t);
-                let total: usize = widths.iter().sum();
-                let mut offset = 0;
-                std::array::from_fn(|part| {
-                    let (start, width) = (offset, widths[part]);
-                    offset += width;
-                    y.chunks_exact(total)
-                        .flat_map(|row| &row[start..start + width])
-                        .copied()
-                        .collect()
-                })
-            }
-            Self::Separate(parts) => std::array::from_fn(|part| parts[part].forward(x, t)),
-        }
-    }
-}
 
 /// One decoder layer's weights on the host.
 #[derive(Debug, Clone)]
@@ -176,11 +92,7 @@ impl Fused {
         let (t, h) = (tokens.len(), c.hidden_size);
         let start = cache.len();
         let mut x = vec![0f32; t * h];
-        for (&token, row) in tokens.iter().zip(x.chunks_exact_mut(h)) {
-            self.embed
-                .dequantize_row(token as usize, row)
-                .expect("token ids checked against the vocabulary");
-        }
+        crate::linear::gather_rows(&self.embed, tokens, &mut x);
         let (cos, sin) = crate::rope::tables(inv_freq, start, t);
         let mut normed = vec![0f32; t * h];
         for (i, layer) in self.layers.iter().enumerate() {
@@ -208,32 +120,6 @@ impl Fused {
             .matmul(normed, rows)
             .expect("input widths are fixed by the model's shapes")
     }
-}
-
-/// A burn vector's values (the CPU backend's reads are plain copies).
-fn host_vector(t: &Tensor<1>) -> Option<Vec<f32>> {
-    t.clone().into_data().try_into_vec().ok()
-}
-
-/// `a += b`, element by element.
-fn add_assign(a: &mut [f32], b: &[f32]) {
-    for (a, b) in a.iter_mut().zip(b) {
-        *a += b;
-    }
-}
-
-/// `Σ a·b` in eight independent lanes, so that it vectorizes (a single
-/// float accumulator would force one addition after another).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
-    for (a, b) in a8.zip(b8) {
-        for l in 0..8 {
-            lanes[l] += a[l] * b[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }
 
 /// `x / sqrt(mean(x²) + eps) · w` for each row of `x` into `out`.
