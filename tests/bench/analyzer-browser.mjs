@@ -1,7 +1,7 @@
 // Router/NER decision latency inside headless Chromium (www/pkg-models): loads one Analyzer per
 // weight format on the given device, analyzes the first turn of each MT-Bench question once per
 // analyzer, alternating between them (after one warm-up each), and prints one JSON line per
-// format {backend, weights, queries, median_ms, p90_ms, mean_ms}, then the median ratio of each
+// format {backend, weights, queries, median_ms, p90_ms, mean_ms, model_median_ms}, then the median ratio of each
 // format against the first.
 // Usage: node tests/bench/analyzer-browser.mjs PROMPTS.jsonl DEVICE(auto|cpu) [N=40] [WEIGHTS=f32,q8_0]
 import { readFile } from "node:fs/promises";
@@ -42,17 +42,19 @@ try {
       for (const f of formats) {
         const a = await m.Analyzer.load(config, model, sha, tokenizer, undefined, device, f);
         await a.analyze(queries[0]);
-        analyzers.push({ a, f, ms: [] });
+        analyzers.push({ a, f, ms: [], model: [] });
       }
       for (const q of queries) {
         for (const x of analyzers) {
           const t0 = performance.now();
-          await x.a.analyze(q);
+          const r = await x.a.analyze(q);
           x.ms.push(performance.now() - t0);
+          x.model.push(r.ms);
         }
       }
-      return analyzers.map(({ a, f, ms }) => {
+      return analyzers.map(({ a, f, ms, model }) => {
         ms.sort((x, y) => x - y);
+        model.sort((x, y) => x - y);
         const pick = (p) => ms[Math.round((ms.length - 1) * p)];
         return {
           backend: `chromium-${a.backend}`,
@@ -61,6 +63,8 @@ try {
           median_ms: pick(0.5),
           p90_ms: pick(0.9),
           mean_ms: ms.reduce((s, x) => s + x, 0) / ms.length,
+          // The model's part alone (tokenize, encoder and heads, tag decoding): `Analysis.ms`.
+          model_median_ms: model[Math.round((model.length - 1) * 0.5)],
         };
       });
     },

@@ -12,6 +12,8 @@
 
 #[cfg(feature = "models")]
 mod analyzer;
+#[cfg(target_arch = "wasm32")]
+mod ctors;
 #[cfg(feature = "models")]
 mod model;
 mod options;
@@ -84,8 +86,11 @@ export interface ShieldOptions {
 }
 "#;
 
-/// Installs a panic hook so that a bug shows a readable message in the console.
+/// Runs the module's static constructors once ([`ctors`]) and installs a
+/// panic hook so that a bug shows a readable message in the console.
 #[wasm_bindgen(start)]
 pub fn start() {
+    #[cfg(target_arch = "wasm32")]
+    ctors::run_once();
     console_error_panic_hook::set_once();
 }

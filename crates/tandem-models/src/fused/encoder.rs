@@ -166,29 +166,37 @@ fn gelu(x: f32) -> f32 {
 
 /// Bidirectional multi-head attention of each window over itself: `q`, `k`,
 /// `v` are `[Σ lengths, hidden]`, windows one after another.
+///
+/// Every inner loop runs along contiguous memory so that it vectorizes: a
+/// head's keys are transposed once per window (`[head_dim, len]`), scores
+/// are accumulated one query dimension at a time across all keys, and the
+/// output adds whole value rows.
 fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usize]) -> Vec<f32> {
     let (h, heads) = (c.hidden_size, c.n_heads);
     let hd = h / heads;
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut out = vec![0f32; q.len()];
-    let mut start = 0;
     let longest = lengths.iter().copied().max().unwrap_or(0);
+    let mut out = vec![0f32; q.len()];
+    let mut keys_t = vec![0f32; hd * longest];
     let mut scores = vec![0f32; longest];
+    let mut start = 0;
     for &len in lengths {
-        let window = start * h..(start + len) * h;
-        let (q, k, v, out) = (
-            &q[window.clone()],
-            &k[window.clone()],
-            &v[window.clone()],
-            &mut out[window],
-        );
-        for head in 0..heads {
-            let cols = head * hd..(head + 1) * hd;
-            for i in 0..len {
-                let qi = &q[i * h..][cols.clone()];
-                let scores = &mut scores[..len];
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = dot(qi, &k[j * h..][cols.clone()]) * scale;
+        let keys_t = &mut keys_t[..hd * len];
+        let scores = &mut scores[..len];
+        for col in (0..h).step_by(hd) {
+            for j in 0..len {
+                let key = &k[(start + j) * h + col..][..hd];
+                for (d, &x) in key.iter().enumerate() {
+                    keys_t[d * len + j] = x;
+                }
+            }
+            for i in start..start + len {
+                scores.fill(0.0);
+                for (&qd, kt) in q[i * h + col..][..hd].iter().zip(keys_t.chunks_exact(len)) {
+                    let qd = qd * scale;
+                    for (s, &kv) in scores.iter_mut().zip(kt) {
+                        *s += qd * kv;
+                    }
                 }
                 let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
                 let mut sum = 0f32;
@@ -196,11 +204,11 @@ fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usiz
                     *s = (*s - max).exp();
                     sum += *s;
                 }
-                let o = &mut out[i * h..][cols.clone()];
+                let o = &mut out[i * h + col..][..hd];
                 for (j, &s) in scores.iter().enumerate() {
                     let weight = s / sum;
-                    for (o, &v) in o.iter_mut().zip(&v[j * h..][cols.clone()]) {
-                        *o += weight * v;
+                    for (o, &x) in o.iter_mut().zip(&v[(start + j) * h + col..][..hd]) {
+                        *o += weight * x;
                     }
                 }
             }

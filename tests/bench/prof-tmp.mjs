@@ -1,0 +1,37 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { launch } from "../support/browser.mjs";
+const [prompts, weights = "int8"] = process.argv.slice(2);
+const queries = (await readFile(prompts, "utf8")).split("\n").filter((l) => l.trim()).slice(0, 40).map((l) => JSON.parse(l).turns[0]);
+const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, { mounts: { "/models/": MODEL_CACHE } });
+const browser = await launch();
+const page = await browser.context.newPage();
+await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
+await page.evaluate(async ({ weights }) => {
+  const m = await import("/pkg-models/tandem_wasm.js");
+  await m.default();
+  const get = async (name) => new Uint8Array(await (await fetch(`/models/all-minilm-l6-v2/${name}`)).arrayBuffer());
+  const model = await get("model.safetensors");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", model));
+  const sha = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const config = new TextDecoder().decode(await get("config.json"));
+  const tokenizer = await get("tokenizer.json");
+  window.A = await m.Analyzer.load(config, model, sha, tokenizer, undefined, "cpu", weights);
+  await window.A.analyze("warm up text about Paris");
+}, { weights });
+const cdp = await page.context().newCDPSession(page);
+await cdp.send("Profiler.enable");
+await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
+await cdp.send("Profiler.start");
+await page.evaluate(async (queries) => { for (let i = 0; i < 3; i++) for (const q of queries) await window.A.analyze(q); }, queries);
+const { profile } = await cdp.send("Profiler.stop");
+const self = new Map();
+const dt = profile.timeDeltas; const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const counts = new Map();
+for (const s of profile.samples) counts.set(s, (counts.get(s) ?? 0) + 1);
+let total = 0;
+for (const [id, c] of counts) { const n = byId.get(id); const k = n.callFrame.functionName || n.callFrame.url; self.set(k, (self.get(k) ?? 0) + c); total += c; }
+const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 45);
+for (const [k, c] of top) console.log((100 * c / total).toFixed(1).padStart(5), k.slice(0, 150));
+await browser.close(); server.close();
