@@ -30,6 +30,21 @@ fn act_limit(stride: usize) -> f32 {
     fits.min(8191) as f32
 }
 
+/// The largest `|x|` of `row`, in eight lanes so that it vectorizes (a
+/// single running maximum would be one comparison after another). NaNs
+/// are skipped, as `f32::max` does.
+fn abs_max(row: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(0f32, |m, v| m.max(v.abs()));
+    for chunk in chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l = l.max(v.abs());
+        }
+    }
+    lanes.iter().fold(tail, |m, &l| m.max(l))
+}
+
 /// A `[rows, cols]` matrix of `i8` values with one `f32` scale per row.
 #[derive(Clone)]
 pub struct Int8Matrix {
@@ -167,10 +182,14 @@ impl Int8Matrix {
             });
         }
         let acts = self.quantize_rows(x, m);
-        let yt = crate::threads::by_rows(self.rows, m, self.values.len() * m, |first, out| {
-            crate::simd::int8_rows_into(self, first, out, &acts, m)
-        });
-        Ok(crate::matmul::transpose(&yt, self.rows, m))
+        // Tasks are runs of whole input rows, so that each writes its own
+        // rows of `y` and no transpose follows.
+        Ok(crate::threads::by_rows(
+            m,
+            self.rows,
+            self.values.len() * m,
+            |first, out| crate::simd::int8_rows_into(self, &acts, first, out),
+        ))
     }
 
     /// Each input row as `i16` steps of `max |x| / A`, `A` from
@@ -180,8 +199,7 @@ impl Int8Matrix {
         let mut values = vec![0i16; m * self.stride];
         let mut scales = Vec::with_capacity(m);
         for (row, out) in x.chunks_exact(self.cols).zip(values.chunks_exact_mut(self.stride)) {
-            let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let d = amax / limit;
+            let d = abs_max(row) / limit;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (o, &v) in out.iter_mut().zip(row) {
                 // Ties to even: one instruction in wasm and on x86, where
@@ -194,16 +212,21 @@ impl Int8Matrix {
         Int16Rows { values, scales }
     }
 
-    /// Rows `first..` into `out` (`m` values per row), in plain Rust: the
-    /// reference the SIMD tiles are held to, and the kernel of other CPUs.
-    pub(crate) fn rows_portable(&self, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+    /// Input rows `first..` times every weight row into `out` ([`Int8Matrix::rows`]
+    /// values per input row), in plain Rust: the reference the SIMD tiles
+    /// are held to, and the kernel of other CPUs.
+    pub(crate) fn rows_portable(&self, acts: &Int16Rows, first: usize, out: &mut [f32]) {
         let s = self.stride;
-        for (i, sums) in out.chunks_exact_mut(m).enumerate() {
-            let (row, d) = (self.row(first + i), self.scale(first + i));
-            for (t, sum) in sums.iter_mut().enumerate() {
-                let a = &acts.values[t * s..(t + 1) * s];
-                let dot: i32 = row.iter().zip(a).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum();
-                *sum = dot as f32 * d * acts.scales[t];
+        for (t, outs) in out.chunks_exact_mut(self.rows).enumerate() {
+            let a = &acts.values[(first + t) * s..(first + t + 1) * s];
+            for (r, o) in outs.iter_mut().enumerate() {
+                let dot: i32 = self
+                    .row(r)
+                    .iter()
+                    .zip(a)
+                    .map(|(&w, &x)| i32::from(w) * i32::from(x))
+                    .sum();
+                *o = dot as f32 * self.scale(r) * acts.scales[first + t];
             }
         }
     }

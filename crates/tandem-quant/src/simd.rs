@@ -121,39 +121,40 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
     }
 }
 
-/// Rows `first..` of an [`Int8Matrix`] times quantized input rows into
-/// `out` (`m` values per row), on [`kernel`]: the AVX2 tile for both x86
-/// kernels (AVX-VNNI adds nothing that 16-bit products use here).
+/// Input rows `first..` of `acts` times every row of an [`Int8Matrix`]
+/// into `out` ([`Int8Matrix::rows`] values per input row), on [`kernel`]:
+/// the AVX2 tile for both x86 kernels (AVX-VNNI adds nothing that 16-bit
+/// products use here).
 #[inline(always)]
-pub(crate) fn int8_rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
-    int8_rows_on(kernel(), w, first, out, acts, m)
+pub(crate) fn int8_rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
+    int8_rows_on(kernel(), w, acts, first, out)
 }
 
 /// [`int8_rows_into`] on `kernel`, or portably where it is not available.
 #[inline(always)]
-fn int8_rows_on(kernel: Kernel, w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
+fn int8_rows_on(kernel: Kernel, w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
     match kernel {
         // SAFETY: the guard checked that the CPU reported AVX2 (and more).
         #[cfg(target_arch = "x86_64")]
-        Kernel::AvxVnni | Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::rows_into(w, first, out, acts, m) },
+        Kernel::AvxVnni | Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::rows_into(w, acts, first, out) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Kernel::Simd128 => int8_wasm::rows_into(w, first, out, acts, m),
-        _ => w.rows_portable(first, out, acts, m),
+        Kernel::Simd128 => int8_wasm::rows_into(w, acts, first, out),
+        _ => w.rows_portable(acts, first, out),
     }
 }
 
-/// The loop both vector kernels of [`Int8Matrix`] share: output rows in
+/// The loop both vector kernels of [`Int8Matrix`] share: the output in
 /// tiles of up to 4 weight rows × 2 input rows, each handed to the calling
-/// module's `tile::<R, T>` (integer sums of whole rows), then scaled. A
+/// module's `tile::<R, T>` (integer sums of whole rows), then scaled. The
+/// four weight rows stay in the L1 cache while every input row passes. A
 /// macro so that it expands inside each kernel's `rows_into` and compiles
 /// with that kernel's target features.
 #[allow(unused_macros)]
 macro_rules! int8_tiles {
-    ($w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
-        let (w, first, out, acts, m): (&Int8Matrix, usize, &mut [f32], &Int16Rows, usize) =
-            ($w, $first, $out, $acts, $m);
-        let s = w.stride();
-        let n = out.len() / m;
+    ($w:expr, $acts:expr, $first:expr, $out:expr) => {{
+        let (w, acts, first, out): (&Int8Matrix, &Int16Rows, usize, &mut [f32]) = ($w, $acts, $first, $out);
+        let (s, n) = (w.stride(), w.rows());
+        let m = out.len() / n;
         let mut r = 0;
         while r < n {
             let rows = (n - r).min(4);
@@ -162,13 +163,14 @@ macro_rules! int8_tiles {
                 let cols = (m - t).min(2);
                 macro_rules! run {
                     ($r:literal, $t:literal) => {{
-                        let wr: [&[i8]; $r] = std::array::from_fn(|i| w.row(first + r + i));
-                        let ar: [&[i16]; $t] = std::array::from_fn(|j| &acts.values[(t + j) * s..(t + j + 1) * s]);
+                        let wr: [&[i8]; $r] = std::array::from_fn(|i| w.row(r + i));
+                        let ar: [&[i16]; $t] =
+                            std::array::from_fn(|j| &acts.values[(first + t + j) * s..(first + t + j + 1) * s]);
                         let sums = tile::<$r, $t>(wr, ar);
-                        for i in 0..$r {
-                            let d = w.scale(first + r + i);
-                            for j in 0..$t {
-                                out[(r + i) * m + t + j] = sums[i][j] as f32 * d * acts.scales[t + j];
+                        for j in 0..$t {
+                            let a = acts.scales[first + t + j];
+                            for i in 0..$r {
+                                out[(t + j) * n + r + i] = sums[i][j] as f32 * w.scale(r + i) * a;
                             }
                         }
                     }};
@@ -212,8 +214,8 @@ mod int8_avx2 {
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
-        int8_tiles!(w, first, out, acts, m);
+    pub(super) fn rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
+        int8_tiles!(w, acts, first, out);
     }
 
     /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
@@ -255,8 +257,8 @@ mod int8_wasm {
     use crate::int8::{Int8Matrix, Int16Rows};
     use core::arch::wasm32::*;
 
-    pub(super) fn rows_into(w: &Int8Matrix, first: usize, out: &mut [f32], acts: &Int16Rows, m: usize) {
-        int8_tiles!(w, first, out, acts, m);
+    pub(super) fn rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
+        int8_tiles!(w, acts, first, out);
     }
 
     /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
@@ -647,10 +649,10 @@ mod tests {
             let w = crate::Int8Matrix::quantize(&w, rows, cols).unwrap();
             let acts = w.quantize_rows(&x, m);
             let mut portable = vec![0f32; rows * m];
-            w.rows_portable(0, &mut portable, &acts, m);
+            w.rows_portable(&acts, 0, &mut portable);
             for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
                 let mut out = vec![0f32; rows * m];
-                super::int8_rows_on(kernel, &w, 0, &mut out, &acts, m);
+                super::int8_rows_on(kernel, &w, &acts, 0, &mut out);
                 assert_eq!(out, portable, "{kernel:?}: [{rows} x {cols}] m {m}");
             }
         }

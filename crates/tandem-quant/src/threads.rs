@@ -93,8 +93,10 @@ const TASK_ROWS: usize = 32;
 #[cfg(feature = "parallel")]
 const PARALLEL_WORK: usize = 1 << 16;
 
-/// `[rows, m]` outputs computed by `run(first_row, out)` over runs of whole
-/// rows, `work` (weight bytes times input rows) saying whether threads pay.
+/// A `[rows, m]` output computed by `run(first_row, out)` over runs of
+/// whole rows, `work` (weight bytes times input rows) saying whether threads
+/// pay. The rows are weight rows for [`QMatrix`](crate::QMatrix) (whose
+/// caller transposes) and input rows for [`Int8Matrix`](crate::Int8Matrix).
 ///
 /// With threads, the calling thread and the pool's workers take
 /// [`TASK_ROWS`]-row tasks from one queue until it is empty: a worker that

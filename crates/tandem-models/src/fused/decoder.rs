@@ -1,6 +1,6 @@
 //! The decoder (Llama, Qwen2) on host slices.
 
-use super::{HostLinear, HostProjections, add_assign, dot, host_vector};
+use super::{HostLinear, HostProjections, add_assign, dot, host_vector, math};
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::linear::{Linear, Matrix, Projections};
@@ -108,7 +108,7 @@ impl Fused {
             let act: Vec<f32> = gate
                 .iter()
                 .zip(&up)
-                .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+                .map(|(&g, &u)| g / (1.0 + math::exp(-g)) * u)
                 .collect();
             add_assign(&mut x, &layer.down.forward(&act, t));
         }
@@ -177,7 +177,7 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) 
             let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f32;
             for s in scores.iter_mut() {
-                *s = (*s - max).exp();
+                *s = math::exp(*s - max);
                 sum += *s;
             }
             for (j, &s) in scores.iter().enumerate() {

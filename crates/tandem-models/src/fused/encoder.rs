@@ -2,7 +2,7 @@
 //! each product together (one activation quantization and one pass over
 //! the weights per layer and matrix), and attention runs per window.
 
-use super::{HostLinear, HostProjections, add_assign, dot, host_vector};
+use super::{HostLinear, HostProjections, add_assign, dot, host_vector, math};
 use crate::encoder::EncoderConfig;
 use crate::linear::{Linear, Projections, gather_rows};
 use burn::tensor::Tensor;
@@ -143,7 +143,7 @@ impl FusedEncoder {
             layer.attn_norm.forward(&mut y);
             x = y;
             let mut up = layer.up.forward(&x, n);
-            up.iter_mut().for_each(|v| *v = gelu(*v));
+            up.iter_mut().for_each(|v| *v = math::gelu(*v));
             let mut y = layer.down.forward(&up, n);
             add_assign(&mut y, &x);
             layer.out_norm.forward(&mut y);
@@ -157,11 +157,6 @@ impl FusedEncoder {
         }
         padded
     }
-}
-
-/// Exact GELU, `x · Φ(x)`, as `transformers`' `gelu` (erf, not tanh).
-fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
 /// Bidirectional multi-head attention of each window over itself: `q`, `k`,
@@ -201,7 +196,7 @@ fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usiz
                 let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
                 let mut sum = 0f32;
                 for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
+                    *s = math::exp(*s - max);
                     sum += *s;
                 }
                 let o = &mut out[i * h + col..][..hd];

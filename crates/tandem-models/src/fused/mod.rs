@@ -22,6 +22,7 @@
 
 mod decoder;
 mod encoder;
+mod math;
 
 pub(crate) use decoder::{Fused, FusedLayer};
 pub(crate) use encoder::{FusedEncoder, FusedEncoderLayer, HostNorm};

@@ -1,0 +1,82 @@
+//! `exp` and `erf` in a few multiply-adds, so that the loops of the fused
+//! passes (softmax, SiLU, GELU) vectorize.
+//!
+//! In wasm `f32::exp` and `erf` are calls into a software libm, one value
+//! at a time, and a profile of the encoder in Chromium put them at an
+//! eighth of the pass. These are branch-free polynomials that LLVM inlines
+//! and vectorizes (`f32x4.nearest`, `i32x4.trunc_sat_f32x4_s`).
+
+/// `e^x` to within 2 ulp for `x` in `[-87, 88]` (Cephes' `expf`: `x` is
+/// `n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-6 polynomial gives `e^r`,
+/// and `2^n` is built from the exponent bits). Inputs outside are clamped:
+/// `e^x` for `x < -87` gives about `1.6e-38` instead of something smaller,
+/// and NaN gives NaN-free garbage, never a panic.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that `n · LN2_HI` is exact for the n that occur.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2_E).round_ties_even();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // n ∈ [-126, 127] after the clamp: a normal power of two.
+    f32::from_bits(((n as i32 + 127) as u32) << 23) * y
+}
+
+/// `erf(x)` to within `1e-6` (Abramowitz and Stegun 7.1.26: `1.5e-7`, plus
+/// `f32` rounding of `1 − …` near 0), odd by
+/// construction.
+#[inline(always)]
+pub(crate) fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t + 0.254_829_6) * t;
+    (1.0 - poly * exp(-a * a)).copysign(x)
+}
+
+/// Exact (erf) GELU, `x · Φ(x)`, as `transformers`' `gelu`.
+#[inline(always)]
+pub(crate) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_two_ulp_of_libm() {
+        for i in -87_000..=88_000 {
+            let x = i as f32 / 1000.0;
+            let (got, want) = (exp(x), libm::expf(x));
+            assert!(
+                (got - want).abs() <= 2.0 * f32::EPSILON * want,
+                "exp({x}): {got} vs {want}"
+            );
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 2e-38 && exp(-1000.0) >= 0.0);
+        assert!(exp(1000.0).is_finite());
+    }
+
+    #[test]
+    fn erf_and_gelu_are_within_their_bounds() {
+        for i in -10_000..=10_000 {
+            let x = i as f32 / 1000.0;
+            let (got, want) = (erf(x), libm::erff(x));
+            assert!((got - want).abs() <= 1e-6, "erf({x}): {got} vs {want}");
+            let g = 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2));
+            assert!((gelu(x) - g).abs() <= 1e-6 * (1.0 + x.abs()), "gelu({x})");
+        }
+        assert!(erf(0.0).abs() <= 1e-6 && gelu(0.0) == 0.0);
+        assert_eq!(erf(-3.0), -erf(3.0));
+    }
+}
