@@ -20,8 +20,7 @@ pub(crate) struct Q8Block {
 /// (ggml's `quantize_row_q8_0`), `1/d` or 0 for an all-zero block.
 #[inline(always)]
 pub(crate) fn block_scale(chunk: &[f32]) -> (f32, f32) {
-    let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let d = amax / 127.0;
+    let d = crate::int8::abs_max(chunk) / 127.0;
     (d, if d > 0.0 { 1.0 / d } else { 0.0 })
 }
 

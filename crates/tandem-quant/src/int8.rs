@@ -30,19 +30,20 @@ fn act_limit(stride: usize) -> f32 {
     fits.min(8191) as f32
 }
 
-/// The largest `|x|` of `row`, in eight lanes so that it vectorizes (a
-/// single running maximum would be one comparison after another). NaNs
-/// are skipped, as `f32::max` does.
-fn abs_max(row: &[f32]) -> f32 {
+/// The largest `|x|` of `row`, in eight lanes of plain comparisons so that
+/// it vectorizes (a single running maximum would be one comparison after
+/// another, and `f32::max` is a libm call in wasm). NaNs are skipped.
+pub(crate) fn abs_max(row: &[f32]) -> f32 {
+    let max = |m: f32, v: f32| if v.abs() > m { v.abs() } else { m };
     let mut lanes = [0f32; 8];
     let chunks = row.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(0f32, |m, v| m.max(v.abs()));
+    let tail = chunks.remainder().iter().fold(0f32, |m, &v| max(m, v));
     for chunk in chunks {
-        for (l, v) in lanes.iter_mut().zip(chunk) {
-            *l = l.max(v.abs());
+        for (l, &v) in lanes.iter_mut().zip(chunk) {
+            *l = max(*l, v);
         }
     }
-    lanes.iter().fold(tail, |m, &l| m.max(l))
+    lanes.iter().fold(tail, |m, &l| max(m, l))
 }
 
 /// A `[rows, cols]` matrix of `i8` values with one `f32` scale per row.
@@ -203,9 +204,11 @@ impl Int8Matrix {
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
             for (o, &v) in out.iter_mut().zip(row) {
                 // Ties to even: one instruction in wasm and on x86, where
-                // `round` is a libm call. Saturating cast: a non-finite input
-                // gives a garbage row, never undefined behaviour.
-                *o = (v * id).round_ties_even() as i16;
+                // `round` is a libm call. Through `i32`, which vectorizes
+                // (`i32x4.trunc_sat_f32x4_s`); |v · id| ≤ 8191 for finite
+                // rows, and a non-finite one gives a garbage row, never
+                // undefined behaviour (casts saturate).
+                *o = (v * id).round_ties_even() as i32 as i16;
             }
             scales.push(d);
         }

@@ -193,7 +193,7 @@ fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usiz
                         *s += qd * kv;
                     }
                 }
-                let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+                let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| math::max(s, m));
                 let mut sum = 0f32;
                 for s in scores.iter_mut() {
                     *s = math::exp(*s - max);

@@ -17,7 +17,15 @@ pub(crate) fn exp(x: f32) -> f32 {
     // ln 2 split so that `n · LN2_HI` is exact for the n that occur.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let x = x.clamp(-87.0, 88.0);
+    // Comparisons, not `clamp`: in wasm `f32::max`/`min` are libm calls
+    // (their NaN rules differ from `f32x4.max`), which stop vectorization.
+    let x = if x < -87.0 {
+        -87.0
+    } else if x > 88.0 {
+        88.0
+    } else {
+        x
+    };
     let n = (x * LOG2_E).round_ties_even();
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4;
@@ -29,6 +37,13 @@ pub(crate) fn exp(x: f32) -> f32 {
     let y = p * r * r + r + 1.0;
     // n ∈ [-126, 127] after the clamp: a normal power of two.
     f32::from_bits(((n as i32 + 127) as u32) << 23) * y
+}
+
+/// The larger of `a` and `b` by one comparison (`f32x4.pmax` when
+/// vectorized; `f32::max` is a libm call in wasm). With a NaN, `b`.
+#[inline(always)]
+pub(crate) fn max(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
 }
 
 /// `erf(x)` to within `1e-6` (Abramowitz and Stegun 7.1.26: `1.5e-7`, plus
