@@ -19,6 +19,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Comparisons, not `clamp`: in wasm `f32::max`/`min` are libm calls
     // (their NaN rules differ from `f32x4.max`), which stop vectorization.
+    #[allow(clippy::manual_clamp)]
     let x = if x < -87.0 {
         -87.0
     } else if x > 88.0 {
