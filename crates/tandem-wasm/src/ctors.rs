@@ -8,9 +8,14 @@
 //! them once from the start function, as a reactor module does, makes the
 //! linker leave the exports alone.
 //!
-//! The crate's only `unsafe`: `__wasm_call_ctors` is synthesized by the linker,
-//! takes nothing and returns nothing, and is called exactly once, from the
-//! start function, before any other export can run.
+//! The start function runs them in pages; [`run_once`] is also called
+//! before any model picks its device, because wasm-bindgen's test harness
+//! does not call the library's start function, and CubeCL's compiler needs
+//! pliron's registrations.
+//!
+//! The crate's only `unsafe`: `__wasm_call_ctors` is synthesized by the
+//! linker, takes nothing and returns nothing, and runs at most once (a
+//! `Once` guards it).
 
 #![allow(unsafe_code)]
 
@@ -18,8 +23,10 @@ unsafe extern "C" {
     fn __wasm_call_ctors();
 }
 
-/// Runs every static constructor of the module (see the module docs).
+/// Runs every static constructor of the module, the first time only (see
+/// the module docs).
 pub(crate) fn run_once() {
-    // SAFETY: see the module docs; wasm-bindgen calls the start function once.
-    unsafe { __wasm_call_ctors() }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: see the module docs.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
 }

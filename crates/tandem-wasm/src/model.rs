@@ -123,6 +123,9 @@ struct GenerationResult {
 /// The device for a preference: `"cpu"`, or `"auto"`/`"webgpu"` (WebGPU,
 /// falling back to the CPU backend with the reason).
 pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Option<String>), JsError> {
+    // Before any backend: CubeCL's compiler needs the static constructors (`ctors`).
+    #[cfg(target_arch = "wasm32")]
+    crate::ctors::run_once();
     match preference {
         "cpu" => Ok((Device::flex(), "cpu", None)),
         "auto" | "webgpu" => {
