@@ -21,12 +21,15 @@
 //!   kernels: embedding rows are dequantized on gather and a tied output
 //!   head reads the quantized embedding. [`WeightFormat::F32`] widens every
 //!   matrix to `f32`, the reference path (and what GPU devices run today);
-//!   [`WeightFormat::Q8_0`] also quantizes dense safetensors weights.
-//! * With every matrix quantized on the CPU backend, [`Model::forward`]
-//!   skips burn's operation graph: the fused decoder (`fused.rs`) runs the
-//!   rest of each layer as loops over host slices with a host KV cache,
-//!   and burn's graph on the same weights is its tested reference
-//!   ([`Model::without_fused_cpu`]).
+//!   [`WeightFormat::Q8_0`] also quantizes dense safetensors weights, and
+//!   [`WeightFormat::Int8`] quantizes them per row to 8 bits (the encoder's
+//!   default: integer tiles over all of a text's tokens).
+//! * With every matrix quantized on the CPU backend, [`Model::forward`] and
+//!   [`Encoder::forward`] skip burn's operation graph: the fused passes
+//!   (`fused/`) run the rest of each layer as loops over host slices (with
+//!   a host KV cache for the decoder), and burn's graph on the same weights
+//!   is their tested reference ([`Model::without_fused_cpu`],
+//!   [`Encoder::without_fused_cpu`]).
 //! * [`Model::forward`] runs any number of new tokens against the
 //!   [`KvCache`] and returns the logits of every one of them: one pass
 //!   verifies a whole speculative draft (reading each weight once), and
