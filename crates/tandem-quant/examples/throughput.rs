@@ -36,23 +36,7 @@ fn main() {
         }
         let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
         let dense = w.dequantize();
-        // The fastest of ten 50 ms batches: a shared machine's noise only
-        // ever adds time.
-        let time = |f: &mut dyn FnMut()| {
-            f();
-            (0..10)
-                .map(|_| {
-                    let start = Instant::now();
-                    let mut n = 0;
-                    while start.elapsed().as_secs_f64() < 0.05 {
-                        f();
-                        n += 1;
-                    }
-                    start.elapsed().as_secs_f64() / n as f64
-                })
-                .fold(f64::INFINITY, f64::min)
-        };
-        let f32_time = time(&mut || {
+        let f32_time = best(&mut || {
             let mut y = vec![0f32; m * rows];
             for i in 0..m {
                 let xi = &x[i * cols..(i + 1) * cols];
@@ -65,7 +49,7 @@ fn main() {
         let mut portable = None;
         for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
             tandem_quant::use_kernel(kernel).expect("available");
-            let quant = time(&mut || {
+            let quant = best(&mut || {
                 std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
             });
             let portable_time = *portable.get_or_insert(quant);
@@ -89,20 +73,6 @@ fn main() {
         .collect();
     let int8 = Int8Matrix::quantize(&dense, rows, cols).expect("valid shape");
     let q8 = QMatrix::quantize_q8_0(&dense, rows, cols).expect("valid shape");
-    let best = |f: &mut dyn FnMut()| {
-        f();
-        (0..10)
-            .map(|_| {
-                let start = Instant::now();
-                let mut n = 0;
-                while start.elapsed().as_secs_f64() < 0.05 {
-                    f();
-                    n += 1;
-                }
-                start.elapsed().as_secs_f64() / n as f64
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
     for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
         tandem_quant::use_kernel(kernel).expect("available");
         let q8_time = best(&mut || {
@@ -120,4 +90,21 @@ fn main() {
             q8_time * 1e6
         );
     }
+}
+
+/// Seconds per call of `f`: the fastest of ten 50 ms batches (a shared
+/// machine's noise only ever adds time).
+fn best(f: &mut dyn FnMut()) -> f64 {
+    f();
+    (0..10)
+        .map(|_| {
+            let start = Instant::now();
+            let mut n = 0;
+            while start.elapsed().as_secs_f64() < 0.05 {
+                f();
+                n += 1;
+            }
+            start.elapsed().as_secs_f64() / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
 }
