@@ -519,21 +519,28 @@ mod wasm {
         }
     }
 
-    /// [`dot32`] for weights in `-32..=31` ([`BlockKernel::NARROW`]): bytes
-    /// multiplied straight to 16 bits, two products summed per 16-bit lane
-    /// (at most 2 · 32 · 127, inside an `i16`), then pairs of lanes to 32
-    /// bits: 12 operations per 32 values where [`dot32`] takes 19.
+    /// Both 16-byte halves of a run of weights and of activations.
     #[inline(always)]
-    fn dot32_narrow(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
-        // SAFETY: as in `dot32`.
-        let (w0, w1, q0, q1) = unsafe {
+    fn halves(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128, v128, v128) {
+        // SAFETY: each load reads 16 bytes at offset 0 or 16 of a 32-byte
+        // array (`v128_load` has no alignment requirement).
+        unsafe {
             (
                 v128_load(w.as_ptr().cast()),
                 v128_load(w.as_ptr().add(16).cast()),
                 v128_load(q.as_ptr().cast()),
                 v128_load(q.as_ptr().add(16).cast()),
             )
-        };
+        }
+    }
+
+    /// [`dot32`] for weights in `-32..=31` ([`BlockKernel::NARROW`]): bytes
+    /// multiplied straight to 16 bits, two products summed per 16-bit lane
+    /// (at most 2 · 32 · 127, inside an `i16`), then pairs of lanes to 32
+    /// bits: 12 operations per 32 values where [`dot32`] takes 19.
+    #[inline(always)]
+    fn dot32_narrow(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
+        let (w0, w1, q0, q1) = halves(w, q);
         let half = |w: v128, q: v128| {
             i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
         };
@@ -543,16 +550,7 @@ mod wasm {
     /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each.
     #[inline(always)]
     fn dot32(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
-        // SAFETY: each load reads 16 bytes at offset 0 or 16 of a 32-byte
-        // array (`v128_load` has no alignment requirement).
-        let (w0, w1, q0, q1) = unsafe {
-            (
-                v128_load(w.as_ptr().cast()),
-                v128_load(w.as_ptr().add(16).cast()),
-                v128_load(q.as_ptr().cast()),
-                v128_load(q.as_ptr().add(16).cast()),
-            )
-        };
+        let (w0, w1, q0, q1) = halves(w, q);
         let half = |w: v128, q: v128| {
             i32x4_add(
                 i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), i16x8_extend_low_i8x16(q)),
