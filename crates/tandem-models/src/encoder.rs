@@ -293,11 +293,8 @@ impl Encoder {
                 [b, t, h]
             )));
         }
-        let mut ids = Vec::with_capacity(b * t);
         let mut mask = Vec::with_capacity(b * t);
         for row in rows {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(0, t - row.len()));
             mask.extend(std::iter::repeat_n(1.0f32, row.len()));
             mask.extend(std::iter::repeat_n(0.0f32, t - row.len()));
         }
@@ -308,6 +305,12 @@ impl Encoder {
             let hidden = fused.forward(c, rows, extra.as_deref());
             let hidden = Tensor::<3>::from_data(TensorData::new(hidden, [b, t, h]), &self.device);
             return Ok(Encoded { hidden, mask });
+        }
+        // burn's graph gathers a padded batch of ids (the host pass needs none).
+        let mut ids = Vec::with_capacity(b * t);
+        for row in rows {
+            ids.extend_from_slice(row);
+            ids.extend(std::iter::repeat_n(0, t - row.len()));
         }
         let x = self.word.gather(&ids, &self.device).reshape([b, t, h])
             + self.position.clone().narrow(0, 0, t).unsqueeze::<3>()
