@@ -9,7 +9,7 @@
 //! product is integer work (`i8` weights widened to `i16`, times `i16`
 //! activations, summed in `i32`: `pmaddwd` on x86, `i32x4.dot_i16x8_s` in
 //! wasm) and the scales are applied once per output. The kernels keep a
-//! tile of 4 weight rows × 2 input rows in registers while both stream by.
+//! tile of 2 weight rows × 4 input rows in registers while both stream by.
 //!
 //! Precision: weights are rounded to 1/127 of their row's largest value
 //! (as PyTorch's and ONNX Runtime's dynamic quantization do), activations

@@ -174,16 +174,10 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) 
             for (j, s) in scores.iter_mut().enumerate() {
                 *s = dot(q, &keys[j * kv_dim + kv..j * kv_dim + kv + hd]) * scale;
             }
-            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| math::max(s, m));
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = math::exp(*s - max);
-                sum += *s;
-            }
+            math::softmax(scores);
             for (j, &s) in scores.iter().enumerate() {
-                let weight = s / sum;
                 for (o, &v) in out.iter_mut().zip(&values[j * kv_dim + kv..j * kv_dim + kv + hd]) {
-                    *o += weight * v;
+                    *o += s * v;
                 }
             }
         }

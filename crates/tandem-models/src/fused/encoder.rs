@@ -143,7 +143,7 @@ impl FusedEncoder {
             layer.attn_norm.forward(&mut y);
             x = y;
             let mut up = layer.up.forward(&x, n);
-            up.iter_mut().for_each(|v| *v = math::gelu(*v));
+            gelu_all(&mut up);
             let mut y = layer.down.forward(&up, n);
             add_assign(&mut y, &x);
             layer.out_norm.forward(&mut y);
@@ -159,6 +159,11 @@ impl FusedEncoder {
     }
 }
 
+#[inline(never)]
+fn gelu_all(up: &mut [f32]) {
+    up.iter_mut().for_each(|v| *v = math::gelu(*v));
+}
+
 /// Bidirectional multi-head attention of each window over itself: `q`, `k`,
 /// `v` are `[Σ lengths, hidden]`, windows one after another.
 ///
@@ -166,6 +171,7 @@ impl FusedEncoder {
 /// head's keys are transposed once per window (`[head_dim, len]`), scores
 /// are accumulated one query dimension at a time across all keys, and the
 /// output adds whole value rows.
+#[inline(never)]
 fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usize]) -> Vec<f32> {
     let (h, heads) = (c.hidden_size, c.n_heads);
     let hd = h / heads;
@@ -193,17 +199,11 @@ fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usiz
                         *s += qd * kv;
                     }
                 }
-                let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| math::max(s, m));
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = math::exp(*s - max);
-                    sum += *s;
-                }
+                math::softmax(scores);
                 let o = &mut out[i * h + col..][..hd];
                 for (j, &s) in scores.iter().enumerate() {
-                    let weight = s / sum;
                     for (o, &x) in o.iter_mut().zip(&v[(start + j) * h + col..][..hd]) {
-                        *o += weight * x;
+                        *o += s * x;
                     }
                 }
             }

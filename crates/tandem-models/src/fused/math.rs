@@ -47,6 +47,33 @@ pub(crate) fn max(a: f32, b: f32) -> f32 {
     if a > b { a } else { b }
 }
 
+/// Replaces `scores` by their softmax, `e^(s − max) / Σ e^(s − max)`.
+///
+/// Three passes that each vectorize: the maximum and the sum are kept in
+/// eight lanes (a single running value is one dependent operation after
+/// another, which LLVM may not reorder for floats), and the exponentials
+/// are a plain map.
+pub(crate) fn softmax(scores: &mut [f32]) {
+    let max = lanes(scores, f32::NEG_INFINITY, max);
+    scores.iter_mut().for_each(|s| *s = exp(*s - max));
+    let inv = 1.0 / lanes(scores, 0.0, |a, b| a + b);
+    scores.iter_mut().for_each(|s| *s *= inv);
+}
+
+/// `xs` folded by `f` in eight independent lanes, then the lanes folded.
+#[inline(always)]
+fn lanes(xs: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(init, |a, &x| f(a, x));
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = f(*a, x);
+        }
+    }
+    acc.iter().fold(tail, |a, &x| f(a, x))
+}
+
 /// `erf(x)` to within `1e-6` (Abramowitz and Stegun 7.1.26: `1.5e-7`, plus
 /// `f32` rounding of `1 − …` near 0), odd by
 /// construction.
@@ -81,6 +108,23 @@ mod tests {
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(-1000.0) < 2e-38 && exp(-1000.0) >= 0.0);
         assert!(exp(1000.0).is_finite());
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_the_order() {
+        for len in [1, 7, 8, 9, 45, 100] {
+            let mut s: Vec<f32> = (0..len).map(|i| ((i * 37 % 11) as f32 - 5.0) * 1.7).collect();
+            let want: Vec<f32> = {
+                let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = s.iter().map(|x| libm::expf(x - max)).collect();
+                let sum: f32 = e.iter().sum();
+                e.iter().map(|x| x / sum).collect()
+            };
+            softmax(&mut s);
+            for (got, want) in s.iter().zip(&want) {
+                assert!((got - want).abs() <= 1e-6, "{len}: {got} vs {want}");
+            }
+        }
     }
 
     #[test]

@@ -85,10 +85,11 @@ impl HostProjections {
                 std::array::from_fn(|part| {
                     let (start, width) = (offset, widths[part]);
                     offset += width;
-                    y.chunks_exact(total)
-                        .flat_map(|row| &row[start..start + width])
-                        .copied()
-                        .collect()
+                    let mut part = Vec::with_capacity(t * width);
+                    for row in y.chunks_exact(total) {
+                        part.extend_from_slice(&row[start..start + width]);
+                    }
+                    part
                 })
             }
             Self::Separate(parts) => std::array::from_fn(|part| parts[part].forward(x, t)),
