@@ -7,7 +7,7 @@
 //! sentence-transformers' sentence embedding.
 
 use crate::error::{ModelError, config_err};
-use crate::fused::{FusedEncoder, FusedEncoderLayer, HostNorm};
+use crate::fused::{FusedEncoder, FusedEncoderLayer, HEAD_DIMS, HostNorm};
 use crate::linear::{Embedding, Linear, Projections, WeightFormat, load_linear, load_vector, load_weight};
 use crate::weights::WeightSource;
 use burn::tensor::activation::{gelu, softmax};
@@ -199,7 +199,7 @@ impl Encoder {
         let position = matrix("embeddings.position_embeddings.weight", c.max_position)?;
         let embed_norm = norm("embeddings.LayerNorm")?;
         let fused = match &word {
-            Embedding::Quantized(table) => layers
+            Embedding::Quantized(table) if HEAD_DIMS.contains(&config.head_dim()) => layers
                 .iter()
                 .map(|l| {
                     FusedEncoderLayer::new(
@@ -215,7 +215,7 @@ impl Encoder {
                 .and_then(|fused_layers| {
                     FusedEncoder::new(table, &position, &token_type, embed_norm.host()?, fused_layers)
                 }),
-            Embedding::Dense(_) => None,
+            _ => None,
         };
         Ok(Self {
             word,

@@ -159,53 +159,55 @@ impl FusedEncoder {
     }
 }
 
+/// GELU over a whole activation (named apart so that profiles show it).
 #[inline(never)]
 fn gelu_all(up: &mut [f32]) {
     up.iter_mut().for_each(|v| *v = math::gelu(*v));
 }
 
+/// Head sizes the host pass runs; other encoders use burn's graph.
+pub(crate) const HEAD_DIMS: [usize; 2] = [32, 64];
+
 /// Bidirectional multi-head attention of each window over itself: `q`, `k`,
 /// `v` are `[Σ lengths, hidden]`, windows one after another.
-///
-/// Every inner loop runs along contiguous memory so that it vectorizes: a
-/// head's keys are transposed once per window (`[head_dim, len]`), scores
-/// are accumulated one query dimension at a time across all keys, and the
-/// output adds whole value rows.
-#[inline(never)]
 fn attention(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usize]) -> Vec<f32> {
-    let (h, heads) = (c.hidden_size, c.n_heads);
-    let hd = h / heads;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let longest = lengths.iter().copied().max().unwrap_or(0);
+    match c.hidden_size / c.n_heads {
+        32 => attention_of::<32>(c, q, k, v, lengths),
+        64 => attention_of::<64>(c, q, k, v, lengths),
+        other => unreachable!("head size {other} is not in HEAD_DIMS"),
+    }
+}
+
+/// [`attention`] with the head size `HD` known at compile time, so that a
+/// query's values, a key's or value's row and the output row are arrays
+/// that stay in vector registers: each score is one fixed-length dot
+/// product, and the output row accumulates every value row before it is
+/// stored once.
+#[inline(never)]
+fn attention_of<const HD: usize>(c: &EncoderConfig, q: &[f32], k: &[f32], v: &[f32], lengths: &[usize]) -> Vec<f32> {
+    let h = c.hidden_size;
+    let scale = 1.0 / (HD as f32).sqrt();
+    let head =
+        |x: &[f32], row: usize, col: usize| -> [f32; HD] { x[row * h + col..][..HD].try_into().expect("HD values") };
     let mut out = vec![0f32; q.len()];
-    let mut keys_t = vec![0f32; hd * longest];
-    let mut scores = vec![0f32; longest];
+    let mut scores = vec![0f32; lengths.iter().copied().max().unwrap_or(0)];
     let mut start = 0;
     for &len in lengths {
-        let keys_t = &mut keys_t[..hd * len];
         let scores = &mut scores[..len];
-        for col in (0..h).step_by(hd) {
-            for j in 0..len {
-                let key = &k[(start + j) * h + col..][..hd];
-                for (d, &x) in key.iter().enumerate() {
-                    keys_t[d * len + j] = x;
-                }
-            }
+        for col in (0..h).step_by(HD) {
             for i in start..start + len {
-                scores.fill(0.0);
-                for (&qd, kt) in q[i * h + col..][..hd].iter().zip(keys_t.chunks_exact(len)) {
-                    let qd = qd * scale;
-                    for (s, &kv) in scores.iter_mut().zip(kt) {
-                        *s += qd * kv;
-                    }
+                let qi = head(q, i, col).map(|x| x * scale);
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = dot(&qi, &head(k, start + j, col));
                 }
                 math::softmax(scores);
-                let o = &mut out[i * h + col..][..hd];
+                let mut o = [0f32; HD];
                 for (j, &s) in scores.iter().enumerate() {
-                    for (o, &x) in o.iter_mut().zip(&v[(start + j) * h + col..][..hd]) {
+                    for (o, x) in o.iter_mut().zip(head(v, start + j, col)) {
                         *o += s * x;
                     }
                 }
+                out[i * h + col..][..HD].copy_from_slice(&o);
             }
         }
         start += len;

@@ -74,15 +74,34 @@ fn lanes(xs: &[f32], init: f32, f: impl Fn(f32, f32) -> f32) -> f32 {
     acc.iter().fold(tail, |a, &x| f(a, x))
 }
 
-/// `erf(x)` to within `1e-6` (Abramowitz and Stegun 7.1.26: `1.5e-7`, plus
-/// `f32` rounding of `1 − …` near 0), odd by
-/// construction.
+/// `erf(x)` as a rational function of `x²` on `[-4, 4]` (Eigen's and XLA's
+/// `f32` approximation; `|erf(x)| > 1 − 2e-8` beyond, which rounds to 1):
+/// one division and eleven multiply-adds, half the work of an `exp`-based
+/// form, and branch-free so that it vectorizes.
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    let a = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t + 0.254_829_6) * t;
-    (1.0 - poly * exp(-a * a)).copysign(x)
+    #[allow(clippy::manual_clamp)] // comparisons, not libm calls (see `exp`)
+    let x = if x < -4.0 {
+        -4.0
+    } else if x > 4.0 {
+        4.0
+    } else {
+        x
+    };
+    let x2 = x * x;
+    let mut p = -2.726_142_3e-10;
+    p = p * x2 + 2.770_681_4e-8;
+    p = p * x2 - 2.101_024e-6;
+    p = p * x2 - 5.692_506_4e-5;
+    p = p * x2 - 7.349_906_3e-4;
+    p = p * x2 - 2.954_6e-3;
+    p = p * x2 - 1.609_603_3e-2;
+    let mut q = -1.456_607_2e-5;
+    q = q * x2 - 2.133_740_6e-4;
+    q = q * x2 - 1.682_827e-3;
+    q = q * x2 - 7.373_329e-3;
+    q = q * x2 - 1.426_473_9e-2;
+    x * p / q
 }
 
 /// Exact (erf) GELU, `x · Φ(x)`, as `transformers`' `gelu`.

@@ -25,7 +25,7 @@ mod encoder;
 mod math;
 
 pub(crate) use decoder::{Fused, FusedLayer};
-pub(crate) use encoder::{FusedEncoder, FusedEncoderLayer, HostNorm};
+pub(crate) use encoder::{FusedEncoder, FusedEncoderLayer, HEAD_DIMS, HostNorm};
 
 use crate::linear::{HostMatrix, Linear, Projections};
 use burn::tensor::Tensor;
