@@ -1,0 +1,95 @@
+// Where the analyzer's time goes inside headless Chromium (www/pkg-models, CPU backend): loads one
+// Analyzer, then either profiles it over the first N MT-Bench first turns (REPS passes, V8's
+// sampling profiler at 100 µs) and prints the self time of the 25 hottest functions, or, with
+// `--fixed`, analyzes the median-length query 100 times and prints the fastest and the 10th
+// percentile: a steady figure for comparing two builds of one kernel, where the machine's drift
+// between runs is larger than the change.
+// Usage: node tests/bench/analyzer-profile.mjs PROMPTS.jsonl [N=40] [WEIGHTS=int8] [REPS=3] [--fixed]
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { launch, watchErrors } from "../support/browser.mjs";
+
+const fixed = process.argv.includes("--fixed");
+const [prompts, n = "40", weights = "int8", reps = "3"] = process.argv.slice(2).filter((a) => a !== "--fixed");
+if (!prompts) {
+  console.error("usage: node tests/bench/analyzer-profile.mjs PROMPTS.jsonl [N] [WEIGHTS] [REPS] [--fixed]");
+  process.exit(2);
+}
+let queries = (await readFile(prompts, "utf8"))
+  .split("\n")
+  .filter((l) => l.trim())
+  .slice(0, Number(n))
+  .map((l) => JSON.parse(l).turns[0]);
+if (fixed) {
+  const sorted = [...queries].sort((a, b) => a.length - b.length);
+  queries = Array(100).fill(sorted[sorted.length >> 1]);
+}
+
+const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, {
+  mounts: { "/models/": MODEL_CACHE },
+});
+const browser = await launch();
+try {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
+  await page.evaluate(
+    async ({ weights, first }) => {
+      const m = await import("/pkg-models/tandem_wasm.js");
+      await m.default();
+      const get = async (name) => new Uint8Array(await (await fetch(`/models/all-minilm-l6-v2/${name}`)).arrayBuffer());
+      const model = await get("model.safetensors");
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", model));
+      const sha = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const config = new TextDecoder().decode(await get("config.json"));
+      const tokenizer = await get("tokenizer.json");
+      window.analyzer = await m.Analyzer.load(config, model, sha, tokenizer, undefined, "cpu", weights);
+      await window.analyzer.analyze(first);
+    },
+    { weights, first: queries[0] },
+  );
+  const cdp = await browser.context.newCDPSession(page);
+  if (!fixed) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+    await cdp.send("Profiler.start");
+  }
+  const ms = await page.evaluate(
+    async ({ queries, passes }) => {
+      const out = [];
+      for (let p = 0; p < passes; p++) {
+        for (const q of queries) {
+          const t0 = performance.now();
+          await window.analyzer.analyze(q);
+          out.push(performance.now() - t0);
+        }
+      }
+      return out;
+    },
+    { queries, passes: fixed ? 1 : Number(reps) },
+  );
+  if (errors.length) throw new Error(errors.join("\n"));
+  ms.sort((a, b) => a - b);
+  const at = (p) => ms[Math.floor((ms.length - 1) * p)].toFixed(2);
+  if (fixed) {
+    console.log(JSON.stringify({ weights, query_chars: queries[0].length, min_ms: +at(0), p10_ms: +at(0.1) }));
+  } else {
+    const { profile } = await cdp.send("Profiler.stop");
+    console.log(JSON.stringify({ weights, queries: queries.length, passes: Number(reps), median_ms: +at(0.5) }));
+    const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+    const self = new Map();
+    for (const id of profile.samples) {
+      const { functionName, url } = nodes.get(id).callFrame;
+      const name = functionName || url || "(anonymous)";
+      self.set(name, (self.get(name) ?? 0) + 1);
+    }
+    const total = profile.samples.length;
+    for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+      console.log(`${((100 * count) / total).toFixed(1).padStart(5)}%  ${name}`);
+    }
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
