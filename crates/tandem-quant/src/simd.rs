@@ -150,7 +150,7 @@ fn int8_rows_on(kernel: Kernel, w: &Int8Matrix, acts: &Int16Rows, first: usize, 
 /// with that kernel's target features.
 ///
 /// The tile's shape was measured in Chromium on the encoder's products
-/// (`tests/bench/analyzer-browser.mjs`): 2 × 4 took 0.89× the time of
+/// (`tests/bench/analyzer-profile.mjs --fixed`): 2 × 4 took 0.89× the time of
 /// 4 × 2 and 0.83× that of 2 × 2; 3 × 3 and 3 × 4 were between, and 4 × 3
 /// and 4 × 4 ran out of vector registers (1.3× and 1.5×). Each weight
 /// vector widened once serves four input rows.
