@@ -158,29 +158,32 @@ impl Shield {
 /// that overlaps nothing is kept as it is (with the dot of "S.L." that
 /// `refine` gave it).
 fn cut_around(text: &str, span: Span, kept: &[Span]) -> Option<Span> {
-    let mut pieces = Vec::new();
-    let mut from = span.range.start;
-    let overlapping: Vec<&Span> = kept
+    let overlapping = kept
         .iter()
-        .filter(|k| k.range.start < span.range.end && k.range.end > span.range.start)
-        .collect();
-    if overlapping.is_empty() {
+        .filter(|k| k.range.start < span.range.end && k.range.end > span.range.start);
+    if overlapping.clone().next().is_none() {
         return Some(span);
     }
+    // The longest trimmed piece, the first of equal ones.
+    let mut best: Option<std::ops::Range<usize>> = None;
+    let mut consider = |piece: std::ops::Range<usize>| {
+        if let Some(piece) = super::tagging::trim(text, piece)
+            && best.as_ref().is_none_or(|b| piece.len() > b.len())
+        {
+            best = Some(piece);
+        }
+    };
+    let mut from = span.range.start;
     for k in overlapping {
         if k.range.start > from {
-            pieces.push(from..k.range.start);
+            consider(from..k.range.start);
         }
         from = from.max(k.range.end);
     }
     if from < span.range.end {
-        pieces.push(from..span.range.end);
+        consider(from..span.range.end);
     }
-    let best = pieces
-        .into_iter()
-        .filter_map(|r| super::tagging::trim(text, r))
-        .max_by(|a, b| a.len().cmp(&b.len()).then_with(|| b.start.cmp(&a.start)))?;
-    Some(Span { range: best, ..span })
+    Some(Span { range: best?, ..span })
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ fn refine_piece(text: &str, span: &Span, piece: Range<usize>, out: &mut Vec<Span
 /// ("Priya").
 fn lexicon_kind(group: &[Word<'_>], kind: EntityKind) -> Option<EntityKind> {
     let lower: Vec<String> = group.iter().map(Word::bare_lower).collect();
-    let place = lexicon::places().contains(&phrase(group));
+    let place = lexicon::places().contains(&lower.join(" "));
     let one_word = lower.len() == 1;
     // an organization's name is often ordinary words in title case ("Emerald
     // Travel Cover"); all in capitals or all in lower case, they are a form's
