@@ -5,10 +5,7 @@
 // percentile: a steady figure for comparing two builds of one kernel, where the machine's drift
 // between runs is larger than the change.
 // Usage: node tests/bench/analyzer-profile.mjs PROMPTS.jsonl [N=40] [WEIGHTS=int8] [REPS=3] [--fixed]
-import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
-import { launch, watchErrors } from "../support/browser.mjs";
+import { analyzerPage, firstTurns } from "./analyzer-page.mjs";
 
 const fixed = process.argv.includes("--fixed");
 const [prompts, n = "40", weights = "int8", reps = "3"] = process.argv.slice(2).filter((a) => a !== "--fixed");
@@ -16,35 +13,17 @@ if (!prompts) {
   console.error("usage: node tests/bench/analyzer-profile.mjs PROMPTS.jsonl [N] [WEIGHTS] [REPS] [--fixed]");
   process.exit(2);
 }
-let queries = (await readFile(prompts, "utf8"))
-  .split("\n")
-  .filter((l) => l.trim())
-  .slice(0, Number(n))
-  .map((l) => JSON.parse(l).turns[0]);
+let queries = await firstTurns(prompts, n);
 if (fixed) {
   const sorted = [...queries].sort((a, b) => a.length - b.length);
   queries = Array(100).fill(sorted[sorted.length >> 1]);
 }
 
-const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, {
-  mounts: { "/models/": MODEL_CACHE },
-});
-const browser = await launch();
+const { browser, page, errors, close } = await analyzerPage();
 try {
-  const page = await browser.context.newPage();
-  const errors = watchErrors(page);
-  await page.goto(`http://127.0.0.1:${server.address().port}/index.html`);
   await page.evaluate(
     async ({ weights, first }) => {
-      const m = await import("/pkg-models/tandem_wasm.js");
-      await m.default();
-      const get = async (name) => new Uint8Array(await (await fetch(`/models/all-minilm-l6-v2/${name}`)).arrayBuffer());
-      const model = await get("model.safetensors");
-      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", model));
-      const sha = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-      const config = new TextDecoder().decode(await get("config.json"));
-      const tokenizer = await get("tokenizer.json");
-      window.analyzer = await m.Analyzer.load(config, model, sha, tokenizer, undefined, "cpu", weights);
+      window.analyzer = await window.loadAnalyzer("cpu", weights);
       await window.analyzer.analyze(first);
     },
     { weights, first: queries[0] },
@@ -90,6 +69,5 @@ try {
     }
   }
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }
