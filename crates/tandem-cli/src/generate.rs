@@ -99,15 +99,68 @@ pub(crate) struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// The sampler settings, with `repetition_penalty`.
-    pub(crate) fn config(&self, repetition_penalty: f32) -> SamplingConfig {
+    /// These settings on top of `base` (whose history rules are kept).
+    pub(crate) fn over(&self, base: SamplingConfig) -> SamplingConfig {
         SamplingConfig {
             temperature: self.temperature,
             top_k: self.top_k,
             top_p: self.top_p,
-            repetition_penalty,
             seed: self.seed,
+            ..base
         }
+    }
+}
+
+/// How a chat answer is generated: shared by `generate` and `local eval`.
+/// Defaults are the local answers' ([`GenerateOptions::chat`]).
+#[derive(clap::Args)]
+pub(crate) struct AnswerArgs {
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+    /// Plain decoding: no repetition rules, the whole conversation shown.
+    #[arg(long)]
+    plain: bool,
+    /// Penalty for tokens seen recently (1 = off).
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
+    /// How many recent tokens the penalty looks at (0 = all).
+    #[arg(long)]
+    repetition_window: Option<usize>,
+    /// Never repeat an n-gram of the answer of this length (0 = off).
+    #[arg(long)]
+    no_repeat_ngram: Option<usize>,
+    /// Most earlier turns shown to the model.
+    #[arg(long)]
+    history_turns: Option<usize>,
+    /// Most prompt tokens; earlier turns are dropped to fit.
+    #[arg(long)]
+    history_tokens: Option<usize>,
+}
+
+impl AnswerArgs {
+    /// The generation settings these flags say.
+    pub(crate) fn options(&self) -> GenerateOptions {
+        let mut options = if self.plain {
+            GenerateOptions {
+                max_tokens: self.max_tokens,
+                ..GenerateOptions::default()
+            }
+        } else {
+            GenerateOptions::chat(self.max_tokens)
+        };
+        options.sampling = self.sampling.over(options.sampling);
+        let positive = |n: usize| (n > 0).then_some(n);
+        let s = &mut options.sampling;
+        s.repetition_penalty = self.repetition_penalty.unwrap_or(s.repetition_penalty);
+        s.repetition_window = self.repetition_window.map_or(s.repetition_window, positive);
+        s.no_repeat_ngram = self.no_repeat_ngram.map_or(s.no_repeat_ngram, positive);
+        let h = &mut options.history;
+        h.max_turns = self.history_turns.unwrap_or(h.max_turns);
+        h.max_tokens = self.history_tokens.unwrap_or(h.max_tokens);
+        options
     }
 }
 
@@ -122,14 +175,8 @@ pub(crate) struct Args {
     /// Continue the text as is instead of applying the chat template.
     #[arg(long)]
     raw: bool,
-    /// Most tokens to generate.
-    #[arg(long, default_value_t = 128)]
-    max_tokens: usize,
     #[command(flatten)]
-    sampling: SamplingArgs,
-    /// Penalty for repeated tokens (1 = off).
-    #[arg(long, default_value_t = 1.0)]
-    repetition_penalty: f32,
+    answer: AnswerArgs,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -139,10 +186,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let loaded = Instant::now();
     let (engine, path) = models::load_engine(&args.model, &device, format)?;
     eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());
-    let options = GenerateOptions {
-        max_tokens: args.max_tokens,
-        sampling: args.sampling.config(args.repetition_penalty),
-    };
+    let options = args.answer.options();
     let generation = if args.raw {
         engine.start(&args.prompt, &options)?
     } else {

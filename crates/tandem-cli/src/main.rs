@@ -8,6 +8,7 @@ mod eval;
 mod generate;
 mod gguf;
 mod idle;
+mod local;
 mod models;
 mod redact;
 mod router;
@@ -37,6 +38,9 @@ enum Command {
     Shield(ShieldCommand),
     /// Generate text with a local model, streaming tokens and reporting tok/s.
     Generate(generate::Args),
+    /// What the local model's answers are worth.
+    #[command(subcommand)]
+    Local(local::Command),
     /// Inspect GGUF model files.
     #[command(subcommand)]
     Gguf(gguf::Command),
@@ -69,6 +73,7 @@ fn main() -> Result<()> {
         Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
         Command::Gguf(cmd) => gguf::run(cmd),
         Command::Generate(args) => generate::run(args),
+        Command::Local(cmd) => local::run(cmd),
         Command::Seal(cmd) => seal::run(cmd),
         Command::Serve(args) => serve::run(args),
         Command::Speculate(args) => speculate::run(args),

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::mpsc;
 use std::time::Instant;
 use tandem_core::chat::{Message, Role};
+use tandem_core::sampling::SamplingConfig;
 use tandem_engine::{DraftPolicy, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 
@@ -177,7 +178,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             DraftPolicy::Fixed(args.k)
         },
         pipelined: !args.no_pipeline,
-        sampling: args.sampling.config(1.0),
+        sampling: args.sampling.over(SamplingConfig::greedy()),
         clock: Some(now_ms),
     };
     let started = Instant::now();

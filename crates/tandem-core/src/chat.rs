@@ -188,6 +188,59 @@ impl ChatTemplate {
     }
 }
 
+/// How much of a conversation a local model is shown. Small models copy
+/// earlier turns instead of answering the last one (SmolLM2-135M answered
+/// "What is the capital of France?" with the previous reply), so a local
+/// answer sees the system messages, the last user message and as many of
+/// the turns before it as fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryBudget {
+    /// Most earlier turns (a user message and the replies to it) kept.
+    pub max_turns: usize,
+    /// Most prompt tokens; earlier turns are dropped, oldest first, until
+    /// the prompt fits. The last user message is kept even if it alone is longer.
+    pub max_tokens: usize,
+}
+
+impl HistoryBudget {
+    /// Everything: the conversation as given.
+    pub const ALL: Self = Self {
+        max_turns: usize::MAX,
+        max_tokens: usize::MAX,
+    };
+
+    /// The messages to render: system messages, then the last `k` turns
+    /// before the last user message and that message, for the largest
+    /// `k <= max_turns` whose prompt `count` says fits `max_tokens`.
+    pub fn fit<E>(
+        &self,
+        messages: &[Message],
+        mut count: impl FnMut(&[Message]) -> Result<usize, E>,
+    ) -> Result<Vec<Message>, E> {
+        if *self == Self::ALL {
+            return Ok(messages.to_vec());
+        }
+        let (system, rest): (Vec<&Message>, Vec<&Message>) = messages.iter().partition(|m| m.role == Role::System);
+        // Turn starts: each user message opens one; the last one is the question.
+        let starts: Vec<usize> = (0..rest.len()).filter(|&i| rest[i].role == Role::User).collect();
+        let Some((&question, earlier)) = starts.split_last() else {
+            return Ok(messages.to_vec());
+        };
+        let with = |k: usize| -> Vec<Message> {
+            let from = if k == 0 { question } else { earlier[earlier.len() - k] };
+            system.iter().chain(&rest[from..]).map(|m| (*m).clone()).collect()
+        };
+        let mut k = earlier.len().min(self.max_turns);
+        loop {
+            let candidate = with(k);
+            if k == 0 || self.max_tokens == usize::MAX || count(&candidate)? <= self.max_tokens {
+                return Ok(candidate);
+            }
+            k -= 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +285,59 @@ mod tests {
         let t = ChatTemplate::from_jinja(hostile, "", "").unwrap();
         let err = t.render(&[Message::new(Role::User, "hi")]).unwrap_err();
         assert!(matches!(err, ChatTemplateError::Render(_)), "{err}");
+    }
+
+    fn conversation() -> Vec<Message> {
+        vec![
+            Message::new(Role::System, "be brief"),
+            Message::new(Role::User, "one"),
+            Message::new(Role::Assistant, "1"),
+            Message::new(Role::User, "two"),
+            Message::new(Role::Assistant, "2"),
+            Message::new(Role::User, "three?"),
+        ]
+    }
+
+    fn texts(messages: &[Message]) -> Vec<&str> {
+        messages.iter().map(|m| m.content.as_str()).collect()
+    }
+
+    #[test]
+    fn the_history_budget_keeps_system_and_question_and_the_latest_turns() {
+        let chars = |m: &[Message]| Ok::<_, ()>(m.iter().map(|m| m.content.len()).sum());
+        let all = HistoryBudget::ALL.fit(&conversation(), chars).unwrap();
+        assert_eq!(all, conversation());
+        let one = HistoryBudget {
+            max_turns: 1,
+            max_tokens: usize::MAX,
+        };
+        assert_eq!(
+            texts(&one.fit(&conversation(), chars).unwrap()),
+            ["be brief", "two", "2", "three?"]
+        );
+        // 8 + 3 + 1 + 6 = 18 chars fit; adding "one" and "1" (22) does not
+        let tight = HistoryBudget {
+            max_turns: 5,
+            max_tokens: 18,
+        };
+        assert_eq!(
+            texts(&tight.fit(&conversation(), chars).unwrap()),
+            ["be brief", "two", "2", "three?"]
+        );
+        // the question stays even when it alone is over budget
+        let none = HistoryBudget {
+            max_turns: 5,
+            max_tokens: 1,
+        };
+        assert_eq!(
+            texts(&none.fit(&conversation(), chars).unwrap()),
+            ["be brief", "three?"]
+        );
+        // no user message: nothing to trim around
+        let only = [Message::new(Role::Assistant, "hi")];
+        assert_eq!(none.fit(&only, chars).unwrap(), only);
+        // counting errors reach the caller
+        assert_eq!(none.fit(&conversation(), |_| Err::<usize, _>("boom")), Err("boom"));
     }
 
     #[test]

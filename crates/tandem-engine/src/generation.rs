@@ -1,7 +1,7 @@
 //! One generation's state: what to run next, and what the logits mean.
 
 use crate::{Engine, EngineError, GenerateOptions};
-use tandem_core::sampling::Sampler;
+use tandem_core::sampling::{History, Sampler};
 use tandem_models::KvCache;
 
 /// Why generation ended.
@@ -88,8 +88,11 @@ impl Generation {
                 tokens: self.prompt.len(),
             });
         }
-        let history: Vec<u32> = self.prompt.iter().chain(&self.generated).copied().collect();
-        let id = self.sampler.sample(logits, &history);
+        let history = History {
+            prompt: &self.prompt,
+            generated: &self.generated,
+        };
+        let id = self.sampler.sample(logits, history);
         if engine.stop_ids().contains(&id) {
             self.stop = Some(StopReason::Stop);
             events.push(Event::Done(StopReason::Stop));

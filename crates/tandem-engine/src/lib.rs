@@ -29,7 +29,7 @@ pub use tagger::{Analysis, Tagger, TaggerFiles};
 pub use target::Target;
 
 use burn::tensor::Device;
-use tandem_core::chat::{ChatTemplate, Message};
+use tandem_core::chat::{ChatTemplate, HistoryBudget, Message};
 use tandem_core::sampling::SamplingConfig;
 use tandem_gguf::Gguf;
 use tandem_models::{Model, ModelError, TextTokenizer, WeightFormat};
@@ -50,6 +50,8 @@ pub struct GenerateOptions {
     pub max_tokens: usize,
     /// How to pick them.
     pub sampling: SamplingConfig,
+    /// How much of a conversation [`Engine::chat`] shows the model.
+    pub history: HistoryBudget,
 }
 
 impl Default for GenerateOptions {
@@ -57,9 +59,28 @@ impl Default for GenerateOptions {
         Self {
             max_tokens: 128,
             sampling: SamplingConfig::greedy(),
+            history: HistoryBudget::ALL,
         }
     }
 }
+
+impl GenerateOptions {
+    /// What a local chat answer uses: [`SamplingConfig::chat()`] and
+    /// [`LOCAL_HISTORY`], measured in docs/router.md ("Local answers").
+    pub fn chat(max_tokens: usize) -> Self {
+        Self {
+            max_tokens,
+            sampling: SamplingConfig::chat(),
+            history: LOCAL_HISTORY,
+        }
+    }
+}
+
+/// How much of a conversation a small local model is shown by default.
+pub const LOCAL_HISTORY: HistoryBudget = HistoryBudget {
+    max_turns: 1,
+    max_tokens: 768,
+};
 
 /// Why generation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +173,10 @@ impl Engine {
 
     /// Starts generating a reply to `messages` with the model's chat template.
     pub fn chat(&self, messages: &[Message], options: &GenerateOptions) -> Result<Generation, EngineError> {
-        self.start(&self.template.render(messages)?, options)
+        let shown = options.history.fit(messages, |m| {
+            Ok::<_, EngineError>(self.tokenizer.encode(&self.template.render(m)?)?.len())
+        })?;
+        self.start(&self.template.render(&shown)?, options)
     }
 
     /// Starts generating a continuation of raw `prompt` text.

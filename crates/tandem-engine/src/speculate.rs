@@ -6,7 +6,7 @@
 
 use crate::target::{Target, TargetError};
 use crate::{Engine, EngineError, StopReason};
-use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
+use tandem_core::sampling::{History, Sampler, SamplingConfig, argmax};
 use tandem_core::speculative::pipeline::{Pipeline, PipelineStats};
 use tandem_core::speculative::round::{self, sparse};
 use tandem_core::speculative::{DraftLength, Verdict};
@@ -114,7 +114,8 @@ pub struct SpeculateOptions {
     /// Keep drafting while a round is in flight.
     pub pipelined: bool,
     /// Sampling of the drafter and the target: greedy, or exact sampling with
-    /// temperature, top-k and top-p (the repetition penalty is not supported).
+    /// temperature, top-k and top-p (history rules such as the repetition penalty are
+    /// ignored: see `SamplingConfig::without_history`).
     pub sampling: SamplingConfig,
     /// A clock in milliseconds. With one, the adaptive policy measures a draft
     /// step's cost against a round's instead of using the configured ratio.
@@ -191,7 +192,7 @@ impl Drafter<'_> {
         if self.sampler.config().temperature == 0.0 {
             return Ok((argmax(&last) as u32, Vec::new()));
         }
-        let dist = self.sampler.distribution(&last, &[]);
+        let dist = self.sampler.distribution(&last, History::NONE);
         Ok((self.sampler.draw(&dist), dist))
     }
 }
@@ -222,8 +223,7 @@ pub fn speculate(
     if prompt.is_empty() {
         return Err(tandem_models::ModelError::Input("the prompt is empty".into()).into());
     }
-    let mut sampling = options.sampling.clone();
-    sampling.repetition_penalty = 1.0;
+    let sampling = options.sampling.without_history();
     let mut draft = Drafter {
         engine: drafter,
         cache: drafter.model().new_cache(),

@@ -13,7 +13,7 @@
 use crate::options::from_js_object;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use tandem_core::chat::Message;
+use tandem_core::chat::{HistoryBudget, Message};
 use tandem_core::sampling::SamplingConfig;
 use tandem_engine::{Engine, Event, GenerateOptions, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
@@ -22,15 +22,27 @@ use wasm_bindgen::prelude::*;
 /// TypeScript declarations of the objects `generate` and `chat` take and return.
 #[wasm_bindgen(typescript_custom_section)]
 pub const TS_MODEL_TYPES: &str = r#"
-/** Settings of one generation; every field is optional (default: greedy, 128 tokens). */
+/**
+ * Settings of one generation; every field is optional. `generate` defaults to plain greedy
+ * decoding; `chat` to the local-answer defaults (greedy, penalty 1.1 over the last 64 tokens,
+ * no 4-gram of the answer twice, one earlier turn and 768 prompt tokens shown). 128 tokens.
+ */
 export interface GenerateOptions {
   maxTokens?: number;
-  /** 0 = greedy (the default). */
+  /** 0 = greedy. */
   temperature?: number;
   topK?: number;
   topP?: number;
-  /** 1 = off (the default). */
+  /** Penalty for recently seen tokens; 1 = off. */
   repetitionPenalty?: number;
+  /** How many recent tokens the penalty looks at; 0 = all. */
+  repetitionWindow?: number;
+  /** Never repeat an n-gram of the answer of this length; 0 = off. */
+  noRepeatNgram?: number;
+  /** `chat` only: most earlier turns shown to the model. */
+  historyTurns?: number;
+  /** `chat` only: most prompt tokens; earlier turns are dropped to fit. */
+  historyTokens?: number;
   /** The same seed gives the same tokens. */
   seed?: number;
 }
@@ -86,23 +98,45 @@ struct JsGenerateOptions {
     top_k: Option<usize>,
     top_p: Option<f32>,
     repetition_penalty: Option<f32>,
+    repetition_window: Option<usize>,
+    no_repeat_ngram: Option<usize>,
+    history_turns: Option<usize>,
+    history_tokens: Option<usize>,
     seed: Option<u64>,
 }
 
 impl JsGenerateOptions {
-    const FIELDS: [&'static str; 6] = ["maxTokens", "temperature", "topK", "topP", "repetitionPenalty", "seed"];
+    const FIELDS: [&'static str; 10] = [
+        "maxTokens",
+        "temperature",
+        "topK",
+        "topP",
+        "repetitionPenalty",
+        "repetitionWindow",
+        "noRepeatNgram",
+        "historyTurns",
+        "historyTokens",
+        "seed",
+    ];
 
-    fn into_options(self) -> GenerateOptions {
-        let defaults = GenerateOptions::default();
-        let greedy = SamplingConfig::greedy();
+    /// These options over `defaults` (0 turns a window or n-gram rule off).
+    fn over(self, defaults: GenerateOptions) -> GenerateOptions {
+        let positive = |n: usize| (n > 0).then_some(n);
+        let (s, h) = (defaults.sampling, defaults.history);
         GenerateOptions {
             max_tokens: self.max_tokens.unwrap_or(defaults.max_tokens),
             sampling: SamplingConfig {
-                temperature: self.temperature.unwrap_or(greedy.temperature),
-                top_k: self.top_k,
-                top_p: self.top_p,
-                repetition_penalty: self.repetition_penalty.unwrap_or(greedy.repetition_penalty),
-                seed: self.seed.unwrap_or(greedy.seed),
+                temperature: self.temperature.unwrap_or(s.temperature),
+                top_k: self.top_k.or(s.top_k),
+                top_p: self.top_p.or(s.top_p),
+                repetition_penalty: self.repetition_penalty.unwrap_or(s.repetition_penalty),
+                repetition_window: self.repetition_window.map_or(s.repetition_window, positive),
+                no_repeat_ngram: self.no_repeat_ngram.map_or(s.no_repeat_ngram, positive),
+                seed: self.seed.unwrap_or(s.seed),
+            },
+            history: HistoryBudget {
+                max_turns: self.history_turns.unwrap_or(h.max_turns),
+                max_tokens: self.history_tokens.unwrap_or(h.max_tokens),
             },
         }
     }
@@ -305,11 +339,13 @@ impl LocalModel {
         #[wasm_bindgen(unchecked_optional_param_type = "(text: string, id: number) => void")] on_token: JsValue,
     ) -> Result<JsValue, JsError> {
         let engine = self.engine()?;
-        let generation = engine.start(&prompt, &generate_options(options)?).map_err(js_error)?;
+        let options = generate_options(options, GenerateOptions::default())?;
+        let generation = engine.start(&prompt, &options).map_err(js_error)?;
         self.run(engine, generation, on_token).await
     }
 
-    /// Replies to `messages` with the model's chat template, streaming like `generate`.
+    /// Replies to `messages` with the model's chat template, streaming like
+    /// `generate`, with the local-answer defaults (`GenerateOptions::chat`).
     #[wasm_bindgen(unchecked_return_type = "GenerationResult")]
     pub async fn chat(
         &self,
@@ -320,7 +356,8 @@ impl LocalModel {
         let engine = self.engine()?;
         let messages: Vec<Message> =
             serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("invalid messages: {e}")))?;
-        let generation = engine.chat(&messages, &generate_options(options)?).map_err(js_error)?;
+        let options = generate_options(options, GenerateOptions::chat(GenerateOptions::default().max_tokens))?;
+        let generation = engine.chat(&messages, &options).map_err(js_error)?;
         self.run(engine, generation, on_token).await
     }
 }
@@ -383,7 +420,7 @@ impl LocalModel {
     }
 }
 
-fn generate_options(options: JsValue) -> Result<GenerateOptions, JsError> {
+fn generate_options(options: JsValue, defaults: GenerateOptions) -> Result<GenerateOptions, JsError> {
     let options: JsGenerateOptions = from_js_object(options, &JsGenerateOptions::FIELDS, "GenerateOptions")?;
-    Ok(options.into_options())
+    Ok(options.over(defaults))
 }

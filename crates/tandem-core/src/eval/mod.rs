@@ -1,5 +1,6 @@
-//! Scoring entity recognizers against labeled data, and routers against
-//! known weak/strong model outcomes ([`routing`]).
+//! Scoring entity recognizers against labeled data, routers against
+//! known weak/strong model outcomes ([`routing`]), and a local model's
+//! answers to simple prompts ([`answers`]).
 //!
 //! Reads the two formats the field uses, Presidio's JSON (`full_text` with
 //! `spans` of `entity_type`/`start_position`/`end_position`) and JSONL
@@ -12,6 +13,7 @@
 //! annotate are counted apart too, since they can be neither right nor
 //! wrong against it.
 
+pub mod answers;
 mod dataset;
 mod metrics;
 pub mod routing;

@@ -44,8 +44,8 @@ pub fn target_sampling(s: &VerifySampling) -> SamplingConfig {
         temperature: s.temperature,
         top_k: s.top_k,
         top_p: s.top_p,
-        repetition_penalty: 1.0,
         seed: s.seed,
+        ..SamplingConfig::greedy()
     }
 }
 

@@ -18,7 +18,7 @@
 
 use crate::EngineError;
 use burn::tensor::Tensor;
-use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
+use tandem_core::sampling::{History, Sampler, SamplingConfig, argmax};
 use tandem_core::speculative::round::{self, TargetScores};
 use tandem_models::{KvCache, Model, ModelError};
 use tandem_protocol::verify::VerifyRequest;
@@ -190,7 +190,12 @@ impl Target {
             None => TargetScores::Argmax(logits.iter().map(|row| argmax(row) as u32).collect()),
             Some(config) => {
                 let sampler = Sampler::new(config.clone()).map_err(|e| TargetError::Invalid(e.to_string()))?;
-                TargetScores::Dists(logits.iter().map(|row| sampler.distribution(row, &[])).collect())
+                TargetScores::Dists(
+                    logits
+                        .iter()
+                        .map(|row| sampler.distribution(row, History::NONE))
+                        .collect(),
+                )
             }
         };
         Ok(ScoredRound {
