@@ -55,6 +55,8 @@ async function ask() {
   document.body.dataset.generation = "running";
   try {
     const options = { maxTokens: Number($("max-tokens").value), temperature: Number($("temperature").value) };
+    // Plain decoding turns the chat defaults' repetition rules off (0 = off, penalty 1 = none).
+    if ($("plain").checked) Object.assign(options, { repetitionPenalty: 1, repetitionWindow: 0, noRepeatNgram: 0 });
     const { result } = await request(
       { type: "chat", messages: [{ role: "user", content: $("prompt").value }], options },
       (text) => ($("output").textContent += text),

@@ -1,6 +1,7 @@
 // The local model page (www/model.html) in headless Chromium: SmolLM2-135M from the setup
-// script's cache runs in a Web Worker on burn's CPU backend and must stream the same greedy
-// reply as the native `tandem generate`; WebGPU is picked where the browser has it; broken
+// script's cache runs in a Web Worker on burn's CPU backend and must stream the same plain
+// greedy reply as the native `tandem generate --plain` (the kernels agree; the chat defaults'
+// repetition penalty can turn a near-tie between the wasm and AVX2 sums either way); WebGPU is picked where the browser has it; broken
 // model files give a clear error and leave the page working. Any console error fails.
 // Needs `pkg-scripts/build-web models` and the debug `tandem` binary (both built by pkg-scripts/test).
 import { test, before, after } from "node:test";
@@ -47,7 +48,7 @@ async function load(page, url) {
 }
 
 test("SmolLM2 on the CPU backend streams the native greedy reply", async () => {
-  const native = execFileSync(TANDEM, ["generate", "--model", "smollm2-135m", "--max-tokens", `${MAX_TOKENS}`, QUESTION], {
+  const native = execFileSync(TANDEM, ["generate", "--model", "smollm2-135m", "--plain", "--max-tokens", `${MAX_TOKENS}`, QUESTION], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "ignore"],
   }).replace(/\n$/, "");
@@ -66,6 +67,7 @@ test("SmolLM2 on the CPU backend streams the native greedy reply", async () => {
   });
   await page.fill("#prompt", QUESTION);
   await page.fill("#max-tokens", `${MAX_TOKENS}`);
+  await page.check("#plain");
   await page.click("#ask");
   await page.waitForSelector("body[data-generation=done], body[data-generation=failed]", { timeout: 300_000 });
   assert.equal(await page.textContent("#error"), "");
