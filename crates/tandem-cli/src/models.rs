@@ -85,6 +85,13 @@ pub(crate) struct TaggerArgs {
     /// One threshold (0–1) for every kind instead of the preset's.
     #[arg(long, value_name = "P")]
     pub(crate) model_threshold: Option<f32>,
+    /// Route with the head trained for this local model (e.g. `smollm2-135m`)
+    /// instead of the heads file's weak/strong head.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) local_model: Option<String>,
+    /// Route with this routing head file instead (`pkg-scripts/train_local_router.py`).
+    #[arg(long, value_name = "FILE", conflicts_with = "local_model")]
+    pub(crate) routing_head: Option<PathBuf>,
 }
 
 /// Loads the encoder with its heads on the CPU backend, checking the base
@@ -130,5 +137,17 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
     let format = args
         .encoder_weights
         .map_or(tandem_engine::Tagger::DEFAULT_FORMAT, Into::into);
-    Ok(tandem_engine::Tagger::load_as(files, &burn::tensor::Device::flex(), format)?.with_thresholds(thresholds))
+    let mut tagger =
+        tandem_engine::Tagger::load_as(files, &burn::tensor::Device::flex(), format)?.with_thresholds(thresholds);
+    if let Some(name) = &args.local_model
+        && !tagger.route_for(name)?
+    {
+        let shipped: Vec<&str> = tandem_models::ROUTING_HEADS.iter().map(|(n, _)| *n).collect();
+        anyhow::bail!("no routing head ships for `{name}` (shipped: {})", shipped.join(", "));
+    }
+    if let Some(path) = &args.routing_head {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        tagger.set_routing_head(&tandem_models::RoutingHead::parse(&bytes)?)?;
+    }
+    Ok(tagger)
 }

@@ -21,6 +21,24 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// Time one analysis (encoder pass, both heads, decision) per query.
     Bench(BenchArgs),
+    /// Write the routing head's input (pooled encoder state) per routing prompt, for training.
+    Features(FeaturesArgs),
+}
+
+/// Arguments of `tandem router features`.
+#[derive(clap::Args)]
+pub(crate) struct FeaturesArgs {
+    /// The routing data (`mmlu/*.csv`, `gsm8k_responses.csv`, `*_contaminated_prompts.jsonl`).
+    #[arg(long, default_value = "../shared/data/routing")]
+    data: PathBuf,
+    /// Chat cases (`tandem local eval --set` format) whose last message is also encoded.
+    #[arg(long, value_name = "FILE")]
+    cases: Vec<PathBuf>,
+    /// Where the JSON lines go.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    tagger: TaggerArgs,
 }
 
 /// Arguments of `tandem router bench`.
@@ -72,6 +90,7 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
         Command::Decide(args) => decide(args),
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench(args),
+        Command::Features(args) => features(args),
     }
 }
 
@@ -172,12 +191,35 @@ struct Row {
     prompt: String,
     weak: bool,
     strong: bool,
+    /// The MMLU subject, or `gsm8k`.
+    group: String,
+    split: Split,
 }
 
-/// The held-out split, by the rule `pkg-scripts/train_encoder.py` trained
-/// with: whole MMLU subjects named in the heads file, every contaminated
-/// prompt, and 30% of GSM8K by sha256 of the prompt.
-fn held_out(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
+/// Which part of the routing data a prompt belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Split {
+    /// Fits the head.
+    Train,
+    /// Chooses its settings and calibrates it.
+    Calib,
+    /// Held out: only scored.
+    Eval,
+}
+
+/// `h` of a prompt: the first four bytes of its sha256, big-endian, mod 100
+/// (`train_encoder.py`'s `split_of`).
+fn hash_share(prompt: &str) -> u32 {
+    let d = sha2::Sha256::digest(prompt.as_bytes());
+    u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
+}
+
+/// Every routing prompt with its split, by the rule
+/// `pkg-scripts/train_encoder.py` trained with: held out are whole MMLU
+/// subjects named in the heads file, every contaminated prompt, and 30% of
+/// GSM8K by sha256 of the prompt; of the rest, one in ten calibrates.
+fn routing_rows(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
     let mut contaminated = BTreeSet::new();
     for name in ["mmlu_contaminated_prompts.jsonl", "gsm8k_contaminated_prompts.jsonl"] {
         let path = data.join(name);
@@ -194,20 +236,24 @@ fn held_out(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
         for rec in reader.records() {
             let rec = rec.with_context(|| format!("{}", path.display()))?;
             let prompt = rec.get(0).unwrap_or_default().to_owned();
-            let hashed = || {
-                let d = sha2::Sha256::digest(prompt.as_bytes());
-                u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
-            };
-            let keep = contaminated.contains(prompt.trim())
+            let h = hash_share(&prompt);
+            let split = if contaminated.contains(prompt.trim())
                 || eval_subjects.contains(group)
-                || (group == "gsm8k" && hashed() < 30);
-            if keep {
-                rows.push(Row {
-                    weak: rec.get(1) == Some("True"),
-                    strong: rec.get(2) == Some("True"),
-                    prompt,
-                });
-            }
+                || (group == "gsm8k" && h < 30)
+            {
+                Split::Eval
+            } else if h.is_multiple_of(10) {
+                Split::Calib
+            } else {
+                Split::Train
+            };
+            rows.push(Row {
+                weak: rec.get(1) == Some("True"),
+                strong: rec.get(2) == Some("True"),
+                prompt,
+                group: group.to_owned(),
+                split,
+            });
         }
         Ok(())
     };
@@ -225,6 +271,58 @@ fn held_out(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
     }
     read(&data.join("gsm8k_responses.csv"), "gsm8k", &mut rows)?;
     Ok(rows)
+}
+
+/// The held-out split of [`routing_rows`].
+fn held_out(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row>> {
+    Ok(routing_rows(data, eval_subjects)?
+        .into_iter()
+        .filter(|r| r.split == Split::Eval)
+        .collect())
+}
+
+/// Writes the routing head's input for every routing prompt (and extra
+/// chat cases) as JSON lines, for `pkg-scripts/train_local_router.py`.
+fn features(args: FeaturesArgs) -> Result<()> {
+    let tagger = load_tagger(&args.tagger)?;
+    let subjects: BTreeSet<String> = tagger.model().info().router_eval_subjects.iter().cloned().collect();
+    let rows = routing_rows(&args.data, &subjects)?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?,
+    );
+    let start = Instant::now();
+    let mut write = |record: serde_json::Value| -> Result<()> {
+        serde_json::to_writer(&mut out, &record)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    for (i, r) in rows.iter().enumerate() {
+        let x = tagger.pooled(&r.prompt)?;
+        write(serde_json::json!({
+            "source": "routing", "group": r.group, "split": r.split,
+            "weak": r.weak, "strong": r.strong, "prompt": r.prompt, "x": x,
+        }))?;
+        if (i + 1) % 1000 == 0 {
+            eprintln!("  {} / {} ({:.0} s)", i + 1, rows.len(), start.elapsed().as_secs_f64());
+        }
+    }
+    for path in &args.cases {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let case: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}", path.display()))?;
+            let last = case["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .and_then(|m| m["content"].as_str())
+                .with_context(|| format!("{}: a case without messages", path.display()))?;
+            let x = tagger.pooled(last)?;
+            write(serde_json::json!({
+                "source": path.display().to_string(), "id": case["id"], "kind": case["kind"], "prompt": last, "x": x,
+            }))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn eval(args: EvalArgs) -> Result<()> {

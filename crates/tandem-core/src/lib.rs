@@ -4,7 +4,9 @@
 //! * [`shield`] finds personal data and secrets in text, replaces them with
 //!   typed placeholders before the text leaves the device, and restores the
 //!   originals in the (streamed) reply.
-//! * [`router`] decides local model or cloud per query, with the reason.
+//! * [`router`] decides local model or cloud per query, with the reason;
+//!   [`cascade`] hands a started local answer to the cloud when the local
+//!   model's confidence over its first tokens is too low.
 //! * [`eval`] scores recognizers against labeled data sets and routers
 //!   against known model outcomes.
 //! * [`sampling`] picks tokens from logits; [`chat`] renders chat templates.
@@ -16,6 +18,7 @@
 //! This crate does no I/O and reads no clock: callers pass strings in and get
 //! values out. It never depends on burn or wasm-bindgen.
 
+pub mod cascade;
 pub mod chat;
 pub mod eval;
 pub mod router;

@@ -1,6 +1,7 @@
 //! One generation's state: what to run next, and what the logits mean.
 
 use crate::{Engine, EngineError, GenerateOptions};
+use tandem_core::cascade::{TokenConfidence, token_confidence};
 use tandem_core::sampling::{History, Sampler};
 use tandem_models::KvCache;
 
@@ -28,6 +29,8 @@ pub enum Event {
         id: u32,
         /// Text to append.
         text: String,
+        /// How sure the model was of it (for the cascade).
+        confidence: TokenConfidence,
     },
     /// Generation ended.
     Done(StopReason),
@@ -98,6 +101,7 @@ impl Generation {
             events.push(Event::Done(StopReason::Stop));
             return Ok(events);
         }
+        let confidence = token_confidence(logits, id);
         self.generated.push(id);
         let text = engine.tokenizer().decode(&self.generated)?;
         // Hold back an incomplete multi-byte character (decoded as U+FFFD).
@@ -109,7 +113,11 @@ impl Generation {
             }
             _ => String::new(),
         };
-        events.push(Event::Token { id, text: new_text });
+        events.push(Event::Token {
+            id,
+            text: new_text,
+            confidence,
+        });
         if self.generated.len() >= self.max_tokens {
             self.stop = Some(StopReason::MaxTokens);
             events.push(Event::Done(StopReason::MaxTokens));

@@ -216,6 +216,39 @@ impl Tagger {
         })
     }
 
+    /// Routes with a head trained for one local model instead of the heads
+    /// file's weak/strong head ([`tandem_models::RoutingHead`]).
+    pub fn set_routing_head(&mut self, head: &tandem_models::RoutingHead) -> Result<(), EngineError> {
+        Ok(self.model.set_routing_head(head)?)
+    }
+
+    /// Routes with the head shipped for `local_model` (a `pkg-scripts/models.json`
+    /// name), if one ships ([`tandem_models::ROUTING_HEADS`]); otherwise
+    /// keeps the current head. Says whether a head was found.
+    pub fn route_for(&mut self, local_model: &str) -> Result<bool, EngineError> {
+        match tandem_models::routing_head_for(local_model) {
+            Some(bytes) => {
+                self.set_routing_head(&tandem_models::RoutingHead::parse(bytes)?)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The routing head's input for `text`: the L2-normalised mean-pooled
+    /// encoder state of its first window (what routing heads are trained on).
+    pub fn pooled(&self, text: &str) -> Result<Vec<f32>, EngineError> {
+        let plan = self.plan(text)?;
+        let out = self.forward(&plan)?;
+        let [_, h] = out.pooled.dims();
+        let all = out
+            .pooled
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| EngineError::Readback(format!("{e:?}")))?;
+        Ok(all[..h].to_vec())
+    }
+
     /// Runs the encoder and both heads over a plan's windows (on the device).
     pub fn forward(&self, plan: &Plan) -> Result<TaggingOutput, EngineError> {
         Ok(self.model.forward(&plan.rows, &plan.shapes)?)

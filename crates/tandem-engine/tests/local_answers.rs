@@ -24,7 +24,7 @@ fn answer(engine: &Engine, messages: &[Message], options: &GenerateOptions) -> (
     engine
         .generate(generation, |event| match event {
             Event::Prefilled { tokens } => prompt = *tokens,
-            Event::Token { id, text: piece } => {
+            Event::Token { id, text: piece, .. } => {
                 ids.push(*id);
                 text.push_str(piece);
             }

@@ -12,6 +12,7 @@
 use crate::encoder::{Encoded, Encoder, EncoderConfig, l2_normalize, mean_pool};
 use crate::error::{ModelError, config_err};
 use crate::linear::{Linear, WeightFormat, load_linear};
+use crate::routing::{RoutingHead, hex_sha256};
 use crate::weights::{SafetensorsWeights, Weight, WeightSource};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -25,6 +26,9 @@ pub const HEADS_FORMAT: &str = "tandem-encoder-heads/2";
 pub struct HeadsInfo {
     /// sha256 of the base `model.safetensors` the deltas apply to.
     pub base_sha256: String,
+    /// sha256 of this heads file (a [`RoutingHead`] names the file whose
+    /// encoder output it was trained on).
+    pub sha256: String,
     /// BIO labels of the token head, in output order (`O` first).
     pub ner_labels: Vec<String>,
     /// Names of the word-shape bits the model reads per token, in order
@@ -79,6 +83,7 @@ impl Heads {
         }
         let info = HeadsInfo {
             base_sha256: field("base_sha256")?,
+            sha256: hex_sha256(bytes),
             ner_labels,
             shape_features: field("shape_features")?
                 .split(',')
@@ -177,6 +182,7 @@ pub struct TaggingEncoder {
     ner: Linear,
     router: Linear,
     info: HeadsInfo,
+    routing_for: Option<String>,
 }
 
 /// What one pass over a batch of windows yields, still on the device.
@@ -187,6 +193,9 @@ pub struct TaggingOutput {
     /// `[batch]`: the routing head's calibrated logit per row (read row 0
     /// for a query: it holds the query's first tokens).
     pub route_logit: Tensor<1>,
+    /// `[batch, hidden]`: the L2-normalised mean-pooled state the routing
+    /// head reads (what a [`RoutingHead`] is trained on).
+    pub pooled: Tensor<2>,
 }
 
 impl TaggingEncoder {
@@ -240,7 +249,33 @@ impl TaggingEncoder {
             router: load_linear(&heads.tensors, "router", 1, h, true, device, WeightFormat::F32)?,
             encoder,
             info: heads.info.clone(),
+            routing_for: None,
         })
+    }
+
+    /// Routes with `head`, trained for one local model, instead of the
+    /// heads file's weak/strong head. The head must have been trained on
+    /// this heads file's encoder output.
+    pub fn set_routing_head(&mut self, head: &RoutingHead) -> Result<(), ModelError> {
+        if !head.info().heads_sha256.eq_ignore_ascii_case(&self.info.sha256) {
+            return Err(config_err(format!(
+                "the routing head for {} was trained on heads file {}, not {}",
+                head.info().local_model,
+                head.info().heads_sha256,
+                self.info.sha256
+            )));
+        }
+        let h = self.encoder.config().hidden_size;
+        let device = self.encoder.device().clone();
+        self.router = load_linear(head.tensors(), "router", 1, h, true, &device, WeightFormat::F32)?;
+        self.routing_for = Some(head.info().local_model.clone());
+        Ok(())
+    }
+
+    /// The local model the routing head was trained for (`None`: the heads
+    /// file's own head, trained on whether Mixtral-8x7B suffices).
+    pub fn routing_for(&self) -> Option<&str> {
+        self.routing_for.as_deref()
     }
 
     /// The encoder under the heads.
@@ -277,8 +312,12 @@ impl TaggingEncoder {
         let ner = softmax(self.ner.forward(encoded.hidden.clone()), 2);
         let pooled = l2_normalize(mean_pool(&encoded));
         let [b, h] = pooled.dims();
-        let route_logit = self.router.forward(pooled.reshape([1, b, h])).reshape([b]);
-        Ok(TaggingOutput { ner, route_logit })
+        let route_logit = self.router.forward(pooled.clone().reshape([1, b, h])).reshape([b]);
+        Ok(TaggingOutput {
+            ner,
+            route_logit,
+            pooled,
+        })
     }
 }
 

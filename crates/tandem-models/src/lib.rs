@@ -80,6 +80,7 @@ mod heads;
 mod linear;
 mod model;
 mod rope;
+mod routing;
 mod tokenizer;
 mod weights;
 
@@ -90,5 +91,6 @@ pub use error::ModelError;
 pub use heads::{DEFAULT_HEADS, HEADS_FORMAT, Heads, HeadsInfo, TaggingEncoder, TaggingOutput};
 pub use linear::WeightFormat;
 pub use model::Model;
+pub use routing::{ROUTING_HEAD_FORMAT, ROUTING_HEADS, RoutingHead, RoutingHeadInfo, routing_head_for};
 pub use tokenizer::{PieceTokenizer, TextTokenizer};
 pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource};

@@ -142,6 +142,21 @@ impl Analyzer {
         Ok(())
     }
 
+    /// Routes with the head trained for the local model named `localModel`
+    /// (its registry name, e.g. `"smollm2-135m"`) when this package ships one;
+    /// otherwise keeps the weak/strong head. Says whether one was found.
+    #[wasm_bindgen(js_name = routeFor)]
+    pub fn route_for(&mut self, local_model: &str) -> Result<bool, JsError> {
+        self.tagger.route_for(local_model).map_err(js_error)
+    }
+
+    /// The local model the routing head was trained for, or `undefined` for
+    /// the weak/strong head (Mixtral-8x7B against GPT-4).
+    #[wasm_bindgen(getter, js_name = routingFor)]
+    pub fn routing_for(&self) -> Option<String> {
+        self.tagger.model().routing_for().map(str::to_owned)
+    }
+
     /// `"webgpu"` or `"cpu"`.
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {

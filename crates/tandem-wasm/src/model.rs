@@ -390,7 +390,7 @@ impl LocalModel {
                         prompt_tokens = tokens;
                         prefill_end = Some(now_ms());
                     }
-                    Event::Token { id, text: piece } => {
+                    Event::Token { id, text: piece, .. } => {
                         text.push_str(&piece);
                         if let Some(f) = &on_token {
                             f.call2(&JsValue::NULL, &piece.into(), &id.into())

@@ -6,7 +6,9 @@
 //! each case lists groups of acceptable words (one of each group must
 //! appear, as a whole word; a trailing `*` accepts any ending), words that
 //! must not appear (leftovers copied from earlier turns), and every answer
-//! must not repeat itself ([`repetition`]).
+//! must not repeat itself ([`repetition`]) nor decline the task ([`refuses`]:
+//! "as an AI, I don't have the capability…" is what SmolLM2-135M says to
+//! most rewording requests, and it often contains the right keywords).
 
 use serde::{Deserialize, Serialize};
 
@@ -38,13 +40,40 @@ pub struct Judgement {
     pub repetition: f64,
     /// [`repetition`] is above [`DEGENERATE_REPETITION`].
     pub degenerate: bool,
+    /// The answer declines the task ([`refuses`]).
+    pub refused: bool,
 }
 
 impl Judgement {
-    /// Usable: right words, no loop.
+    /// Usable: right words, no loop, no refusal.
     pub fn passed(&self) -> bool {
-        self.keywords && !self.degenerate
+        self.keywords && !self.degenerate && !self.refused
     }
+}
+
+/// Phrases with which assistants decline a task (lower case).
+const REFUSALS: &[&str] = &[
+    "as an ai",
+    "as a chatbot",
+    "as a language model",
+    "i don't have the capability",
+    "i don't have the ability",
+    "i do not have the ability",
+    "i do not have the capability",
+    "i'm not able to",
+    "i am not able to",
+    "i'm unable to",
+    "i am unable to",
+    "i can't assist",
+    "i cannot assist",
+    "i'm not equipped",
+    "i am not equipped",
+];
+
+/// The answer declines the task with one of the stock phrases.
+pub fn refuses(answer: &str) -> bool {
+    let lower = answer.to_lowercase().replace('\u{2019}', "'");
+    REFUSALS.iter().any(|r| lower.contains(r))
 }
 
 /// Above this share of repeated word 3-grams an answer loops. Fluent English
@@ -75,6 +104,7 @@ pub fn judge(case: &AnswerCase, answer: &str) -> Judgement {
         keywords,
         repetition,
         degenerate: repetition > DEGENERATE_REPETITION,
+        refused: refuses(answer),
     }
 }
 
@@ -146,6 +176,16 @@ mod tests {
         let fluent = "The capital of France is Paris. It is known for the Eiffel Tower, its museums and the river Seine, which runs through the middle of the city.";
         assert_eq!(repetition(fluent), 0.0);
         assert_eq!(repetition("Paris."), 0.0);
+    }
+
+    #[test]
+    fn refusals_do_not_pass_even_with_the_right_words() {
+        let c = case(&[&["file"]], &[]);
+        let refusal = "I'm sorry, but as an AI designed to assist with grammar, I don\u{2019}t have the capability to send the file.";
+        let j = judge(&c, refusal);
+        assert!(j.keywords && j.refused && !j.passed());
+        assert!(judge(&c, "Could you please send the file again?").passed());
+        assert!(refuses("I am unable to help with that."));
     }
 
     #[test]

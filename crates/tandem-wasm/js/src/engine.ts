@@ -34,7 +34,7 @@ export class LocalEngine implements Engine {
   #drafter: LocalModel | null = null;
   #drafterName: string | null = null;
   #cloud: Cloud | null = null;
-  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false } };
+  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false, routingFor: null } };
   #total: Usage = emptyUsage();
   /** Model entities by message text (bounded; see `#modelEntities`). */
   readonly #entities = new Map<string, Detection[]>();
@@ -120,11 +120,13 @@ export class LocalEngine implements Engine {
       backend = this.#drafter.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#drafter.fallbackReason ?? null;
     }
+    // The router believes what it was trained for: the head of this local model, where one ships.
+    if (this.#analyzer && this.#drafterName) this.#analyzer.routeFor(this.#drafterName);
     this.#ready(backend, fallbackReason);
   }
 
   #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null): void {
-    this.#info = { backend, fallbackReason, models: { drafter: this.#drafterName, analyzer: !!this.#analyzer } };
+    this.#info = { backend, fallbackReason, models: { drafter: this.#drafterName, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
     this.#events.emit("ready", this.#info);
   }
 

@@ -133,7 +133,16 @@ export interface EngineEvents {
   /** Model download progress; `cached` when the file came from the Cache API. */
   progress: { file: string; loaded: number; total: number; cached: boolean };
   /** The engine is ready: the backend the models run on, and why not WebGPU when not. */
-  ready: { backend: "webgpu" | "cpu" | "none"; fallbackReason: string | null; models: { drafter: string | null; analyzer: boolean } };
+  ready: {
+    backend: "webgpu" | "cpu" | "none";
+    fallbackReason: string | null;
+    models: {
+      drafter: string | null;
+      analyzer: boolean;
+      /** The local model the router's head was trained for; `null`: the weak/strong head (Mixtral-8x7B against GPT-4). */
+      routingFor: string | null;
+    };
+  };
   /** The last user message, with what was found in it and the text that may leave the page. */
   redaction: { original: string; redacted: string; entities: Detection[]; sent: boolean };
   /** The route chosen for this message, with the local-suffices probability and the reason. */

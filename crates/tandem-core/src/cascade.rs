@@ -1,0 +1,184 @@
+//! The cascade: start the local answer, and hand the query to the cloud when
+//! the local model's own confidence over its first tokens is too low.
+//!
+//! The router decides before a single token exists; the cascade looks at
+//! what the local model actually does. Per generated token it keeps the
+//! model's log-probability of that token and the entropy of its
+//! distribution (both from the raw logits, before any sampling rule), and
+//! after [`CascadeBar::tokens`] tokens (or the end of a shorter answer) it
+//! says whether to keep the local answer. The caller holds those first
+//! tokens back until then, so a switched answer never shows local text.
+//!
+//! ```
+//! use tandem_core::cascade::{CascadeBar, Confidence, token_confidence};
+//!
+//! let bar = CascadeBar { tokens: 2, min_mean_logprob: -1.0 };
+//! let mut c = Confidence::default();
+//! c.push(token_confidence(&[5.0, 0.0, 0.0], 0)); // sure
+//! assert_eq!(bar.verdict(&c, false), None); // not enough tokens yet
+//! c.push(token_confidence(&[0.0, 0.0, 0.0], 1)); // a guess among three
+//! assert!(bar.verdict(&c, false).unwrap().keep_local); // mean -0.56 >= -1.0
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// How sure the model was of one token it produced.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenConfidence {
+    /// Natural log of the model's probability of the token (≤ 0).
+    pub logprob: f32,
+    /// Entropy of the model's next-token distribution, in nats.
+    pub entropy: f32,
+}
+
+/// The model's confidence in `chosen` under `logits` (softmax at
+/// temperature 1; non-finite logits get no mass). A chosen token with no
+/// mass has log-probability `-inf`'s stand-in, `f32::MIN`.
+pub fn token_confidence(logits: &[f32], chosen: u32) -> TokenConfidence {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return TokenConfidence {
+            logprob: f32::MIN,
+            entropy: 0.0,
+        };
+    }
+    // log Z and E[l - max] in one pass, in f64: vocabularies reach 150k entries.
+    let (mut z, mut weighted) = (0.0f64, 0.0f64);
+    for &l in logits.iter().filter(|l| l.is_finite()) {
+        let d = f64::from(l - max);
+        let e = d.exp();
+        z += e;
+        weighted += e * d;
+    }
+    let log_z = z.ln();
+    let logprob = match logits.get(chosen as usize) {
+        Some(&l) if l.is_finite() => (f64::from(l - max) - log_z) as f32,
+        _ => f32::MIN,
+    };
+    TokenConfidence {
+        logprob,
+        entropy: (log_z - weighted / z).max(0.0) as f32,
+    }
+}
+
+/// The confidence of an answer's first tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Confidence {
+    tokens: Vec<TokenConfidence>,
+}
+
+impl Confidence {
+    /// Adds the next token's confidence.
+    pub fn push(&mut self, token: TokenConfidence) {
+        self.tokens.push(token);
+    }
+
+    /// Tokens seen.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// No token yet.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The mean log-probability of the first `n` tokens (0 for none).
+    pub fn mean_logprob(&self, n: usize) -> f32 {
+        mean(self.tokens.iter().take(n).map(|t| t.logprob))
+    }
+
+    /// The mean entropy of the first `n` tokens (0 for none).
+    pub fn mean_entropy(&self, n: usize) -> f32 {
+        mean(self.tokens.iter().take(n).map(|t| t.entropy))
+    }
+}
+
+fn mean(values: impl Iterator<Item = f32>) -> f32 {
+    let (sum, n) = values.fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(v.max(-100.0)), n + 1));
+    if n == 0 { 0.0 } else { (sum / n as f64) as f32 }
+}
+
+/// When a local answer is handed to the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CascadeBar {
+    /// How many first tokens are judged (and held back meanwhile).
+    pub tokens: usize,
+    /// Keep the local answer when their mean log-probability is at least this.
+    pub min_mean_logprob: f32,
+}
+
+/// What the cascade decided, and on what.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CascadeVerdict {
+    /// Keep the local answer (else: switch to the cloud).
+    pub keep_local: bool,
+    /// The mean log-probability it was decided on.
+    pub mean_logprob: f32,
+    /// Tokens it was decided on.
+    pub tokens: usize,
+}
+
+impl CascadeBar {
+    /// The decision once `tokens` tokens are in, or the answer `ended`
+    /// sooner; `None` while undecided.
+    pub fn verdict(&self, confidence: &Confidence, ended: bool) -> Option<CascadeVerdict> {
+        if confidence.len() < self.tokens && !ended {
+            return None;
+        }
+        let n = confidence.len().min(self.tokens);
+        let mean_logprob = confidence.mean_logprob(n);
+        Some(CascadeVerdict {
+            keep_local: mean_logprob >= self.min_mean_logprob,
+            mean_logprob,
+            tokens: n,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_confidence_is_the_log_softmax_and_its_entropy() {
+        let t = token_confidence(&[0.0, 0.0, 0.0, 0.0], 2);
+        assert!((t.logprob - (0.25f32).ln()).abs() < 1e-6);
+        assert!((t.entropy - (4.0f32).ln()).abs() < 1e-6);
+        let sure = token_confidence(&[30.0, 0.0, f32::NAN], 0);
+        assert!(sure.logprob > -1e-6 && sure.entropy < 1e-6);
+        assert_eq!(token_confidence(&[1.0, f32::NEG_INFINITY], 1).logprob, f32::MIN);
+        assert_eq!(token_confidence(&[f32::NAN], 0).logprob, f32::MIN);
+        assert_eq!(token_confidence(&[1.0], 7).logprob, f32::MIN, "out of range");
+    }
+
+    #[test]
+    fn the_bar_waits_for_its_tokens_or_the_end() {
+        let bar = CascadeBar {
+            tokens: 3,
+            min_mean_logprob: -1.0,
+        };
+        let mut c = Confidence::default();
+        assert_eq!(bar.verdict(&c, false), None);
+        c.push(token_confidence(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0)); // ln(1/8) = -2.08
+        assert_eq!(bar.verdict(&c, false), None);
+        let short = bar.verdict(&c, true).unwrap();
+        assert!(!short.keep_local && short.tokens == 1);
+        c.push(token_confidence(&[20.0, 0.0], 0));
+        c.push(token_confidence(&[20.0, 0.0], 0));
+        let v = bar.verdict(&c, false).unwrap();
+        assert!(v.keep_local, "mean -0.69 >= -1: {v:?}");
+        c.push(token_confidence(&[f32::NAN, 0.0], 0));
+        assert_eq!(bar.verdict(&c, false), Some(v), "only the first three count");
+        // an impossible token counts as -100, not -inf: one bad token does not poison a mean
+        assert!(c.mean_logprob(4) > -30.0);
+    }
+}
