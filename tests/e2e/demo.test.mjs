@@ -188,6 +188,25 @@ test("the router sends a plain question to the cloud under a strict threshold, a
   await lax.close();
 });
 
+test("the router believes what it was trained for: SmolLM2's own head sends knowledge and code questions to the cloud", async () => {
+  const { page, errors, close } = await open();
+  const ready = (await events(page, "ready")).at(-1);
+  assert.equal(ready.models.routingFor, "smollm2-135m");
+  for (const question of [
+    "Which element has the highest electronegativity, and why?",
+    "Why does JSON.parse throw 'Unexpected token < in JSON at position 0' when I fetch my API?",
+  ]) {
+    const r = await ask(page, question, "auto");
+    assert.equal(r.error, null);
+    assert.equal(r.route, "cloud", question);
+    const route = (await events(page, "route")).at(-1);
+    assert.equal(route.reason.kind, "needsCloud");
+    assert.ok(route.pLocal < 0.5, `${question}: ${route.pLocal}`);
+  }
+  assert.deepEqual(errors, []);
+  await close();
+});
+
 test("speculative: the page drafts, the worker's target verifies, and the answer is the target's own", async () => {
   const prompt = "Name three primary colors.";
   const maxTokens = 16;
