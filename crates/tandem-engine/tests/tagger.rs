@@ -1,11 +1,17 @@
 //! The analyzer on the real all-MiniLM-L6-v2 with the shipped heads (CPU
 //! backend): names, places and organizations in byte offsets of the original text, long texts cut
 //! into windows without losing entities, the routing probability taken
-//! from the first window, and malformed read-backs refused.
+//! from the first window, and malformed read-backs refused. Routing heads
+//! per local model: the head shipped for SmolLM2-135M sends a knowledge
+//! question and a code-debugging question to the cloud and keeps a simple
+//! fact it answers right local, while the weak/strong head (trained on
+//! Mixtral-8x7B) keeps all of them local; heads trained on another heads
+//! file, and unknown models, are refused.
 
 use std::path::PathBuf;
 use tandem_core::EntityKind;
 use tandem_engine::{Tagger, TaggerFiles};
+use tandem_models::{ROUTING_HEAD_FORMAT, RoutingHead};
 
 fn base(name: &str) -> Vec<u8> {
     let cache = std::env::var_os("TANDEM_CACHE")
@@ -142,4 +148,59 @@ fn agrees_with(q8: &Tagger, f32: &Tagger, format: tandem_models::WeightFormat) {
             b.p_local
         );
     }
+}
+
+const KNOWLEDGE: &str = "Which element has the highest electronegativity, and why?";
+const CODE: &str = "Why does my React component crash with 'TypeError: Cannot read properties of undefined (reading 'length')' after fetching data?";
+/// SmolLM2-135M answers it ("… Paris, France …", tests/data/local).
+const SIMPLE_FACT: &str = "What is the capital of France?";
+
+#[test]
+fn the_smollm2_routing_head_sends_what_it_cannot_answer_to_the_cloud() {
+    let mut t = tagger();
+    let p = |t: &Tagger, q: &str| t.analyze(q).unwrap().p_local;
+    let weak_strong = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT)];
+    assert!(
+        weak_strong.iter().all(|&p| p >= 0.5),
+        "the weak/strong head keeps all local: {weak_strong:?}"
+    );
+    assert!(t.route_for("smollm2-135m").unwrap());
+    assert_eq!(t.model().routing_for(), Some("smollm2-135m"));
+    let local = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT)];
+    assert!(
+        local[0] < 0.5 && local[1] < 0.5,
+        "knowledge and code go to the cloud: {local:?}"
+    );
+    assert!(local[2] >= 0.5, "a simple fact it answers stays local: {local:?}");
+    // Swapping the local model swaps the head.
+    assert!(t.route_for("qwen2.5-coder-0.5b").unwrap());
+    assert_eq!(t.model().routing_for(), Some("qwen2.5-coder-0.5b"));
+    assert_ne!(p(&t, KNOWLEDGE), local[0]);
+}
+
+#[test]
+fn unknown_models_and_foreign_heads_are_refused() {
+    let mut t = tagger();
+    let before = t.analyze(KNOWLEDGE).unwrap().p_local;
+    assert!(!t.route_for("no-such-model").unwrap());
+    assert_eq!(t.model().routing_for(), None);
+    assert_eq!(t.analyze(KNOWLEDGE).unwrap().p_local, before);
+
+    // The shipped head with another heads file's digest: refused, and the head in use stays.
+    let shipped = tandem_models::routing_head_for("smollm2-135m").unwrap();
+    let head = RoutingHead::parse(shipped).unwrap();
+    assert_eq!(head.info().heads_sha256, t.model().info().sha256);
+    let digest = head.info().heads_sha256.as_bytes();
+    let at = shipped.windows(digest.len()).position(|w| w == digest).unwrap();
+    let mut foreign = shipped.to_vec();
+    foreign[at..at + digest.len()].fill(b'0');
+    let err = t.set_routing_head(&RoutingHead::parse(&foreign).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("was trained on heads file"), "{err}");
+    assert_eq!(t.analyze(KNOWLEDGE).unwrap().p_local, before);
+
+    // Not a routing head: a clear error, no panic.
+    let err = RoutingHead::parse(tandem_models::DEFAULT_HEADS).err().unwrap();
+    assert!(err.to_string().contains(ROUTING_HEAD_FORMAT), "{err}");
+    assert!(RoutingHead::parse(b"\x08\x00\x00\x00\x00\x00\x00\x00{}").is_err());
+    assert!(RoutingHead::parse(b"").is_err());
 }
