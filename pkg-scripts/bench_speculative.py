@@ -49,7 +49,7 @@ def sh(args, **kw):
 
 def baseline(prompt, ns=None):
     """Target alone: end-to-end tokens/s of `tandem generate` (prefill + decode)."""
-    err = sh(([*ns] if ns else []) + [TANDEM, "generate", "--model", TARGET, "--max-tokens", str(MAX_TOKENS), prompt]).stderr
+    err = sh(([*ns] if ns else []) + [TANDEM, "generate", "--model", TARGET, "--plain", "--max-tokens", str(MAX_TOKENS), prompt]).stderr
     m = re.search(r"prefill: (\d+) tokens in ([\d.]+) s .*decode: (\d+) tokens in ([\d.]+) s", err)
     tokens, seconds = int(m.group(3)) + 1, float(m.group(2)) + float(m.group(4))
     return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds}

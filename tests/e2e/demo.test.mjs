@@ -214,7 +214,7 @@ test("speculative: the page drafts, the worker's target verifies, and the answer
   const r = await ask(page, prompt, "cloud");
   assert.equal(r.error, null);
   assert.equal(r.mode, "speculative");
-  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--weights", TARGET_WEIGHTS, "--max-tokens", `${maxTokens}`, prompt]);
+  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--plain", "--weights", TARGET_WEIGHTS, "--max-tokens", `${maxTokens}`, prompt]);
   assert.equal(r.answer, stdout.trimEnd(), "greedy speculation prints exactly the target's greedy reply");
   const rounds = await events(page, "draft");
   assert.ok(rounds.length >= 2, `${rounds.length} rounds`);

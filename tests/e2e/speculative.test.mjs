@@ -46,7 +46,7 @@ before(async () => {
     },
     secrets: { TOKEN, SEAL: seal.split("\n")[1].trim() },
   });
-  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--max-tokens", `${MAX_TOKENS}`, PROMPT]);
+  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--plain", "--max-tokens", `${MAX_TOKENS}`, PROMPT]);
   reference = stdout.trimEnd();
 });
 

@@ -141,9 +141,10 @@ pub(crate) struct AnswerArgs {
 }
 
 impl AnswerArgs {
-    /// The generation settings these flags say.
-    pub(crate) fn options(&self) -> GenerateOptions {
-        let mut options = if self.plain {
+    /// The generation settings these flags say; `plain` (raw text
+    /// continuation) starts from plain decoding like `--plain`.
+    pub(crate) fn options(&self, plain: bool) -> GenerateOptions {
+        let mut options = if self.plain || plain {
             GenerateOptions {
                 max_tokens: self.max_tokens,
                 ..GenerateOptions::default()
@@ -172,7 +173,8 @@ pub(crate) struct Args {
     /// Model name (see pkg-scripts/models.json) or GGUF path.
     #[arg(long, default_value = "smollm2-135m")]
     model: String,
-    /// Continue the text as is instead of applying the chat template.
+    /// Continue the text as is instead of applying the chat template
+    /// (with plain decoding unless flags say otherwise).
     #[arg(long)]
     raw: bool,
     #[command(flatten)]
@@ -186,7 +188,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let loaded = Instant::now();
     let (engine, path) = models::load_engine(&args.model, &device, format)?;
     eprintln!("loaded {} in {:.2} s", path.display(), loaded.elapsed().as_secs_f64());
-    let options = args.answer.options();
+    let options = args.answer.options(args.raw);
     let generation = if args.raw {
         engine.start(&args.prompt, &options)?
     } else {

@@ -88,7 +88,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     let cases = parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.set.display()))?;
     let (device, format) = args.backend.prepare()?;
     let (engine, path) = models::load_engine(&args.model, &device, format)?;
-    let options = args.answer.options();
+    let options = args.answer.options(false);
     eprintln!("{}: {} cases, {options:?}", path.display(), cases.len());
     let bar = CascadeBar {
         tokens: args.cascade_tokens,
