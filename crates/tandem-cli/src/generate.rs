@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 use tandem_core::chat::{Message, Role};
 use tandem_core::sampling::SamplingConfig;
-use tandem_engine::{Event, GenerateOptions};
+use tandem_engine::{Event, GenerateOptions, GenerateOverrides};
 
 /// Where the model runs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -144,7 +144,7 @@ impl AnswerArgs {
     /// The generation settings these flags say; `plain` (raw text
     /// continuation) starts from plain decoding like `--plain`.
     pub(crate) fn options(&self, plain: bool) -> GenerateOptions {
-        let mut options = if self.plain || plain {
+        let options = if self.plain || plain {
             GenerateOptions {
                 max_tokens: self.max_tokens,
                 ..GenerateOptions::default()
@@ -152,16 +152,20 @@ impl AnswerArgs {
         } else {
             GenerateOptions::chat(self.max_tokens)
         };
-        options.sampling = self.sampling.over(options.sampling);
-        let positive = |n: usize| (n > 0).then_some(n);
-        let s = &mut options.sampling;
-        s.repetition_penalty = self.repetition_penalty.unwrap_or(s.repetition_penalty);
-        s.repetition_window = self.repetition_window.map_or(s.repetition_window, positive);
-        s.no_repeat_ngram = self.no_repeat_ngram.map_or(s.no_repeat_ngram, positive);
-        let h = &mut options.history;
-        h.max_turns = self.history_turns.unwrap_or(h.max_turns);
-        h.max_tokens = self.history_tokens.unwrap_or(h.max_tokens);
-        options
+        let sampling = &self.sampling;
+        GenerateOverrides {
+            temperature: Some(sampling.temperature),
+            top_k: sampling.top_k,
+            top_p: sampling.top_p,
+            seed: Some(sampling.seed),
+            repetition_penalty: self.repetition_penalty,
+            repetition_window: self.repetition_window,
+            no_repeat_ngram: self.no_repeat_ngram,
+            history_turns: self.history_turns,
+            history_tokens: self.history_tokens,
+            max_tokens: None,
+        }
+        .over(options)
     }
 }
 

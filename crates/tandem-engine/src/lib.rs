@@ -76,6 +76,57 @@ impl GenerateOptions {
     }
 }
 
+/// Settings a caller puts over a [`GenerateOptions`]: `None` keeps the
+/// default, and 0 turns the repetition window or the n-gram rule off. The
+/// one place the CLI's flags and the wasm options are applied.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerateOverrides {
+    /// Most tokens to generate.
+    pub max_tokens: Option<usize>,
+    /// 0 = greedy.
+    pub temperature: Option<f32>,
+    /// Keep the k most likely tokens.
+    pub top_k: Option<usize>,
+    /// Nucleus sampling threshold.
+    pub top_p: Option<f32>,
+    /// Penalty for recently seen tokens (1 = none).
+    pub repetition_penalty: Option<f32>,
+    /// How many recent tokens the penalty looks at (0 = all).
+    pub repetition_window: Option<usize>,
+    /// Never repeat an n-gram of the answer of this length (0 = off).
+    pub no_repeat_ngram: Option<usize>,
+    /// Most earlier turns shown.
+    pub history_turns: Option<usize>,
+    /// Most prompt tokens shown.
+    pub history_tokens: Option<usize>,
+    /// Seed of the random stream.
+    pub seed: Option<u64>,
+}
+
+impl GenerateOverrides {
+    /// These settings over `defaults`.
+    pub fn over(&self, defaults: GenerateOptions) -> GenerateOptions {
+        let positive = |n: usize| (n > 0).then_some(n);
+        let (s, h) = (defaults.sampling, defaults.history);
+        GenerateOptions {
+            max_tokens: self.max_tokens.unwrap_or(defaults.max_tokens),
+            sampling: SamplingConfig {
+                temperature: self.temperature.unwrap_or(s.temperature),
+                top_k: self.top_k.or(s.top_k),
+                top_p: self.top_p.or(s.top_p),
+                repetition_penalty: self.repetition_penalty.unwrap_or(s.repetition_penalty),
+                repetition_window: self.repetition_window.map_or(s.repetition_window, positive),
+                no_repeat_ngram: self.no_repeat_ngram.map_or(s.no_repeat_ngram, positive),
+                seed: self.seed.unwrap_or(s.seed),
+            },
+            history: HistoryBudget {
+                max_turns: self.history_turns.unwrap_or(h.max_turns),
+                max_tokens: self.history_tokens.unwrap_or(h.max_tokens),
+            },
+        }
+    }
+}
+
 /// How much of a conversation a small local model is shown by default.
 pub const LOCAL_HISTORY: HistoryBudget = HistoryBudget {
     max_turns: 1,

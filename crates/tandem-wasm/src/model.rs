@@ -13,9 +13,8 @@
 use crate::options::from_js_object;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use tandem_core::chat::{HistoryBudget, Message};
-use tandem_core::sampling::SamplingConfig;
-use tandem_engine::{Engine, Event, GenerateOptions, Generation, StopReason};
+use tandem_core::chat::Message;
+use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
 
@@ -119,25 +118,19 @@ impl JsGenerateOptions {
         "seed",
     ];
 
-    /// These options over `defaults` (0 turns a window or n-gram rule off).
-    fn over(self, defaults: GenerateOptions) -> GenerateOptions {
-        let positive = |n: usize| (n > 0).then_some(n);
-        let (s, h) = (defaults.sampling, defaults.history);
-        GenerateOptions {
-            max_tokens: self.max_tokens.unwrap_or(defaults.max_tokens),
-            sampling: SamplingConfig {
-                temperature: self.temperature.unwrap_or(s.temperature),
-                top_k: self.top_k.or(s.top_k),
-                top_p: self.top_p.or(s.top_p),
-                repetition_penalty: self.repetition_penalty.unwrap_or(s.repetition_penalty),
-                repetition_window: self.repetition_window.map_or(s.repetition_window, positive),
-                no_repeat_ngram: self.no_repeat_ngram.map_or(s.no_repeat_ngram, positive),
-                seed: self.seed.unwrap_or(s.seed),
-            },
-            history: HistoryBudget {
-                max_turns: self.history_turns.unwrap_or(h.max_turns),
-                max_tokens: self.history_tokens.unwrap_or(h.max_tokens),
-            },
+    /// The engine's overrides (`GenerateOverrides::over` applies them).
+    fn into_overrides(self) -> GenerateOverrides {
+        GenerateOverrides {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            repetition_penalty: self.repetition_penalty,
+            repetition_window: self.repetition_window,
+            no_repeat_ngram: self.no_repeat_ngram,
+            history_turns: self.history_turns,
+            history_tokens: self.history_tokens,
+            seed: self.seed,
         }
     }
 }
@@ -422,5 +415,5 @@ impl LocalModel {
 
 fn generate_options(options: JsValue, defaults: GenerateOptions) -> Result<GenerateOptions, JsError> {
     let options: JsGenerateOptions = from_js_object(options, &JsGenerateOptions::FIELDS, "GenerateOptions")?;
-    Ok(options.over(defaults))
+    Ok(options.into_overrides().over(defaults))
 }
