@@ -39,6 +39,12 @@ after(async () => {
   await stack?.close();
 });
 
+/**
+ * The small local model, named: tests about something other than the local model's answers
+ * take it, since the default (the largest that fits) is Qwen2.5-Coder-0.5B, five times larger.
+ */
+const SMALL = { localModel: "smollm2-135m" };
+
 /** Opens the demo with `params`; resolves once the engine is ready. Captures every request body. */
 async function open(params = {}) {
   const page = await browser.context.newPage();
@@ -87,11 +93,12 @@ async function ask(page, text, route = "auto") {
 const events = (page, type) => page.evaluate((t) => window.tandemEvents.filter((e) => e.type === t).map((e) => e.event), type);
 
 test("a chat with personal data round-trips through the cloud with none of it in any request", async () => {
-  const { page, errors, sent, close } = await open({ threshold: "1" });
+  const { page, errors, sent, close } = await open({ threshold: "1", ...SMALL });
   const ready = (await events(page, "ready"))[0];
   assert.equal(ready.backend, "cpu", "SwiftShader is a software adapter: auto takes the CPU backend");
   assert.match(ready.fallbackReason, /software/);
-  assert.equal(await page.locator("#backend").textContent(), "CPU");
+  assert.equal(ready.models.localReason, "smollm2-135m: named by the app");
+  assert.equal(await page.locator("#backend").textContent(), "smollm2-135m · CPU");
   const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}, card ${SEEDED[2]}`;
   const r = await ask(page, message, "cloud");
   assert.equal(r.error, null);
@@ -123,7 +130,7 @@ test("sealed: every request to the worker is sealed, and stale keys are fetched 
   });
   await new Promise((ok) => keys.listen(0, "127.0.0.1", ok));
   try {
-    const { page, errors, sent, close } = await open({ threshold: "1", sealKeys: `http://127.0.0.1:${keys.address().port}/keys.json` });
+    const { page, errors, sent, close } = await open({ threshold: "1", ...SMALL, sealKeys: `http://127.0.0.1:${keys.address().port}/keys.json` });
     const message = `Mail ${SEEDED[0]}, call ${SEEDED[1]}`;
     const r = await ask(page, message, "cloud");
     assert.equal(r.error, null, "the sealed reply opened whole: its final record was checked");
@@ -157,8 +164,8 @@ test("the demo refuses a worker URL of another origin from its query string, and
   await page.close();
 });
 
-test("the router answers locally on its own: PII-dense text stays on the device", async () => {
-  const { page, errors, sent, close } = await open();
+test("the router answers locally on its own: PII-dense text stays on the device, and so does the rest of that conversation", async () => {
+  const { page, errors, sent, close } = await open(SMALL);
   const r = await ask(page, `Jane Doe, ${SEEDED[0]}, ${SEEDED[1]}, card ${SEEDED[2]}: who is she?`, "auto");
   assert.equal(r.error, null);
   assert.equal(r.route, "local");
@@ -170,28 +177,95 @@ test("the router answers locally on its own: PII-dense text stays on the device"
   assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "nothing went to the worker");
   const usage = (await events(page, "usage")).at(-1);
   assert.ok(usage.localTokens > 0 && usage.saved > 0 && usage.cost === 0, JSON.stringify(usage));
+  // A follow-up that would go to the cloud on its own: a cloud request carries the whole
+  // conversation, so the conversation stays here.
+  const next = await ask(page, "Which element has the highest electronegativity, and why?", "auto");
+  assert.equal(next.route, "local");
+  const followUp = (await events(page, "route")).at(-1);
+  assert.equal(followUp.reason.kind, "privateConversation");
+  assert.ok(followUp.pLocal < 0.5, `on its own it would have gone to the cloud: ${followUp.pLocal}`);
+  assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "nothing went to the worker");
   assert.deepEqual(errors, []);
   await close();
 });
 
 test("the router sends a plain question to the cloud under a strict threshold, and a lax one keeps it local", async () => {
-  const strict = await open({ threshold: "1" });
+  const strict = await open({ threshold: "1", ...SMALL });
   const r = await ask(strict.page, "What is the capital of France?", "auto");
   assert.equal(r.route, "cloud");
   assert.equal((await events(strict.page, "route")).at(-1).reason.kind, "needsCloud");
   await strict.close();
-  const lax = await open({ threshold: "0" });
+  const lax = await open({ threshold: "0.2", ...SMALL });
   const l = await ask(lax.page, "What is the capital of France?", "auto");
   assert.equal(l.route, "local");
   assert.equal((await events(lax.page, "route")).at(-1).reason.kind, "localSuffices");
+  // After a cloud answer, a message that clears the threshold but not the switch margin stays
+  // in the cloud, which has seen the conversation.
+  assert.equal((await ask(lax.page, "Tell me about the history of Paris.", "cloud")).route, "cloud");
+  const hard = await ask(lax.page, HARD, "auto");
+  assert.equal(hard.route, "cloud");
+  const stays = (await events(lax.page, "route")).at(-1);
+  assert.equal(stays.reason.kind, "staysInCloud");
+  assert.ok(stays.pLocal >= 0.2 && stays.pLocal < 0.35, `${stays.pLocal}`);
   assert.deepEqual([...strict.errors, ...lax.errors], []);
   await lax.close();
 });
 
-test("the router believes what it was trained for: SmolLM2's own head sends knowledge and code questions to the cloud", async () => {
-  const { page, errors, close } = await open();
+test("the cascade: a local answer the model is unsure of goes to the cloud before any of it shows", async () => {
+  // A bar no answer can pass (mean log-probability ≥ 0 means certainty on every token), and
+  // one every answer passes: the switch, then no switch.
+  const never = await open({ threshold: "0", cascade: "4:0", ...SMALL });
+  const r = await ask(never.page, "What is the capital of France?", "auto");
+  assert.equal(r.error, null);
+  assert.equal(r.route, "cloud");
+  assert.equal(r.mode, "cloud");
+  assert.match(r.answer, /^Hello from cloud: you said What is the capital of France\?/);
+  const routes = await events(never.page, "route");
+  assert.deepEqual(routes.map((x) => x.route), ["local", "cloud"]);
+  assert.equal(routes[1].reason.kind, "lowConfidence");
+  assert.equal(routes[1].reason.tokens, 4);
+  assert.ok(routes[1].reason.meanLogprob < 0);
+  assert.equal(await never.page.locator(".tok.local").count(), 0, "no local piece was shown");
+  const redactions = await events(never.page, "redaction");
+  assert.deepEqual(redactions.map((x) => x.sent), [false, true]);
+  const usage = (await events(never.page, "usage")).at(-1);
+  assert.ok(usage.localTokens >= 1 && usage.localTokens <= 4 && usage.cloudTokens > 0, JSON.stringify(usage));
+  await never.close();
+  const always = await open({ threshold: "0", cascade: "4:-100", ...SMALL });
+  const l = await ask(always.page, "What is the capital of France?", "auto");
+  assert.equal(l.route, "local");
+  assert.deepEqual((await events(always.page, "route")).map((x) => x.route), ["local"]);
+  assert.ok((await always.page.locator(".tok.local").count()) > 0);
+  assert.deepEqual([...never.errors, ...always.errors], []);
+  await always.close();
+});
+
+/** A request the small model's head gives a low but nonzero chance (p 0.2–0.35; `tandem router decide --local-model smollm2-135m`). */
+const HARD = "Prove that there are infinitely many prime numbers.";
+
+/** Is `answer` readable: a few words, `word` among them, not a loop (under 20 % repeated word 3-grams), not a refusal. */
+function assertReadable(answer, word) {
+  const words = answer.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+  assert.ok(words.length >= 3, `too short: ${answer}`);
+  assert.ok(words.some((w) => w.startsWith(word)), `no "${word}" in: ${answer}`);
+  const grams = words.slice(2).map((_, i) => words.slice(i, i + 3).join(" "));
+  assert.ok(grams.length - new Set(grams).size <= 0.2 * grams.length, `a loop: ${answer}`);
+  assert.doesNotMatch(answer, /as an ai|I('m| am) (sorry|unable)|I can(no|')t/i, `a refusal: ${answer}`);
+}
+
+test("at default settings the largest local model that fits answers, and its own head routes: a rewording stays local and reads well, knowledge and debugging go to the cloud", async () => {
+  const { page, errors, sent, close } = await open();
   const ready = (await events(page, "ready")).at(-1);
-  assert.equal(ready.models.routingFor, "smollm2-135m");
+  assert.equal(ready.models.local, "qwen2.5-coder-0.5b");
+  assert.match(ready.models.localReason, /^qwen2\.5-coder-0\.5b: the largest of 2 that fits this device/);
+  assert.equal(ready.models.routingFor, "qwen2.5-coder-0.5b");
+  assert.equal(await page.locator("#backend").textContent(), "qwen2.5-coder-0.5b · CPU");
+  const reword = await ask(page, "Rewrite this more politely: hand in your timesheet by Monday.", "auto");
+  assert.equal(reword.error, null);
+  assert.equal(reword.route, "local");
+  assert.equal((await events(page, "route")).at(-1).reason.kind, "localSuffices");
+  assertReadable(reword.answer, "timesheet");
+  assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "the rewording never left the page");
   for (const question of [
     "Which element has the highest electronegativity, and why?",
     "Why does JSON.parse throw 'Unexpected token < in JSON at position 0' when I fetch my API?",
@@ -211,6 +285,8 @@ test("speculative: the page drafts, the worker's target verifies, and the answer
   const prompt = "Name three primary colors.";
   const maxTokens = 16;
   const { page, errors, sent, close } = await open({ speculative: TARGET, maxTokens: `${maxTokens}` });
+  const ready = (await events(page, "ready")).at(-1);
+  assert.match(ready.models.localReason, /^smollm2-135m: the largest of 1 that draft for smollm2-135m/, "only a model with the target's tokenizer can draft");
   const r = await ask(page, prompt, "cloud");
   assert.equal(r.error, null);
   assert.equal(r.mode, "speculative");
@@ -227,7 +303,7 @@ test("speculative: the page drafts, the worker's target verifies, and the answer
 });
 
 test("offline, the engine answers locally and says so; an unreachable worker does not hang the chat", async () => {
-  const { page, errors, close } = await open();
+  const { page, errors, close } = await open(SMALL);
   await browser.context.setOffline(true);
   try {
     const r = await ask(page, "What is the capital of France?", "cloud");
@@ -239,7 +315,7 @@ test("offline, the engine answers locally and says so; an unreachable worker doe
   }
   await close();
   const closedPort = await freePort();
-  const dead = await open({ worker: `http://127.0.0.1:${closedPort}` });
+  const dead = await open({ worker: `http://127.0.0.1:${closedPort}`, ...SMALL });
   const started = Date.now();
   const r = await ask(dead.page, "What is the capital of France?", "cloud");
   assert.equal(r.route, "local");
@@ -254,9 +330,9 @@ test("offline, the engine answers locally and says so; an unreachable worker doe
 });
 
 test("model files come from the Cache API on the next visit, and a changed manifest swaps them", async () => {
-  const first = await open({ threshold: "1" });
+  const first = await open({ threshold: "1", ...SMALL });
   await first.close();
-  const again = await open({ threshold: "1" });
+  const again = await open({ threshold: "1", ...SMALL });
   const progress = await again.page.evaluate(() => window.tandemProgress);
   assert.ok(progress.length >= 4 && progress.every((p) => p.cached), JSON.stringify(progress));
   const keys = await again.page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));

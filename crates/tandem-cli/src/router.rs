@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tandem_core::eval::routing::{RoutedQuery, RouterReport, evaluate};
-use tandem_core::router::{RouterPolicy, Signals};
+use tandem_core::router::{Conversation, Route, RouterPolicy, Signals};
 use tandem_core::shield::Shield;
 
 /// `tandem router …`
@@ -65,8 +65,22 @@ pub(crate) struct DecideArgs {
     /// Treat the cloud as unreachable.
     #[arg(long)]
     offline: bool,
+    /// Where the conversation's previous answer came from (`local` or `cloud`).
+    #[arg(long, value_parser = parse_route)]
+    previous: Option<Route>,
+    /// An earlier message of the conversation stayed local as PII-dense.
+    #[arg(long)]
+    private: bool,
     #[command(flatten)]
     tagger: TaggerArgs,
+}
+
+fn parse_route(s: &str) -> Result<Route, String> {
+    match s {
+        "local" => Ok(Route::Local),
+        "cloud" => Ok(Route::Cloud),
+        _ => Err(format!("`{s}`: expected local or cloud")),
+    }
 }
 
 /// Arguments of `tandem router eval`.
@@ -167,6 +181,10 @@ fn decide(args: DecideArgs) -> Result<()> {
         words: analysis.words,
         cloud_available: !args.offline,
         local_available: true,
+        conversation: Conversation {
+            previous: args.previous,
+            private: args.private,
+        },
     });
     let entities: Vec<_> = spans
         .iter()

@@ -144,6 +144,84 @@ impl CascadeBar {
     }
 }
 
+/// Holds a local answer's first pieces back until the bar has judged them, so that an answer
+/// handed to the cloud never shows local text. Without a bar every piece passes at once.
+///
+/// ```
+/// use tandem_core::cascade::{CascadeBar, Gate, GateStep, token_confidence};
+///
+/// let mut gate = Gate::new(Some(CascadeBar { tokens: 2, min_mean_logprob: -1.0 }));
+/// assert_eq!(gate.push("Hel", token_confidence(&[9.0, 0.0], 0)), GateStep::Hold);
+/// assert_eq!(gate.push("lo", token_confidence(&[9.0, 0.0], 0)), GateStep::Release(vec!["Hel", "lo"]));
+/// assert_eq!(gate.push("!", token_confidence(&[0.0, 0.0], 0)), GateStep::Release(vec!["!"]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Gate<T> {
+    bar: Option<CascadeBar>,
+    confidence: Confidence,
+    held: Vec<T>,
+    verdict: Option<CascadeVerdict>,
+}
+
+/// What to do after a piece, or at the end of the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateStep<T> {
+    /// Undecided: the piece is held back.
+    Hold,
+    /// Show these pieces (the held ones first, in order).
+    Release(Vec<T>),
+    /// The bar failed: stop the local answer and ask the cloud. The held pieces are dropped.
+    Switch(CascadeVerdict),
+}
+
+impl<T> Gate<T> {
+    /// A gate for one answer; `None`: no cascade.
+    pub fn new(bar: Option<CascadeBar>) -> Self {
+        Self {
+            bar,
+            confidence: Confidence::default(),
+            held: Vec::new(),
+            verdict: None,
+        }
+    }
+
+    /// The next piece of the answer and the model's confidence in its token.
+    pub fn push(&mut self, piece: T, confidence: TokenConfidence) -> GateStep<T> {
+        if self.verdict.is_some() || self.bar.is_none() {
+            return GateStep::Release(vec![piece]);
+        }
+        self.confidence.push(confidence);
+        self.held.push(piece);
+        self.judge(false)
+    }
+
+    /// The answer ended: a short answer is judged on the tokens it has.
+    pub fn finish(&mut self) -> GateStep<T> {
+        if self.verdict.is_some() || self.bar.is_none() {
+            return GateStep::Release(Vec::new());
+        }
+        self.judge(true)
+    }
+
+    /// The verdict, once there is one (`None` without a bar, or while undecided).
+    pub fn verdict(&self) -> Option<CascadeVerdict> {
+        self.verdict
+    }
+
+    fn judge(&mut self, ended: bool) -> GateStep<T> {
+        let Some(verdict) = self.bar.and_then(|bar| bar.verdict(&self.confidence, ended)) else {
+            return GateStep::Hold;
+        };
+        self.verdict = Some(verdict);
+        if verdict.keep_local {
+            GateStep::Release(std::mem::take(&mut self.held))
+        } else {
+            self.held.clear();
+            GateStep::Switch(verdict)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +258,49 @@ mod tests {
         assert_eq!(bar.verdict(&c, false), Some(v), "only the first three count");
         // an impossible token counts as -100, not -inf: one bad token does not poison a mean
         assert!(c.mean_logprob(4) > -30.0);
+    }
+
+    #[test]
+    fn the_gate_holds_then_releases_or_switches() {
+        let sure = token_confidence(&[20.0, 0.0], 0);
+        let guess = token_confidence(&[0.0; 16], 3); // ln(1/16) = -2.77
+        let bar = Some(CascadeBar {
+            tokens: 3,
+            min_mean_logprob: -1.0,
+        });
+        let mut gate = Gate::new(bar);
+        assert_eq!(gate.push(1, sure), GateStep::Hold);
+        assert_eq!(gate.push(2, guess), GateStep::Hold);
+        assert_eq!(gate.push(3, sure), GateStep::Release(vec![1, 2, 3]), "mean -0.92");
+        assert_eq!(gate.push(4, guess), GateStep::Release(vec![4]), "decided once");
+        assert_eq!(gate.finish(), GateStep::Release(vec![]));
+        assert!(gate.verdict().unwrap().keep_local);
+
+        let mut gate = Gate::new(bar);
+        gate.push(1, guess);
+        gate.push(2, guess);
+        let GateStep::Switch(v) = gate.push(3, sure) else {
+            panic!("mean -1.85 fails the bar")
+        };
+        assert!(!v.keep_local && v.tokens == 3);
+        assert_eq!(
+            gate.push(4, sure),
+            GateStep::Release(vec![4]),
+            "the caller stops; nothing is held after"
+        );
+
+        // A short answer is judged at its end.
+        let mut gate = Gate::new(bar);
+        assert_eq!(gate.push("ok", sure), GateStep::Hold);
+        assert_eq!(gate.finish(), GateStep::Release(vec!["ok"]));
+        let mut gate = Gate::new(bar);
+        gate.push("hm", guess);
+        assert!(matches!(gate.finish(), GateStep::Switch(_)));
+
+        // No bar: everything passes at once, and there is no verdict.
+        let mut gate = Gate::new(None);
+        assert_eq!(gate.push('a', guess), GateStep::Release(vec!['a']));
+        assert_eq!(gate.finish(), GateStep::Release(vec![]));
+        assert_eq!(gate.verdict(), None);
     }
 }

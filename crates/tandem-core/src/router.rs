@@ -7,8 +7,13 @@
 //!
 //! 1. no local model loaded → cloud; offline (or no cloud configured) → local;
 //! 2. the user's setting (always local / always cloud);
-//! 3. PII-dense text stays local (even redacted, its shape leaks);
-//! 4. otherwise local when `p_local ≥ min_local_probability`.
+//! 3. a conversation that was kept local for its personal data stays local: a cloud request
+//!    carries the earlier messages too;
+//! 4. PII-dense text stays local (even redacted, its shape leaks);
+//! 5. after a cloud answer the conversation stays in the cloud unless `p_local` clears the
+//!    threshold by [`RouterPolicy::switch_margin`]: the cloud saw the whole conversation, the
+//!    local model sees only its last turn;
+//! 6. otherwise local when `p_local ≥ min_local_probability`.
 //!
 //! ```
 //! use tandem_core::router::{Route, RouterPolicy, Signals};
@@ -65,6 +70,11 @@ pub struct RouterPolicy {
     pub force: Option<Route>,
     /// Keep PII-dense text local (`None`: no such rule).
     pub pii_local: Option<PiiRule>,
+    /// Keep a conversation local once one of its messages was kept local as PII-dense.
+    pub keep_private: bool,
+    /// How far above the threshold `p_local` must be to bring a conversation back from the
+    /// cloud to the device (0: no stickiness).
+    pub switch_margin: f32,
 }
 
 impl Default for RouterPolicy {
@@ -73,8 +83,20 @@ impl Default for RouterPolicy {
             min_local_probability: 0.5,
             force: None,
             pii_local: Some(PiiRule::default()),
+            keep_private: true,
+            switch_margin: 0.15,
         }
     }
+}
+
+/// What the router knows about the conversation before this message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Conversation {
+    /// Where the previous answer came from (`None`: a first message, or not known).
+    pub previous: Option<Route>,
+    /// An earlier message was kept on the device as PII-dense.
+    pub private: bool,
 }
 
 /// What the router knows about one query.
@@ -91,6 +113,8 @@ pub struct Signals {
     pub cloud_available: bool,
     /// Whether a local model is loaded.
     pub local_available: bool,
+    /// The conversation so far.
+    pub conversation: Conversation,
 }
 
 impl Default for Signals {
@@ -101,6 +125,7 @@ impl Default for Signals {
             words: 0,
             cloud_available: true,
             local_available: true,
+            conversation: Conversation::default(),
         }
     }
 }
@@ -124,6 +149,16 @@ pub enum Reason {
         entities: usize,
         /// Entities per 100 words.
         per_100_words: f32,
+    },
+    /// An earlier message of the conversation was kept local as PII-dense.
+    PrivateConversation,
+    /// The previous answer came from the cloud, and the probability did not clear the
+    /// threshold by the switch margin.
+    StaysInCloud {
+        /// Probability that the local model suffices.
+        p_local: f32,
+        /// What it had to reach: the threshold plus the switch margin.
+        needed: f32,
     },
     /// The model's probability cleared the threshold.
     LocalSuffices {
@@ -154,6 +189,14 @@ impl fmt::Display for Reason {
             } => write!(
                 f,
                 "{entities} personal data items ({per_100_words:.0} per 100 words) stay on the device"
+            ),
+            Reason::PrivateConversation => write!(
+                f,
+                "an earlier message of this conversation stayed on the device for its personal data, so the rest does too"
+            ),
+            Reason::StaysInCloud { p_local, needed } => write!(
+                f,
+                "the conversation stays in the cloud, which has its context (p = {p_local:.2} < {needed:.2} to switch back)"
             ),
             Reason::LocalSuffices { p_local, threshold } => {
                 write!(f, "the local model likely suffices (p = {p_local:.2} ≥ {threshold:.2})")
@@ -196,6 +239,9 @@ impl RouterPolicy {
         if let Some(route) = self.force {
             return decision(route, Reason::UserSetting { route });
         }
+        if self.keep_private && s.conversation.private {
+            return decision(Route::Local, Reason::PrivateConversation);
+        }
         if let Some(rule) = self.pii_local {
             let per_100_words = 100.0 * s.entities as f32 / s.words.max(1) as f32;
             if s.entities >= rule.min_entities && per_100_words >= rule.min_per_100_words {
@@ -209,6 +255,10 @@ impl RouterPolicy {
             }
         }
         let threshold = self.min_local_probability;
+        let needed = threshold + self.switch_margin.max(0.0);
+        if s.conversation.previous == Some(Route::Cloud) && p_local >= threshold && p_local < needed {
+            return decision(Route::Cloud, Reason::StaysInCloud { p_local, needed });
+        }
         if p_local >= threshold {
             decision(Route::Local, Reason::LocalSuffices { p_local, threshold })
         } else {
@@ -279,6 +329,68 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_kept_local_for_its_personal_data_stays_local() {
+        let private = Signals {
+            p_local: 0.05,
+            conversation: Conversation {
+                previous: Some(Route::Local),
+                private: true,
+            },
+            ..Signals::default()
+        };
+        let d = RouterPolicy::default().decide(&private);
+        assert_eq!((d.route, d.reason), (Route::Local, Reason::PrivateConversation));
+        let off = RouterPolicy {
+            keep_private: false,
+            ..RouterPolicy::default()
+        };
+        assert_eq!(off.decide(&private).route, Route::Cloud);
+        // The user's setting and a missing cloud still come first.
+        let forced = RouterPolicy {
+            force: Some(Route::Cloud),
+            ..RouterPolicy::default()
+        };
+        assert_eq!(forced.decide(&private).route, Route::Cloud);
+    }
+
+    #[test]
+    fn after_a_cloud_answer_only_a_clear_margin_brings_the_conversation_back() {
+        let at = |p_local, previous| {
+            RouterPolicy::default().decide(&Signals {
+                p_local,
+                conversation: Conversation {
+                    previous,
+                    private: false,
+                },
+                ..Signals::default()
+            })
+        };
+        // Default margin 0.15 over the 0.5 threshold.
+        let stays = at(0.6, Some(Route::Cloud));
+        assert_eq!(stays.route, Route::Cloud);
+        assert_eq!(
+            stays.reason,
+            Reason::StaysInCloud {
+                p_local: 0.6,
+                needed: 0.65
+            }
+        );
+        assert!(stays.reason.to_string().contains("0.60 < 0.65"), "{}", stays.reason);
+        assert_eq!(at(0.7, Some(Route::Cloud)).route, Route::Local);
+        assert_eq!(
+            at(0.3, Some(Route::Cloud)).reason,
+            Reason::NeedsCloud {
+                p_local: 0.3,
+                threshold: 0.5
+            }
+        );
+        // From the device to the cloud there is no margin: quality first.
+        assert_eq!(at(0.6, Some(Route::Local)).route, Route::Local);
+        assert_eq!(at(0.45, Some(Route::Local)).route, Route::Cloud);
+        assert_eq!(at(0.6, None).route, Route::Local);
+    }
+
+    #[test]
     fn nan_probability_goes_to_the_cloud() {
         let d = RouterPolicy::default().decide(&Signals {
             p_local: f32::NAN,
@@ -299,5 +411,20 @@ mod tests {
         let policy: RouterPolicy = serde_json::from_str(r#"{"minLocalProbability":0.8,"force":"cloud"}"#).unwrap();
         assert_eq!(policy.force, Some(Route::Cloud));
         assert_eq!(policy.pii_local, Some(PiiRule::default()));
+        assert!(policy.keep_private);
+        let conversation: Conversation = serde_json::from_str(r#"{"previous":"cloud"}"#).unwrap();
+        assert_eq!(
+            conversation,
+            Conversation {
+                previous: Some(Route::Cloud),
+                private: false
+            }
+        );
+        let json = serde_json::to_value(Reason::StaysInCloud {
+            p_local: 0.5,
+            needed: 0.65,
+        })
+        .unwrap();
+        assert_eq!(json["kind"], "staysInCloud");
     }
 }

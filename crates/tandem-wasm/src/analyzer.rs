@@ -9,7 +9,7 @@
 use crate::model::{device, js_error, now_ms, weight_format};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
-use tandem_core::router::{Decision, RouterPolicy, Signals};
+use tandem_core::router::{Conversation, Decision, RouterPolicy, Signals};
 use tandem_core::shield::Shield as CoreShield;
 use tandem_core::shield::tagging::{ModelPreset, ModelThresholds};
 use tandem_core::shield::to_detections;
@@ -30,6 +30,10 @@ export interface RouterPolicy {
   force?: "local" | "cloud" | null;
   /** Keep PII-dense text local (default: ≥ 3 entities and ≥ 10 per 100 words); null turns it off. */
   piiLocal?: { minEntities: number; minPer100Words: number } | null;
+  /** Keep a conversation local once a message of it stayed local as PII-dense (default true). */
+  keepPrivate?: boolean;
+  /** After a cloud answer, how far above the threshold P(local suffices) must be to come back to the device (default 0.15). */
+  switchMargin?: number;
 }
 
 /** Facts about the query's context that the router weighs. */
@@ -38,12 +42,17 @@ export interface RouteContext {
   cloudAvailable?: boolean;
   /** Default true. */
   localAvailable?: boolean;
+  /** Where the conversation's previous answer came from; absent for a first message. */
+  previous?: "local" | "cloud";
+  /** An earlier message of the conversation stayed local as PII-dense. */
+  private?: boolean;
 }
 
 /** Why a route was chosen. */
 export type RouteReason =
   | { kind: "noLocalModel" } | { kind: "offline" } | { kind: "userSetting"; route: "local" | "cloud" }
   | { kind: "piiDense"; entities: number; per100Words: number }
+  | { kind: "privateConversation" } | { kind: "staysInCloud"; pLocal: number; needed: number }
   | { kind: "localSuffices"; pLocal: number; threshold: number }
   | { kind: "needsCloud"; pLocal: number; threshold: number };
 
@@ -187,6 +196,8 @@ impl Analyzer {
         struct Context {
             cloud_available: Option<bool>,
             local_available: Option<bool>,
+            #[serde(flatten)]
+            conversation: Conversation,
         }
         let context: Context = if context.is_undefined() || context.is_null() {
             Context::default()
@@ -211,6 +222,7 @@ impl Analyzer {
             words: analysis.words,
             cloud_available: context.cloud_available.unwrap_or(true),
             local_available: context.local_available.unwrap_or(true),
+            conversation: context.conversation,
         });
         let result = AnalysisJs {
             entities: to_detections(&text, &spans, OffsetUnit::Utf16),

@@ -13,6 +13,7 @@
 use crate::options::from_js_object;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use tandem_core::cascade::{CascadeBar, CascadeVerdict, Gate, GateStep};
 use tandem_core::chat::Message;
 use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
@@ -44,6 +45,11 @@ export interface GenerateOptions {
   historyTokens?: number;
   /** The same seed gives the same tokens. */
   seed?: number;
+  /**
+   * The cascade: hold the first `tokens` pieces back, and stop with `stopReason: "cascade"`
+   * (nothing shown) when the model's mean log-probability of them is under `minMeanLogprob`.
+   */
+  cascade?: { tokens: number; minMeanLogprob: number };
 }
 
 /** One chat message. */
@@ -57,7 +63,10 @@ export interface GenerationResult {
   text: string;
   tokens: number[];
   promptTokens: number;
-  stopReason: "stop" | "max_tokens";
+  /** `"cascade"`: the bar failed and the answer was stopped before any piece was shown. */
+  stopReason: "stop" | "max_tokens" | "cascade";
+  /** The cascade's verdict, when a bar was given and reached a decision. */
+  cascade?: { keepLocal: boolean; meanLogprob: number; tokens: number };
   /** Time to the first generated token (the prompt pass and one sampling step). */
   prefillMs: number;
   /** Time for the remaining `tokens.length - 1` tokens. */
@@ -102,10 +111,11 @@ struct JsGenerateOptions {
     history_turns: Option<usize>,
     history_tokens: Option<usize>,
     seed: Option<u64>,
+    cascade: Option<CascadeBar>,
 }
 
 impl JsGenerateOptions {
-    const FIELDS: [&'static str; 10] = [
+    const FIELDS: [&'static str; 11] = [
         "maxTokens",
         "temperature",
         "topK",
@@ -116,10 +126,11 @@ impl JsGenerateOptions {
         "historyTurns",
         "historyTokens",
         "seed",
+        "cascade",
     ];
 
     /// The engine's overrides (`GenerateOverrides::over` applies them).
-    fn into_overrides(self) -> GenerateOverrides {
+    fn overrides(&self) -> GenerateOverrides {
         GenerateOverrides {
             max_tokens: self.max_tokens,
             temperature: self.temperature,
@@ -143,6 +154,8 @@ struct GenerationResult {
     tokens: Vec<u32>,
     prompt_tokens: usize,
     stop_reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cascade: Option<CascadeVerdict>,
     prefill_ms: f64,
     decode_ms: f64,
 }
@@ -332,9 +345,9 @@ impl LocalModel {
         #[wasm_bindgen(unchecked_optional_param_type = "(text: string, id: number) => void")] on_token: JsValue,
     ) -> Result<JsValue, JsError> {
         let engine = self.engine()?;
-        let options = generate_options(options, GenerateOptions::default())?;
+        let (options, cascade) = generate_options(options, GenerateOptions::default())?;
         let generation = engine.start(&prompt, &options).map_err(js_error)?;
-        self.run(engine, generation, on_token).await
+        self.run(engine, generation, Gate::new(cascade), on_token).await
     }
 
     /// Replies to `messages` with the model's chat template, streaming like
@@ -349,9 +362,10 @@ impl LocalModel {
         let engine = self.engine()?;
         let messages: Vec<Message> =
             serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("invalid messages: {e}")))?;
-        let options = generate_options(options, GenerateOptions::chat(GenerateOptions::default().max_tokens))?;
+        let (options, cascade) =
+            generate_options(options, GenerateOptions::chat(GenerateOptions::default().max_tokens))?;
         let generation = engine.chat(&messages, &options).map_err(js_error)?;
-        self.run(engine, generation, on_token).await
+        self.run(engine, generation, Gate::new(cascade), on_token).await
     }
 }
 
@@ -365,7 +379,13 @@ impl LocalModel {
         }
     }
 
-    async fn run(&self, engine: &Engine, mut generation: Generation, on_token: JsValue) -> Result<JsValue, JsError> {
+    async fn run(
+        &self,
+        engine: &Engine,
+        mut generation: Generation,
+        mut gate: Gate<(String, u32)>,
+        on_token: JsValue,
+    ) -> Result<JsValue, JsError> {
         let on_token = match on_token {
             v if v.is_undefined() || v.is_null() => None,
             v => Some(
@@ -375,7 +395,24 @@ impl LocalModel {
         };
         let start = now_ms();
         let (mut prefill_end, mut prompt_tokens, mut text) = (None, 0, String::new());
-        while let Some(input) = generation.next_input() {
+        let mut switched = false;
+        let show = |step: GateStep<(String, u32)>, text: &mut String| -> Result<bool, JsError> {
+            match step {
+                GateStep::Hold => {}
+                GateStep::Release(pieces) => {
+                    for (piece, id) in pieces {
+                        text.push_str(&piece);
+                        if let Some(f) = &on_token {
+                            f.call2(&JsValue::NULL, &piece.into(), &id.into())
+                                .map_err(|e| JsError::new(&format!("onToken threw: {e:?}")))?;
+                        }
+                    }
+                }
+                GateStep::Switch(_) => return Ok(true),
+            }
+            Ok(false)
+        };
+        'decode: while let Some(input) = generation.next_input() {
             let logits = last_logits(engine.model(), &input, generation.cache_mut()).await?;
             for event in generation.accept_logits(engine, &logits).map_err(js_error)? {
                 match event {
@@ -383,16 +420,22 @@ impl LocalModel {
                         prompt_tokens = tokens;
                         prefill_end = Some(now_ms());
                     }
-                    Event::Token { id, text: piece, .. } => {
-                        text.push_str(&piece);
-                        if let Some(f) = &on_token {
-                            f.call2(&JsValue::NULL, &piece.into(), &id.into())
-                                .map_err(|e| JsError::new(&format!("onToken threw: {e:?}")))?;
+                    Event::Token {
+                        id,
+                        text: piece,
+                        confidence,
+                    } => {
+                        if show(gate.push((piece, id), confidence), &mut text)? {
+                            switched = true;
+                            break 'decode;
                         }
                     }
                     Event::Done(_) => {}
                 }
             }
+        }
+        if !switched {
+            switched = show(gate.finish(), &mut text)?;
         }
         let end = now_ms();
         let prefill_end = prefill_end.unwrap_or(end);
@@ -401,9 +444,11 @@ impl LocalModel {
             tokens: generation.generated().to_vec(),
             prompt_tokens,
             stop_reason: match generation.stop_reason() {
+                _ if switched => "cascade",
                 Some(StopReason::Stop) => "stop",
                 _ => "max_tokens",
             },
+            cascade: gate.verdict(),
             prefill_ms: prefill_end - start,
             decode_ms: end - prefill_end,
         };
@@ -413,7 +458,11 @@ impl LocalModel {
     }
 }
 
-fn generate_options(options: JsValue, defaults: GenerateOptions) -> Result<GenerateOptions, JsError> {
+/// The generation settings, and the cascade's bar when one was asked for.
+fn generate_options(
+    options: JsValue,
+    defaults: GenerateOptions,
+) -> Result<(GenerateOptions, Option<CascadeBar>), JsError> {
     let options: JsGenerateOptions = from_js_object(options, &JsGenerateOptions::FIELDS, "GenerateOptions")?;
-    Ok(options.into_overrides().over(defaults))
+    Ok((options.overrides().over(defaults), options.cascade))
 }

@@ -3,7 +3,8 @@
 // speculative (target model name: cloud answers are drafted here and verified there),
 // seal (1: seal requests end to end), sealKeys (URL of the sealing keys), inWorker (0: run
 // the engine on the main thread), threshold (the router's minimum P(local suffices), 0..1),
-// maxTokens. URLs from the query string must be this page's origin or loopback: a link
+// maxTokens, localModel (the manifest's local model by name; default: the largest that fits),
+// cascade (TOKENS:MIN_MEAN_LOGPROB, e.g. 8:-1.5: local answers the model is unsure of go to the cloud). URLs from the query string must be this page's origin or loopback: a link
 // must not point the demo at someone else's worker, which would read the chats. The token is
 // removed from the address bar once read.
 import { createEngine, type ChatMessage, type Detection, type Engine, type EngineEvents, type EngineOptions } from "@tandem/web";
@@ -52,8 +53,17 @@ const readOptions = (): EngineOptions => ({
   speculative: params.get("speculative") ? { targetModel: params.get("speculative")!, draftTokens: 4 } : false,
   seal: params.has("sealKeys") ? { keysUrl: trustedUrl("sealKeys", "") } : params.get("seal") === "1",
   maxTokens: Number(params.get("maxTokens") ?? 48),
+  localModel: params.get("localModel") ?? undefined,
+  cascade: params.get("cascade") ? cascadeBar(params.get("cascade")!) : false,
   router: params.get("threshold") ? { minLocalProbability: Number(params.get("threshold")) } : undefined,
 });
+
+/** `TOKENS:MIN_MEAN_LOGPROB` from the query string. */
+function cascadeBar(text: string): { tokens: number; minMeanLogprob: number } {
+  const [tokens, minMeanLogprob] = text.split(":").map(Number);
+  if (!(tokens >= 1) || !Number.isFinite(minMeanLogprob)) throw new Error(`cascade=${text}: expected TOKENS:MIN_MEAN_LOGPROB, e.g. 8:-1.5`);
+  return { tokens, minMeanLogprob };
+}
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
@@ -98,9 +108,10 @@ function wire(engine: Engine) {
 
 function showReady(info: EngineEvents["ready"]) {
   const badge = $("backend");
-  badge.textContent = info.backend === "webgpu" ? "WebGPU" : info.backend === "cpu" ? "CPU" : "no local model";
+  const where = info.backend === "webgpu" ? "WebGPU" : info.backend === "cpu" ? "CPU" : "";
+  badge.textContent = info.models.local ? `${info.models.local} · ${where}` : "no local model";
   badge.className = `badge ${info.backend}`;
-  badge.title = info.fallbackReason ?? "";
+  badge.title = [info.models.localReason, info.fallbackReason].filter(Boolean).join("; ");
   badge.dataset.backend = info.backend;
   $("loading").classList.add("done");
   input.disabled = send.disabled = false;

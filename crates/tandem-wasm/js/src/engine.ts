@@ -1,11 +1,12 @@
 // The engine on the calling thread: shield → router → local answer or cloud (plain or
 // speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
 // Worker by default (see remote.ts); the API is the same.
-import init, { Analyzer, LocalModel, Shield, type Analysis } from "./wasm/tandem_wasm.js";
+import init, { Analyzer, LocalModel, Shield, type Analysis, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
 import { Cloud, CloudUnreachable } from "./cloud.js";
 import { Emitter } from "./events.js";
-import { fetchModelFile, loadManifest, pruneCache, type Progress } from "./models.js";
+import { fetchModelFile, loadManifest, localBudget, pickLocalModel, pruneCache, type Progress } from "./models.js";
 import type {
+  CascadeBar,
   ChatMessage,
   ChatOptions,
   ChatResult,
@@ -31,13 +32,19 @@ export class LocalEngine implements Engine {
   readonly #options: EngineOptions;
   #shield!: Shield;
   #analyzer: Analyzer | null = null;
-  #drafter: LocalModel | null = null;
-  #drafterName: string | null = null;
+  #local: LocalModel | null = null;
+  #localName: string | null = null;
+  #localReason: string | null = null;
   #cloud: Cloud | null = null;
-  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false, routingFor: null } };
+  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { local: null, localReason: null, analyzer: false, routingFor: null } };
   #total: Usage = emptyUsage();
   /** Model entities by message text (bounded; see `#modelEntities`). */
   readonly #entities = new Map<string, Detection[]>();
+  /**
+   * Where each user message was answered, and whether it stayed local for its personal data:
+   * the router keeps a conversation on one side (bounded like `#entities`).
+   */
+  readonly #routes = new Map<string, { route: Route; private: boolean }>();
   #busy: Promise<unknown> = Promise.resolve();
 
   private constructor(options: EngineOptions) {
@@ -70,13 +77,14 @@ export class LocalEngine implements Engine {
 
   async reset(): Promise<void> {
     this.#shield.reset();
+    this.#routes.clear();
   }
 
   close(): void {
     this.#analyzer?.free();
-    this.#drafter?.free();
+    this.#local?.free();
     this.#shield?.free();
-    this.#analyzer = this.#drafter = null;
+    this.#analyzer = this.#local = null;
   }
 
   chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
@@ -113,20 +121,25 @@ export class LocalEngine implements Engine {
       backend = this.#analyzer.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }
-    if (manifest.drafter && want.drafter !== false) {
-      const bytes = await fetchModelFile(manifest.drafter.file, base, progress);
-      this.#drafter = await LocalModel.fromGguf(bytes, device);
-      this.#drafterName = manifest.drafter.name;
-      backend = this.#drafter.backend as "webgpu" | "cpu";
-      fallbackReason ??= this.#drafter.fallbackReason ?? null;
+    if (manifest.local?.length && want.local !== false) {
+      const target = o.speculative ? o.speculative.targetModel : undefined;
+      const { entry, reason: why } = pickLocalModel(manifest.local, { name: o.localModel, budget: o.localBudgetBytes ?? localBudget(), target });
+      this.#localReason = why;
+      if (entry) {
+        const bytes = await fetchModelFile(entry.file, base, progress);
+        this.#local = await LocalModel.fromGguf(bytes, device);
+        this.#localName = entry.name;
+        backend = this.#local.backend as "webgpu" | "cpu";
+        fallbackReason ??= this.#local.fallbackReason ?? null;
+      }
     }
     // The router believes what it was trained for: the head of this local model, where one ships.
-    if (this.#analyzer && this.#drafterName) this.#analyzer.routeFor(this.#drafterName);
+    if (this.#analyzer && this.#localName) this.#analyzer.routeFor(this.#localName);
     this.#ready(backend, fallbackReason);
   }
 
   #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null): void {
-    this.#info = { backend, fallbackReason, models: { drafter: this.#drafterName, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
+    this.#info = { backend, fallbackReason, models: { local: this.#localName, localReason: this.#localReason, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
     this.#events.emit("ready", this.#info);
   }
 
@@ -137,7 +150,7 @@ export class LocalEngine implements Engine {
     return run;
   }
 
-  async #analyze(text: string, context?: { cloudAvailable: boolean; localAvailable: boolean }): Promise<Analysis | null> {
+  async #analyze(text: string, context?: RouteContext): Promise<Analysis | null> {
     if (!this.#analyzer) return null;
     const analysis = await this.#analyzer.analyze(text, this.#options.router, context);
     remember(this.#entities, text, analysis.modelEntities);
@@ -155,7 +168,7 @@ export class LocalEngine implements Engine {
     options.signal?.throwIfAborted();
     const online = globalThis.navigator?.onLine !== false;
     const cloudAvailable = !!this.#cloud && online;
-    const localAvailable = !!this.#drafter;
+    const localAvailable = !!this.#local;
     if (!cloudAvailable && !localAvailable) {
       throw new Error(
         this.#cloud ? "offline, and no local model is loaded: nothing can answer" : "no worker URL and no local model: nothing can answer",
@@ -164,7 +177,7 @@ export class LocalEngine implements Engine {
 
     // Shield: the last user message is analyzed once (entities + route); every message that
     // may leave the page is redacted with the conversation's placeholders.
-    const analysis = await this.#analyze(last.content, { cloudAvailable, localAvailable });
+    const analysis = await this.#analyze(last.content, { cloudAvailable, localAvailable, ...this.#conversation(messages, last) });
     const redactedLast = this.#shield.redact(last.content, analysis?.modelEntities);
     let route = this.#decide(analysis, options.route ?? "auto", cloudAvailable, localAvailable, redactedLast.entities.length);
     this.#events.emit("redaction", {
@@ -178,16 +191,17 @@ export class LocalEngine implements Engine {
     const maxTokens = options.maxTokens ?? this.#options.maxTokens ?? 256;
     const usage = emptyUsage();
     let offline = !online;
-    let result: { text: string; mode: ChatResult["mode"]; withheld: number } | null = null;
-    if (route.route === "cloud") {
-      const redacted: ChatMessage[] = [];
-      for (const m of messages) {
-        redacted.push(m === last ? { role: m.role, content: redactedLast.text } : { role: m.role, content: await this.#redactText(m.content) });
-      }
+    const redactAll = async (): Promise<ChatMessage[]> => {
+      const out: ChatMessage[] = [];
+      for (const m of messages) out.push(m === last ? { role: m.role, content: redactedLast.text } : { role: m.role, content: await this.#redactText(m.content) });
+      return out;
+    };
+    /** The cloud's answer; `null` when the cloud is unreachable and the local model can answer instead. */
+    const cloud = async (): Promise<Answer | null> => {
       try {
-        result = await this.#cloudAnswer(redacted, maxTokens, usage, options);
+        return await this.#cloudAnswer(await redactAll(), maxTokens, usage, options);
       } catch (err) {
-        if (!(err instanceof CloudUnreachable) || !this.#drafter) throw err;
+        if (!(err instanceof CloudUnreachable) || !this.#local) throw err;
         offline = true;
         route = {
           route: "local",
@@ -196,9 +210,31 @@ export class LocalEngine implements Engine {
           explanation: `the cloud is unreachable (${err.message}); answered on this device`,
         };
         this.#events.emit("route", route);
+        return null;
+      }
+    };
+    let result = route.route === "cloud" ? await cloud() : null;
+    if (!result) {
+      // The cascade watches only answers the router sent here on its own, with a cloud to switch to.
+      const bar = route.reason.kind === "localSuffices" && cloudAvailable && this.#options.cascade ? this.#options.cascade : undefined;
+      const local = await this.#localAnswer(messages, maxTokens, usage, options, bar);
+      if (local.cascade && !local.cascade.keepLocal && bar) {
+        const { meanLogprob, tokens } = local.cascade;
+        route = {
+          route: "cloud",
+          pLocal: route.pLocal,
+          reason: { kind: "lowConfidence", meanLogprob, tokens, minMeanLogprob: bar.minMeanLogprob },
+          explanation: `the local model was unsure of its first ${tokens} tokens (mean log-probability ${meanLogprob.toFixed(2)} < ${bar.minMeanLogprob.toFixed(2)}); the cloud answers`,
+        };
+        this.#events.emit("redaction", { original: last.content, redacted: redactedLast.text, entities: redactedLast.entities, sent: true });
+        this.#events.emit("route", route);
+        result = (await cloud()) ?? (await this.#localAnswer(messages, maxTokens, usage, options));
+      } else {
+        result = local;
       }
     }
-    if (!result) result = await this.#localAnswer(messages, maxTokens, usage, options);
+    const kept = route.reason.kind === "piiDense" || route.reason.kind === "privateConversation";
+    remember(this.#routes, last.content, { route: route.route, private: kept });
     for (const k of Object.keys(usage) as (keyof Usage)[]) this.#total[k] += usage[k];
     this.#events.emit("usage", { ...this.#total });
     return {
@@ -211,6 +247,13 @@ export class LocalEngine implements Engine {
       withheld: result.withheld,
       usage,
     };
+  }
+
+  /** The conversation before `last`, as the router weighs it: the previous answer's side, and whether it was kept private. */
+  #conversation(messages: ChatMessage[], last: ChatMessage): Pick<RouteContext, "previous" | "private"> {
+    const earlier = messages.slice(0, messages.lastIndexOf(last)).filter((m) => m.role === "user");
+    const known = earlier.map((m) => this.#routes.get(m.content));
+    return { previous: known.at(-1)?.route, private: known.some((k) => k?.private) };
   }
 
   #decide(analysis: Analysis | null, force: "auto" | Route, cloudAvailable: boolean, localAvailable: boolean, entities: number): RouteEvent {
@@ -232,8 +275,8 @@ export class LocalEngine implements Engine {
     return this.#shield.redact(text, await this.#modelEntities(text)).text;
   }
 
-  /** The cloud's answer, streamed through the restorer: plain, or speculative with the local drafter. */
-  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: ChatResult["mode"]; withheld: number }> {
+  /** The cloud's answer, streamed through the restorer: plain, or speculative with the local model drafting. */
+  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<Answer> {
     const cloud = this.#cloud!;
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
     const restorer = this.#shield.restorer();
@@ -248,10 +291,10 @@ export class LocalEngine implements Engine {
     const inputTokens = estimateTokens(messages.map((m) => m.content).join("\n"));
     const spec = this.#options.speculative;
     let mode: ChatResult["mode"] = "cloud";
-    if (spec && this.#drafter) {
+    if (spec && this.#local) {
       mode = "speculative";
       const session = crypto.randomUUID();
-      const outcome = await this.#drafter.speculate(
+      const outcome = await this.#local.speculate(
         messages,
         { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens ?? 4 },
         (request: object) => {
@@ -292,19 +335,28 @@ export class LocalEngine implements Engine {
     return { text, mode, withheld: restorer.withheld };
   }
 
-  /** The local model's answer to the original (unredacted) messages: nothing leaves the page. */
-  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<{ text: string; mode: "local"; withheld: number }> {
+  /**
+   * The local model's answer to the original (unredacted) messages: nothing leaves the page.
+   * With a cascade `bar`, its first tokens are held back until judged, and an answer that fails
+   * the bar stops with nothing shown (`cascade.keepLocal` false).
+   */
+  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions, bar?: CascadeBar): Promise<Answer & { cascade?: GenerationResult["cascade"] }> {
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
-    const result = await this.#drafter!.chat(messages, { maxTokens }, (piece: string) => {
+    const result = await this.#local!.chat(messages, { maxTokens, ...(bar && { cascade: bar }) }, (piece: string) => {
       options.signal?.throwIfAborted(); // a throw here stops the generation
       this.#events.emit("token", { text: piece, source: "local" });
       options.onToken?.(piece, "local");
     });
-    usage.localTokens = result.tokens.length;
-    usage.saved = (result.promptTokens * pricing.inputPerMTok + result.tokens.length * pricing.outputPerMTok) / 1e6;
-    return { text: result.text, mode: "local", withheld: 0 };
+    usage.localTokens += result.tokens.length;
+    if (result.stopReason !== "cascade") {
+      usage.saved += (result.promptTokens * pricing.inputPerMTok + result.tokens.length * pricing.outputPerMTok) / 1e6;
+    }
+    return { text: result.text, mode: "local", withheld: 0, cascade: result.cascade };
   }
 }
+
+/** An answer as `chat` reports it. */
+type Answer = { text: string; mode: ChatResult["mode"]; withheld: number };
 
 /**
  * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,

@@ -18,7 +18,7 @@ export type * from "./types.js";
 export { DEFAULT_PRICING, LocalEngine, pickDevice } from "./engine.js";
 export { RemoteEngine } from "./remote.js";
 export { CloudUnreachable } from "./cloud.js";
-export { CACHE_NAME, sha256Hex } from "./models.js";
+export { CACHE_NAME, localBudget, pickLocalModel, residentBytes, sha256Hex } from "./models.js";
 export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.js";
 
 /**

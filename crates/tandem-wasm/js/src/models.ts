@@ -1,6 +1,6 @@
 // Model files: downloaded with progress, verified by sha256, kept in the Cache API, and
 // swapped when the manifest names new versions.
-import type { ModelFile, ModelManifest } from "./types.js";
+import type { LocalModelEntry, ModelFile, ModelManifest } from "./types.js";
 
 /** The Cache API bucket the engine owns. */
 export const CACHE_NAME = "tandem-models";
@@ -29,7 +29,52 @@ export async function loadManifest(url: string, signal?: AbortSignal): Promise<{
 /** Every file the manifest names. */
 export function manifestFiles(manifest: ModelManifest): ModelFile[] {
   const a = manifest.analyzer;
-  return [manifest.drafter?.file, a?.config, a?.model, a?.tokenizer, a?.heads].filter((f): f is ModelFile => !!f);
+  return [...(manifest.local ?? []).map((m) => m.file), a?.config, a?.model, a?.tokenizer, a?.heads].filter((f): f is ModelFile => !!f);
+}
+
+const MIB = 1 << 20;
+const GIB = 1 << 30;
+
+/** Bytes a local model needs resident: its own estimate, else the GGUF's size × 1.25 + 64 MiB. */
+export function residentBytes(entry: LocalModelEntry): number {
+  return entry.memory ?? Math.ceil((entry.file.bytes ?? 0) * 1.25) + 64 * MIB;
+}
+
+/**
+ * The bytes a local model may take in this tab: a quarter of the device's memory as the
+ * browser reports it (`navigator.deviceMemory`, in GiB, rounded and capped at 8 by browsers;
+ * 4 GiB where it is missing), at most 2 GiB of wasm32's 4 GiB address space.
+ */
+export function localBudget(deviceMemoryGiB: number | undefined = (globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory): number {
+  const gib = typeof deviceMemoryGiB === "number" && deviceMemoryGiB > 0 ? deviceMemoryGiB : 4;
+  return Math.min(gib * GIB / 4, 2 * GIB);
+}
+
+/**
+ * Which of the manifest's local models to load: the one named, or else the largest that fits
+ * `budget` among those allowed (those that draft for `target` when one is given). `null` with
+ * a reason when none qualifies; a name the manifest lacks is an error, not a silent fallback.
+ */
+export function pickLocalModel(
+  entries: LocalModelEntry[],
+  { name, budget, target }: { name?: string; budget: number; target?: string },
+): { entry: LocalModelEntry | null; reason: string } {
+  if (name) {
+    const entry = entries.find((e) => e.name === name);
+    if (!entry) throw new Error(`the manifest has no local model "${name}" (it has: ${entries.map((e) => e.name).join(", ") || "none"})`);
+    return { entry, reason: `${name}: named by the app` };
+  }
+  const allowed = target ? entries.filter((e) => e.drafts?.includes(target)) : entries;
+  const gib = (b: number) => `${(b / GIB).toFixed(2)} GiB`;
+  const fitting = allowed.filter((e) => residentBytes(e) <= budget).sort((a, b) => residentBytes(b) - residentBytes(a));
+  if (fitting.length) {
+    const e = fitting[0];
+    const among = target ? ` that draft for ${target}` : "";
+    return { entry: e, reason: `${e.name}: the largest of ${allowed.length}${among} that fits this device (needs ${gib(residentBytes(e))} of a ${gib(budget)} budget)` };
+  }
+  if (!allowed.length) return { entry: null, reason: target ? `no local model drafts for ${target}` : "the manifest has no local model" };
+  const smallest = Math.min(...allowed.map(residentBytes));
+  return { entry: null, reason: `no local model fits this device: the smallest needs ${gib(smallest)}, the budget is ${gib(budget)}` };
 }
 
 /** The cache key of a file: its URL pinned to its hash, so a new version is a new entry. */

@@ -16,7 +16,7 @@ export class RemoteEngine implements Engine {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
-  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { drafter: null, analyzer: false, routingFor: null } };
+  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { local: null, localReason: null, analyzer: false, routingFor: null } };
 
   private constructor(worker: Worker) {
     this.#worker = worker;

@@ -29,10 +29,32 @@ export interface ModelFile {
  */
 export interface ModelManifest {
   version: string;
-  /** The local causal LM (GGUF): answers locally and drafts for speculative decoding. */
-  drafter?: { file: ModelFile; name: string };
+  /**
+   * The local causal LMs (GGUF) the app offers, in any order. The engine loads one: the
+   * largest that fits the device (`pickLocalModel`), or the one `EngineOptions.localModel`
+   * names. It answers locally and drafts for speculative decoding.
+   */
+  local?: LocalModelEntry[];
   /** The on-device encoder with its NER and routing heads. */
   analyzer?: { config: ModelFile; model: ModelFile; tokenizer: ModelFile; heads?: ModelFile };
+}
+
+/** One local causal LM of the manifest. */
+export interface LocalModelEntry {
+  /** Its registry name (`tandem models list`): the router loads the routing head trained on this model's answers. */
+  name: string;
+  file: ModelFile;
+  /**
+   * Bytes it needs resident in the tab: weights (they stay quantized), KV cache and scratch.
+   * Default: `file.bytes` × 1.25 + 64 MiB, which covers the registry's models (measured
+   * peak of the native engine: 1.16× the GGUF for Qwen2.5-Coder-0.5B).
+   */
+  memory?: number;
+  /**
+   * Target models it can draft for (they share its tokenizer). With `speculative`, the engine
+   * only picks a model that drafts for the target.
+   */
+  drafts?: string[];
 }
 
 /** Estimated cloud prices in dollars per million tokens, for the cost meter. */
@@ -62,7 +84,19 @@ export interface EngineOptions {
   /** Model manifest URL (JSON, see `ModelManifest`); without one no model is loaded. */
   manifestUrl?: string;
   /** Which of the manifest's models to load (default: both). */
-  load?: { drafter?: boolean; analyzer?: boolean };
+  load?: { local?: boolean; analyzer?: boolean };
+  /**
+   * The manifest's local model to load, by name. Default: the largest that fits the device's
+   * budget (`localBudgetBytes`), among those that draft for the speculative target when
+   * speculation is on.
+   */
+  localModel?: string;
+  /**
+   * Bytes a local model may take in this tab. Default: a quarter of `navigator.deviceMemory`
+   * (which browsers round and cap at 8 GiB; 4 GiB assumed where it is missing), at most 2 GiB
+   * (wasm32 addresses 4 GiB, and the analyzer and the page need their share).
+   */
+  localBudgetBytes?: number;
   device?: DevicePreference;
   /** Run the engine in a Web Worker (default `true` where `Worker` exists). */
   inWorker?: boolean;
@@ -81,6 +115,20 @@ export interface EngineOptions {
   cloudTimeoutMs?: number;
   /** Most tokens per answer (default 256). */
   maxTokens?: number;
+  /**
+   * The cascade (default off): when the router sends a message to the local model, its first
+   * `tokens` pieces are held back, and if the model's mean log-probability of them is under
+   * `minMeanLogprob` the answer is stopped and the cloud answers instead (a `route` event with
+   * reason `lowConfidence`). It costs the time of those tokens before the first one shows.
+   * Measured switch rates and how well it separates bad answers: docs/router.md.
+   */
+  cascade?: CascadeBar | false;
+}
+
+/** When the cascade hands a local answer to the cloud (see `EngineOptions.cascade`). */
+export interface CascadeBar {
+  tokens: number;
+  minMeanLogprob: number;
 }
 
 /** Per-call settings of `chat`. */
@@ -137,7 +185,10 @@ export interface EngineEvents {
     backend: "webgpu" | "cpu" | "none";
     fallbackReason: string | null;
     models: {
-      drafter: string | null;
+      /** The local model loaded, by name; `null`: none. */
+      local: string | null;
+      /** Why that one: named by the app, or the largest that fits the budget. */
+      localReason: string | null;
       analyzer: boolean;
       /** The local model the router's head was trained for; `null`: the weak/strong head (Mixtral-8x7B against GPT-4). */
       routingFor: string | null;
@@ -149,8 +200,15 @@ export interface EngineEvents {
   route: {
     route: Route;
     pLocal: number | null;
-    /** The router's reason, or the engine's own: no router model loaded, or the cloud failed before answering. */
-    reason: RouteReason | { kind: "noRouter" } | { kind: "cloudUnreachable"; error: string };
+    /**
+     * The router's reason, or the engine's own: no router model loaded, the cloud failed
+     * before answering, or the cascade found the local model unsure of its first tokens.
+     */
+    reason:
+      | RouteReason
+      | { kind: "noRouter" }
+      | { kind: "cloudUnreachable"; error: string }
+      | { kind: "lowConfidence"; meanLogprob: number; tokens: number; minMeanLogprob: number };
     explanation: string;
   };
   /** One speculative round: drafted pieces, how many the target accepted, its own next token. */
