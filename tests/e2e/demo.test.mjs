@@ -179,7 +179,7 @@ test("the router answers locally on its own: PII-dense text stays on the device,
   assert.ok(usage.localTokens > 0 && usage.saved > 0 && usage.cost === 0, JSON.stringify(usage));
   // A follow-up that would go to the cloud on its own: a cloud request carries the whole
   // conversation, so the conversation stays here.
-  const next = await ask(page, "Which element has the highest electronegativity, and why?", "auto");
+  const next = await ask(page, "Why does JSON.parse throw 'Unexpected token < in JSON at position 0' when I fetch my API?", "auto");
   assert.equal(next.route, "local");
   const followUp = (await events(page, "route")).at(-1);
   assert.equal(followUp.reason.kind, "privateConversation");
@@ -260,11 +260,13 @@ test("at default settings the largest local model that fits answers, and its own
   assert.match(ready.models.localReason, /^qwen2\.5-coder-0\.5b: the largest of 2 that fits this device/);
   assert.equal(ready.models.routingFor, "qwen2.5-coder-0.5b");
   assert.equal(await page.locator("#backend").textContent(), "qwen2.5-coder-0.5b · CPU");
-  const reword = await ask(page, "Rewrite this more politely: hand in your timesheet by Monday.", "auto");
+  // A shortening: the kind of rewording Qwen2.5-Coder-0.5B does well (about 80 % of generated
+  // shortening tasks usable, against under 15 % of "make it polite" ones, which go to the cloud).
+  const reword = await ask(page, "Say this in fewer words: Would it perhaps be possible for us to move our call from Thursday to Friday afternoon instead?", "auto");
   assert.equal(reword.error, null);
   assert.equal(reword.route, "local");
   assert.equal((await events(page, "route")).at(-1).reason.kind, "localSuffices");
-  assertReadable(reword.answer, "timesheet");
+  assertReadable(reword.answer, "friday");
   assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "the rewording never left the page");
   for (const question of [
     "Which element has the highest electronegativity, and why?",
@@ -336,7 +338,11 @@ test("model files come from the Cache API on the next visit, and a changed manif
   const progress = await again.page.evaluate(() => window.tandemProgress);
   assert.ok(progress.length >= 4 && progress.every((p) => p.cached), JSON.stringify(progress));
   const keys = await again.page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));
-  assert.equal(keys.length, 4);
+  // These four, and Qwen2.5-Coder-0.5B's file when an earlier test loaded the default model:
+  // the cache keeps every file the manifest names, whichever local model this device takes.
+  const names = keys.map((u) => new URL(u).pathname.split("/").pop()).sort();
+  for (const n of ["config.json", "model.safetensors", "smollm2-135m.gguf", "tokenizer.json"]) assert.ok(names.includes(n), names.join());
+  assert.deepEqual(names.filter((n) => !["config.json", "model.safetensors", "smollm2-135m.gguf", "tokenizer.json", "qwen2.5-coder-0.5b.gguf"].includes(n)), []);
   await again.close();
   // A manifest whose tokenizer hash changed: the old entry is dropped, the new file is
   // fetched and checked (here it fails the check, and the engine says so).
@@ -350,7 +356,7 @@ test("model files come from the Cache API on the next visit, and a changed manif
   await page.locator("#progress-label.error").waitFor({ timeout: 120_000 });
   assert.match(await page.locator("#progress-label").textContent(), /tokenizer\.json: sha256 [0-9a-f]{64} does not match the manifest's 0{64}/);
   const left = await page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));
-  assert.equal(left.length, 3, "the old tokenizer entry was dropped");
+  assert.equal(left.length, keys.length - 1, "the old tokenizer entry was dropped");
   assert.ok(!left.some((u) => u.includes("tokenizer.json")));
   await page.close();
 });

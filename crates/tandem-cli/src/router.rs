@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tandem_core::eval::answers::parse_cases;
 use tandem_core::eval::routing::{RoutedQuery, RouterReport, evaluate};
 use tandem_core::router::{Conversation, Route, RouterPolicy, Signals};
 use tandem_core::shield::Shield;
@@ -95,6 +96,12 @@ pub(crate) struct EvalArgs {
     /// Also write the JSON result to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// Chat tasks (`tandem local eval --set` format) to score too: the held-out 30 % of them.
+    #[arg(long, value_name = "FILE", requires = "task_labels")]
+    tasks: Option<PathBuf>,
+    /// The local model's judged answers to `--tasks` (`tandem local eval --json-out`).
+    #[arg(long, value_name = "FILE", requires = "tasks")]
+    task_labels: Option<PathBuf>,
     #[command(flatten)]
     tagger: TaggerArgs,
 }
@@ -349,90 +356,175 @@ fn eval(args: EvalArgs) -> Result<()> {
     if subjects.is_empty() {
         bail!("the heads file names no held-out subjects");
     }
-    let rows: Vec<Row> = held_out(&args.data, &subjects)?
-        .into_iter()
-        .step_by(args.every.max(1))
-        .collect();
-    eprintln!(
-        "scoring {} held-out queries ({} subjects + GSM8K share)",
-        rows.len(),
-        subjects.len()
-    );
+    // A head trained for a local model is scored on that model's own labels: its MMLU and
+    // GSM8K answers are not scored (no gold letters), so it is taken to be wrong there.
+    let local_model = tagger.model().routing_for().map(str::to_owned);
+    let mut parts: Vec<(&str, Vec<Labelled>)> = vec![(
+        "routing",
+        held_out(&args.data, &subjects)?
+            .into_iter()
+            .step_by(args.every.max(1))
+            .map(|r| Labelled {
+                weak: r.weak && local_model.is_none(),
+                strong: r.strong,
+                prompt: r.prompt,
+            })
+            .collect(),
+    )];
+    if let (Some(tasks), Some(labels)) = (&args.tasks, &args.task_labels) {
+        parts.push(("tasks", held_out_tasks(tasks, labels)?));
+    }
     let start = Instant::now();
-    let mut scored = Vec::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        let a = tagger.analyze(&r.prompt)?;
-        scored.push(RoutedQuery {
-            p_local: f64::from(a.p_local),
-            weak_correct: r.weak,
-            strong_correct: r.strong,
+    let mut json = serde_json::json!({
+        "heldOutSubjects": subjects,
+        "localModel": local_model,
+        "random": {"auc": 0.5, "apgr": 0.5, "cpt50": 0.5, "cpt80": 0.8},
+    });
+    let mut out = std::io::stdout().lock();
+    let mut scored_total = 0;
+    for (part, rows) in &parts {
+        eprintln!("scoring {} held-out {part} queries", rows.len());
+        let mut scored = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let a = tagger.analyze(&r.prompt)?;
+            scored.push(RoutedQuery {
+                p_local: f64::from(a.p_local),
+                weak_correct: r.weak,
+                strong_correct: r.strong,
+            });
+            if (i + 1) % 500 == 0 {
+                eprintln!("  {} / {} ({:.0} s)", i + 1, rows.len(), start.elapsed().as_secs_f64());
+            }
+        }
+        scored_total += rows.len();
+        let length: Vec<RoutedQuery> = rows
+            .iter()
+            .zip(&scored)
+            .map(|(r, q)| RoutedQuery {
+                p_local: -(r.prompt.chars().count() as f64),
+                ..*q
+            })
+            .collect();
+        let report = |qs: &[RoutedQuery]| {
+            evaluate(qs).with_context(|| format!("no performance gap to recover in the {part} split"))
+        };
+        let mut systems: BTreeMap<&str, RouterReport> = BTreeMap::new();
+        systems.insert("1 tandem router", report(&scored)?);
+        systems.insert("2 prompt length", report(&length)?);
+        let calibration = calibration(&scored);
+        let local_share = scored.iter().filter(|q| q.p_local >= 0.5).count() as f64 / scored.len().max(1) as f64;
+        let r = &systems["1 tandem router"];
+        let weak_name = local_model.as_deref().unwrap_or("weak model");
+        writeln!(
+            out,
+            "{part}: {} held-out queries; {weak_name} {:.3}, strong model {:.3} accurate; routed local at p >= 0.5: {:.1}%",
+            r.n,
+            r.weak_accuracy,
+            r.strong_accuracy,
+            100.0 * local_share
+        )?;
+        writeln!(
+            out,
+            "{:<18} {:>6} {:>6} {:>8} {:>8}",
+            "router", "AUC", "APGR", "CPT(50%)", "CPT(80%)"
+        )?;
+        writeln!(
+            out,
+            "{:<18} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
+            "random (expected)", 0.5, 0.5, 0.5, 0.8
+        )?;
+        for (name, r) in &systems {
+            writeln!(
+                out,
+                "{:<18} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
+                &name[2..],
+                r.auc,
+                r.apgr,
+                r.cpt50,
+                r.cpt80
+            )?;
+        }
+        writeln!(
+            out,
+            "calibration (mean predicted vs observed, by decile of p): {calibration:?}"
+        )?;
+        let systems_json: BTreeMap<String, serde_json::Value> = systems
+            .iter()
+            .map(|(k, v)| (k[2..].to_owned(), serde_json::to_value(v).unwrap_or_default()))
+            .collect();
+        let part_json = serde_json::json!({
+            "queries": rows.len(), "systems": systems_json, "calibration": calibration, "routedLocalAt05": local_share,
         });
-        if (i + 1) % 500 == 0 {
-            eprintln!("  {} / {} ({:.0} s)", i + 1, rows.len(), start.elapsed().as_secs_f64());
+        // The routing split keeps its keys at the top level, as before tasks were scored.
+        if *part == "routing" {
+            if let (Some(obj), serde_json::Value::Object(p)) = (json.as_object_mut(), part_json) {
+                obj.extend(p);
+            }
+        } else {
+            json[*part] = part_json;
         }
     }
-    let per_query_ms = start.elapsed().as_secs_f64() * 1e3 / rows.len().max(1) as f64;
-    let length: Vec<RoutedQuery> = rows
-        .iter()
-        .zip(&scored)
-        .map(|(r, q)| RoutedQuery {
-            p_local: -(r.prompt.chars().count() as f64),
-            ..*q
-        })
-        .collect();
-    let report = |qs: &[RoutedQuery]| evaluate(qs).context("no performance gap to recover in this split");
-    let mut systems: BTreeMap<&str, RouterReport> = BTreeMap::new();
-    systems.insert("1 tandem router", report(&scored)?);
-    systems.insert("2 prompt length", report(&length)?);
-    let calibration = calibration(&scored);
-    let json = serde_json::json!({
-        "queries": rows.len(),
-        "heldOutSubjects": subjects,
-        "systems": systems.iter().map(|(k, v)| (k[2..].to_owned(), serde_json::to_value(v).unwrap_or_default())).collect::<BTreeMap<_, _>>(),
-        "random": {"auc": 0.5, "apgr": 0.5, "cpt50": 0.5, "cpt80": 0.8},
-        "calibration": calibration,
-        "msPerQuery": per_query_ms,
-    });
+    let per_query_ms = start.elapsed().as_secs_f64() * 1e3 / scored_total.max(1) as f64;
+    json["msPerQuery"] = per_query_ms.into();
     if let Some(path) = &args.json_out {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
-    let mut out = std::io::stdout().lock();
-    let r = &systems["1 tandem router"];
-    writeln!(
-        out,
-        "Router on {} held-out queries: weak model {:.3}, strong model {:.3} accurate",
-        r.n, r.weak_accuracy, r.strong_accuracy
-    )?;
-    writeln!(
-        out,
-        "{:<16} {:>6} {:>6} {:>8} {:>8}",
-        "router", "AUC", "APGR", "CPT(50%)", "CPT(80%)"
-    )?;
-    writeln!(
-        out,
-        "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
-        "random (expected)", 0.5, 0.5, 0.5, 0.8
-    )?;
-    for (name, r) in &systems {
-        writeln!(
-            out,
-            "{:<16} {:>6.3} {:>6.3} {:>8.3} {:>8.3}",
-            &name[2..],
-            r.auc,
-            r.apgr,
-            r.cpt50,
-            r.cpt80
-        )?;
-    }
-    writeln!(
-        out,
-        "calibration (mean predicted vs observed, by decile of p): {calibration:?}"
-    )?;
     writeln!(
         out,
         "analysis time: {per_query_ms:.1} ms per query (CPU backend, 1 query at a time)"
     )?;
     Ok(())
+}
+
+/// A held-out query with whether the weak (local) and strong (cloud) models answer it well.
+struct Labelled {
+    prompt: String,
+    weak: bool,
+    strong: bool,
+}
+
+/// The held-out chat tasks (30 % by sha256 of the prompt, the rule
+/// `pkg-scripts/train_local_router.py` holds out by), labelled by the local
+/// model's judged answers; the cloud is taken to answer them well.
+fn held_out_tasks(tasks: &Path, labels: &Path) -> Result<Vec<Labelled>> {
+    let text = std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
+    let judged: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}", labels.display()))?;
+    let usable: BTreeMap<&str, bool> = judged["answers"]
+        .as_array()
+        .with_context(|| {
+            format!(
+                "{}: no answers (expected `tandem local eval --json-out`)",
+                labels.display()
+            )
+        })?
+        .iter()
+        .filter_map(|a| {
+            let ok = a["keywords"].as_bool()? && !a["degenerate"].as_bool()? && !a["refused"].as_bool()?;
+            Some((a["id"].as_str()?, ok))
+        })
+        .collect();
+    let text = std::fs::read_to_string(tasks).with_context(|| format!("reading {}", tasks.display()))?;
+    let cases = parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", tasks.display()))?;
+    let mut rows = Vec::new();
+    for case in &cases {
+        let Some(&weak) = usable.get(case.id.as_str()) else {
+            continue;
+        };
+        // The question is the last message, as `tandem router features` encodes it.
+        let prompt = &case
+            .messages
+            .last()
+            .with_context(|| format!("{}: case {} has no messages", tasks.display(), case.id))?
+            .content;
+        if hash_share(prompt) < 30 {
+            rows.push(Labelled {
+                prompt: prompt.to_owned(),
+                weak,
+                strong: true,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 /// Mean predicted probability and the observed share of "weak model suffices" per decile of `p_local`.

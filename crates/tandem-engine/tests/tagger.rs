@@ -150,32 +150,41 @@ fn agrees_with(q8: &Tagger, f32: &Tagger, format: tandem_models::WeightFormat) {
     }
 }
 
+/// Neither local model answers it (SmolLM2: "not known yet"; Qwen2.5-Coder-0.5B: nitrogen).
 const KNOWLEDGE: &str = "Which element has the highest electronegativity, and why?";
 const CODE: &str = "Why does my React component crash with 'TypeError: Cannot read properties of undefined (reading 'length')' after fetching data?";
-/// SmolLM2-135M answers it ("… Paris, France …", tests/data/local).
+/// Both answer it ("… Paris …", tests/data/local).
 const SIMPLE_FACT: &str = "What is the capital of France?";
+/// SmolLM2-135M declines or garbles most such requests (docs/router.md).
+const POLITE: &str = "Can you reword this to sound friendlier: Please send the report by Friday.";
 
 #[test]
-fn the_smollm2_routing_head_sends_what_it_cannot_answer_to_the_cloud() {
+fn each_local_models_head_sends_what_that_model_cannot_answer_to_the_cloud() {
     let mut t = tagger();
     let p = |t: &Tagger, q: &str| t.analyze(q).unwrap().p_local;
-    let weak_strong = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT)];
+    let weak_strong = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT), p(&t, POLITE)];
     assert!(
         weak_strong.iter().all(|&p| p >= 0.5),
         "the weak/strong head keeps all local: {weak_strong:?}"
     );
-    assert!(t.route_for("smollm2-135m").unwrap());
-    assert_eq!(t.model().routing_for(), Some("smollm2-135m"));
-    let local = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT)];
-    assert!(
-        local[0] < 0.5 && local[1] < 0.5,
-        "knowledge and code go to the cloud: {local:?}"
-    );
-    assert!(local[2] >= 0.5, "a simple fact it answers stays local: {local:?}");
-    // Swapping the local model swaps the head.
     assert!(t.route_for("qwen2.5-coder-0.5b").unwrap());
     assert_eq!(t.model().routing_for(), Some("qwen2.5-coder-0.5b"));
-    assert_ne!(p(&t, KNOWLEDGE), local[0]);
+    let qwen = [p(&t, KNOWLEDGE), p(&t, CODE), p(&t, SIMPLE_FACT)];
+    assert!(
+        qwen[0] < 0.5 && qwen[1] < 0.5,
+        "knowledge and code go to the cloud: {qwen:?}"
+    );
+    assert!(qwen[2] >= 0.5, "a simple fact it answers stays local: {qwen:?}");
+    // Swapping the local model swaps the head.
+    assert!(t.route_for("smollm2-135m").unwrap());
+    assert_eq!(t.model().routing_for(), Some("smollm2-135m"));
+    let smol = [p(&t, CODE), p(&t, POLITE), p(&t, SIMPLE_FACT)];
+    assert!(
+        smol[0] < 0.5 && smol[1] < 0.5,
+        "code and rewording go to the cloud: {smol:?}"
+    );
+    assert!(smol[2] >= 0.5, "a simple fact it answers stays local: {smol:?}");
+    assert_ne!(p(&t, KNOWLEDGE), qwen[0]);
 }
 
 #[test]
