@@ -253,7 +253,7 @@ function assertReadable(answer, word) {
   assert.doesNotMatch(answer, /as an ai|I('m| am) (sorry|unable)|I can(no|')t/i, `a refusal: ${answer}`);
 }
 
-test("at default settings the largest local model that fits answers, and its own head routes: a rewording stays local and reads well, knowledge and debugging go to the cloud", async () => {
+test("at default settings the largest local model that fits answers, and its own head routes: a rewording stays local and reads well, knowledge and debugging go to the cloud", async (t) => {
   const { page, errors, sent, close } = await open();
   const ready = (await events(page, "ready")).at(-1);
   assert.equal(ready.models.local, "qwen2.5-coder-0.5b");
@@ -267,6 +267,7 @@ test("at default settings the largest local model that fits answers, and its own
   assert.equal(reword.route, "local");
   assert.equal((await events(page, "route")).at(-1).reason.kind, "localSuffices");
   assertReadable(reword.answer, "friday");
+  t.diagnostic(`the rewording, answered on the device: ${reword.answer}`);
   assert.equal(sent.filter((s) => s.url.includes("/v1/")).length, 0, "the rewording never left the page");
   for (const question of [
     "Which element has the highest electronegativity, and why?",
