@@ -6,9 +6,9 @@ import { localBudget, pickLocalModel, residentBytes } from "../../crates/tandem-
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
-const entry = (name, bytes, drafts) => ({ name, file: { url: `${name}.gguf`, sha256: "0".repeat(64), bytes }, drafts });
-const SMOL = entry("smollm2-135m", 98_362_432, ["smollm2-135m"]);
-const QWEN = entry("qwen2.5-coder-0.5b", 491_400_064, ["qwen2.5-coder-1.5b"]);
+const entry = (name, bytes, drafts, parameters) => ({ name, file: { url: `${name}.gguf`, sha256: "0".repeat(64), bytes }, drafts, parameters });
+const SMOL = entry("smollm2-135m", 98_362_432, ["smollm2-135m"], 134_515_008);
+const QWEN = entry("qwen2.5-coder-0.5b", 491_400_064, ["qwen2.5-coder-1.5b"], 630_167_424);
 const BIG = entry("qwen2.5-coder-1.5b", 1_117_320_736, []);
 
 test("the budget is a quarter of the device's memory, 4 GiB assumed when unknown, at most 2 GiB", () => {
@@ -20,9 +20,19 @@ test("the budget is a quarter of the device's memory, 4 GiB assumed when unknown
   assert.equal(localBudget(0), 1 * GIB);
 });
 
-test("a model needs its GGUF × 1.25 + 64 MiB unless the manifest says", () => {
+test("a model needs its GGUF × 1.25 + 64 MiB on the CPU, 4 bytes per parameter on a GPU, unless the manifest says", () => {
   assert.equal(residentBytes(SMOL), Math.ceil(98_362_432 * 1.25) + 64 * MIB);
+  assert.equal(residentBytes(SMOL, true), 134_515_008 * 4 + 64 * MIB);
+  assert.equal(residentBytes(BIG, true), 1_117_320_736 * 8 + 64 * MIB, "no parameter count: the file × 8");
   assert.equal(residentBytes({ ...SMOL, memory: 123 }), 123);
+  assert.equal(residentBytes({ ...SMOL, memory: 123 }, true), 123);
+});
+
+test("on a GPU, where weights widen to f32, an 8 GB device gets SmolLM2 and says why", () => {
+  const { entry, reason } = pickLocalModel([SMOL, QWEN], { budget: localBudget(8), gpu: true });
+  assert.equal(entry, SMOL, "Qwen2.5-Coder-0.5B in f32 needs 2.41 GiB");
+  assert.match(reason, /smollm2-135m: the largest of 2 that fits this device on its GPU \(needs 0\.56 GiB of a 2\.00 GiB budget\)/);
+  assert.equal(pickLocalModel([SMOL, QWEN], { budget: 3 * GIB, gpu: true }).entry, QWEN);
 });
 
 test("the largest model that fits is loaded, whatever the manifest's order", () => {

@@ -105,7 +105,7 @@ export class LocalEngine implements Engine {
     const { manifest, base } = await loadManifest(o.manifestUrl);
     await pruneCache(manifest, base);
     const progress: Progress = (p) => this.#events.emit("progress", p);
-    const { device, reason } = await pickDevice(o.device ?? "auto");
+    const { device, reason, gpu } = await pickDevice(o.device ?? "auto");
     let backend: "webgpu" | "cpu" | "none" = "none";
     let fallbackReason = reason;
     const want = o.load ?? {};
@@ -123,7 +123,7 @@ export class LocalEngine implements Engine {
     }
     if (manifest.local?.length && want.local !== false) {
       const target = o.speculative ? o.speculative.targetModel : undefined;
-      const { entry, reason: why } = pickLocalModel(manifest.local, { name: o.localModel, budget: o.localBudgetBytes ?? localBudget(), target });
+      const { entry, reason: why } = pickLocalModel(manifest.local, { name: o.localModel, budget: o.localBudgetBytes ?? localBudget(), target, gpu });
       this.#localReason = why;
       if (entry) {
         const bytes = await fetchModelFile(entry.file, base, progress);
@@ -361,19 +361,22 @@ type Answer = { text: string; mode: ChatResult["mode"]; withheld: number };
 /**
  * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,
  * WARP, llvmpipe), on which the CPU backend is many times faster; everything else (no WebGPU,
- * no adapter, a failing device) the wasm detects and explains itself.
+ * no adapter, a failing device) the wasm detects and explains itself. `gpu`: the models will
+ * most likely run on WebGPU (a hardware adapter answered), which decides how much memory a
+ * local model needs (GPU devices widen weights to f32).
  */
-export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null }> {
+export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null; gpu: boolean }> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
-  if (preference !== "auto" || !gpu) return { device: preference, reason: null };
+  if (preference === "cpu" || !gpu) return { device: preference, reason: null, gpu: false };
   type Info = { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
   const adapter = (await gpu.requestAdapter().catch(() => null)) as { isFallbackAdapter?: boolean; info?: Info } | null;
+  if (preference === "webgpu") return { device: preference, reason: null, gpu: !!adapter };
   const info = adapter?.info ?? {};
   const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.trim().toLowerCase();
   if (adapter && (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name))) {
-    return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name || "fallback"}); using the CPU backend, which is faster` };
+    return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name || "fallback"}); using the CPU backend, which is faster`, gpu: false };
   }
-  return { device: "auto", reason: null };
+  return { device: "auto", reason: null, gpu: !!adapter };
 }
 
 /** Keeps `value` under `key`, dropping the oldest entry beyond 256. */

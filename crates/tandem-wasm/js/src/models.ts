@@ -35,9 +35,17 @@ export function manifestFiles(manifest: ModelManifest): ModelFile[] {
 const MIB = 1 << 20;
 const GIB = 1 << 30;
 
-/** Bytes a local model needs resident: its own estimate, else the GGUF's size × 1.25 + 64 MiB. */
-export function residentBytes(entry: LocalModelEntry): number {
-  return entry.memory ?? Math.ceil((entry.file.bytes ?? 0) * 1.25) + 64 * MIB;
+/**
+ * Bytes a local model needs resident: its own estimate, else on the CPU backend the GGUF's
+ * size × 1.25 + 64 MiB (weights stay quantized), and on a GPU 4 bytes per parameter + 64 MiB
+ * (GPU devices widen weights to f32 until a kernel reads the blocks; the file × 8 where the
+ * manifest gives no parameter count).
+ */
+export function residentBytes(entry: LocalModelEntry, gpu = false): number {
+  if (entry.memory !== undefined) return entry.memory;
+  const bytes = entry.file.bytes ?? 0;
+  const weights = gpu ? (entry.parameters ? entry.parameters * 4 : bytes * 8) : Math.ceil(bytes * 1.25);
+  return weights + 64 * MIB;
 }
 
 /**
@@ -57,7 +65,7 @@ export function localBudget(deviceMemoryGiB: number | undefined = (globalThis.na
  */
 export function pickLocalModel(
   entries: LocalModelEntry[],
-  { name, budget, target }: { name?: string; budget: number; target?: string },
+  { name, budget, target, gpu = false }: { name?: string; budget: number; target?: string; gpu?: boolean },
 ): { entry: LocalModelEntry | null; reason: string } {
   if (name) {
     const entry = entries.find((e) => e.name === name);
@@ -66,14 +74,16 @@ export function pickLocalModel(
   }
   const allowed = target ? entries.filter((e) => e.drafts?.includes(target)) : entries;
   const gib = (b: number) => `${(b / GIB).toFixed(2)} GiB`;
-  const fitting = allowed.filter((e) => residentBytes(e) <= budget).sort((a, b) => residentBytes(b) - residentBytes(a));
+  const need = (e: LocalModelEntry) => residentBytes(e, gpu);
+  const fitting = allowed.filter((e) => need(e) <= budget).sort((a, b) => need(b) - need(a));
   if (fitting.length) {
     const e = fitting[0];
     const among = target ? ` that draft for ${target}` : "";
-    return { entry: e, reason: `${e.name}: the largest of ${allowed.length}${among} that fits this device (needs ${gib(residentBytes(e))} of a ${gib(budget)} budget)` };
+    const where = gpu ? " on its GPU" : "";
+    return { entry: e, reason: `${e.name}: the largest of ${allowed.length}${among} that fits this device${where} (needs ${gib(need(e))} of a ${gib(budget)} budget)` };
   }
   if (!allowed.length) return { entry: null, reason: target ? `no local model drafts for ${target}` : "the manifest has no local model" };
-  const smallest = Math.min(...allowed.map(residentBytes));
+  const smallest = Math.min(...allowed.map(need));
   return { entry: null, reason: `no local model fits this device: the smallest needs ${gib(smallest)}, the budget is ${gib(budget)}` };
 }
 

@@ -45,11 +45,14 @@ export interface LocalModelEntry {
   name: string;
   file: ModelFile;
   /**
-   * Bytes it needs resident in the tab: weights (they stay quantized), KV cache and scratch.
-   * Default: `file.bytes` × 1.25 + 64 MiB, which covers the registry's models (measured
-   * peak of the native engine: 1.16× the GGUF for Qwen2.5-Coder-0.5B).
+   * Bytes it needs resident: weights, KV cache and scratch. Default on the CPU backend:
+   * `file.bytes` × 1.25 + 64 MiB (weights stay quantized; the native engine's measured peak
+   * is 1.16× the GGUF for Qwen2.5-Coder-0.5B); on WebGPU, which widens weights to f32,
+   * `parameters` × 4 + 64 MiB.
    */
   memory?: number;
+  /** Its parameter count, for the WebGPU estimate (default: the file × 8). */
+  parameters?: number;
   /**
    * Target models it can draft for (they share its tokenizer). With `speculative`, the engine
    * only picks a model that drafts for the target.
