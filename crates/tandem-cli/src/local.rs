@@ -83,9 +83,14 @@ struct Tally {
     refused: usize,
 }
 
+/// The cases of a set file (JSON lines of `AnswerCase`), with the file named in errors.
+pub(crate) fn read_cases(path: &std::path::Path) -> Result<Vec<tandem_core::eval::answers::AnswerCase>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
 fn eval(args: EvalArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.set).with_context(|| format!("reading {}", args.set.display()))?;
-    let cases = parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", args.set.display()))?;
+    let cases = read_cases(&args.set)?;
     let (device, format) = args.backend.prepare()?;
     let (engine, path) = models::load_engine(&args.model, &device, format)?;
     let options = args.answer.options(false);

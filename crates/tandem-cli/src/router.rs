@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tandem_core::eval::answers::parse_cases;
 use tandem_core::eval::routing::{RoutedQuery, RouterReport, evaluate};
 use tandem_core::router::{Conversation, Route, RouterPolicy, Signals};
 use tandem_core::shield::Shield;
@@ -235,6 +234,10 @@ enum Split {
 
 /// `h` of a prompt: the first four bytes of its sha256, big-endian, mod 100
 /// (`train_encoder.py`'s `split_of`).
+/// The share (in percent, by `hash_share`) of GSM8K prompts and chat tasks held out; the
+/// training scripts hold out by the same rule.
+const HELD_OUT_PERCENT: u32 = 30;
+
 fn hash_share(prompt: &str) -> u32 {
     let d = sha2::Sha256::digest(prompt.as_bytes());
     u32::from_be_bytes([d[0], d[1], d[2], d[3]]) % 100
@@ -264,7 +267,7 @@ fn routing_rows(data: &Path, eval_subjects: &BTreeSet<String>) -> Result<Vec<Row
             let h = hash_share(&prompt);
             let split = if contaminated.contains(prompt.trim())
                 || eval_subjects.contains(group)
-                || (group == "gsm8k" && h < 30)
+                || (group == "gsm8k" && h < HELD_OUT_PERCENT)
             {
                 Split::Eval
             } else if h.is_multiple_of(10) {
@@ -503,8 +506,7 @@ fn held_out_tasks(tasks: &Path, labels: &Path) -> Result<Vec<Labelled>> {
             Some((a["id"].as_str()?, ok))
         })
         .collect();
-    let text = std::fs::read_to_string(tasks).with_context(|| format!("reading {}", tasks.display()))?;
-    let cases = parse_cases(&text).map_err(|e| anyhow::anyhow!("{}: {e}", tasks.display()))?;
+    let cases = crate::local::read_cases(tasks)?;
     let mut rows = Vec::new();
     for case in &cases {
         let Some(&weak) = usable.get(case.id.as_str()) else {
@@ -516,7 +518,7 @@ fn held_out_tasks(tasks: &Path, labels: &Path) -> Result<Vec<Labelled>> {
             .last()
             .with_context(|| format!("{}: case {} has no messages", tasks.display(), case.id))?
             .content;
-        if hash_share(prompt) < 30 {
+        if hash_share(prompt) < HELD_OUT_PERCENT {
             rows.push(Labelled {
                 prompt: prompt.to_owned(),
                 weak,
