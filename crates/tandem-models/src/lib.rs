@@ -76,6 +76,8 @@ mod config;
 mod encoder;
 mod error;
 mod fused;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod heads;
 mod linear;
 mod model;

@@ -6,11 +6,15 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Arc;
 use tandem_quant::{Int8Matrix, QMatrix};
 
+#[cfg(feature = "wgpu")]
+use crate::gpu::GpuMatrix;
+
 /// How a model holds its weight matrices in memory.
 ///
-/// Quantized matrices run through `tandem-quant`'s fused CPU kernels, so
-/// they are used on the CPU backend only; on a GPU device every format
-/// widens to `f32` until a GPU kernel reads the blocks.
+/// Quantized matrices run through `tandem-quant`'s fused kernels on the CPU
+/// backend and, with the `wgpu` feature, through a CubeCL kernel on GPU
+/// devices (`crate::gpu`). `Int8` is a CPU format: on a GPU it widens to
+/// `f32`, as every format does without the `wgpu` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
     /// As stored: GGUF's quantized blocks stay quantized, dense weights
@@ -32,7 +36,11 @@ pub enum WeightFormat {
 impl WeightFormat {
     /// The format actually used on `device`.
     pub(crate) fn on(self, device: &Device) -> Self {
-        if *device == Device::flex() { self } else { Self::F32 }
+        match self {
+            _ if *device == Device::flex() => self,
+            Self::Stored | Self::Q8_0 if cfg!(feature = "wgpu") => self,
+            _ => Self::F32,
+        }
     }
 }
 
@@ -48,6 +56,9 @@ pub(crate) enum Matrix {
     Quantized(Arc<QMatrix>),
     /// `[out, in]` per-row 8-bit values, on the CPU backend.
     Int8(Arc<Int8Matrix>),
+    /// `[out, in]` quantized codes in GPU memory.
+    #[cfg(feature = "wgpu")]
+    Gpu(Arc<GpuMatrix>),
 }
 
 impl Matrix {
@@ -55,6 +66,8 @@ impl Matrix {
     pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
         match self {
             Self::Dense(w) => x.matmul(w.clone()),
+            #[cfg(feature = "wgpu")]
+            Self::Gpu(w) => w.apply(x),
             _ => {
                 let [n, _] = x.dims();
                 let device = x.device();
@@ -74,6 +87,8 @@ impl Matrix {
     pub(crate) fn host(&self) -> Option<HostMatrix> {
         match self {
             Self::Dense(_) => None,
+            #[cfg(feature = "wgpu")]
+            Self::Gpu(_) => None,
             Self::Quantized(w) => Some(HostMatrix::Quantized(w.clone())),
             Self::Int8(w) => Some(HostMatrix::Int8(w.clone())),
         }
@@ -85,7 +100,34 @@ impl Matrix {
             Self::Dense(w) => w.dims()[1],
             Self::Quantized(w) => w.rows(),
             Self::Int8(w) => w.rows(),
+            #[cfg(feature = "wgpu")]
+            Self::Gpu(w) => w.rows(),
         }
+    }
+
+    /// Bytes the weights take where they live (host or device memory).
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Self::Dense(w) => 4 * w.shape().num_elements(),
+            Self::Quantized(w) => w.bytes(),
+            Self::Int8(w) => w.bytes(),
+            #[cfg(feature = "wgpu")]
+            Self::Gpu(w) => w.bytes(),
+        }
+    }
+
+    /// The matrix as `device` runs it: quantized blocks move to GPU memory
+    /// on a GPU device (with the `wgpu` feature); everything else is
+    /// already where it runs. Called once a model's matrices are stacked.
+    pub(crate) fn on_device(self, device: &Device) -> Self {
+        #[cfg(feature = "wgpu")]
+        if let Self::Quantized(q) = &self
+            && let Some(gpu) = GpuMatrix::upload(q, device)
+        {
+            return Self::Gpu(Arc::new(gpu));
+        }
+        let _ = device;
+        self
     }
 }
 
@@ -152,6 +194,8 @@ impl Embedding {
             Matrix::Dense(t) => Self::Dense(t.transpose()),
             Matrix::Quantized(q) => Self::Quantized(q),
             Matrix::Int8(_) => unreachable!("embeddings are never loaded as Int8 (see above)"),
+            #[cfg(feature = "wgpu")]
+            Matrix::Gpu(_) => unreachable!("load_matrix keeps matrices in host memory"),
         })
     }
 
@@ -191,6 +235,14 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
+    /// This layer as `device` runs it ([`Matrix::on_device`]).
+    pub(crate) fn on_device(self, device: &Device) -> Self {
+        Self {
+            w: self.w.on_device(device),
+            bias: self.bias,
+        }
+    }
+
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, d] = x.dims();
         let out = self.w.out_features();
@@ -229,6 +281,22 @@ impl Projections {
         match (stack(parts.iter().map(|p| &p.w)), bias) {
             (Some(w), Some(bias)) => Self::Stacked(Linear { w, bias }, widths),
             _ => Self::Separate(parts),
+        }
+    }
+
+    /// These layers as `device` runs them ([`Matrix::on_device`]).
+    pub(crate) fn on_device(self, device: &Device) -> Self {
+        match self {
+            Self::Stacked(linear, widths) => Self::Stacked(linear.on_device(device), widths),
+            Self::Separate(parts) => Self::Separate(parts.into_iter().map(|p| p.on_device(device)).collect()),
+        }
+    }
+
+    /// Bytes of the weights.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Self::Stacked(linear, _) => linear.w.bytes(),
+            Self::Separate(parts) => parts.iter().map(|p| p.w.bytes()).sum(),
         }
     }
 

@@ -23,6 +23,24 @@ struct Block {
     down: Linear,
 }
 
+impl Block {
+    /// This block as `device` runs it ([`Matrix::on_device`]).
+    fn on_device(self, device: &Device) -> Self {
+        Self {
+            qkv: self.qkv.on_device(device),
+            o: self.o.on_device(device),
+            gate_up: self.gate_up.on_device(device),
+            down: self.down.on_device(device),
+            ..self
+        }
+    }
+
+    /// Bytes of this block's weight matrices.
+    fn matrix_bytes(&self) -> usize {
+        self.qkv.bytes() + self.o.w.bytes() + self.gate_up.bytes() + self.down.w.bytes()
+    }
+}
+
 /// Which positions' logits a forward pass returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Positions {
@@ -97,6 +115,10 @@ impl Model {
                 })
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
+        // Quantized matrices move to a GPU device's memory once stacked; on
+        // the CPU backend they stay in host memory for the fused decoder.
+        let blocks: Vec<Block> = blocks.into_iter().map(|b| b.on_device(device)).collect();
+        let lm_head = lm_head.on_device(device);
         let norm = vector("model.norm.weight", h)?;
         let inv_freq = rope::inv_freq(c.head_dim, c.rope_theta, &c.rope_scaling);
         let fused = Fused::new(
@@ -128,6 +150,13 @@ impl Model {
     /// The hyper-parameters.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Bytes of the weight matrices (every block's and the output head's)
+    /// where they live: what one decode step reads, so tokens/s times this
+    /// over a device's memory bandwidth says how close decoding runs to it.
+    pub fn matrix_bytes(&self) -> usize {
+        self.blocks.iter().map(Block::matrix_bytes).sum::<usize>() + self.lm_head.bytes()
     }
 
     /// The device the weights live on.

@@ -9,6 +9,10 @@
 //! block, like llama.cpp's `vec_dot` kernels, reading each weight block once
 //! for all rows of the input.
 //!
+//! On a GPU the same values are read from one uniform layout
+//! ([`GroupedMatrix`]: integer codes and a scale and offset per group), so
+//! that one kernel serves every type.
+//!
 //! # SIMD, with `unsafe` in one module
 //!
 //! Block layouts and their products are described once, in safe Rust
@@ -32,6 +36,7 @@
 mod activation;
 mod dot;
 mod error;
+mod groups;
 mod int8;
 mod matmul;
 mod matrix;
@@ -39,6 +44,7 @@ mod simd;
 mod threads;
 
 pub use error::QuantError;
+pub use groups::{GroupLayout, GroupedMatrix};
 pub use int8::Int8Matrix;
 pub use matrix::QMatrix;
 pub use simd::{Kernel, kernel, use_kernel};

@@ -1,0 +1,109 @@
+//! The CubeCL kernel behind every quantized product on a GPU device.
+//!
+//! One kernel reads a [`tandem_quant::GroupedMatrix`]: codes packed into
+//! `u32` words and a `(scale, min)` pair per group. It is compiled once per
+//! code width, group size and input-row tile, and it needs nothing that
+//! Chromium's WebGPU lacks: no subgroup operations, and 8 KiB of workgroup
+//! memory at most (WebGPU's default limit is 16 KiB).
+//!
+//! A cube computes [`ROWS`] output features for up to `tile` input rows.
+//! [`LANES`] units share each output feature, taking its groups in turn, so
+//! every weight word is read once per cube for all `tile` input rows. Each
+//! group contributes `scale · Σ q·x + min · Σ x` to a unit's running sum;
+//! the lanes' sums meet in shared memory at the end.
+
+use cubecl::prelude::*;
+
+/// Units that share one output feature.
+pub(crate) const LANES: u32 = 32;
+/// Output features per cube.
+pub(crate) const ROWS: u32 = 8;
+
+/// `out[i, r] = Σ_k x[i, k] · w[r, k]` for the input rows `tile · CUBE_POS_Y ..`
+/// and the output features `ROWS · CUBE_POS_X ..`.
+#[cube(launch)]
+pub(crate) fn grouped_matmul(
+    x: &Tensor<f32>,
+    words: &Tensor<u32>,
+    scales: &Tensor<f32>,
+    out: &mut Tensor<f32>,
+    #[comptime] bits: u32,
+    #[comptime] group: u32,
+    #[comptime] tile: usize,
+) {
+    let m = x.shape(0);
+    let k = x.shape(1);
+    let n = out.shape(1);
+    let lane = UNIT_POS_X as usize;
+    let row = (CUBE_POS_X * ROWS + UNIT_POS_Y) as usize;
+    let first = CUBE_POS_Y as usize * tile;
+    let per_word = comptime!(32 / bits);
+    let words_per_group = comptime!(group * bits / 32);
+    let mask = comptime!((1u32 << bits) - 1);
+    let groups = k / group as usize;
+
+    // Where each input row of the tile starts; rows past the end re-read the
+    // last one, so that every read is in bounds and no branch sits in the
+    // inner loop (their sums are never written).
+    let mut starts = Array::<usize>::new(tile);
+    let mut acc = Array::<f32>::new(tile);
+    #[unroll]
+    for t in 0..tile {
+        starts[t] = min(first + t, m - 1) * x.stride(0);
+        acc[t] = 0.0;
+    }
+
+    if row < n {
+        let mut g = lane;
+        while g < groups {
+            let at = row * groups + g;
+            let scale = scales[2 * at];
+            let offset = scales[2 * at + 1];
+            let mut dot = Array::<f32>::new(tile);
+            let mut sum = Array::<f32>::new(tile);
+            #[unroll]
+            for t in 0..tile {
+                dot[t] = 0.0;
+                sum[t] = 0.0;
+            }
+            #[unroll]
+            for w in 0..words_per_group {
+                let word = words[at * words_per_group as usize + w as usize];
+                #[unroll]
+                for j in 0..per_word {
+                    let q = f32::cast_from((word >> (j * bits)) & mask);
+                    let col = g * group as usize + (w * per_word + j) as usize;
+                    #[unroll]
+                    for t in 0..tile {
+                        let v = x[starts[t] + col];
+                        dot[t] += q * v;
+                        sum[t] += v;
+                    }
+                }
+            }
+            #[unroll]
+            for t in 0..tile {
+                acc[t] += scale * dot[t] + offset * sum[t];
+            }
+            g += LANES as usize;
+        }
+    }
+
+    let units = comptime!((ROWS * LANES) as usize);
+    let mut partial = Shared::<[f32]>::new_slice(units * tile);
+    let slot = (UNIT_POS_Y * LANES) as usize + lane;
+    #[unroll]
+    for t in 0..tile {
+        partial[t * units + slot] = acc[t];
+    }
+    sync_cube();
+    if lane < tile && row < n && first + lane < m {
+        let base = lane * units + (UNIT_POS_Y * LANES) as usize;
+        let mut total = 0.0f32;
+        for l in 0..LANES as usize {
+            total += partial[base + l];
+        }
+        let stride = out.stride(0);
+        out[(first + lane) * stride + row] = total;
+    }
+}

@@ -1,0 +1,84 @@
+//! The GPU kernel against the reference (ggml's dequantization times an
+//! `f64` product) on every type, odd shapes and tile sizes, on wgpu (Mesa's
+//! lavapipe where there is no GPU; `TANDEM_SKIP_WGPU` skips it).
+
+use super::GpuMatrix;
+use burn::tensor::{Device, Tensor, TensorData};
+use half::f16;
+use tandem_quant::QMatrix;
+
+/// xorshift64*: reproducible values without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn float(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+fn random_matrix(rng: &mut Rng, ty: tandem_gguf::GgmlType, rows: usize, cols: usize) -> QMatrix {
+    let mut data: Vec<u8> = (0..rows * cols / ty.block_size() * ty.block_bytes())
+        .map(|_| rng.next() as u8)
+        .collect();
+    for block in data.chunks_exact_mut(ty.block_bytes()) {
+        for &at in QMatrix::f16_fields(ty) {
+            let scale = f16::from_f32(rng.float() * 0.05);
+            block[at..at + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
+        }
+    }
+    QMatrix::new(ty, rows, cols, data).expect("well-formed blocks")
+}
+
+#[test]
+fn every_type_matches_the_dequantized_reference_on_wgpu() {
+    if std::env::var_os("TANDEM_SKIP_WGPU").is_some() {
+        return;
+    }
+    let device = Device::wgpu(Default::default());
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // Output features that fill no cube evenly, widths of one and several
+    // super-blocks, and input rows below, at and past one tile.
+    for (rows, cols) in [(13, 256), (40, 512), (1, 768)] {
+        for ty in QMatrix::SUPPORTED {
+            let q = random_matrix(&mut rng, ty, rows, cols);
+            let gpu = GpuMatrix::upload(&q, &device).expect("wgpu is a GPU device");
+            let w = q.dequantize();
+            for m in [1, 2, 3, 8, 11, 17] {
+                let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
+                let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), &device);
+                let got: Vec<f32> = gpu.apply(input).into_data().try_to_vec().expect("f32 output");
+                assert_eq!(got.len(), m * rows);
+                for i in 0..m {
+                    for r in 0..rows {
+                        let (mut want, mut mag) = (0f64, 0f64);
+                        for k in 0..cols {
+                            let p = f64::from(w[r * cols + k]) * f64::from(x[i * cols + k]);
+                            want += p;
+                            mag += p.abs();
+                        }
+                        let err = (f64::from(got[i * rows + r]) - want).abs();
+                        assert!(
+                            err <= 1e-4 * mag + 1e-6,
+                            "{ty:?} {rows}x{cols}, {m} rows: [{i}, {r}] = {} against {want} (Σ|w·x| {mag})",
+                            got[i * rows + r]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cpu_backend_is_not_a_gpu_device() {
+    let mut rng = Rng(1);
+    let q = random_matrix(&mut rng, tandem_gguf::GgmlType::Q8_0, 2, 32);
+    assert!(GpuMatrix::upload(&q, &Device::flex()).is_none());
+}
