@@ -66,25 +66,40 @@ fn tiny_qwen2_matches_transformers() {
     check("tiny-qwen2");
 }
 
-/// The quantized path (weights quantized to `Q8_0` at load, activations to
-/// 8 bits, fused CPU kernels) against `transformers`: close to the logits,
-/// and the cached path agrees with one pass over the prompt.
+/// The quantized path (weights quantized to `Q8_0` at load; on the CPU
+/// backend activations to 8 bits and the fused kernels, on wgpu the GPU
+/// kernel with `f32` activations) against `transformers`: close to the
+/// logits, and the cached path agrees with one pass over the prompt.
 #[test]
 fn q8_0_weights_stay_close_to_transformers() {
-    for name in ["tiny-llama", "tiny-qwen2"] {
-        let (model, reference, expected) = load_as(name, &burn::tensor::Device::flex(), WeightFormat::Q8_0);
-        let mut cache = model.new_cache();
-        let all = run_chunks(&model, &mut cache, &reference.tokens, &[reference.tokens.len()]);
-        let err = rel_error(&all, &expected);
-        // These random models (initializer range 0.3) have sharp attention that
-        // amplifies rounding: measured 0.064 (Llama) and 0.102 (Qwen2). A wiring
-        // error (a transposed or misplaced matrix) gives errors near 1.
-        assert!(err < 0.15, "{name}, Q8_0: relative error {err}");
-        assert!(err > 0.0, "{name}: the Q8_0 path ran dense f32");
-        let mut cache = model.new_cache();
-        let chunked = run_chunks(&model, &mut cache, &reference.tokens, &[5, 1, 7, 1, 1, 9]);
-        let err = rel_error(&chunked, &all);
-        assert!(err < 1e-5, "{name}, Q8_0 cached: relative error {err} against one pass");
+    for (device_name, device) in devices() {
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let (model, reference, expected) = load_as(name, &device, WeightFormat::Q8_0);
+            let (dense, _, _) = load_as(name, &device, WeightFormat::F32);
+            // Q8_0 holds 34 bytes a block of 32 on the CPU, 40 on a GPU
+            // (codes and an f32 scale and offset), against 128 as f32.
+            let ratio = model.matrix_bytes() as f64 / dense.matrix_bytes() as f64;
+            assert!(
+                ratio < 0.32,
+                "{name} on {device_name}: weights take {ratio} of f32's bytes"
+            );
+            let mut cache = model.new_cache();
+            let all = run_chunks(&model, &mut cache, &reference.tokens, &[reference.tokens.len()]);
+            let err = rel_error(&all, &expected);
+            // These random models (initializer range 0.3) have sharp attention that
+            // amplifies rounding: measured 0.064 (Llama) and 0.102 (Qwen2) on the
+            // CPU. A wiring error (a transposed or misplaced matrix) gives errors
+            // near 1.
+            assert!(err < 0.15, "{name} on {device_name}, Q8_0: relative error {err}");
+            assert!(err > 0.0, "{name} on {device_name}: the Q8_0 path ran dense f32");
+            let mut cache = model.new_cache();
+            let chunked = run_chunks(&model, &mut cache, &reference.tokens, &[5, 1, 7, 1, 1, 9]);
+            let err = rel_error(&chunked, &all);
+            assert!(
+                err < 1e-5,
+                "{name} on {device_name}, Q8_0 cached: relative error {err} against one pass"
+            );
+        }
     }
     // Greedy decoding still follows transformers here; the wasm build must
     // give the same tokens (tandem-wasm's tests/model.rs).

@@ -102,18 +102,25 @@ const LLAMA_CPP_TIE: f32 = 0.5;
 fn quantized_weights_decode_like_llama_cpp() {
     let bytes = model_bytes();
     let gguf = Gguf::parse(bytes).unwrap();
+    for (device_name, device) in common::devices() {
+        let model = Model::from_gguf(&gguf, &device).unwrap();
+        quantized_model_decodes_like_llama_cpp(&model, device_name);
+    }
+}
+
+/// The checks of [`quantized_weights_decode_like_llama_cpp`] on one device.
+fn quantized_model_decodes_like_llama_cpp(model: &Model, device_name: &str) {
     let r = reference();
-    let model = Model::from_gguf(&gguf, &burn::tensor::Device::flex()).unwrap();
     let vocab = model.config().vocab_size;
     let mut cache = model.new_cache();
-    let logits = run_chunks(&model, &mut cache, &r.prompt_ids, &[64]);
+    let logits = run_chunks(model, &mut cache, &r.prompt_ids, &[64]);
     let differing: Vec<usize> = (0..64)
         .filter(|&i| r.top2_margin[i] >= NEAR_TIE)
         .filter(|&i| tandem_core::sampling::argmax(&logits[i * vocab..(i + 1) * vocab]) as u32 != r.argmax[i])
         .collect();
     assert!(
         differing.is_empty(),
-        "top-1 differs from transformers at clear positions {differing:?}"
+        "{device_name}: top-1 differs from transformers at clear positions {differing:?}"
     );
     // llama.cpp's continuation, teacher-forced: at each of its 32 steps our
     // top-1 is its token, or its token is a near-tie of ours. Free-running
@@ -127,7 +134,7 @@ fn quantized_weights_decode_like_llama_cpp() {
     assert_eq!(llama_cpp.prompt_ids, r.prompt_ids);
     let forced: Vec<u32> = r.prompt_ids.iter().chain(&llama_cpp.greedy_32).copied().collect();
     let mut cache = model.new_cache();
-    let logits = run_chunks(&model, &mut cache, &forced, &[forced.len()]);
+    let logits = run_chunks(model, &mut cache, &forced, &[forced.len()]);
     let mut exact = 0;
     for (step, &token) in llama_cpp.greedy_32.iter().enumerate() {
         let row = &logits[(63 + step) * vocab..(64 + step) * vocab];
@@ -135,9 +142,12 @@ fn quantized_weights_decode_like_llama_cpp() {
         let gap = row[ours] - row[token as usize];
         assert!(
             gap < LLAMA_CPP_TIE,
-            "step {step}: llama.cpp's token {token} is {gap} below our top-1 {ours}"
+            "{device_name}, step {step}: llama.cpp's token {token} is {gap} below our top-1 {ours}"
         );
         exact += usize::from(ours == token as usize);
     }
-    assert!(exact >= 27, "only {exact} of 32 steps agree exactly with llama.cpp");
+    assert!(
+        exact >= 27,
+        "{device_name}: only {exact} of 32 steps agree exactly with llama.cpp"
+    );
 }
