@@ -32,9 +32,10 @@ impl DeviceKind {
 /// How weight matrices are held in memory.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub(crate) enum WeightsKind {
-    /// As stored in the file: quantized blocks stay quantized (CPU backend).
+    /// As stored in the file: quantized blocks stay quantized (on the CPU in
+    /// their blocks, on a GPU as codes with a scale and offset per group).
     Stored,
-    /// Widened to f32 at load: the reference path (and what wgpu runs today).
+    /// Widened to f32 at load: the reference path.
     F32,
     /// As stored, and dense matrices quantized to Q8_0 at load.
     #[value(name = "q8_0")]
@@ -61,7 +62,7 @@ pub(crate) struct BackendArgs {
     /// Backend.
     #[arg(long, value_enum, default_value = "cpu")]
     pub(crate) device: DeviceKind,
-    /// How weight matrices are held (quantized kernels run on the CPU backend).
+    /// How weight matrices are held.
     #[arg(long, value_enum, default_value = "stored")]
     pub(crate) weights: WeightsKind,
     /// Threads of the CPU kernels; default: one per core.

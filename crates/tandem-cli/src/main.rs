@@ -15,6 +15,7 @@ mod router;
 mod seal;
 mod serve;
 mod speculate;
+mod synthetic;
 mod target;
 mod verify_curve;
 

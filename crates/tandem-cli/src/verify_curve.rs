@@ -3,9 +3,10 @@
 //! k drafted tokens in one pass, so this curve decides whether it pays.
 
 use crate::generate::BackendArgs;
-use crate::models;
+use crate::{models, synthetic};
 use anyhow::{Result, ensure};
 use std::time::Instant;
+use tandem_models::Model;
 
 /// Arguments of `tandem verify-curve`.
 #[derive(clap::Args)]
@@ -13,6 +14,10 @@ pub(crate) struct Args {
     /// Model name (see pkg-scripts/models.json) or GGUF path.
     #[arg(long, default_value = "smollm2-135m")]
     model: String,
+    /// Random weights of this model's shape and Q4_K_M types instead of a file
+    /// (qwen2.5-coder-1.5b or qwen2.5-coder-0.5b): for machines the file cannot reach.
+    #[arg(long, conflicts_with = "model")]
+    synthetic: Option<String>,
     /// Positions already in the KV cache before each timed forward.
     #[arg(long, default_value_t = 128)]
     context: usize,
@@ -32,8 +37,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
         "--repeat and --context must be positive"
     );
     let (device, format) = args.backend.prepare()?;
-    let (engine, path) = models::load_engine(&args.model, &device, format)?;
-    let model = engine.model();
+    let (model, source) = match &args.synthetic {
+        Some(name) => {
+            let config = synthetic::config(name)?;
+            let weights = synthetic::Synthetic::new(config.clone());
+            let model = Model::load_as(config, &weights, &device, format)?;
+            (model, format!("random {name}-shaped weights"))
+        }
+        None => {
+            let (engine, path) = models::load_engine(&args.model, &device, format)?;
+            (engine.model().clone(), path.display().to_string())
+        }
+    };
     let vocab = model.config().vocab_size as u32;
     // Any fixed token ids do: the cost does not depend on their values.
     let tokens: Vec<u32> = (0..args.context + args.positions.iter().max().copied().unwrap_or(1))
@@ -42,14 +57,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut cache = model.new_cache();
     let logits = model.forward(&tokens[..args.context], &mut cache)?;
     drop(logits.into_data());
+    let bytes = model.matrix_bytes();
     println!(
-        "{} on {:?}, {:?} weights, context {}",
-        path.display(),
+        "{source} on {:?}, {:?} weights ({:.1} MB of matrices), context {}",
         args.backend.device,
         args.backend.weights,
+        bytes as f64 / 1e6,
         args.context
     );
-    println!("{:>4} {:>12} {:>10}", "k", "ms/forward", "÷ k=1");
+    println!("{:>4} {:>12} {:>10} {:>12}", "k", "ms/forward", "÷ k=1", "weights GB/s");
     let mut base = None;
     for &k in &args.positions {
         ensure!(k > 0, "positions must be positive");
@@ -66,7 +82,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
         times.sort_by(f64::total_cmp);
         let median = times[times.len() / 2];
         let one = *base.get_or_insert(median);
-        println!("{k:>4} {median:>12.2} {:>10.2}", median / one);
+        // Each forward reads every matrix once, whatever k is.
+        let rate = bytes as f64 / (median / 1e3) / 1e9;
+        println!("{k:>4} {median:>12.2} {:>10.2} {rate:>12.1}", median / one);
     }
     Ok(())
 }

@@ -21,32 +21,66 @@ use tandem_quant::{GroupLayout, GroupedMatrix, QMatrix};
 /// every weight once.
 const MAX_TILE: usize = 8;
 
+/// The most bytes one storage buffer may bind: WebGPU's default
+/// `maxStorageBufferBindingSize` (128 MiB). A larger matrix (an output head
+/// of 150k rows) is held as several runs of rows, one launch each.
+const MAX_BINDING: usize = 128 << 20;
+
 /// A quantized `[rows, cols]` matrix in GPU memory.
 #[derive(Debug, Clone)]
 pub(crate) struct GpuMatrix {
-    words: CubeTensor,
-    scales: CubeTensor,
+    /// Runs of whole rows, in order, each small enough to bind.
+    parts: Vec<Part>,
     layout: GroupLayout,
     rows: usize,
     cols: usize,
     bytes: usize,
 }
 
+/// A run of whole rows of a [`GpuMatrix`].
+#[derive(Debug, Clone)]
+struct Part {
+    words: CubeTensor,
+    scales: CubeTensor,
+    rows: usize,
+}
+
 impl GpuMatrix {
     /// `matrix` repacked and uploaded to `device`; `None` when `device` is
     /// not a CubeCL (GPU) device.
     pub(crate) fn upload(matrix: &QMatrix, device: &Device) -> Option<Self> {
+        Self::upload_in_parts(matrix, device, MAX_BINDING)
+    }
+
+    /// [`GpuMatrix::upload`] with runs of at most `max_binding` bytes of codes.
+    fn upload_in_parts(matrix: &QMatrix, device: &Device, max_binding: usize) -> Option<Self> {
         let probe = Tensor::<1>::zeros([1], device).try_into_primitive::<Cube>().ok()?;
         let grouped = GroupedMatrix::from_blocks(matrix);
+        let layout = grouped.layout();
         let client = probe.client.clone();
         let buffer = |bytes: &[u8], len: usize, dtype: DType| {
             let handle = client.create_from_slice(bytes);
             CubeTensor::new_contiguous(client.clone(), probe.device.clone(), Shape::new([len]), handle, dtype)
         };
+        let groups_per_row = grouped.cols() / layout.group();
+        let words_per_row = groups_per_row * layout.words_per_group();
+        let rows_per_part = (max_binding / (4 * words_per_row)).max(1);
+        let parts = (0..grouped.rows())
+            .step_by(rows_per_part)
+            .map(|start| {
+                let rows = rows_per_part.min(grouped.rows() - start);
+                let words = &grouped.words()[start * words_per_row..(start + rows) * words_per_row];
+                let scales = &grouped.scales()[2 * start * groups_per_row..2 * (start + rows) * groups_per_row];
+                Part {
+                    words: buffer(u32::as_bytes(words), words.len(), DType::U32),
+                    scales: buffer(f32::as_bytes(scales), scales.len(), DType::F32),
+                    rows,
+                }
+            })
+            .collect();
         Some(Self {
-            words: buffer(u32::as_bytes(grouped.words()), grouped.words().len(), DType::U32),
-            scales: buffer(f32::as_bytes(grouped.scales()), grouped.scales().len(), DType::F32),
-            layout: grouped.layout(),
+            parts,
+            layout,
             rows: grouped.rows(),
             cols: grouped.cols(),
             bytes: grouped.bytes(),
@@ -65,34 +99,48 @@ impl GpuMatrix {
 
     /// `x · Wᵀ` for `x` of `[n, cols]` on this matrix's device: `[n, rows]`.
     pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
-        let [n, cols] = x.dims();
+        let [_, cols] = x.dims();
         assert_eq!(cols, self.cols, "input width is fixed by the model's shapes");
         let x = x
             .try_into_primitive::<Cube>()
             .expect("a GPU matrix multiplies tensors on its own device");
         let x = burn_cubecl::kernel::into_contiguous(x);
+        let outputs: Vec<Tensor<2>> = self
+            .parts
+            .iter()
+            .map(|part| Tensor::from_primitive::<Cube>(self.launch(&x, part)))
+            .collect();
+        match outputs.len() {
+            1 => outputs.into_iter().next().expect("one part"),
+            _ => Tensor::cat(outputs, 1),
+        }
+    }
+
+    /// `x · Wᵀ` for the rows of `part`: `[n, part.rows]`.
+    fn launch(&self, x: &CubeTensor, part: &Part) -> CubeTensor {
+        let n = x.meta.shape()[0];
         let out = empty_device_contiguous_dtype(
             x.client.clone(),
             x.device.clone(),
-            Shape::new([n, self.rows]),
+            Shape::new([n, part.rows]),
             DType::F32,
         );
         let tile = n.min(MAX_TILE).next_power_of_two();
-        let cubes_x = self.rows.div_ceil(kernel::ROWS as usize) as u32;
+        let cubes_x = part.rows.div_ceil(kernel::ROWS as usize) as u32;
         let cubes_y = n.div_ceil(tile) as u32;
         kernel::grouped_matmul::launch(
             &x.client,
             CubeCount::Static(cubes_x, cubes_y, 1),
             CubeDim::new_2d(kernel::LANES, kernel::ROWS),
             x.clone().into_tensor_arg(),
-            self.words.clone().into_tensor_arg(),
-            self.scales.clone().into_tensor_arg(),
+            part.words.clone().into_tensor_arg(),
+            part.scales.clone().into_tensor_arg(),
             out.clone().into_tensor_arg(),
             self.layout.bits() as u32,
             self.layout.group() as u32,
             tile,
         );
-        Tensor::from_primitive::<Cube>(out)
+        out
     }
 }
 

@@ -48,29 +48,44 @@ fn every_type_matches_the_dequantized_reference_on_wgpu() {
     for (rows, cols) in [(13, 256), (40, 512), (1, 768)] {
         for ty in QMatrix::SUPPORTED {
             let q = random_matrix(&mut rng, ty, rows, cols);
-            let gpu = GpuMatrix::upload(&q, &device).expect("wgpu is a GPU device");
-            let w = q.dequantize();
-            for m in [1, 2, 3, 8, 11, 17] {
-                let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
-                let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), &device);
-                let got: Vec<f32> = gpu.apply(input).into_data().try_to_vec().expect("f32 output");
-                assert_eq!(got.len(), m * rows);
-                for i in 0..m {
-                    for r in 0..rows {
-                        let (mut want, mut mag) = (0f64, 0f64);
-                        for k in 0..cols {
-                            let p = f64::from(w[r * cols + k]) * f64::from(x[i * cols + k]);
-                            want += p;
-                            mag += p.abs();
-                        }
-                        let err = (f64::from(got[i * rows + r]) - want).abs();
-                        assert!(
-                            err <= 1e-4 * mag + 1e-6,
-                            "{ty:?} {rows}x{cols}, {m} rows: [{i}, {r}] = {} against {want} (Σ|w·x| {mag})",
-                            got[i * rows + r]
-                        );
-                    }
+            // Whole, and in runs of a few rows (as an output head larger than
+            // one storage binding is held).
+            let whole = GpuMatrix::upload(&q, &device).expect("wgpu is a GPU device");
+            let split = GpuMatrix::upload_in_parts(&q, &device, 3 * whole.bytes() / rows / 2).expect("wgpu");
+            assert_eq!(whole.parts.len(), 1);
+            assert_eq!(split.parts.len(), rows.div_ceil(split.parts[0].rows));
+            assert!(rows == 1 || split.parts.len() > 1);
+            for gpu in [whole, split] {
+                check(&gpu, &q, &device, &mut rng);
+            }
+        }
+    }
+}
+
+/// `gpu` against `q`'s dequantized values times `f64` products, for inputs
+/// of several row counts.
+fn check(gpu: &GpuMatrix, q: &QMatrix, device: &Device, rng: &mut Rng) {
+    let (rows, cols, ty) = (q.rows(), q.cols(), q.ty());
+    let w = q.dequantize();
+    for m in [1, 2, 3, 8, 11, 17] {
+        let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
+        let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), device);
+        let got: Vec<f32> = gpu.apply(input).into_data().try_to_vec().expect("f32 output");
+        assert_eq!(got.len(), m * rows);
+        for i in 0..m {
+            for r in 0..rows {
+                let (mut want, mut mag) = (0f64, 0f64);
+                for k in 0..cols {
+                    let p = f64::from(w[r * cols + k]) * f64::from(x[i * cols + k]);
+                    want += p;
+                    mag += p.abs();
                 }
+                let err = (f64::from(got[i * rows + r]) - want).abs();
+                assert!(
+                    err <= 1e-4 * mag + 1e-6,
+                    "{ty:?} {rows}x{cols}, {m} rows: [{i}, {r}] = {} against {want} (Σ|w·x| {mag})",
+                    got[i * rows + r]
+                );
             }
         }
     }
