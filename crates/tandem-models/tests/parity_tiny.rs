@@ -101,13 +101,16 @@ fn q8_0_weights_stay_close_to_transformers() {
             );
         }
     }
-    // Greedy decoding still follows transformers here; the wasm build must
-    // give the same tokens (tandem-wasm's tests/model.rs).
-    let (model, reference, _) = load_as("tiny-llama", &burn::tensor::Device::flex(), WeightFormat::Q8_0);
-    assert_eq!(
-        greedy(&model, &reference.greedy_prompt, reference.greedy_continuation.len()),
-        reference.greedy_continuation
-    );
+    // Greedy decoding still follows transformers here, on every device; the
+    // wasm build must give the same tokens (tandem-wasm's tests/model.rs).
+    for (device_name, device) in devices() {
+        let (model, reference, _) = load_as("tiny-llama", &device, WeightFormat::Q8_0);
+        assert_eq!(
+            greedy(&model, &reference.greedy_prompt, reference.greedy_continuation.len()),
+            reference.greedy_continuation,
+            "Q8_0 on {device_name}"
+        );
+    }
 }
 
 /// With every matrix quantized, the CPU backend runs the fused decoder

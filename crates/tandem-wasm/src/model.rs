@@ -160,6 +160,13 @@ struct GenerationResult {
     decode_ms: f64,
 }
 
+thread_local! {
+    /// The WebGPU device once started. wgpu registers one runtime per device,
+    /// so starting it again in the same page fails ("a server is still
+    /// registered"): every later model shares this one.
+    static WEBGPU: std::cell::RefCell<Option<Device>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The device for a preference: `"cpu"`, or `"auto"`/`"webgpu"` (WebGPU,
 /// falling back to the CPU backend with the reason).
 pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Option<String>), JsError> {
@@ -173,8 +180,14 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
             if let Some(reason) = webgpu_missing().await {
                 return Ok((Device::flex(), "cpu", Some(format!("{reason}; using the CPU backend"))));
             }
+            if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+                return Ok((device, "webgpu", None));
+            }
             match Device::wgpu_options().init_async().await {
-                Ok(device) => Ok((device, "webgpu", None)),
+                Ok(device) => {
+                    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+                    Ok((device, "webgpu", None))
+                }
                 Err(e) => Ok((
                     Device::flex(),
                     "cpu",

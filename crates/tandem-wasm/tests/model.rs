@@ -92,9 +92,11 @@ async fn text_generation_needs_a_tokenizer_and_bad_inputs_are_refused() {
     assert!(String::from(&err).contains("unknown weight format `q3`"), "{err}");
 }
 
-/// The quantized kernels in wasm (`simd128`): weights quantized to `Q8_0`
-/// at load on the CPU backend give transformers' greedy tokens, as the
-/// native build does (tandem-models' `q8_0_weights_stay_close_to_transformers`).
+/// The quantized kernels in wasm: weights quantized to `Q8_0` at load give
+/// transformers' greedy tokens on the CPU backend (`simd128`) and on WebGPU
+/// where the page has it (the CubeCL kernel on SwiftShader in headless
+/// Chromium), as the native build does on both (tandem-models'
+/// `q8_0_weights_stay_close_to_transformers`).
 #[wasm_bindgen_test]
 async fn q8_0_weights_generate_the_reference_tokens_in_wasm() {
     let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
@@ -106,13 +108,19 @@ async fn q8_0_weights_generate_the_reference_tokens_in_wasm() {
             .collect()
     };
     let (prompt, expected) = (ids(&reference["greedy_prompt"]), ids(&reference["greedy_continuation"]));
-    let model = LocalModel::from_safetensors(
-        CONFIG.to_owned(),
-        WEIGHTS.to_vec(),
-        Some("cpu".into()),
-        Some("q8_0".into()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(model.greedy_tokens(prompt, expected.len()).await.unwrap(), expected);
+    for preference in ["auto", "cpu"] {
+        let model = LocalModel::from_safetensors(
+            CONFIG.to_owned(),
+            WEIGHTS.to_vec(),
+            Some(preference.into()),
+            Some("q8_0".into()),
+        )
+        .await
+        .unwrap();
+        if preference == "auto" && has_webgpu() {
+            assert_eq!(model.backend(), "webgpu", "fallback: {:?}", model.fallback_reason());
+        }
+        let tokens = model.greedy_tokens(prompt.clone(), expected.len()).await.unwrap();
+        assert_eq!(tokens, expected, "Q8_0 on {}", model.backend());
+    }
 }
