@@ -20,19 +20,20 @@ test("the budget is a quarter of the device's memory, 4 GiB assumed when unknown
   assert.equal(localBudget(0), 1 * GIB);
 });
 
-test("a model needs its GGUF × 1.25 + 64 MiB on the CPU, 4 bytes per parameter on a GPU, unless the manifest says", () => {
+test("a model needs its GGUF × 1.25 + 64 MiB on the CPU, × 2.5 + 64 MiB on a GPU, unless the manifest says", () => {
   assert.equal(residentBytes(SMOL), Math.ceil(98_362_432 * 1.25) + 64 * MIB);
-  assert.equal(residentBytes(SMOL, true), 134_515_008 * 4 + 64 * MIB);
-  assert.equal(residentBytes(BIG, true), 1_117_320_736 * 8 + 64 * MIB, "no parameter count: the file × 8");
+  assert.equal(residentBytes(SMOL, true), Math.ceil(98_362_432 * 2.5) + 64 * MIB);
+  assert.equal(residentBytes(BIG, true), Math.ceil(1_117_320_736 * 2.5) + 64 * MIB);
   assert.equal(residentBytes({ ...SMOL, memory: 123 }), 123);
   assert.equal(residentBytes({ ...SMOL, memory: 123 }, true), 123);
 });
 
-test("on a GPU, where weights widen to f32, an 8 GB device gets SmolLM2 and says why", () => {
-  const { entry, reason } = pickLocalModel([SMOL, QWEN], { budget: localBudget(8), gpu: true });
-  assert.equal(entry, SMOL, "Qwen2.5-Coder-0.5B in f32 needs 2.41 GiB");
-  assert.match(reason, /smollm2-135m: the largest of 2 that fits this device on its GPU \(needs 0\.56 GiB of a 2\.00 GiB budget\)/);
-  assert.equal(pickLocalModel([SMOL, QWEN], { budget: 3 * GIB, gpu: true }).entry, QWEN);
+test("on a GPU, where the file and the GPU's codes both stay, a 4 GB device gets SmolLM2 and an 8 GB one Qwen-0.5B, and says why", () => {
+  const { entry, reason } = pickLocalModel([SMOL, QWEN, BIG], { budget: localBudget(8), gpu: true });
+  assert.equal(entry, QWEN, "Qwen2.5-Coder-1.5B needs 2.66 GiB on a GPU");
+  assert.match(reason, /qwen2\.5-coder-0\.5b: the largest of 3 that fits this device on its GPU \(needs 1\.21 GiB of a 2\.00 GiB budget\)/);
+  assert.equal(pickLocalModel([SMOL, QWEN], { budget: localBudget(4), gpu: true }).entry, SMOL);
+  assert.equal(pickLocalModel([SMOL, QWEN], { budget: localBudget(4) }).entry, QWEN, "the CPU needs less");
 });
 
 test("the largest model that fits is loaded, whatever the manifest's order", () => {

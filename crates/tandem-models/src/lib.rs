@@ -20,10 +20,17 @@
 //!   ([`WeightFormat::Stored`]) and run through `tandem-quant`'s fused
 //!   kernels: embedding rows are dequantized on gather and a tied output
 //!   head reads the quantized embedding. [`WeightFormat::F32`] widens every
-//!   matrix to `f32`, the reference path (and what GPU devices run today);
+//!   matrix to `f32`, the reference path;
 //!   [`WeightFormat::Q8_0`] also quantizes dense safetensors weights, and
 //!   [`WeightFormat::Int8`] quantizes them per row to 8 bits (the encoder's
 //!   default: integer tiles over all of a text's tokens).
+//! * On GPU devices (burn's wgpu backend, with this crate's `wgpu`
+//!   feature) quantized matrices are uploaded as 4- or 8-bit codes with a
+//!   scale and offset per group (`tandem_quant::GroupedMatrix`) and
+//!   multiplied by one CubeCL kernel that widens them in registers (`gpu/`):
+//!   no subgroups and 8 KiB of workgroup memory, so it runs on WebGPU in
+//!   Chromium. Matrices past WebGPU's 128 MiB binding limit are held in
+//!   runs of rows. The embedding stays in host memory, gathered by row.
 //! * With every matrix quantized on the CPU backend, [`Model::forward`] and
 //!   [`Encoder::forward`] skip burn's operation graph: the fused passes
 //!   (`fused/`) run the rest of each layer as loops over host slices (with

@@ -360,8 +360,9 @@ fn causal_mask(t: usize, start: usize, device: &Device) -> Tensor<4> {
 }
 
 impl Model {
-    /// Loads a model from a parsed GGUF file, its quantized matrices kept as
-    /// stored on the CPU backend (widened to `f32` on a GPU device).
+    /// Loads a model from a parsed GGUF file, its quantized matrices kept
+    /// quantized: as stored on the CPU backend, as codes with a scale and
+    /// offset per group on a GPU device (with the `wgpu` feature).
     pub fn from_gguf(gguf: &tandem_gguf::Gguf, device: &Device) -> Result<Self, ModelError> {
         Self::from_gguf_as(gguf, device, WeightFormat::default())
     }

@@ -363,7 +363,7 @@ type Answer = { text: string; mode: ChatResult["mode"]; withheld: number };
  * WARP, llvmpipe), on which the CPU backend is many times faster; everything else (no WebGPU,
  * no adapter, a failing device) the wasm detects and explains itself. `gpu`: the models will
  * most likely run on WebGPU (a hardware adapter answered), which decides how much memory a
- * local model needs (GPU devices widen weights to f32).
+ * local model needs (a GPU holds the weights as codes beside the file: `residentBytes`).
  */
 export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null; gpu: boolean }> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
