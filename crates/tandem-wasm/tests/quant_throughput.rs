@@ -1,0 +1,58 @@
+//! Throughput of the wasm `simd128` kernels per ggml type, on a model-shaped
+//! matrix and one input row (decode), printed as GB/s of weights: what the
+//! native `tandem-quant` example `throughput` prints, for the browser build.
+//! A measurement, not a test: ignored unless asked for.
+//! Run: `pkg-scripts/bench-wasm-kernels` (Node).
+
+use tandem_quant::QMatrix;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+
+/// Products timed together per sample, so that `Date.now()`'s millisecond
+/// resolution is small against a sample.
+const REPEAT: usize = 20;
+
+/// Milliseconds from the host's clock.
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+#[wasm_bindgen_test]
+#[ignore]
+fn kernel_throughput_per_type() {
+    let (rows, cols, m) = (1536, 8960, 1);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let x: Vec<f32> = (0..m * cols).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect();
+    console_log!(
+        "[{rows} x {cols}] times {m} row(s), {:?} kernel",
+        tandem_quant::kernel()
+    );
+    for ty in QMatrix::SUPPORTED {
+        let bytes = rows * cols / ty.block_size() * ty.block_bytes();
+        let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
+        for block in data.chunks_exact_mut(ty.block_bytes()) {
+            for &at in QMatrix::f16_fields(ty) {
+                block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
+            }
+        }
+        let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
+        let mut best = f64::INFINITY;
+        for _ in 0..7 {
+            let start = now();
+            for _ in 0..REPEAT {
+                std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
+            }
+            best = best.min((now() - start) / REPEAT as f64);
+        }
+        console_log!(
+            "{:>5}: {best:>6.2} ms ({:>5.2} GB/s of weights)",
+            format!("{ty:?}"),
+            bytes as f64 / (best / 1e3) / 1e9
+        );
+    }
+}
