@@ -4,7 +4,6 @@
 //! noise, so only timings and memory mean anything.
 
 use anyhow::{Result, bail};
-use half::f16;
 use tandem_gguf::GgmlType;
 use tandem_models::{Architecture, Config, ModelError, RopeScaling, Weight, WeightSource};
 use tandem_quant::QMatrix;
@@ -129,20 +128,8 @@ impl WeightSource for Synthetic {
         let Some((rows, cols, ty)) = self.matrix(name) else {
             return Ok(None);
         };
-        let mut state = seed(name);
-        let mut data = vec![0u8; rows * cols / ty.block_size() * ty.block_bytes()];
-        for chunk in data.chunks_mut(8) {
-            let bytes = noise(&mut state).to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        // Small finite scales, so activations stay finite through the layers.
-        let scale = f16::from_f32(0.002).to_bits().to_le_bytes();
-        for block in data.chunks_exact_mut(ty.block_bytes()) {
-            for &at in QMatrix::f16_fields(ty) {
-                block[at..at + 2].copy_from_slice(&scale);
-            }
-        }
-        QMatrix::new(ty, rows, cols, data)
+        // Small scales, so that activations stay finite through the layers.
+        QMatrix::random(ty, rows, cols, seed(name), 0.002)
             .map(Some)
             .map_err(|e| ModelError::Weight {
                 name: name.to_owned(),

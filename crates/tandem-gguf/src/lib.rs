@@ -22,7 +22,7 @@ mod reader;
 mod types;
 mod value;
 
-pub use dequant::dequantize;
+pub use dequant::{dequantize, k_scale_min};
 pub use error::GgufError;
 pub use reader::{Gguf, TensorInfo};
 pub use types::GgmlType;

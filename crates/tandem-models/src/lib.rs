@@ -25,7 +25,7 @@
 //!   [`WeightFormat::Int8`] quantizes them per row to 8 bits (the encoder's
 //!   default: integer tiles over all of a text's tokens).
 //! * On GPU devices (burn's wgpu backend, with this crate's `wgpu`
-//!   feature) quantized matrices are uploaded as 4- or 8-bit codes with a
+//!   feature) quantized matrices are uploaded as 4- to 8-bit codes with a
 //!   scale and offset per group (`tandem_quant::GroupedMatrix`) and
 //!   multiplied by one CubeCL kernel that widens them in registers (`gpu/`):
 //!   no subgroups and 8 KiB of workgroup memory, so it runs on WebGPU in

@@ -27,14 +27,7 @@ fn main() {
             continue;
         }
         let bytes = rows * cols / ty.block_size() * ty.block_bytes();
-        let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
-        // Sane f16 scales (0x2000 ≈ 0.0078) wherever a block keeps one.
-        for block in data.chunks_exact_mut(ty.block_bytes()) {
-            for &at in QMatrix::f16_fields(ty) {
-                block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
-            }
-        }
-        let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
+        let w = QMatrix::random(ty, rows, cols, next(), 0.0078).expect("valid shape");
         let dense = w.dequantize();
         let f32_time = best(&mut || {
             let mut y = vec![0f32; m * rows];

@@ -225,19 +225,6 @@ impl SmallBlock for Q5_0 {
     }
 }
 
-/// The 6-bit scale and minimum of sub-block `j` from a k-quant's 12 packed bytes.
-#[inline(always)]
-fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        (
-            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
-            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
-        )
-    }
-}
-
 /// A 256-value k-quant block: eight sub-blocks of 32 with integer scales,
 /// `value = d·sc·q − dmin·m`.
 pub(crate) struct Super {
@@ -273,7 +260,7 @@ fn super_header(b: &[u8]) -> Super {
     let mut sc = [0f32; 8];
     let mut m = [0f32; 8];
     for j in 0..8 {
-        let (s, mn) = scale_min_k4(j, scales);
+        let (s, mn) = tandem_gguf::k_scale_min(j, scales);
         sc[j] = f32::from(s);
         m[j] = f32::from(mn);
     }

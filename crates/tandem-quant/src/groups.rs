@@ -5,11 +5,13 @@
 //! into 12 bytes) would be seven kernels. Every supported ggml type is, per
 //! run of 32 (or, for `Q6_K`, 16) values, an unsigned integer code times a
 //! scale plus an offset, so this module rewrites a [`QMatrix`] as exactly
-//! that: codes packed into `u32` words (eight 4-bit or four 8-bit codes a
-//! word, lowest bits first) and one `(scale, min)` pair of `f32` per group.
-//! One kernel, specialized at compile time on the code width and group
-//! size, then reads every type. The values are the same as ggml's
-//! dequantization up to `f32` rounding of `scale · q + min`.
+//! that: codes packed into `u32` words and one `(scale, min)` pair of `f32`
+//! per group. Codes of 4 to 6 bits keep their low nibbles eight to a word
+//! (lowest bits first) and their remaining bits in one more word per group;
+//! 8-bit codes are four to a word. One kernel, specialized at compile time
+//! on the code width and group size, then reads every type. The values are
+//! the same as ggml's dequantization up to `f32` rounding of
+//! `scale · q + min`.
 
 use crate::matrix::QMatrix;
 use half::f16;
@@ -20,10 +22,14 @@ use tandem_gguf::GgmlType;
 pub enum GroupLayout {
     /// 4-bit codes, 32 a group (`Q4_0`, `Q4_1`, `Q4_K`): 4 words a group.
     Nibbles32,
-    /// 8-bit codes, 32 a group (`Q8_0`, `Q5_0`, `Q5_K`): 8 words a group.
+    /// 5-bit codes, 32 a group (`Q5_0`, `Q5_K`): 4 words of low nibbles and
+    /// one of fifth bits (bit `j` for value `j`).
+    Bits5x32,
+    /// 6-bit codes, 16 a group (`Q6_K`, whose scales cover 16 values): 2
+    /// words of low nibbles and one of high bit pairs (bits `2j, 2j + 1`).
+    Bits6x16,
+    /// 8-bit codes, 32 a group (`Q8_0`): 8 words a group.
     Bytes32,
-    /// 8-bit codes, 16 a group (`Q6_K`, whose scales cover 16 values).
-    Bytes16,
 }
 
 impl GroupLayout {
@@ -31,8 +37,9 @@ impl GroupLayout {
     pub fn of(ty: GgmlType) -> Option<Self> {
         match ty {
             GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q4_K => Some(Self::Nibbles32),
-            GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q5_K => Some(Self::Bytes32),
-            GgmlType::Q6_K => Some(Self::Bytes16),
+            GgmlType::Q5_0 | GgmlType::Q5_K => Some(Self::Bits5x32),
+            GgmlType::Q6_K => Some(Self::Bits6x16),
+            GgmlType::Q8_0 => Some(Self::Bytes32),
             _ => None,
         }
     }
@@ -41,21 +48,64 @@ impl GroupLayout {
     pub fn bits(self) -> usize {
         match self {
             Self::Nibbles32 => 4,
-            Self::Bytes32 | Self::Bytes16 => 8,
+            Self::Bits5x32 => 5,
+            Self::Bits6x16 => 6,
+            Self::Bytes32 => 8,
         }
     }
 
     /// Values per group (one `(scale, min)` pair).
     pub fn group(self) -> usize {
         match self {
-            Self::Nibbles32 | Self::Bytes32 => 32,
-            Self::Bytes16 => 16,
+            Self::Nibbles32 | Self::Bits5x32 | Self::Bytes32 => 32,
+            Self::Bits6x16 => 16,
         }
     }
 
     /// `u32` words per group.
     pub fn words_per_group(self) -> usize {
-        self.group() * self.bits() / 32
+        match self.bits() {
+            8 => self.group() / 4,
+            4 => self.group() / 8,
+            _ => self.group() / 8 + 1,
+        }
+    }
+
+    /// The codes of one group (`group()` of them) packed into its words.
+    fn pack(self, codes: &[u8], out: &mut Vec<u32>) {
+        let word = |values: &[u8], bits: usize| {
+            values
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &q)| acc | (u32::from(q) << (i * bits)))
+        };
+        if self.bits() == 8 {
+            out.extend(codes.chunks_exact(4).map(|c| word(c, 8)));
+            return;
+        }
+        out.extend(codes.chunks_exact(8).map(|c| {
+            let low: Vec<u8> = c.iter().map(|q| q & 0x0F).collect();
+            word(&low, 4)
+        }));
+        if self.bits() > 4 {
+            let high: Vec<u8> = codes.iter().map(|q| q >> 4).collect();
+            out.push(word(&high, self.bits() - 4));
+        }
+    }
+
+    /// Code `j` of the group whose words are `words`: what the GPU kernel
+    /// computes, in plain Rust.
+    fn code(self, words: &[u32], j: usize) -> u32 {
+        if self.bits() == 8 {
+            return (words[j / 4] >> (8 * (j % 4))) & 0xFF;
+        }
+        let low = (words[j / 8] >> (4 * (j % 8))) & 0x0F;
+        if self.bits() == 4 {
+            return low;
+        }
+        let extra = self.bits() - 4;
+        let high = (words[self.group() / 8] >> (extra * j)) & ((1 << extra) - 1);
+        low | (high << 4)
     }
 }
 
@@ -96,14 +146,7 @@ impl GroupedMatrix {
                 let n = ty.block_size();
                 for (g, &(scale, min)) in codes[..n].chunks_exact(layout.group()).zip(&params) {
                     out.scales.extend([scale, min]);
-                    let per_word = 32 / layout.bits();
-                    for word in g.chunks_exact(per_word) {
-                        let packed = word
-                            .iter()
-                            .enumerate()
-                            .fold(0u32, |acc, (i, &q)| acc | (u32::from(q) << (i * layout.bits())));
-                        out.words.push(packed);
-                    }
+                    layout.pack(g, &mut out.words);
                 }
             }
         }
@@ -143,13 +186,13 @@ impl GroupedMatrix {
     /// The whole matrix widened to `f32`, row-major, from the grouped
     /// layout: what the repacking is tested with against ggml's values.
     pub fn dequantize(&self) -> Vec<f32> {
-        let (bits, group) = (self.layout.bits(), self.layout.group());
-        let mask = (1u32 << bits) - 1;
+        let (group, per_group) = (self.layout.group(), self.layout.words_per_group());
         (0..self.rows * self.cols)
             .map(|i| {
                 let g = i / group;
-                let word = self.words[i * bits / 32];
-                let code = (word >> ((i % (32 / bits)) * bits)) & mask;
+                let code = self
+                    .layout
+                    .code(&self.words[g * per_group..(g + 1) * per_group], i % group);
                 self.scales[2 * g] * code as f32 + self.scales[2 * g + 1]
             })
             .collect()
@@ -158,20 +201,6 @@ impl GroupedMatrix {
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_bits(u16::from_le_bytes([b[i], b[i + 1]])).to_f32()
-}
-
-/// The 6-bit scale and minimum of sub-block `j` from a k-quant's 12 packed
-/// bytes (ggml's `get_scale_min_k4`).
-fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
-    let (sc, m) = if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        (
-            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
-            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
-        )
-    };
-    (f32::from(sc), f32::from(m))
 }
 
 /// One block of `ty`: its unsigned codes in element order into `codes`, and
@@ -218,8 +247,8 @@ fn decode(ty: GgmlType, b: &[u8], codes: &mut [u8; 256], params: &mut Vec<(f32, 
             };
             for (chunk, q) in qs.chunks_exact(32).enumerate() {
                 for half in 0..2 {
-                    let (sc, m) = scale_min_k4(2 * chunk + half, scales);
-                    params.push((d * sc, -dmin * m));
+                    let (sc, m) = tandem_gguf::k_scale_min(2 * chunk + half, scales);
+                    params.push((d * f32::from(sc), -dmin * f32::from(m)));
                     let bit = 1u8 << (2 * chunk + half);
                     for (l, &x) in q.iter().enumerate() {
                         let low = if half == 0 { x & 0x0F } else { x >> 4 };
@@ -256,30 +285,10 @@ fn decode(ty: GgmlType, b: &[u8], codes: &mut [u8; 256], params: &mut Vec<(f32, 
 mod tests {
     use super::*;
 
-    /// Random blocks of `ty` with finite `f16` scales.
-    fn random_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> QMatrix {
-        let mut state = seed;
-        let mut data: Vec<u8> = (0..rows * cols / ty.block_size() * ty.block_bytes())
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        for block in data.chunks_exact_mut(ty.block_bytes()) {
-            for &i in QMatrix::f16_fields(ty) {
-                let v = f16::from_f32(0.01 + f32::from(block[i]) / 4096.0);
-                block[i..i + 2].copy_from_slice(&v.to_bits().to_le_bytes());
-            }
-        }
-        QMatrix::new(ty, rows, cols, data).unwrap()
-    }
-
     #[test]
     fn every_type_repacks_to_ggml_values() {
         for ty in QMatrix::SUPPORTED {
-            let q = random_matrix(ty, 3, 512, ty as u64 + 7);
+            let q = QMatrix::random(ty, 3, 512, ty.block_bytes() as u64, 0.05).unwrap();
             let grouped = GroupedMatrix::from_blocks(&q);
             assert_eq!(grouped.layout(), GroupLayout::of(ty).unwrap());
             let (want, got) = (q.dequantize(), grouped.dequantize());
@@ -288,6 +297,14 @@ mod tests {
                 assert!((w - g).abs() <= 1e-6 * scale.max(1.0), "{ty:?} element {i}: {w} vs {g}");
             }
             let per_group = grouped.layout().words_per_group() + 2;
+            // Codes of 4, 5, 6 and 8 bits, plus 64 bits of scales per group.
+            let bits = 32 * per_group / grouped.layout().group();
+            let want = match grouped.layout() {
+                GroupLayout::Nibbles32 => 6,
+                GroupLayout::Bits5x32 => 7,
+                GroupLayout::Bits6x16 | GroupLayout::Bytes32 => 10,
+            };
+            assert_eq!(bits, want, "{ty:?}: bits a weight");
             assert_eq!(grouped.bytes(), 4 * per_group * 3 * 512 / grouped.layout().group());
         }
     }

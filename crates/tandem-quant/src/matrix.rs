@@ -132,6 +132,40 @@ impl QMatrix {
         Self::new(GgmlType::Q8_0, rows, cols, data)
     }
 
+    /// Random blocks of `ty`, reproducible from `seed`, whose `f16` scales
+    /// are uniform in `±scale`: the one source of made-up weights for the
+    /// kernels' tests, benchmarks, and models of a real shape whose file is
+    /// not at hand (`tandem verify-curve --synthetic`).
+    pub fn random(ty: GgmlType, rows: usize, cols: usize, seed: u64, scale: f32) -> Result<Self, QuantError> {
+        if cols == 0 || !cols.is_multiple_of(ty.block_size()) {
+            return Err(QuantError::RowLength {
+                ty,
+                cols,
+                block: ty.block_size(),
+            });
+        }
+        // xorshift64*: cheap, so that a model's gigabyte takes seconds.
+        let mut state = seed | 1;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let mut data = vec![0u8; rows * cols / ty.block_size() * ty.block_bytes()];
+        for chunk in data.chunks_mut(8) {
+            let bytes = next().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        for block in data.chunks_exact_mut(ty.block_bytes()) {
+            for &at in Self::f16_fields(ty) {
+                let unit = (next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+                block[at..at + 2].copy_from_slice(&f16::from_f32(unit * scale).to_bits().to_le_bytes());
+            }
+        }
+        Self::new(ty, rows, cols, data)
+    }
+
     /// The rows of `parts` one after another: matrices that multiply the
     /// same input (a layer's query, key and value projections) become one
     /// product, which quantizes the input once and splits one pass over

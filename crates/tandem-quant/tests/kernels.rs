@@ -24,15 +24,7 @@ impl Rng {
 }
 
 fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> QMatrix {
-    let blocks = rows * cols / ty.block_size();
-    let mut data: Vec<u8> = (0..blocks * ty.block_bytes()).map(|_| rng.next() as u8).collect();
-    for block in data.chunks_exact_mut(ty.block_bytes()) {
-        for &at in QMatrix::f16_fields(ty) {
-            let scale = f16::from_f32(rng.float() * 0.05);
-            block[at..at + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
-        }
-    }
-    QMatrix::new(ty, rows, cols, data).unwrap()
+    QMatrix::random(ty, rows, cols, rng.next(), 0.05).unwrap()
 }
 
 /// The activations as the kernels see them: rounded to 8 bits per block of

@@ -34,13 +34,7 @@ fn kernel_throughput_per_type() {
     );
     for ty in QMatrix::SUPPORTED {
         let bytes = rows * cols / ty.block_size() * ty.block_bytes();
-        let mut data: Vec<u8> = (0..bytes).map(|_| next() as u8).collect();
-        for block in data.chunks_exact_mut(ty.block_bytes()) {
-            for &at in QMatrix::f16_fields(ty) {
-                block[at..at + 2].copy_from_slice(&0x2000u16.to_le_bytes());
-            }
-        }
-        let w = QMatrix::new(ty, rows, cols, data).expect("valid shape");
+        let w = QMatrix::random(ty, rows, cols, next(), 0.0078).expect("valid shape");
         let mut best = f64::INFINITY;
         for _ in 0..7 {
             let start = now();

@@ -20,7 +20,10 @@ pub(crate) const LANES: u32 = 32;
 pub(crate) const ROWS: u32 = 8;
 
 /// `out[i, r] = Σ_k x[i, k] · w[r, k]` for the input rows `tile · CUBE_POS_Y ..`
-/// and the output features `ROWS · CUBE_POS_X ..`.
+/// and the output features `ROWS · CUBE_POS_X ..`. `bits` and `group` are a
+/// `tandem_quant::GroupLayout`'s: codes of 4 to 6 bits keep their low nibbles
+/// eight to a word and the rest in one more word per group; 8-bit codes are
+/// four to a word.
 #[cube(launch)]
 pub(crate) fn grouped_matmul(
     x: &Tensor<f32>,
@@ -37,9 +40,16 @@ pub(crate) fn grouped_matmul(
     let lane = UNIT_POS_X as usize;
     let row = (CUBE_POS_X * ROWS + UNIT_POS_Y) as usize;
     let first = CUBE_POS_Y as usize * tile;
-    let per_word = comptime!(32 / bits);
-    let words_per_group = comptime!(group * bits / 32);
-    let mask = comptime!((1u32 << bits) - 1);
+    let nibble_words = comptime!(group / 8);
+    let words_per_group = comptime!(if bits == 8 {
+        group / 4
+    } else if bits == 4 {
+        group / 8
+    } else {
+        group / 8 + 1
+    });
+    let extra = comptime!(if bits > 4 && bits < 8 { bits - 4 } else { 0 });
+    let extra_mask = comptime!((1u32 << extra) - 1);
     let groups = k / group as usize;
 
     // Where each input row of the tile starts; rows past the end re-read the
@@ -57,8 +67,8 @@ pub(crate) fn grouped_matmul(
         let mut g = lane;
         while g < groups {
             let at = row * groups + g;
-            let scale = scales[2 * at];
-            let offset = scales[2 * at + 1];
+            let base = at * words_per_group as usize;
+            let col0 = g * group as usize;
             let mut dot = Array::<f32>::new(tile);
             let mut sum = Array::<f32>::new(tile);
             #[unroll]
@@ -66,21 +76,38 @@ pub(crate) fn grouped_matmul(
                 dot[t] = 0.0;
                 sum[t] = 0.0;
             }
-            #[unroll]
-            for w in 0..words_per_group {
-                let word = words[at * words_per_group as usize + w as usize];
+            if comptime!(bits == 8) {
                 #[unroll]
-                for j in 0..per_word {
-                    let q = f32::cast_from((word >> (j * bits)) & mask);
-                    let col = g * group as usize + (w * per_word + j) as usize;
+                for w in 0..group / 4 {
+                    let word = words[base + w as usize];
                     #[unroll]
-                    for t in 0..tile {
-                        let v = x[starts[t] + col];
-                        dot[t] += q * v;
-                        sum[t] += v;
+                    for j in 0..4u32 {
+                        let code = (word >> (j * 8)) & 0xFF;
+                        let col = col0 + (w * 4 + j) as usize;
+                        add_code(x, &starts, code, col, &mut dot, &mut sum, tile);
+                    }
+                }
+            } else {
+                let mut high = 0u32;
+                if comptime!(extra > 0) {
+                    high = words[base + nibble_words as usize];
+                }
+                #[unroll]
+                for w in 0..nibble_words {
+                    let word = words[base + w as usize];
+                    #[unroll]
+                    for j in 0..8u32 {
+                        let at_value = w * 8 + j;
+                        let mut code = (word >> (j * 4)) & 0x0F;
+                        if comptime!(extra > 0) {
+                            code |= ((high >> (at_value * extra)) & extra_mask) << 4;
+                        }
+                        add_code(x, &starts, code, col0 + at_value as usize, &mut dot, &mut sum, tile);
                     }
                 }
             }
+            let scale = scales[2 * at];
+            let offset = scales[2 * at + 1];
             #[unroll]
             for t in 0..tile {
                 acc[t] += scale * dot[t] + offset * sum[t];
@@ -105,5 +132,26 @@ pub(crate) fn grouped_matmul(
         }
         let stride = out.stride(0);
         out[(first + lane) * stride + row] = total;
+    }
+}
+
+/// One code `code` at column `col`: adds `code · x` and `x` for every input
+/// row of the tile.
+#[cube]
+fn add_code(
+    x: &Tensor<f32>,
+    starts: &Array<usize>,
+    code: u32,
+    col: usize,
+    dot: &mut Array<f32>,
+    sum: &mut Array<f32>,
+    #[comptime] tile: usize,
+) {
+    let q = f32::cast_from(code);
+    #[unroll]
+    for t in 0..tile {
+        let v = x[starts[t] + col];
+        dot[t] += q * v;
+        sum[t] += v;
     }
 }

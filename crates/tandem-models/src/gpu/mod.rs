@@ -2,8 +2,8 @@
 //! Metal or DirectX natively, WebGPU in the browser).
 //!
 //! A GGUF matrix is uploaded in [`GroupedMatrix`]'s layout (the same values
-//! as its ggml blocks, 0.75 bytes a weight for 4-bit types and 1.25–1.5 for
-//! 5- to 8-bit ones, against 4 for `f32`) and multiplied by the CubeCL
+//! as its ggml blocks: 0.75 bytes a weight for 4-bit types, 0.875 for 5-bit
+//! and 1.25 for 6- and 8-bit ones, against 4 for `f32`) and multiplied by the CubeCL
 //! kernel in [`kernel`], which reads the codes and widens them in registers:
 //! no `f32` copy of a weight is ever made on the device.
 

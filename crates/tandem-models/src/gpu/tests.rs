@@ -4,7 +4,6 @@
 
 use super::GpuMatrix;
 use burn::tensor::{Device, Tensor, TensorData};
-use half::f16;
 use tandem_quant::QMatrix;
 
 /// xorshift64*: reproducible values without a dependency.
@@ -24,16 +23,7 @@ impl Rng {
 }
 
 fn random_matrix(rng: &mut Rng, ty: tandem_gguf::GgmlType, rows: usize, cols: usize) -> QMatrix {
-    let mut data: Vec<u8> = (0..rows * cols / ty.block_size() * ty.block_bytes())
-        .map(|_| rng.next() as u8)
-        .collect();
-    for block in data.chunks_exact_mut(ty.block_bytes()) {
-        for &at in QMatrix::f16_fields(ty) {
-            let scale = f16::from_f32(rng.float() * 0.05);
-            block[at..at + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
-        }
-    }
-    QMatrix::new(ty, rows, cols, data).expect("well-formed blocks")
+    QMatrix::random(ty, rows, cols, rng.next(), 0.05).expect("whole blocks")
 }
 
 #[test]

@@ -38,9 +38,9 @@ const GIB = 1 << 30;
 /**
  * Bytes a local model needs resident: its own estimate, else the GGUF's size × 1.25 + 64 MiB
  * on the CPU backend (weights stay in their blocks), and × 2.5 + 64 MiB on a GPU (the file
- * stays in the tab for the embedding and tokenizer, and the GPU holds the matrices as 4- or
- * 8-bit codes with a scale and offset per group: 1.2–1.8× their blocks; measured 2.2× in all
- * for SmolLM2-135M and Qwen2.5-Coder-0.5B, docs/models.md).
+ * stays in the tab for the embedding and tokenizer, and the GPU holds the matrices as 4- to
+ * 8-bit codes with a scale and offset per group: 1.2–1.4× their blocks; measured 2.0–2.2× in
+ * all for SmolLM2-135M and the Qwen2.5-Coder files, docs/models.md).
  */
 export function residentBytes(entry: LocalModelEntry, gpu = false): number {
   if (entry.memory !== undefined) return entry.memory;

@@ -48,7 +48,7 @@ export interface LocalModelEntry {
    * Bytes it needs resident: weights, KV cache and scratch. Default on the CPU backend:
    * `file.bytes` × 1.25 + 64 MiB (weights stay quantized; the native engine's measured peak
    * is 1.16× the GGUF for Qwen2.5-Coder-0.5B); on WebGPU `file.bytes` × 2.5 + 64 MiB (the
-   * file stays in the tab, and the GPU holds the matrices as 4- or 8-bit codes).
+   * file stays in the tab, and the GPU holds the matrices as 4- to 8-bit codes).
    */
   memory?: number;
   /** Its parameter count (informational: shown to users, not used in the estimate). */
