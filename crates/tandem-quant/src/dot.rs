@@ -31,12 +31,6 @@ pub(crate) trait BlockKernel {
     /// AVX2 kernel does; the others widen bytes either way).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const UNSIGNED: bool = false;
-    /// Whether every unpacked weight lies in `-32..=31` (all but `Q8_0`): a
-    /// weight times an activation (|q| ≤ 127), and the sum of two such,
-    /// then fit an `i16`, and the wasm kernel multiplies bytes straight to
-    /// 16 bits (`i16x8.extmul_*_i8x16_s`) instead of widening both first.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    const NARROW: bool = true;
     /// Whether [`BlockKernel::products`] can return anything but zero; a
     /// kernel skips the addition when it cannot.
     const HAS_REST: bool;
@@ -114,8 +108,6 @@ pub(crate) trait SmallBlock {
     /// Whether the type has a minimum (`Small::m` is not always zero); its
     /// unpacked values are then never negative.
     const HAS_MIN: bool = false;
-    /// [`BlockKernel::NARROW`].
-    const NARROW: bool = true;
     /// Unpacks one block (exactly `SIZE` long).
     fn unpack_small(block: &[u8]) -> Small;
 }
@@ -125,7 +117,6 @@ impl<T: SmallBlock> BlockKernel for T {
     const ACTS: usize = 1;
     const HAS_REST: bool = T::HAS_MIN;
     const UNSIGNED: bool = T::HAS_MIN;
-    const NARROW: bool = T::NARROW;
     type Unpacked = Small;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Small {
@@ -147,7 +138,6 @@ impl<T: SmallBlock> BlockKernel for T {
 /// `Q8_0`: `d: f16, q: [i8; 32]`.
 pub(crate) struct Q8_0;
 impl SmallBlock for Q8_0 {
-    const NARROW: bool = false;
     const SIZE: usize = 34;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {

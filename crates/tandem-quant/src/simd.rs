@@ -500,7 +500,7 @@ mod wasm {
             for t in 0..N {
                 let start = t * per_row + b * K::ACTS;
                 let r = K::products(&u, &acts[start..start + K::ACTS], widen_f16, |w, q, lo, hi| {
-                    let (first_half, second_half) = if K::NARROW { dot32_narrow(w, q) } else { dot32(w, q) };
+                    let (first_half, second_half) = dot32(w, q);
                     if K::SPLIT_SCALES {
                         acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
                         acc[t].1 = f32x4_add(acc[t].1, f32x4_mul(f32x4_splat(hi), f32x4_convert_i32x4(second_half)));
@@ -539,28 +539,18 @@ mod wasm {
         }
     }
 
-    /// [`dot32`] for weights in `-32..=31` ([`BlockKernel::NARROW`]): bytes
-    /// multiplied straight to 16 bits, two products summed per 16-bit lane
-    /// (at most 2 · 32 · 127, inside an `i16`), then pairs of lanes to 32
-    /// bits: 12 operations per 32 values where [`dot32`] takes 19.
-    #[inline(always)]
-    fn dot32_narrow(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
-        let (w0, w1, q0, q1) = halves(w, q);
-        let half = |w: v128, q: v128| {
-            i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
-        };
-        (half(w0, q0), half(w1, q1))
-    }
-
-    /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each.
+    /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each:
+    /// bytes multiplied straight to 16 bits, two products summed per 16-bit
+    /// lane, then pairs of lanes to 32 bits (12 operations per 32 values;
+    /// widening both sides to 16 bits first took 19). Every product fits:
+    /// weights are bytes (|w| ≤ 128) and activations `round(x / d)` with
+    /// `d = max|x| / 127` (|q| ≤ 127), so two products sum to at most
+    /// 2 · 128 · 127 = 32,512 < 2¹⁵.
     #[inline(always)]
     fn dot32(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
         let (w0, w1, q0, q1) = halves(w, q);
         let half = |w: v128, q: v128| {
-            i32x4_add(
-                i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), i16x8_extend_low_i8x16(q)),
-                i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), i16x8_extend_high_i8x16(q)),
-            )
+            i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
         };
         (half(w0, q0), half(w1, q1))
     }

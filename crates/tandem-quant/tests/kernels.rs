@@ -94,6 +94,28 @@ fn every_type_matches_dequantized_reference() {
     }
 }
 
+/// The largest products the kernels can meet: `Q8_0` weights of −128 times
+/// activations that quantize to ∓127, in every lane. The wasm kernel sums
+/// two such products in a 16-bit lane (2 · 128 · 127 = 32,512 < 2¹⁵); a
+/// kernel that overflowed would flip the sign.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn extreme_q8_0_products_do_not_overflow() {
+    let (rows, cols) = (3, 256);
+    let one = f16::from_f32(1.0).to_bits().to_le_bytes();
+    let block: Vec<u8> = one.iter().copied().chain([0x80u8; 32]).collect();
+    let w = QMatrix::new(GgmlType::Q8_0, rows, cols, block.repeat(rows * cols / 32)).unwrap();
+    for sign in [-1.0f32, 1.0] {
+        let x = vec![sign; 2 * cols];
+        for value in w.matmul(&x, 2).unwrap() {
+            // Each product is −128 · sign (the activations' 8-bit rounding
+            // of ±1 is exact up to their f16 scale).
+            let want = -128.0 * sign * cols as f32;
+            assert!((value - want).abs() <= 1e-3 * want.abs(), "{value} against {want}");
+        }
+    }
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn q8_0_quantization_holds_values_within_half_a_step() {
