@@ -20,10 +20,10 @@ pub(crate) const LANES: u32 = 32;
 pub(crate) const ROWS: u32 = 8;
 
 /// `out[i, r] = Σ_k x[i, k] · w[r, k]` for the input rows `tile · CUBE_POS_Y ..`
-/// and the output features `ROWS · CUBE_POS_X ..`. `bits` and `group` are a
-/// `tandem_quant::GroupLayout`'s: codes of 4 to 6 bits keep their low nibbles
-/// eight to a word and the rest in one more word per group; 8-bit codes are
-/// four to a word.
+/// and the output features `ROWS · CUBE_POS_X ..`. `bits`, `group` and
+/// `words_per_group` are a `tandem_quant::GroupLayout`'s: codes of 4 to 6
+/// bits keep their low nibbles eight to a word and the rest in one more word
+/// per group; 8-bit codes are four to a word.
 #[cube(launch)]
 pub(crate) fn grouped_matmul(
     x: &Tensor<f32>,
@@ -32,6 +32,7 @@ pub(crate) fn grouped_matmul(
     out: &mut Tensor<f32>,
     #[comptime] bits: u32,
     #[comptime] group: u32,
+    #[comptime] words_per_group: u32,
     #[comptime] tile: usize,
 ) {
     let m = x.shape(0);
@@ -41,13 +42,6 @@ pub(crate) fn grouped_matmul(
     let row = (CUBE_POS_X * ROWS + UNIT_POS_Y) as usize;
     let first = CUBE_POS_Y as usize * tile;
     let nibble_words = comptime!(group / 8);
-    let words_per_group = comptime!(if bits == 8 {
-        group / 4
-    } else if bits == 4 {
-        group / 8
-    } else {
-        group / 8 + 1
-    });
     let extra = comptime!(if bits > 4 && bits < 8 { bits - 4 } else { 0 });
     let extra_mask = comptime!((1u32 << extra) - 1);
     let groups = k / group as usize;

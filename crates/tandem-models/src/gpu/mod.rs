@@ -138,6 +138,7 @@ impl GpuMatrix {
             out.clone().into_tensor_arg(),
             self.layout.bits() as u32,
             self.layout.group() as u32,
+            self.layout.words_per_group() as u32,
             tile,
         );
         out

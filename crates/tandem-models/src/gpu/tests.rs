@@ -6,24 +6,15 @@ use super::GpuMatrix;
 use burn::tensor::{Device, Tensor, TensorData};
 use tandem_quant::QMatrix;
 
-/// xorshift64*: reproducible values without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn float(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-}
-
-fn random_matrix(rng: &mut Rng, ty: tandem_gguf::GgmlType, rows: usize, cols: usize) -> QMatrix {
-    QMatrix::random(ty, rows, cols, rng.next(), 0.05).expect("whole blocks")
+/// Reproducible inputs in `[-1, 1)`: a multiplicative hash of the index
+/// and a salt (a run of several matrices and inputs needs no more).
+fn inputs(len: usize, salt: u64) -> Vec<f32> {
+    (0..len as u64)
+        .map(|i| {
+            let h = (i ^ salt.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            h as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect()
 }
 
 #[test]
@@ -32,12 +23,12 @@ fn every_type_matches_the_dequantized_reference_on_wgpu() {
         return;
     }
     let device = Device::wgpu(Default::default());
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     // Output features that fill no cube evenly, widths of one and several
     // super-blocks, and input rows below, at and past one tile.
     for (rows, cols) in [(13, 256), (40, 512), (1, 768)] {
         for ty in QMatrix::SUPPORTED {
-            let q = random_matrix(&mut rng, ty, rows, cols);
+            let q = QMatrix::random(ty, rows, cols, (rows * cols) as u64 + ty.block_bytes() as u64, 0.05)
+                .expect("whole blocks");
             // Whole, and in runs of a few rows (as an output head larger than
             // one storage binding is held).
             let whole = GpuMatrix::upload(&q, &device).expect("wgpu is a GPU device");
@@ -46,7 +37,7 @@ fn every_type_matches_the_dequantized_reference_on_wgpu() {
             assert_eq!(split.parts.len(), rows.div_ceil(split.parts[0].rows));
             assert!(rows == 1 || split.parts.len() > 1);
             for gpu in [whole, split] {
-                check(&gpu, &q, &device, &mut rng);
+                check(&gpu, &q, &device);
             }
         }
     }
@@ -54,11 +45,11 @@ fn every_type_matches_the_dequantized_reference_on_wgpu() {
 
 /// `gpu` against `q`'s dequantized values times `f64` products, for inputs
 /// of several row counts.
-fn check(gpu: &GpuMatrix, q: &QMatrix, device: &Device, rng: &mut Rng) {
+fn check(gpu: &GpuMatrix, q: &QMatrix, device: &Device) {
     let (rows, cols, ty) = (q.rows(), q.cols(), q.ty());
     let w = q.dequantize();
     for m in [1, 2, 3, 8, 11, 17] {
-        let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
+        let x = inputs(m * cols, (m * rows * cols) as u64);
         let input = Tensor::<2>::from_data(TensorData::new(x.clone(), [m, cols]), device);
         let got: Vec<f32> = gpu.apply(input).into_data().try_to_vec().expect("f32 output");
         assert_eq!(got.len(), m * rows);
@@ -83,7 +74,6 @@ fn check(gpu: &GpuMatrix, q: &QMatrix, device: &Device, rng: &mut Rng) {
 
 #[test]
 fn the_cpu_backend_is_not_a_gpu_device() {
-    let mut rng = Rng(1);
-    let q = random_matrix(&mut rng, tandem_gguf::GgmlType::Q8_0, 2, 32);
+    let q = QMatrix::random(tandem_gguf::GgmlType::Q8_0, 2, 32, 1, 0.05).expect("whole blocks");
     assert!(GpuMatrix::upload(&q, &Device::flex()).is_none());
 }
