@@ -7,8 +7,9 @@
 //! memory at most (WebGPU's default limit is 16 KiB).
 //!
 //! A cube computes [`ROWS`] output features for up to `tile` input rows.
-//! [`LANES`] units share each output feature, taking its groups in turn, so
-//! every weight word is read once per cube for all `tile` input rows. Each
+//! [`LANES`] units share each output feature, taking its words of codes in
+//! turn (consecutive lanes, consecutive words), so every weight word is read
+//! once per cube for all `tile` input rows and a warp's reads coalesce. Each
 //! group contributes `scale · Σ q·x + min · Σ x` to a unit's running sum;
 //! the lanes' sums meet in shared memory at the end.
 
@@ -58,11 +59,20 @@ pub(crate) fn grouped_matmul(
     }
 
     if row < n {
-        let mut g = lane;
-        while g < groups {
+        // Lanes take consecutive words of the row (eight 4-bit codes or four
+        // bytes each), so that a warp's reads of the weights and of `x` are
+        // each one contiguous run rather than 32 lines of a group apart.
+        let per_word = comptime!(if bits == 8 { 4u32 } else { 8u32 });
+        let code_words = comptime!(group / per_word);
+        let units = groups * code_words as usize;
+        let mut u = lane;
+        while u < units {
+            let g = u / code_words as usize;
+            let w = (u % code_words as usize) as u32;
             let at = row * groups + g;
             let base = at * words_per_group as usize;
-            let col0 = g * group as usize;
+            let col0 = g * group as usize + (w * per_word) as usize;
+            let word = words[base + w as usize];
             let mut dot = Array::<f32>::new(tile);
             let mut sum = Array::<f32>::new(tile);
             #[unroll]
@@ -72,32 +82,22 @@ pub(crate) fn grouped_matmul(
             }
             if comptime!(bits == 8) {
                 #[unroll]
-                for w in 0..group / 4 {
-                    let word = words[base + w as usize];
-                    #[unroll]
-                    for j in 0..4u32 {
-                        let code = (word >> (j * 8)) & 0xFF;
-                        let col = col0 + (w * 4 + j) as usize;
-                        add_code(x, &starts, code, col, &mut dot, &mut sum, tile);
-                    }
+                for j in 0..4u32 {
+                    let code = (word >> (j * 8)) & 0xFF;
+                    add_code(x, &starts, code, col0 + j as usize, &mut dot, &mut sum, tile);
                 }
             } else {
                 let mut high = 0u32;
                 if comptime!(extra > 0) {
-                    high = words[base + nibble_words as usize];
+                    high = words[base + nibble_words as usize] >> (w * 8 * extra);
                 }
                 #[unroll]
-                for w in 0..nibble_words {
-                    let word = words[base + w as usize];
-                    #[unroll]
-                    for j in 0..8u32 {
-                        let at_value = w * 8 + j;
-                        let mut code = (word >> (j * 4)) & 0x0F;
-                        if comptime!(extra > 0) {
-                            code |= ((high >> (at_value * extra)) & extra_mask) << 4;
-                        }
-                        add_code(x, &starts, code, col0 + at_value as usize, &mut dot, &mut sum, tile);
+                for j in 0..8u32 {
+                    let mut code = (word >> (j * 4)) & 0x0F;
+                    if comptime!(extra > 0) {
+                        code |= ((high >> (j * extra)) & extra_mask) << 4;
                     }
+                    add_code(x, &starts, code, col0 + j as usize, &mut dot, &mut sum, tile);
                 }
             }
             let scale = scales[2 * at];
@@ -106,7 +106,7 @@ pub(crate) fn grouped_matmul(
             for t in 0..tile {
                 acc[t] += scale * dot[t] + offset * sum[t];
             }
-            g += LANES as usize;
+            u += LANES as usize;
         }
     }
 

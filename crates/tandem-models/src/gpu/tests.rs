@@ -77,3 +77,63 @@ fn the_cpu_backend_is_not_a_gpu_device() {
     let q = QMatrix::random(tandem_gguf::GgmlType::Q8_0, 2, 32, 1, 0.05).expect("whole blocks");
     assert!(GpuMatrix::upload(&q, &Device::flex()).is_none());
 }
+
+/// The kernel alone over every matrix of a Qwen2.5-Coder-1.5B-shaped layer
+/// stack (28 layers of fused q/k/v, o, fused gate/up and down; no head, no
+/// attention, no norms), each layer's matrices separate buffers so that
+/// nothing is served from cache: weights GB/s for k = 1…16 input rows, to set
+/// beside a GPU's copy bandwidth. A benchmark for `pkg-scripts/bench-gpu`,
+/// not a test: `cargo test --release -p tandem-models --lib -- --ignored
+/// --nocapture kernel_throughput`.
+#[test]
+#[ignore = "benchmark: run on a GPU by pkg-scripts/bench-gpu"]
+fn kernel_throughput() {
+    use std::time::Instant;
+    use tandem_gguf::GgmlType;
+    let device = Device::wgpu(Default::default());
+    let (hidden, inter, layers) = (1536, 8960, 28);
+    let shapes = [
+        (1536 + 2 * 256, hidden),
+        (hidden, 1536),
+        (2 * inter, hidden),
+        (hidden, inter),
+    ];
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0] {
+        let host: Vec<QMatrix> = shapes
+            .iter()
+            .map(|&(r, c)| QMatrix::random(ty, r, c, (r * c) as u64, 0.02).expect("whole blocks"))
+            .collect();
+        let gpu: Vec<GpuMatrix> = (0..layers)
+            .flat_map(|_| host.iter().map(|q| GpuMatrix::upload(q, &device).expect("wgpu")))
+            .collect();
+        let bytes: usize = gpu.iter().map(GpuMatrix::bytes).sum();
+        let mut base = None;
+        for k in [1, 2, 4, 8, 16] {
+            let x_hidden = Tensor::<2>::from_data(TensorData::new(inputs(k * hidden, 1), [k, hidden]), &device);
+            let x_inter = Tensor::<2>::from_data(TensorData::new(inputs(k * inter, 2), [k, inter]), &device);
+            let chain = || {
+                let mut last = None;
+                for m in &gpu {
+                    let x = if m.cols == hidden { &x_hidden } else { &x_inter };
+                    last = Some(m.apply(x.clone()));
+                }
+                drop(last.expect("matrices").into_data());
+            };
+            chain();
+            let reps = 20;
+            let start = Instant::now();
+            for _ in 0..reps {
+                chain();
+            }
+            let ms = start.elapsed().as_secs_f64() * 1e3 / f64::from(reps);
+            let one = *base.get_or_insert(ms);
+            println!(
+                "{ty:?} k={k:2} {:.1} MB of codes: {ms:.3} ms per chain of {} launches, {:.0} GB/s, ÷k=1 {:.2}",
+                bytes as f64 / 1e6,
+                gpu.len(),
+                bytes as f64 / ms / 1e6,
+                ms / one
+            );
+        }
+    }
+}
