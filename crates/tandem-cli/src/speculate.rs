@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Instant;
-use tandem_core::chat::{Message, Role};
-use tandem_core::sampling::SamplingConfig;
+use tandem_decoding::chat::{Message, Role};
+use tandem_decoding::sampling::SamplingConfig;
 use tandem_engine::{DraftPolicy, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 

@@ -9,9 +9,9 @@
 //!   model's confidence over its first tokens is too low.
 //! * [`eval`] scores recognizers against labeled data sets and routers
 //!   against known model outcomes.
-//! * [`sampling`] picks tokens from logits; [`chat`] renders chat templates.
-//! * [`speculative`] holds speculative decoding's acceptance rules (greedy
-//!   and exact rejection sampling) and the adaptive draft length.
+//!
+//! Sampling, chat templates and speculative decoding live in
+//! `tandem-decoding`, which this crate depends on.
 //! * [`text`] converts offsets between UTF-8, UTF-16 and code points, so that
 //!   Rust and JavaScript callers both get correct positions.
 //!
@@ -19,12 +19,9 @@
 //! values out. It never depends on burn or wasm-bindgen.
 
 pub mod cascade;
-pub mod chat;
 pub mod eval;
 pub mod router;
-pub mod sampling;
 pub mod shield;
-pub mod speculative;
 pub mod text;
 
 pub use tandem_protocol::{Action, EntityKind};

@@ -2,7 +2,7 @@
 
 use crate::{Engine, EngineError, GenerateOptions};
 use tandem_core::cascade::{TokenConfidence, token_confidence};
-use tandem_core::sampling::{History, Sampler};
+use tandem_decoding::sampling::{History, Sampler};
 use tandem_models::KvCache;
 
 /// Why generation ended.

@@ -29,8 +29,8 @@ pub use tagger::{Analysis, Tagger, TaggerFiles};
 pub use target::Target;
 
 use burn::tensor::Device;
-use tandem_core::chat::{ChatTemplate, HistoryBudget, Message};
-use tandem_core::sampling::SamplingConfig;
+use tandem_decoding::chat::{ChatTemplate, HistoryBudget, Message};
+use tandem_decoding::sampling::SamplingConfig;
 use tandem_gguf::Gguf;
 use tandem_models::{Model, ModelError, TextTokenizer, WeightFormat};
 
@@ -144,7 +144,7 @@ pub enum EngineError {
     Gguf(#[from] tandem_gguf::GgufError),
     /// Invalid sampling settings.
     #[error(transparent)]
-    Sampling(#[from] tandem_core::sampling::SamplingError),
+    Sampling(#[from] tandem_decoding::sampling::SamplingError),
     /// Reading logits back from the device failed.
     #[error("reading logits from the device: {0}")]
     Readback(String),
@@ -153,7 +153,7 @@ pub enum EngineError {
     Verify(#[from] VerifyError),
     /// The model's chat template does not parse, or refused the conversation.
     #[error(transparent)]
-    Template(#[from] tandem_core::chat::ChatTemplateError),
+    Template(#[from] tandem_decoding::chat::ChatTemplateError),
 }
 
 impl Engine {

@@ -2,14 +2,14 @@
 //! proposes tokens, a [`Verifier`] (in process, or across the network
 //! through the gateway's `/v1/verify`) checks them against the target, and
 //! the confirmed tokens stream out. With pipelining, drafting continues
-//! while a round is in flight (see `tandem_core::speculative::pipeline`).
+//! while a round is in flight (see `tandem_decoding::speculative::pipeline`).
 
 use crate::target::{Target, TargetError};
 use crate::{Engine, EngineError, StopReason};
-use tandem_core::sampling::{History, Sampler, SamplingConfig, argmax};
-use tandem_core::speculative::pipeline::{Pipeline, PipelineStats};
-use tandem_core::speculative::round::{self, sparse};
-use tandem_core::speculative::{DraftLength, Verdict};
+use tandem_decoding::sampling::{History, Sampler, SamplingConfig, argmax};
+use tandem_decoding::speculative::pipeline::{Pipeline, PipelineStats};
+use tandem_decoding::speculative::round::{self, sparse};
+use tandem_decoding::speculative::{DraftLength, Verdict};
 use tandem_models::KvCache;
 use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest, VerifySampling};
 

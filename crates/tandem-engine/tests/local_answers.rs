@@ -4,8 +4,8 @@
 //! conversation's older turns are not shown to the model.
 
 use std::path::PathBuf;
-use tandem_core::chat::{HistoryBudget, Message, Role};
 use tandem_core::eval::answers::{DEGENERATE_REPETITION, repetition};
+use tandem_decoding::chat::{HistoryBudget, Message, Role};
 use tandem_engine::{Engine, Event, GenerateOptions, LOCAL_HISTORY};
 
 fn engine() -> Engine {

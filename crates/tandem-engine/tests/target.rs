@@ -3,8 +3,8 @@
 //! rounds and prefix reuse give exactly what a fresh full pass gives, and the
 //! memory budget evicts the least recently used session.
 
-use tandem_core::sampling::argmax;
-use tandem_core::speculative::round::TargetScores;
+use tandem_decoding::sampling::argmax;
+use tandem_decoding::speculative::round::TargetScores;
 use tandem_engine::Target;
 use tandem_engine::target::TargetError;
 use tandem_models::Model;

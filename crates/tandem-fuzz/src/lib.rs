@@ -116,7 +116,7 @@ pub fn seal(data: &[u8]) {
 /// the gateway parses a target's answer.
 pub fn verify(data: &[u8]) {
     if let Ok(round) = serde_json::from_slice::<VerifyRequest>(data) {
-        let _ = tandem_core::speculative::round::validate(&round);
+        let _ = tandem_decoding::speculative::round::validate(&round);
     }
     let _ = tandem_gateway::verify::parse_completions(data, 8, 3);
 }

@@ -1,7 +1,7 @@
 //! `POST /v1/verify`: one round of speculative decoding, verified here.
 //!
 //! The gateway runs the acceptance rule itself
-//! ([`tandem_core::speculative::round::judge`]) and asks a target engine for
+//! ([`tandem_decoding::speculative::round::judge`]) and asks a target engine for
 //! the target model's scores of the draft positions. Two engines exist:
 //!
 //! * a [`TargetEngine`] in the same process (`tandem serve --target`, which
@@ -17,7 +17,7 @@ use crate::response::Response;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use tandem_core::speculative::round::TargetScores;
+use tandem_decoding::speculative::round::TargetScores;
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
 /// Longest session (prompt, output and draft) a round may build.

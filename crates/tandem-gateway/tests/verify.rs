@@ -9,7 +9,7 @@ use common::{Reply, Scripted};
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Value, json};
 use std::rc::Rc;
-use tandem_core::speculative::round::TargetScores;
+use tandem_decoding::speculative::round::TargetScores;
 use tandem_gateway::{
     Body, Gateway, GatewayConfig, LocalState, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
 };

@@ -15,7 +15,7 @@ mod common;
 
 use common::{fixture, greedy, run_chunks};
 use serde::Deserialize;
-use tandem_core::chat::{ChatTemplate, Message, Role};
+use tandem_decoding::chat::{ChatTemplate, Message, Role};
 use tandem_gguf::Gguf;
 use tandem_models::{Model, TextTokenizer, WeightFormat};
 
@@ -77,7 +77,7 @@ fn logits_and_greedy_decoding_match_transformers() {
     let logits = run_chunks(&model, &mut cache, &r.prompt_ids, &[64]);
     let argmax: Vec<u32> = logits
         .chunks_exact(vocab)
-        .map(|row| tandem_core::sampling::argmax(row) as u32)
+        .map(|row| tandem_decoding::sampling::argmax(row) as u32)
         .collect();
     let differing: Vec<usize> = (0..64).filter(|&i| argmax[i] != r.argmax[i]).collect();
     assert!(differing.is_empty(), "top-1 differs at positions {differing:?}");
@@ -116,7 +116,7 @@ fn quantized_model_decodes_like_llama_cpp(model: &Model, device_name: &str) {
     let logits = run_chunks(model, &mut cache, &r.prompt_ids, &[64]);
     let differing: Vec<usize> = (0..64)
         .filter(|&i| r.top2_margin[i] >= NEAR_TIE)
-        .filter(|&i| tandem_core::sampling::argmax(&logits[i * vocab..(i + 1) * vocab]) as u32 != r.argmax[i])
+        .filter(|&i| tandem_decoding::sampling::argmax(&logits[i * vocab..(i + 1) * vocab]) as u32 != r.argmax[i])
         .collect();
     assert!(
         differing.is_empty(),
@@ -138,7 +138,7 @@ fn quantized_model_decodes_like_llama_cpp(model: &Model, device_name: &str) {
     let mut exact = 0;
     for (step, &token) in llama_cpp.greedy_32.iter().enumerate() {
         let row = &logits[(63 + step) * vocab..(64 + step) * vocab];
-        let ours = tandem_core::sampling::argmax(row);
+        let ours = tandem_decoding::sampling::argmax(row);
         let gap = row[ours] - row[token as usize];
         assert!(
             gap < LLAMA_CPP_TIE,

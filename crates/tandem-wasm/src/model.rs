@@ -14,7 +14,7 @@ use crate::options::from_js_object;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use tandem_core::cascade::{CascadeBar, CascadeVerdict, Gate, GateStep};
-use tandem_core::chat::Message;
+use tandem_decoding::chat::Message;
 use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
@@ -336,7 +336,7 @@ impl LocalModel {
         let mut input = prompt;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let next = tandem_core::sampling::argmax(&last_logits(model, &input, &mut cache).await?) as u32;
+            let next = tandem_decoding::sampling::argmax(&last_logits(model, &input, &mut cache).await?) as u32;
             out.push(next);
             input = vec![next];
         }

@@ -10,10 +10,10 @@
 
 use crate::model::{LocalModel, js_error, last_logits};
 use serde::{Deserialize, Serialize};
-use tandem_core::chat::Message;
-use tandem_core::sampling::argmax;
-use tandem_core::speculative::Verdict;
-use tandem_core::speculative::pipeline::Pipeline;
+use tandem_decoding::chat::Message;
+use tandem_decoding::sampling::argmax;
+use tandem_decoding::speculative::Verdict;
+use tandem_decoding::speculative::pipeline::Pipeline;
 use tandem_engine::reusable_prefix;
 use tandem_models::KvCache;
 use tandem_protocol::verify::{VerifyReply, VerifyRequest, VerifySampling};

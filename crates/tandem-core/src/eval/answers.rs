@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chat::Message;
+use tandem_decoding::chat::Message;
 
 /// One prompt and what a usable answer contains.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

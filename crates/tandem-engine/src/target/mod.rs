@@ -18,8 +18,8 @@
 
 use crate::EngineError;
 use burn::tensor::Tensor;
-use tandem_core::sampling::{History, Sampler, SamplingConfig, argmax};
-use tandem_core::speculative::round::{self, TargetScores};
+use tandem_decoding::sampling::{History, Sampler, SamplingConfig, argmax};
+use tandem_decoding::speculative::round::{self, TargetScores};
 use tandem_models::{KvCache, Model, ModelError};
 use tandem_protocol::verify::VerifyRequest;
 

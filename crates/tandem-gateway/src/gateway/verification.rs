@@ -7,7 +7,7 @@ use crate::host::Host;
 use crate::response::{Body, Response};
 use crate::verify::{MAX_SESSION_TOKENS, Scored, TargetError, completions_body, parse_completions};
 use serde_json::json;
-use tandem_core::speculative::round;
+use tandem_decoding::speculative::round;
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
 impl<H: Host + 'static> Gateway<H> {

@@ -46,7 +46,7 @@ pub fn greedy(model: &Model, prompt: &[u32], n: usize) -> Vec<u32> {
     let mut out = Vec::new();
     for _ in 0..n {
         let last = &logits[logits.len() - vocab..];
-        let next = tandem_core::sampling::argmax(last) as u32;
+        let next = tandem_decoding::sampling::argmax(last) as u32;
         out.push(next);
         logits = to_vec(model.forward(&[next], &mut cache).expect("decode"));
     }

@@ -4,9 +4,9 @@
 //! chi-square test at significance 0.001, which a wrong residual step fails).
 
 use proptest::prelude::*;
-use tandem_core::sampling::{Sampler, SamplingConfig, argmax};
-use tandem_core::speculative::pipeline::{Pipeline, PipelineStats};
-use tandem_core::speculative::{residual, verify_greedy_dists, verify_sampled};
+use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
+use tandem_decoding::speculative::pipeline::{Pipeline, PipelineStats};
+use tandem_decoding::speculative::{residual, verify_greedy_dists, verify_sampled};
 
 const VOCAB: usize = 8;
 
@@ -101,17 +101,17 @@ fn broken_verify(
     qs: &[Vec<f32>],
     ps: &[Vec<f32>],
     rng: &mut Sampler,
-) -> tandem_core::speculative::Verdict {
+) -> tandem_decoding::speculative::Verdict {
     for (i, &x) in draft.iter().enumerate() {
         let (p, q) = (f64::from(ps[i][x as usize]), f64::from(qs[i][x as usize]));
         if rng.uniform() >= (p / q).min(1.0) {
-            return tandem_core::speculative::Verdict {
+            return tandem_decoding::speculative::Verdict {
                 accepted: i,
                 next: rng.draw(&ps[i]),
             };
         }
     }
-    tandem_core::speculative::Verdict {
+    tandem_decoding::speculative::Verdict {
         accepted: draft.len(),
         next: rng.draw(&ps[draft.len()]),
     }

@@ -1,10 +1,10 @@
-//! Chat templates rendered by `tandem_core::chat` against `transformers`'
+//! Chat templates rendered by `tandem_decoding::chat` against `transformers`'
 //! `apply_chat_template`, byte for byte: SmolLM2's and Qwen2.5's templates
 //! from their GGUF files and Llama 3's, on the conversations of
 //! `pkg-scripts/chat_template_fixtures.py` (which wrote the fixture).
 
 use serde::Deserialize;
-use tandem_core::chat::{ChatTemplate, Message};
+use tandem_decoding::chat::{ChatTemplate, Message};
 
 #[derive(Deserialize)]
 struct Fixture {
