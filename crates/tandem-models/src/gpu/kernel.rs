@@ -19,6 +19,8 @@ use cubecl::prelude::*;
 pub(crate) const LANES: u32 = 32;
 /// Output features per cube.
 pub(crate) const ROWS: u32 = 8;
+/// Input values one read of `x` takes (its vector width).
+pub(crate) const VECTOR: usize = 4;
 
 /// `out[i, r] = Σ_k x[i, k] · w[r, k]` for the input rows `tile · CUBE_POS_Y ..`
 /// and the output features `ROWS · CUBE_POS_X ..`. `bits`, `group` and
@@ -26,8 +28,8 @@ pub(crate) const ROWS: u32 = 8;
 /// bits keep their low nibbles eight to a word and the rest in one more word
 /// per group; 8-bit codes are four to a word.
 #[cube(launch)]
-pub(crate) fn grouped_matmul(
-    x: &Tensor<f32>,
+pub(crate) fn grouped_matmul<N: Size>(
+    x: &Tensor<Vector<f32, N>>,
     words: &Tensor<u32>,
     scales: &Tensor<f32>,
     out: &mut Tensor<f32>,
@@ -54,7 +56,7 @@ pub(crate) fn grouped_matmul(
     let mut acc = Array::<f32>::new(tile);
     #[unroll]
     for t in 0..tile {
-        starts[t] = min(first + t, m - 1) * x.stride(0);
+        starts[t] = min(first + t, m - 1) * x.stride(0) / VECTOR;
         acc[t] = 0.0;
     }
 
@@ -80,24 +82,32 @@ pub(crate) fn grouped_matmul(
                 dot[t] = 0.0;
                 sum[t] = 0.0;
             }
+            let at_x = col0 / VECTOR;
             if comptime!(bits == 8) {
+                let mut q = Vector::<f32, N>::empty();
                 #[unroll]
                 for j in 0..4u32 {
-                    let code = (word >> (j * 8)) & 0xFF;
-                    add_code(x, &starts, code, col0 + j as usize, &mut dot, &mut sum, tile);
+                    q.insert(j as usize, f32::cast_from((word >> (j * 8)) & 0xFF));
                 }
+                add_four(x, &starts, q, at_x, &mut dot, &mut sum, tile);
             } else {
                 let mut high = 0u32;
                 if comptime!(extra > 0) {
                     high = words[base + nibble_words as usize] >> (w * 8 * extra);
                 }
                 #[unroll]
-                for j in 0..8u32 {
-                    let mut code = (word >> (j * 4)) & 0x0F;
-                    if comptime!(extra > 0) {
-                        code |= ((high >> (j * extra)) & extra_mask) << 4;
+                for half in 0..2u32 {
+                    let mut q = Vector::<f32, N>::empty();
+                    #[unroll]
+                    for i in 0..4u32 {
+                        let j = half * 4 + i;
+                        let mut code = (word >> (j * 4)) & 0x0F;
+                        if comptime!(extra > 0) {
+                            code |= ((high >> (j * extra)) & extra_mask) << 4;
+                        }
+                        q.insert(i as usize, f32::cast_from(code));
                     }
-                    add_code(x, &starts, code, col0 + j as usize, &mut dot, &mut sum, tile);
+                    add_four(x, &starts, q, at_x + half as usize, &mut dot, &mut sum, tile);
                 }
             }
             let scale = scales[2 * at];
@@ -129,23 +139,23 @@ pub(crate) fn grouped_matmul(
     }
 }
 
-/// One code `code` at column `col`: adds `code · x` and `x` for every input
-/// row of the tile.
+/// Four codes `q` against the input vector at `at` (four columns) of every
+/// input row of the tile: adds `Σ q·x` to `dot` and `Σ x` to `sum`.
 #[cube]
-fn add_code(
-    x: &Tensor<f32>,
+fn add_four<N: Size>(
+    x: &Tensor<Vector<f32, N>>,
     starts: &Array<usize>,
-    code: u32,
-    col: usize,
+    q: Vector<f32, N>,
+    at: usize,
     dot: &mut Array<f32>,
     sum: &mut Array<f32>,
     #[comptime] tile: usize,
 ) {
-    let q = f32::cast_from(code);
     #[unroll]
     for t in 0..tile {
-        let v = x[starts[t] + col];
-        dot[t] += q * v;
-        sum[t] += v;
+        let v = x[starts[t] + at];
+        let p = q * v;
+        dot[t] += p.extract(0usize) + p.extract(1usize) + p.extract(2usize) + p.extract(3usize);
+        sum[t] += v.extract(0usize) + v.extract(1usize) + v.extract(2usize) + v.extract(3usize);
     }
 }

@@ -132,6 +132,7 @@ impl GpuMatrix {
             &x.client,
             CubeCount::Static(cubes_x, cubes_y, 1),
             CubeDim::new_2d(kernel::LANES, kernel::ROWS),
+            kernel::VECTOR,
             x.clone().into_tensor_arg(),
             part.words.clone().into_tensor_arg(),
             part.scales.clone().into_tensor_arg(),
