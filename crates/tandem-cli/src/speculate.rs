@@ -10,7 +10,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 use tandem_decoding::chat::{Message, Role};
 use tandem_decoding::sampling::SamplingConfig;
-use tandem_engine::{DraftPolicy, LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
+use tandem_decoding::speculative::DraftPolicy;
+use tandem_engine::{LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 
 /// Arguments of `tandem speculate`.
@@ -146,7 +147,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             if engine.tokenizer().vocab_size() != drafter.tokenizer().vocab_size() {
                 bail!("the draft and target models must share a tokenizer");
             }
-            Box::new(LocalVerifier::new(Target::new(engine.model().clone(), 1 << 30)))
+            Box::new(LocalVerifier::new(
+                Target::new(engine.model().clone(), 1 << 30),
+                Some(now_ms),
+            ))
         }
         (None, Some(url)) => {
             let token = args.token.clone().or_else(|| std::env::var("TANDEM_TOKEN").ok());
@@ -191,7 +195,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let tok_s = report.tokens.len() as f64 / seconds.max(1e-9);
-    let stats = report.pipeline;
+    let stats = report.stats.pipeline;
+    let spec = &report.stats;
     if args.json {
         let line = serde_json::json!({
             "text": report.text,
@@ -204,22 +209,26 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "rounds": stats.rounds,
             "sent": stats.sent,
             "accepted": stats.accepted,
-            "acceptance": report.acceptance(),
+            "acceptance": spec.acceptance(),
+            "passes_per_token": spec.passes_per_token(report.tokens.len()),
+            "plain_rounds": spec.plain_rounds,
             "reused": stats.reused,
             "discarded": stats.discarded,
-            "draft_steps": report.draft_steps,
-            "target_forward_tokens": report.target_forward_tokens,
-            "target_forward_ms": report.target_forward_ms,
-            "resent": report.resent,
+            "draft_steps": spec.draft_steps,
+            "target_forward_tokens": spec.target_forward_tokens,
+            "target_forward_ms": spec.target_forward_ms,
+            "round_ms": spec.round_ms,
+            "resent": spec.resent,
         });
         writeln!(out, "{line}")?;
     } else {
         writeln!(out)?;
         eprintln!(
-            "{} tokens in {seconds:.2} s ({tok_s:.2} tok/s), {} rounds, acceptance {:.2} ({} of {} drafted), {} drafted ahead reused, {} discarded",
+            "{} tokens in {seconds:.2} s ({tok_s:.2} tok/s), {} rounds ({} plain), acceptance {:.2} ({} of {} drafted), {} drafted ahead reused, {} discarded",
             report.tokens.len(),
             stats.rounds,
-            report.acceptance(),
+            spec.plain_rounds,
+            spec.acceptance(),
             stats.accepted,
             stats.sent,
             stats.reused,

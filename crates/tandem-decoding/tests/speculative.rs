@@ -1,12 +1,19 @@
 //! Speculative decoding against target-only decoding on tiny synthetic models:
-//! greedy speculation must give the target's exact output for every prompt and
-//! draft length; sampled speculation must give the target's distribution (a
-//! chi-square test at significance 0.001, which a wrong residual step fails).
+//! greedy speculation must give the target's exact output for every prompt,
+//! draft length and pipelining depth; sampled speculation must give the
+//! target's distribution (a chi-square test at significance 0.001, which a
+//! wrong residual step fails). The generations run through the one state
+//! machine, `Speculation`, that the native and browser clients drive, against
+//! a toy verifier that can lose sessions and lie about its verdicts.
 
 use proptest::prelude::*;
 use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
-use tandem_decoding::speculative::pipeline::{Pipeline, PipelineStats};
-use tandem_decoding::speculative::{residual, verify_greedy_dists, verify_sampled};
+use tandem_decoding::speculative::round::{self, TargetScores};
+use tandem_decoding::speculative::{
+    DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats, Step, residual,
+    verify_greedy_dists, verify_sampled,
+};
+use tandem_protocol::verify::{TargetStats, VerifyReply};
 
 const VOCAB: usize = 8;
 
@@ -194,79 +201,264 @@ fn the_residual_is_the_positive_part_renormalized() {
     assert!((r[0] - 1.0).abs() < 1e-6 && r[1] == 0.0 && r[2] == 0.0);
 }
 
-/// Speculative decoding through a [`Pipeline`]: while a draft is "in flight"
-/// for `rtt_steps` draft steps, the client keeps drafting (up to `ahead` tokens).
-fn speculate_pipelined(
+/// How the toy verifier of [`run`] misbehaves.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// Loses the session before every `n`th round (0: never).
+    lose_every: usize,
+    /// Claims one more accepted token than the draft holds.
+    over_accept: bool,
+}
+
+/// A speculative generation through the one state machine, [`Speculation`],
+/// against a toy verifier over [`target`] whose reply takes `rtt_steps`
+/// draft steps to arrive. `drafter` gives the draft distribution.
+#[allow(clippy::too_many_arguments)] // a test harness: every knob is a test's parameter
+fn run(
     prompt: &[u32],
     n: usize,
-    k: usize,
+    draft_policy: DraftPolicy,
     rtt_steps: usize,
     greedy: bool,
     seed: u64,
-) -> (Vec<u32>, PipelineStats) {
-    let mut rng = sampler(seed);
-    let mut pipe = Pipeline::new(prompt.to_vec());
-    let draft_step = |pipe: &mut Pipeline, rng: &mut Sampler| {
-        let q = draft(&pipe.draft_context());
-        let t = if greedy { argmax(&q) as u32 } else { rng.draw(&q) };
-        pipe.push_draft(t, q);
+    faults: Faults,
+    drafter: fn(&[u32]) -> Vec<f32>,
+) -> Result<(Vec<u32>, SpeculationStats), SpeculationError> {
+    let sampling = if greedy {
+        SamplingConfig::greedy()
+    } else {
+        SamplingConfig {
+            temperature: 1.0,
+            seed,
+            ..SamplingConfig::greedy()
+        }
     };
-    while pipe.output().len() < n {
-        while pipe.pending() < k {
-            draft_step(&mut pipe, &mut rng);
+    let config = SpeculationConfig {
+        model: "toy".into(),
+        session: "s".into(),
+        max_tokens: n,
+        draft: draft_policy,
+        pipelined: rtt_steps > 0,
+        sampling,
+        stops: Vec::new(),
+    };
+    let mut spec = Speculation::new(prompt.to_vec(), config)?;
+    let mut rng = sampler(seed ^ 0x5EED);
+    let mut held: Vec<u32> = Vec::new();
+    let mut rounds = 0usize;
+    // The reply on its way, and the draft steps until it arrives.
+    let mut on_the_way: Option<(Option<VerifyReply>, usize)> = None;
+    let deliver = |spec: &mut Speculation, reply: Option<VerifyReply>| match reply {
+        Some(reply) => spec.verdict(&reply, None).map(drop),
+        None => spec.session_lost(),
+    };
+    loop {
+        match spec.next_step() {
+            Step::Draft { context } => {
+                if matches!(on_the_way, Some((_, 0))) {
+                    let (reply, _) = on_the_way.take().expect("matched");
+                    deliver(&mut spec, reply)?;
+                    continue;
+                }
+                if let Some((_, steps)) = on_the_way.as_mut() {
+                    *steps -= 1;
+                }
+                let q = drafter(&context);
+                let t = if greedy { argmax(&q) as u32 } else { rng.draw(&q) };
+                spec.drafted(t, if greedy { Vec::new() } else { q }, None);
+            }
+            Step::Send(req) => {
+                rounds += 1;
+                let lost = faults.lose_every > 0 && rounds.is_multiple_of(faults.lose_every) && req.base > 0;
+                let reply = if lost || req.base > held.len() {
+                    held.clear();
+                    None
+                } else {
+                    let mut tokens = held[..req.base].to_vec();
+                    tokens.extend_from_slice(&req.context);
+                    let start = tokens.len();
+                    tokens.extend_from_slice(&req.draft);
+                    let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
+                    let mut verdict = round::judge(&req, &TargetScores::Dists(ps)).unwrap();
+                    if faults.over_accept {
+                        verdict.accepted = req.draft.len() + 1;
+                    }
+                    held = tokens[..start + verdict.accepted.min(req.draft.len())].to_vec();
+                    Some(round::reply(&req, verdict, TargetStats::default()))
+                };
+                on_the_way = Some((reply, rtt_steps));
+            }
+            Step::Wait => {
+                let (reply, _) = on_the_way.take().expect("a round is in flight");
+                deliver(&mut spec, reply)?;
+            }
+            Step::Done(_) => break,
         }
-        let sent = pipe.send(k).unwrap();
-        // The verifier scores the draft on the committed context (as the target would).
-        let mut ctx = prompt.to_vec();
-        ctx.extend_from_slice(pipe.output());
-        assert_eq!(ctx.len(), sent.base);
-        ctx.extend_from_slice(&sent.tokens);
-        let ps: Vec<Vec<f32>> = (0..=sent.tokens.len()).map(|i| target(&ctx[..sent.base + i])).collect();
-        let verdict = if greedy {
-            verify_greedy_dists(&sent.tokens, &ps).unwrap()
-        } else {
-            verify_sampled(&sent.tokens, &sent.dists, &ps, &mut rng).unwrap()
-        };
-        // Meanwhile, the client drafts ahead.
-        for _ in 0..rtt_steps {
-            draft_step(&mut pipe, &mut rng);
-        }
-        pipe.receive(verdict).unwrap();
     }
-    let mut out = pipe.output().to_vec();
-    out.truncate(n);
-    (out, pipe.stats())
+    Ok((spec.output().to_vec(), spec.stats()))
+}
+
+/// A drafter that never proposes the target's choice.
+fn contrary(context: &[u32]) -> Vec<f32> {
+    let best = argmax(&target(context));
+    let mut q = vec![0.0; VOCAB];
+    q[(best + 1) % VOCAB] = 1.0;
+    q
 }
 
 proptest! {
     #[test]
-    fn pipelined_greedy_speculation_equals_the_target_alone(
+    fn the_state_machine_gives_the_targets_greedy_output(
         prompt in proptest::collection::vec(0u32..VOCAB as u32, 1..6),
-        k in 1usize..7,
+        k in 1usize..9,
         rtt_steps in 0usize..10,
         n in 1usize..24,
+        lose_every in 0usize..4,
     ) {
-        let (out, _) = speculate_pipelined(&prompt, n, k, rtt_steps, true, 0);
-        prop_assert_eq!(out, target_greedy(&prompt, n));
+        let faults = Faults { lose_every, ..Faults::default() };
+        let (out, stats) = run(&prompt, n, DraftPolicy::Fixed(k), rtt_steps, true, 0, faults, draft).unwrap();
+        prop_assert_eq!(&out, &target_greedy(&prompt, n));
+        prop_assert!(stats.pipeline.accepted <= stats.pipeline.sent);
+    }
+
+    #[test]
+    fn adaptive_lengths_and_a_contrary_drafter_still_give_the_targets_output(
+        prompt in proptest::collection::vec(0u32..VOCAB as u32, 1..6),
+        rtt_steps in 0usize..6,
+        n in 1usize..24,
+    ) {
+        let adaptive = DraftPolicy::Adaptive { min: 1, max: 8, draft_cost: 0.1 };
+        let (out, _) = run(&prompt, n, adaptive, rtt_steps, true, 0, Faults::default(), draft).unwrap();
+        prop_assert_eq!(&out, &target_greedy(&prompt, n));
+        let (out, stats) = run(&prompt, n, DraftPolicy::Fixed(4), rtt_steps, true, 0, Faults::default(), contrary).unwrap();
+        prop_assert_eq!(&out, &target_greedy(&prompt, n));
+        prop_assert_eq!(stats.pipeline.accepted, 0);
     }
 }
 
 #[test]
 fn pipelining_reuses_drafted_ahead_tokens_when_the_draft_agrees() {
-    // With the draft equal to the target's argmax most of the time, some rounds keep their continuation.
-    let (_, stats) = speculate_pipelined(&[3, 1], 200, 4, 6, true, 0);
-    assert!(stats.reused > 0, "{stats:?}");
-    assert!(stats.rounds > 0 && stats.accepted <= stats.sent);
+    let (_, stats) = run(
+        &[3, 1],
+        200,
+        DraftPolicy::Fixed(4),
+        6,
+        true,
+        0,
+        Faults::default(),
+        draft,
+    )
+    .unwrap();
+    assert!(stats.pipeline.reused > 0, "{stats:?}");
+    assert!(stats.pipeline.rounds > 0 && stats.pipeline.accepted <= stats.pipeline.sent);
 }
 
 #[test]
-fn pipelined_sampled_speculation_has_the_targets_distribution() {
+fn sampled_rounds_of_the_state_machine_have_the_targets_distribution() {
     let prompt = [3u32, 1];
-    let stat = chi_square(&prompt, 40_000, |seed| {
-        speculate_pipelined(&prompt, 2, 2, 3, false, seed).0
-    });
-    assert!(
-        stat < CHI2_63_P001,
-        "chi-square {stat:.1} >= {CHI2_63_P001} (significance 0.001)"
+    for (k, rtt_steps) in [(1, 0), (3, 0), (2, 3)] {
+        let stat = chi_square(&prompt, 40_000, |seed| {
+            run(
+                &prompt,
+                2,
+                DraftPolicy::Fixed(k),
+                rtt_steps,
+                false,
+                seed,
+                Faults::default(),
+                draft,
+            )
+            .unwrap()
+            .0
+        });
+        assert!(
+            stat < CHI2_63_P001,
+            "k={k}, rtt {rtt_steps}: chi-square {stat:.1} >= {CHI2_63_P001} (significance 0.001)"
+        );
+    }
+}
+
+#[test]
+fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
+    let faults = Faults {
+        over_accept: true,
+        ..Faults::default()
+    };
+    for rtt_steps in [0, 3] {
+        let err = run(&[3, 1], 16, DraftPolicy::Fixed(4), rtt_steps, true, 0, faults, draft).unwrap_err();
+        assert!(
+            err.to_string().contains("accepted 5 tokens of a 4-token draft"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_session_lost_on_a_full_resend_is_an_error() {
+    let mut spec = Speculation::new(
+        vec![1, 2],
+        SpeculationConfig {
+            model: "toy".into(),
+            session: "s".into(),
+            max_tokens: 4,
+            draft: DraftPolicy::Fixed(2),
+            pipelined: false,
+            sampling: SamplingConfig::greedy(),
+            stops: Vec::new(),
+        },
+    )
+    .unwrap();
+    spec.drafted(3, Vec::new(), None);
+    spec.drafted(4, Vec::new(), None);
+    let Step::Send(round) = spec.next_step() else {
+        panic!("two drafted tokens are sent")
+    };
+    assert_eq!(
+        (round.base, round.context.as_slice(), round.draft.as_slice()),
+        (0, &[1, 2][..], &[3, 4][..])
     );
+    let err = spec.session_lost().unwrap_err();
+    assert!(err.to_string().contains("whole context"), "{err}");
+}
+
+#[test]
+fn a_stop_token_ends_the_answer_without_being_emitted() {
+    let prompt = [3u32, 1];
+    let full = target_greedy(&prompt, 12);
+    let stop = full[5];
+    let cut = full.iter().position(|&t| t == stop).unwrap();
+    let mut spec = Speculation::new(
+        prompt.to_vec(),
+        SpeculationConfig {
+            model: "toy".into(),
+            session: "s".into(),
+            max_tokens: 12,
+            draft: DraftPolicy::Fixed(3),
+            pipelined: false,
+            sampling: SamplingConfig::greedy(),
+            stops: vec![stop],
+        },
+    )
+    .unwrap();
+    let mut held: Vec<u32> = Vec::new();
+    let finish = loop {
+        match spec.next_step() {
+            Step::Draft { context } => spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), None),
+            Step::Send(req) => {
+                let mut tokens = held[..req.base].to_vec();
+                tokens.extend_from_slice(&req.context);
+                let start = tokens.len();
+                tokens.extend_from_slice(&req.draft);
+                let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
+                let verdict = round::judge(&req, &TargetScores::Dists(ps)).unwrap();
+                held = tokens[..start + verdict.accepted].to_vec();
+                spec.verdict(&round::reply(&req, verdict, TargetStats::default()), None)
+                    .unwrap();
+            }
+            Step::Wait => unreachable!("replies are delivered at once"),
+            Step::Done(finish) => break finish,
+        }
+    };
+    assert_eq!(finish, Finish::Stop);
+    assert_eq!(spec.output(), &full[..cut]);
 }

@@ -23,7 +23,7 @@ pub mod target;
 
 pub use generation::{Event, Generation, StopReason};
 pub use speculate::{
-    DraftPolicy, LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, reusable_prefix, speculate,
+    LocalVerifier, SpeculateOptions, SpeculateReport, Verifier, VerifyError, reusable_prefix, speculate,
 };
 pub use tagger::{Analysis, Tagger, TaggerFiles};
 pub use target::Target;

@@ -115,7 +115,7 @@ impl VerifyReply {
 }
 
 /// Target-side figures of a round.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TargetStats {
     /// Tokens run through the target in this round.
     pub forward_tokens: usize,

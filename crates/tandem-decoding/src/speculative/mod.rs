@@ -11,18 +11,26 @@
 //!   from the residual `max(0, p - q)` renormalized; if every draft token is
 //!   kept, a bonus token is drawn from the target's next distribution. Each
 //!   emitted token is then distributed exactly as the target's.
-//! * [`DraftLength`]: how many tokens to draft next, from the running
-//!   acceptance rate and the cost of a draft step relative to a round.
-//!
-//! * [`pipeline`]: the client's state when it keeps drafting while a
+//! * [`cost`]: how many tokens to draft next ([`DraftLength`]), from the
+//!   running acceptance rate and the measured costs of a draft step and of a
+//!   verification round of each length, down to no drafting at all.
+//! * [`pipeline`]: the client's tokens when it keeps drafting while a
 //!   verification is in flight.
+//! * [`session`]: the client's whole speculative generation as one state
+//!   machine without I/O ([`Speculation`]); the native and the browser
+//!   drivers are thin loops around it.
 //! * [`round`]: a verifier's side of one `/v1/verify` round (validation and
 //!   the verdict from the target's scores), shared by every verifier.
 //!
 //! Pure functions over probability vectors: no model, no I/O.
 
+pub mod cost;
 pub mod pipeline;
 pub mod round;
+pub mod session;
+
+pub use cost::DraftLength;
+pub use session::{DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
 
 use crate::sampling::{Sampler, argmax};
 
@@ -137,71 +145,6 @@ pub fn residual(p: &[f32], q: &[f32]) -> Vec<f32> {
     r.iter().map(|&v| (f64::from(v) / total) as f32).collect()
 }
 
-/// Chooses the draft length from the running acceptance rate.
-///
-/// With per-token acceptance probability `a`, a draft of `k` yields
-/// `(1 - a^(k+1)) / (1 - a)` tokens per round, and a round costs
-/// `k * draft_cost + 1` (the target pass, and the round trip, as the unit).
-/// The length that maximizes tokens per unit of cost is chosen, within
-/// `[min, max]`. The rate is an exponential moving average over rounds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DraftLength {
-    rate: f64,
-    min: usize,
-    max: usize,
-    draft_cost: f64,
-    smoothing: f64,
-}
-
-impl DraftLength {
-    /// Starts from `initial_rate`; `draft_cost` is a draft step's cost relative to a round.
-    pub fn new(min: usize, max: usize, draft_cost: f64, initial_rate: f64) -> Self {
-        let min = min.max(1);
-        Self {
-            rate: initial_rate.clamp(0.0, 0.999),
-            min,
-            max: max.max(min),
-            draft_cost: draft_cost.max(1e-6),
-            smoothing: 0.3,
-        }
-    }
-
-    /// The current acceptance-rate estimate.
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-
-    /// Updates a draft step's cost relative to a round (as measured by the caller).
-    pub fn set_draft_cost(&mut self, draft_cost: f64) {
-        if draft_cost.is_finite() {
-            self.draft_cost = draft_cost.max(1e-6);
-        }
-    }
-
-    /// Records a round: `accepted` of `proposed` draft tokens kept.
-    pub fn observe(&mut self, proposed: usize, accepted: usize) {
-        if proposed == 0 {
-            return;
-        }
-        // Tokens up to and including the first rejection are the trials.
-        let trials = (accepted + usize::from(accepted < proposed)) as f64;
-        let observed = accepted as f64 / trials;
-        self.rate = ((1.0 - self.smoothing) * self.rate + self.smoothing * observed).clamp(0.0, 0.999);
-    }
-
-    /// The draft length for the next round.
-    pub fn next(&self) -> usize {
-        let a = self.rate;
-        let value = |k: usize| {
-            let tokens = (1.0 - a.powi(k as i32 + 1)) / (1.0 - a);
-            tokens / (k as f64 * self.draft_cost + 1.0)
-        };
-        (self.min..=self.max)
-            .max_by(|&x, &y| value(x).total_cmp(&value(y)).then(y.cmp(&x)))
-            .unwrap_or(self.min)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,23 +203,5 @@ mod tests {
         assert!(verify_sampled(&[0], std::slice::from_ref(&p), std::slice::from_ref(&p), &mut rng(0)).is_err());
         assert!(verify_sampled(&[3], std::slice::from_ref(&p), &[p.clone(), p.clone()], &mut rng(0)).is_err());
         assert!(verify_sampled(&[0], &[vec![0.5, 0.5]], &[p.clone(), p], &mut rng(0)).is_err());
-    }
-
-    #[test]
-    fn draft_length_grows_with_acceptance_and_shrinks_without() {
-        let mut d = DraftLength::new(1, 8, 0.05, 0.5);
-        let start = d.next();
-        for _ in 0..20 {
-            d.observe(8, 8);
-        }
-        assert_eq!(d.next(), 8, "rate {}", d.rate());
-        for _ in 0..20 {
-            d.observe(4, 0);
-        }
-        assert_eq!(d.next(), 1, "rate {}", d.rate());
-        assert!((1..=8).contains(&start));
-        // Expensive drafting keeps drafts short even at a good rate.
-        let costly = DraftLength::new(1, 8, 1.0, 0.8);
-        assert!(costly.next() <= 2);
     }
 }

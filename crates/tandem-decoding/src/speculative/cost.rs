@@ -1,0 +1,281 @@
+//! How many tokens to draft per round, from what speculation has measured.
+//!
+//! With per-token acceptance probability `a`, a draft of `k` yields
+//! `(1 - a^(k+1)) / (1 - a)` tokens per round. What a round costs depends on
+//! where the target runs: on a GPU serving engine a forward over `k + 1`
+//! positions costs about one decode step, on a CPU nearly `k + 1` of them,
+//! and a link adds its round trip to every round. So [`DraftLength`] learns
+//! the costs instead of assuming them:
+//!
+//! * a draft step's time, as the client measures it;
+//! * the target's forward time as a line over the positions it ran
+//!   (`forward_ms ≈ f0 + f1 · positions`, fitted by exponentially weighted
+//!   least squares over the rounds' reports), and the link's share of each
+//!   round (round trip less the forward time).
+//!
+//! It then picks the `k` with the most expected tokens per millisecond. A
+//! round with an empty draft is plain decoding by the verifier (one token per
+//! round), so `k = 0` is a candidate too: when no draft length beats it, the
+//! client stops drafting, and every [`PROBE_EVERY`] plain rounds it drafts
+//! once more so that the acceptance estimate stays current.
+//!
+//! Before anything is timed it falls back to a relative model: a round costs
+//! `k · draft_cost + 1` target rounds.
+
+/// Plain rounds in a row after which one drafted round is tried again.
+pub const PROBE_EVERY: usize = 8;
+
+/// Chooses the draft length (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftLength {
+    rate: f64,
+    min: usize,
+    max: usize,
+    draft_cost: f64,
+    smoothing: f64,
+    draft_ms: Ema,
+    link_ms: Ema,
+    forward: LineFit,
+    plain_allowed: bool,
+    plain_streak: usize,
+}
+
+impl DraftLength {
+    /// Drafts of `min..=max` tokens, starting from acceptance `initial_rate`;
+    /// `draft_cost` is a draft step's cost relative to a round until both are timed.
+    pub fn new(min: usize, max: usize, draft_cost: f64, initial_rate: f64) -> Self {
+        let min = min.max(1);
+        Self {
+            rate: initial_rate.clamp(0.0, 0.999),
+            min,
+            max: max.max(min),
+            draft_cost: draft_cost.max(1e-6),
+            smoothing: 0.3,
+            draft_ms: Ema::default(),
+            link_ms: Ema::default(),
+            forward: LineFit::default(),
+            plain_allowed: false,
+            plain_streak: 0,
+        }
+    }
+
+    /// Also considers plain decoding (`k = 0`) once rounds are timed.
+    pub fn with_plain(mut self) -> Self {
+        self.plain_allowed = true;
+        self
+    }
+
+    /// The current acceptance-rate estimate.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Records a round: `accepted` of `proposed` draft tokens kept.
+    pub fn observe(&mut self, proposed: usize, accepted: usize) {
+        if proposed == 0 {
+            self.plain_streak += 1;
+            return;
+        }
+        self.plain_streak = 0;
+        // Tokens up to and including the first rejection are the trials.
+        let trials = (accepted + usize::from(accepted < proposed)) as f64;
+        let observed = accepted as f64 / trials;
+        self.rate = ((1.0 - self.smoothing) * self.rate + self.smoothing * observed).clamp(0.0, 0.999);
+    }
+
+    /// Records how long one draft step took.
+    pub fn observe_draft_ms(&mut self, ms: f64) {
+        if ms.is_finite() && ms >= 0.0 {
+            self.draft_ms.push(ms);
+        }
+    }
+
+    /// Records a round's timing: the target ran `positions` positions in
+    /// `forward_ms` (0 when the verifier does not say), and the whole round
+    /// trip took `round_ms` as the client measured it.
+    pub fn observe_round(&mut self, positions: usize, forward_ms: f64, round_ms: f64) {
+        if !(round_ms.is_finite() && forward_ms.is_finite()) || round_ms < 0.0 || positions == 0 {
+            return;
+        }
+        if forward_ms > 0.0 && forward_ms <= round_ms {
+            self.forward.push(positions as f64, forward_ms);
+            self.link_ms.push(round_ms - forward_ms);
+        } else {
+            // Nothing reported (or a clock that disagrees): the round trip is all we know.
+            self.forward.push(positions as f64, round_ms);
+            self.link_ms.push(0.0);
+        }
+    }
+
+    /// Expected milliseconds per generated token with drafts of `k`
+    /// (`k = 0`: plain decoding), once draft steps and rounds are timed.
+    pub fn ms_per_token(&self, k: usize) -> Option<f64> {
+        let draft = if k == 0 { 0.0 } else { self.draft_ms.value()? };
+        let round = self.link_ms.value()? + self.forward.at((k + 1) as f64)?;
+        Some((k as f64 * draft + round) / self.tokens_per_round(k))
+    }
+
+    /// Expected tokens a round with a draft of `k` yields.
+    pub fn tokens_per_round(&self, k: usize) -> f64 {
+        let a = self.rate;
+        (1.0 - a.powi(k as i32 + 1)) / (1.0 - a)
+    }
+
+    /// The draft length for the next round: `0` means a plain round.
+    pub fn next(&self) -> usize {
+        let best = |cost: &dyn Fn(usize) -> f64| {
+            (self.min..=self.max)
+                .min_by(|&x, &y| cost(x).total_cmp(&cost(y)).then(x.cmp(&y)))
+                .unwrap_or(self.min)
+        };
+        if self.ms_per_token(self.min).is_some() {
+            let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
+            let k = best(&cost);
+            let plain = self.plain_allowed && cost(0) <= cost(k) && self.plain_streak < PROBE_EVERY;
+            return if plain { 0 } else { k };
+        }
+        let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
+        best(&relative)
+    }
+}
+
+/// An exponentially weighted mean (recent rounds count most).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Ema {
+    value: Option<f64>,
+}
+
+impl Ema {
+    const WEIGHT: f64 = 0.25;
+
+    fn push(&mut self, x: f64) {
+        self.value = Some(self.value.map_or(x, |v| v + Self::WEIGHT * (x - v)));
+    }
+
+    fn value(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+/// `y ≈ a + b·x` by exponentially weighted least squares; with too little
+/// spread in `x`, a flat line at the mean of `y`.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct LineFit {
+    /// Weighted sums of 1, x, x², y and x·y.
+    sums: [f64; 5],
+}
+
+impl LineFit {
+    const DECAY: f64 = 0.9;
+
+    fn push(&mut self, x: f64, y: f64) {
+        for (s, v) in self.sums.iter_mut().zip([1.0, x, x * x, y, x * y]) {
+            *s = Self::DECAY * *s + v;
+        }
+    }
+
+    fn at(&self, x: f64) -> Option<f64> {
+        let [n, sx, sxx, sy, sxy] = self.sums;
+        if n <= 0.0 {
+            return None;
+        }
+        let (mx, my) = (sx / n, sy / n);
+        let var = sxx / n - mx * mx;
+        if var < 0.25 {
+            return Some(my);
+        }
+        // A forward never gets cheaper with more positions.
+        let slope = ((sxy / n - mx * my) / var).max(0.0);
+        Some((my + slope * (x - mx)).max(0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_length_grows_with_acceptance_and_shrinks_without() {
+        let mut d = DraftLength::new(1, 8, 0.05, 0.5);
+        let start = d.next();
+        for _ in 0..20 {
+            d.observe(8, 8);
+        }
+        assert_eq!(d.next(), 8, "rate {}", d.rate());
+        for _ in 0..20 {
+            d.observe(4, 0);
+        }
+        assert_eq!(d.next(), 1, "rate {}", d.rate());
+        assert!((1..=8).contains(&start));
+        // Expensive drafting keeps drafts short even at a good rate.
+        let costly = DraftLength::new(1, 8, 1.0, 0.8);
+        assert!(costly.next() <= 2);
+    }
+
+    /// Feeds rounds whose forward costs `f0 + f1 · positions` ms, over a link of `link` ms.
+    fn timed(f0: f64, f1: f64, link: f64, draft_ms: f64, rate_rounds: (usize, usize)) -> DraftLength {
+        let mut d = DraftLength::new(1, 8, 0.1, 0.5).with_plain();
+        for i in 0..40 {
+            let positions = 2 + i % 7;
+            let forward = f0 + f1 * positions as f64;
+            d.observe_round(positions, forward, forward + link);
+            d.observe_draft_ms(draft_ms);
+            d.observe(rate_rounds.0, rate_rounds.1);
+        }
+        d
+    }
+
+    #[test]
+    fn a_flat_verification_cost_drafts_long() {
+        // A GPU target: 8 positions cost what one does; good acceptance.
+        let d = timed(30.0, 0.1, 20.0, 3.0, (8, 7));
+        assert_eq!(
+            d.next(),
+            8,
+            "{:?}",
+            (1..=8).map(|k| d.ms_per_token(k)).collect::<Vec<_>>()
+        );
+        let ratio = d.ms_per_token(0).unwrap() / d.ms_per_token(8).unwrap();
+        assert!(ratio > 2.0, "speculation should pay several times over: {ratio}");
+    }
+
+    #[test]
+    fn a_proportional_verification_cost_with_poor_acceptance_stops_drafting() {
+        // A CPU target: every position costs a decode step; the drafter is a
+        // third of the target and rarely right.
+        let d = timed(0.0, 200.0, 0.0, 70.0, (4, 0));
+        assert_eq!(
+            d.next(),
+            0,
+            "{:?}",
+            (0..=8).map(|k| d.ms_per_token(k)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn plain_rounds_probe_a_draft_again() {
+        let mut d = timed(0.0, 200.0, 0.0, 70.0, (4, 0));
+        for _ in 0..PROBE_EVERY {
+            assert_eq!(d.next(), 0);
+            d.observe(0, 0);
+        }
+        assert_eq!(d.next(), 1, "after {PROBE_EVERY} plain rounds one draft is tried");
+        d.observe(1, 0);
+        assert_eq!(d.next(), 0);
+    }
+
+    #[test]
+    fn the_line_fit_recovers_a_line_and_refuses_to_slope_down() {
+        let mut f = LineFit::default();
+        for x in 1..=9 {
+            f.push(f64::from(x), 5.0 + 2.0 * f64::from(x));
+        }
+        assert!((f.at(12.0).unwrap() - 29.0).abs() < 1e-6);
+        let mut down = LineFit::default();
+        for x in 1..=9 {
+            down.push(f64::from(x), 50.0 - f64::from(x));
+        }
+        assert!(down.at(20.0).unwrap() >= down.at(1.0).unwrap() - 1e-9);
+        assert_eq!(LineFit::default().at(1.0), None);
+    }
+}

@@ -1,0 +1,338 @@
+//! A speculative generation, client side, as one state machine without I/O.
+//!
+//! The driver owns the drafter and the link; [`Speculation`] owns every
+//! decision. The driver asks [`Speculation::next_step`] what to do and reports
+//! back:
+//!
+//! | [`Step`] | the driver | then reports |
+//! | --- | --- | --- |
+//! | `Draft { context }` | runs the drafter on `context` | [`Speculation::drafted`] |
+//! | `Send(round)` | sends the `/v1/verify` round | the reply to [`Speculation::verdict`], a 409 to [`Speculation::session_lost`] |
+//! | `Wait` | waits for the round in flight | as for `Send` |
+//! | `Done(finish)` | stops | — |
+//!
+//! While a round is in flight and pipelining is on, `next_step` answers `Draft`
+//! (drafting ahead); a driver that can poll its link checks for the reply
+//! first. Greedy and exact sampled rounds, pipelining, the draft length (down
+//! to plain rounds, see [`super::cost`]), stop tokens, `max_tokens` and the
+//! resend after a lost session all live here, once, for the native driver
+//! (`tandem_engine::speculate`) and the browser's (`LocalModel.speculate`).
+
+use super::cost::DraftLength;
+use super::pipeline::{Pipeline, PipelineStats};
+use super::round::sparse;
+use super::{SpeculationError, Verdict};
+use crate::sampling::SamplingConfig;
+use tandem_protocol::verify::{VerifyReply, VerifyRequest, VerifySampling};
+
+/// How many tokens to draft per round.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DraftPolicy {
+    /// Always `k` (at least 1).
+    Fixed(usize),
+    /// Chosen each round by [`DraftLength`] within `min..=max`, or no draft
+    /// at all when measured costs say drafting does not pay.
+    Adaptive {
+        /// Shortest draft.
+        min: usize,
+        /// Longest draft.
+        max: usize,
+        /// A draft step's cost relative to a round, until both are timed.
+        draft_cost: f64,
+    },
+}
+
+/// Settings of a speculative generation.
+#[derive(Debug, Clone)]
+pub struct SpeculationConfig {
+    /// Target model name sent to the verifier.
+    pub model: String,
+    /// Session id, unique per generation (the verifier keeps state under it).
+    pub session: String,
+    /// Most tokens to generate (at least 1).
+    pub max_tokens: usize,
+    /// Draft lengths.
+    pub draft: DraftPolicy,
+    /// Keep drafting while a round is in flight.
+    pub pipelined: bool,
+    /// Sampling of drafter and target: greedy, or exact sampling with
+    /// temperature, top-k and top-p (history rules are dropped: see
+    /// [`SamplingConfig::without_history`]).
+    pub sampling: SamplingConfig,
+    /// Tokens that end the answer (not emitted).
+    pub stops: Vec<u32>,
+}
+
+/// What the driver should do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Run the drafter once after `context` and report the token with
+    /// [`Speculation::drafted`].
+    Draft {
+        /// Everything the drafter should have seen: committed, in flight, drafted ahead.
+        context: Vec<u32>,
+    },
+    /// Send this round to the verifier.
+    Send(VerifyRequest),
+    /// Wait for the reply of the round in flight.
+    Wait,
+    /// The answer is complete.
+    Done(Finish),
+}
+
+/// Why a speculative generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// A stop token was confirmed.
+    Stop,
+    /// `max_tokens` were generated.
+    MaxTokens,
+}
+
+/// What speculation did and saved, for reports and the cost meter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpeculationStats {
+    /// Rounds, sent, accepted, reused and discarded draft tokens.
+    pub pipeline: PipelineStats,
+    /// Rounds sent with an empty draft (plain decoding by the verifier).
+    pub plain_rounds: usize,
+    /// Draft steps the drafter ran (one token each after the first, which also reads the prompt).
+    pub draft_steps: usize,
+    /// Positions the target ran over all rounds, as the verifier reports them.
+    pub target_forward_tokens: usize,
+    /// The target's forward time over all rounds, as the verifier reports it (ms).
+    pub target_forward_ms: f64,
+    /// Round trips as the driver timed them (ms), the target's time included.
+    pub round_ms: f64,
+    /// Times the verifier lost the session and the context was resent.
+    pub resent: usize,
+}
+
+impl SpeculationStats {
+    /// Draft tokens kept per draft token sent.
+    pub fn acceptance(&self) -> f64 {
+        self.pipeline.accepted as f64 / self.pipeline.sent.max(1) as f64
+    }
+
+    /// Target passes per generated token (1 for plain decoding; lower is better).
+    pub fn passes_per_token(&self, generated: usize) -> f64 {
+        self.pipeline.rounds as f64 / generated.max(1) as f64
+    }
+}
+
+/// The client's state machine (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Speculation {
+    config: SpeculationConfig,
+    sampled: bool,
+    pipeline: Pipeline,
+    lengths: DraftLength,
+    /// The round in flight, as sent (kept to check its reply and to resend it).
+    in_flight: Option<VerifyRequest>,
+    /// A round to hand out with the next `Step::Send`.
+    outbox: Option<VerifyRequest>,
+    /// Tokens the verifier holds for the session.
+    held: usize,
+    round_no: u64,
+    output: Vec<u32>,
+    finish: Option<Finish>,
+    stats: SpeculationStats,
+}
+
+impl Speculation {
+    /// A generation continuing `prompt`.
+    pub fn new(prompt: Vec<u32>, config: SpeculationConfig) -> Result<Self, SpeculationError> {
+        let invalid = |m: &str| Err(SpeculationError::Invalid(m.into()));
+        if prompt.is_empty() {
+            return invalid("the prompt is empty");
+        }
+        if config.max_tokens == 0 {
+            return invalid("max_tokens must be at least 1");
+        }
+        let sampling = config.sampling.without_history();
+        sampling
+            .validate()
+            .map_err(|e| SpeculationError::Invalid(e.to_string()))?;
+        let lengths = match config.draft {
+            DraftPolicy::Fixed(k) => DraftLength::new(k, k, 0.0, 0.5),
+            DraftPolicy::Adaptive { min, max, draft_cost } => DraftLength::new(min, max, draft_cost, 0.6).with_plain(),
+        };
+        Ok(Self {
+            sampled: sampling.temperature > 0.0,
+            config: SpeculationConfig { sampling, ..config },
+            pipeline: Pipeline::new(prompt),
+            lengths,
+            in_flight: None,
+            outbox: None,
+            held: 0,
+            round_no: 0,
+            output: Vec::new(),
+            finish: None,
+            stats: SpeculationStats::default(),
+        })
+    }
+
+    /// The sampling drafter and target use (history rules dropped).
+    pub fn sampling(&self) -> &SamplingConfig {
+        &self.config.sampling
+    }
+
+    /// What to do next.
+    pub fn next_step(&mut self) -> Step {
+        if let Some(finish) = self.finish {
+            return Step::Done(finish);
+        }
+        if let Some(round) = self.outbox.take() {
+            return Step::Send(round);
+        }
+        let ends_in_stop = self
+            .pipeline
+            .last_generated()
+            .is_some_and(|t| self.config.stops.contains(&t));
+        let k = self.lengths.next().min(self.config.max_tokens - self.output.len() - 1);
+        if self.in_flight.is_some() {
+            let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
+            return if ahead { self.draft_step() } else { Step::Wait };
+        }
+        if self.pipeline.pending() < k && !ends_in_stop {
+            return self.draft_step();
+        }
+        self.send(k)
+    }
+
+    fn draft_step(&self) -> Step {
+        Step::Draft {
+            context: self.pipeline.draft_context(),
+        }
+    }
+
+    fn send(&mut self, k: usize) -> Step {
+        let Some(sent) = self.pipeline.send(k) else {
+            return Step::Wait;
+        };
+        let sampling = &self.config.sampling;
+        let round = VerifyRequest {
+            model: self.config.model.clone(),
+            session: self.config.session.clone(),
+            base: self.held,
+            context: self.pipeline.committed()[self.held..].to_vec(),
+            draft_dists: self.sampled.then(|| sent.dists.iter().map(|d| sparse(d)).collect()),
+            draft: sent.tokens,
+            sampling: VerifySampling {
+                temperature: sampling.temperature,
+                top_k: sampling.top_k,
+                top_p: sampling.top_p,
+                seed: sampling
+                    .seed
+                    .wrapping_add(self.round_no.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            },
+        };
+        self.round_no += 1;
+        if round.draft.is_empty() {
+            self.stats.plain_rounds += 1;
+        }
+        self.in_flight = Some(round.clone());
+        Step::Send(round)
+    }
+
+    /// The drafter drew `token` from `dist` (empty when greedy) on the last
+    /// `Draft` context; `ms` is how long the step took, when timed.
+    pub fn drafted(&mut self, token: u32, dist: Vec<f32>, ms: Option<f64>) {
+        self.pipeline.push_draft(token, dist);
+        // The first step also reads the prompt: it says nothing about a step's cost.
+        if let Some(ms) = ms.filter(|_| self.stats.draft_steps > 0) {
+            self.lengths.observe_draft_ms(ms);
+        }
+        self.stats.draft_steps += 1;
+    }
+
+    /// The reply to the round in flight arrived after `round_ms` (when
+    /// timed). Returns the tokens it adds to the answer (stop tokens and
+    /// anything past `max_tokens` left out). A reply that contradicts its
+    /// round is an error, and the generation cannot go on.
+    pub fn verdict(&mut self, reply: &VerifyReply, round_ms: Option<f64>) -> Result<Vec<u32>, SpeculationError> {
+        let round = self
+            .in_flight
+            .take()
+            .ok_or_else(|| SpeculationError::Invalid("a reply arrived with no round in flight".into()))?;
+        self.held = reply.checked_session_len(&round).map_err(SpeculationError::Invalid)?;
+        let fresh = self
+            .pipeline
+            .receive(Verdict {
+                accepted: reply.accepted,
+                next: reply.next,
+            })
+            .map_err(|e| SpeculationError::Invalid(e.to_string()))?;
+        self.lengths.observe(round.draft.len(), reply.accepted);
+        let positions = round.context.len() + round.draft.len();
+        if let Some(ms) = round_ms {
+            self.lengths.observe_round(positions, reply.stats.forward_ms, ms);
+            self.stats.round_ms += ms;
+        }
+        self.stats.target_forward_tokens += reply.stats.forward_tokens;
+        self.stats.target_forward_ms += reply.stats.forward_ms;
+        let mut emitted = Vec::new();
+        for token in fresh {
+            if self.config.stops.contains(&token) {
+                self.finish = Some(Finish::Stop);
+                break;
+            }
+            self.output.push(token);
+            emitted.push(token);
+            if self.output.len() >= self.config.max_tokens {
+                self.finish = Some(Finish::MaxTokens);
+                break;
+            }
+        }
+        Ok(emitted)
+    }
+
+    /// The verifier no longer holds the session (HTTP 409): the round is
+    /// resent with the whole context. A session lost on a round that already
+    /// carried everything is an error.
+    pub fn session_lost(&mut self) -> Result<(), SpeculationError> {
+        let mut round = self
+            .in_flight
+            .take()
+            .ok_or_else(|| SpeculationError::Invalid("a lost session with no round in flight".into()))?;
+        if round.base == 0 {
+            return Err(SpeculationError::Invalid(
+                "the verifier lost the session of a round that carried the whole context".into(),
+            ));
+        }
+        self.stats.resent += 1;
+        round.base = 0;
+        round.context = self.pipeline.committed().to_vec();
+        self.in_flight = Some(round.clone());
+        self.outbox = Some(round);
+        Ok(())
+    }
+
+    /// Whether a round awaits its reply.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The answer so far (no prompt, no stop token).
+    pub fn output(&self) -> &[u32] {
+        &self.output
+    }
+
+    /// How it ended, once it has.
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> SpeculationStats {
+        SpeculationStats {
+            pipeline: self.pipeline.stats(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// The draft-length model, for reports.
+    pub fn draft_length(&self) -> &DraftLength {
+        &self.lengths
+    }
+}
