@@ -1,22 +1,27 @@
 //! `LocalModel.speculate`: speculative decoding with this model as the
 //! drafter and a verifier across the link (the edge worker's `/v1/verify`).
 //!
-//! Each round drafts up to `draftTokens` tokens greedily, hands the
-//! `/v1/verify` request to the caller's `verify` function (which does the
-//! fetch, so that authentication, sealing and aborting stay in JavaScript),
-//! and keeps the accepted prefix plus the target's own next token. The
-//! output is exactly the target's greedy output. Rounds are sequential: the
-//! browser's single thread cannot draft while it awaits the reply.
+//! A thin async loop around `tandem_decoding::speculative::Speculation`, the
+//! state machine the native client drives too: it decides what to draft,
+//! when to send a round, how long drafts are and when to resend. This loop
+//! runs the drafter, hands each `/v1/verify` round to the caller's `verify`
+//! function (which does the fetch, so that authentication, sealing and
+//! aborting stay in JavaScript) and reports back. While a round is in flight
+//! it keeps drafting (pipelining) and takes the reply as soon as its promise
+//! has settled. Greedy output is exactly the target's greedy output; sampled
+//! rounds are exact rejection sampling.
 
 use crate::model::{LocalModel, js_error, last_logits};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use tandem_decoding::chat::Message;
-use tandem_decoding::sampling::argmax;
-use tandem_decoding::speculative::Verdict;
-use tandem_decoding::speculative::pipeline::Pipeline;
+use tandem_decoding::sampling::{History, Sampler, SamplingConfig, argmax};
+use tandem_decoding::speculative::{DraftPolicy, Finish, Speculation, SpeculationConfig, Step};
 use tandem_engine::reusable_prefix;
 use tandem_models::KvCache;
-use tandem_protocol::verify::{VerifyReply, VerifyRequest, VerifySampling};
+use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -31,8 +36,18 @@ export interface SpeculateOptions {
   session: string;
   /** Default 128. */
   maxTokens?: number;
-  /** Draft tokens per round (default 4, at most 16). */
+  /** Draft tokens per round, 1 to 16. Omitted: chosen each round from the
+   *  measured acceptance and costs, down to no drafting when it does not pay. */
   draftTokens?: number;
+  /** Keep drafting while a round is in flight (default true). */
+  pipelined?: boolean;
+  /** Sampling temperature (default 0: greedy). Above 0, rounds are exact
+   *  rejection sampling, and the verifier must return distributions. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Seed of the drafter's and the verifier's draws (default 0). */
+  seed?: number;
 }
 
 /** One verified round, for display: which drafted pieces the target kept. */
@@ -58,6 +73,17 @@ export interface SpeculationResult {
   stopReason: "stop" | "max_tokens";
   /** Times the verifier had lost the session and the context was resent. */
   resent: number;
+  /** Rounds sent without a draft (plain decoding by the verifier: drafting did not pay). */
+  plainRounds: number;
+  /** Drafter steps, drafted-ahead tokens that were reused and that were thrown away. */
+  draftSteps: number;
+  reused: number;
+  discarded: number;
+  /** Target passes per generated token (1 is plain decoding). */
+  passesPerToken: number;
+  /** The target's forward time as the verifier reports it, and the round trips as timed here (ms). */
+  targetForwardMs: number;
+  roundMs: number;
 }
 "#;
 
@@ -68,6 +94,11 @@ struct Options {
     session: String,
     max_tokens: Option<usize>,
     draft_tokens: Option<usize>,
+    pipelined: Option<bool>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
+    top_p: Option<f32>,
+    seed: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -89,22 +120,52 @@ struct Outcome {
     accepted: usize,
     stop_reason: &'static str,
     resent: usize,
+    plain_rounds: usize,
+    draft_steps: usize,
+    reused: usize,
+    discarded: usize,
+    passes_per_token: f64,
+    target_forward_ms: f64,
+    round_ms: f64,
 }
 
-/// The drafter's KV cache and the tokens it holds.
-struct DraftCache {
+/// The drafter's KV cache, the tokens it holds and its sampler.
+struct Drafter {
     cache: KvCache,
     tokens: Vec<u32>,
+    sampler: Sampler,
 }
 
-impl DraftCache {
-    /// The greedy next token after `context`, reusing the cached prefix.
-    async fn next(&mut self, model: &tandem_models::Model, context: &[u32]) -> Result<u32, JsError> {
+impl Drafter {
+    /// The next token after `context` (reusing the cached prefix) and the
+    /// distribution it was drawn from (empty when greedy).
+    async fn next(&mut self, model: &tandem_models::Model, context: &[u32]) -> Result<(u32, Vec<f32>), JsError> {
         let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
         let logits = last_logits(model, &context[keep..], &mut self.cache).await?;
         self.tokens = context.to_vec();
-        Ok(argmax(&logits) as u32)
+        if self.sampler.config().temperature == 0.0 {
+            return Ok((argmax(&logits) as u32, Vec::new()));
+        }
+        let dist = self.sampler.distribution(&logits, History::NONE);
+        Ok((self.sampler.draw(&dist), dist))
+    }
+}
+
+/// A round on its way: the caller's promise as a future, and when it was sent.
+struct InFlight {
+    round: VerifyRequest,
+    reply: JsFuture,
+    sent_at: f64,
+}
+
+impl InFlight {
+    /// The promise's outcome if it has settled, without waiting.
+    fn ready(&mut self) -> Option<Result<JsValue, JsValue>> {
+        match Pin::new(&mut self.reply).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(outcome) => Some(outcome),
+            Poll::Pending => None,
+        }
     }
 }
 
@@ -114,7 +175,7 @@ impl LocalModel {
     /// `verify(request)` checks each draft against the target. `verify` must
     /// POST the request to `/v1/verify` and resolve to the reply's JSON, or
     /// to `null` when the verifier answered 409 (session lost: the context is
-    /// resent). `onRound` (optional) sees each round. Greedy only.
+    /// resent). `onRound` (optional) sees each round.
     #[wasm_bindgen(unchecked_return_type = "SpeculationResult")]
     pub async fn speculate(
         &self,
@@ -128,137 +189,162 @@ impl LocalModel {
             serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("invalid messages: {e}")))?;
         let options: Options = serde_wasm_bindgen::from_value(options)
             .map_err(|e| JsError::new(&format!("invalid SpeculateOptions: {e}")))?;
-        let max_tokens = options.max_tokens.unwrap_or(128).max(1);
-        let k = options.draft_tokens.unwrap_or(4).clamp(1, 16);
         let on_round = on_round.dyn_into::<js_sys::Function>().ok();
         let prompt = engine
             .tokenizer()
             .encode(&engine.template().render(&messages).map_err(js_error)?)
             .map_err(js_error)?;
-        if prompt.is_empty() {
-            return Err(JsError::new("the prompt is empty"));
-        }
-        let stops = engine.stop_ids();
-        let mut drafter = DraftCache {
+        let config = SpeculationConfig {
+            model: options.model,
+            session: options.session,
+            max_tokens: options.max_tokens.unwrap_or(128).max(1),
+            draft: match options.draft_tokens {
+                Some(k) => DraftPolicy::Fixed(k.clamp(1, 16)),
+                None => DraftPolicy::Adaptive {
+                    min: 1,
+                    max: 8,
+                    draft_cost: 0.2,
+                },
+            },
+            pipelined: options.pipelined.unwrap_or(true),
+            sampling: SamplingConfig {
+                temperature: options.temperature.unwrap_or(0.0),
+                top_k: options.top_k,
+                top_p: options.top_p,
+                seed: options.seed.unwrap_or(0),
+                ..SamplingConfig::greedy()
+            },
+            stops: engine.stop_ids().to_vec(),
+        };
+        let mut spec = Speculation::new(prompt, config).map_err(js_error)?;
+        let mut drafter = Drafter {
             cache: engine.model().new_cache(),
             tokens: Vec::new(),
+            sampler: Sampler::new(spec.sampling().clone()).map_err(js_error)?,
         };
-        let mut pipeline = Pipeline::new(prompt);
-        let (mut held, mut emitted, mut resent) = (0usize, 0usize, 0usize);
-        let mut out: Vec<u32> = Vec::new();
-        let mut stop_reason = "max_tokens";
-        while out.len() < max_tokens {
-            let want = k.min(max_tokens - out.len() - 1);
-            while pipeline.pending() < want && !pipeline.last_generated().is_some_and(|t| stops.contains(&t)) {
-                let token = drafter.next(engine.model(), &pipeline.draft_context()).await?;
-                pipeline.push_draft(token, Vec::new());
-            }
-            let sent = pipeline
-                .send(want)
-                .ok_or_else(|| JsError::new("a round is already in flight"))?;
-            let mut request = VerifyRequest {
-                model: options.model.clone(),
-                session: options.session.clone(),
-                base: held,
-                context: pipeline.committed()[held..].to_vec(),
-                draft: sent.tokens.clone(),
-                draft_dists: None,
-                sampling: VerifySampling {
-                    temperature: 0.0,
-                    top_k: None,
-                    top_p: None,
-                    seed: 0,
-                },
+        let mut in_flight: Option<InFlight> = None;
+        let mut emitted = 0usize;
+        let finish = loop {
+            let step = spec.next_step();
+            // The reply is in (or must be waited for): hand it to the state machine.
+            let outcome = match (&step, in_flight.as_mut()) {
+                (Step::Wait, Some(flight)) => Some((&mut flight.reply).await),
+                (Step::Wait, None) => return Err(JsError::new("no round is in flight")),
+                (Step::Draft { .. }, Some(flight)) => flight.ready(),
+                _ => None,
             };
-            let reply = loop {
-                match call_verify(&verify, &request).await? {
-                    Some(reply) => break reply,
-                    None if request.base > 0 => {
-                        resent += 1;
-                        request.base = 0;
-                        request.context = pipeline.committed().to_vec();
+            if let Some(outcome) = outcome {
+                let flight = in_flight.take().ok_or_else(|| JsError::new("no round is in flight"))?;
+                let round_ms = js_sys::Date::now() - flight.sent_at;
+                match settle(outcome)? {
+                    None => spec.session_lost().map_err(js_error)?,
+                    Some(reply) => {
+                        let fresh = spec.verdict(&reply, Some(round_ms)).map_err(js_error)?;
+                        let text = engine.tokenizer().decode(spec.output()).map_err(js_error)?;
+                        let new_text = match text.get(emitted..) {
+                            Some(t) if !text.ends_with('\u{FFFD}') => t.to_owned(),
+                            _ => String::new(),
+                        };
+                        emitted += new_text.len();
+                        if let Some(f) = &on_round {
+                            report_round(f, engine, &flight.round, &reply, &fresh, &new_text)?;
+                        }
                     }
-                    None => return Err(JsError::new("the verifier lost the session of a full resend")),
                 }
-            };
-            let fresh = pipeline
-                .receive(Verdict {
-                    accepted: reply.accepted,
-                    next: reply.next,
-                })
-                .map_err(js_error)?;
-            held = reply.checked_session_len(&request).map_err(|e| JsError::new(&e))?;
-            for &token in &fresh {
-                if stops.contains(&token) {
-                    stop_reason = "stop";
-                    break;
+                continue;
+            }
+            match step {
+                Step::Draft { context } => {
+                    let start = js_sys::Date::now();
+                    let (token, dist) = drafter.next(engine.model(), &context).await?;
+                    spec.drafted(token, dist, Some(js_sys::Date::now() - start));
                 }
-                out.push(token);
-                if out.len() >= max_tokens {
-                    break;
-                }
+                Step::Send(round) => in_flight = Some(send(&verify, round)?),
+                Step::Wait => unreachable!("handled above"),
+                Step::Done(finish) => break finish,
             }
-            let text = engine.tokenizer().decode(&out).map_err(js_error)?;
-            let new_text = match text.get(emitted..) {
-                Some(t) if !text.ends_with('\u{FFFD}') => t.to_owned(),
-                _ => String::new(),
-            };
-            emitted += new_text.len();
-            if let Some(f) = &on_round {
-                let piece = |t: u32| engine.tokenizer().decode(&[t]).unwrap_or_default();
-                let round = Round {
-                    drafted: sent.tokens.iter().map(|&t| piece(t)).collect(),
-                    accepted: reply.accepted,
-                    next: if stops.contains(&reply.next) {
-                        String::new()
-                    } else {
-                        piece(reply.next)
-                    },
-                    text: &new_text,
-                };
-                let value = round
-                    .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-                    .map_err(js_error)?;
-                f.call1(&JsValue::NULL, &value)
-                    .map_err(|e| JsError::new(&format!("onRound threw: {e:?}")))?;
-            }
-            if stop_reason == "stop" {
-                break;
-            }
-        }
-        let text = engine.tokenizer().decode(&out).map_err(js_error)?;
-        let stats = pipeline.stats();
+        };
+        let tokens = spec.output().to_vec();
+        let text = engine.tokenizer().decode(&tokens).map_err(js_error)?;
+        let stats = spec.stats();
         Outcome {
             text,
-            tokens: out,
-            rounds: stats.rounds,
-            drafted: stats.sent,
-            accepted: stats.accepted,
-            stop_reason,
-            resent,
+            passes_per_token: stats.passes_per_token(tokens.len()),
+            tokens,
+            rounds: stats.pipeline.rounds,
+            drafted: stats.pipeline.sent,
+            accepted: stats.pipeline.accepted,
+            stop_reason: match finish {
+                Finish::Stop => "stop",
+                Finish::MaxTokens => "max_tokens",
+            },
+            resent: stats.resent,
+            plain_rounds: stats.plain_rounds,
+            draft_steps: stats.draft_steps,
+            reused: stats.pipeline.reused,
+            discarded: stats.pipeline.discarded,
+            target_forward_ms: stats.target_forward_ms,
+            round_ms: stats.round_ms,
         }
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_error)
     }
 }
 
-/// Calls the caller's `verify` and awaits its promise; `None` is a lost session.
-async fn call_verify(verify: &js_sys::Function, request: &VerifyRequest) -> Result<Option<VerifyReply>, JsError> {
-    let value = request
+/// Calls the caller's `verify` with `round` and notes when its promise settles.
+fn send(verify: &js_sys::Function, round: VerifyRequest) -> Result<InFlight, JsError> {
+    let value = round
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_error)?;
-    let promise = verify
+    let sent_at = js_sys::Date::now();
+    let returned = verify
         .call1(&JsValue::NULL, &value)
         .map_err(|e| JsError::new(&format!("verify threw: {}", describe(&e))))?;
-    let reply = JsFuture::from(js_sys::Promise::resolve(&promise))
-        .await
-        .map_err(|e| JsError::new(&format!("verify failed: {}", describe(&e))))?;
+    Ok(InFlight {
+        round,
+        reply: JsFuture::from(js_sys::Promise::resolve(&returned)),
+        sent_at,
+    })
+}
+
+/// A round's settled promise as a reply; `None` is a lost session.
+fn settle(outcome: Result<JsValue, JsValue>) -> Result<Option<VerifyReply>, JsError> {
+    let reply = outcome.map_err(|e| JsError::new(&format!("verify failed: {}", describe(&e))))?;
     if reply.is_null() || reply.is_undefined() {
         return Ok(None);
     }
     serde_wasm_bindgen::from_value(reply)
         .map(Some)
         .map_err(|e| JsError::new(&format!("the verifier's reply is malformed: {e}")))
+}
+
+/// Shows a verified round to the caller's `onRound`.
+fn report_round(
+    on_round: &js_sys::Function,
+    engine: &tandem_engine::Engine,
+    round: &VerifyRequest,
+    reply: &VerifyReply,
+    fresh: &[u32],
+    text: &str,
+) -> Result<(), JsError> {
+    let piece = |t: u32| engine.tokenizer().decode(&[t]).unwrap_or_default();
+    let next = if fresh.last() == Some(&reply.next) {
+        piece(reply.next)
+    } else {
+        String::new()
+    };
+    let value = Round {
+        drafted: round.draft.iter().map(|&t| piece(t)).collect(),
+        accepted: reply.accepted,
+        next,
+        text,
+    }
+    .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+    .map_err(js_error)?;
+    on_round
+        .call1(&JsValue::NULL, &value)
+        .map_err(|e| JsError::new(&format!("onRound threw: {}", describe(&e))))?;
+    Ok(())
 }
 
 /// The message of a thrown JavaScript value.

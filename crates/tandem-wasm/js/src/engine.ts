@@ -296,7 +296,7 @@ export class LocalEngine implements Engine {
       const session = crypto.randomUUID();
       const outcome = await this.#local.speculate(
         messages,
-        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens ?? 4 },
+        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens },
         (request: object) => {
           options.signal?.throwIfAborted();
           return cloud.verify(request, options.signal);
@@ -310,6 +310,8 @@ export class LocalEngine implements Engine {
       usage.cloudTokens = outcome.tokens.length;
       usage.drafted = outcome.drafted;
       usage.accepted = outcome.accepted;
+      usage.targetPasses = outcome.rounds;
+      usage.roundMs = outcome.roundMs;
     } else {
       const stream = cloud.chat(this.#options.cloudModel ?? "default", messages, maxTokens, options.signal);
       let pieces = 0;
@@ -392,5 +394,5 @@ function estimateTokens(text: string): number {
 }
 
 function emptyUsage(): Usage {
-  return { localTokens: 0, cloudTokens: 0, drafted: 0, accepted: 0, cost: 0, saved: 0 };
+  return { localTokens: 0, cloudTokens: 0, drafted: 0, accepted: 0, targetPasses: 0, roundMs: 0, cost: 0, saved: 0 };
 }

@@ -74,7 +74,9 @@ export interface EngineOptions {
   token?: string;
   /** The cloud model's name for plain chats (default `"default"`). */
   cloudModel?: string;
-  /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies. */
+  /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies.
+   *  `draftTokens` fixes the draft length; omitted, it is chosen per round from measured acceptance
+   *  and costs, down to plain rounds when drafting does not pay. */
   speculative?: { targetModel: string; draftTokens?: number } | false;
   /**
    * Seal every request to the worker end to end (HPKE). In production pin the keys: `{ keys }`
@@ -173,6 +175,10 @@ export interface Usage {
   /** Draft tokens sent to the verifier and accepted by it. */
   drafted: number;
   accepted: number;
+  /** Speculative answers: target passes (verification rounds; a plain cloud answer takes one
+   *  per token) and the milliseconds spent waiting on them. */
+  targetPasses: number;
+  roundMs: number;
   /** Estimated cloud cost of what was sent to the cloud. */
   cost: number;
   /** Estimated cloud cost avoided by answering locally. */
