@@ -1,8 +1,11 @@
 """Speculative decoding benchmark: Qwen2.5-Coder-0.5B drafting for Qwen2.5-Coder-1.5B.
 
-Part 1 (in process): acceptance rate and end-to-end tokens/s per draft length k in {2,4,6,8}
-and adaptive, against the target alone (`tandem generate`), on chat prompts (MT-Bench first
-turns, ../shared/data/prompts/mt_bench_questions.jsonl) and code-writing prompts.
+Part 1 (in process): per drafter (the model alone, prompt lookup alone at k = 4 with the model
+drafting only when lookup has nothing, both) at k = 4 and with adaptive lengths: acceptance
+per drafter, target passes per generated token, and end-to-end tokens/s against the target
+alone (`tandem generate`), on chat prompts (MT-Bench first turns,
+../shared/data/prompts/mt_bench_questions.jsonl) and code prompts (writing, and editing code
+given in the prompt, where lookup pays).
 
 Part 2 (across a link): the client (`tandem speculate --verifier`) and the target
 (`tandem serve --target`) in two network namespaces joined by a veth pair, with round-trip
@@ -27,6 +30,10 @@ CODE = [
     "Write a JavaScript function that debounces another function.",
     "Write a Rust function that parses a comma-separated list of integers into a Vec<i64>, returning an error on bad input.",
     "Write a SQL query that returns the ten customers with the highest total order value.",
+    "Rename the variable `total` to `sum` in this function and return the whole function:\n\n"
+    "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n",
+    "Add type hints to this Python function and return it:\n\n"
+    "def greet(name, times):\n    for i in range(times):\n        print('Hello, ' + name)\n    return len(name) * times\n",
 ]
 
 
@@ -40,7 +47,9 @@ def chat_prompts(n):
     return out[:n]
 
 
-PROMPTS = [("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE[:PER_KIND]]
+PROMPTS = ([("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE[:PER_KIND]]
+           + [("edit", p) for p in CODE[4:4 + PER_KIND]])
+KINDS = ("chat", "code", "edit")
 
 
 def sh(args, **kw):
@@ -63,8 +72,15 @@ def speculate(prompt, args, ns=None):
 
 def summarize(runs):
     sent = sum(r["sent"] for r in runs)
+    lookup_sent = sum(r.get("lookup_sent", 0) for r in runs)
+    generated = sum(r["tokens"] if isinstance(r["tokens"], int) else len(r["tokens"]) for r in runs)
     return {
         "acceptance": sum(r["accepted"] for r in runs) / max(sent, 1),
+        "model_acceptance": (sum(r["accepted"] - r.get("lookup_accepted", 0) for r in runs)) / max(sent - lookup_sent, 1),
+        "lookup_acceptance": sum(r.get("lookup_accepted", 0) for r in runs) / max(lookup_sent, 1) if lookup_sent else None,
+        "lookup_rounds": sum(r.get("lookup_rounds", 0) for r in runs),
+        "plain_rounds": sum(r.get("plain_rounds", 0) for r in runs),
+        "passes_per_token": sum(r["rounds"] for r in runs) / max(generated, 1),
         "tokens_per_second": sum(r["tokens"] if isinstance(r["tokens"], int) else len(r["tokens"]) for r in runs)
         / sum(r["seconds"] for r in runs),
         "tokens_per_round": statistics.mean(len(r["tokens"]) / max(r["rounds"], 1) for r in runs),
@@ -74,23 +90,38 @@ def summarize(runs):
     }
 
 
+DRAFTERS = [
+    ("k=4, model", ["-k", "4", "--no-lookup"]),
+    ("k=4, model + lookup", ["-k", "4"]),
+    ("adaptive, model", ["-k", "0", "--no-lookup"]),
+    ("adaptive, model + lookup", ["-k", "0"]),
+]
+
+
 def part1():
     print(f"== in process: {len(PROMPTS)} prompts, {MAX_TOKENS} tokens each", flush=True)
     results = {}
-    base = {kind: [baseline(p) for k, p in PROMPTS if k == kind] for kind in ("chat", "code")}
-    for kind in ("chat", "code"):
+    base = {kind: [baseline(p) for k, p in PROMPTS if k == kind] for kind in KINDS}
+    for kind in KINDS:
         b = base[kind]
-        results[(kind, "target alone")] = {"acceptance": None, "tokens_per_second": sum(x["tokens"] for x in b) / sum(x["seconds"] for x in b)}
-    for k in ["2", "4", "6", "8", "adaptive"]:
-        for kind in ("chat", "code"):
-            runs = [speculate(p, ["--target", TARGET, "-k", "0" if k == "adaptive" else k]) for kk, p in PROMPTS if kk == kind]
-            results[(kind, f"k={k}")] = summarize(runs)
-            print(kind, k, results[(kind, f"k={k}")], flush=True)
-    print("\n| prompts | drafting | acceptance | tokens/s | × target alone |\n| --- | --- | ---: | ---: | ---: |")
+        if b:
+            results[(kind, "target alone")] = {"tokens_per_second": sum(x["tokens"] for x in b) / sum(x["seconds"] for x in b)}
+    for label, args in DRAFTERS:
+        for kind in KINDS:
+            runs = [speculate(p, ["--target", TARGET, *args]) for kk, p in PROMPTS if kk == kind]
+            if runs:
+                results[(kind, label)] = summarize(runs)
+                print(kind, label, results[(kind, label)], flush=True)
+    print("\n| prompts | drafting | acceptance (model / lookup) | lookup rounds | plain rounds | target passes per token | tokens/s | × target alone |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"
     for (kind, label), r in results.items():
         ratio = r["tokens_per_second"] / results[(kind, "target alone")]["tokens_per_second"]
-        acc = "" if r["acceptance"] is None else f"{r['acceptance']:.2f}"
-        print(f"| {kind} | {label} | {acc} | {r['tokens_per_second']:.2f} | {ratio:.2f}× |")
+        if label == "target alone":
+            print(f"| {kind} | {label} | | | | 1.00 | {r['tokens_per_second']:.2f} | 1.00× |")
+            continue
+        print(f"| {kind} | {label} | {fmt(r['model_acceptance'])} / {fmt(r['lookup_acceptance'])} | {r['lookup_rounds']} | "
+              f"{r['plain_rounds']} | {r['passes_per_token']:.2f} | {r['tokens_per_second']:.2f} | {ratio:.2f}× |")
     return {f"{k[0]} {k[1]}": v for k, v in results.items()}
 
 

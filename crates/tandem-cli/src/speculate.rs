@@ -12,7 +12,7 @@ use tandem_decoding::chat::{Message, Role};
 use tandem_decoding::sampling::SamplingConfig;
 use tandem_decoding::speculative::DraftPolicy;
 use tandem_engine::{LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
-use tandem_protocol::verify::{VerifyReply, VerifyRequest};
+use tandem_protocol::verify::{VerifyRefusal, VerifyReply, VerifyRequest};
 
 /// Arguments of `tandem speculate`.
 #[derive(clap::Args)]
@@ -47,6 +47,9 @@ pub(crate) struct Args {
     /// Wait for each verdict instead of drafting ahead while it is in flight.
     #[arg(long)]
     no_pipeline: bool,
+    /// Draft with the model only: no prompt-lookup (n-gram) drafts from the conversation itself.
+    #[arg(long)]
+    no_lookup: bool,
     /// Sampling (temperature 0, the default, gives exactly the target's greedy output).
     #[command(flatten)]
     sampling: crate::generate::SamplingArgs,
@@ -57,6 +60,9 @@ pub(crate) struct Args {
     #[command(flatten)]
     backend: crate::generate::BackendArgs,
 }
+
+/// Longest a verification round may take before speculation stops with an error.
+const ROUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Verifies across HTTP on a thread of its own, so drafting goes on meanwhile.
 pub(crate) struct RemoteVerifier {
@@ -71,7 +77,11 @@ impl RemoteVerifier {
         let (requests, queue) = mpsc::channel::<VerifyRequest>();
         let (reply_tx, replies) = mpsc::channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
+        // A round that takes longer is an error, not a hang.
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .timeout(ROUND_TIMEOUT)
+            .build()?;
         std::thread::Builder::new()
             .name("tandem-verifier".into())
             .spawn(move || {
@@ -103,7 +113,7 @@ async fn post(
     let bytes = resp.bytes().await.map_err(|e| failed(e.to_string()))?;
     match status {
         200 => serde_json::from_slice(&bytes).map_err(|e| failed(format!("malformed reply: {e}"))),
-        409 => Err(VerifyError::SessionLost),
+        s if VerifyRefusal::is_session_lost(s) => Err(VerifyError::SessionLost),
         _ => Err(failed(format!("{status}: {}", String::from_utf8_lossy(&bytes)))),
     }
 }
@@ -182,6 +192,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             DraftPolicy::Fixed(args.k)
         },
         pipelined: !args.no_pipeline,
+        lookup: !args.no_lookup,
         sampling: args.sampling.over(SamplingConfig::greedy()),
         clock: Some(now_ms),
     };
@@ -210,6 +221,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "sent": stats.sent,
             "accepted": stats.accepted,
             "acceptance": spec.acceptance(),
+            "model_acceptance": spec.model_acceptance(),
+            "lookup_rounds": spec.lookup_rounds,
+            "lookup_sent": spec.lookup_sent,
+            "lookup_accepted": spec.lookup_accepted,
             "passes_per_token": spec.passes_per_token(report.tokens.len()),
             "plain_rounds": spec.plain_rounds,
             "reused": stats.reused,

@@ -4,19 +4,22 @@
 //! milliseconds to seconds); the HTTP side sends it jobs and awaits the
 //! answers. It serves:
 //! * `/v1/verify` through the gateway, as an in-process
-//!   [`TargetEngine`] (per-session KV caches; sampled rounds are exact);
+//!   [`TargetScorer`] (per-session KV caches; sampled rounds are exact);
 //! * `/v1/completions` with vLLM's `prompt_logprobs` extension (greedy), the
 //!   endpoint a gateway or worker uses when the target runs elsewhere.
 
 use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tandem_engine::target::{MAX_TOP_LOGPROBS, PositionLogprobs, TargetError as EngineTargetError};
+use tandem_engine::target::{MAX_TOP_LOGPROBS, PositionLogprobs, TargetError};
 use tandem_engine::{Engine, Target};
-use tandem_gateway::{Response, Scored, TargetEngine, TargetError};
+use tandem_gateway::{Response, ScoreError, Scored, TargetScorer};
+use tandem_protocol::completions::{
+    CompletionChoice, CompletionReply, CompletionRequest, CompletionUsage, Logprobs, Prompt, PromptTokensDetails,
+    TokenLogprob,
+};
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
 /// The model and its caches, owned by the target thread.
@@ -59,12 +62,12 @@ enum RunError {
     Failed(String),
 }
 
-impl From<RunError> for TargetError {
+impl From<RunError> for ScoreError {
     fn from(e: RunError) -> Self {
         match e {
-            RunError::Busy => TargetError::Busy { retry_after_s: 1 },
-            RunError::TimedOut(d) => TargetError::TimedOut(d.as_secs()),
-            RunError::Failed(m) => TargetError::Failed(m),
+            RunError::Busy => ScoreError::Busy { retry_after_s: 1 },
+            RunError::TimedOut(d) => ScoreError::TimedOut(d.as_secs()),
+            RunError::Failed(m) => ScoreError::Failed(m),
         }
     }
 }
@@ -150,7 +153,7 @@ impl TargetHandle {
     }
 }
 
-impl TargetEngine for TargetHandle {
+impl TargetScorer for TargetHandle {
     /// Greedy completions with prompt log-probabilities as vLLM gives them.
     fn completions<'a>(&'a self, body: &'a [u8]) -> LocalBoxFuture<'a, Response> {
         Box::pin(self.complete_body(body))
@@ -164,7 +167,7 @@ impl TargetEngine for TargetHandle {
         vec![self.name.clone()]
     }
 
-    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, ScoreError>> {
         Box::pin(self.score_round(round.clone()))
     }
 }
@@ -198,13 +201,13 @@ impl TargetHandle {
         match self.run(move |loaded| complete(loaded, &req, &name)).await {
             Ok(Ok(body)) => Response::json(200, &body),
             Ok(Err(Refusal::Invalid(m))) => invalid(m),
-            Ok(Err(Refusal::Failed(m))) => TargetError::Failed(m).response(),
-            Err(e) => TargetError::from(e).response(),
+            Ok(Err(Refusal::Failed(m))) => ScoreError::Failed(m).response(),
+            Err(e) => ScoreError::from(e).response(),
         }
     }
 
     /// Scores one verification round on the target thread.
-    async fn score_round(&self, req: VerifyRequest) -> Result<Scored, TargetError> {
+    async fn score_round(&self, req: VerifyRequest) -> Result<Scored, ScoreError> {
         let scored = self
             .run(move |loaded| {
                 let started = Instant::now();
@@ -221,44 +224,11 @@ impl TargetHandle {
                     forward_ms: (ms * 10.0).round() / 10.0,
                 },
             }),
-            (Err(EngineTargetError::SessionLost { held, .. }), _) => Err(TargetError::SessionLost { held }),
-            (Err(EngineTargetError::Invalid(m)), _) => Err(TargetError::Invalid(m)),
-            (Err(e), _) => Err(TargetError::Failed(e.to_string())),
+            (Err(TargetError::SessionLost { held, .. }), _) => Err(ScoreError::SessionLost { held }),
+            (Err(TargetError::Invalid(m)), _) => Err(ScoreError::Invalid(m)),
+            (Err(e), _) => Err(ScoreError::Failed(e.to_string())),
         }
     }
-}
-
-/// The part of an OpenAI completions request this server understands.
-#[derive(Debug, Deserialize)]
-struct CompletionRequest {
-    model: String,
-    prompt: Prompt,
-    #[serde(default = "default_max_tokens")]
-    max_tokens: usize,
-    #[serde(default)]
-    temperature: Option<f32>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    logprobs: Option<usize>,
-    /// vLLM's extension: log-probabilities of every prompt token.
-    #[serde(default)]
-    prompt_logprobs: Option<usize>,
-    /// vLLM's extension: name tokens as `token_id:N` instead of their text.
-    #[serde(default)]
-    return_tokens_as_token_ids: bool,
-}
-
-fn default_max_tokens() -> usize {
-    16
-}
-
-/// A prompt as text or token ids.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Prompt {
-    Text(String),
-    Tokens(Vec<u32>),
 }
 
 fn invalid(message: String) -> Response {
@@ -272,7 +242,7 @@ enum Refusal {
 }
 
 /// Runs a completions request on the target thread.
-fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<Value, Refusal> {
+fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<CompletionReply, Refusal> {
     let Loaded { engine, target } = loaded;
     let mut tokens = match &req.prompt {
         Prompt::Tokens(t) => t.clone(),
@@ -282,8 +252,8 @@ fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<
             .map_err(|e| Refusal::Invalid(e.to_string()))?,
     };
     let prompt_len = tokens.len();
-    let fail = |e: EngineTargetError| match e {
-        EngineTargetError::Invalid(m) => Refusal::Invalid(m),
+    let fail = |e: TargetError| match e {
+        TargetError::Invalid(m) => Refusal::Invalid(m),
         other => Refusal::Failed(other.to_string()),
     };
     let top_n = req.prompt_logprobs.unwrap_or(0).max(req.logprobs.unwrap_or(0));
@@ -316,49 +286,58 @@ fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<
             engine.tokenizer().decode(&[id]).unwrap_or_default()
         }
     };
-    let logprobs = req.logprobs.map(|n| {
-        json!({
-            "tokens": generated.iter().map(|g| piece(g.token)).collect::<Vec<_>>(),
-            "token_logprobs": generated.iter().map(|g| g.logprob).collect::<Vec<_>>(),
-            "top_logprobs": generated.iter().map(|g| {
-                g.top[..n.min(g.top.len())].iter().map(|&(id, lp)| (piece(id), json!(lp))).collect::<serde_json::Map<_, _>>()
-            }).collect::<Vec<_>>(),
-        })
+    let logprobs = req.logprobs.map(|n| Logprobs {
+        tokens: generated.iter().map(|g| piece(g.token)).collect(),
+        token_logprobs: generated.iter().map(|g| g.logprob).collect(),
+        top_logprobs: generated
+            .iter()
+            .map(|g| {
+                g.top[..n.min(g.top.len())]
+                    .iter()
+                    .map(|&(id, lp)| (piece(id), lp))
+                    .collect()
+            })
+            .collect(),
     });
     let prompt_logprobs = req.prompt_logprobs.map(|n| {
-        let mut entries = vec![Value::Null];
+        let mut entries = vec![None];
         for r in &first.prompt {
-            let mut entry = serde_json::Map::new();
+            let mut entry = BTreeMap::new();
             let mut add = |id: u32, logprob: f32, rank: usize| {
-                entry.entry(id.to_string()).or_insert_with(|| {
-                    json!({"logprob": logprob, "rank": rank, "decoded_token": engine.tokenizer().decode(&[id]).unwrap_or_default()})
+                entry.entry(id.to_string()).or_insert_with(|| TokenLogprob {
+                    logprob,
+                    rank,
+                    decoded_token: Some(engine.tokenizer().decode(&[id]).unwrap_or_default()),
                 });
             };
             add(r.token, r.logprob, r.rank);
             for (i, &(id, lp)) in r.top.iter().take(n).enumerate() {
                 add(id, lp, i + 1);
             }
-            entries.push(Value::Object(entry));
+            entries.push(Some(entry));
         }
         entries
     });
-    Ok(json!({
-            "id": "cmpl-tandem",
-            "object": "text_completion",
-            "created": 0,
-            "model": name,
-            "choices": [{
-                "index": 0,
-                "text": text,
-                "logprobs": logprobs,
-                "finish_reason": finish,
-                "prompt_logprobs": prompt_logprobs,
-            }],
-            "usage": {
-                "prompt_tokens": prompt_len,
-                "completion_tokens": generated.len(),
-                "total_tokens": prompt_len + generated.len(),
-                "prompt_tokens_details": {"cached_tokens": cached},
-            },
-    }))
+    let (prompt_tokens, completion_tokens) = (prompt_len as u64, generated.len() as u64);
+    Ok(CompletionReply {
+        id: "cmpl-tandem".into(),
+        object: "text_completion".into(),
+        created: 0,
+        model: name.to_owned(),
+        choices: vec![CompletionChoice {
+            index: 0,
+            text,
+            logprobs,
+            finish_reason: Some(finish.into()),
+            prompt_logprobs,
+        }],
+        usage: Some(CompletionUsage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: cached as u64,
+            }),
+        }),
+    })
 }

@@ -208,6 +208,8 @@ struct Faults {
     lose_every: usize,
     /// Claims one more accepted token than the draft holds.
     over_accept: bool,
+    /// Prompt lookup proposes drafts too (not a fault: a second drafter).
+    lookup: bool,
 }
 
 /// A speculative generation through the one state machine, [`Speculation`],
@@ -241,6 +243,7 @@ fn run(
         pipelined: rtt_steps > 0,
         sampling,
         stops: Vec::new(),
+        lookup: faults.lookup,
     };
     let mut spec = Speculation::new(prompt.to_vec(), config)?;
     let mut rng = sampler(seed ^ 0x5EED);
@@ -314,8 +317,9 @@ proptest! {
         rtt_steps in 0usize..10,
         n in 1usize..24,
         lose_every in 0usize..4,
+        lookup: bool,
     ) {
-        let faults = Faults { lose_every, ..Faults::default() };
+        let faults = Faults { lose_every, lookup, ..Faults::default() };
         let (out, stats) = run(&prompt, n, DraftPolicy::Fixed(k), rtt_steps, true, 0, faults, draft).unwrap();
         prop_assert_eq!(&out, &target_greedy(&prompt, n));
         prop_assert!(stats.pipeline.accepted <= stats.pipeline.sent);
@@ -379,6 +383,31 @@ fn sampled_rounds_of_the_state_machine_have_the_targets_distribution() {
 }
 
 #[test]
+fn prompt_lookup_drafts_a_repeated_run_and_is_counted_apart() {
+    // A prompt that repeats itself: the target's greedy continuation of it
+    // repeats too, and lookup proposes it from the prompt without model steps.
+    let mut prompt = target_greedy(&[3, 1], 40);
+    prompt.splice(0..0, [3, 1]);
+    let faults = Faults {
+        lookup: true,
+        ..Faults::default()
+    };
+    let adaptive = DraftPolicy::Adaptive {
+        min: 1,
+        max: 8,
+        draft_cost: 0.1,
+    };
+    let (out, stats) = run(&prompt, 40, adaptive, 0, true, 0, faults, contrary).unwrap();
+    assert_eq!(out, target_greedy(&prompt, 40));
+    assert!(stats.lookup_rounds > 0 && stats.lookup_accepted > 0, "{stats:?}");
+    assert!(stats.lookup_acceptance() > stats.model_acceptance(), "{stats:?}");
+    assert!(stats.pipeline.rounds < 40, "lookup saved target passes: {stats:?}");
+    // Sampled rounds accept lookup tokens too (a one-hot proposal, exact by the same rule).
+    let (_, sampled) = run(&prompt, 40, adaptive, 0, false, 1, faults, contrary).unwrap();
+    assert!(sampled.lookup_accepted > 0, "{sampled:?}");
+}
+
+#[test]
 fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
     let faults = Faults {
         over_accept: true,
@@ -394,6 +423,31 @@ fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn round_seeds_stay_exact_in_javascript_numbers() {
+    let sampling = SamplingConfig {
+        temperature: 1.0,
+        seed: u64::MAX,
+        ..SamplingConfig::greedy()
+    };
+    let config = SpeculationConfig {
+        model: "toy".into(),
+        session: "s".into(),
+        max_tokens: 8,
+        draft: DraftPolicy::Fixed(1),
+        pipelined: false,
+        sampling,
+        stops: Vec::new(),
+        lookup: false,
+    };
+    let mut spec = Speculation::new(vec![1, 2], config).unwrap();
+    spec.drafted(3, vec![0.0, 0.0, 0.0, 1.0], None);
+    let Step::Send(round) = spec.next_step() else {
+        panic!("a drafted token is sent")
+    };
+    assert!(round.sampling.seed < 1 << 53, "{}", round.sampling.seed);
+}
+
+#[test]
 fn a_session_lost_on_a_full_resend_is_an_error() {
     let mut spec = Speculation::new(
         vec![1, 2],
@@ -405,6 +459,7 @@ fn a_session_lost_on_a_full_resend_is_an_error() {
             pipelined: false,
             sampling: SamplingConfig::greedy(),
             stops: Vec::new(),
+            lookup: false,
         },
     )
     .unwrap();
@@ -437,6 +492,7 @@ fn a_stop_token_ends_the_answer_without_being_emitted() {
             pipelined: false,
             sampling: SamplingConfig::greedy(),
             stops: vec![stop],
+            lookup: false,
         },
     )
     .unwrap();

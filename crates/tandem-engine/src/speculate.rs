@@ -107,6 +107,8 @@ pub struct SpeculateOptions {
     pub draft: DraftPolicy,
     /// Keep drafting while a round is in flight.
     pub pipelined: bool,
+    /// Also draft by prompt lookup (n-gram matches in the conversation).
+    pub lookup: bool,
     /// Sampling of the drafter and the target: greedy, or exact sampling with
     /// temperature, top-k and top-p (history rules such as the repetition penalty are
     /// ignored: see `SamplingConfig::without_history`).
@@ -190,6 +192,7 @@ pub fn speculate(
         pipelined: options.pipelined,
         sampling: options.sampling.clone(),
         stops: drafter.stop_ids().to_vec(),
+        lookup: options.lookup,
     };
     let mut spec = Speculation::new(prompt, config).map_err(failed)?;
     let mut draft = Drafter {

@@ -44,4 +44,4 @@ pub use rate::{Bucket, Buckets, Draw, Meter, Rate};
 pub use response::{Body, PEER_HEADER, Request, Response};
 pub use secret::Secret;
 pub use shared::{ENC_LEN, LocalState, SharedState, StateError};
-pub use verify::{Scored, Sessions, TargetEngine, TargetError};
+pub use verify::{ScoreError, Scored, Sessions, TargetScorer};

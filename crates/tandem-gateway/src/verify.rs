@@ -4,7 +4,7 @@
 //! ([`tandem_decoding::speculative::round::judge`]) and asks a target engine for
 //! the target model's scores of the draft positions. Two engines exist:
 //!
-//! * a [`TargetEngine`] in the same process (`tandem serve --target`, which
+//! * a [`TargetScorer`] in the same process (`tandem serve --target`, which
 //!   runs the model on burn and keeps each session's KV cache), giving full
 //!   distributions, so sampled rounds are exact;
 //! * any OpenAI-compatible `/v1/completions` upstream that returns prompt
@@ -15,10 +15,10 @@
 
 use crate::response::Response;
 use futures_util::future::LocalBoxFuture;
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use tandem_decoding::speculative::round::TargetScores;
-use tandem_protocol::verify::{TargetStats, VerifyRequest};
+use tandem_protocol::completions::{CompletionReply, CompletionRequest};
+use tandem_protocol::verify::{TargetStats, VerifyRefusal, VerifyRequest};
 
 /// Longest session (prompt, output and draft) a round may build.
 pub const MAX_SESSION_TOKENS: usize = 32_768;
@@ -27,7 +27,7 @@ pub const MAX_SESSION_TOKENS: usize = 32_768;
 const SESSION_TOKEN_BUDGET: usize = 4 << 20;
 
 /// The target model's side of a round.
-pub trait TargetEngine {
+pub trait TargetScorer {
     /// Whether this engine serves the public model name `model`.
     fn serves(&self, model: &str) -> bool;
 
@@ -36,7 +36,7 @@ pub trait TargetEngine {
 
     /// Scores the draft positions of `round` (`draft.len() + 1` of them),
     /// keeping the session's state for the next round.
-    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>>;
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, ScoreError>>;
 
     /// Answers `POST /v1/completions` (vLLM's `prompt_logprobs` shape), the
     /// endpoint through which another gateway or worker reaches this target.
@@ -55,7 +55,7 @@ pub struct Scored {
 
 /// Why a target could not score a round.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum TargetError {
+pub enum ScoreError {
     /// The target no longer holds the session up to `base` (evicted,
     /// restarted, or another instance): the client resends it from base 0.
     #[error("the session holds {held} tokens, fewer than the round's base; resend it from base 0")]
@@ -80,22 +80,26 @@ pub enum TargetError {
     Failed(String),
 }
 
-impl TargetError {
+impl ScoreError {
+    /// The wire's name for this refusal.
+    pub fn refusal(&self) -> VerifyRefusal {
+        match self {
+            Self::SessionLost { .. } => VerifyRefusal::SessionLost,
+            Self::Invalid(_) => VerifyRefusal::Invalid,
+            Self::Busy { .. } => VerifyRefusal::TargetBusy,
+            Self::TimedOut(_) => VerifyRefusal::TargetTimeout,
+            Self::Failed(_) => VerifyRefusal::TargetFailed,
+        }
+    }
+
     /// The client-facing response.
     pub fn response(&self) -> Response {
-        match self {
-            Self::SessionLost { .. } => Response::error(409, "invalid_request_error", "session_lost", self.to_string()),
-            Self::Invalid(_) => {
-                Response::error(400, "invalid_request_error", "invalid_verify_request", self.to_string())
-            }
-            Self::Busy { retry_after_s } => {
-                let mut resp = Response::error(503, "overloaded_error", "target_busy", self.to_string());
-                resp.headers.push(("retry-after".into(), retry_after_s.to_string()));
-                resp
-            }
-            Self::TimedOut(_) => Response::error(504, "upstream_error", "target_timeout", self.to_string()),
-            Self::Failed(_) => Response::error(502, "upstream_error", "target_failed", self.to_string()),
+        let refusal = self.refusal();
+        let mut resp = Response::error(refusal.status(), refusal.error_type(), refusal.code(), self.to_string());
+        if let Self::Busy { retry_after_s } = self {
+            resp.headers.push(("retry-after".into(), retry_after_s.to_string()));
         }
+        resp
     }
 }
 
@@ -151,58 +155,17 @@ impl Sessions {
 /// The `/v1/completions` body asking an OpenAI-compatible server for the
 /// target's choices along `prompt` (vLLM's `prompt_logprobs`) and its next token.
 pub(crate) fn completions_body(model: &str, prompt: &[u32]) -> Vec<u8> {
-    json!({
-        "model": model,
-        "prompt": prompt,
-        "max_tokens": 1,
-        "temperature": 0,
-        "prompt_logprobs": 1,
-        "logprobs": 1,
-        "return_tokens_as_token_ids": true,
-    })
-    .to_string()
-    .into_bytes()
+    serde_json::to_vec(&CompletionRequest::target_choices(model, prompt.to_vec()))
+        .expect("a completions request serializes")
 }
 
 /// The target's argmax at the last `draft_len` prompt positions and the
-/// token after the prompt, from a completions reply; and the prompt tokens
-/// the server reports as cached.
+/// token after the prompt, from a completions reply's bytes; and the prompt
+/// tokens the server reports as cached.
 pub fn parse_completions(body: &[u8], prompt_len: usize, draft_len: usize) -> Result<(Vec<u32>, usize), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let choice = v.pointer("/choices/0").ok_or("no choices in the completions reply")?;
-    let logprobs = choice
-        .get("prompt_logprobs")
-        .and_then(Value::as_array)
-        .ok_or("the completions reply has no `prompt_logprobs` (the target must support vLLM's extension)")?;
-    if logprobs.len() != prompt_len {
-        return Err(format!(
-            "`prompt_logprobs` has {} entries for a {prompt_len}-token prompt",
-            logprobs.len()
-        ));
-    }
-    let mut choices = Vec::with_capacity(draft_len + 1);
-    for entry in &logprobs[prompt_len - draft_len..] {
-        let top = entry
-            .as_object()
-            .and_then(|m| m.iter().find(|(_, e)| e.get("rank").and_then(Value::as_u64) == Some(1)))
-            .and_then(|(id, _)| id.parse::<u32>().ok())
-            .ok_or("a `prompt_logprobs` entry has no rank-1 token id")?;
-        choices.push(top);
-    }
-    let next = choice
-        .pointer("/logprobs/tokens/0")
-        .and_then(Value::as_str)
-        .and_then(|t| t.strip_prefix("token_id:"))
-        .and_then(|t| t.parse::<u32>().ok())
-        .ok_or("the completions reply does not name its token as `token_id:N` (return_tokens_as_token_ids)")?;
-    choices.push(next);
-    let cached = v
-        .pointer("/usage/prompt_tokens_details/cached_tokens")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    // The upstream's figure, never more than the prompt it was asked about.
-    let cached = usize::try_from(cached).unwrap_or(usize::MAX).min(prompt_len);
-    Ok((choices, cached))
+    serde_json::from_slice::<CompletionReply>(body)
+        .map_err(|e| format!("not a completions reply: {e}"))?
+        .target_choices(prompt_len, draft_len)
 }
 
 #[cfg(test)]
@@ -232,28 +195,16 @@ mod tests {
     }
 
     #[test]
-    fn completions_replies_give_argmax_choices() {
-        let body = json!({
-            "choices": [{
-                "prompt_logprobs": [null,
-                    {"7": {"logprob": -0.1, "rank": 1}},
-                    {"9": {"logprob": -2.0, "rank": 4}, "5": {"logprob": -0.3, "rank": 1}}],
-                "logprobs": {"tokens": ["token_id:11"]}
-            }],
-            "usage": {"prompt_tokens_details": {"cached_tokens": 1}}
-        });
-        let bytes = body.to_string().into_bytes();
-        assert_eq!(parse_completions(&bytes, 3, 2).unwrap(), (vec![7, 5, 11], 1));
-        assert!(parse_completions(&bytes, 4, 2).is_err(), "length mismatch");
-        let boast = body
-            .to_string()
-            .replace("\"cached_tokens\":1", "\"cached_tokens\":18446744073709551615");
-        assert_eq!(
-            parse_completions(boast.as_bytes(), 3, 2).unwrap().1,
-            3,
-            "cached is capped at the prompt"
+    fn completions_bytes_parse_through_the_protocol_types() {
+        let body = br#"{"choices":[{"prompt_logprobs":[null,{"7":{"logprob":-0.1,"rank":1}}],
+            "logprobs":{"tokens":["token_id:11"]}}]}"#;
+        assert_eq!(parse_completions(body, 2, 1).unwrap(), (vec![7, 11], 0));
+        assert!(
+            parse_completions(b"not json", 2, 1)
+                .unwrap_err()
+                .contains("not a completions reply")
         );
-        let plain = json!({"choices": [{"text": "x"}]}).to_string().into_bytes();
-        assert!(parse_completions(&plain, 3, 2).unwrap_err().contains("prompt_logprobs"));
+        let sent: serde_json::Value = serde_json::from_slice(&completions_body("t", &[1, 2])).unwrap();
+        assert_eq!(sent["prompt_logprobs"], 1);
     }
 }

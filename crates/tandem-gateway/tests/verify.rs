@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::rc::Rc;
 use tandem_decoding::speculative::round::TargetScores;
 use tandem_gateway::{
-    Body, Gateway, GatewayConfig, LocalState, Request, Response, Scored, TargetEngine, TargetError, UpstreamRequest,
+    Body, Gateway, GatewayConfig, LocalState, Request, Response, ScoreError, Scored, TargetScorer, UpstreamRequest,
 };
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
 
@@ -46,7 +46,7 @@ fn completions_target(broken: bool) -> Scripted {
 /// An in-process target for model "local": uniform over 4 tokens, no session memory beyond 100.
 struct Uniform;
 
-impl TargetEngine for Uniform {
+impl TargetScorer for Uniform {
     fn completions<'a>(&'a self, body: &'a [u8]) -> LocalBoxFuture<'a, Response> {
         Box::pin(async move { Response::json(200, &json!({"echo": body.len()})) })
     }
@@ -59,10 +59,10 @@ impl TargetEngine for Uniform {
         vec!["local".into()]
     }
 
-    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, TargetError>> {
+    fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, ScoreError>> {
         Box::pin(async move {
             if round.base > 100 {
-                return Err(TargetError::SessionLost { held: 100 });
+                return Err(ScoreError::SessionLost { held: 100 });
             }
             Ok(Scored {
                 scores: TargetScores::Dists(vec![vec![0.25; 4]; round.draft.len() + 1]),
@@ -119,8 +119,8 @@ fn greedy_rounds_on_a_completions_target_keep_the_session() {
     assert_eq!(sent["model"], "big-upstream");
     assert_eq!(sent["prompt"], json!([2, 5, 16, 49, 7]));
     assert_eq!(
-        (sent["prompt_logprobs"].as_u64(), sent["temperature"].as_u64()),
-        (Some(1), Some(0))
+        (sent["prompt_logprobs"].as_u64(), sent["temperature"].as_f64()),
+        (Some(1), Some(0.0))
     );
     // The next round sends only the correction; the gateway rebuilds the sequence.
     let (status, reply) = post(&g, round("s", 4, vec![48], vec![45]));
@@ -251,10 +251,10 @@ fn a_gateway_without_a_target_has_no_completions_route() {
 
 #[test]
 fn a_busy_target_answers_503_with_retry_after() {
-    let resp = TargetError::Busy { retry_after_s: 2 }.response();
+    let resp = ScoreError::Busy { retry_after_s: 2 }.response();
     assert_eq!(resp.status, 503);
     assert!(resp.headers.iter().any(|(k, v)| k == "retry-after" && v == "2"));
-    assert_eq!(TargetError::TimedOut(30).response().status, 504);
+    assert_eq!(ScoreError::TimedOut(30).response().status, 504);
 }
 
 #[test]

@@ -9,7 +9,10 @@
 //! * the shield's entities and redactions (crate root);
 //! * [`openai`]: the OpenAI chat completion shapes the gateway reads;
 //! * [`sealed`]: what travels inside the sealed channel;
-//! * [`verify`]: one round of speculative decoding across the link.
+//! * [`verify`]: one round of speculative decoding across the link, and
+//!   why a round is refused;
+//! * [`completions`]: OpenAI's `/v1/completions` with vLLM's
+//!   `prompt_logprobs`, through which a verifier reads a serving engine.
 
 mod entity;
 mod shield;
@@ -17,6 +20,7 @@ mod shield;
 pub use entity::{EntityKind, UnknownEntityKind};
 pub use shield::{Action, Detection, RedactedEntity, Redaction};
 
+pub mod completions;
 pub mod openai;
 pub mod sealed;
 pub mod verify;

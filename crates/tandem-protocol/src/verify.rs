@@ -125,6 +125,61 @@ pub struct TargetStats {
     pub forward_ms: f64,
 }
 
+/// Why a `/v1/verify` round was refused: its HTTP status and error code,
+/// named once for the gateway that sends them and the clients that read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyRefusal {
+    /// The verifier no longer holds the session up to the round's `base`
+    /// (evicted, restarted, another instance): resend from base 0.
+    SessionLost,
+    /// The round is malformed or does not fit the target.
+    Invalid,
+    /// The target's queue is full: retry after the `retry-after` header.
+    TargetBusy,
+    /// The target did not answer in time.
+    TargetTimeout,
+    /// The target failed.
+    TargetFailed,
+}
+
+impl VerifyRefusal {
+    /// The HTTP status.
+    pub const fn status(self) -> u16 {
+        match self {
+            Self::SessionLost => 409,
+            Self::Invalid => 400,
+            Self::TargetBusy => 503,
+            Self::TargetTimeout => 504,
+            Self::TargetFailed => 502,
+        }
+    }
+
+    /// The error's `code` in the OpenAI error body.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::SessionLost => "session_lost",
+            Self::Invalid => "invalid_verify_request",
+            Self::TargetBusy => "target_busy",
+            Self::TargetTimeout => "target_timeout",
+            Self::TargetFailed => "target_failed",
+        }
+    }
+
+    /// The error's `type` in the OpenAI error body.
+    pub const fn error_type(self) -> &'static str {
+        match self {
+            Self::SessionLost | Self::Invalid => "invalid_request_error",
+            Self::TargetBusy => "overloaded_error",
+            Self::TargetTimeout | Self::TargetFailed => "upstream_error",
+        }
+    }
+
+    /// Whether a reply's HTTP status means the session was lost.
+    pub const fn is_session_lost(status: u16) -> bool {
+        status == Self::SessionLost.status()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

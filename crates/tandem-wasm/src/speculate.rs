@@ -41,6 +41,9 @@ export interface SpeculateOptions {
   draftTokens?: number;
   /** Keep drafting while a round is in flight (default true). */
   pipelined?: boolean;
+  /** Also draft by prompt lookup: runs of the conversation that repeat, proposed without a
+   *  model step (default true). */
+  promptLookup?: boolean;
   /** Sampling temperature (default 0: greedy). Above 0, rounds are exact
    *  rejection sampling, and the verifier must return distributions. */
   temperature?: number;
@@ -79,6 +82,10 @@ export interface SpeculationResult {
   draftSteps: number;
   reused: number;
   discarded: number;
+  /** Rounds drafted by prompt lookup, and its draft tokens sent and accepted. */
+  lookupRounds: number;
+  lookupSent: number;
+  lookupAccepted: number;
   /** Target passes per generated token (1 is plain decoding). */
   passesPerToken: number;
   /** The target's forward time as the verifier reports it, and the round trips as timed here (ms). */
@@ -95,6 +102,7 @@ struct Options {
     max_tokens: Option<usize>,
     draft_tokens: Option<usize>,
     pipelined: Option<bool>,
+    prompt_lookup: Option<bool>,
     temperature: Option<f32>,
     top_k: Option<usize>,
     top_p: Option<f32>,
@@ -121,6 +129,9 @@ struct Outcome {
     stop_reason: &'static str,
     resent: usize,
     plain_rounds: usize,
+    lookup_rounds: usize,
+    lookup_sent: usize,
+    lookup_accepted: usize,
     draft_steps: usize,
     reused: usize,
     discarded: usize,
@@ -215,6 +226,7 @@ impl LocalModel {
                 ..SamplingConfig::greedy()
             },
             stops: engine.stop_ids().to_vec(),
+            lookup: options.prompt_lookup.unwrap_or(true),
         };
         let mut spec = Speculation::new(prompt, config).map_err(js_error)?;
         let mut drafter = Drafter {
@@ -280,6 +292,9 @@ impl LocalModel {
             },
             resent: stats.resent,
             plain_rounds: stats.plain_rounds,
+            lookup_rounds: stats.lookup_rounds,
+            lookup_sent: stats.lookup_sent,
+            lookup_accepted: stats.lookup_accepted,
             draft_steps: stats.draft_steps,
             reused: stats.pipeline.reused,
             discarded: stats.pipeline.discarded,

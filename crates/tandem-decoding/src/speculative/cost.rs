@@ -65,6 +65,11 @@ impl DraftLength {
         self
     }
 
+    /// The longest draft this policy allows.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     /// The current acceptance-rate estimate.
     pub fn rate(&self) -> f64 {
         self.rate

@@ -14,6 +14,8 @@
 //! * [`cost`]: how many tokens to draft next ([`DraftLength`]), from the
 //!   running acceptance rate and the measured costs of a draft step and of a
 //!   verification round of each length, down to no drafting at all.
+//! * [`lookup`]: a free drafter, prompt lookup (n-gram matches in the
+//!   conversation itself).
 //! * [`pipeline`]: the client's tokens when it keeps drafting while a
 //!   verification is in flight.
 //! * [`session`]: the client's whole speculative generation as one state
@@ -25,6 +27,7 @@
 //! Pure functions over probability vectors: no model, no I/O.
 
 pub mod cost;
+pub mod lookup;
 pub mod pipeline;
 pub mod round;
 pub mod session;

@@ -14,16 +14,21 @@
 //! While a round is in flight and pipelining is on, `next_step` answers `Draft`
 //! (drafting ahead); a driver that can poll its link checks for the reply
 //! first. Greedy and exact sampled rounds, pipelining, the draft length (down
-//! to plain rounds, see [`super::cost`]), stop tokens, `max_tokens` and the
+//! to plain rounds, see [`super::cost`]), prompt-lookup drafts (see
+//! [`super::lookup`]), stop tokens, `max_tokens` and the
 //! resend after a lost session all live here, once, for the native driver
 //! (`tandem_engine::speculate`) and the browser's (`LocalModel.speculate`).
 
 use super::cost::DraftLength;
+use super::lookup;
 use super::pipeline::{Pipeline, PipelineStats};
 use super::round::sparse;
 use super::{SpeculationError, Verdict};
 use crate::sampling::SamplingConfig;
-use tandem_protocol::verify::{VerifyReply, VerifyRequest, VerifySampling};
+use tandem_protocol::verify::{SparseDist, VerifyReply, VerifyRequest, VerifySampling};
+
+/// The largest integer a JavaScript number holds exactly (2^53 − 1).
+const JS_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// How many tokens to draft per round.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +66,10 @@ pub struct SpeculationConfig {
     pub sampling: SamplingConfig,
     /// Tokens that end the answer (not emitted).
     pub stops: Vec<u32>,
+    /// Also propose drafts by prompt lookup (see [`super::lookup`]): when
+    /// the conversation's own text offers at least as many tokens as the
+    /// model would draft, they are sent instead, without a model step.
+    pub lookup: bool,
 }
 
 /// What the driver should do next.
@@ -96,6 +105,13 @@ pub struct SpeculationStats {
     pub pipeline: PipelineStats,
     /// Rounds sent with an empty draft (plain decoding by the verifier).
     pub plain_rounds: usize,
+    /// Rounds whose draft came from prompt lookup, and their draft tokens
+    /// sent and accepted (also counted in `pipeline`).
+    pub lookup_rounds: usize,
+    /// Prompt-lookup draft tokens sent.
+    pub lookup_sent: usize,
+    /// Prompt-lookup draft tokens the target kept.
+    pub lookup_accepted: usize,
     /// Draft steps the drafter ran (one token each after the first, which also reads the prompt).
     pub draft_steps: usize,
     /// Positions the target ran over all rounds, as the verifier reports them.
@@ -114,6 +130,17 @@ impl SpeculationStats {
         self.pipeline.accepted as f64 / self.pipeline.sent.max(1) as f64
     }
 
+    /// The same for the draft model's tokens alone.
+    pub fn model_acceptance(&self) -> f64 {
+        let sent = self.pipeline.sent - self.lookup_sent;
+        (self.pipeline.accepted - self.lookup_accepted) as f64 / sent.max(1) as f64
+    }
+
+    /// The same for prompt lookup's tokens alone.
+    pub fn lookup_acceptance(&self) -> f64 {
+        self.lookup_accepted as f64 / self.lookup_sent.max(1) as f64
+    }
+
     /// Target passes per generated token (1 for plain decoding; lower is better).
     pub fn passes_per_token(&self, generated: usize) -> f64 {
         self.pipeline.rounds as f64 / generated.max(1) as f64
@@ -127,8 +154,10 @@ pub struct Speculation {
     sampled: bool,
     pipeline: Pipeline,
     lengths: DraftLength,
-    /// The round in flight, as sent (kept to check its reply and to resend it).
+    /// The round in flight, as sent (kept to check its reply and to resend
+    /// it), and whether prompt lookup drafted it.
     in_flight: Option<VerifyRequest>,
+    looked_up: bool,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -163,6 +192,7 @@ impl Speculation {
             pipeline: Pipeline::new(prompt),
             lengths,
             in_flight: None,
+            looked_up: false,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -194,10 +224,22 @@ impl Speculation {
             let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
         }
+        if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
+            let most = self.lengths.max().min(self.config.max_tokens - self.output.len() - 1);
+            let proposal = lookup::propose(self.pipeline.committed(), most);
+            if proposal.len() >= k.max(1) {
+                let n = proposal.len();
+                for token in proposal {
+                    // A deterministic proposal: its distribution is one-hot (sent as such).
+                    self.pipeline.push_draft(token, Vec::new());
+                }
+                return self.send(n, true);
+            }
+        }
         if self.pipeline.pending() < k && !ends_in_stop {
             return self.draft_step();
         }
-        self.send(k)
+        self.send(k, false)
     }
 
     fn draft_step(&self) -> Step {
@@ -206,9 +248,26 @@ impl Speculation {
         }
     }
 
-    fn send(&mut self, k: usize) -> Step {
+    fn send(&mut self, k: usize, looked_up: bool) -> Step {
         let Some(sent) = self.pipeline.send(k) else {
             return Step::Wait;
+        };
+        // An empty distribution is a deterministic proposal (prompt lookup): one-hot.
+        let dists = |sent: &super::pipeline::Draft| -> Vec<SparseDist> {
+            sent.tokens
+                .iter()
+                .zip(&sent.dists)
+                .map(|(&t, d)| {
+                    if d.is_empty() {
+                        SparseDist {
+                            ids: vec![t],
+                            probs: vec![1.0],
+                        }
+                    } else {
+                        sparse(d)
+                    }
+                })
+                .collect()
         };
         let sampling = &self.config.sampling;
         let round = VerifyRequest {
@@ -216,21 +275,29 @@ impl Speculation {
             session: self.config.session.clone(),
             base: self.held,
             context: self.pipeline.committed()[self.held..].to_vec(),
-            draft_dists: self.sampled.then(|| sent.dists.iter().map(|d| sparse(d)).collect()),
+            draft_dists: self.sampled.then(|| dists(&sent)),
             draft: sent.tokens,
             sampling: VerifySampling {
                 temperature: sampling.temperature,
                 top_k: sampling.top_k,
                 top_p: sampling.top_p,
+                // A fresh seed per round, kept below 2^53 so that JavaScript
+                // carries it as a number without loss.
                 seed: sampling
                     .seed
-                    .wrapping_add(self.round_no.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    .wrapping_add(self.round_no.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    & JS_SAFE_INTEGER,
             },
         };
         self.round_no += 1;
         if round.draft.is_empty() {
             self.stats.plain_rounds += 1;
         }
+        if looked_up {
+            self.stats.lookup_rounds += 1;
+            self.stats.lookup_sent += round.draft.len();
+        }
+        self.looked_up = looked_up;
         self.in_flight = Some(round.clone());
         Step::Send(round)
     }
@@ -263,7 +330,12 @@ impl Speculation {
                 next: reply.next,
             })
             .map_err(|e| SpeculationError::Invalid(e.to_string()))?;
-        self.lengths.observe(round.draft.len(), reply.accepted);
+        if self.looked_up {
+            // Lookup's hits say nothing about the draft model's acceptance.
+            self.stats.lookup_accepted += reply.accepted;
+        } else {
+            self.lengths.observe(round.draft.len(), reply.accepted);
+        }
         let positions = round.context.len() + round.draft.len();
         if let Some(ms) = round_ms {
             self.lengths.observe_round(positions, reply.stats.forward_ms, ms);

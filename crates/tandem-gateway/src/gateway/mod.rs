@@ -13,7 +13,7 @@ use crate::rate::{Draw, Meter, Rate};
 use crate::response::{Body, PEER_HEADER, Request, Response};
 use crate::shared::{LocalState, SharedState, StateError};
 use crate::upstream::Upstreams;
-use crate::verify::{TargetEngine, TargetError};
+use crate::verify::{ScoreError, TargetScorer};
 use crate::{cors, sealed};
 use serde_json::json;
 use std::rc::Rc;
@@ -30,7 +30,7 @@ pub struct Gateway<H: Host> {
     /// Replay window, rate limits, token budgets and completions sessions:
     /// in this process, or shared by every instance.
     state: Rc<dyn SharedState>,
-    target: Option<Rc<dyn TargetEngine>>,
+    target: Option<Rc<dyn TargetScorer>>,
 }
 
 impl<H: Host + 'static> Gateway<H> {
@@ -63,7 +63,7 @@ impl<H: Host + 'static> Gateway<H> {
 
     /// Verifies drafts for the models `target` serves in this process
     /// instead of asking a completions upstream (`tandem serve --target`).
-    pub fn with_target(mut self, target: Rc<dyn TargetEngine>) -> Self {
+    pub fn with_target(mut self, target: Rc<dyn TargetScorer>) -> Self {
         self.target = Some(target);
         self
     }
@@ -257,7 +257,7 @@ pub(crate) fn refused(e: &StateError) -> Response {
             Response::error(503, "server_error", "seal_busy", e.to_string()),
             Some(1),
         ),
-        StateError::SessionLost { held } => (TargetError::SessionLost { held: *held }.response(), None),
+        StateError::SessionLost { held } => (ScoreError::SessionLost { held: *held }.response(), None),
         StateError::Unavailable(_) => (
             Response::error(503, "server_error", "state_unavailable", e.to_string()),
             Some(1),

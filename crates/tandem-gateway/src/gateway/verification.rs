@@ -5,7 +5,7 @@ use super::Gateway;
 use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
 use crate::response::{Body, Response};
-use crate::verify::{MAX_SESSION_TOKENS, Scored, TargetError, completions_body, parse_completions};
+use crate::verify::{MAX_SESSION_TOKENS, ScoreError, Scored, completions_body, parse_completions};
 use serde_json::json;
 use tandem_decoding::speculative::round;
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
@@ -50,7 +50,7 @@ impl<H: Host + 'static> Gateway<H> {
             Err(resp) => return resp,
         };
         if scored.scores.len() != req.draft.len() + 1 {
-            return TargetError::Failed(format!(
+            return ScoreError::Failed(format!(
                 "{} positions scored for a draft of {}",
                 scored.scores.len(),
                 req.draft.len()
@@ -91,7 +91,7 @@ impl<H: Host + 'static> Gateway<H> {
             ));
         }
         if round::is_sampled(req) {
-            return Err(TargetError::Invalid(
+            return Err(ScoreError::Invalid(
                 "this target returns prompt log-probabilities, which verify greedy rounds only; send temperature 0"
                     .into(),
             )
@@ -105,15 +105,13 @@ impl<H: Host + 'static> Gateway<H> {
         prompt.extend_from_slice(&req.context);
         prompt.extend_from_slice(&req.draft);
         if prompt.len() > MAX_SESSION_TOKENS {
-            return Err(
-                TargetError::Invalid(format!("a session holds at most {MAX_SESSION_TOKENS} tokens")).response(),
-            );
+            return Err(ScoreError::Invalid(format!("a session holds at most {MAX_SESSION_TOKENS} tokens")).response());
         }
         let t0 = self.host.now_ms();
         let payload = |model: &str| Some(completions_body(model, &prompt));
         let resp = self.upstreams.call(routes, "completions", None, payload, facts).await;
         let Body::Full(body) = resp.body else {
-            return Err(TargetError::Failed("the target streamed its reply".into()).response());
+            return Err(ScoreError::Failed("the target streamed its reply".into()).response());
         };
         if resp.status != 200 {
             return Err(Response {
@@ -123,7 +121,7 @@ impl<H: Host + 'static> Gateway<H> {
         }
         let (choices, cached) = parse_completions(&body, prompt.len(), req.draft.len()).map_err(|e| {
             facts.outcome = "target_malformed";
-            TargetError::Failed(e).response()
+            ScoreError::Failed(e).response()
         })?;
         let scored = Scored {
             scores: round::TargetScores::Argmax(choices),

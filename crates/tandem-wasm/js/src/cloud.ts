@@ -3,6 +3,9 @@
 import { SealClient } from "./wasm/tandem_wasm.js";
 import type { ChatMessage } from "./types.js";
 
+/** The status of a `/v1/verify` round whose session the verifier lost (`VerifyRefusal::SessionLost` in tandem-protocol). */
+const SESSION_LOST = 409;
+
 /** An error reaching the worker before it answered: the engine may answer locally instead. */
 export class CloudUnreachable extends Error {
   override name = "CloudUnreachable";
@@ -72,7 +75,7 @@ export class Cloud {
   async verify(request: object, signal?: AbortSignal): Promise<object | null> {
     const reply = await this.#post("/v1/verify", JSON.stringify(request), signal);
     const body = await text(reply.body);
-    if (reply.status === 409) return null;
+    if (reply.status === SESSION_LOST) return null;
     if (reply.status !== 200) throw new Error(`verification failed (${reply.status}): ${body}`);
     return JSON.parse(body) as object;
   }
