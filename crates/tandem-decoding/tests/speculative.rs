@@ -132,17 +132,6 @@ fn target_greedy(prompt: &[u32], n: usize) -> Vec<u32> {
     out[prompt.len()..].to_vec()
 }
 
-proptest! {
-    #[test]
-    fn greedy_speculation_equals_the_target_alone(
-        prompt in proptest::collection::vec(0u32..VOCAB as u32, 1..6),
-        k in 1usize..9,
-        n in 1usize..24,
-    ) {
-        prop_assert_eq!(speculate(&prompt, n, k, true, 0, Rejection::Residual), target_greedy(&prompt, n));
-    }
-}
-
 /// Chi-square statistic of the two-token sequences `sample(seed)` produces
 /// over `runs` seeds, against the target's exact distribution of them after `prompt`.
 fn chi_square(prompt: &[u32], runs: u64, sample: impl Fn(u64) -> Vec<u32>) -> f64 {

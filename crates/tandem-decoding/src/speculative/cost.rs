@@ -16,14 +16,19 @@
 //! It then picks the `k` with the most expected tokens per millisecond. A
 //! round with an empty draft is plain decoding by the verifier (one token per
 //! round), so `k = 0` is a candidate too: when no draft length beats it, the
-//! client stops drafting, and every [`PROBE_EVERY`] plain rounds it drafts
-//! once more so that the acceptance estimate stays current.
+//! client stops drafting, and after [`PROBE_EVERY`] plain rounds it drafts
+//! once more so that the acceptance estimate stays current. A probe costs
+//! the drafter a catch-up over every token it missed, so each probe that
+//! leaves plain decoding in place doubles the wait before the next one (up
+//! to [`PROBE_MAX`] rounds).
 //!
 //! Before anything is timed it falls back to a relative model: a round costs
 //! `k · draft_cost + 1` target rounds.
 
 /// Plain rounds in a row after which one drafted round is tried again.
 pub const PROBE_EVERY: usize = 8;
+/// The longest wait between probes.
+pub const PROBE_MAX: usize = 64;
 
 /// Chooses the draft length (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +43,7 @@ pub struct DraftLength {
     forward: LineFit,
     plain_allowed: bool,
     plain_streak: usize,
+    probe_interval: usize,
 }
 
 impl DraftLength {
@@ -56,6 +62,7 @@ impl DraftLength {
             forward: LineFit::default(),
             plain_allowed: false,
             plain_streak: 0,
+            probe_interval: PROBE_EVERY,
         }
     }
 
@@ -81,6 +88,12 @@ impl DraftLength {
             self.plain_streak += 1;
             return;
         }
+        self.probe_interval = if self.plain_streak >= self.probe_interval {
+            // A probe: if plain decoding still wins, the next probe waits twice as long.
+            (self.probe_interval * 2).min(PROBE_MAX)
+        } else {
+            PROBE_EVERY
+        };
         self.plain_streak = 0;
         // Tokens up to and including the first rejection are the trials.
         let trials = (accepted + usize::from(accepted < proposed)) as f64;
@@ -136,7 +149,7 @@ impl DraftLength {
         if self.ms_per_token(self.min).is_some() {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
-            let plain = self.plain_allowed && cost(0) <= cost(k) && self.plain_streak < PROBE_EVERY;
+            let plain = self.plain_allowed && cost(0) <= cost(k) && self.plain_streak < self.probe_interval;
             return if plain { 0 } else { k };
         }
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
@@ -258,14 +271,16 @@ mod tests {
     }
 
     #[test]
-    fn plain_rounds_probe_a_draft_again() {
+    fn plain_rounds_probe_a_draft_again_less_and_less_often() {
         let mut d = timed(0.0, 200.0, 0.0, 70.0, (4, 0));
-        for _ in 0..PROBE_EVERY {
-            assert_eq!(d.next(), 0);
-            d.observe(0, 0);
+        for wait in [PROBE_EVERY, 2 * PROBE_EVERY, 4 * PROBE_EVERY] {
+            for _ in 0..wait {
+                assert_eq!(d.next(), 0);
+                d.observe(0, 0);
+            }
+            assert_eq!(d.next(), 1, "after {wait} plain rounds one draft is tried");
+            d.observe(1, 0);
         }
-        assert_eq!(d.next(), 1, "after {PROBE_EVERY} plain rounds one draft is tried");
-        d.observe(1, 0);
         assert_eq!(d.next(), 0);
     }
 
