@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
 use tandem_decoding::speculative::round::{self, TargetScores};
 use tandem_decoding::speculative::{
-    DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats, Step, residual,
-    verify_greedy_dists, verify_sampled,
+    DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats, Step,
+    residual, verify_greedy_dists, verify_sampled,
 };
 use tandem_protocol::verify::{TargetStats, VerifyReply};
 
@@ -409,6 +409,43 @@ fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn a_resumed_generation_starts_from_the_costs_it_learned() {
+    // Costs of a CPU target with a poor drafter: plain rounds win.
+    let mut learned = DraftLength::new(1, 8, 0.1, 0.5).with_plain();
+    for i in 0..40 {
+        let positions = 2 + i % 7;
+        let forward = 200.0 * positions as f64;
+        learned.observe_round(positions, forward, forward);
+        learned.observe_draft_ms(70.0);
+        learned.observe(4, 0);
+    }
+    let config = || SpeculationConfig {
+        model: "toy".into(),
+        session: "s".into(),
+        max_tokens: 8,
+        draft: DraftPolicy::Adaptive {
+            min: 1,
+            max: 8,
+            draft_cost: 0.1,
+        },
+        pipelined: false,
+        sampling: SamplingConfig::greedy(),
+        stops: Vec::new(),
+        lookup: false,
+    };
+    let mut fresh = Speculation::new(vec![1, 2], config()).unwrap();
+    assert!(
+        matches!(fresh.next_step(), Step::Draft { .. }),
+        "a fresh client drafts first"
+    );
+    let mut resumed = Speculation::resume(vec![1, 2], config(), Some(learned)).unwrap();
+    let Step::Send(round) = resumed.next_step() else {
+        panic!("a client that learned plain rounds win sends one at once")
+    };
+    assert!(round.draft.is_empty());
 }
 
 #[test]

@@ -13,8 +13,11 @@
 use crate::options::from_js_object;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use tandem_core::cascade::{CascadeBar, CascadeVerdict, Gate, GateStep};
 use tandem_decoding::chat::Message;
+use tandem_decoding::speculative::DraftLength;
 use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
@@ -95,6 +98,9 @@ pub struct LocalModel {
     loaded: Loaded,
     backend: &'static str,
     fallback_reason: Option<String>,
+    /// What speculation against each target model has measured (draft and
+    /// verification costs, acceptance), so the next answer starts from it.
+    pub(crate) learned: RefCell<HashMap<String, DraftLength>>,
 }
 
 /// Options of `generate` and `chat`, as JavaScript passes them.
@@ -289,6 +295,7 @@ impl LocalModel {
             loaded: Loaded::Engine(Box::new(engine)),
             backend,
             fallback_reason,
+            learned: RefCell::default(),
         })
     }
 
@@ -310,6 +317,7 @@ impl LocalModel {
             loaded: Loaded::Bare(Box::new(model)),
             backend,
             fallback_reason,
+            learned: RefCell::default(),
         })
     }
 

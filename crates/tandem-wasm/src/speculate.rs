@@ -37,7 +37,8 @@ export interface SpeculateOptions {
   /** Default 128. */
   maxTokens?: number;
   /** Draft tokens per round, 1 to 16. Omitted: chosen each round from the
-   *  measured acceptance and costs, down to no drafting when it does not pay. */
+   *  measured acceptance and costs, down to no drafting when it does not pay; what one
+   *  answer measured carries over to the next answer against the same target model. */
   draftTokens?: number;
   /** Keep drafting while a round is in flight (default true). */
   pipelined?: boolean;
@@ -228,7 +229,11 @@ impl LocalModel {
             stops: engine.stop_ids().to_vec(),
             lookup: options.prompt_lookup.unwrap_or(true),
         };
-        let mut spec = Speculation::new(prompt, config).map_err(js_error)?;
+        // An adaptive client starts from what earlier answers against this target measured.
+        let adaptive = matches!(config.draft, DraftPolicy::Adaptive { .. });
+        let target = config.model.clone();
+        let learned = adaptive.then(|| self.learned.borrow().get(&target).cloned()).flatten();
+        let mut spec = Speculation::resume(prompt, config, learned).map_err(js_error)?;
         let mut drafter = Drafter {
             cache: engine.model().new_cache(),
             tokens: Vec::new(),
@@ -276,6 +281,9 @@ impl LocalModel {
                 Step::Done(finish) => break finish,
             }
         };
+        if adaptive {
+            self.learned.borrow_mut().insert(target, spec.draft_length().clone());
+        }
         let tokens = spec.output().to_vec();
         let text = engine.tokenizer().decode(&tokens).map_err(js_error)?;
         let stats = spec.stats();

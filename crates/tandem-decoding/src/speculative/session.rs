@@ -171,6 +171,18 @@ pub struct Speculation {
 impl Speculation {
     /// A generation continuing `prompt`.
     pub fn new(prompt: Vec<u32>, config: SpeculationConfig) -> Result<Self, SpeculationError> {
+        Self::resume(prompt, config, None)
+    }
+
+    /// A generation that starts from what an earlier one against the same
+    /// drafter and verifier measured (its [`Self::draft_length`]): with
+    /// adaptive lengths, a client that has learned that plain rounds win
+    /// starts with them instead of paying for a first drafted round.
+    pub fn resume(
+        prompt: Vec<u32>,
+        config: SpeculationConfig,
+        learned: Option<DraftLength>,
+    ) -> Result<Self, SpeculationError> {
         let invalid = |m: &str| Err(SpeculationError::Invalid(m.into()));
         if prompt.is_empty() {
             return invalid("the prompt is empty");
@@ -182,9 +194,12 @@ impl Speculation {
         sampling
             .validate()
             .map_err(|e| SpeculationError::Invalid(e.to_string()))?;
-        let lengths = match config.draft {
-            DraftPolicy::Fixed(k) => DraftLength::new(k, k, 0.0, 0.5),
-            DraftPolicy::Adaptive { min, max, draft_cost } => DraftLength::new(min, max, draft_cost, 0.6).with_plain(),
+        let lengths = match (config.draft, learned) {
+            (DraftPolicy::Fixed(k), _) => DraftLength::new(k, k, 0.0, 0.5),
+            (DraftPolicy::Adaptive { .. }, Some(learned)) => learned,
+            (DraftPolicy::Adaptive { min, max, draft_cost }, None) => {
+                DraftLength::new(min, max, draft_cost, 0.6).with_plain()
+            }
         };
         Ok(Self {
             sampled: sampling.temperature > 0.0,
