@@ -4,6 +4,7 @@
 //! * [`sampling`] picks tokens from logits (greedy, temperature, top-k,
 //!   top-p, repetition penalty, seeded).
 //! * [`chat`] renders a model's own chat template as `transformers` does.
+//! * [`text`] streams the text of a growing token list.
 //! * [`speculative`] holds speculative decoding's acceptance rules (greedy
 //!   and exact rejection sampling), the verification round on the wire, the
 //!   client's pipeline and the adaptive draft length.
@@ -15,3 +16,4 @@
 pub mod chat;
 pub mod sampling;
 pub mod speculative;
+pub mod text;

@@ -213,6 +213,17 @@ impl Sampler {
         self.draw(&probs)
     }
 
+    /// A speculative drafter's draw: the token and the distribution it came
+    /// from (exact sampled verification needs it), or the argmax and no
+    /// distribution when greedy. History rules do not apply to drafts.
+    pub fn draft(&mut self, logits: &[f32]) -> (u32, Vec<f32>) {
+        if self.config.temperature == 0.0 {
+            return (argmax(logits) as u32, Vec::new());
+        }
+        let dist = self.distribution(logits, History::NONE);
+        (self.draw(&dist), dist)
+    }
+
     /// Draws an index from a probability vector (used for residual
     /// distributions in speculative decoding, too).
     pub fn draw(&mut self, probs: &[f32]) -> u32 {

@@ -3,6 +3,7 @@
 use crate::{Engine, EngineError, GenerateOptions};
 use tandem_core::cascade::{TokenConfidence, token_confidence};
 use tandem_decoding::sampling::{History, Sampler};
+use tandem_decoding::text::TextDelta;
 use tandem_models::KvCache;
 
 /// Why generation ended.
@@ -45,7 +46,7 @@ pub struct Generation {
     cache: KvCache,
     sampler: Sampler,
     max_tokens: usize,
-    emitted_text_len: usize,
+    text: TextDelta,
     stop: Option<StopReason>,
 }
 
@@ -61,7 +62,7 @@ impl Generation {
             cache: engine.model().new_cache(),
             sampler: Sampler::new(options.sampling.clone())?,
             max_tokens: options.max_tokens,
-            emitted_text_len: 0,
+            text: TextDelta::default(),
             stop: if options.max_tokens == 0 {
                 Some(StopReason::MaxTokens)
             } else {
@@ -104,15 +105,7 @@ impl Generation {
         let confidence = token_confidence(logits, id);
         self.generated.push(id);
         let text = engine.tokenizer().decode(&self.generated)?;
-        // Hold back an incomplete multi-byte character (decoded as U+FFFD).
-        let new_text = match text.get(self.emitted_text_len..) {
-            Some(fresh) if !text.ends_with('\u{FFFD}') => {
-                let fresh = fresh.to_owned();
-                self.emitted_text_len = text.len();
-                fresh
-            }
-            _ => String::new(),
-        };
+        let new_text = self.text.next(&text).to_owned();
         events.push(Event::Token {
             id,
             text: new_text,

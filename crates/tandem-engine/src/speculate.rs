@@ -6,9 +6,10 @@
 
 use crate::target::{Target, TargetError};
 use crate::{Engine, EngineError, StopReason};
-use tandem_decoding::sampling::{History, Sampler, SamplingConfig, argmax};
+use tandem_decoding::sampling::{Sampler, SamplingConfig};
 use tandem_decoding::speculative::round;
 use tandem_decoding::speculative::{DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
+use tandem_decoding::text::TextDelta;
 use tandem_models::KvCache;
 use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest};
 
@@ -152,11 +153,7 @@ impl Drafter<'_> {
             .try_to_vec::<f32>()
             .map_err(|e| EngineError::Readback(format!("{e:?}")))?;
         self.tokens = context.to_vec();
-        if self.sampler.config().temperature == 0.0 {
-            return Ok((argmax(&last) as u32, Vec::new()));
-        }
-        let dist = self.sampler.distribution(&last, History::NONE);
-        Ok((self.sampler.draw(&dist), dist))
+        Ok(self.sampler.draft(&last))
     }
 }
 
@@ -203,13 +200,17 @@ pub fn speculate(
     };
     let now = || options.clock.map(|clock| clock());
     let since = |t0: Option<f64>| t0.zip(now()).map(|(t0, t1)| t1 - t0);
-    let mut text = TextStream::default();
+    let mut text = TextDelta::default();
     let mut submitted = None;
     let mut deliver =
         |spec: &mut Speculation, reply: Result<VerifyReply, VerifyError>, submitted: Option<f64>| match reply {
             Ok(reply) => {
                 spec.verdict(&reply, since(submitted)).map_err(failed)?;
-                text.push(drafter, spec.output(), &mut on_text)
+                let fresh = text.next(&drafter.tokenizer().decode(spec.output())?).to_owned();
+                if !fresh.is_empty() {
+                    on_text(&fresh);
+                }
+                Ok(())
             }
             Err(VerifyError::SessionLost) => spec.session_lost().map_err(failed),
             Err(e) => Err(e.into()),
@@ -237,9 +238,13 @@ pub fn speculate(
         }
     };
     let tokens = spec.output().to_vec();
-    text.finish(drafter, &tokens, &mut on_text)?;
+    let all = drafter.tokenizer().decode(&tokens)?;
+    let rest = text.rest(&all);
+    if !rest.is_empty() {
+        on_text(rest);
+    }
     Ok(SpeculateReport {
-        text: drafter.tokenizer().decode(&tokens)?,
+        text: all,
         tokens,
         stop: match finish {
             Finish::Stop => StopReason::Stop,
@@ -251,33 +256,4 @@ pub fn speculate(
 
 fn failed(e: impl std::fmt::Display) -> EngineError {
     VerifyError::Failed(e.to_string()).into()
-}
-
-/// Hands out the text of a growing token list, holding back a trailing
-/// incomplete character.
-#[derive(Debug, Default)]
-struct TextStream {
-    emitted: usize,
-}
-
-impl TextStream {
-    fn push(&mut self, engine: &Engine, tokens: &[u32], on_text: &mut impl FnMut(&str)) -> Result<(), EngineError> {
-        let text = engine.tokenizer().decode(tokens)?;
-        if !text.ends_with('\u{FFFD}')
-            && let Some(fresh) = text.get(self.emitted..).filter(|t| !t.is_empty())
-        {
-            on_text(fresh);
-            self.emitted = text.len();
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, engine: &Engine, tokens: &[u32], on_text: &mut impl FnMut(&str)) -> Result<(), EngineError> {
-        let text = engine.tokenizer().decode(tokens)?;
-        if let Some(rest) = text.get(self.emitted..).filter(|r| !r.is_empty()) {
-            on_text(rest);
-        }
-        self.emitted = text.len();
-        Ok(())
-    }
 }

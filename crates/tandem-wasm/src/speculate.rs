@@ -17,8 +17,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tandem_decoding::chat::Message;
-use tandem_decoding::sampling::{History, Sampler, SamplingConfig, argmax};
+use tandem_decoding::sampling::{Sampler, SamplingConfig};
 use tandem_decoding::speculative::{DraftPolicy, Finish, Speculation, SpeculationConfig, Step};
+use tandem_decoding::text::TextDelta;
 use tandem_engine::reusable_prefix;
 use tandem_models::KvCache;
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
@@ -156,11 +157,7 @@ impl Drafter {
         self.cache.truncate(keep);
         let logits = last_logits(model, &context[keep..], &mut self.cache).await?;
         self.tokens = context.to_vec();
-        if self.sampler.config().temperature == 0.0 {
-            return Ok((argmax(&logits) as u32, Vec::new()));
-        }
-        let dist = self.sampler.distribution(&logits, History::NONE);
-        Ok((self.sampler.draw(&dist), dist))
+        Ok(self.sampler.draft(&logits))
     }
 }
 
@@ -240,7 +237,7 @@ impl LocalModel {
             sampler: Sampler::new(spec.sampling().clone()).map_err(js_error)?,
         };
         let mut in_flight: Option<InFlight> = None;
-        let mut emitted = 0usize;
+        let mut text = TextDelta::default();
         let finish = loop {
             let step = spec.next_step();
             // The reply is in (or must be waited for): hand it to the state machine.
@@ -257,14 +254,10 @@ impl LocalModel {
                     None => spec.session_lost().map_err(js_error)?,
                     Some(reply) => {
                         let fresh = spec.verdict(&reply, Some(round_ms)).map_err(js_error)?;
-                        let text = engine.tokenizer().decode(spec.output()).map_err(js_error)?;
-                        let new_text = match text.get(emitted..) {
-                            Some(t) if !text.ends_with('\u{FFFD}') => t.to_owned(),
-                            _ => String::new(),
-                        };
-                        emitted += new_text.len();
+                        let decoded = engine.tokenizer().decode(spec.output()).map_err(js_error)?;
+                        let new_text = text.next(&decoded);
                         if let Some(f) = &on_round {
-                            report_round(f, engine, &flight.round, &reply, &fresh, &new_text)?;
+                            report_round(f, engine, &flight.round, &reply, &fresh, new_text)?;
                         }
                     }
                 }

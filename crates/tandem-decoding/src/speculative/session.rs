@@ -151,7 +151,6 @@ impl SpeculationStats {
 #[derive(Debug, Clone)]
 pub struct Speculation {
     config: SpeculationConfig,
-    sampled: bool,
     pipeline: Pipeline,
     lengths: DraftLength,
     /// The round in flight, as sent (kept to check its reply and to resend
@@ -202,7 +201,6 @@ impl Speculation {
             }
         };
         Ok(Self {
-            sampled: sampling.temperature > 0.0,
             config: SpeculationConfig { sampling, ..config },
             pipeline: Pipeline::new(prompt),
             lengths,
@@ -234,14 +232,15 @@ impl Speculation {
             .pipeline
             .last_generated()
             .is_some_and(|t| self.config.stops.contains(&t));
-        let k = self.lengths.next().min(self.config.max_tokens - self.output.len() - 1);
+        // Tokens a round may still draft: the verdict adds one of its own.
+        let room = self.config.max_tokens - self.output.len() - 1;
+        let k = self.lengths.next().min(room);
         if self.in_flight.is_some() {
             let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
         }
         if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
-            let most = self.lengths.max().min(self.config.max_tokens - self.output.len() - 1);
-            let proposal = lookup::propose(self.pipeline.committed(), most);
+            let proposal = lookup::propose(self.pipeline.committed(), self.lengths.max().min(room));
             if proposal.len() >= k.max(1) {
                 let n = proposal.len();
                 for token in proposal {
@@ -290,7 +289,7 @@ impl Speculation {
             session: self.config.session.clone(),
             base: self.held,
             context: self.pipeline.committed()[self.held..].to_vec(),
-            draft_dists: self.sampled.then(|| dists(&sent)),
+            draft_dists: (sampling.temperature > 0.0).then(|| dists(&sent)),
             draft: sent.tokens,
             sampling: VerifySampling {
                 temperature: sampling.temperature,
