@@ -17,7 +17,7 @@ Usage: python3 pkg-scripts/bench_speculative.py TANDEM_BIN [PROMPTS_PER_KIND=3] 
 Run as root (namespaces). Prints tables and writes $TANDEM_CACHE/bench/speculative.json.
 """
 
-import asyncio, json, os, re, statistics, subprocess, sys, threading, time, urllib.request
+import asyncio, json, os, re, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 TANDEM = sys.argv[1]
 PER_KIND = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -130,6 +130,10 @@ def part1():
 # ---- part 2: two namespaces and a link with delay ----
 
 A, B, IP_A, IP_B, PORT = "tandem-a", "tandem-b", "10.77.0.1", "10.77.0.2", 18787
+# A server off loopback must authenticate its clients: one bench client, no practical rate limit.
+TOKEN = "bench-token"
+GATEWAY = {"upstreams": [{"name": "unused", "base_url": "http://127.0.0.1:9/v1", "models": {"unused": "unused"}}], "clients": [{"name": "bench", "token_secret": "BENCH_TOKEN"}],
+           "limits": {"requests_per_minute": 600000, "burst": 10000}}
 
 
 def netns_up():
@@ -176,8 +180,10 @@ asyncio.run(main())
 '''
 
 
-def wait_health(url, ns):
+def wait_health(url, ns, server):
     for _ in range(600):
+        if server.poll() is not None:
+            raise RuntimeError(f"the target server exited: {server.stderr.read()}")
         if subprocess.run(["ip", "netns", "exec", ns, "curl", "-sf", url], capture_output=True).returncode == 0:
             return
         time.sleep(0.1)
@@ -187,7 +193,8 @@ def wait_health(url, ns):
 def remote_baseline(url, prompt_ids):
     body = json.dumps({"model": TARGET, "prompt": prompt_ids, "max_tokens": MAX_TOKENS, "temperature": 0}).encode()
     t0 = time.time()
-    out = sh(["ip", "netns", "exec", A, "curl", "-sf", "-H", "content-type: application/json", "--data-binary", "@-",
+    out = sh(["ip", "netns", "exec", A, "curl", "-sf", "-H", "content-type: application/json",
+              "-H", f"authorization: Bearer {TOKEN}", "--data-binary", "@-",
               f"{url}/v1/completions"], input=body.decode())
     seconds = time.time() - t0
     n = json.loads(out.stdout)["usage"]["completion_tokens"]
@@ -198,11 +205,15 @@ def part2():
     netem = netns_up()
     how = "tc netem on the veth pair" if netem else "a delaying TCP relay in the client namespace (this kernel has no sch_netem)"
     print(f"\n== across a link: {how}", flush=True)
-    server = subprocess.Popen(["ip", "netns", "exec", B, TANDEM, "serve", "--target", TARGET, "--listen", f"{IP_B}:{PORT}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = os.path.join(tempfile.mkdtemp(), "gateway.json")
+    with open(config, "w") as f:
+        json.dump(GATEWAY, f)
+    server = subprocess.Popen(["ip", "netns", "exec", B, TANDEM, "serve", "--target", TARGET, "--config", config,
+                               "--listen", f"{IP_B}:{PORT}"], env={**os.environ, "BENCH_TOKEN": TOKEN},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     results = {}
     try:
-        wait_health(f"http://{IP_B}:{PORT}/health", A)
+        wait_health(f"http://{IP_B}:{PORT}/health", A, server)
         prompts = [p for _, p in PROMPTS]
         # The chat-formatted prompt ids, for the target-alone baseline over the link.
         for rtt in (0, 20, 50, 100):
@@ -217,14 +228,14 @@ def part2():
                 url = "http://127.0.0.1:18788"
             try:
                 row = {}
-                base = []
-                for p in prompts:
-                    ids = json.loads(sh([TANDEM, "speculate", "--draft", DRAFT, "--verifier", "http://127.0.0.1:9", "--max-tokens", "0", "--json", p]).stdout.strip().splitlines()[-1])
-                    base.append(remote_baseline(url, ids["prompt_ids"]))
-                row["target alone"] = sum(b["tokens"] for b in base) / sum(b["seconds"] for b in base)
+                prompt_ids = None
                 for label, extra in (("pipelined", []), ("not pipelined", ["--no-pipeline"])):
-                    runs = [speculate(p, ["--verifier", url, *extra], ns=["ip", "netns", "exec", A]) for p in prompts]
+                    runs = [speculate(p, ["--verifier", url, "--token", TOKEN, *extra], ns=["ip", "netns", "exec", A]) for p in prompts]
+                    prompt_ids = [r["prompt_ids"] for r in runs]
                     row[label] = summarize(runs)
+                # The target alone over the same link, on the same chat-formatted prompt ids.
+                base = [remote_baseline(url, ids) for ids in prompt_ids]
+                row["target alone"] = sum(b["tokens"] for b in base) / sum(b["seconds"] for b in base)
                 results[rtt] = row
                 print(rtt, row, flush=True)
             finally:

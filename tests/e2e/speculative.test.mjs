@@ -8,6 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -90,6 +91,39 @@ test("the same against tandem serve's in-process verifier, fixed k, without pipe
   assert.equal(out.text.trimEnd(), reference);
   assert.equal(out.reused + out.discarded, 0, "nothing is drafted ahead without pipelining");
   assert.ok(out.sent <= 4 * out.rounds);
+});
+
+test("a round that stalls is sent again after the round timeout; a verifier that never answers is a clear error", async () => {
+  // A relay to the in-process verifier that holds back the second round (or every round).
+  let rounds = 0;
+  let stallEvery = false;
+  const held = [];
+  const relay = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    rounds++;
+    if (stallEvery || rounds === 2) return held.push(res);
+    const upstream = await fetch(`${target.url}${req.url}`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: Buffer.concat(chunks),
+    });
+    res.writeHead(upstream.status, { "content-type": "application/json" });
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${relay.address().port}`;
+  try {
+    const out = await speculate("--verifier", url, "--round-timeout-ms", "15000");
+    assert.equal(out.text.trimEnd(), reference);
+    assert.equal(out.timed_out, 1, JSON.stringify(out));
+    stallEvery = true;
+    await assert.rejects(
+      speculate("--verifier", url, "--round-timeout-ms", "300"),
+      /did not answer a round within 300 ms \(2 attempts\)/,
+    );
+  } finally {
+    for (const res of held) res.destroy();
+    relay.close();
+  }
 });
 
 test("sampled rounds are exact in process and refused by a prompt-logprobs target", async () => {

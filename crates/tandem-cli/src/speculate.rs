@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 use tandem_decoding::chat::{Message, Role};
 use tandem_decoding::sampling::SamplingConfig;
-use tandem_decoding::speculative::DraftPolicy;
+use tandem_decoding::speculative::{CloudTokens, DraftPolicy};
 use tandem_engine::{LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyRefusal, VerifyReply, VerifyRequest};
 
@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// Wait for each verdict instead of drafting ahead while it is in flight.
     #[arg(long)]
     no_pipeline: bool,
+    /// Send a round again when its reply has not come within this many
+    /// milliseconds; a second timeout ends the answer with an error.
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    round_timeout_ms: u64,
     /// Draft with the model only: no prompt-lookup (n-gram) drafts from the conversation itself.
     #[arg(long)]
     no_lookup: bool,
@@ -61,38 +65,49 @@ pub(crate) struct Args {
     backend: crate::generate::BackendArgs,
 }
 
-/// Longest a verification round may take before speculation stops with an error.
-const ROUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Verifies across HTTP on a thread of its own, so drafting goes on meanwhile.
+/// Each round is its own request, so a round sent again after a timeout does
+/// not queue behind the attempt that stalled; replies to attempts other than
+/// the latest are dropped.
 pub(crate) struct RemoteVerifier {
-    requests: mpsc::Sender<VerifyRequest>,
-    replies: mpsc::Receiver<Result<VerifyReply, VerifyError>>,
+    requests: tokio::sync::mpsc::UnboundedSender<(u64, VerifyRequest)>,
+    replies: mpsc::Receiver<(u64, Result<VerifyReply, VerifyError>)>,
+    /// The latest attempt's number.
+    latest: u64,
 }
 
 impl RemoteVerifier {
-    /// A verifier posting rounds to `{base_url}/v1/verify`.
-    pub(crate) fn new(base_url: &str, token: Option<String>) -> Result<Self> {
+    /// A verifier posting rounds to `{base_url}/v1/verify`; a request still
+    /// unanswered after `ceiling` is abandoned.
+    pub(crate) fn new(base_url: &str, token: Option<String>, ceiling: std::time::Duration) -> Result<Self> {
         let url = format!("{}/v1/verify", base_url.trim_end_matches('/'));
-        let (requests, queue) = mpsc::channel::<VerifyRequest>();
+        let (requests, mut queue) = tokio::sync::mpsc::unbounded_channel::<(u64, VerifyRequest)>();
         let (reply_tx, replies) = mpsc::channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        // A round that takes longer is an error, not a hang.
-        let client = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .timeout(ROUND_TIMEOUT)
-            .build()?;
+        let client = reqwest::Client::builder().tcp_nodelay(true).timeout(ceiling).build()?;
         std::thread::Builder::new()
             .name("tandem-verifier".into())
             .spawn(move || {
-                for round in queue {
-                    let reply = runtime.block_on(post(&client, &url, token.as_deref(), &round));
-                    if reply_tx.send(reply).is_err() {
-                        break;
+                runtime.block_on(async move {
+                    while let Some((seq, round)) = queue.recv().await {
+                        let (client, url, token, reply_tx) = (client.clone(), url.clone(), token.clone(), reply_tx.clone());
+                        tokio::spawn(async move {
+                            let reply = post(&client, &url, token.as_deref(), &round).await;
+                            let _ = reply_tx.send((seq, reply));
+                        });
                     }
-                }
+                });
             })?;
-        Ok(Self { requests, replies })
+        Ok(Self {
+            requests,
+            replies,
+            latest: 0,
+        })
+    }
+
+    /// The latest attempt's reply among those that arrived.
+    fn latest(&self, (seq, reply): (u64, Result<VerifyReply, VerifyError>)) -> Option<Result<VerifyReply, VerifyError>> {
+        (seq == self.latest).then_some(reply)
     }
 }
 
@@ -120,25 +135,47 @@ async fn post(
 
 impl Verifier for RemoteVerifier {
     fn submit(&mut self, round: VerifyRequest) -> Result<(), VerifyError> {
+        self.latest += 1;
         self.requests
-            .send(round)
+            .send((self.latest, round))
             .map_err(|_| VerifyError::Failed("the verifier thread has stopped".into()))
     }
 
     fn poll(&mut self) -> Option<Result<VerifyReply, VerifyError>> {
-        match self.replies.try_recv() {
-            Ok(r) => Some(r),
-            Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => {
-                Some(Err(VerifyError::Failed("the verifier thread has stopped".into())))
+        loop {
+            match self.replies.try_recv() {
+                Ok(arrived) => {
+                    if let Some(reply) = self.latest(arrived) {
+                        return Some(reply);
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    return Some(Err(VerifyError::Failed("the verifier thread has stopped".into())));
+                }
             }
         }
     }
 
-    fn wait(&mut self) -> Result<VerifyReply, VerifyError> {
-        self.replies
-            .recv()
-            .unwrap_or_else(|_| Err(VerifyError::Failed("the verifier thread has stopped".into())))
+    fn wait(&mut self, timeout_ms: Option<f64>) -> Option<Result<VerifyReply, VerifyError>> {
+        let deadline = timeout_ms.map(|ms| Instant::now() + std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        loop {
+            let arrived = match deadline {
+                None => self.replies.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(at) => self.replies.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match arrived {
+                Ok(arrived) => {
+                    if let Some(reply) = self.latest(arrived) {
+                        return Some(reply);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => return None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Some(Err(VerifyError::Failed("the verifier thread has stopped".into())));
+                }
+            }
+        }
     }
 }
 
@@ -164,7 +201,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
         (None, Some(url)) => {
             let token = args.token.clone().or_else(|| std::env::var("TANDEM_TOKEN").ok());
-            Box::new(RemoteVerifier::new(url, token)?)
+            // A request is abandoned well after the state machine has given up on it.
+            let ceiling = std::time::Duration::from_millis(args.round_timeout_ms.saturating_mul(3).max(1));
+            Box::new(RemoteVerifier::new(url, token, ceiling)?)
         }
         (None, None) => bail!("give --target or --verifier"),
     };
@@ -194,6 +233,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         pipelined: !args.no_pipeline,
         lookup: !args.no_lookup,
         sampling: args.sampling.over(SamplingConfig::greedy()),
+        round_timeout_ms: args.round_timeout_ms as f64,
         clock: Some(now_ms),
     };
     let started = Instant::now();
@@ -234,6 +274,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "target_forward_ms": spec.target_forward_ms,
             "round_ms": spec.round_ms,
             "resent": spec.resent,
+            "timed_out": spec.timed_out,
+            // The target's work as a provider bills it, and a plain cloud answer's.
+            "cloud_tokens": spec.cloud_tokens(),
+            "plain_cloud_tokens": CloudTokens::plain(ids.len(), report.tokens.len()),
         });
         writeln!(out, "{line}")?;
     } else {

@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
 use tandem_decoding::speculative::round::{self, TargetScores};
 use tandem_decoding::speculative::{
-    DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats, Step,
+    CloudTokens, DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats,
+    Step,
     residual, verify_greedy_dists, verify_sampled,
 };
 use tandem_protocol::verify::{TargetStats, VerifyReply};
@@ -199,7 +200,22 @@ struct Faults {
     over_accept: bool,
     /// Prompt lookup proposes drafts too (not a fault: a second drafter).
     lookup: bool,
+    /// Every `n`th request (resends included) is applied by the verifier
+    /// but its reply never arrives (0: never).
+    stall_every: usize,
 }
+
+/// The toy verifier's answer to a request, as the driver receives it.
+enum Arrival {
+    Reply(VerifyReply),
+    /// HTTP 409: the session is gone.
+    Lost,
+    /// Nothing, ever: the driver's deadline passes.
+    Stalled,
+}
+
+/// The harness's round timeout (ms); a stalled reply is reported as this much time passing.
+const TIMEOUT_MS: f64 = 1000.0;
 
 /// A speculative generation through the one state machine, [`Speculation`],
 /// against a toy verifier over [`target`] whose reply takes `rtt_steps`
@@ -233,16 +249,23 @@ fn run(
         sampling,
         stops: Vec::new(),
         lookup: faults.lookup,
+        round_timeout_ms: TIMEOUT_MS,
     };
     let mut spec = Speculation::new(prompt.to_vec(), config)?;
     let mut rng = sampler(seed ^ 0x5EED);
     let mut held: Vec<u32> = Vec::new();
     let mut rounds = 0usize;
     // The reply on its way, and the draft steps until it arrives.
-    let mut on_the_way: Option<(Option<VerifyReply>, usize)> = None;
-    let deliver = |spec: &mut Speculation, reply: Option<VerifyReply>| match reply {
-        Some(reply) => spec.verdict(&reply, None).map(drop),
-        None => spec.session_lost(),
+    let mut on_the_way: Option<(Arrival, usize)> = None;
+    let deliver = |spec: &mut Speculation, arrival: Arrival| match arrival {
+        Arrival::Reply(reply) => spec.verdict(&reply, None).map(drop),
+        Arrival::Lost => spec.session_lost(),
+        Arrival::Stalled => {
+            // Short of the deadline nothing happens; at it, the round is sent again.
+            spec.time_passed(TIMEOUT_MS / 2.0)?;
+            assert!(spec.in_flight());
+            spec.time_passed(spec.deadline().expect("a round is in flight"))
+        }
     };
     loop {
         match spec.next_step() {
@@ -262,9 +285,10 @@ fn run(
             Step::Send(req) => {
                 rounds += 1;
                 let lost = faults.lose_every > 0 && rounds.is_multiple_of(faults.lose_every) && req.base > 0;
+                let stalled = faults.stall_every > 0 && rounds.is_multiple_of(faults.stall_every);
                 let reply = if lost || req.base > held.len() {
                     held.clear();
-                    None
+                    Arrival::Lost
                 } else {
                     let mut tokens = held[..req.base].to_vec();
                     tokens.extend_from_slice(&req.context);
@@ -276,7 +300,15 @@ fn run(
                         verdict.accepted = req.draft.len() + 1;
                     }
                     held = tokens[..start + verdict.accepted.min(req.draft.len())].to_vec();
-                    Some(round::reply(&req, verdict, TargetStats::default()))
+                    if stalled {
+                        Arrival::Stalled
+                    } else {
+                        let stats = TargetStats {
+                            forward_tokens: req.context.len() + req.draft.len(),
+                            ..TargetStats::default()
+                        };
+                        Arrival::Reply(round::reply(&req, verdict, stats))
+                    }
                 };
                 on_the_way = Some((reply, rtt_steps));
             }
@@ -306,9 +338,10 @@ proptest! {
         rtt_steps in 0usize..10,
         n in 1usize..24,
         lose_every in 0usize..4,
+        stall_every in prop_oneof![Just(0usize), 2usize..5],
         lookup: bool,
     ) {
-        let faults = Faults { lose_every, lookup, ..Faults::default() };
+        let faults = Faults { lose_every, lookup, stall_every, ..Faults::default() };
         let (out, stats) = run(&prompt, n, DraftPolicy::Fixed(k), rtt_steps, true, 0, faults, draft).unwrap();
         prop_assert_eq!(&out, &target_greedy(&prompt, n));
         prop_assert!(stats.pipeline.accepted <= stats.pipeline.sent);
@@ -412,6 +445,44 @@ fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_round_that_times_out_is_sent_again_once_then_the_answer_fails() {
+    for rtt_steps in [0, 3] {
+        // Every other request stalls: each stalled round goes through on its resend.
+        let faults = Faults {
+            stall_every: 2,
+            ..Faults::default()
+        };
+        let (out, stats) = run(&[3, 1], 16, DraftPolicy::Fixed(3), rtt_steps, true, 0, faults, draft).unwrap();
+        assert_eq!(out, target_greedy(&[3, 1], 16));
+        assert!(stats.timed_out > 0, "{stats:?}");
+        // Every request stalls: the resend stalls too, and the answer ends with a clear error.
+        let faults = Faults {
+            stall_every: 1,
+            ..Faults::default()
+        };
+        let err = run(&[3, 1], 16, DraftPolicy::Fixed(3), rtt_steps, true, 0, faults, draft).unwrap_err();
+        assert_eq!(err, SpeculationError::TimedOut { ms: 1000, attempts: 2 });
+        assert!(err.to_string().contains("within 1000 ms (2 attempts)"), "{err}");
+    }
+}
+
+#[test]
+fn a_speculative_answer_is_billed_by_target_positions_and_passes() {
+    let prompt = [3, 1];
+    let (out, stats) = run(&prompt, 24, DraftPolicy::Fixed(4), 0, true, 0, Faults::default(), draft).unwrap();
+    let billed = stats.cloud_tokens();
+    let plain = CloudTokens::plain(prompt.len(), out.len());
+    // One output token per pass: fewer than a plain answer's when drafts are kept.
+    assert_eq!(billed.output, stats.pipeline.rounds);
+    assert!(billed.output < plain.output, "{stats:?}");
+    // Every position the target ran is read: the prompt, each token but the last, and the
+    // drafts it rejected.
+    let rejected = stats.pipeline.sent - stats.pipeline.accepted;
+    assert_eq!(billed.input, plain.input + out.len() - 1 + rejected, "{stats:?}");
+    assert_eq!(CloudTokens { input: 3, output: 2 }.price(1.0, 4.0), 11.0);
+}
+
+#[test]
 fn a_resumed_generation_starts_from_the_costs_it_learned() {
     // Costs of a CPU target with a poor drafter: plain rounds win.
     let mut learned = DraftLength::new(1, 8, 0.1, 0.5).with_plain();
@@ -435,6 +506,7 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
         sampling: SamplingConfig::greedy(),
         stops: Vec::new(),
         lookup: false,
+        round_timeout_ms: TIMEOUT_MS,
     };
     let mut fresh = Speculation::new(vec![1, 2], config()).unwrap();
     assert!(
@@ -464,6 +536,7 @@ fn round_seeds_stay_exact_in_javascript_numbers() {
         sampling,
         stops: Vec::new(),
         lookup: false,
+        round_timeout_ms: TIMEOUT_MS,
     };
     let mut spec = Speculation::new(vec![1, 2], config).unwrap();
     spec.drafted(3, vec![0.0, 0.0, 0.0, 1.0], None);
@@ -486,6 +559,7 @@ fn a_session_lost_on_a_full_resend_is_an_error() {
             sampling: SamplingConfig::greedy(),
             stops: Vec::new(),
             lookup: false,
+            round_timeout_ms: TIMEOUT_MS,
         },
     )
     .unwrap();
@@ -519,6 +593,7 @@ fn a_stop_token_ends_the_answer_without_being_emitted() {
             sampling: SamplingConfig::greedy(),
             stops: vec![stop],
             lookup: false,
+            round_timeout_ms: TIMEOUT_MS,
         },
     )
     .unwrap();

@@ -24,14 +24,17 @@ pub enum VerifyError {
     Failed(String),
 }
 
-/// Where drafts are verified. One round is in flight at a time.
+/// Where drafts are verified. One round is in flight at a time: a round
+/// submitted again (after a timeout) replaces the earlier attempt, whose
+/// late reply, if any, is dropped.
 pub trait Verifier {
     /// Starts verifying `round`.
     fn submit(&mut self, round: VerifyRequest) -> Result<(), VerifyError>;
     /// The reply, if it has arrived; never blocks.
     fn poll(&mut self) -> Option<Result<VerifyReply, VerifyError>>;
-    /// Waits for the reply.
-    fn wait(&mut self) -> Result<VerifyReply, VerifyError>;
+    /// Waits for the reply, at most `timeout_ms` when given; `None` when
+    /// that time passed first.
+    fn wait(&mut self, timeout_ms: Option<f64>) -> Option<Result<VerifyReply, VerifyError>>;
 }
 
 /// Verifies in this process against a [`Target`] (the same acceptance rule as `/v1/verify`).
@@ -88,10 +91,13 @@ impl Verifier for LocalVerifier {
         self.reply.take()
     }
 
-    fn wait(&mut self) -> Result<VerifyReply, VerifyError> {
-        self.reply
-            .take()
-            .unwrap_or_else(|| Err(VerifyError::Failed("no round was submitted".into())))
+    fn wait(&mut self, _timeout_ms: Option<f64>) -> Option<Result<VerifyReply, VerifyError>> {
+        // Verified on submit: the reply is always in.
+        Some(
+            self.reply
+                .take()
+                .unwrap_or_else(|| Err(VerifyError::Failed("no round was submitted".into()))),
+        )
     }
 }
 
@@ -110,6 +116,9 @@ pub struct SpeculateOptions {
     pub pipelined: bool,
     /// Also draft by prompt lookup (n-gram matches in the conversation).
     pub lookup: bool,
+    /// How long a round may go unanswered before it is sent again, once (ms;
+    /// needs `clock`).
+    pub round_timeout_ms: f64,
     /// Sampling of the drafter and the target: greedy, or exact sampling with
     /// temperature, top-k and top-p (history rules such as the repetition penalty are
     /// ignored: see `SamplingConfig::without_history`).
@@ -190,6 +199,7 @@ pub fn speculate(
         sampling: options.sampling.clone(),
         stops: drafter.stop_ids().to_vec(),
         lookup: options.lookup,
+        round_timeout_ms: options.round_timeout_ms,
     };
     let mut spec = Speculation::new(prompt, config).map_err(failed)?;
     let mut draft = Drafter {
@@ -233,7 +243,14 @@ pub fn speculate(
                 submitted = now();
                 verifier.submit(round)?;
             }
-            Step::Wait => deliver(&mut spec, verifier.wait(), submitted)?,
+            Step::Wait => {
+                // Without a clock there is no deadline: wait for the reply.
+                let left = spec.deadline().zip(since(submitted)).map(|(d, w)| (d - w).max(0.0));
+                match verifier.wait(left) {
+                    Some(reply) => deliver(&mut spec, reply, submitted)?,
+                    None => spec.time_passed(since(submitted).unwrap_or(0.0)).map_err(failed)?,
+                }
+            }
             Step::Done(finish) => break finish,
         }
     };

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tandem_decoding::chat::Message;
 use tandem_decoding::sampling::{Sampler, SamplingConfig};
-use tandem_decoding::speculative::{DraftPolicy, Finish, Speculation, SpeculationConfig, Step};
+use tandem_decoding::speculative::{CloudTokens, DraftPolicy, Finish, Speculation, SpeculationConfig, Step};
 use tandem_decoding::text::TextDelta;
 use tandem_engine::reusable_prefix;
 use tandem_models::KvCache;
@@ -53,6 +53,16 @@ export interface SpeculateOptions {
   topP?: number;
   /** Seed of the drafter's and the verifier's draws (default 0). */
   seed?: number;
+  /** A round unanswered this long (ms, default 60000) is sent again, once; a second timeout
+   *  rejects with an error. A late reply to the abandoned attempt is ignored. */
+  roundTimeoutMs?: number;
+}
+
+/** What the target did, counted as a provider bills it: positions read are input tokens,
+ *  each pass yields one output token. */
+export interface CloudTokens {
+  input: number;
+  output: number;
 }
 
 /** One verified round, for display: which drafted pieces the target kept. */
@@ -93,6 +103,13 @@ export interface SpeculationResult {
   /** The target's forward time as the verifier reports it, and the round trips as timed here (ms). */
   targetForwardMs: number;
   roundMs: number;
+  /** Rounds sent again because their reply did not come within `roundTimeoutMs`. */
+  timedOut: number;
+  /** The target's work as billed (positions as input, passes as output), and a plain cloud
+   *  answer's (the prompt as input, one output token per generated token): priced at a
+   *  provider's rates, the difference is what speculation saved, or cost. */
+  cloudTokens: CloudTokens;
+  plainCloudTokens: CloudTokens;
 }
 "#;
 
@@ -109,6 +126,7 @@ struct Options {
     top_k: Option<usize>,
     top_p: Option<f32>,
     seed: Option<u64>,
+    round_timeout_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +158,9 @@ struct Outcome {
     passes_per_token: f64,
     target_forward_ms: f64,
     round_ms: f64,
+    timed_out: usize,
+    cloud_tokens: CloudTokens,
+    plain_cloud_tokens: CloudTokens,
 }
 
 /// The drafter's KV cache, the tokens it holds and its sampler.
@@ -175,6 +196,40 @@ impl InFlight {
             Poll::Ready(outcome) => Some(outcome),
             Poll::Pending => None,
         }
+    }
+
+    /// The promise's outcome, waiting at most until `deadline` ms after the
+    /// round was sent; `None` when that time came first.
+    async fn settled_within(&mut self, deadline: Option<f64>) -> Result<Option<Result<JsValue, JsValue>>, JsError> {
+        let Some(deadline) = deadline else {
+            return Ok(Some((&mut self.reply).await));
+        };
+        let mut timer = JsFuture::from(sleep(deadline - (js_sys::Date::now() - self.sent_at))?);
+        Ok(std::future::poll_fn(|cx| {
+            if let Poll::Ready(outcome) = Pin::new(&mut self.reply).poll(cx) {
+                return Poll::Ready(Some(outcome));
+            }
+            Pin::new(&mut timer).poll(cx).map(|_| None)
+        })
+        .await)
+    }
+}
+
+/// A promise that resolves after `ms` (the global `setTimeout`, in a page or a worker).
+fn sleep(ms: f64) -> Result<js_sys::Promise, JsError> {
+    let set_timeout = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("setTimeout"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(|| JsError::new("this context has no setTimeout"))?;
+    let mut failed = None;
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        failed = set_timeout
+            .call2(&JsValue::NULL, &resolve, &JsValue::from_f64(ms.max(0.0)))
+            .err();
+    });
+    match failed {
+        Some(e) => Err(JsError::new(&format!("setTimeout threw: {}", describe(&e)))),
+        None => Ok(promise),
     }
 }
 
@@ -225,11 +280,13 @@ impl LocalModel {
             },
             stops: engine.stop_ids().to_vec(),
             lookup: options.prompt_lookup.unwrap_or(true),
+            round_timeout_ms: options.round_timeout_ms.unwrap_or(60_000.0),
         };
         // An adaptive client starts from what earlier answers against this target measured.
         let adaptive = matches!(config.draft, DraftPolicy::Adaptive { .. });
         let target = config.model.clone();
         let learned = adaptive.then(|| self.learned.borrow().get(&target).cloned()).flatten();
+        let prompt_len = prompt.len();
         let mut spec = Speculation::resume(prompt, config, learned).map_err(js_error)?;
         let mut drafter = Drafter {
             cache: engine.model().new_cache(),
@@ -242,7 +299,15 @@ impl LocalModel {
             let step = spec.next_step();
             // The reply is in (or must be waited for): hand it to the state machine.
             let outcome = match (&step, in_flight.as_mut()) {
-                (Step::Wait, Some(flight)) => Some((&mut flight.reply).await),
+                (Step::Wait, Some(flight)) => match flight.settled_within(spec.deadline()).await? {
+                    Some(outcome) => Some(outcome),
+                    None => {
+                        // No reply in time: the next step resends the round, or this fails.
+                        spec.time_passed(js_sys::Date::now() - flight.sent_at)
+                            .map_err(js_error)?;
+                        continue;
+                    }
+                },
                 (Step::Wait, None) => return Err(JsError::new("no round is in flight")),
                 (Step::Draft { .. }, Some(flight)) => flight.ready(),
                 _ => None,
@@ -269,8 +334,10 @@ impl LocalModel {
                     let (token, dist) = drafter.next(engine.model(), &context).await?;
                     spec.drafted(token, dist, Some(js_sys::Date::now() - start));
                 }
+                // A resend after a timeout replaces the attempt in flight.
                 Step::Send(round) => in_flight = Some(send(&verify, round)?),
-                Step::Wait => unreachable!("handled above"),
+                // Settled or timed out above.
+                Step::Wait => continue,
                 Step::Done(finish) => break finish,
             }
         };
@@ -280,6 +347,7 @@ impl LocalModel {
         let tokens = spec.output().to_vec();
         let text = engine.tokenizer().decode(&tokens).map_err(js_error)?;
         let stats = spec.stats();
+        let plain_cloud_tokens = CloudTokens::plain(prompt_len, tokens.len());
         Outcome {
             text,
             passes_per_token: stats.passes_per_token(tokens.len()),
@@ -301,6 +369,9 @@ impl LocalModel {
             discarded: stats.pipeline.discarded,
             target_forward_ms: stats.target_forward_ms,
             round_ms: stats.round_ms,
+            timed_out: stats.timed_out,
+            cloud_tokens: stats.cloud_tokens(),
+            plain_cloud_tokens,
         }
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_error)

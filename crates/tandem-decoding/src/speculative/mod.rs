@@ -33,7 +33,7 @@ pub mod round;
 pub mod session;
 
 pub use cost::DraftLength;
-pub use session::{DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
+pub use session::{CloudTokens, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
 
 use crate::sampling::{Sampler, argmax};
 
@@ -58,9 +58,19 @@ pub enum SpeculationError {
         /// Target positions given.
         target: usize,
     },
-    /// A distribution is empty or of the wrong size, or a token is out of range.
-    #[error("invalid distribution or token: {0}")]
+    /// Something does not fit: a distribution empty or of the wrong size, a
+    /// token out of range, a setting out of bounds, or a verifier's reply
+    /// that contradicts its round.
+    #[error("{0}")]
     Invalid(String),
+    /// The verifier did not answer a round in time, however often it was sent.
+    #[error("the verifier did not answer a round within {ms} ms ({attempts} attempts)")]
+    TimedOut {
+        /// The time allowed per attempt (ms).
+        ms: u64,
+        /// How often the round was sent.
+        attempts: usize,
+    },
 }
 
 /// Greedy verification. `target_argmax[i]` is the target's choice after the

@@ -8,8 +8,14 @@
 //! | --- | --- | --- |
 //! | `Draft { context }` | runs the drafter on `context` | [`Speculation::drafted`] |
 //! | `Send(round)` | sends the `/v1/verify` round | the reply to [`Speculation::verdict`], a 409 to [`Speculation::session_lost`] |
-//! | `Wait` | waits for the round in flight | as for `Send` |
+//! | `Wait` | waits for the round in flight, at most until [`Speculation::deadline`] | as for `Send`, or [`Speculation::time_passed`] |
 //! | `Done(finish)` | stops | — |
+//!
+//! A round whose reply has not come within `round_timeout_ms` is sent again
+//! (the verifier truncates to the round's `base`, so a round that did arrive
+//! the first time is simply redone), once; a second timeout ends the answer
+//! with [`SpeculationError::TimedOut`]. The driver must ignore a late reply
+//! to the abandoned attempt.
 //!
 //! While a round is in flight and pipelining is on, `next_step` answers `Draft`
 //! (drafting ahead); a driver that can poll its link checks for the reply
@@ -70,6 +76,39 @@ pub struct SpeculationConfig {
     /// the conversation's own text offers at least as many tokens as the
     /// model would draft, they are sent instead, without a model step.
     pub lookup: bool,
+    /// How long a round may go unanswered before it is sent again (ms).
+    pub round_timeout_ms: f64,
+}
+
+/// How often a round that timed out is sent again before the answer fails.
+const TIMEOUT_RESENDS: usize = 1;
+
+/// What the target was paid for, counted as a provider bills: positions it
+/// ran are prompt (input) tokens, and each pass yields one output token.
+/// Against [`CloudTokens::plain`], this is what speculation saves or costs
+/// in cloud money at the provider's input and output prices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CloudTokens {
+    /// Positions the target read (prompt, corrections and drafts).
+    pub input: usize,
+    /// Tokens the target generated: one per pass.
+    pub output: usize,
+}
+
+impl CloudTokens {
+    /// A plain cloud answer of `generated` tokens to `prompt` tokens.
+    pub fn plain(prompt: usize, generated: usize) -> Self {
+        Self {
+            input: prompt,
+            output: generated,
+        }
+    }
+
+    /// The price at `input_price` and `output_price` per token (or per
+    /// million: the unit carries through).
+    pub fn price(&self, input_price: f64, output_price: f64) -> f64 {
+        self.input as f64 * input_price + self.output as f64 * output_price
+    }
 }
 
 /// What the driver should do next.
@@ -122,6 +161,8 @@ pub struct SpeculationStats {
     pub round_ms: f64,
     /// Times the verifier lost the session and the context was resent.
     pub resent: usize,
+    /// Rounds sent again because their reply did not come in time.
+    pub timed_out: usize,
 }
 
 impl SpeculationStats {
@@ -145,6 +186,14 @@ impl SpeculationStats {
     pub fn passes_per_token(&self, generated: usize) -> f64 {
         self.pipeline.rounds as f64 / generated.max(1) as f64
     }
+
+    /// The target's work as a provider would bill it (see [`CloudTokens`]).
+    pub fn cloud_tokens(&self) -> CloudTokens {
+        CloudTokens {
+            input: self.target_forward_tokens,
+            output: self.pipeline.rounds,
+        }
+    }
 }
 
 /// The client's state machine (see the module docs).
@@ -157,6 +206,8 @@ pub struct Speculation {
     /// it), and whether prompt lookup drafted it.
     in_flight: Option<VerifyRequest>,
     looked_up: bool,
+    /// How often the round in flight has been sent after timing out.
+    attempts: usize,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -189,6 +240,9 @@ impl Speculation {
         if config.max_tokens == 0 {
             return invalid("max_tokens must be at least 1");
         }
+        if config.round_timeout_ms.is_nan() || config.round_timeout_ms <= 0.0 {
+            return invalid("round_timeout_ms must be positive");
+        }
         let sampling = config.sampling.without_history();
         sampling
             .validate()
@@ -206,6 +260,7 @@ impl Speculation {
             lengths,
             in_flight: None,
             looked_up: false,
+            attempts: 0,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -312,6 +367,7 @@ impl Speculation {
             self.stats.lookup_sent += round.draft.len();
         }
         self.looked_up = looked_up;
+        self.attempts = 0;
         self.in_flight = Some(round.clone());
         Step::Send(round)
     }
@@ -336,6 +392,8 @@ impl Speculation {
             .in_flight
             .take()
             .ok_or_else(|| SpeculationError::Invalid("a reply arrived with no round in flight".into()))?;
+        // A reply to an attempt that timed out answers the same round: no resend.
+        self.outbox = None;
         self.held = reply.checked_session_len(&round).map_err(SpeculationError::Invalid)?;
         let fresh = self
             .pipeline
@@ -387,10 +445,42 @@ impl Speculation {
             ));
         }
         self.stats.resent += 1;
+        // The verifier answered: the resend is a new request with its own timeouts.
+        self.attempts = 0;
         round.base = 0;
         round.context = self.pipeline.committed().to_vec();
         self.in_flight = Some(round.clone());
         self.outbox = Some(round);
+        Ok(())
+    }
+
+    /// How long after sending the round in flight the driver should report
+    /// [`Self::time_passed`] if no reply has come (ms); `None` when no round
+    /// is in flight.
+    pub fn deadline(&self) -> Option<f64> {
+        self.in_flight.as_ref().map(|_| self.config.round_timeout_ms)
+    }
+
+    /// `waited_ms` have passed since the round in flight was sent, without a
+    /// reply. Past the deadline the round is sent again (the next step is its
+    /// `Send`), or, if it already was, the answer fails with
+    /// [`SpeculationError::TimedOut`]. Before the deadline nothing changes.
+    pub fn time_passed(&mut self, waited_ms: f64) -> Result<(), SpeculationError> {
+        let Some(round) = &self.in_flight else {
+            return Ok(());
+        };
+        if waited_ms < self.config.round_timeout_ms {
+            return Ok(());
+        }
+        if self.attempts >= TIMEOUT_RESENDS {
+            return Err(SpeculationError::TimedOut {
+                ms: self.config.round_timeout_ms as u64,
+                attempts: self.attempts + 1,
+            });
+        }
+        self.attempts += 1;
+        self.stats.timed_out += 1;
+        self.outbox = Some(round.clone());
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 // The engine on the calling thread: shield → router → local answer or cloud (plain or
 // speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
 // Worker by default (see remote.ts); the API is the same.
-import init, { Analyzer, LocalModel, Shield, type Analysis, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
+import init, { Analyzer, LocalModel, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
 import { Cloud, CloudUnreachable } from "./cloud.js";
 import { Emitter } from "./events.js";
 import { fetchModelFile, loadManifest, localBudget, pickLocalModel, pruneCache, type Progress } from "./models.js";
@@ -26,8 +26,8 @@ export const DEFAULT_PRICING = { inputPerMTok: 2.5, outputPerMTok: 10 };
 
 type RouteEvent = EngineEvents["route"];
 
-/** The engine's state on the thread that runs the models. */
-export class LocalEngine implements Engine {
+/** The engine on the thread that runs the models (the page, or the Web Worker behind an `OffThreadEngine`). */
+export class InlineEngine implements Engine {
   readonly #events = new Emitter();
   readonly #options: EngineOptions;
   #shield!: Shield;
@@ -52,8 +52,8 @@ export class LocalEngine implements Engine {
   }
 
   /** Loads the wasm and the manifest's models; progress and `ready` events go to `listen`. */
-  static async create(options: EngineOptions = {}, listen?: (engine: LocalEngine) => void): Promise<LocalEngine> {
-    const engine = new LocalEngine(options);
+  static async create(options: EngineOptions = {}, listen?: (engine: InlineEngine) => void): Promise<InlineEngine> {
+    const engine = new InlineEngine(options);
     listen?.(engine);
     await engine.#load();
     return engine;
@@ -291,6 +291,7 @@ export class LocalEngine implements Engine {
     const inputTokens = estimateTokens(messages.map((m) => m.content).join("\n"));
     const spec = this.#options.speculative;
     let mode: ChatResult["mode"] = "cloud";
+    let speculativeCost: number | undefined;
     if (spec && this.#local) {
       mode = "speculative";
       const session = crypto.randomUUID();
@@ -312,6 +313,11 @@ export class LocalEngine implements Engine {
       usage.accepted = outcome.accepted;
       usage.targetPasses = outcome.rounds;
       usage.roundMs = outcome.roundMs;
+      // Billed as the target worked (positions read, one output token per pass), against a
+      // plain cloud answer to the same prompt.
+      const price = (t: CloudTokens) => (t.input * pricing.inputPerMTok + t.output * pricing.outputPerMTok) / 1e6;
+      speculativeCost = price(outcome.cloudTokens);
+      usage.saved += price(outcome.plainCloudTokens) - speculativeCost;
     } else {
       const stream = cloud.chat(this.#options.cloudModel ?? "default", messages, maxTokens, options.signal);
       let pieces = 0;
@@ -333,7 +339,7 @@ export class LocalEngine implements Engine {
       this.#events.emit("token", { text: rest, source: "cloud" });
       options.onToken?.(rest, "cloud");
     }
-    usage.cost = (inputTokens * pricing.inputPerMTok + usage.cloudTokens * pricing.outputPerMTok) / 1e6;
+    usage.cost = speculativeCost ?? (inputTokens * pricing.inputPerMTok + usage.cloudTokens * pricing.outputPerMTok) / 1e6;
     return { text, mode, withheld: restorer.withheld };
   }
 

@@ -10,13 +10,13 @@
  * ```
  * @packageDocumentation
  */
-import { LocalEngine } from "./engine.js";
-import { RemoteEngine } from "./remote.js";
+import { InlineEngine } from "./engine.js";
+import { OffThreadEngine } from "./remote.js";
 import type { Engine, EngineOptions } from "./types.js";
 
 export type * from "./types.js";
-export { DEFAULT_PRICING, LocalEngine, pickDevice } from "./engine.js";
-export { RemoteEngine } from "./remote.js";
+export { DEFAULT_PRICING, InlineEngine, pickDevice } from "./engine.js";
+export { OffThreadEngine } from "./remote.js";
 export { CloudUnreachable } from "./cloud.js";
 export { CACHE_NAME, localBudget, pickLocalModel, residentBytes, sha256Hex } from "./models.js";
 export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.js";
@@ -28,10 +28,10 @@ export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.
  */
 export function createEngine(options: EngineOptions = {}, listen?: (engine: Engine) => void): Promise<Engine> {
   const inWorker = options.inWorker ?? typeof Worker !== "undefined";
-  if (!inWorker) return LocalEngine.create(options, listen);
+  if (!inWorker) return InlineEngine.create(options, listen);
   // Written out in full so that bundlers (Vite, webpack) see and bundle the worker script.
   const worker = options.workerScript
     ? new Worker(options.workerScript, { type: "module", name: "tandem-engine" })
     : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "tandem-engine" });
-  return RemoteEngine.create(options, worker, listen);
+  return OffThreadEngine.create(options, worker, listen);
 }

@@ -1,4 +1,4 @@
-// The engine seen from the page when it runs in a Web Worker: the same API as LocalEngine,
+// The engine seen from the page when it runs in a Web Worker: the same API as InlineEngine,
 // every call and event carried by postMessage; an AbortSignal aborts the worker's call.
 import { Emitter } from "./events.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
@@ -11,7 +11,7 @@ interface Pending {
 }
 
 /** An engine whose models run in a dedicated Web Worker. */
-export class RemoteEngine implements Engine {
+export class OffThreadEngine implements Engine {
   readonly #events = new Emitter();
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
@@ -23,8 +23,8 @@ export class RemoteEngine implements Engine {
   }
 
   /** Starts the worker and loads the models in it; `listen` may subscribe before loading starts. */
-  static create(options: EngineOptions, worker: Worker, listen?: (engine: RemoteEngine) => void): Promise<RemoteEngine> {
-    const engine = new RemoteEngine(worker);
+  static create(options: EngineOptions, worker: Worker, listen?: (engine: OffThreadEngine) => void): Promise<OffThreadEngine> {
+    const engine = new OffThreadEngine(worker);
     listen?.(engine);
     return new Promise((resolve, reject) => {
       engine.#worker.onerror = (e) => {

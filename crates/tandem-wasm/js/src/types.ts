@@ -181,7 +181,9 @@ export interface Usage {
   roundMs: number;
   /** Estimated cloud cost of what was sent to the cloud. */
   cost: number;
-  /** Estimated cloud cost avoided by answering locally. */
+  /** Estimated cloud cost avoided: by answering locally, or, for a speculative answer, against
+   *  a plain cloud answer (the target billed for the positions it read, prompt-priced, and one
+   *  output token per pass; negative when rejected drafts cost more than the passes saved). */
   saved: number;
 }
 

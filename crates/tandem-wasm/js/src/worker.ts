@@ -1,5 +1,5 @@
-// The engine's Web Worker: runs a LocalEngine and relays its events and results to the page.
-import { LocalEngine } from "./engine.js";
+// The engine's Web Worker: runs an InlineEngine and relays its events and results to the page.
+import { InlineEngine } from "./engine.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import type { EngineEventType } from "./types.js";
 
@@ -7,12 +7,12 @@ const EVENTS: EngineEventType[] = ["progress", "ready", "redaction", "route", "d
 const scope = globalThis as unknown as { postMessage(m: FromWorker): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null; close(): void };
 const post = (m: FromWorker) => scope.postMessage(m);
 const aborts = new Map<number, AbortController>();
-let engine: Promise<LocalEngine> | null = null;
+let engine: Promise<InlineEngine> | null = null;
 
 scope.onmessage = async ({ data: msg }) => {
   switch (msg.kind) {
     case "init":
-      engine = LocalEngine.create(msg.options, (e) => {
+      engine = InlineEngine.create(msg.options, (e) => {
         for (const type of EVENTS) e.on(type, (event) => post({ kind: "event", type, event }));
       });
       engine.then(
