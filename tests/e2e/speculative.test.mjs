@@ -188,6 +188,27 @@ test("tandem serve's /v1/completions gives vLLM-shaped prompt log-probabilities,
   assert.deepEqual(again.choices[0].prompt_logprobs.slice(0, 4), choice.prompt_logprobs);
 });
 
+test("a plain round with `extend` is continued by the in-process target as its greedy decoding", async () => {
+  const prompt = [9707, 11, 1879, 0, 5];
+  const completion = await (await post(`${target.url}/v1/completions`, {
+    model: TARGET, prompt, max_tokens: 5, temperature: 0, logprobs: 1, return_tokens_as_token_ids: true,
+  })).json();
+  const greedy = completion.choices[0].logprobs.tokens.map((t) => Number(t.slice("token_id:".length)));
+  assert.equal(greedy.length, 5, JSON.stringify(completion));
+  const reply = await (await post(`${target.url}/v1/verify`, round({ context: prompt, draft: [], extend: 4 }))).json();
+  assert.deepEqual([reply.next, ...reply.extended], greedy, JSON.stringify(reply));
+  assert.equal(reply.session_len, prompt.length + 4, "next and all but the last continuation token are held");
+  assert.equal(reply.stats.forward_tokens, prompt.length + 4);
+  // A completions target (the worker's upstream) does not continue yet: the field is absent.
+  const viaWorker = await (await post(`${worker.url}/v1/verify`, round({ context: prompt, draft: [], extend: 4 }))).json();
+  assert.equal(viaWorker.next, greedy[0]);
+  assert.equal(viaWorker.extended, undefined);
+  assert.equal(viaWorker.session_len, prompt.length);
+  const refused = await post(`${target.url}/v1/verify`, round({ extend: 2 }));
+  assert.equal(refused.status, 400, "an extension after a draft");
+  assert.match((await refused.json()).error.message, /empty draft/);
+});
+
 test("a round sealed end to end through the worker", async () => {
   const wasm = await import(join(PKG, "tandem_wasm.js"));
   await wasm.default({ module_or_path: await readFile(join(PKG, "tandem_wasm_bg.wasm")) });

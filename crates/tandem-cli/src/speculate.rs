@@ -90,7 +90,8 @@ impl RemoteVerifier {
             .spawn(move || {
                 runtime.block_on(async move {
                     while let Some((seq, round)) = queue.recv().await {
-                        let (client, url, token, reply_tx) = (client.clone(), url.clone(), token.clone(), reply_tx.clone());
+                        let (client, url, token, reply_tx) =
+                            (client.clone(), url.clone(), token.clone(), reply_tx.clone());
                         tokio::spawn(async move {
                             let reply = post(&client, &url, token.as_deref(), &round).await;
                             let _ = reply_tx.send((seq, reply));
@@ -106,7 +107,10 @@ impl RemoteVerifier {
     }
 
     /// The latest attempt's reply among those that arrived.
-    fn latest(&self, (seq, reply): (u64, Result<VerifyReply, VerifyError>)) -> Option<Result<VerifyReply, VerifyError>> {
+    fn latest(
+        &self,
+        (seq, reply): (u64, Result<VerifyReply, VerifyError>),
+    ) -> Option<Result<VerifyReply, VerifyError>> {
         (seq == self.latest).then_some(reply)
     }
 }
@@ -275,6 +279,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "round_ms": spec.round_ms,
             "resent": spec.resent,
             "timed_out": spec.timed_out,
+            "extended": spec.extended,
             // The target's work as a provider bills it, and a plain cloud answer's.
             "cloud_tokens": spec.cloud_tokens(),
             "plain_cloud_tokens": CloudTokens::plain(ids.len(), report.tokens.len()),

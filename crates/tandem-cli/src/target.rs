@@ -170,6 +170,40 @@ impl TargetScorer for TargetHandle {
     fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, ScoreError>> {
         Box::pin(self.score_round(round.clone()))
     }
+
+    fn extend<'a>(
+        &'a self,
+        round: &'a VerifyRequest,
+        held: usize,
+        next: u32,
+    ) -> LocalBoxFuture<'a, Result<(Vec<u32>, TargetStats), ScoreError>> {
+        let round = round.clone();
+        Box::pin(async move {
+            let (result, ms) = self
+                .run(move |loaded| {
+                    let started = Instant::now();
+                    let result = loaded.target.extend_round(&round, held, next);
+                    (result, started.elapsed().as_secs_f64() * 1000.0)
+                })
+                .await?;
+            let (tokens, positions) = result.map_err(score_error)?;
+            let stats = TargetStats {
+                forward_tokens: positions,
+                cached_tokens: 0,
+                forward_ms: (ms * 10.0).round() / 10.0,
+            };
+            Ok((tokens, stats))
+        })
+    }
+}
+
+/// A target's refusal as the gateway reports it.
+fn score_error(e: TargetError) -> ScoreError {
+    match e {
+        TargetError::SessionLost { held, .. } => ScoreError::SessionLost { held },
+        TargetError::Invalid(m) => ScoreError::Invalid(m),
+        e => ScoreError::Failed(e.to_string()),
+    }
 }
 
 impl TargetHandle {
@@ -224,9 +258,7 @@ impl TargetHandle {
                     forward_ms: (ms * 10.0).round() / 10.0,
                 },
             }),
-            (Err(TargetError::SessionLost { held, .. }), _) => Err(ScoreError::SessionLost { held }),
-            (Err(TargetError::Invalid(m)), _) => Err(ScoreError::Invalid(m)),
-            (Err(e), _) => Err(ScoreError::Failed(e.to_string())),
+            (Err(e), _) => Err(score_error(e)),
         }
     }
 }

@@ -11,8 +11,7 @@ use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
 use tandem_decoding::speculative::round::{self, TargetScores};
 use tandem_decoding::speculative::{
     CloudTokens, DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats,
-    Step,
-    residual, verify_greedy_dists, verify_sampled,
+    Step, residual, verify_greedy_dists, verify_sampled,
 };
 use tandem_protocol::verify::{TargetStats, VerifyReply};
 
@@ -203,6 +202,25 @@ struct Faults {
     /// Every `n`th request (resends included) is applied by the verifier
     /// but its reply never arrives (0: never).
     stall_every: usize,
+    /// Start from costs measured over a long link with a poor drafter: plain
+    /// rounds that ask the target to continue by itself (`extend`).
+    far_link: bool,
+}
+
+/// What a client learns over a 100 ms link to a target taking 200 ms a
+/// position, with a drafter that is never right: plain rounds, continued by
+/// the target.
+fn far_link_costs() -> DraftLength {
+    let mut d = DraftLength::new(1, 8, 0.1, 0.5).with_plain();
+    for i in 0..40 {
+        let positions = 2 + i % 7;
+        let forward = 200.0 * positions as f64;
+        d.observe_round(positions, 0, forward, forward + 100.0);
+        d.observe_draft_ms(70.0);
+        d.observe(4, 0);
+    }
+    assert!(d.next() == 0 && d.extension() > 0, "{d:?}");
+    d
 }
 
 /// The toy verifier's answer to a request, as the driver receives it.
@@ -251,7 +269,8 @@ fn run(
         lookup: faults.lookup,
         round_timeout_ms: TIMEOUT_MS,
     };
-    let mut spec = Speculation::new(prompt.to_vec(), config)?;
+    let learned = faults.far_link.then(far_link_costs);
+    let mut spec = Speculation::resume(prompt.to_vec(), config, learned)?;
     let mut rng = sampler(seed ^ 0x5EED);
     let mut held: Vec<u32> = Vec::new();
     let mut rounds = 0usize;
@@ -300,14 +319,25 @@ fn run(
                         verdict.accepted = req.draft.len() + 1;
                     }
                     held = tokens[..start + verdict.accepted.min(req.draft.len())].to_vec();
+                    let stats = TargetStats {
+                        forward_tokens: req.context.len() + req.draft.len(),
+                        ..TargetStats::default()
+                    };
+                    let mut reply = round::reply(&req, verdict, stats);
+                    if !faults.over_accept {
+                        // A plain round's continuation, drawn as the target would.
+                        let extended = continue_round(&req, &held, verdict.next);
+                        held.push(verdict.next);
+                        held.extend_from_slice(&extended[..extended.len().saturating_sub(1)]);
+                        if extended.is_empty() {
+                            held.pop();
+                        }
+                        reply = reply.with_extension(extended);
+                    }
                     if stalled {
                         Arrival::Stalled
                     } else {
-                        let stats = TargetStats {
-                            forward_tokens: req.context.len() + req.draft.len(),
-                            ..TargetStats::default()
-                        };
-                        Arrival::Reply(round::reply(&req, verdict, stats))
+                        Arrival::Reply(reply)
                     }
                 };
                 on_the_way = Some((reply, rtt_steps));
@@ -320,6 +350,31 @@ fn run(
         }
     }
     Ok((spec.output().to_vec(), spec.stats()))
+}
+
+/// The toy target's own continuation of a plain round after `next`
+/// (`req.extend` tokens at most, ending after a stop token).
+fn continue_round(req: &tandem_protocol::verify::VerifyRequest, held: &[u32], next: u32) -> Vec<u32> {
+    if req.extend == 0 || req.stop.contains(&next) {
+        return Vec::new();
+    }
+    let mut sampler = round::continuation_sampler(req).unwrap();
+    let mut context = held.to_vec();
+    context.push(next);
+    let mut out = Vec::new();
+    while out.len() < req.extend {
+        let p = target(&context);
+        let t = match &mut sampler {
+            None => argmax(&p) as u32,
+            Some(s) => s.draw(&p),
+        };
+        out.push(t);
+        if req.stop.contains(&t) {
+            break;
+        }
+        context.push(t);
+    }
+    out
 }
 
 /// A drafter that never proposes the target's choice.
@@ -340,11 +395,18 @@ proptest! {
         lose_every in 0usize..4,
         stall_every in prop_oneof![Just(0usize), 2usize..5],
         lookup: bool,
+        far_link: bool,
     ) {
-        let faults = Faults { lose_every, lookup, stall_every, ..Faults::default() };
-        let (out, stats) = run(&prompt, n, DraftPolicy::Fixed(k), rtt_steps, true, 0, faults, draft).unwrap();
+        let faults = Faults { lose_every, lookup, stall_every, far_link, ..Faults::default() };
+        let policy = if far_link {
+            DraftPolicy::Adaptive { min: 1, max: k, draft_cost: 0.1 }
+        } else {
+            DraftPolicy::Fixed(k)
+        };
+        let (out, stats) = run(&prompt, n, policy, rtt_steps, true, 0, faults, draft).unwrap();
         prop_assert_eq!(&out, &target_greedy(&prompt, n));
         prop_assert!(stats.pipeline.accepted <= stats.pipeline.sent);
+        prop_assert_eq!(stats.extended > 0, far_link && n > 1, "{:?}", stats);
     }
 
     #[test]
@@ -382,20 +444,26 @@ fn pipelining_reuses_drafted_ahead_tokens_when_the_draft_agrees() {
 #[test]
 fn sampled_rounds_of_the_state_machine_have_the_targets_distribution() {
     let prompt = [3u32, 1];
-    for (k, rtt_steps) in [(1, 0), (3, 0), (2, 3)] {
+    // The last case starts plain over a long link: its second token comes from the
+    // target's own continuation (`extend`).
+    for (k, rtt_steps, far_link) in [(1, 0, false), (3, 0, false), (2, 3, false), (2, 0, true)] {
+        let policy = if far_link {
+            DraftPolicy::Adaptive {
+                min: 1,
+                max: k,
+                draft_cost: 0.1,
+            }
+        } else {
+            DraftPolicy::Fixed(k)
+        };
+        let faults = Faults {
+            far_link,
+            ..Faults::default()
+        };
         let stat = chi_square(&prompt, 40_000, |seed| {
-            run(
-                &prompt,
-                2,
-                DraftPolicy::Fixed(k),
-                rtt_steps,
-                false,
-                seed,
-                Faults::default(),
-                draft,
-            )
-            .unwrap()
-            .0
+            run(&prompt, 2, policy, rtt_steps, false, seed, faults, draft)
+                .unwrap()
+                .0
         });
         assert!(
             stat < CHI2_63_P001,
@@ -489,7 +557,7 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
     for i in 0..40 {
         let positions = 2 + i % 7;
         let forward = 200.0 * positions as f64;
-        learned.observe_round(positions, forward, forward);
+        learned.observe_round(positions, 0, forward, forward);
         learned.observe_draft_ms(70.0);
         learned.observe(4, 0);
     }

@@ -70,14 +70,18 @@ impl LocalVerifier {
             TargetError::SessionLost { .. } => VerifyError::SessionLost,
             other => VerifyError::Failed(other.to_string()),
         })?;
-        let forward_ms = start.zip(clock).map_or(0.0, |(t0, now)| now() - t0);
         let verdict = round::judge(req, &scored.scores).map_err(|e| VerifyError::Failed(e.to_string()))?;
+        let reply = round::reply(req, verdict, TargetStats::default());
+        // A plain round may ask the target to go on by itself.
+        let (extended, positions) = target
+            .extend_round(req, reply.session_len, verdict.next)
+            .map_err(|e| VerifyError::Failed(e.to_string()))?;
         let stats = TargetStats {
-            forward_tokens: scored.forward_tokens,
+            forward_tokens: scored.forward_tokens + positions,
             cached_tokens: scored.cached_tokens,
-            forward_ms,
+            forward_ms: start.zip(clock).map_or(0.0, |(t0, now)| now() - t0),
         };
-        Ok(round::reply(req, verdict, stats))
+        Ok(VerifyReply { stats, ..reply }.with_extension(extended))
     }
 }
 

@@ -150,3 +150,53 @@ fn token_ids_outside_the_vocabulary_are_refused_before_any_work() {
     assert_eq!(resumed.scores, fresh.scores);
     assert_eq!(resumed.cached_tokens, 3);
 }
+
+#[test]
+fn a_plain_rounds_continuation_is_the_targets_greedy_decoding_and_the_session_follows() {
+    use tandem_decoding::speculative::round;
+    use tandem_protocol::verify::{VerifyRequest, VerifySampling};
+    let model = model();
+    let mut target = Target::new(model.clone(), 64 << 20);
+    let prompt = tokens(3, 8);
+    // The target's greedy decoding of 7 tokens after the prompt, one fresh pass per token.
+    let mut greedy = prompt.clone();
+    for _ in 0..7 {
+        let next = *full_argmax(&model, &greedy).last().unwrap();
+        greedy.push(next);
+    }
+    let plain = |base: usize, context: Vec<u32>, extend: usize, stop: Vec<u32>| VerifyRequest {
+        model: "m".into(),
+        session: "s".into(),
+        base,
+        context,
+        draft: Vec::new(),
+        draft_dists: None,
+        sampling: VerifySampling {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+        },
+        extend,
+        stop,
+    };
+    let req = plain(0, prompt.clone(), 4, Vec::new());
+    let scored = target.score_round(&req).unwrap();
+    let verdict = round::judge(&req, &scored.scores).unwrap();
+    let (extended, positions) = target.extend_round(&req, 8, verdict.next).unwrap();
+    assert_eq!(verdict.next, greedy[8]);
+    assert_eq!(extended, greedy[9..13], "the continuation is greedy decoding");
+    assert_eq!(positions, 4);
+    // The session holds the prompt, next and all but the last continuation token: 12.
+    let req = plain(12, vec![greedy[12]], 3, vec![greedy[14]]);
+    let scored = target.score_round(&req).unwrap();
+    let verdict = round::judge(&req, &scored.scores).unwrap();
+    assert_eq!(verdict.next, greedy[13]);
+    let (extended, _) = target.extend_round(&req, 13, verdict.next).unwrap();
+    assert_eq!(extended, [greedy[14]], "ends at the stop token, included");
+    // A continuation asked of a session that does not hold what the reply said is refused.
+    assert!(matches!(
+        target.extend_round(&req, 20, verdict.next),
+        Err(TargetError::SessionLost { .. })
+    ));
+}

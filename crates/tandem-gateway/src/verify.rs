@@ -38,6 +38,19 @@ pub trait TargetScorer {
     /// keeping the session's state for the next round.
     fn score<'a>(&'a self, round: &'a VerifyRequest) -> LocalBoxFuture<'a, Result<Scored, ScoreError>>;
 
+    /// Continues a judged plain round by up to `round.extend` tokens after
+    /// `next` (the session holds `held` tokens); the continuation and what it
+    /// cost. A target that cannot continue answers with none.
+    fn extend<'a>(
+        &'a self,
+        round: &'a VerifyRequest,
+        held: usize,
+        next: u32,
+    ) -> LocalBoxFuture<'a, Result<(Vec<u32>, TargetStats), ScoreError>> {
+        let _ = (round, held, next);
+        Box::pin(async { Ok((Vec::new(), TargetStats::default())) })
+    }
+
     /// Answers `POST /v1/completions` (vLLM's `prompt_logprobs` shape), the
     /// endpoint through which another gateway or worker reaches this target.
     /// The gateway admits the request (auth, rate limit, size) first.

@@ -31,6 +31,19 @@ pub struct VerifyRequest {
     pub draft_dists: Option<Vec<SparseDist>>,
     /// How the target samples.
     pub sampling: VerifySampling,
+    /// Plain continuation: with an empty draft, the target may go on
+    /// generating up to this many tokens after `next` on its own, in this one
+    /// round (the reply's `extended`). A client asks for it when drafting
+    /// does not pay and one token per round trip would waste the link.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extend: usize,
+    /// Tokens that end the answer: an extension stops after one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<u32>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A probability distribution over a few token ids (the rest have probability 0):
@@ -89,12 +102,26 @@ pub struct VerifyReply {
     pub session_len: usize,
     /// What the round cost the target.
     pub stats: TargetStats,
+    /// The target's own continuation after `next` (at most the round's
+    /// `extend` tokens, ending early after a stop token). `next` and all of
+    /// these but the last are now held in the session.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extended: Vec<u32>,
 }
 
 impl VerifyReply {
+    /// Adds the target's continuation after `next`: the session now holds
+    /// `next` and all of `tokens` but the last.
+    pub fn with_extension(mut self, tokens: Vec<u32>) -> Self {
+        self.session_len += tokens.len();
+        self.extended = tokens;
+        self
+    }
+
     /// Checks this reply against the round it answers, so that a client never
-    /// trusts a verifier's counts: `accepted` is at most the draft's length and
-    /// `session_len` is `base + context + accepted`. Returns `session_len`.
+    /// trusts a verifier's counts: `accepted` is at most the draft's length,
+    /// `extended` at most the round's `extend`, and `session_len` is
+    /// `base + context + accepted + extended`. Returns `session_len`.
     pub fn checked_session_len(&self, round: &VerifyRequest) -> Result<usize, String> {
         if self.accepted > round.draft.len() {
             return Err(format!(
@@ -103,7 +130,14 @@ impl VerifyReply {
                 round.draft.len()
             ));
         }
-        let expected = round.base + round.context.len() + self.accepted;
+        if self.extended.len() > round.extend {
+            return Err(format!(
+                "the verifier extended by {} tokens, more than the {} asked for",
+                self.extended.len(),
+                round.extend
+            ));
+        }
+        let expected = round.base + round.context.len() + self.accepted + self.extended.len();
         if self.session_len != expected {
             return Err(format!(
                 "the verifier holds {} tokens of the session, not the {expected} the round implies",
@@ -199,6 +233,8 @@ mod tests {
                 top_p: None,
                 seed: 0,
             },
+            extend: 0,
+            stop: Vec::new(),
         };
         let reply = |accepted, session_len| VerifyReply {
             accepted,
@@ -209,11 +245,34 @@ mod tests {
                 cached_tokens: 0,
                 forward_ms: 0.0,
             },
+            extended: Vec::new(),
         };
         assert_eq!(reply(2, 14).checked_session_len(&round), Ok(14));
         assert!(reply(2, 1_000_000).checked_session_len(&round).is_err());
         assert!(reply(2, 3).checked_session_len(&round).is_err());
         assert!(reply(4, 16).checked_session_len(&round).is_err());
+        // A plain round asking for up to 3 more tokens.
+        let plain = VerifyRequest {
+            draft: Vec::new(),
+            extend: 3,
+            ..round
+        };
+        assert_eq!(
+            reply(0, 12).with_extension(vec![7, 8]).checked_session_len(&plain),
+            Ok(14)
+        );
+        assert!(
+            reply(0, 12)
+                .with_extension(vec![7; 4])
+                .checked_session_len(&plain)
+                .is_err()
+        );
+        assert!(
+            reply(0, 13)
+                .with_extension(vec![7, 8])
+                .checked_session_len(&plain)
+                .is_err()
+        );
     }
 
     #[test]
@@ -237,6 +296,8 @@ mod tests {
                 top_p: Some(0.9),
                 seed: 3,
             },
+            extend: 0,
+            stop: vec![2],
         };
         let json = serde_json::to_string(&req).unwrap();
         assert_eq!(serde_json::from_str::<VerifyRequest>(&json).unwrap(), req);

@@ -73,10 +73,15 @@ impl Script {
         let next = self.target(&tokens, req.draft.get(accepted).copied());
         self.held = tokens;
         Some(VerifyReply {
-            accepted: if fault == Fault::OverAccept { req.draft.len() + 1 } else { accepted },
+            accepted: if fault == Fault::OverAccept {
+                req.draft.len() + 1
+            } else {
+                accepted
+            },
             next,
             session_len: self.held.len(),
             stats: TargetStats::default(),
+            extended: Vec::new(),
         })
     }
 }
@@ -141,7 +146,9 @@ fn assert_on_the_targets_path(script: &Script, tokens: &[u32]) {
 
 #[wasm_bindgen_test]
 async fn the_browser_driver_follows_the_target_through_rejections_lost_sessions_and_timeouts() {
-    let model = LocalModel::from_gguf(GGUF.to_vec(), Some("cpu".into()), None).await.unwrap();
+    let model = LocalModel::from_gguf(GGUF.to_vec(), Some("cpu".into()), None)
+        .await
+        .unwrap();
     let options = format!(r#"{{"model":"t","session":"s","maxTokens":{MAX_TOKENS},"roundTimeoutMs":300}}"#);
     for (name, fault) in [
         ("clean", (|_| Fault::None) as fn(usize) -> Fault),
@@ -159,19 +166,27 @@ async fn the_browser_driver_follows_the_target_through_rejections_lost_sessions_
             assert_eq!(out["timedOut"], u64::from(name == "stalled"), "{name}: {out}");
             let rounds = out["rounds"].as_u64().unwrap();
             assert_eq!(out["cloudTokens"]["output"].as_u64(), Some(rounds), "{out}");
-            assert_eq!(out["plainCloudTokens"]["output"].as_u64(), Some(tokens.len() as u64), "{out}");
+            assert_eq!(
+                out["plainCloudTokens"]["output"].as_u64(),
+                Some(tokens.len() as u64),
+                "{out}"
+            );
         }
     }
 }
 
 #[wasm_bindgen_test]
 async fn a_verifier_that_never_answers_or_overclaims_is_a_clear_error() {
-    let model = LocalModel::from_gguf(GGUF.to_vec(), Some("cpu".into()), None).await.unwrap();
+    let model = LocalModel::from_gguf(GGUF.to_vec(), Some("cpu".into()), None)
+        .await
+        .unwrap();
     let options = r#"{"model":"t","session":"s","maxTokens":8,"draftTokens":2,"roundTimeoutMs":50}"#;
     let script = Rc::new(RefCell::new(Script::default()));
     let err = speculate(&model, script, |_| Fault::Stall, options).await.unwrap_err();
     assert!(err.contains("within 50 ms (2 attempts)"), "{err}");
     let script = Rc::new(RefCell::new(Script::default()));
-    let err = speculate(&model, script, |_| Fault::OverAccept, options).await.unwrap_err();
+    let err = speculate(&model, script, |_| Fault::OverAccept, options)
+        .await
+        .unwrap_err();
     assert!(err.contains("accepted 3 tokens of a 2-token draft"), "{err}");
 }

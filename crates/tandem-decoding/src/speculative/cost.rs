@@ -22,6 +22,12 @@
 //! leaves plain decoding in place doubles the wait before the next one (up
 //! to [`PROBE_MAX`] rounds).
 //!
+//! A plain round pays the link for one token. Over a long link that alone
+//! can make plain rounds slower than the target streaming by itself, so a
+//! plain round asks the target to continue on its own ([`DraftLength::extension`]
+//! tokens, the round's `extend`): enough that the link costs at most
+//! [`LINK_SHARE`] of the tokens' time, up to [`EXTEND_MAX`].
+//!
 //! Before anything is timed it falls back to a relative model: a round costs
 //! `k · draft_cost + 1` target rounds.
 
@@ -29,6 +35,12 @@
 pub const PROBE_EVERY: usize = 8;
 /// The longest wait between probes.
 pub const PROBE_MAX: usize = 64;
+/// The largest share of a plain round's time the link may take before the
+/// round asks the target to continue by itself.
+pub const LINK_SHARE: f64 = 0.05;
+/// The most tokens a plain round asks the target to continue by (the answer
+/// then streams in pieces of this size).
+pub const EXTEND_MAX: usize = 32;
 
 /// Chooses the draft length (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -109,27 +121,55 @@ impl DraftLength {
     }
 
     /// Records a round's timing: the target ran `positions` positions in
-    /// `forward_ms` (0 when the verifier does not say), and the whole round
+    /// `forward_ms` (0 when the verifier does not say), then continued by
+    /// `extended` tokens on its own (one position each), and the whole round
     /// trip took `round_ms` as the client measured it.
-    pub fn observe_round(&mut self, positions: usize, forward_ms: f64, round_ms: f64) {
+    pub fn observe_round(&mut self, positions: usize, extended: usize, forward_ms: f64, round_ms: f64) {
         if !(round_ms.is_finite() && forward_ms.is_finite()) || round_ms < 0.0 || positions == 0 {
             return;
         }
-        if forward_ms > 0.0 && forward_ms <= round_ms {
-            self.forward.push(positions as f64, forward_ms);
+        let (forward_ms, steps) = if forward_ms > 0.0 && forward_ms <= round_ms {
             self.link_ms.push(round_ms - forward_ms);
+            (forward_ms, extended + 1)
         } else {
             // Nothing reported (or a clock that disagrees): the round trip is all we know.
-            self.forward.push(positions as f64, round_ms);
             self.link_ms.push(0.0);
+            (round_ms, extended + 1)
+        };
+        if extended == 0 {
+            self.forward.push(positions as f64, forward_ms);
+        } else {
+            // A plain round and its continuation: steps of one position each.
+            self.forward.push(1.0, forward_ms / steps as f64);
         }
     }
 
+    /// How many tokens a plain round should ask the target to continue by:
+    /// enough that the measured link costs at most [`LINK_SHARE`] of the
+    /// tokens' forward time (0 while untimed or where the link is free).
+    pub fn extension(&self) -> usize {
+        let (Some(link), Some(step)) = (self.link_ms.value(), self.forward.at(1.0)) else {
+            return 0;
+        };
+        if step <= 0.0 {
+            return 0;
+        }
+        // Less a hair, so that float noise in the averages does not add a token.
+        let tokens = (link / (LINK_SHARE * step) - 1e-6).ceil();
+        (tokens as usize).saturating_sub(1).min(EXTEND_MAX)
+    }
+
     /// Expected milliseconds per generated token with drafts of `k`
-    /// (`k = 0`: plain decoding), once draft steps and rounds are timed.
+    /// (`k = 0`: plain decoding, continued by [`Self::extension`] tokens),
+    /// once draft steps and rounds are timed.
     pub fn ms_per_token(&self, k: usize) -> Option<f64> {
-        let draft = if k == 0 { 0.0 } else { self.draft_ms.value()? };
-        let round = self.link_ms.value()? + self.forward.at((k + 1) as f64)?;
+        let link = self.link_ms.value()?;
+        if k == 0 {
+            let tokens = (self.extension() + 1) as f64;
+            return Some(link / tokens + self.forward.at(1.0)?);
+        }
+        let draft = self.draft_ms.value()?;
+        let round = link + self.forward.at((k + 1) as f64)?;
         Some((k as f64 * draft + round) / self.tokens_per_round(k))
     }
 
@@ -236,7 +276,7 @@ mod tests {
         for i in 0..40 {
             let positions = 2 + i % 7;
             let forward = f0 + f1 * positions as f64;
-            d.observe_round(positions, forward, forward + link);
+            d.observe_round(positions, 0, forward, forward + link);
             d.observe_draft_ms(draft_ms);
             d.observe(rate_rounds.0, rate_rounds.1);
         }
@@ -282,6 +322,33 @@ mod tests {
             d.observe(1, 0);
         }
         assert_eq!(d.next(), 0);
+    }
+
+    #[test]
+    fn over_a_long_link_plain_rounds_ask_the_target_to_go_on() {
+        // A CPU target (200 ms a position) and a poor drafter: plain rounds.
+        let near = timed(0.0, 200.0, 1.0, 70.0, (4, 0));
+        assert_eq!(
+            (near.next(), near.extension()),
+            (0, 0),
+            "a free link needs no continuation"
+        );
+        // 100 ms of link against 200 ms steps: 100 / (0.05 · 200) = 10 tokens a round.
+        let mut far = timed(0.0, 200.0, 100.0, 70.0, (4, 0));
+        assert_eq!((far.next(), far.extension()), (0, 9));
+        assert!(
+            (far.ms_per_token(0).unwrap() - 210.0).abs() < 1.0,
+            "{:?}",
+            far.ms_per_token(0)
+        );
+        // Its rounds then report 9 continued tokens; the per-step cost stays 200 ms.
+        for _ in 0..10 {
+            far.observe_round(1, 9, 2000.0, 2100.0);
+        }
+        assert_eq!(far.extension(), 9);
+        // A link ten times longer hits the cap.
+        let farther = timed(0.0, 200.0, 1000.0, 70.0, (4, 0));
+        assert_eq!(farther.extension(), EXTEND_MAX);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use tandem_protocol::verify::{SparseDist, TargetStats, VerifyReply, VerifyReques
 
 /// Most draft tokens one round may carry.
 pub const MAX_DRAFT: usize = 64;
+/// Most tokens a plain round may ask the target to continue by.
+pub const MAX_EXTEND: usize = 64;
+/// Most stop tokens a round may name.
+pub const MAX_STOP: usize = 16;
 
 /// What the target says about each draft position and the one after it
 /// (`draft.len() + 1` entries).
@@ -66,7 +70,23 @@ pub fn reply(req: &VerifyRequest, verdict: Verdict, stats: TargetStats) -> Verif
         next: verdict.next,
         session_len: req.base + req.context.len() + verdict.accepted,
         stats,
+        extended: Vec::new(),
     }
+}
+
+/// The sampler a plain round's continuation (`extend`) is drawn with:
+/// `None` for greedy (argmax), else the round's target sampling with a seed
+/// of its own, apart from the verdict's draws.
+pub fn continuation_sampler(req: &VerifyRequest) -> Result<Option<Sampler>, SpeculationError> {
+    requested_sampling(req)
+        .map(|config| {
+            Sampler::new(SamplingConfig {
+                seed: config.seed ^ 0xC0DE_C0DE,
+                ..config
+            })
+            .map_err(|e| SpeculationError::Invalid(e.to_string()))
+        })
+        .transpose()
 }
 
 /// Checks a round before any target work is spent on it.
@@ -80,6 +100,18 @@ pub fn validate(req: &VerifyRequest) -> Result<(), SpeculationError> {
             "a draft holds at most {MAX_DRAFT} tokens, got {}",
             req.draft.len()
         ));
+    }
+    if req.extend > MAX_EXTEND {
+        return invalid(format!(
+            "a round may ask for at most {MAX_EXTEND} more tokens, got {}",
+            req.extend
+        ));
+    }
+    if req.extend > 0 && !req.draft.is_empty() {
+        return invalid("`extend` continues a plain round: send it with an empty draft".into());
+    }
+    if req.stop.len() > MAX_STOP {
+        return invalid(format!("a round names at most {MAX_STOP} stop tokens"));
     }
     if req.base == 0 && req.context.is_empty() {
         return invalid("the first round must carry the prompt in `context`".into());
@@ -166,6 +198,8 @@ mod tests {
                 top_p: None,
                 seed: 7,
             },
+            extend: 0,
+            stop: Vec::new(),
         }
     }
 
@@ -209,5 +243,13 @@ mod tests {
         req.session = "s".into();
         req.sampling.temperature = f32::NAN;
         assert!(validate(&req).is_err());
+        req.sampling.temperature = 0.0;
+        req.extend = MAX_EXTEND;
+        validate(&req).unwrap();
+        req.extend = MAX_EXTEND + 1;
+        assert!(validate(&req).is_err(), "too long an extension");
+        req.extend = 1;
+        req.draft = vec![1];
+        assert!(validate(&req).is_err(), "an extension after a draft");
     }
 }

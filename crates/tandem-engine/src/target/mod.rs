@@ -211,6 +211,60 @@ impl Target {
         self.score(&req.session, req.base, &req.context, &req.draft, sampling.as_ref())
     }
 
+    /// Continues a judged plain round on its own (the round's `extend`): runs
+    /// `next`, draws the following token, and so on, up to `req.extend`
+    /// tokens or a stop token, greedily or with the round's sampling. The
+    /// session must hold exactly what the round's reply says (`held`);
+    /// afterwards it also holds `next` and every continuation token but the
+    /// last. Returns the continuation and the positions run.
+    pub fn extend_round(
+        &mut self,
+        req: &VerifyRequest,
+        held: usize,
+        next: u32,
+    ) -> Result<(Vec<u32>, usize), TargetError> {
+        let mut sampler = round::continuation_sampler(req).map_err(|e| TargetError::Invalid(e.to_string()))?;
+        let n = req
+            .extend
+            .min(self.model.config().max_position.saturating_sub(held + 1));
+        if n == 0 || req.stop.contains(&next) {
+            return Ok((Vec::new(), 0));
+        }
+        self.check_vocab([next].iter())?;
+        self.check_fits(held + n)?;
+        let Some(mut entry) = self.store.take_session(&req.session) else {
+            return Err(TargetError::SessionLost { held: 0, base: held });
+        };
+        if entry.tokens.len() != held {
+            let had = entry.tokens.len();
+            self.put_back(entry);
+            return Err(TargetError::SessionLost { held: had, base: held });
+        }
+        let mut out = Vec::with_capacity(n);
+        let mut last = next;
+        let result = (|| {
+            while out.len() < n {
+                entry.cache.truncate(entry.tokens.len());
+                let row = self.run(&[last], &mut entry.cache, 1)?.remove(0);
+                entry.tokens.push(last);
+                last = match &mut sampler {
+                    None => argmax(&row) as u32,
+                    Some(s) => s.sample(&row, History::NONE),
+                };
+                out.push(last);
+                if req.stop.contains(&last) {
+                    break;
+                }
+            }
+            Ok::<_, TargetError>(())
+        })();
+        // As for a round: one that failed while running leaves no entry behind.
+        result?;
+        self.put_back(entry);
+        let positions = out.len();
+        Ok((out, positions))
+    }
+
     /// vLLM-style prompt log-probabilities of `prompt` (top `top_n` per
     /// position) and the greedy next token, reusing the cached entry that
     /// shares the longest prefix.

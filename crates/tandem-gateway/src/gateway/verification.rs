@@ -61,7 +61,18 @@ impl<H: Host + 'static> Gateway<H> {
             Ok(v) => v,
             Err(e) => return invalid(e.to_string()),
         };
-        let reply = round::reply(&req, verdict, scored.stats);
+        let mut reply = round::reply(&req, verdict, scored.stats);
+        // A plain round may ask the target to go on by itself (in-process targets only).
+        if let Some(target) = local.filter(|_| req.extend > 0) {
+            match target.extend(&req, reply.session_len, verdict.next).await {
+                Ok((tokens, cost)) => {
+                    reply.stats.forward_tokens += cost.forward_tokens;
+                    reply.stats.forward_ms += cost.forward_ms;
+                    reply = reply.with_extension(tokens);
+                }
+                Err(e) => return e.response(),
+            }
+        }
         if let Some(mut held) = sent {
             held.truncate(reply.session_len);
             // Unstored, the session is lost: the next round gets 409 and resends it.
