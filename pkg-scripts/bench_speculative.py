@@ -80,6 +80,12 @@ def summarize(runs):
         "lookup_acceptance": sum(r.get("lookup_accepted", 0) for r in runs) / max(lookup_sent, 1) if lookup_sent else None,
         "lookup_rounds": sum(r.get("lookup_rounds", 0) for r in runs),
         "plain_rounds": sum(r.get("plain_rounds", 0) for r in runs),
+        # Tokens the target continued by itself after plain rounds, and rounds resent after a timeout.
+        "extended": sum(r.get("extended", 0) for r in runs),
+        "timed_out": sum(r.get("timed_out", 0) for r in runs),
+        # The target's work as billed (input positions, output passes) against plain cloud answers.
+        "cloud_tokens": [sum(r["cloud_tokens"][k] for r in runs) for k in ("input", "output")] if runs and "cloud_tokens" in runs[0] else None,
+        "plain_cloud_tokens": [sum(r["plain_cloud_tokens"][k] for r in runs) for k in ("input", "output")] if runs and "plain_cloud_tokens" in runs[0] else None,
         "passes_per_token": sum(r["rounds"] for r in runs) / max(generated, 1),
         "tokens_per_second": sum(r["tokens"] if isinstance(r["tokens"], int) else len(r["tokens"]) for r in runs)
         / sum(r["seconds"] for r in runs),
