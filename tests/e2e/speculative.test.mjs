@@ -7,9 +7,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
-import { homedir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -77,7 +77,12 @@ const round = (over = {}) => ({
 
 test("greedy speculation through the worker prints exactly the target's greedy output", async () => {
   assert.ok(reference.length > 20, reference);
-  const out = await speculate("--verifier", worker.url);
+  // Learned costs from an unreadable file are ignored, and this answer's are saved over it.
+  const costs = join(await mkdtemp(join(tmpdir(), "tandem-costs-")), "costs.json");
+  await writeFile(costs, "not json");
+  const out = await speculate("--verifier", worker.url, "--learned-costs", costs);
+  const learned = JSON.parse(await readFile(costs, "utf8"));
+  assert.ok(learned.rate > 0 && learned.rate < 1, JSON.stringify(learned));
   assert.equal(out.text.trimEnd(), reference);
   assert.equal(out.tokens.length, MAX_TOKENS);
   assert.ok(out.rounds > 0 && out.rounds <= MAX_TOKENS, `${out.rounds} rounds`);

@@ -4,13 +4,13 @@
 //! HTTP (`--verifier URL`, `POST /v1/verify`).
 
 use crate::models;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Instant;
 use tandem_decoding::chat::{Message, Role};
 use tandem_decoding::sampling::SamplingConfig;
-use tandem_decoding::speculative::{CloudTokens, DraftPolicy};
+use tandem_decoding::speculative::{CloudTokens, DraftLength, DraftPolicy};
 use tandem_engine::{LocalVerifier, SpeculateOptions, Target, Verifier, VerifyError};
 use tandem_protocol::verify::{VerifyRefusal, VerifyReply, VerifyRequest};
 
@@ -51,6 +51,13 @@ pub(crate) struct Args {
     /// milliseconds; a second timeout ends the answer with an error.
     #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     round_timeout_ms: u64,
+    /// With adaptive lengths (`-k 0`), start from the costs and acceptance an
+    /// earlier answer measured, kept in this JSON file, and save this
+    /// answer's there: a client that learned that plain rounds win starts
+    /// with them instead of paying for drafted rounds first. A missing or
+    /// unreadable file starts fresh.
+    #[arg(long)]
+    learned_costs: Option<std::path::PathBuf>,
     /// Draft with the model only: no prompt-lookup (n-gram) drafts from the conversation itself.
     #[arg(long)]
     no_lookup: bool,
@@ -183,6 +190,19 @@ impl Verifier for RemoteVerifier {
     }
 }
 
+/// Costs an earlier answer saved; `None` (start fresh) when the file is
+/// missing or not what this version writes.
+fn read_learned(path: &std::path::Path) -> Option<DraftLength> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(learned) => Some(learned),
+        Err(e) => {
+            eprintln!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
+}
+
 /// Milliseconds since the first call.
 fn now_ms() -> f64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -238,6 +258,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         lookup: !args.no_lookup,
         sampling: args.sampling.over(SamplingConfig::greedy()),
         round_timeout_ms: args.round_timeout_ms as f64,
+        learned: args.learned_costs.as_deref().and_then(read_learned),
         clock: Some(now_ms),
     };
     let started = Instant::now();
@@ -249,6 +270,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.learned_costs {
+        std::fs::write(path, serde_json::to_vec(&report.draft_length)?)
+            .with_context(|| format!("saving the learned costs to {}", path.display()))?;
+    }
     let tok_s = report.tokens.len() as f64 / seconds.max(1e-9);
     let stats = report.stats.pipeline;
     let spec = &report.stats;

@@ -8,7 +8,9 @@ use crate::target::{Target, TargetError};
 use crate::{Engine, EngineError, StopReason};
 use tandem_decoding::sampling::{Sampler, SamplingConfig};
 use tandem_decoding::speculative::round;
-use tandem_decoding::speculative::{DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
+use tandem_decoding::speculative::{
+    DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step,
+};
 use tandem_decoding::text::TextDelta;
 use tandem_models::KvCache;
 use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest};
@@ -127,6 +129,9 @@ pub struct SpeculateOptions {
     /// temperature, top-k and top-p (history rules such as the repetition penalty are
     /// ignored: see `SamplingConfig::without_history`).
     pub sampling: SamplingConfig,
+    /// With adaptive lengths: start from what an earlier answer against the
+    /// same drafter and verifier measured (its report's `draft_length`).
+    pub learned: Option<DraftLength>,
     /// A clock in milliseconds. With one, draft steps and rounds are timed
     /// and the adaptive policy picks lengths from measured costs (see
     /// `tandem_decoding::speculative::cost`).
@@ -144,6 +149,8 @@ pub struct SpeculateReport {
     pub stop: StopReason,
     /// Rounds, acceptance, draft steps, target time, resends.
     pub stats: SpeculationStats,
+    /// What the draft-length model measured, to start the next answer from.
+    pub draft_length: DraftLength,
 }
 
 /// The drafter's state: its KV cache and the tokens in it.
@@ -205,7 +212,7 @@ pub fn speculate(
         lookup: options.lookup,
         round_timeout_ms: options.round_timeout_ms,
     };
-    let mut spec = Speculation::new(prompt, config).map_err(failed)?;
+    let mut spec = Speculation::resume(prompt, config, options.learned.clone()).map_err(failed)?;
     let mut draft = Drafter {
         engine: drafter,
         cache: drafter.model().new_cache(),
@@ -272,6 +279,7 @@ pub fn speculate(
             Finish::MaxTokens => StopReason::MaxTokens,
         },
         stats: spec.stats(),
+        draft_length: spec.draft_length().clone(),
     })
 }
 

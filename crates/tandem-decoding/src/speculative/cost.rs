@@ -42,8 +42,9 @@ pub const LINK_SHARE: f64 = 0.05;
 /// then streams in pieces of this size).
 pub const EXTEND_MAX: usize = 32;
 
-/// Chooses the draft length (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
+/// Chooses the draft length (see the module docs). Serializable, so that a
+/// client can start its next answer from what this one measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DraftLength {
     rate: f64,
     min: usize,
@@ -81,6 +82,22 @@ impl DraftLength {
     /// Also considers plain decoding (`k = 0`) once rounds are timed.
     pub fn with_plain(mut self) -> Self {
         self.plain_allowed = true;
+        self
+    }
+
+    /// The same measurements within `min..=max` drafts, plain rounds
+    /// allowed: a client resuming from a saved copy keeps its own bounds,
+    /// whatever the copy says.
+    pub fn bounded(mut self, min: usize, max: usize) -> Self {
+        self.min = min.max(1);
+        self.max = max.max(self.min);
+        self.rate = if self.rate.is_finite() {
+            self.rate.clamp(0.0, 0.999)
+        } else {
+            0.5
+        };
+        self.plain_allowed = true;
+        self.probe_interval = self.probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
         self
     }
 
@@ -198,7 +215,7 @@ impl DraftLength {
 }
 
 /// An exponentially weighted mean (recent rounds count most).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Ema {
     value: Option<f64>,
 }
@@ -217,7 +234,7 @@ impl Ema {
 
 /// `y ≈ a + b·x` by exponentially weighted least squares; with too little
 /// spread in `x`, a flat line at the mean of `y`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct LineFit {
     /// Weighted sums of 1, x, x², y and x·y.
     sums: [f64; 5],
@@ -349,6 +366,21 @@ mod tests {
         // A link ten times longer hits the cap.
         let farther = timed(0.0, 200.0, 1000.0, 70.0, (4, 0));
         assert_eq!(farther.extension(), EXTEND_MAX);
+    }
+
+    #[test]
+    fn saved_costs_round_trip_and_a_resumed_copy_keeps_its_own_bounds() {
+        let d = timed(0.0, 200.0, 100.0, 70.0, (4, 0));
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<DraftLength>(&json).unwrap(), d);
+        // A copy edited to draft a billion tokens at an impossible rate.
+        let mut hostile: serde_json::Value = serde_json::from_str(&json).unwrap();
+        hostile["max"] = 1_000_000_000.into();
+        hostile["rate"] = 5.0.into();
+        let resumed = serde_json::from_value::<DraftLength>(hostile).unwrap().bounded(1, 8);
+        assert_eq!(resumed.max(), 8);
+        assert!(resumed.rate() < 1.0);
+        assert_eq!((resumed.next(), resumed.extension()), (d.next(), d.extension()));
     }
 
     #[test]

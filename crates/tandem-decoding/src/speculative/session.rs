@@ -256,7 +256,7 @@ impl Speculation {
             .map_err(|e| SpeculationError::Invalid(e.to_string()))?;
         let lengths = match (config.draft, learned) {
             (DraftPolicy::Fixed(k), _) => DraftLength::new(k, k, 0.0, 0.5),
-            (DraftPolicy::Adaptive { .. }, Some(learned)) => learned,
+            (DraftPolicy::Adaptive { min, max, .. }, Some(learned)) => learned.bounded(min, max),
             (DraftPolicy::Adaptive { min, max, draft_cost }, None) => {
                 DraftLength::new(min, max, draft_cost, 0.6).with_plain()
             }
