@@ -91,6 +91,16 @@ test("greedy speculation through the worker prints exactly the target's greedy o
   assert.ok(out.reused + out.discarded > 0, "the client drafted ahead while rounds were in flight");
 });
 
+test("an answer that ends by itself ends cleanly through the worker (the target's stop token comes back as vLLM sends it)", async () => {
+  const { stdout } = await run(TANDEM, [
+    "speculate", "--draft", DRAFT, "--target-name", TARGET, "--max-tokens", "16", "--json", "--verifier", worker.url,
+    "Answer with one word: what color is the sky on a clear day?",
+  ], { env: { ...process.env, TANDEM_TOKEN: TOKEN } });
+  const out = JSON.parse(stdout.trim().split("\n").at(-1));
+  assert.equal(out.stop, "Stop", JSON.stringify(out));
+  assert.match(out.text, /blue/i);
+});
+
 test("the same against tandem serve's in-process verifier, fixed k, without pipelining", async () => {
   const out = await speculate("--verifier", target.url, "-k", "4", "--no-pipeline");
   assert.equal(out.text.trimEnd(), reference);

@@ -295,18 +295,25 @@ fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<
     let mut next = first.next.clone();
     let mut finish = "length";
     while generated.len() < req.max_tokens {
-        if engine.stop_ids().contains(&next.token) {
+        // As vLLM does, a stop token ends the completion and is part of it (its token id and
+        // log-probability are reported; its text is not).
+        let stop = engine.stop_ids().contains(&next.token);
+        tokens.push(next.token);
+        generated.push(next);
+        if stop {
             finish = "stop";
             break;
         }
-        tokens.push(next.token);
-        generated.push(next);
         if generated.len() == req.max_tokens {
             break;
         }
         next = target.prompt_logprobs(&tokens, top_n).map_err(fail)?.next;
     }
-    let ids: Vec<u32> = generated.iter().map(|g| g.token).collect();
+    let ids: Vec<u32> = generated
+        .iter()
+        .map(|g| g.token)
+        .filter(|t| !engine.stop_ids().contains(t))
+        .collect();
     let text = engine
         .tokenizer()
         .decode(&ids)
