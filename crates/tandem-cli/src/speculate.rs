@@ -72,13 +72,18 @@ pub(crate) struct Args {
     backend: crate::generate::BackendArgs,
 }
 
+/// A reply and the number of the attempt it answers.
+type Arrived = (u64, Result<VerifyReply, VerifyError>);
+/// Where the verifier thread's replies arrive.
+type Replies = mpsc::Receiver<Arrived>;
+
 /// Verifies across HTTP on a thread of its own, so drafting goes on meanwhile.
 /// Each round is its own request, so a round sent again after a timeout does
 /// not queue behind the attempt that stalled; replies to attempts other than
 /// the latest are dropped.
 pub(crate) struct RemoteVerifier {
     requests: tokio::sync::mpsc::UnboundedSender<(u64, VerifyRequest)>,
-    replies: mpsc::Receiver<(u64, Result<VerifyReply, VerifyError>)>,
+    replies: Replies,
     /// The latest attempt's number.
     latest: u64,
 }
@@ -113,12 +118,21 @@ impl RemoteVerifier {
         })
     }
 
-    /// The latest attempt's reply among those that arrived.
-    fn latest(
-        &self,
-        (seq, reply): (u64, Result<VerifyReply, VerifyError>),
+    /// Takes what `recv` gives until the latest attempt's reply (replies to
+    /// abandoned attempts are dropped): `None` when `recv` has nothing now
+    /// (`Err(false)`), an error when the verifier thread stopped (`Err(true)`).
+    fn next_reply(
+        &mut self,
+        mut recv: impl FnMut(&Replies) -> Result<Arrived, bool>,
     ) -> Option<Result<VerifyReply, VerifyError>> {
-        (seq == self.latest).then_some(reply)
+        loop {
+            match recv(&self.replies) {
+                Ok((seq, reply)) if seq == self.latest => return Some(reply),
+                Ok(_) => {}
+                Err(false) => return None,
+                Err(true) => return Some(Err(VerifyError::Failed("the verifier thread has stopped".into()))),
+            }
+        }
     }
 }
 
@@ -153,40 +167,17 @@ impl Verifier for RemoteVerifier {
     }
 
     fn poll(&mut self) -> Option<Result<VerifyReply, VerifyError>> {
-        loop {
-            match self.replies.try_recv() {
-                Ok(arrived) => {
-                    if let Some(reply) = self.latest(arrived) {
-                        return Some(reply);
-                    }
-                }
-                Err(mpsc::TryRecvError::Empty) => return None,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Some(Err(VerifyError::Failed("the verifier thread has stopped".into())));
-                }
-            }
-        }
+        self.next_reply(|r| r.try_recv().map_err(|e| e == mpsc::TryRecvError::Disconnected))
     }
 
     fn wait(&mut self, timeout_ms: Option<f64>) -> Option<Result<VerifyReply, VerifyError>> {
         let deadline = timeout_ms.map(|ms| Instant::now() + std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-        loop {
-            let arrived = match deadline {
-                None => self.replies.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                Some(at) => self.replies.recv_timeout(at.saturating_duration_since(Instant::now())),
-            };
-            match arrived {
-                Ok(arrived) => {
-                    if let Some(reply) = self.latest(arrived) {
-                        return Some(reply);
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => return None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Some(Err(VerifyError::Failed("the verifier thread has stopped".into())));
-                }
-            }
-        }
+        self.next_reply(|r| match deadline {
+            None => r.recv().map_err(|_| true),
+            Some(at) => r
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+                .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected),
+        })
     }
 }
 

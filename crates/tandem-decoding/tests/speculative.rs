@@ -498,6 +498,27 @@ fn prompt_lookup_drafts_a_repeated_run_and_is_counted_apart() {
 }
 
 #[test]
+fn over_a_long_link_plain_continuation_wins_over_prompt_lookup() {
+    // The repeating prompt of the lookup test, from costs learned over a long link.
+    let mut prompt = target_greedy(&[3, 1], 40);
+    prompt.splice(0..0, [3, 1]);
+    let faults = Faults {
+        lookup: true,
+        far_link: true,
+        ..Faults::default()
+    };
+    let adaptive = DraftPolicy::Adaptive {
+        min: 1,
+        max: 8,
+        draft_cost: 0.1,
+    };
+    let (out, stats) = run(&prompt, 20, adaptive, 0, true, 0, faults, draft).unwrap();
+    assert_eq!(out, target_greedy(&prompt, 20));
+    assert_eq!(stats.lookup_rounds, 0, "{stats:?}");
+    assert!(stats.extended >= 10, "{stats:?}");
+}
+
+#[test]
 fn a_verifier_that_accepts_more_than_was_sent_is_an_error_not_a_panic() {
     let faults = Faults {
         over_accept: true,

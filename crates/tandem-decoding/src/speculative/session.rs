@@ -301,7 +301,10 @@ impl Speculation {
             let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
         }
-        if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
+        // Over a long link a plain round continued by the target beats a lookup round, which
+        // pays a round trip for its few accepted tokens.
+        let continued = k == 0 && self.lengths.extension() > 0;
+        if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop && !continued {
             let proposal = lookup::propose(self.pipeline.committed(), self.lengths.max().min(room));
             if proposal.len() >= k.max(1) {
                 let n = proposal.len();
