@@ -47,6 +47,9 @@ pub const EXTEND_MAX: usize = 32;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DraftLength {
     rate: f64,
+    /// Per-token acceptance of prompt-lookup drafts, apart from the model's.
+    #[serde(default = "half")]
+    lookup_rate: f64,
     min: usize,
     max: usize,
     draft_cost: f64,
@@ -66,6 +69,7 @@ impl DraftLength {
         let min = min.max(1);
         Self {
             rate: initial_rate.clamp(0.0, 0.999),
+            lookup_rate: half(),
             min,
             max: max.max(min),
             draft_cost: draft_cost.max(1e-6),
@@ -124,10 +128,44 @@ impl DraftLength {
             PROBE_EVERY
         };
         self.plain_streak = 0;
+        self.rate = self.updated(self.rate, proposed, accepted);
+    }
+
+    /// Records a prompt-lookup round: `accepted` of `proposed` tokens kept.
+    pub fn observe_lookup(&mut self, proposed: usize, accepted: usize) {
+        if proposed > 0 {
+            self.lookup_rate = self.updated(self.lookup_rate, proposed, accepted);
+        }
+    }
+
+    /// `rate` moved towards what a round of `proposed` tokens with `accepted` kept shows.
+    fn updated(&self, rate: f64, proposed: usize, accepted: usize) -> f64 {
         // Tokens up to and including the first rejection are the trials.
         let trials = (accepted + usize::from(accepted < proposed)) as f64;
         let observed = accepted as f64 / trials;
-        self.rate = ((1.0 - self.smoothing) * self.rate + self.smoothing * observed).clamp(0.0, 0.999);
+        ((1.0 - self.smoothing) * rate + self.smoothing * observed).clamp(0.0, 0.999)
+    }
+
+    /// How many of a prompt-lookup proposal's `offered` tokens to send
+    /// instead of the plan (a model draft of `k`, or a plain round for
+    /// `k = 0`): the length with the fewest expected milliseconds per token
+    /// at lookup's own acceptance, or `None` when no length beats the plan.
+    /// Lookup drafts cost nothing to make, but the target still runs every
+    /// position of them: on a target whose cost grows with positions, a
+    /// poor lookup loses. Until rounds are timed, all of them.
+    pub fn lookup_length(&self, offered: usize, k: usize) -> Option<usize> {
+        let (Some(plan), Some(link)) = (self.ms_per_token(k), self.link_ms.value()) else {
+            return (offered > 0).then_some(offered);
+        };
+        let cost = |n: usize| {
+            let forward = self.forward.at((n + 1) as f64).unwrap_or(f64::INFINITY);
+            (link + forward) / expected_tokens(self.lookup_rate, n)
+        };
+        (1..=offered)
+            .map(|n| (n, cost(n)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|&(_, ms)| ms < plan)
+            .map(|(n, _)| n)
     }
 
     /// Records how long one draft step took.
@@ -192,8 +230,7 @@ impl DraftLength {
 
     /// Expected tokens a round with a draft of `k` yields.
     pub fn tokens_per_round(&self, k: usize) -> f64 {
-        let a = self.rate;
-        (1.0 - a.powi(k as i32 + 1)) / (1.0 - a)
+        expected_tokens(self.rate, k)
     }
 
     /// The draft length for the next round: `0` means a plain round.
@@ -212,6 +249,17 @@ impl DraftLength {
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
         best(&relative)
     }
+}
+
+/// Tokens a round with a draft of `k` yields when each draft token is kept
+/// with probability `a` (until the first rejection), the target's own included.
+fn expected_tokens(a: f64, k: usize) -> f64 {
+    (1.0 - a.powi(k as i32 + 1)) / (1.0 - a)
+}
+
+/// The starting acceptance of prompt lookup (and of a saved copy without one).
+fn half() -> f64 {
+    0.5
 }
 
 /// An exponentially weighted mean (recent rounds count most).
@@ -366,6 +414,28 @@ mod tests {
         // A link ten times longer hits the cap.
         let farther = timed(0.0, 200.0, 1000.0, 70.0, (4, 0));
         assert_eq!(farther.extension(), EXTEND_MAX);
+    }
+
+    #[test]
+    fn lookup_drafts_are_sent_only_where_their_acceptance_pays_for_their_positions() {
+        // A CPU target (60 ms a pass and 140 ms a position, free link) with a drafter that is
+        // never right: plain rounds win.
+        let mut d = timed(60.0, 140.0, 0.0, 70.0, (4, 0));
+        assert_eq!(d.next(), 0);
+        for _ in 0..20 {
+            d.observe_lookup(6, 0);
+        }
+        assert_eq!(
+            d.lookup_length(6, 0),
+            None,
+            "a lookup that is never right costs positions"
+        );
+        for _ in 0..20 {
+            d.observe_lookup(6, 6);
+        }
+        assert_eq!(d.lookup_length(6, 0), Some(6), "one that is always right pays");
+        // Untimed, every offered token goes.
+        assert_eq!(DraftLength::new(1, 8, 0.1, 0.5).lookup_length(3, 2), Some(3));
     }
 
     #[test]

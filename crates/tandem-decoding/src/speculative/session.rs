@@ -305,9 +305,14 @@ impl Speculation {
         // pays a round trip for its few accepted tokens.
         let continued = k == 0 && self.lengths.extension() > 0;
         if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop && !continued {
-            let proposal = lookup::propose(self.pipeline.committed(), self.lengths.max().min(room));
-            if proposal.len() >= k.max(1) {
-                let n = proposal.len();
+            let mut proposal = lookup::propose(self.pipeline.committed(), self.lengths.max().min(room));
+            let n = if proposal.len() >= k.max(1) {
+                self.lengths.lookup_length(proposal.len(), k)
+            } else {
+                None
+            };
+            if let Some(n) = n {
+                proposal.truncate(n);
                 for token in proposal {
                     // A deterministic proposal: its distribution is one-hot (sent as such).
                     self.pipeline.push_draft(token, Vec::new());
@@ -433,6 +438,7 @@ impl Speculation {
         if self.looked_up {
             // Lookup's hits say nothing about the draft model's acceptance.
             self.stats.lookup_accepted += reply.accepted;
+            self.lengths.observe_lookup(round.draft.len(), reply.accepted);
         } else {
             self.lengths.observe(round.draft.len(), reply.accepted);
         }
