@@ -17,7 +17,9 @@
 //! round with an empty draft is plain decoding by the verifier (one token per
 //! round), so `k = 0` is a candidate too: when no draft length beats it, the
 //! client stops drafting, and after [`PROBE_EVERY`] plain rounds it drafts
-//! once more so that the acceptance estimate stays current. A probe costs
+//! once more so that the acceptance estimate stays current, unless no draft
+//! length would win even at an acceptance of [`OPTIMISTIC_RATE`] (the drafter
+//! is too slow for this target, whatever it proposes). A probe costs
 //! the drafter a catch-up over every token it missed, so each probe that
 //! leaves plain decoding in place doubles the wait before the next one (up
 //! to [`PROBE_MAX`] rounds).
@@ -35,6 +37,8 @@
 pub const PROBE_EVERY: usize = 8;
 /// The longest wait between probes.
 pub const PROBE_MAX: usize = 64;
+/// The acceptance at which a probe asks whether drafting could pay at all.
+pub const OPTIMISTIC_RATE: f64 = 0.95;
 /// The largest share of a plain round's time the link may take before the
 /// round asks the target to continue by itself.
 pub const LINK_SHARE: f64 = 0.05;
@@ -218,6 +222,11 @@ impl DraftLength {
     /// (`k = 0`: plain decoding, continued by [`Self::extension`] tokens),
     /// once draft steps and rounds are timed.
     pub fn ms_per_token(&self, k: usize) -> Option<f64> {
+        self.ms_per_token_at(k, self.rate)
+    }
+
+    /// The same at acceptance `rate`.
+    fn ms_per_token_at(&self, k: usize, rate: f64) -> Option<f64> {
         let link = self.link_ms.value()?;
         if k == 0 {
             let tokens = (self.extension() + 1) as f64;
@@ -225,7 +234,21 @@ impl DraftLength {
         }
         let draft = self.draft_ms.value()?;
         let round = link + self.forward.at((k + 1) as f64)?;
-        Some((k as f64 * draft + round) / self.tokens_per_round(k))
+        Some((k as f64 * draft + round) / expected_tokens(rate, k))
+    }
+
+    /// Whether some draft length would beat plain rounds if the drafter were
+    /// nearly always right ([`OPTIMISTIC_RATE`]). When not, the drafter is
+    /// too slow for this target whatever it proposes, and probing it (which
+    /// makes it read every token it skipped) only costs.
+    fn drafting_could_pay(&self) -> bool {
+        let Some(plain) = self.ms_per_token(0) else {
+            return true;
+        };
+        (self.min..=self.max).any(|k| {
+            self.ms_per_token_at(k, self.rate.max(OPTIMISTIC_RATE))
+                .is_some_and(|ms| ms < plain)
+        })
     }
 
     /// Expected tokens a round with a draft of `k` yields.
@@ -243,7 +266,8 @@ impl DraftLength {
         if self.ms_per_token(self.min).is_some() {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
-            let plain = self.plain_allowed && cost(0) <= cost(k) && self.plain_streak < self.probe_interval;
+            let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay();
+            let plain = self.plain_allowed && cost(0) <= cost(k) && !probe;
             return if plain { 0 } else { k };
         }
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
@@ -377,7 +401,8 @@ mod tests {
 
     #[test]
     fn plain_rounds_probe_a_draft_again_less_and_less_often() {
-        let mut d = timed(0.0, 200.0, 0.0, 70.0, (4, 0));
+        // A drafter that is never right, but fast enough to pay if it were.
+        let mut d = timed(100.0, 20.0, 0.0, 5.0, (4, 0));
         for wait in [PROBE_EVERY, 2 * PROBE_EVERY, 4 * PROBE_EVERY] {
             for _ in 0..wait {
                 assert_eq!(d.next(), 0);
@@ -436,6 +461,17 @@ mod tests {
         assert_eq!(d.lookup_length(6, 0), Some(6), "one that is always right pays");
         // Untimed, every offered token goes.
         assert_eq!(DraftLength::new(1, 8, 0.1, 0.5).lookup_length(3, 2), Some(3));
+    }
+
+    #[test]
+    fn a_drafter_too_slow_to_ever_pay_is_not_probed() {
+        // Every position costs the CPU target a decode step, and a draft step a third of one:
+        // even a drafter that is always right loses, so plain rounds never probe.
+        let mut d = timed(0.0, 200.0, 0.0, 70.0, (4, 0));
+        for _ in 0..4 * PROBE_MAX {
+            assert_eq!(d.next(), 0);
+            d.observe(0, 0);
+        }
     }
 
     #[test]
