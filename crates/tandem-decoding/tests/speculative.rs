@@ -516,6 +516,8 @@ fn over_a_long_link_plain_continuation_wins_over_prompt_lookup() {
     assert_eq!(out, target_greedy(&prompt, 20));
     assert_eq!(stats.lookup_rounds, 0, "{stats:?}");
     assert!(stats.extended >= 10, "{stats:?}");
+    // Billed like a plain cloud answer: every token generated once, as output.
+    assert_eq!(stats.cloud_tokens().output, out.len(), "{stats:?}");
 }
 
 #[test]

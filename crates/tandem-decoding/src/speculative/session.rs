@@ -89,7 +89,8 @@ pub struct SpeculationConfig {
 const TIMEOUT_RESENDS: usize = 1;
 
 /// What the target was paid for, counted as a provider bills: positions it
-/// ran are prompt (input) tokens, and each pass yields one output token.
+/// ran are prompt (input) tokens, and each pass yields one output token (a
+/// plain round's continuation one per token it generated).
 /// Against [`CloudTokens::plain`], this is what speculation saves or costs
 /// in cloud money at the provider's input and output prices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -194,11 +195,13 @@ impl SpeculationStats {
         self.pipeline.rounds as f64 / generated.max(1) as f64
     }
 
-    /// The target's work as a provider would bill it (see [`CloudTokens`]).
+    /// The target's work as a provider would bill it (see [`CloudTokens`]):
+    /// a continuation's tokens are generated, so they count as output, and
+    /// the positions run to produce them not as input.
     pub fn cloud_tokens(&self) -> CloudTokens {
         CloudTokens {
-            input: self.target_forward_tokens,
-            output: self.pipeline.rounds,
+            input: self.target_forward_tokens.saturating_sub(self.extended),
+            output: self.pipeline.rounds + self.extended,
         }
     }
 }
