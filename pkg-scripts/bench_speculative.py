@@ -231,15 +231,23 @@ def part2():
     config = os.path.join(tempfile.mkdtemp(), "gateway.json")
     with open(config, "w") as f:
         json.dump(GATEWAY, f)
-    server = subprocess.Popen(["ip", "netns", "exec", B, TANDEM, "serve", "--target", TARGET, "--config", config,
-                               "--listen", f"{IP_B}:{PORT}"], env={**os.environ, "BENCH_TOKEN": TOKEN},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def start_server():
+        proc = subprocess.Popen(["ip", "netns", "exec", B, TANDEM, "serve", "--target", TARGET, "--config", config,
+                                 "--listen", f"{IP_B}:{PORT}"], env={**os.environ, "BENCH_TOKEN": TOKEN},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_health(f"http://{IP_B}:{PORT}/health", A, proc)
+        return proc
+    server = None
     results = {}
     try:
-        wait_health(f"http://{IP_B}:{PORT}/health", A, server)
         prompts = [p for _, p in PROMPTS]
-        # The chat-formatted prompt ids, for the target-alone baseline over the link.
         for rtt in (0, 20, 50, 100):
+            # A fresh target per RTT: the target-alone baseline must not find its prompts in the
+            # completions prefix cache that the previous RTT's baseline filled.
+            if server:
+                server.kill()
+                server.wait()
+            server = start_server()
             relay = None
             if netem:
                 set_netem(rtt)
@@ -268,7 +276,8 @@ def part2():
                 if relay:
                     relay.kill()
     finally:
-        server.kill()
+        if server:
+            server.kill()
         subprocess.run(["ip", "netns", "del", A], capture_output=True)
         subprocess.run(["ip", "netns", "del", B], capture_output=True)
     print(f"\n({how})\n| RTT | target alone tok/s | speculative, pipelined | × | not pipelined | × | pipelined, warm | × | "
