@@ -186,9 +186,9 @@ impl TargetScorer for TargetHandle {
                     (result, started.elapsed().as_secs_f64() * 1000.0)
                 })
                 .await?;
-            let (tokens, positions) = result.map_err(score_error)?;
+            let tokens = result.map_err(score_error)?;
             let stats = TargetStats {
-                forward_tokens: positions,
+                forward_tokens: tokens.len(),
                 cached_tokens: 0,
                 forward_ms: (ms * 10.0).round() / 10.0,
             };

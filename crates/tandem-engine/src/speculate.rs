@@ -75,11 +75,11 @@ impl LocalVerifier {
         let verdict = round::judge(req, &scored.scores).map_err(|e| VerifyError::Failed(e.to_string()))?;
         let reply = round::reply(req, verdict, TargetStats::default());
         // A plain round may ask the target to go on by itself.
-        let (extended, positions) = target
+        let extended = target
             .extend_round(req, reply.session_len, verdict.next)
             .map_err(|e| VerifyError::Failed(e.to_string()))?;
         let stats = TargetStats {
-            forward_tokens: scored.forward_tokens + positions,
+            forward_tokens: scored.forward_tokens + extended.len(),
             cached_tokens: scored.cached_tokens,
             forward_ms: start.zip(clock).map_or(0.0, |(t0, now)| now() - t0),
         };

@@ -183,16 +183,16 @@ fn a_plain_rounds_continuation_is_the_targets_greedy_decoding_and_the_session_fo
     let req = plain(0, prompt.clone(), 4, Vec::new());
     let scored = target.score_round(&req).unwrap();
     let verdict = round::judge(&req, &scored.scores).unwrap();
-    let (extended, positions) = target.extend_round(&req, 8, verdict.next).unwrap();
+    let extended = target.extend_round(&req, 8, verdict.next).unwrap();
     assert_eq!(verdict.next, greedy[8]);
     assert_eq!(extended, greedy[9..13], "the continuation is greedy decoding");
-    assert_eq!(positions, 4);
+    assert_eq!(extended.len(), 4);
     // The session holds the prompt, next and all but the last continuation token: 12.
     let req = plain(12, vec![greedy[12]], 3, vec![greedy[14]]);
     let scored = target.score_round(&req).unwrap();
     let verdict = round::judge(&req, &scored.scores).unwrap();
     assert_eq!(verdict.next, greedy[13]);
-    let (extended, _) = target.extend_round(&req, 13, verdict.next).unwrap();
+    let extended = target.extend_round(&req, 13, verdict.next).unwrap();
     assert_eq!(extended, [greedy[14]], "ends at the stop token, included");
     // A continuation asked of a session that does not hold what the reply said is refused.
     assert!(matches!(

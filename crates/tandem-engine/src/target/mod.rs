@@ -216,19 +216,14 @@ impl Target {
     /// tokens or a stop token, greedily or with the round's sampling. The
     /// session must hold exactly what the round's reply says (`held`);
     /// afterwards it also holds `next` and every continuation token but the
-    /// last. Returns the continuation and the positions run.
-    pub fn extend_round(
-        &mut self,
-        req: &VerifyRequest,
-        held: usize,
-        next: u32,
-    ) -> Result<(Vec<u32>, usize), TargetError> {
+    /// last. Returns the continuation (one position was run per token).
+    pub fn extend_round(&mut self, req: &VerifyRequest, held: usize, next: u32) -> Result<Vec<u32>, TargetError> {
         let mut sampler = round::continuation_sampler(req).map_err(|e| TargetError::Invalid(e.to_string()))?;
         let n = req
             .extend
             .min(self.model.config().max_position.saturating_sub(held + 1));
         if n == 0 || req.stop.contains(&next) {
-            return Ok((Vec::new(), 0));
+            return Ok(Vec::new());
         }
         self.check_vocab([next].iter())?;
         self.check_fits(held + n)?;
@@ -242,9 +237,9 @@ impl Target {
         }
         let mut out = Vec::with_capacity(n);
         let mut last = next;
+        entry.cache.truncate(held);
         let result = (|| {
             while out.len() < n {
-                entry.cache.truncate(entry.tokens.len());
                 let row = self.run(&[last], &mut entry.cache, 1)?.remove(0);
                 entry.tokens.push(last);
                 last = match &mut sampler {
@@ -261,8 +256,7 @@ impl Target {
         // As for a round: one that failed while running leaves no entry behind.
         result?;
         self.put_back(entry);
-        let positions = out.len();
-        Ok((out, positions))
+        Ok(out)
     }
 
     /// vLLM-style prompt log-probabilities of `prompt` (top `top_n` per
