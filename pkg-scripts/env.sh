@@ -37,11 +37,13 @@ wasm_cargo() {
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm --features models \
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
-# The same, without local models: the shield-only package (www/pkg).
+# The same, without local models and without the sealed channel: the shield-only wasm
+# (`@tandem/web/shield`, www/pkg). It writes the same file name as the build above, so run
+# wasm-bindgen on one build's output before running the other.
 wasm_cargo_shield() {
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_RUSTFLAGS" \
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm \
-    --target wasm32-unknown-unknown --profile wasm-release --locked "${@:2}"
+    --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
 WASM_OUT="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
 export WASM_OUT

@@ -17,6 +17,7 @@ mod ctors;
 #[cfg(feature = "models")]
 mod model;
 mod options;
+#[cfg(feature = "seal")]
 mod seal;
 mod shield;
 #[cfg(feature = "models")]
@@ -27,6 +28,7 @@ pub use analyzer::{Analyzer, SentenceEncoder};
 #[cfg(feature = "models")]
 pub use model::LocalModel;
 pub use options::ShieldOptions;
+#[cfg(feature = "seal")]
 pub use seal::{SealClient, SealedExchange};
 pub use shield::{Shield, StreamRestorer};
 

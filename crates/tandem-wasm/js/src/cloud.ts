@@ -1,6 +1,7 @@
 // The edge worker, as the engine talks to it: OpenAI-style streamed chat completions and
 // `/v1/verify` rounds, each either plain or sealed end to end (HPKE, the wasm SealClient).
 import { SealClient } from "./wasm/tandem_wasm.js";
+import { bodyChunks, sseEvents } from "./sse.js";
 import type { ChatMessage } from "./types.js";
 
 /** The status of a `/v1/verify` round whose session the verifier lost (`VerifyRefusal::SessionLost` in tandem-protocol). */
@@ -48,7 +49,7 @@ export class Cloud {
     if (reply.status !== 200) throw new Error(`the worker answered ${reply.status}: ${await text(reply.body)}`);
     let usage: number | null = null;
     let done = false;
-    for await (const data of sse(reply.body)) {
+    for await (const { data } of sseEvents(reply.body)) {
       // After [DONE] the body is still read to its end: a sealed reply is checked whole (its
       // final record proves it was not cut), and an unread body would be aborted.
       if (done) continue;
@@ -107,7 +108,7 @@ export class Cloud {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (authorization) headers.authorization = authorization;
       const response = await connect(`${workerUrl}${path}`, { method: "POST", headers, body });
-      return { status: response.status, body: chunks(response) };
+      return { status: response.status, body: bodyChunks(response) };
     }
     const exchange = (await this.#sealClient(connect)).seal("POST", path, body, authorization);
     const response = await connect(`${workerUrl}/v1/sealed`, {
@@ -129,7 +130,7 @@ export class Cloud {
       throw new Error(`the worker refused the sealed request (${response.status}): ${refusal}`);
     }
     // The first opened chunk is the inner response head ({status, headers}); the rest is its body.
-    const opened = openSealed(exchange, chunks(response));
+    const opened = openSealed(exchange, bodyChunks(response));
     const head = await opened.next();
     if (head.done) throw new Error("the sealed response ended before its head");
     const { status } = JSON.parse(new TextDecoder().decode(head.value)) as { status: number };
@@ -150,20 +151,6 @@ export class Cloud {
   }
 }
 
-async function* chunks(response: Response): AsyncGenerator<Uint8Array> {
-  if (!response.body) return;
-  const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
-
 async function* openSealed(
   exchange: { push(bytes: Uint8Array): unknown[]; finish(): void },
   body: AsyncIterable<Uint8Array>,
@@ -179,24 +166,4 @@ async function text(body: AsyncIterable<Uint8Array>): Promise<string> {
   let out = "";
   for await (const bytes of body) out += decoder.decode(bytes, { stream: true });
   return out + decoder.decode();
-}
-
-/** The `data:` payloads of a server-sent event stream. */
-async function* sse(body: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const bytes of body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end: number;
-    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
-      const data = event
-        .split(/\r?\n/)
-        .filter((line) => line.startsWith("data:"))
-        .map((line) => line.slice(5).replace(/^ /, ""))
-        .join("\n");
-      if (data) yield data;
-    }
-  }
 }
