@@ -1,7 +1,7 @@
 // The browser extension (www/extension, built by `pkg-scripts/build-demo extension`) loaded
 // unpacked into headless Chromium, on a chat-like test page: personal data typed into a text
 // field is highlighted, one click redacts it, and the page's own request carries only
-// placeholders. The shield runs in the extension's service worker (the package's wasm).
+// placeholders. The shield runs in the extension's service worker (the package's shield-only wasm).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";

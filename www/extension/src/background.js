@@ -1,5 +1,6 @@
-// The extension's service worker: runs the Tandem shield (the package's wasm) for the content
-// scripts. Text is analyzed here, on the device; nothing is sent anywhere.
+// The extension's service worker: runs the Tandem shield (the package's shield-only wasm, as
+// @tandem/web/shield loads it) for the content scripts. Text is analyzed here, on the device;
+// nothing is sent anywhere.
 import init, { Shield } from "./wasm/tandem_wasm.js";
 
 // Service workers may not await at the top level: the wasm starts on the first message.
