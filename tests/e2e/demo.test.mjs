@@ -119,6 +119,58 @@ test("a chat with personal data round-trips through the cloud with none of it in
   await close();
 });
 
+test("engine.chat.completions.create answers in OpenAI's shapes: whole and streamed, sampling settings reach both sides, leaving the loop early stops the answer", async () => {
+  const { page, errors, sent, close } = await open(SMALL);
+  const r = await page.evaluate(async (seeded) => {
+    const engine = window.tandemEngine;
+    const local = { tandem: { route: "local" } };
+    const ask = (content, extra) => engine.chat.completions.create({ messages: [{ role: "user", content }], ...local, ...extra });
+    const whole = await ask("Say hello.", { max_tokens: 5 });
+    const sampled = { stream: true, max_tokens: 24, temperature: 0.8, top_p: 0.9, seed: 7 };
+    const chunks = [];
+    for await (const chunk of await ask("Name three colours.", sampled)) chunks.push(chunk);
+    const again = await ask("Name three colours.", { ...sampled, stream: false });
+    const other = await ask("Name three colours.", { ...sampled, stream: false, seed: 8 });
+    const cloud = await ask(`Mail ${seeded}`, { tandem: { route: "cloud" }, temperature: 0.3, top_p: 0.8, seed: 11, max_tokens: 20 });
+    let pieces = 0;
+    for await (const chunk of await ask("Write a long story about a lighthouse.", { stream: true, max_tokens: 200 })) if (chunk.choices[0]?.delta.content && ++pieces === 3) break;
+    const after = await ask("Say hello.", { max_tokens: 3 });
+    return { whole, chunks, again, other, cloud, pieces, after };
+  }, SEEDED[0]);
+
+  assert.equal(r.whole.object, "chat.completion");
+  assert.equal(r.whole.choices[0].finish_reason, "length");
+  assert.equal(r.whole.usage.completion_tokens, 5);
+  assert.ok(r.whole.usage.prompt_tokens > 5, JSON.stringify(r.whole.usage));
+  assert.equal(r.whole.choices[0].message.content, r.whole.tandem.text);
+  assert.equal(r.whole.tandem.mode, "local");
+
+  const [first, last] = [r.chunks[0], r.chunks.at(-1)];
+  assert.equal(first.choices[0].delta.role, "assistant");
+  assert.ok(r.chunks.every((c) => c.object === "chat.completion.chunk" && c.id === first.id), "one id for every chunk");
+  assert.ok(r.chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null && c.tandem.source === "local"));
+  assert.equal(last.tandem.route, "local");
+  assert.ok(last.usage.completion_tokens > 0);
+  const streamed = r.chunks.map((c) => c.choices[0].delta.content ?? "").join("");
+  assert.equal(streamed, last.tandem.text);
+  assert.equal(r.again.choices[0].message.content, streamed, "the same seed gives the same sampled answer");
+  assert.notEqual(r.other.choices[0].message.content, streamed, "another seed gives another sampled answer");
+
+  assert.equal(r.cloud.tandem.mode, "cloud");
+  assert.match(r.cloud.choices[0].message.content, /jane\.doe@example\.com/, "the echoed placeholder is restored");
+  const got = await (await fetch(`${upstream.url.replace("/v1", "")}/_control/requests`)).json();
+  const body = JSON.parse(got.at(-1).body);
+  assert.deepEqual([body.temperature, body.top_p, body.seed, body.max_tokens], [0.3, 0.8, 11, 20], "sampling settings reach the cloud");
+  for (const s of sent) assert.ok(!s.body.includes(SEEDED[0]), `the e-mail left the page in ${s.url}`);
+
+  assert.equal(r.pieces, 3);
+  assert.equal(r.after.usage.completion_tokens, 3, "the engine answers again after a stream was left early");
+  const tokens = await events(page, "token");
+  assert.ok(tokens.length < r.whole.usage.completion_tokens + r.chunks.length + 2 * 24 + 3 + 40, `the left stream kept generating (${tokens.length} token events)`);
+  assert.deepEqual(errors, []);
+  await close();
+});
+
 test("sealed: every request to the worker is sealed, and stale keys are fetched again once", async () => {
   const current = await (await fetch(`${worker.url}/v1/seal/keys`)).text();
   // The first answer is a key the worker does not have (as after a rotation), then the real ones.

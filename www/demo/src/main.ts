@@ -7,7 +7,7 @@
 // cascade (TOKENS:MIN_MEAN_LOGPROB, e.g. 8:-1.5: local answers the model is unsure of go to the cloud). URLs from the query string must be this page's origin or loopback: a link
 // must not point the demo at someone else's worker, which would read the chats. The token is
 // removed from the address bar once read.
-import { createEngine, type ChatMessage, type Detection, type Engine, type EngineEvents, type EngineOptions } from "@tandem/web";
+import { createEngine, type ChatMessage, type ChatResult, type Detection, type Engine, type EngineEvents, type EngineOptions } from "@tandem/web";
 
 const params = new URLSearchParams(location.search);
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -151,11 +151,17 @@ async function ask(engine: Engine, text: string) {
   stop.disabled = false;
   send.disabled = true;
   try {
-    const result = await engine.chat(history, {
-      signal: controller.signal,
-      route: routeSelect.value as "auto" | "local" | "cloud",
-      onToken: (piece, source) => answer.append(element("span", `tok ${source}`, piece)),
-    });
+    const stream = await engine.chat.completions.create(
+      { messages: history, stream: true, tandem: { route: routeSelect.value as "auto" | "local" | "cloud" } },
+      { signal: controller.signal },
+    );
+    let result: ChatResult | null = null;
+    for await (const chunk of stream) {
+      const piece = chunk.choices[0]?.delta.content;
+      if (piece && chunk.tandem && "source" in chunk.tandem) answer.append(element("span", `tok ${chunk.tandem.source}`, piece));
+      if (chunk.tandem && "route" in chunk.tandem) result = chunk.tandem;
+    }
+    if (!result) throw new Error("the answer ended without its report");
     history.push({ role: "assistant", content: result.text });
     reply.dataset.mode = result.mode;
     meta.append(` · ${result.mode}${result.offline ? " (offline)" : ""} · ${result.usage.localTokens + result.usage.cloudTokens} tokens`);

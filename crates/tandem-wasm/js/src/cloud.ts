@@ -18,6 +18,20 @@ interface Reply {
   body: AsyncIterable<Uint8Array>;
 }
 
+/** The sampling settings of one cloud answer (`undefined`: the cloud model's default). */
+export interface CloudSampling {
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** How a cloud answer ended: output tokens as the worker reported them, and its finish reason. */
+export interface CloudEnd {
+  completionTokens: number | null;
+  finishReason: string | null;
+}
+
 /** Settings of the link to the worker. */
 export interface CloudConfig {
   workerUrl: string;
@@ -42,12 +56,13 @@ export class Cloud {
     this.#config = { ...config, workerUrl: config.workerUrl.replace(/\/+$/, "") };
   }
 
-  /** Streams a chat completion's content deltas; usage (when the worker reports it) at the end. */
-  async *chat(model: string, messages: ChatMessage[], maxTokens: number, signal?: AbortSignal): AsyncGenerator<string, number | null> {
-    const body = JSON.stringify({ model, messages, stream: true, max_tokens: maxTokens, stream_options: { include_usage: true } });
+  /** Streams a chat completion's content deltas; at the end, its output tokens (when the worker reports them) and finish reason. */
+  async *chat(model: string, messages: ChatMessage[], sampling: CloudSampling, signal?: AbortSignal): AsyncGenerator<string, CloudEnd> {
+    const { maxTokens, temperature, topP, seed } = sampling;
+    const body = JSON.stringify({ model, messages, stream: true, max_tokens: maxTokens, temperature, top_p: topP, seed, stream_options: { include_usage: true } });
     const reply = await this.#post("/v1/chat/completions", body, signal);
     if (reply.status !== 200) throw new Error(`the worker answered ${reply.status}: ${await text(reply.body)}`);
-    let usage: number | null = null;
+    const end: CloudEnd = { completionTokens: null, finishReason: null };
     let done = false;
     for await (const { data } of sseEvents(reply.body)) {
       // After [DONE] the body is still read to its end: a sealed reply is checked whole (its
@@ -57,19 +72,20 @@ export class Cloud {
         done = true;
         continue;
       }
-      let event: { choices?: { delta?: { content?: string } }[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
+      let event: { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
       try {
         event = JSON.parse(data);
       } catch {
         throw new Error(`the worker sent an event that is not JSON: ${data.slice(0, 80)}`);
       }
       if (event.error) throw new Error(`the cloud model failed mid-answer: ${event.error.message ?? "unknown error"}`);
-      if (event.usage?.completion_tokens != null) usage = event.usage.completion_tokens;
+      if (event.usage?.completion_tokens != null) end.completionTokens = event.usage.completion_tokens;
+      end.finishReason = event.choices?.[0]?.finish_reason ?? end.finishReason;
       const piece = event.choices?.[0]?.delta?.content;
       if (piece) yield piece;
     }
     if (!done) throw new Error("the cloud answer ended before it was complete (no [DONE])");
-    return usage;
+    return end;
   }
 
   /** One `/v1/verify` round; `null` when the worker lost the session (409). */

@@ -3,12 +3,13 @@
 // Worker by default (see remote.ts); the API is the same.
 import init, { Analyzer, LocalModel, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
 import { Cloud, CloudUnreachable } from "./cloud.js";
+import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
 import { Emitter } from "./events.js";
 import { fetchModelFile, loadManifest, localBudget, pickLocalModel, pruneCache, type Progress } from "./models.js";
 import type {
   CascadeBar,
+  ChatCompletions,
   ChatMessage,
-  ChatOptions,
   ChatResult,
   Detection,
   DevicePreference,
@@ -87,9 +88,9 @@ export class InlineEngine implements Engine {
     this.#analyzer = this.#local = null;
   }
 
-  chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    return this.#serial(() => this.#chat(messages, options));
-  }
+  readonly chat: ChatCompletions = chatCompletions((body, signal) =>
+    answerChunks((messages, settings, onToken) => this.#serial(() => this.#chat(messages, settings, onToken)), body, signal),
+  );
 
   async #load(): Promise<void> {
     const o = this.#options;
@@ -162,7 +163,7 @@ export class InlineEngine implements Engine {
     return this.#entities.get(text) ?? (await this.#analyze(text))?.modelEntities;
   }
 
-  async #chat(messages: ChatMessage[], options: ChatOptions): Promise<ChatResult> {
+  async #chat(messages: ChatMessage[], options: AnswerSettings, onToken: OnToken): Promise<ChatResult> {
     const last = messages.findLast((m) => m.role === "user");
     if (!last) throw new Error("chat needs at least one user message");
     options.signal?.throwIfAborted();
@@ -189,6 +190,10 @@ export class InlineEngine implements Engine {
     this.#events.emit("route", route);
 
     const maxTokens = options.maxTokens ?? this.#options.maxTokens ?? 256;
+    const say: OnToken = (piece, source) => {
+      this.#events.emit("token", { text: piece, source });
+      onToken(piece, source);
+    };
     const usage = emptyUsage();
     let offline = !online;
     const redactAll = async (): Promise<ChatMessage[]> => {
@@ -199,7 +204,7 @@ export class InlineEngine implements Engine {
     /** The cloud's answer; `null` when the cloud is unreachable and the local model can answer instead. */
     const cloud = async (): Promise<Answer | null> => {
       try {
-        return await this.#cloudAnswer(await redactAll(), maxTokens, usage, options);
+        return await this.#cloudAnswer(await redactAll(), maxTokens, usage, options, say);
       } catch (err) {
         if (!(err instanceof CloudUnreachable) || !this.#local) throw err;
         offline = true;
@@ -217,7 +222,7 @@ export class InlineEngine implements Engine {
     if (!result) {
       // The cascade watches only answers the router sent here on its own, with a cloud to switch to.
       const bar = route.reason.kind === "localSuffices" && cloudAvailable && this.#options.cascade ? this.#options.cascade : undefined;
-      const local = await this.#localAnswer(messages, maxTokens, usage, options, bar);
+      const local = await this.#localAnswer(messages, maxTokens, usage, options, say, bar);
       if (local.cascade && !local.cascade.keepLocal && bar) {
         const { meanLogprob, tokens } = local.cascade;
         route = {
@@ -228,7 +233,7 @@ export class InlineEngine implements Engine {
         };
         this.#events.emit("redaction", { original: last.content, redacted: redactedLast.text, entities: redactedLast.entities, sent: true });
         this.#events.emit("route", route);
-        result = (await cloud()) ?? (await this.#localAnswer(messages, maxTokens, usage, options));
+        result = (await cloud()) ?? (await this.#localAnswer(messages, maxTokens, usage, options, say));
       } else {
         result = local;
       }
@@ -241,6 +246,8 @@ export class InlineEngine implements Engine {
       text: result.text,
       route: route.route,
       mode: result.mode,
+      finishReason: result.finishReason,
+      promptTokens: result.promptTokens,
       explanation: route.explanation,
       offline,
       redactions: redactedLast.entities.length,
@@ -276,7 +283,7 @@ export class InlineEngine implements Engine {
   }
 
   /** The cloud's answer, streamed through the restorer: plain, or speculative with the local model drafting. */
-  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions): Promise<Answer> {
+  async #cloudAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: AnswerSettings, say: OnToken): Promise<Answer> {
     const cloud = this.#cloud!;
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
     const restorer = this.#shield.restorer();
@@ -285,19 +292,20 @@ export class InlineEngine implements Engine {
       const restored = restorer.push(piece);
       if (!restored) return;
       text += restored;
-      this.#events.emit("token", { text: restored, source: "cloud" });
-      options.onToken?.(restored, "cloud");
+      say(restored, "cloud");
     };
     const inputTokens = estimateTokens(messages.map((m) => m.content).join("\n"));
     const spec = this.#options.speculative;
     let mode: ChatResult["mode"] = "cloud";
+    let finishReason: ChatResult["finishReason"] = "stop";
     let speculativeCost: number | undefined;
+    const sampling = { temperature: options.temperature, topP: options.topP, seed: options.seed };
     if (spec && this.#local) {
       mode = "speculative";
       const session = crypto.randomUUID();
       const outcome = await this.#local.speculate(
         messages,
-        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens },
+        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens, ...sampling },
         (request: object) => {
           options.signal?.throwIfAborted();
           return cloud.verify(request, options.signal);
@@ -309,6 +317,7 @@ export class InlineEngine implements Engine {
         },
       );
       usage.cloudTokens = outcome.tokens.length;
+      if (outcome.stopReason === "max_tokens") finishReason = "length";
       usage.drafted = outcome.drafted;
       usage.accepted = outcome.accepted;
       usage.targetPasses = outcome.rounds;
@@ -319,28 +328,27 @@ export class InlineEngine implements Engine {
       speculativeCost = price(outcome.cloudTokens);
       usage.saved += price(outcome.plainCloudTokens) - speculativeCost;
     } else {
-      const stream = cloud.chat(this.#options.cloudModel ?? "default", messages, maxTokens, options.signal);
+      const model = options.model ?? this.#options.cloudModel ?? "default";
+      const stream = cloud.chat(model, messages, { maxTokens, ...sampling }, options.signal);
       let pieces = 0;
-      let reported: number | null = null;
       for (;;) {
         const next = await stream.next();
         if (next.done) {
-          reported = next.value;
+          usage.cloudTokens = next.value.completionTokens ?? Math.max(pieces, estimateTokens(text));
+          if (next.value.finishReason === "length") finishReason = "length";
           break;
         }
         pieces++;
         emit(next.value);
       }
-      usage.cloudTokens = reported ?? Math.max(pieces, estimateTokens(text));
     }
     const rest = restorer.finish();
     if (rest) {
       text += rest;
-      this.#events.emit("token", { text: rest, source: "cloud" });
-      options.onToken?.(rest, "cloud");
+      say(rest, "cloud");
     }
     usage.cost = speculativeCost ?? (inputTokens * pricing.inputPerMTok + usage.cloudTokens * pricing.outputPerMTok) / 1e6;
-    return { text, mode, withheld: restorer.withheld };
+    return { text, mode, withheld: restorer.withheld, finishReason, promptTokens: inputTokens };
   }
 
   /**
@@ -348,23 +356,27 @@ export class InlineEngine implements Engine {
    * With a cascade `bar`, its first tokens are held back until judged, and an answer that fails
    * the bar stops with nothing shown (`cascade.keepLocal` false).
    */
-  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: ChatOptions, bar?: CascadeBar): Promise<Answer & { cascade?: GenerationResult["cascade"] }> {
+  async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: AnswerSettings, say: OnToken, bar?: CascadeBar): Promise<Answer & { cascade?: GenerationResult["cascade"] }> {
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
-    const result = await this.#local!.chat(messages, { maxTokens, ...(bar && { cascade: bar }) }, (piece: string) => {
+    const sampling = { temperature: options.temperature, topP: options.topP, seed: options.seed };
+    const result = await this.#local!.chat(messages, { maxTokens, ...sampling, ...(bar && { cascade: bar }) }, (piece: string) => {
       options.signal?.throwIfAborted(); // a throw here stops the generation
-      this.#events.emit("token", { text: piece, source: "local" });
-      options.onToken?.(piece, "local");
+      say(piece, "local");
     });
     usage.localTokens += result.tokens.length;
     if (result.stopReason !== "cascade") {
       usage.saved += (result.promptTokens * pricing.inputPerMTok + result.tokens.length * pricing.outputPerMTok) / 1e6;
     }
-    return { text: result.text, mode: "local", withheld: 0, cascade: result.cascade };
+    const finishReason = result.stopReason === "max_tokens" ? "length" : "stop";
+    return { text: result.text, mode: "local", withheld: 0, finishReason, promptTokens: result.promptTokens, cascade: result.cascade };
   }
 }
 
 /** An answer as `chat` reports it. */
-type Answer = { text: string; mode: ChatResult["mode"]; withheld: number };
+type Answer = Pick<ChatResult, "text" | "mode" | "withheld" | "finishReason" | "promptTokens">;
+
+/** Where each restored piece of an answer goes: the `token` event and the caller's chunks. */
+type OnToken = (text: string, source: Route) => void;
 
 /**
  * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,

@@ -6,7 +6,8 @@
  * import { createEngine } from "@tandem/web";
  * const engine = await createEngine({ workerUrl: "https://ai.example.com", token, manifestUrl: "/models/manifest.json" });
  * engine.on("route", (r) => console.log(r.route, r.explanation));
- * const { text } = await engine.chat([{ role: "user", content: "Mail jane@example.com a haiku" }], { onToken: print });
+ * const stream = await engine.chat.completions.create({ messages: [{ role: "user", content: "Mail jane@example.com a haiku" }], stream: true });
+ * for await (const chunk of stream) print(chunk.choices[0]?.delta.content ?? "");
  * ```
  * @packageDocumentation
  */

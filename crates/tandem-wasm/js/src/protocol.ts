@@ -1,10 +1,11 @@
 // Messages between the page and the engine's Web Worker.
-import type { ChatMessage, ChatOptions, EngineEvents, EngineEventType, EngineOptions } from "./types.js";
+import type { CompletionBody } from "./completions.js";
+import type { ChatCompletionChunk, EngineEvents, EngineEventType, EngineOptions } from "./types.js";
 
 /** Page → worker. */
 export type ToWorker =
   | { kind: "init"; options: EngineOptions }
-  | { kind: "call"; id: number; method: "chat"; args: [ChatMessage[], Omit<ChatOptions, "onToken" | "signal">] }
+  | { kind: "call"; id: number; method: "chat"; args: [CompletionBody] }
   | { kind: "call"; id: number; method: "redact" | "restore"; args: [string] }
   | { kind: "call"; id: number; method: "reset"; args: [] }
   | { kind: "abort"; id: number }
@@ -15,6 +16,6 @@ export type FromWorker =
   | { kind: "event"; type: EngineEventType; event: EngineEvents[EngineEventType] }
   | { kind: "ready"; info: EngineEvents["ready"] }
   | { kind: "failed"; message: string }
-  | { kind: "token"; id: number; text: string; source: "local" | "cloud" }
+  | { kind: "chunk"; id: number; chunk: ChatCompletionChunk }
   | { kind: "result"; id: number; value: unknown }
   | { kind: "error"; id: number; message: string; name: string };

@@ -1,13 +1,15 @@
 // The engine seen from the page when it runs in a Web Worker: the same API as InlineEngine,
 // every call and event carried by postMessage; an AbortSignal aborts the worker's call.
+import { ChunkQueue, chatCompletions, type CompletionBody } from "./completions.js";
 import { Emitter } from "./events.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
-import type { ChatMessage, ChatOptions, ChatResult, Engine, EngineEvents, EngineEventType, EngineOptions, Redaction } from "./types.js";
+import type { ChatCompletionChunk, ChatCompletions, Engine, EngineEvents, EngineEventType, EngineOptions, Redaction } from "./types.js";
 
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
-  onToken?: ChatOptions["onToken"];
+  /** A streamed answer's chunks. */
+  onChunk?(chunk: ChatCompletionChunk): void;
 }
 
 /** An engine whose models run in a dedicated Web Worker. */
@@ -55,17 +57,23 @@ export class OffThreadEngine implements Engine {
     return this.#events.on(type, listener);
   }
 
-  chat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-    const { onToken, signal, ...rest } = options;
+  readonly chat: ChatCompletions = chatCompletions((body, signal) => this.#stream(body, signal));
+
+  /** Runs one answer in the worker; its chunks arrive by postMessage. Aborting or closing the loop early aborts it there. */
+  #stream(body: CompletionBody, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk> {
     signal?.throwIfAborted();
     const id = this.#nextId++;
-    const result = this.#call<ChatResult>(id, { kind: "call", id, method: "chat", args: [messages, rest] }, onToken);
-    if (signal) {
-      const abort = () => this.#send({ kind: "abort", id });
-      signal.addEventListener("abort", abort, { once: true });
-      result.finally(() => signal.removeEventListener("abort", abort)).catch(() => undefined);
-    }
-    return result;
+    const abort = () => this.#send({ kind: "abort", id });
+    const queue = new ChunkQueue<ChatCompletionChunk>(abort);
+    signal?.addEventListener("abort", abort, { once: true });
+    const settle = () => signal?.removeEventListener("abort", abort);
+    this.#pending.set(id, {
+      resolve: () => (settle(), queue.end()),
+      reject: (err) => (settle(), queue.fail(err)),
+      onChunk: (chunk) => queue.push(chunk),
+    });
+    this.#send({ kind: "call", id, method: "chat", args: [body] });
+    return queue;
   }
 
   redact(text: string): Promise<Redaction> {
@@ -89,9 +97,9 @@ export class OffThreadEngine implements Engine {
     this.#pending.clear();
   }
 
-  #call<T>(id: number, message: ToWorker, onToken?: ChatOptions["onToken"]): Promise<T> {
+  #call<T>(id: number, message: ToWorker): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onToken });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.#send(message);
     });
   }
@@ -106,15 +114,11 @@ export class OffThreadEngine implements Engine {
       this.#events.emit(data.type, data.event as never);
       return;
     }
-    if (data.kind !== "token" && data.kind !== "result" && data.kind !== "error") return;
+    if (data.kind !== "chunk" && data.kind !== "result" && data.kind !== "error") return;
     const pending = this.#pending.get(data.id);
     if (!pending) return;
-    if (data.kind === "token") {
-      try {
-        pending.onToken?.(data.text, data.source);
-      } catch (err) {
-        console.warn("tandem: onToken threw", err);
-      }
+    if (data.kind === "chunk") {
+      pending.onChunk?.(data.chunk);
     } else if (data.kind === "result") {
       this.#pending.delete(data.id);
       pending.resolve(data.value);

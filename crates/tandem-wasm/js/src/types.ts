@@ -136,24 +136,101 @@ export interface CascadeBar {
   minMeanLogprob: number;
 }
 
-/** Per-call settings of `chat`. */
-export interface ChatOptions {
-  /** Called with each piece of the (restored) answer as it arrives. */
-  onToken?: (text: string, source: Route) => void;
+/**
+ * A request of `engine.chat.completions.create`, as OpenAI's chat completions API has it. The
+ * sampling settings reach whichever model answers: the local one, the cloud, or both when
+ * speculating.
+ */
+export interface ChatCompletionCreateParams {
+  messages: ChatMessage[];
+  /** The cloud model for this answer (default: `EngineOptions.cloudModel`). */
+  model?: string;
+  /** `true`: an async iterable of chunks; otherwise the whole completion. */
+  stream?: boolean | null;
+  max_tokens?: number | null;
+  /** Takes precedence over `max_tokens`, as in OpenAI's API. */
+  max_completion_tokens?: number | null;
+  /** Default 0 (greedy) for the local model; the cloud model's own default in the cloud. */
+  temperature?: number | null;
+  top_p?: number | null;
+  /** The same seed gives the same local (and speculative) answer. */
+  seed?: number | null;
+  /** Aborts the answer (as the OpenAI SDK's second argument's `signal` does too). */
   signal?: AbortSignal;
-  /** Overrides the router for this call. */
-  route?: "auto" | Route;
-  maxTokens?: number;
+  /** Tandem's own settings for this call. */
+  tandem?: {
+    /** Overrides the router for this call. */
+    route?: "auto" | Route;
+  };
+}
+
+/** The second argument of `create`, as in the OpenAI SDK. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+/** Why an answer ended: its natural end, or `max_tokens`. */
+export type FinishReason = "stop" | "length";
+
+/** Token counts in OpenAI's shape (the prompt estimated at four characters a token where no tokenizer counted). */
+export interface CompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+/** One streamed piece of an answer, as OpenAI's `chat.completion.chunk`. */
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  choices: { index: 0; delta: { role?: "assistant"; content?: string }; finish_reason: FinishReason | null }[];
+  /** On the last chunk only. */
+  usage?: CompletionUsage;
+  /**
+   * Tandem's report: on content chunks, which side wrote the piece (`{ source }`); on the last
+   * chunk, the whole answer's route, mode, redactions and usage (`ChatResult`).
+   */
+  tandem?: { source: Route } | ChatResult;
+}
+
+/** A whole answer, as OpenAI's `chat.completion`. */
+export interface ChatCompletion {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: { index: 0; message: { role: "assistant"; content: string }; finish_reason: FinishReason }[];
+  usage: CompletionUsage;
+  tandem: ChatResult;
+}
+
+/** `engine.chat`: OpenAI's chat completions API, answered by the engine's pipeline. */
+export interface ChatCompletions {
+  completions: {
+    /**
+     * Runs shield → router → local answer or cloud (plain or speculative) → restore. With
+     * `stream: true` it resolves to the chunks (leaving the loop early aborts the answer),
+     * otherwise to the whole completion.
+     */
+    create(body: ChatCompletionCreateParams & { stream: true }, options?: RequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
+    create(body: ChatCompletionCreateParams & { stream?: false | null }, options?: RequestOptions): Promise<ChatCompletion>;
+    create(body: ChatCompletionCreateParams, options?: RequestOptions): Promise<AsyncIterable<ChatCompletionChunk> | ChatCompletion>;
+  };
 }
 
 /** How the answer was produced. */
 export type ChatMode = "local" | "cloud" | "speculative";
 
-/** What `chat` resolves to. */
+/** What Tandem reports about an answer: the `tandem` field of a completion and of its last chunk. */
 export interface ChatResult {
   text: string;
   route: Route;
   mode: ChatMode;
+  finishReason: FinishReason;
+  /** The prompt's tokens: counted by the local model's tokenizer, estimated for the cloud. */
+  promptTokens: number;
   /** The router's sentence for this route. */
   explanation: string;
   /** True when the cloud was unreachable and the answer is local for that reason. */
@@ -235,8 +312,8 @@ export type EngineEventType = keyof EngineEvents;
 
 /** The engine, on the main thread or behind a Web Worker: the same API either way. */
 export interface Engine {
-  /** Runs shield → router → local answer or cloud (plain or speculative) → restore, streaming tokens. */
-  chat(messages: ChatMessage[], options?: ChatOptions): Promise<ChatResult>;
+  /** OpenAI's chat completions API: `engine.chat.completions.create({ messages, stream: true })`. */
+  readonly chat: ChatCompletions;
   /** Redacts text with the conversation's shield (patterns, plus the NER model when loaded). */
   redact(text: string): Promise<Redaction>;
   /** Puts the originals back into text that holds this conversation's placeholders. */

@@ -34,12 +34,9 @@ scope.onmessage = async ({ data: msg }) => {
         const e = await engine!;
         let value: unknown;
         if (msg.method === "chat") {
-          const [messages, options] = msg.args;
-          value = await e.chat(messages, {
-            ...options,
-            signal: controller.signal,
-            onToken: (text, source) => post({ kind: "token", id: msg.id, text, source }),
-          });
+          const chunks = await e.chat.completions.create({ ...msg.args[0], stream: true }, { signal: controller.signal });
+          for await (const chunk of chunks) post({ kind: "chunk", id: msg.id, chunk });
+          value = null;
         } else if (msg.method === "reset") {
           value = await e.reset();
         } else {
