@@ -390,6 +390,9 @@ test("model files come from the Cache API on the next visit, and a changed manif
   const again = await open({ threshold: "1", ...SMALL });
   const progress = await again.page.evaluate(() => window.tandemProgress);
   assert.ok(progress.length >= 4 && progress.every((p) => p.cached), JSON.stringify(progress));
+  const fractions = await again.page.evaluate(() => window.tandemFractions);
+  assert.ok(fractions.every((f, i) => i === 0 || f >= fractions[i - 1]), `the load's fraction went back: ${fractions}`);
+  assert.equal(fractions.at(-1), 1, "the load ends at 1");
   const keys = await again.page.evaluate(async () => (await (await caches.open("tandem-models")).keys()).map((r) => r.url));
   // These four, and Qwen2.5-Coder-0.5B's file when an earlier test loaded the default model:
   // the cache keeps every file the manifest names, whichever local model this device takes.

@@ -43,7 +43,15 @@ pub struct GatewaySpec {
     /// What a client may spend upstream, unless its own `policy` replaces it.
     #[serde(default)]
     pub policy: Policy,
+    /// The public model a request for `"default"` gets (the first public model when absent), so
+    /// that a client need not know the gateway's model names.
+    #[serde(default)]
+    pub default_model: Option<String>,
 }
+
+/// The model name a client may send without knowing the gateway's names (see
+/// [`GatewayConfig::model_name`]).
+pub const DEFAULT_MODEL: &str = "default";
 
 /// What a client may spend on the upstreams: the gateway holds the keys, so
 /// it caps what each request and each client can cost.
@@ -250,6 +258,7 @@ impl GatewayConfig {
                 cors_origins: Vec::new(),
                 seal: None,
                 policy: Policy::default(),
+                default_model: None,
             },
             upstream_keys: Vec::new(),
             client_tokens: Vec::new(),
@@ -278,6 +287,13 @@ impl GatewayConfig {
             if u.models.is_empty() {
                 return Err(ConfigError::Invalid(format!("upstream `{}` serves no models", u.name)));
             }
+        }
+        if let Some(name) = &spec.default_model
+            && !spec.upstreams.iter().any(|u| u.models.contains_key(name))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "default_model `{name}` is not a model of any upstream"
+            )));
         }
         for (who, policy) in std::iter::once(("the gateway", &spec.policy)).chain(
             spec.clients
@@ -363,6 +379,20 @@ impl GatewayConfig {
         names
     }
 
+    /// The model a request for `name` means. `"default"` stands for `default_model`, or else
+    /// the first public model, unless an upstream serves a model of that name itself or passes
+    /// every name through (`"*"`); any other name is itself.
+    pub fn model_name<'a>(&'a self, name: &'a str) -> &'a str {
+        if name != DEFAULT_MODEL || !self.route(name).is_empty() {
+            return name;
+        }
+        self.spec
+            .default_model
+            .as_deref()
+            .or_else(|| self.public_models().first().copied())
+            .unwrap_or(name)
+    }
+
     /// The upstreams serving `model`, in order, with the name to send them.
     pub(crate) fn route(&self, model: &str) -> Vec<(usize, String)> {
         self.spec
@@ -438,6 +468,23 @@ mod tests {
         assert_eq!(c.route("other"), vec![(1, "other".into())]);
         assert_eq!(c.public_models(), vec!["small"]);
         assert_eq!(c.upstream_keys[0].as_ref().unwrap().expose(), "sk-a");
+    }
+
+    #[test]
+    fn default_names_the_configured_or_first_public_model_unless_an_upstream_serves_it() {
+        let named = r#"{"upstreams": [{"name": "a", "base_url": "http://127.0.0.1:1/v1",
+            "models": {"gpt-small": "gpt-4o-mini", "gpt-large": "gpt-4o"}}]}"#;
+        let c = GatewayConfig::from_json(named, secrets).unwrap();
+        assert_eq!(c.model_name("default"), "gpt-small");
+        assert_eq!(c.model_name("gpt-large"), "gpt-large");
+        let chosen = named.replace(r#""upstreams""#, r#""default_model": "gpt-large", "upstreams""#);
+        assert_eq!(GatewayConfig::from_json(&chosen, secrets).unwrap().model_name("default"), "gpt-large");
+        let unknown = named.replace(r#""upstreams""#, r#""default_model": "gpt-huge", "upstreams""#);
+        assert!(
+            matches!(GatewayConfig::from_json(&unknown, secrets), Err(ConfigError::Invalid(m)) if m.contains("gpt-huge"))
+        );
+        // A wildcard passes "default" through as any other name.
+        assert_eq!(GatewayConfig::from_json(JSON, secrets).unwrap().model_name("default"), "default");
     }
 
     #[test]

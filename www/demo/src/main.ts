@@ -23,7 +23,9 @@ let controller: AbortController | null = null;
 const events: { type: string; event: unknown }[] = [];
 /** Each model file's final progress event (downloaded or from the cache). */
 const progressDone: EngineEvents["progress"][] = [];
-Object.assign(window, { tandemEvents: events, tandemProgress: progressDone });
+/** The whole load's fraction, event by event. */
+const fractions: number[] = [];
+Object.assign(window, { tandemEvents: events, tandemProgress: progressDone, tandemFractions: fractions });
 
 /** `url` from the query string, refused unless it is this page's origin or a loopback address. */
 function trustedUrl(name: string, fallback: string): string {
@@ -97,9 +99,11 @@ function wire(engine: Engine) {
     });
   (["ready", "redaction", "route", "draft", "usage", "token", "progress"] as const).forEach(record);
   engine.on("progress", (p) => {
-    if (p.loaded === p.total) progressDone.push(p);
-    label.textContent = `${p.cached ? "From cache" : "Downloading"} ${p.file}: ${(p.loaded / 1e6).toFixed(1)} / ${(p.total / 1e6).toFixed(1)} MB`;
-    progress.value = p.total ? p.loaded / p.total : 0;
+    if (p.phase === "verify" && p.loaded === p.total) progressDone.push(p);
+    fractions.push(p.fraction);
+    const doing = p.phase === "load" ? "Loading" : p.phase === "verify" ? "Checking" : p.cached ? "From cache" : "Downloading";
+    label.textContent = `${doing} ${p.file}: ${(p.loaded / 1e6).toFixed(1)} / ${(p.total / 1e6).toFixed(1)} MB`;
+    progress.value = p.fraction;
   });
   engine.on("usage", (u) => {
     $("cost").textContent = `spent $${u.cost.toFixed(6)} · saved $${u.saved.toFixed(6)} · drafts ${u.accepted}/${u.drafted}`;

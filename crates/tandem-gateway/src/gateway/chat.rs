@@ -70,6 +70,7 @@ impl<H: Host + 'static> Gateway<H> {
         if request.messages.is_empty() {
             return invalid("invalid_body", "messages is empty".into());
         }
+        request.model = self.config.model_name(&request.model).to_owned();
         facts.model = Some(request.model.clone());
         let routes = self.config.route(&request.model);
         if routes.is_empty() {

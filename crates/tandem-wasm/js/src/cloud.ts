@@ -1,20 +1,17 @@
 // The edge worker, as the engine talks to it: OpenAI-style streamed chat completions and
 // `/v1/verify` rounds, each either plain or sealed end to end (HPKE, the wasm SealClient).
 import { SealClient } from "./wasm/tandem_wasm.js";
+import { CloudError, CloudUnreachable, cloudError } from "./errors.js";
 import { bodyChunks, sseEvents } from "./sse.js";
 import type { ChatMessage } from "./types.js";
 
 /** The status of a `/v1/verify` round whose session the verifier lost (`VerifyRefusal::SessionLost` in tandem-protocol). */
 const SESSION_LOST = 409;
 
-/** An error reaching the worker before it answered: the engine may answer locally instead. */
-export class CloudUnreachable extends Error {
-  override name = "CloudUnreachable";
-}
-
-/** A response as the engine reads it: status, and the body's bytes as they arrive. */
+/** A response as the engine reads it: status, `Retry-After`, and the body's bytes as they arrive. */
 interface Reply {
   status: number;
+  retryAfter: string | null;
   body: AsyncIterable<Uint8Array>;
 }
 
@@ -61,7 +58,7 @@ export class Cloud {
     const { maxTokens, temperature, topP, seed } = sampling;
     const body = JSON.stringify({ model, messages, stream: true, max_tokens: maxTokens, temperature, top_p: topP, seed, stream_options: { include_usage: true } });
     const reply = await this.#post("/v1/chat/completions", body, signal);
-    if (reply.status !== 200) throw new Error(`the worker answered ${reply.status}: ${await text(reply.body)}`);
+    if (reply.status !== 200) throw cloudError("chat", reply.status, await text(reply.body), reply.retryAfter);
     const end: CloudEnd = { completionTokens: null, finishReason: null };
     let done = false;
     for await (const { data } of sseEvents(reply.body)) {
@@ -72,19 +69,19 @@ export class Cloud {
         done = true;
         continue;
       }
-      let event: { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; usage?: { completion_tokens?: number }; error?: { message?: string } };
+      let event: { choices?: { delta?: { content?: string }; finish_reason?: string | null }[]; usage?: { completion_tokens?: number }; error?: { message?: string; code?: string } };
       try {
         event = JSON.parse(data);
       } catch {
-        throw new Error(`the worker sent an event that is not JSON: ${data.slice(0, 80)}`);
+        throw new CloudError(`the worker sent an event that is not JSON: ${data.slice(0, 80)}`, { code: "invalid_stream" });
       }
-      if (event.error) throw new Error(`the cloud model failed mid-answer: ${event.error.message ?? "unknown error"}`);
+      if (event.error) throw new CloudError(`the cloud model failed mid-answer: ${event.error.message ?? "unknown error"}`, { code: event.error.code ?? "upstream_failed" });
       if (event.usage?.completion_tokens != null) end.completionTokens = event.usage.completion_tokens;
       end.finishReason = event.choices?.[0]?.finish_reason ?? end.finishReason;
       const piece = event.choices?.[0]?.delta?.content;
       if (piece) yield piece;
     }
-    if (!done) throw new Error("the cloud answer ended before it was complete (no [DONE])");
+    if (!done) throw new CloudError("the cloud answer ended before it was complete (no [DONE])", { code: "truncated" });
     return end;
   }
 
@@ -93,7 +90,7 @@ export class Cloud {
     const reply = await this.#post("/v1/verify", JSON.stringify(request), signal);
     const body = await text(reply.body);
     if (reply.status === SESSION_LOST) return null;
-    if (reply.status !== 200) throw new Error(`verification failed (${reply.status}): ${body}`);
+    if (reply.status !== 200) throw cloudError("verification", reply.status, body, reply.retryAfter);
     return JSON.parse(body) as object;
   }
 
@@ -115,7 +112,8 @@ export class Cloud {
         return await fetch(url, { ...init, signal: controller.signal });
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
-        throw new CloudUnreachable(`the worker at ${workerUrl} is unreachable: ${(err as Error).message}`);
+        const timeout = controller.signal.aborted;
+        throw new CloudUnreachable(`the worker at ${workerUrl} is unreachable: ${(err as Error).message}`, { code: timeout ? "timeout" : "network", cause: err });
       } finally {
         clearTimeout(timer);
       }
@@ -124,7 +122,7 @@ export class Cloud {
       const headers: Record<string, string> = { "content-type": "application/json" };
       if (authorization) headers.authorization = authorization;
       const response = await connect(`${workerUrl}${path}`, { method: "POST", headers, body });
-      return { status: response.status, body: bodyChunks(response) };
+      return { status: response.status, retryAfter: response.headers.get("retry-after"), body: bodyChunks(response) };
     }
     const exchange = (await this.#sealClient(connect)).seal("POST", path, body, authorization);
     const response = await connect(`${workerUrl}/v1/sealed`, {
@@ -136,21 +134,22 @@ export class Cloud {
       const refusal = await response.text();
       if (response.status === 400 && refusal.includes('"seal_unknown_key"')) {
         if (typeof seal === "object" && "keys" in seal) {
-          throw new Error("the worker no longer accepts the pinned sealing keys (seal_unknown_key): ship its current keys with the app");
+          throw new CloudError("the worker no longer accepts the pinned sealing keys (seal_unknown_key): ship its current keys with the app", { code: "seal_unknown_key", status: 400 });
         }
         if (!retried) {
           this.#sealer = null;
           return this.#post(path, body, signal, true);
         }
       }
-      throw new Error(`the worker refused the sealed request (${response.status}): ${refusal}`);
+      throw cloudError("sealed request", response.status, refusal, response.headers.get("retry-after"));
     }
     // The first opened chunk is the inner response head ({status, headers}); the rest is its body.
     const opened = openSealed(exchange, bodyChunks(response));
     const head = await opened.next();
-    if (head.done) throw new Error("the sealed response ended before its head");
-    const { status } = JSON.parse(new TextDecoder().decode(head.value)) as { status: number };
-    return { status, body: { [Symbol.asyncIterator]: () => opened } };
+    if (head.done) throw new CloudError("the sealed response ended before its head", { code: "truncated" });
+    const { status, headers } = JSON.parse(new TextDecoder().decode(head.value)) as { status: number; headers?: Record<string, string> };
+    const retryAfter = Object.entries(headers ?? {}).find(([k]) => k.toLowerCase() === "retry-after")?.[1] ?? null;
+    return { status, retryAfter, body: { [Symbol.asyncIterator]: () => opened } };
   }
 
   #sealClient(connect: (url: string, init: RequestInit) => Promise<Response>): Promise<SealClient> {
@@ -159,7 +158,7 @@ export class Cloud {
       if (typeof seal === "object" && "keys" in seal) return SealClient.fromKeys(seal.keys);
       const url = typeof seal === "object" ? seal.keysUrl : `${this.#config.workerUrl}/v1/seal/keys`;
       const response = await connect(url, { method: "GET", cache: "no-store" });
-      if (!response.ok) throw new Error(`no sealing keys at ${url} (${response.status})`);
+      if (!response.ok) throw new CloudError(`no sealing keys at ${url} (${response.status})`, { code: "seal_keys", status: response.status });
       return SealClient.fromKeys(await response.text());
     })();
     this.#sealer.catch(() => (this.#sealer = null));

@@ -1,6 +1,7 @@
 // `engine.chat.completions.create`: OpenAI's chat completions shape over the engine's one
 // pipeline, streamed as chunks or collected whole; the same for both engines (in the page, or
 // behind a Web Worker, where the chunks cross postMessage).
+import { AbortError } from "./errors.js";
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -67,9 +68,16 @@ export function answerChunks(answer: Answerer, body: CompletionBody, signal?: Ab
       queue.push({ ...head, choices: [{ index: 0, delta: first ? { role: "assistant" } : {}, finish_reason: result.finishReason }], usage, tandem: result });
       queue.end();
     },
-    (err: unknown) => queue.fail(err),
+    (err: unknown) => queue.fail(controller.signal.aborted ? aborted(controller.signal.reason) : err),
   );
   return queue;
+}
+
+/** An abort as an `AbortError`, keeping the caller's reason as its cause. */
+function aborted(reason: unknown): AbortError {
+  if (reason instanceof AbortError) return reason;
+  const message = (reason as Error)?.message || "The answer was aborted.";
+  return new AbortError(message, { code: "aborted", cause: reason });
 }
 
 /** The whole completion from its chunks. */

@@ -2,10 +2,11 @@
 // speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
 // Worker by default (see remote.ts); the API is the same.
 import init, { Analyzer, LocalModel, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
-import { Cloud, CloudUnreachable } from "./cloud.js";
+import { Cloud } from "./cloud.js";
+import { AbortError, CloudUnreachable, ModelLoadError, TandemError } from "./errors.js";
 import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
 import { Emitter } from "./events.js";
-import { fetchModelFile, loadManifest, localBudget, pickLocalModel, pruneCache, type Progress } from "./models.js";
+import { fetchModelFile, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
 import type {
   CascadeBar,
   ChatCompletions,
@@ -15,6 +16,7 @@ import type {
   DevicePreference,
   Engine,
   EngineEvents,
+  ModelFile,
   EngineEventType,
   EngineOptions,
   Redaction,
@@ -56,7 +58,14 @@ export class InlineEngine implements Engine {
   static async create(options: EngineOptions = {}, listen?: (engine: InlineEngine) => void): Promise<InlineEngine> {
     const engine = new InlineEngine(options);
     listen?.(engine);
-    await engine.#load();
+    try {
+      await engine.#load();
+    } catch (err) {
+      engine.close();
+      const signal = options.signal;
+      if (signal?.aborted) throw err instanceof AbortError ? err : new AbortError("loading was aborted", { code: "aborted", cause: signal.reason });
+      throw err;
+    }
     return engine;
   }
 
@@ -94,7 +103,7 @@ export class InlineEngine implements Engine {
 
   async #load(): Promise<void> {
     const o = this.#options;
-    await init();
+    await init(o.wasm === undefined ? undefined : { module_or_path: o.wasm });
     this.#shield = new Shield(o.shield);
     if (o.workerUrl) {
       this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000 });
@@ -103,36 +112,44 @@ export class InlineEngine implements Engine {
       this.#ready("none", null);
       return;
     }
-    const { manifest, base } = await loadManifest(o.manifestUrl);
+    const signal = o.signal;
+    const { manifest, base } = await loadManifest(o.manifestUrl, signal);
     await pruneCache(manifest, base);
-    const progress: Progress = (p) => this.#events.emit("progress", p);
     const { device, reason, gpu } = await pickDevice(o.device ?? "auto");
     let backend: "webgpu" | "cpu" | "none" = "none";
     let fallbackReason = reason;
     const want = o.load ?? {};
-    if (manifest.analyzer && want.analyzer !== false) {
-      const a = manifest.analyzer;
-      // One file at a time: progress reads naturally, and peak memory stays lower.
-      const config = await fetchModelFile(a.config, base, progress);
-      const model = await fetchModelFile(a.model, base, progress);
-      const tokenizer = await fetchModelFile(a.tokenizer, base, progress);
-      const heads = a.heads ? await fetchModelFile(a.heads, base, progress) : undefined;
-      this.#analyzer = await Analyzer.load(new TextDecoder().decode(config), model, a.model.sha256, tokenizer, heads, device);
+    const a = want.analyzer !== false ? manifest.analyzer : undefined;
+    const analyzerFiles = a ? [a.config, a.model, a.tokenizer, ...(a.heads ? [a.heads] : [])] : [];
+    const target = o.speculative ? o.speculative.targetModel : undefined;
+    const choice = manifest.local?.length && want.local !== false
+      ? pickLocalModel(manifest.local, { name: o.localModel, budget: o.localBudgetBytes ?? localBudget(), target, gpu })
+      : null;
+    this.#localReason = choice?.reason ?? null;
+    const entry = choice?.entry;
+    const progress = new LoadProgress([...analyzerFiles, ...(entry ? [entry.file] : [])], (p) => this.#events.emit("progress", p));
+    // One file at a time: progress reads naturally, and peak memory stays lower.
+    const fetchFile = (file: ModelFile) => fetchModelFile(file, base, progress.file(file), signal);
+    if (a) {
+      const config = await fetchFile(a.config);
+      const model = await fetchFile(a.model);
+      const tokenizer = await fetchFile(a.tokenizer);
+      const heads = a.heads ? await fetchFile(a.heads) : undefined;
+      signal?.throwIfAborted();
+      this.#analyzer = await progress.build("analyzer", analyzerFiles, () =>
+        loading("the analyzer", () => Analyzer.load(new TextDecoder().decode(config), model, a.model.sha256, tokenizer, heads, device)),
+      );
       this.#analyzer.setModelPreset(o.shieldModel ?? "recall");
       backend = this.#analyzer.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }
-    if (manifest.local?.length && want.local !== false) {
-      const target = o.speculative ? o.speculative.targetModel : undefined;
-      const { entry, reason: why } = pickLocalModel(manifest.local, { name: o.localModel, budget: o.localBudgetBytes ?? localBudget(), target, gpu });
-      this.#localReason = why;
-      if (entry) {
-        const bytes = await fetchModelFile(entry.file, base, progress);
-        this.#local = await LocalModel.fromGguf(bytes, device);
-        this.#localName = entry.name;
-        backend = this.#local.backend as "webgpu" | "cpu";
-        fallbackReason ??= this.#local.fallbackReason ?? null;
-      }
+    if (entry) {
+      const bytes = await fetchFile(entry.file);
+      signal?.throwIfAborted();
+      this.#local = await progress.build(entry.name, [entry.file], () => loading(entry.name, () => LocalModel.fromGguf(bytes, device)));
+      this.#localName = entry.name;
+      backend = this.#local.backend as "webgpu" | "cpu";
+      fallbackReason ??= this.#local.fallbackReason ?? null;
     }
     // The router believes what it was trained for: the head of this local model, where one ships.
     if (this.#analyzer && this.#localName) this.#analyzer.routeFor(this.#localName);
@@ -165,15 +182,14 @@ export class InlineEngine implements Engine {
 
   async #chat(messages: ChatMessage[], options: AnswerSettings, onToken: OnToken): Promise<ChatResult> {
     const last = messages.findLast((m) => m.role === "user");
-    if (!last) throw new Error("chat needs at least one user message");
+    if (!last) throw new TandemError("chat needs at least one user message", { code: "no_user_message" });
     options.signal?.throwIfAborted();
     const online = globalThis.navigator?.onLine !== false;
     const cloudAvailable = !!this.#cloud && online;
     const localAvailable = !!this.#local;
     if (!cloudAvailable && !localAvailable) {
-      throw new Error(
-        this.#cloud ? "offline, and no local model is loaded: nothing can answer" : "no worker URL and no local model: nothing can answer",
-      );
+      if (this.#cloud) throw new CloudUnreachable("offline, and no local model is loaded: nothing can answer", { code: "offline" });
+      throw new TandemError("no worker URL and no local model: nothing can answer", { code: "nothing_can_answer" });
     }
 
     // Shield: the last user message is analyzed once (entities + route); every message that
@@ -397,6 +413,15 @@ export async function pickDevice(preference: DevicePreference): Promise<{ device
     return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name || "fallback"}); using the CPU backend, which is faster`, gpu: false };
   }
   return { device: "auto", reason: null, gpu: !!adapter };
+}
+
+/** Runs a model's load; the wasm's refusal of a malformed file becomes a `ModelLoadError`. */
+async function loading<T>(what: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    throw new ModelLoadError(`${what} could not be loaded: ${(err as Error)?.message ?? err}`, { code: "model_invalid", cause: err });
+  }
 }
 
 /** Keeps `value` under `key`, dropping the oldest entry beyond 256. */

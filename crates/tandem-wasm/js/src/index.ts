@@ -18,7 +18,7 @@ import type { Engine, EngineOptions } from "./types.js";
 export type * from "./types.js";
 export { DEFAULT_PRICING, InlineEngine, pickDevice } from "./engine.js";
 export { OffThreadEngine } from "./remote.js";
-export { CloudUnreachable } from "./cloud.js";
+export { AbortError, AuthError, CloudError, CloudUnreachable, IntegrityError, ModelLoadError, RateLimitError, TandemError } from "./errors.js";
 export { CACHE_NAME, localBudget, pickLocalModel, residentBytes, sha256Hex } from "./models.js";
 export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.js";
 

@@ -1,26 +1,83 @@
 // Model files: downloaded with progress, verified by sha256, kept in the Cache API, and
 // swapped when the manifest names new versions.
+import { IntegrityError, ModelLoadError } from "./errors.js";
 import type { LocalModelEntry, ModelFile, ModelManifest } from "./types.js";
 
 /** The Cache API bucket the engine owns. */
 export const CACHE_NAME = "tandem-models";
 
-/** Reports bytes as they arrive. */
-export type Progress = (p: { file: string; loaded: number; total: number; cached: boolean }) => void;
+/** What a load is doing: downloading a file, checking its sha256, or building a model from files. */
+export type LoadPhase = "download" | "verify" | "load";
+
+/** Reports one file's bytes as they arrive, and when it is being verified. */
+export type Progress = (p: { file: string; loaded: number; total: number; cached: boolean; phase: LoadPhase }) => void;
+
+/**
+ * A whole load's progress as one fraction, by the manifest's byte counts (1 MiB where one is
+ * missing): each file's download and check make 85 % of its share, building its model the rest.
+ */
+export class LoadProgress {
+  readonly #emit: (p: Parameters<Progress>[0] & { fraction: number }) => void;
+  readonly #total: number;
+  readonly #downloaded = new Map<ModelFile, number>();
+  #built = 0;
+
+  constructor(files: ModelFile[], emit: (p: Parameters<Progress>[0] & { fraction: number }) => void) {
+    this.#emit = emit;
+    this.#total = files.reduce((n, f) => n + weight(f), 0) || 1;
+  }
+
+  /** The download callback of one file. */
+  file(file: ModelFile): Progress {
+    return (p) => {
+      this.#downloaded.set(file, weight(file) * (p.total ? Math.min(1, p.loaded / p.total) : 0));
+      this.#emit({ ...p, fraction: this.#fraction() });
+    };
+  }
+
+  /** Builds a model from `files` (parsing, uploading to the GPU), reporting before and after. */
+  async build<T>(name: string, files: ModelFile[], build: () => Promise<T>): Promise<T> {
+    const bytes = files.reduce((n, f) => n + weight(f), 0);
+    this.#emit({ file: name, loaded: 0, total: bytes, cached: false, phase: "load", fraction: this.#fraction() });
+    const built = await build();
+    this.#built += bytes;
+    this.#emit({ file: name, loaded: bytes, total: bytes, cached: false, phase: "load", fraction: this.#fraction() });
+    return built;
+  }
+
+  #fraction(): number {
+    let downloaded = 0;
+    for (const n of this.#downloaded.values()) downloaded += n;
+    // Rounded, so that a finished load is exactly 1.
+    return Math.min(1, Math.round(((0.85 * downloaded + 0.15 * this.#built) / this.#total) * 1e6) / 1e6);
+  }
+}
+
+const weight = (file: ModelFile) => file.bytes ?? 2 ** 20;
+
+/** `fetch`, with a network failure as a `ModelLoadError` (an abort stays an abort). */
+async function get(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if (init.signal?.aborted) throw err;
+    throw new ModelLoadError(`${url} could not be fetched: ${(err as Error).message}`, { code: "network", cause: err });
+  }
+}
 
 /** Fetches and checks the manifest. */
 export async function loadManifest(url: string, signal?: AbortSignal): Promise<{ manifest: ModelManifest; base: string }> {
-  const response = await fetch(url, { signal, cache: "no-cache" });
-  if (!response.ok) throw new Error(`model manifest ${url}: HTTP ${response.status}`);
+  const response = await get(url, { signal, cache: "no-cache" });
+  if (!response.ok) throw new ModelLoadError(`model manifest ${url}: HTTP ${response.status}`, { code: "manifest_http", status: response.status });
   let manifest: ModelManifest;
   try {
     manifest = (await response.json()) as ModelManifest;
   } catch (err) {
-    throw new Error(`model manifest ${url} is not JSON: ${(err as Error).message}`);
+    throw new ModelLoadError(`model manifest ${url} is not JSON: ${(err as Error).message}`, { code: "manifest_invalid" });
   }
   for (const file of manifestFiles(manifest)) {
     if (typeof file.url !== "string" || !/^[0-9a-f]{64}$/.test(file.sha256 ?? "")) {
-      throw new Error(`model manifest ${url}: every file needs a url and a hex sha256`);
+      throw new ModelLoadError(`model manifest ${url}: every file needs a url and a hex sha256`, { code: "manifest_invalid" });
     }
   }
   return { manifest, base: new URL(url, globalThis.location?.href).href };
@@ -69,7 +126,7 @@ export function pickLocalModel(
 ): { entry: LocalModelEntry | null; reason: string } {
   if (name) {
     const entry = entries.find((e) => e.name === name);
-    if (!entry) throw new Error(`the manifest has no local model "${name}" (it has: ${entries.map((e) => e.name).join(", ") || "none"})`);
+    if (!entry) throw new ModelLoadError(`the manifest has no local model "${name}" (it has: ${entries.map((e) => e.name).join(", ") || "none"})`, { code: "model_unknown" });
     return { entry, reason: `${name}: named by the app` };
   }
   const allowed = target ? entries.filter((e) => e.drafts?.includes(target)) : entries;
@@ -114,15 +171,16 @@ export async function fetchModelFile(file: ModelFile, base: string, onProgress: 
   const hit = await cache?.match(key);
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
+    onProgress({ file: name, loaded: 0, total: bytes.length, cached: true, phase: "verify" });
     if ((await sha256Hex(bytes)) === file.sha256) {
-      onProgress({ file: name, loaded: bytes.length, total: bytes.length, cached: true });
+      onProgress({ file: name, loaded: bytes.length, total: bytes.length, cached: true, phase: "verify" });
       return bytes;
     }
     await cache?.delete(key); // corrupted in storage: fetch it again
   }
   const url = new URL(file.url, base).href;
-  const response = await fetch(url, { signal });
-  if (!response.ok || !response.body) throw new Error(`model file ${url}: HTTP ${response.status}`);
+  const response = await get(url, { signal });
+  if (!response.ok || !response.body) throw new ModelLoadError(`model file ${url}: HTTP ${response.status}`, { code: "model_http", status: response.status });
   const total = Number(response.headers.get("content-length")) || file.bytes || 0;
   // The cache is written from a copy of the stream while this one is read and hashed; a file
   // that fails the check is deleted again (and a cached file is re-checked when it is read).
@@ -138,14 +196,15 @@ export async function fetchModelFile(file: ModelFile, base: string, onProgress: 
     if (done) break;
     chunks.push(value);
     loaded += value.length;
-    onProgress({ file: name, loaded, total, cached: false });
+    onProgress({ file: name, loaded, total, cached: false, phase: "download" });
   }
   const bytes = concat(chunks, loaded);
+  onProgress({ file: name, loaded, total: loaded, cached: false, phase: "verify" });
   const digest = await sha256Hex(bytes);
   const cached = await putting;
   if (digest !== file.sha256) {
     if (cached) await cache?.delete(key);
-    throw new Error(`model file ${url}: sha256 ${digest} does not match the manifest's ${file.sha256}; not used`);
+    throw new IntegrityError(`model file ${url}: sha256 ${digest} does not match the manifest's ${file.sha256}; not used`, { code: "sha256_mismatch" });
   }
   return bytes;
 }

@@ -1,5 +1,6 @@
 // Messages between the page and the engine's Web Worker.
 import type { CompletionBody } from "./completions.js";
+import type { WireError } from "./errors.js";
 import type { ChatCompletionChunk, EngineEvents, EngineEventType, EngineOptions } from "./types.js";
 
 /** Page → worker. */
@@ -15,7 +16,7 @@ export type ToWorker =
 export type FromWorker =
   | { kind: "event"; type: EngineEventType; event: EngineEvents[EngineEventType] }
   | { kind: "ready"; info: EngineEvents["ready"] }
-  | { kind: "failed"; message: string }
+  | { kind: "failed"; error: WireError }
   | { kind: "chunk"; id: number; chunk: ChatCompletionChunk }
   | { kind: "result"; id: number; value: unknown }
-  | { kind: "error"; id: number; message: string; name: string };
+  | { kind: "error"; id: number; error: WireError };

@@ -1,6 +1,7 @@
 // The engine seen from the page when it runs in a Web Worker: the same API as InlineEngine,
 // every call and event carried by postMessage; an AbortSignal aborts the worker's call.
 import { ChunkQueue, chatCompletions, type CompletionBody } from "./completions.js";
+import { AbortError, fromWire } from "./errors.js";
 import { Emitter } from "./events.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import type { ChatCompletionChunk, ChatCompletions, Engine, EngineEvents, EngineEventType, EngineOptions, Redaction } from "./types.js";
@@ -18,6 +19,7 @@ export class OffThreadEngine implements Engine {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
+  #loaded = false;
   #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { local: null, localReason: null, analyzer: false, routingFor: null } };
 
   private constructor(worker: Worker) {
@@ -38,14 +40,28 @@ export class OffThreadEngine implements Engine {
       };
       engine.#worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
         if (data.kind === "ready") {
+          engine.#loaded = true;
           engine.#info = data.info;
           resolve(engine);
         } else if (data.kind === "failed") {
           engine.#worker.terminate();
-          reject(new Error(data.message));
+          reject(fromWire(data.error));
         } else engine.#receive(data);
       };
-      engine.#send({ kind: "init", options: { ...options, inWorker: false, workerScript: undefined } });
+      // A URL object does not survive postMessage; its text does. A signal cannot cross at all:
+      // aborting ends the worker from here.
+      const { signal, ...rest } = options;
+      const wasm = rest.wasm instanceof URL ? rest.wasm.href : rest.wasm;
+      signal?.addEventListener(
+        "abort",
+        () => {
+          if (engine.#loaded) return;
+          engine.#worker.terminate();
+          reject(new AbortError("loading was aborted", { code: "aborted", cause: signal.reason }));
+        },
+        { once: true },
+      );
+      engine.#send({ kind: "init", options: { ...rest, wasm, inWorker: false, workerScript: undefined } });
     });
   }
 
@@ -124,7 +140,7 @@ export class OffThreadEngine implements Engine {
       pending.resolve(data.value);
     } else {
       this.#pending.delete(data.id);
-      pending.reject(Object.assign(new Error(data.message), { name: data.name }));
+      pending.reject(fromWire(data.error));
     }
   }
 }

@@ -72,7 +72,10 @@ export interface EngineOptions {
   workerUrl?: string;
   /** The client token the worker expects (`Authorization: Bearer …`). */
   token?: string;
-  /** The cloud model's name for plain chats (default `"default"`). */
+  /**
+   * The cloud model's name for plain chats (default `"default"`: the worker's `default_model`,
+   * or its first public model).
+   */
   cloudModel?: string;
   /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies.
    *  `draftTokens` fixes the draft length; omitted, it is chosen per round from measured acceptance
@@ -88,6 +91,8 @@ export interface EngineOptions {
   seal?: boolean | { keys: string } | { keysUrl: string };
   /** Model manifest URL (JSON, see `ModelManifest`); without one no model is loaded. */
   manifestUrl?: string;
+  /** Aborts loading: `createEngine` then rejects with an `AbortError`. */
+  signal?: AbortSignal;
   /** Which of the manifest's models to load (default: both). */
   load?: { local?: boolean; analyzer?: boolean };
   /**
@@ -105,6 +110,11 @@ export interface EngineOptions {
   device?: DevicePreference;
   /** Run the engine in a Web Worker (default `true` where `Worker` exists). */
   inWorker?: boolean;
+  /**
+   * The engine's wasm, where the runtime cannot fetch it from beside the package's module: its
+   * URL as a bundler emitted it, or in Node its bytes (`@tandem/web/tandem.wasm`).
+   */
+  wasm?: string | URL | BufferSource;
   /** The Web Worker script, when a bundler cannot resolve the package's own (`@tandem/web/worker`). */
   workerScript?: string | URL;
   router?: RouterPolicy;
@@ -266,8 +276,12 @@ export interface Usage {
 
 /** Everything the engine reports, as `engine.on(type, listener)` delivers it. */
 export interface EngineEvents {
-  /** Model download progress; `cached` when the file came from the Cache API. */
-  progress: { file: string; loaded: number; total: number; cached: boolean };
+  /**
+   * Loading progress: `file`'s bytes `loaded` of `total` in its `phase` (downloading, checking
+   * its sha256, building its model), `cached` when it came from the Cache API, and `fraction`
+   * (0 to 1) of the whole load across every file and phase.
+   */
+  progress: { file: string; loaded: number; total: number; cached: boolean; phase: "download" | "verify" | "load"; fraction: number };
   /** The engine is ready: the backend the models run on, and why not WebGPU when not. */
   ready: {
     backend: "webgpu" | "cpu" | "none";

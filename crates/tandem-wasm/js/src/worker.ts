@@ -1,5 +1,6 @@
 // The engine's Web Worker: runs an InlineEngine and relays its events and results to the page.
 import { InlineEngine } from "./engine.js";
+import { toWire } from "./errors.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import type { EngineEventType } from "./types.js";
 
@@ -17,7 +18,7 @@ scope.onmessage = async ({ data: msg }) => {
       });
       engine.then(
         (e) => post({ kind: "ready", info: e.info }),
-        (err: Error) => post({ kind: "failed", message: err.message ?? String(err) }),
+        (err: unknown) => post({ kind: "failed", error: toWire(err) }),
       );
       return;
     case "abort":
@@ -44,8 +45,7 @@ scope.onmessage = async ({ data: msg }) => {
         }
         post({ kind: "result", id: msg.id, value });
       } catch (err) {
-        const e = err as Error;
-        post({ kind: "error", id: msg.id, message: e?.message ?? String(err), name: e?.name ?? "Error" });
+        post({ kind: "error", id: msg.id, error: toWire(err) });
       } finally {
         aborts.delete(msg.id);
       }
