@@ -20,8 +20,9 @@ before(async () => {
     gateway: {
       // As worker/wrangler.toml has it: public names mapped to the upstream's, no wildcard.
       upstreams: [{ name: "up", base_url: upstream.url, models: { "gpt-small": "small-1", "gpt-large": "large-1" } }],
+      default_model: "gpt-small",
       clients: [{ name: "web", token_secret: "TOKEN" }],
-      limits: { requests_per_minute: 600, burst: 12 },
+      limits: { requests_per_minute: 60, burst: 12 },
     },
     secrets: { TOKEN },
   });
@@ -36,10 +37,10 @@ const engine = (options = {}) => createEngine({ workerUrl: worker.url, token: TO
 const ask = (e, content, extra = {}, options) => e.chat.completions.create({ messages: [{ role: "user", content }], ...extra }, options);
 const lastUpstreamBody = () => JSON.parse(upstream.state.requests.at(-1).body);
 
-test("without cloudModel the worker's default model answers, in OpenAI's shapes, with the e-mail restored", async () => {
+test("without cloudModel the worker's default_model answers, in OpenAI's shapes, with the e-mail restored", async () => {
   const e = await engine();
   const whole = await ask(e, "Write to jane.doe@example.com please", { max_tokens: 30, temperature: 0.2 });
-  assert.equal(lastUpstreamBody().model, "small-1", "`default` is the worker's first public model");
+  assert.equal(lastUpstreamBody().model, "small-1", "`default` is the worker's default_model");
   assert.equal(lastUpstreamBody().temperature, 0.2);
   assert.ok(!upstream.state.requests.at(-1).body.includes("jane.doe@example.com"));
   assert.equal(whole.object, "chat.completion");

@@ -43,15 +43,15 @@ pub struct GatewaySpec {
     /// What a client may spend upstream, unless its own `policy` replaces it.
     #[serde(default)]
     pub policy: Policy,
-    /// The public model a request for `"default"` gets (the first public model when absent), so
-    /// that a client need not know the gateway's model names.
+    /// The public model a request for `"default"` gets (when absent, the first public model by
+    /// name), so that a client need not know the gateway's model names.
     #[serde(default)]
     pub default_model: Option<String>,
 }
 
 /// The model name a client may send without knowing the gateway's names (see
 /// [`GatewayConfig::model_name`]).
-pub const DEFAULT_MODEL: &str = "default";
+pub(crate) const DEFAULT_MODEL: &str = "default";
 
 /// What a client may spend on the upstreams: the gateway holds the keys, so
 /// it caps what each request and each client can cost.
@@ -380,7 +380,7 @@ impl GatewayConfig {
     }
 
     /// The model a request for `name` means. `"default"` stands for `default_model`, or else
-    /// the first public model, unless an upstream serves a model of that name itself or passes
+    /// the first public model (upstreams in order, each one's names sorted), unless an upstream serves a model of that name itself or passes
     /// every name through (`"*"`); any other name is itself.
     pub fn model_name<'a>(&'a self, name: &'a str) -> &'a str {
         if name != DEFAULT_MODEL || !self.route(name).is_empty() {
@@ -475,16 +475,24 @@ mod tests {
         let named = r#"{"upstreams": [{"name": "a", "base_url": "http://127.0.0.1:1/v1",
             "models": {"gpt-small": "gpt-4o-mini", "gpt-large": "gpt-4o"}}]}"#;
         let c = GatewayConfig::from_json(named, secrets).unwrap();
-        assert_eq!(c.model_name("default"), "gpt-small");
-        assert_eq!(c.model_name("gpt-large"), "gpt-large");
-        let chosen = named.replace(r#""upstreams""#, r#""default_model": "gpt-large", "upstreams""#);
-        assert_eq!(GatewayConfig::from_json(&chosen, secrets).unwrap().model_name("default"), "gpt-large");
+        assert_eq!(c.model_name("default"), "gpt-large", "the first by name");
+        assert_eq!(c.model_name("gpt-small"), "gpt-small");
+        let chosen = named.replace(r#""upstreams""#, r#""default_model": "gpt-small", "upstreams""#);
+        assert_eq!(
+            GatewayConfig::from_json(&chosen, secrets)
+                .unwrap()
+                .model_name("default"),
+            "gpt-small"
+        );
         let unknown = named.replace(r#""upstreams""#, r#""default_model": "gpt-huge", "upstreams""#);
         assert!(
             matches!(GatewayConfig::from_json(&unknown, secrets), Err(ConfigError::Invalid(m)) if m.contains("gpt-huge"))
         );
         // A wildcard passes "default" through as any other name.
-        assert_eq!(GatewayConfig::from_json(JSON, secrets).unwrap().model_name("default"), "default");
+        assert_eq!(
+            GatewayConfig::from_json(JSON, secrets).unwrap().model_name("default"),
+            "default"
+        );
     }
 
     #[test]
