@@ -14,10 +14,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch, watchErrors } from "../support/browser.mjs";
 import { freePort } from "../support/workerd.mjs";
+import { serve as serveStatic } from "../../pkg-scripts/serve.mjs";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const EMAIL = "jane.doe@example.com";
-let dir, browser;
+let dir, browser, app, workerPort, readmeFiles;
 const servers = [];
 
 /** The README's quickstart section: its shell commands and its files (```lang name). */
@@ -72,17 +73,18 @@ after(async () => {
 test("the README's quickstart gives a streamed, shielded answer in a fresh Vite app", { timeout: 600_000 }, async () => {
   const started = Date.now();
   const { commands, files } = await quickstart();
+  readmeFiles = files;
   assert.deepEqual(commands.slice(0, 2), ["pkg-scripts/build-package --pack", "pkg-scripts/serve-worker"]);
 
   // Step 1: the packed package (from the existing build), and the worker.
   const packed = join(dir, "pkg");
   await mkdir(packed);
   execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", packed], { cwd: join(ROOT, "crates/tandem-wasm/js") });
-  const workerPort = await freePort();
+  workerPort = await freePort();
   await serve("pkg-scripts/serve-worker", join(ROOT, "pkg-scripts/serve-worker"), [String(workerPort)], { cwd: ROOT, url: `http://127.0.0.1:${workerPort}/health` });
 
   // Step 2: a new folder, with the README's commands.
-  const app = join(dir, "app");
+  app = join(dir, "app");
   await mkdir(app);
   for (const command of commands.slice(2)) {
     const line = command.replace("~/.cache/tandem/pkg/", `${packed}/`);
@@ -96,21 +98,54 @@ test("the README's quickstart gives a streamed, shielded answer in a fresh Vite 
   // Step 4: `npx vite`, and the page in Chromium.
   const vitePort = await freePort();
   await serve("npx vite", "npx", ["vite", "--port", String(vitePort), "--strictPort", "--host", "127.0.0.1"], { cwd: app, url: `http://127.0.0.1:${vitePort}/` });
+  const answer = await shieldedAnswer(`http://127.0.0.1:${vitePort}/`);
+  console.log(`quickstart: setup ${(setupMs / 1000).toFixed(1)} s, answer after ${((Date.now() - started) / 1000).toFixed(1)} s in all: ${answer}`);
+});
+
+test("the same page bundled with esbuild as the package's README says: worker entry, wasm copied, both passed by URL", { timeout: 600_000 }, async () => {
+  assert.ok(app, "needs the quickstart's app");
+  const main = readmeFiles.find((f) => f.name === "main.js").body.replaceAll("127.0.0.1:8787", `127.0.0.1:${workerPort}`);
+  const options = `token: "dev-token", workerScript: "/tandem-worker.js", wasm: "/tandem.wasm" }`;
+  assert.ok(main.includes(`token: "dev-token" }`));
+  await writeFile(join(app, "main.js"), main.replace(`token: "dev-token" }`, options));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "esbuild@0.28"], { cwd: app, stdio: "pipe" });
+  for (const line of [
+    "npx esbuild main.js --bundle --format=esm --outdir=dist",
+    "npx esbuild @tandem/web/worker --bundle --format=esm --outfile=dist/tandem-worker.js",
+    "cp node_modules/@tandem/web/dist/wasm/tandem_wasm_bg.wasm dist/tandem.wasm",
+  ]) {
+    execFileSync("bash", ["-c", line], { cwd: app, stdio: "pipe" });
+  }
+  await writeFile(join(app, "dist/index.html"), readmeFiles.find((f) => f.name === "index.html").body);
+  const site = await serveStatic(join(app, "dist"), 0);
+  try {
+    const answer = await shieldedAnswer(`http://127.0.0.1:${site.address().port}/`);
+    console.log(`esbuild: ${answer}`);
+  } finally {
+    await new Promise((ok) => site.close(ok));
+  }
+});
+
+/** Opens the page at `url`; asserts the answer streams in restored and nothing leaves unshielded. */
+async function shieldedAnswer(url) {
   const page = await browser.context.newPage();
   const errors = watchErrors(page);
   const sent = [];
   const capture = (req) => sent.push({ url: req.url(), body: req.postData() ?? "" });
   browser.context.on("request", capture);
-  await page.goto(`http://127.0.0.1:${vitePort}/`);
-  await page.locator("#answer[data-done='true']").waitFor({ timeout: 120_000 });
-  browser.context.off("request", capture);
+  try {
+    await page.goto(url);
+    await page.locator("#answer[data-done='true']").waitFor({ timeout: 120_000 });
+  } finally {
+    browser.context.off("request", capture);
+  }
   const answer = await page.locator("#answer").textContent();
-  console.log(`quickstart: setup ${(setupMs / 1000).toFixed(1)} s, answer after ${((Date.now() - started) / 1000).toFixed(1)} s in all: ${answer}`);
-
   assert.match(answer, new RegExp(EMAIL.replaceAll(".", "\\.")), "the streamed answer has the e-mail restored");
   const chats = sent.filter((s) => s.url.endsWith("/v1/chat/completions"));
   assert.equal(chats.length, 1, sent.map((s) => s.url).join(", "));
   assert.match(chats[0].body, /\[EMAIL_1\]/);
   for (const s of sent) assert.ok(!s.body.includes(EMAIL), `the e-mail left the page in ${s.url}`);
   assert.deepEqual(errors, []);
-});
+  await page.close();
+  return answer;
+}
