@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
-import { launch, watchErrors } from "../support/browser.mjs";
+import { launch, screenshot, watchErrors } from "../support/browser.mjs";
 import { startDemoStack, TARGET, TARGET_WEIGHTS } from "../support/demo-stack.mjs";
 import { freePort } from "../support/workerd.mjs";
 
@@ -107,6 +107,7 @@ test("a chat with personal data round-trips through the cloud with none of it in
   assert.deepEqual(r.marks, SEEDED, "every seeded value is highlighted");
   // The stand-in cloud echoes what it got: placeholders, which the page restores.
   assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
+  await screenshot(page, "demo");
   const chat = sent.filter((s) => s.url.endsWith("/v1/chat/completions"));
   assert.equal(chat.length, 1, `the Web Worker's request was captured (${sent.map((s) => s.url).join(", ")})`);
   assert.match(chat[0].body, /Mail \[EMAIL_1\], call \[PHONE_1\], card \[CARD_1\]/);
@@ -187,6 +188,7 @@ test("sealed: every request to the worker is sealed, and stale keys are fetched 
     const r = await ask(page, message, "cloud");
     assert.equal(r.error, null, "the sealed reply opened whole: its final record was checked");
     assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
+  await screenshot(page, "demo");
     assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
     const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
     assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
@@ -382,6 +384,20 @@ test("offline, the engine answers locally and says so; an unreachable worker doe
   // The failed fetch to the dead worker is expected; nothing else may fail.
   assert.deepEqual([...errors, ...dead.errors.filter((e) => !e.includes(`:${closedPort}/`))], []);
   await dead.close();
+});
+
+test("known models by name, with no manifest: the package's registry pins the files, and the model answers", async () => {
+  const { page, errors, sent, close } = await open({ models: "smollm2-135m" });
+  const ready = (await events(page, "ready"))[0];
+  assert.equal(ready.models.local, "smollm2-135m");
+  assert.ok(ready.models.analyzer, "the default encoder loads too");
+  assert.ok(!sent.some((s) => s.url.endsWith("/manifest.json")), "no manifest was fetched");
+  const r = await ask(page, "Say hello in one word.", "local");
+  assert.equal(r.error, null);
+  assert.equal(r.route, "local");
+  assert.ok(r.answer.trim().length > 0);
+  assert.deepEqual(errors, []);
+  await close();
 });
 
 test("model files come from the Cache API on the next visit, and a changed manifest swaps them", async () => {

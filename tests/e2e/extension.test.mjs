@@ -1,21 +1,35 @@
 // The browser extension (www/extension, built by `pkg-scripts/build-demo extension`) loaded
 // unpacked into headless Chromium, on a chat-like test page: personal data typed into a text
-// field is highlighted, one click redacts it, and the page's own request carries only
-// placeholders. The shield runs in the extension's service worker (the package's shield-only wasm).
+// field is highlighted, one click redacts it, the page's own request carries only placeholders,
+// and the site's streamed reply shows the originals to the user alone. The shield runs in the extension's service worker (the package's shield-only wasm).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
-import { launch, watchErrors } from "../support/browser.mjs";
+import { launch, screenshot, watchErrors } from "../support/browser.mjs";
 
 const EXTENSION = fileURLToPath(new URL("../../www/extension/dist", import.meta.url));
 const SEEDED = ["jane.doe@example.com", "+1 415 555 0134", "DE89 3704 0044 0532 0130 00"];
+// A chat app in miniature: the message is posted, and the site's reply streams back into the
+// page a few characters at a time (it quotes the message). `?show=TEXT` shows TEXT as a reply.
 const PAGE = `<!doctype html><meta charset="utf-8"><title>chat</title>
 <form id="f"><textarea id="msg" rows="4" cols="60"></textarea><input id="subject" type="text"><button id="send">Send</button></form>
+<div id="reply"></div>
 <script>
+  const reply = document.getElementById("reply");
+  reply.textContent = new URLSearchParams(location.search).get("show") ?? "";
   document.getElementById("f").addEventListener("submit", async (e) => {
     e.preventDefault();
-    await fetch("/submit", { method: "POST", body: document.getElementById("msg").value });
+    const res = await fetch("/submit", { method: "POST", body: document.getElementById("msg").value });
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      reply.textContent = text;
+    }
     document.body.dataset.sent = "1";
   });
 </script>`;
@@ -27,9 +41,16 @@ before(async () => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      if (req.method === "POST") received.push(body);
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(req.method === "POST" ? "ok" : PAGE);
+      if (req.method !== "POST") {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+        return res.end(PAGE);
+      }
+      received.push(body);
+      res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+      const answer = `Sure, I will write to ${body.replace(/^.*?(\[EMAIL_\d+\]).*$/s, "$1")} today.`;
+      let at = 0;
+      const next = () => (at < answer.length ? (res.write(answer.slice(at, (at += 3))), setTimeout(next, 15)) : res.end());
+      next();
     });
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
@@ -59,6 +80,7 @@ test("personal data typed into a field is highlighted, and one click redacts it 
   assert.deepEqual(await marks.allTextContents(), SEEDED);
   assert.deepEqual(await marks.evaluateAll((m) => m.map((x) => x.dataset.kind)), ["EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE"]);
   assert.match(await page.locator("tandem-shield .summary").textContent(), /^3 personal data items/);
+  await screenshot(page, "extension", { x: 0, y: 0, width: 760, height: 190 });
   await page.locator("tandem-shield button.redact").click();
   await page.waitForFunction(() => document.getElementById("msg").value.includes("[EMAIL_1]"));
   const redacted = await page.inputValue("#msg");
@@ -75,6 +97,52 @@ test("personal data typed into a field is highlighted, and one click redacts it 
   await page.fill("#subject", "Lunch on Friday?");
   await page.waitForTimeout(600);
   assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/** The text the user sees inside closed shadow roots (which the page's scripts cannot open), through the DevTools protocol. */
+async function closedShadowText(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const { root } = await cdp.send("DOM.getDocument", { depth: -1, pierce: true });
+  const out = [];
+  const walk = (node, closed) => {
+    if (closed && node.nodeType === 3) out.push(node.nodeValue);
+    for (const child of node.children ?? []) walk(child, closed);
+    for (const shadow of node.shadowRoots ?? []) walk(shadow, closed || shadow.shadowRootType === "closed");
+  };
+  walk(root, false);
+  await cdp.detach();
+  return out.join("");
+}
+
+test("the site's streamed reply shows the originals to the user, while the page itself only ever holds placeholders", async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(base);
+  await page.click("#msg");
+  await page.fill("#msg", `Please write to ${SEEDED[0]} about the invoice.`);
+  await page.locator("tandem-shield mark").first().waitFor({ timeout: 60_000 });
+  await page.locator("tandem-shield button.redact").click();
+  await page.waitForFunction(() => document.getElementById("msg").value.includes("[EMAIL_"));
+  const placeholder = (await page.inputValue("#msg")).match(/\[EMAIL_\d+\]/)[0];
+  await page.click("#send");
+  await page.waitForFunction(() => document.body.dataset.sent === "1");
+  await page.locator("#reply [data-tandem-restored]").first().waitFor({ timeout: 10_000 });
+  // What the page's scripts can read: the placeholder, never the original.
+  const pageText = await page.locator("#reply").textContent();
+  assert.equal(pageText, `Sure, I will write to ${placeholder} today.`);
+  assert.ok(!(await page.content()).includes(SEEDED[0]), "the original is in the page's DOM");
+  // What the user sees: the original, rendered from a closed shadow root.
+  assert.equal(await closedShadowText(page), SEEDED[0]);
+  await screenshot(page, "extension-restore", { x: 0, y: 0, width: 760, height: 120 });
+  for (const value of SEEDED) assert.ok(!received.some((b) => b.includes(value)), `${value} was sent`);
+
+  // Another site in the same tab shows the same placeholder: not this site's vault, not restored.
+  await page.goto(`${base.replace("127.0.0.1", "localhost")}?show=${encodeURIComponent(`Hello ${placeholder}`)}`);
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator("[data-tandem-restored]").count(), 0);
+  assert.equal(await closedShadowText(page), "");
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -1,7 +1,7 @@
 // The sealed channel from JavaScript (the wasm package's SealClient, run in Node) against the
 // real worker in workerd: a sealed chat completion streams back and opens chunk by chunk; what
 // travels is ciphertext; tampered, replayed, reordered or truncated messages are refused;
-// rotated keys keep working through their grace period. Needs pkg-scripts/build-web and
+// rotated keys keep working through their grace period. Needs pkg-scripts/build-package and
 // pkg-scripts/build-worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

@@ -4,7 +4,7 @@
 // budget, and continue a verification session started on the other instance. Without the
 // namespace each isolate keeps its own state, and the replay goes through: what the Durable
 // Objects fix.
-// Needs pkg-scripts/build-web (the sealing client), pkg-scripts/build-worker and the debug
+// Needs pkg-scripts/build-package (the sealing client), pkg-scripts/build-worker and the debug
 // `tandem` binary (seal keygen).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";

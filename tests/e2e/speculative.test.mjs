@@ -3,7 +3,7 @@
 // directly (its in-process verifier, exact for sampling) or through the worker in workerd,
 // whose /v1/verify asks the target's vLLM-style /v1/completions for prompt log-probabilities.
 // Greedy speculation must print exactly what the target alone prints. Needs the models from
-// pkg-scripts/setup, pkg-scripts/build-web (for the sealed client) and pkg-scripts/build-worker.
+// pkg-scripts/setup, pkg-scripts/build-package (for the sealed client) and pkg-scripts/build-worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -19,7 +19,8 @@ import { startGateway } from "../support/gateway.mjs";
 
 const run = promisify(execFile);
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
-const PKG = fileURLToPath(new URL("../../www/pkg/", import.meta.url));
+// The sealed channel is in the engine's wasm (the shield-only one has none).
+const PKG = fileURLToPath(new URL("../../crates/tandem-wasm/js/dist/wasm/", import.meta.url));
 const TARGET = "qwen2.5-coder-1.5b";
 const DRAFT = "qwen2.5-coder-0.5b";
 const TOKEN = "spec-client-token";

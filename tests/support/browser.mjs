@@ -56,3 +56,15 @@ export function watchErrors(page) {
   });
   return errors;
 }
+
+/**
+ * Saves a screenshot of `page` (or of its `clip` rectangle) as
+ * tests/e2e/.artifacts/screenshots/NAME.png, for the docs
+ * (docs/images holds the copies the README shows; refresh them from here).
+ */
+export async function screenshot(page, name, clip) {
+  const { mkdir } = await import("node:fs/promises");
+  const dir = new URL("../e2e/.artifacts/screenshots/", import.meta.url);
+  await mkdir(dir, { recursive: true });
+  await page.screenshot({ path: new URL(`${name}.png`, dir).pathname, clip });
+}

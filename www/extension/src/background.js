@@ -36,10 +36,16 @@ async function handle(message, tabId, origin) {
       return { entities: shieldFor(tabId, origin).analyze(message.text) };
     case "redact":
       return shieldFor(tabId, origin).redact(message.text);
+    case "restore":
+      // One placeholder: its original when this tab's vault for this site issued it, else null.
+      if (!/^\[[A-Z][A-Z_]*_\d+\]$/.test(message.text)) throw new Error("restore takes one placeholder");
+      return shields.has(`${tabId} ${origin}`) ? nullIfSame(shieldFor(tabId, origin).restore(message.text), message.text) : null;
     default:
       throw new Error(`unknown request ${message.type}`);
   }
 }
+
+const nullIfSame = (restored, placeholder) => (restored === placeholder ? null : restored);
 
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
   const origin = sender.origin ?? (sender.url ? new URL(sender.url).origin : "null");

@@ -1,6 +1,8 @@
 // Guards the focused text field: as you type, the shield (in the extension's service worker)
 // looks for personal data; found items are outlined in a panel under the field with a
-// one-click "Redact" that replaces them with placeholders before you send.
+// one-click "Redact" that replaces them with placeholders before you send. Where the page then
+// shows those placeholders (a chat app's streamed reply), the originals are shown in their
+// place, to the user only (see `restoreShown`).
 (() => {
   const FIELD = 'textarea, input:not([type]), input[type="text"], input[type="email"], input[type="search"], input[type="tel"], [contenteditable=""], [contenteditable="true"]';
   let field = null;
@@ -98,6 +100,78 @@
       summary.textContent = `Could not redact: ${err.message}`;
     }
   }
+
+  // Restoring what the page shows. The placeholder stays in the page's text, which is all the
+  // page's own scripts can read (and send back to the site); a closed shadow root, which they
+  // cannot open, renders the original over it. Only placeholders this tab issued for this site
+  // are restored (the service worker's vault is per tab and origin).
+  const PLACEHOLDER = /\[[A-Z][A-Z_]*_\d+\]/g;
+  const SKIP = `script, style, noscript, tandem-shield, [data-tandem-restored], ${FIELD}`;
+  const originals = new Map(); // placeholder -> original, once the vault knows it
+  let scanning = false;
+  let again = false;
+
+  async function originalOf(placeholder) {
+    if (!originals.has(placeholder)) {
+      const original = await ask("restore", placeholder).catch(() => null);
+      if (original) originals.set(placeholder, original);
+    }
+    return originals.get(placeholder) ?? null;
+  }
+
+  function restoredSpan(placeholder, original) {
+    const span = document.createElement("span");
+    span.dataset.tandemRestored = "";
+    span.textContent = placeholder;
+    const shown = document.createElement("span");
+    shown.textContent = original;
+    shown.title = `Shown by Tandem Shield; the site only has ${placeholder}`;
+    shown.style.cssText = "background:#e6f4ea;border-radius:3px;padding:0 2px";
+    span.attachShadow({ mode: "closed" }).append(shown);
+    return span;
+  }
+
+  async function restoreShown() {
+    if (!document.body) return;
+    if (scanning) return void (again = true); // once this scan ends, another one
+    scanning = true;
+    again = false;
+    try {
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+        acceptNode: (n) => (n.data.includes("[") && n.parentElement && !n.parentElement.closest(SKIP) ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_REJECT),
+      });
+      const nodes = [];
+      while (walker.nextNode()) nodes.push(walker.currentNode);
+      for (const node of nodes) {
+        const text = node.data;
+        const found = [...text.matchAll(PLACEHOLDER)];
+        const known = [];
+        for (const m of found) {
+          const original = await originalOf(m[0]);
+          if (original) known.push({ at: m.index, placeholder: m[0], original });
+        }
+        // The page may have changed the text meanwhile: the observer brings it back here.
+        if (!known.length || !node.isConnected || node.data !== text) continue;
+        const parts = document.createDocumentFragment();
+        let at = 0;
+        for (const k of known) {
+          parts.append(text.slice(at, k.at), restoredSpan(k.placeholder, k.original));
+          at = k.at + k.placeholder.length;
+        }
+        parts.append(text.slice(at));
+        node.replaceWith(parts);
+      }
+    } finally {
+      scanning = false;
+      if (again) restoreShown();
+    }
+  }
+
+  let queued = 0;
+  new MutationObserver(() => {
+    clearTimeout(queued);
+    queued = setTimeout(restoreShown, 50);
+  }).observe(document.documentElement, { childList: true, subtree: true, characterData: true });
 
   document.addEventListener("focusin", (e) => {
     const el = e.target instanceof Element ? e.target.closest(FIELD) : null;

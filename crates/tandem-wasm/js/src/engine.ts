@@ -6,7 +6,7 @@ import { Cloud } from "./cloud.js";
 import { AbortError, CloudUnreachable, ModelLoadError, TandemError } from "./errors.js";
 import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
 import { Emitter } from "./events.js";
-import { fetchModelFile, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
+import { fetchModelFile, knownManifest, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
 import type {
   CascadeBar,
   ChatCompletions,
@@ -108,12 +108,12 @@ export class InlineEngine implements Engine {
     if (o.workerUrl) {
       this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000 });
     }
-    if (!o.manifestUrl) {
+    if (!o.manifestUrl && !o.models) {
       this.#ready("none", null);
       return;
     }
     const signal = o.signal;
-    const { manifest, base } = await loadManifest(o.manifestUrl, signal);
+    const { manifest, base } = o.manifestUrl ? await loadManifest(o.manifestUrl, signal) : knownManifest(o.models!);
     await pruneCache(manifest, base);
     const { device, reason, gpu } = await pickDevice(o.device ?? "auto");
     let backend: "webgpu" | "cpu" | "none" = "none";

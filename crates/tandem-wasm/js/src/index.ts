@@ -19,7 +19,8 @@ export type * from "./types.js";
 export { DEFAULT_PRICING, InlineEngine, pickDevice } from "./engine.js";
 export { OffThreadEngine } from "./remote.js";
 export { AbortError, AuthError, CloudError, CloudUnreachable, IntegrityError, ModelLoadError, RateLimitError, TandemError } from "./errors.js";
-export { CACHE_NAME, localBudget, pickLocalModel, residentBytes, sha256Hex } from "./models.js";
+export { CACHE_NAME, knownManifest, localBudget, pickLocalModel, residentBytes, sha256Hex, type KnownModel, type KnownModels } from "./models.js";
+export { KNOWN_MODELS } from "./registry.js";
 export { Shield, StreamRestorer, default as initWasm } from "./wasm/tandem_wasm.js";
 
 /**

@@ -1,10 +1,60 @@
 // Model files: downloaded with progress, verified by sha256, kept in the Cache API, and
 // swapped when the manifest names new versions.
 import { IntegrityError, ModelLoadError } from "./errors.js";
+import { KNOWN_MODELS } from "./registry.js";
 import type { LocalModelEntry, ModelFile, ModelManifest } from "./types.js";
 
 /** The Cache API bucket the engine owns. */
 export const CACHE_NAME = "tandem-models";
+
+/** A model of Tandem's registry (`tandem models list`), as `registry.ts` ships it. */
+export interface KnownModel {
+  description: string;
+  /** A one-file model (GGUF), served as `NAME.gguf`. */
+  bytes?: number;
+  sha256?: string;
+  /** A model of several files (the encoder), served as `NAME/FILE`. */
+  files?: Record<string, { bytes: number; sha256: string }>;
+  drafts?: string[];
+  parameters?: number;
+}
+
+/** Which known models to load, from where (see `EngineOptions.models`). */
+export interface KnownModels {
+  baseUrl: string | URL;
+  local?: string[];
+  analyzer?: string | false;
+}
+
+/**
+ * The manifest of known models served from `baseUrl` the way `tandem models manifest` lays out
+ * Tandem's model cache: `NAME.gguf` for a local model, `NAME/FILE` for the encoder's files.
+ */
+export function knownManifest(want: KnownModels, known: Record<string, KnownModel> = KNOWN_MODELS): { manifest: ModelManifest; base: string } {
+  const find = (name: string) => {
+    const model = known[name];
+    if (!model) throw new ModelLoadError(`"${name}" is not a known model (known: ${Object.keys(known).join(", ")})`, { code: "model_unknown" });
+    return model;
+  };
+  const base = new URL(String(want.baseUrl), globalThis.location?.href).href.replace(/\/?$/, "/");
+  const local = (want.local ?? ["smollm2-135m"]).map((name): LocalModelEntry => {
+    const m = find(name);
+    if (!m.sha256 || !m.bytes) throw new ModelLoadError(`"${name}" is not a local model (one GGUF file)`, { code: "model_unknown" });
+    return { name, file: { url: `${name}.gguf`, sha256: m.sha256, bytes: m.bytes }, drafts: m.drafts, parameters: m.parameters };
+  });
+  const analyzerName = want.analyzer ?? "all-minilm-l6-v2";
+  let analyzer: ModelManifest["analyzer"];
+  if (analyzerName) {
+    const files = find(analyzerName).files ?? {};
+    const file = (f: string) => {
+      if (!files[f]) throw new ModelLoadError(`"${analyzerName}" is not an encoder (no ${f})`, { code: "model_unknown" });
+      return { url: `${analyzerName}/${f}`, ...files[f] };
+    };
+    analyzer = { config: file("config.json"), model: file("model.safetensors"), tokenizer: file("tokenizer.json") };
+  }
+  const version = `registry:${[...local.map((l) => l.file.sha256), analyzer?.model.sha256 ?? ""].join("+")}`;
+  return { manifest: { version, local, analyzer }, base };
+}
 
 /** What a load is doing: downloading a file, checking its sha256, or building a model from files. */
 export type LoadPhase = "download" | "verify" | "load";

@@ -48,10 +48,14 @@ export class OffThreadEngine implements Engine {
           reject(fromWire(data.error));
         } else engine.#receive(data);
       };
-      // A URL object does not survive postMessage; its text does. A signal cannot cross at all:
-      // aborting ends the worker from here.
+      // URLs are resolved here, against the page (in the worker a relative one would resolve
+      // against the worker's script), and cross as text: a URL object does not survive
+      // postMessage. A signal cannot cross at all: aborting ends the worker from here.
       const { signal, ...rest } = options;
-      const wasm = rest.wasm instanceof URL ? rest.wasm.href : rest.wasm;
+      const page = (url: string | URL) => new URL(String(url), globalThis.location?.href).href;
+      const wasm = typeof rest.wasm === "string" || rest.wasm instanceof URL ? page(rest.wasm) : rest.wasm;
+      const manifestUrl = rest.manifestUrl && page(rest.manifestUrl);
+      const models = rest.models && { ...rest.models, baseUrl: page(rest.models.baseUrl) };
       signal?.addEventListener(
         "abort",
         () => {
@@ -61,7 +65,7 @@ export class OffThreadEngine implements Engine {
         },
         { once: true },
       );
-      engine.#send({ kind: "init", options: { ...rest, wasm, inWorker: false, workerScript: undefined } });
+      engine.#send({ kind: "init", options: { ...rest, wasm, manifestUrl, models, inWorker: false, workerScript: undefined } });
     });
   }
 

@@ -1,4 +1,5 @@
 // The public types of the engine: options, chat results and events.
+import type { KnownModels } from "./models.js";
 import type { Detection, Redaction, RouteReason, RouterPolicy, ShieldOptions } from "./wasm/tandem_wasm.js";
 
 export type { Detection, Redaction, RouteReason, RouterPolicy, ShieldOptions };
@@ -89,8 +90,15 @@ export interface EngineOptions {
    * again, once, when the worker says it no longer knows them (a rotation).
    */
   seal?: boolean | { keys: string } | { keysUrl: string };
-  /** Model manifest URL (JSON, see `ModelManifest`); without one no model is loaded. */
+  /** Model manifest URL (JSON, see `ModelManifest`; `tandem models manifest` writes it). */
   manifestUrl?: string;
+  /**
+   * Or known models by name (`tandem models list`; the package ships their hashes), served from
+   * `baseUrl` as `NAME.gguf` and `NAME/FILE`, the layout of Tandem's model cache:
+   * `{ baseUrl: "/models/", local: ["smollm2-135m"] }`. Default `local`: SmolLM2-135M;
+   * default `analyzer`: all-MiniLM-L6-v2 (`false`: none). Without either, no model is loaded.
+   */
+  models?: KnownModels;
   /** Aborts loading: `createEngine` then rejects with an `AbortError`. */
   signal?: AbortSignal;
   /** Which of the manifest's models to load (default: both). */
