@@ -107,7 +107,7 @@ test("a chat with personal data round-trips through the cloud with none of it in
   assert.deepEqual(r.marks, SEEDED, "every seeded value is highlighted");
   // The stand-in cloud echoes what it got: placeholders, which the page restores.
   assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
-  await screenshot(page, "demo");
+  await screenshot(page, "demo", { x: 200, y: 0, width: 880, height: 350 });
   const chat = sent.filter((s) => s.url.endsWith("/v1/chat/completions"));
   assert.equal(chat.length, 1, `the Web Worker's request was captured (${sent.map((s) => s.url).join(", ")})`);
   assert.match(chat[0].body, /Mail \[EMAIL_1\], call \[PHONE_1\], card \[CARD_1\]/);
@@ -188,7 +188,7 @@ test("sealed: every request to the worker is sealed, and stale keys are fetched 
     const r = await ask(page, message, "cloud");
     assert.equal(r.error, null, "the sealed reply opened whole: its final record was checked");
     assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
-  await screenshot(page, "demo");
+  await screenshot(page, "demo", { x: 200, y: 0, width: 880, height: 350 });
     assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
     const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
     assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
