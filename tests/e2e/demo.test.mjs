@@ -188,7 +188,6 @@ test("sealed: every request to the worker is sealed, and stale keys are fetched 
     const r = await ask(page, message, "cloud");
     assert.equal(r.error, null, "the sealed reply opened whole: its final record was checked");
     assert.match(r.answer, /^Hello from cloud: you said Mail jane\.doe@example\.com/);
-  await screenshot(page, "demo", { x: 200, y: 0, width: 880, height: 350 });
     assert.equal(served, 2, "the keys were fetched again after seal_unknown_key");
     const toWorker = sent.filter((s) => s.url.startsWith(worker.url));
     assert.deepEqual([...new Set(toWorker.map((s) => new URL(s.url).pathname))], ["/v1/sealed"]);
