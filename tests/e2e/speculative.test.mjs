@@ -204,7 +204,7 @@ test("tandem serve's /v1/completions gives vLLM-shaped prompt log-probabilities,
   assert.deepEqual(again.choices[0].prompt_logprobs.slice(0, 4), choice.prompt_logprobs);
 });
 
-test("a plain round with `extend` is continued by the in-process target as its greedy decoding", async () => {
+test("a plain round with `extend` is continued by the target as its greedy decoding, in process and through a completions target", async () => {
   const prompt = [9707, 11, 1879, 0, 5];
   const completion = await (await post(`${target.url}/v1/completions`, {
     model: TARGET, prompt, max_tokens: 5, temperature: 0, logprobs: 1, return_tokens_as_token_ids: true,
@@ -215,11 +215,20 @@ test("a plain round with `extend` is continued by the in-process target as its g
   assert.deepEqual([reply.next, ...reply.extended], greedy, JSON.stringify(reply));
   assert.equal(reply.session_len, prompt.length + 4, "next and all but the last continuation token are held");
   assert.equal(reply.stats.forward_tokens, prompt.length + 4);
-  // A completions target (the worker's upstream) does not continue yet: the field is absent.
-  const viaWorker = await (await post(`${worker.url}/v1/verify`, round({ context: prompt, draft: [], extend: 4 }))).json();
-  assert.equal(viaWorker.next, greedy[0]);
-  assert.equal(viaWorker.extended, undefined);
-  assert.equal(viaWorker.session_len, prompt.length);
+  // Through the worker, whose target is a completions upstream: the same continuation, asked
+  // for in the same call (`max_tokens` 1 + extend), and the session holds it.
+  const first = round({ context: prompt, draft: [], extend: 4 });
+  const viaWorker = await (await post(`${worker.url}/v1/verify`, first)).json();
+  assert.deepEqual([viaWorker.next, ...viaWorker.extended], greedy, JSON.stringify(viaWorker));
+  assert.equal(viaWorker.session_len, prompt.length + 4);
+  const onward = await post(`${worker.url}/v1/verify`, round({ session: first.session, base: viaWorker.session_len, context: [greedy[4]], draft: [] }));
+  assert.equal(onward.status, 200, "the next round builds on the continued session");
+  assert.equal((await onward.json()).session_len, prompt.length + 5);
+  // A stop token ends the continuation after it, on both kinds of target.
+  for (const url of [worker.url, target.url]) {
+    const stopped = await (await post(`${url}/v1/verify`, round({ context: prompt, draft: [], extend: 4, stop: [greedy[2]] }))).json();
+    assert.deepEqual([stopped.next, ...stopped.extended], greedy.slice(0, 3), `${url}: ${JSON.stringify(stopped)}`);
+  }
   const refused = await post(`${target.url}/v1/verify`, round({ extend: 2 }));
   assert.equal(refused.status, 400, "an extension after a draft");
   assert.match((await refused.json()).error.message, /empty draft/);

@@ -147,14 +147,18 @@ export const targetChoice = (t) => (t * 3 + 1) % 50;
 
 /**
  * `POST /v1/completions` in vLLM's shape for verification: `prompt_logprobs` (rank 1 is the toy
- * target's choice after each prompt token) and the next token as `token_id:N`.
+ * target's choice after each prompt token) and the generated tokens as `token_id:N` (up to
+ * `max_tokens`, ending after one of `stop_token_ids`).
  */
 async function completions(state, req, res) {
   const raw = await readBody(req);
   state.requests.push({ headers: req.headers, body: raw });
-  let prompt;
+  let prompt, maxTokens, stops;
   try {
-    prompt = JSON.parse(raw).prompt;
+    const body = JSON.parse(raw);
+    prompt = body.prompt;
+    maxTokens = body.max_tokens ?? 16;
+    stops = body.stop_token_ids ?? [];
     if (!Array.isArray(prompt) || prompt.length === 0) throw new Error("no prompt");
   } catch (e) {
     res.writeHead(400, { "content-type": "application/json" });
@@ -165,12 +169,14 @@ async function completions(state, req, res) {
     const best = targetChoice(prompt[i - 1]);
     logprobs.push({ [prompt[i]]: { logprob: -1, rank: prompt[i] === best ? 1 : 2 }, [best]: { logprob: -0.1, rank: 1 } });
   }
-  const next = targetChoice(prompt.at(-1));
+  // Greedy generation along the toy chain, ending after a `stop_token_ids` token as vLLM does.
+  const generated = [targetChoice(prompt.at(-1))];
+  while (generated.length < maxTokens && !stops.includes(generated.at(-1))) generated.push(targetChoice(generated.at(-1)));
   res.writeHead(200, { "content-type": "application/json" });
   res.end(
     JSON.stringify({
-      choices: [{ text: "", prompt_logprobs: logprobs, logprobs: { tokens: [`token_id:${next}`] } }],
-      usage: { prompt_tokens: prompt.length, completion_tokens: 1, total_tokens: prompt.length + 1 },
+      choices: [{ text: "", prompt_logprobs: logprobs, logprobs: { tokens: generated.map((t) => `token_id:${t}`) } }],
+      usage: { prompt_tokens: prompt.length, completion_tokens: generated.length, total_tokens: prompt.length + generated.length },
     }),
   );
 }

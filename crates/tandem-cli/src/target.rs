@@ -295,9 +295,10 @@ fn complete(loaded: &mut Loaded, req: &CompletionRequest, name: &str) -> Result<
     let mut next = first.next.clone();
     let mut finish = "length";
     while generated.len() < req.max_tokens {
-        // As vLLM does, a stop token ends the completion and is part of it (its token id and
-        // log-probability are reported; its text is not).
-        let stop = engine.stop_ids().contains(&next.token);
+        // As vLLM does, a stop token (the model's, or one of the request's `stop_token_ids`)
+        // ends the completion and is part of it (its token id and log-probability are
+        // reported; its text is not).
+        let stop = engine.stop_ids().contains(&next.token) || req.stop_token_ids.contains(&next.token);
         tokens.push(next.token);
         generated.push(next);
         if stop {

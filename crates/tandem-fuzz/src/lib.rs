@@ -118,7 +118,11 @@ pub fn verify(data: &[u8]) {
     if let Ok(round) = serde_json::from_slice::<VerifyRequest>(data) {
         let _ = tandem_decoding::speculative::round::validate(&round);
     }
-    let _ = tandem_gateway::verify::parse_completions(data, 8, 3);
+    let _ = tandem_gateway::verify::parse_completions(data, 8, 3, 0, &[]);
+    // A plain round's continuation: cut at `extend` and after a stop token, whatever the reply.
+    if let Ok(parsed) = tandem_gateway::verify::parse_completions(data, 8, 0, 4, &[0]) {
+        assert!(parsed.continuation.len() <= 4);
+    }
 }
 
 /// Text as UTF-8 and as UTF-16 through the shield: analysis, offsets in both

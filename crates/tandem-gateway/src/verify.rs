@@ -166,19 +166,56 @@ impl Sessions {
 }
 
 /// The `/v1/completions` body asking an OpenAI-compatible server for the
-/// target's choices along `prompt` (vLLM's `prompt_logprobs`) and its next token.
-pub(crate) fn completions_body(model: &str, prompt: &[u32]) -> Vec<u8> {
-    serde_json::to_vec(&CompletionRequest::target_choices(model, prompt.to_vec()))
-        .expect("a completions request serializes")
+/// target's choices along `prompt` (vLLM's `prompt_logprobs`) and its next token;
+/// with `extend` above 0, also its greedy continuation of up to that many tokens,
+/// ending after any of `stop` (vLLM's `stop_token_ids`).
+pub(crate) fn completions_body(model: &str, prompt: &[u32], extend: usize, stop: &[u32]) -> Vec<u8> {
+    let mut request = CompletionRequest::target_choices(model, prompt.to_vec());
+    if extend > 0 {
+        request = request.continued(extend, stop.to_vec());
+    }
+    serde_json::to_vec(&request).expect("a completions request serializes")
 }
 
-/// The target's argmax at the last `draft_len` prompt positions and the
-/// token after the prompt, from a completions reply's bytes; and the prompt
-/// tokens the server reports as cached.
-pub fn parse_completions(body: &[u8], prompt_len: usize, draft_len: usize) -> Result<(Vec<u32>, usize), String> {
-    serde_json::from_slice::<CompletionReply>(body)
-        .map_err(|e| format!("not a completions reply: {e}"))?
-        .target_choices(prompt_len, draft_len)
+/// What a completions target answered for a round.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteChoices {
+    /// The target's argmax at the draft's positions, then its next token.
+    pub choices: Vec<u32>,
+    /// Prompt tokens the server reports as cached.
+    pub cached: usize,
+    /// Its continuation after the next token: at most `extend` tokens, cut
+    /// after the first of `stop` (or after the next token, when that is one).
+    pub continuation: Vec<u32>,
+}
+
+/// Reads a completions reply's bytes for a round of `draft_len` drafted tokens
+/// ending a `prompt_len`-token prompt. A server that generates past `extend`
+/// or past a stop token is cut back, never trusted.
+pub fn parse_completions(
+    body: &[u8],
+    prompt_len: usize,
+    draft_len: usize,
+    extend: usize,
+    stop: &[u32],
+) -> Result<RemoteChoices, String> {
+    let reply: CompletionReply = serde_json::from_slice(body).map_err(|e| format!("not a completions reply: {e}"))?;
+    let (choices, cached) = reply.target_choices(prompt_len, draft_len)?;
+    let next = *choices.last().expect("target_choices ends with the next token");
+    let mut continuation = Vec::new();
+    if extend > 0 && !stop.contains(&next) {
+        for token in reply.continuation()?.into_iter().take(extend) {
+            continuation.push(token);
+            if stop.contains(&token) {
+                break;
+            }
+        }
+    }
+    Ok(RemoteChoices {
+        choices,
+        cached,
+        continuation,
+    })
 }
 
 #[cfg(test)]
@@ -208,16 +245,55 @@ mod tests {
     }
 
     #[test]
+    fn a_continuation_is_cut_at_extend_and_after_a_stop_token() {
+        let reply = |tokens: &[u32]| {
+            let names: Vec<String> = tokens.iter().map(|t| format!("token_id:{t}")).collect();
+            serde_json::to_vec(&serde_json::json!({"choices": [{
+                "prompt_logprobs": [null, {"3": {"logprob": -0.1, "rank": 1}}],
+                "logprobs": {"tokens": names}
+            }]}))
+            .unwrap()
+        };
+        let parse =
+            |tokens: &[u32], extend, stop: &[u32]| parse_completions(&reply(tokens), 2, 0, extend, stop).unwrap();
+        assert_eq!(
+            parse(&[5, 6, 7, 8], 2, &[]).continuation,
+            vec![6, 7],
+            "at most `extend`"
+        );
+        assert_eq!(
+            parse(&[5, 6, 0, 8], 3, &[0]).continuation,
+            vec![6, 0],
+            "ends after a stop token"
+        );
+        assert_eq!(
+            parse(&[0, 6], 3, &[0]).continuation,
+            Vec::<u32>::new(),
+            "the next token stopped it"
+        );
+        assert_eq!(parse(&[5, 6], 0, &[]).continuation, Vec::<u32>::new(), "not asked for");
+        assert_eq!(parse(&[5, 6], 0, &[]).choices, vec![5]);
+        let body = completions_body("t", &[1, 2], 4, &[0]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (v["max_tokens"].as_u64(), v["stop_token_ids"].clone()),
+            (Some(5), serde_json::json!([0]))
+        );
+    }
+
+    #[test]
     fn completions_bytes_parse_through_the_protocol_types() {
         let body = br#"{"choices":[{"prompt_logprobs":[null,{"7":{"logprob":-0.1,"rank":1}}],
             "logprobs":{"tokens":["token_id:11"]}}]}"#;
-        assert_eq!(parse_completions(body, 2, 1).unwrap(), (vec![7, 11], 0));
+        let parsed = parse_completions(body, 2, 1, 0, &[]).unwrap();
+        assert_eq!((parsed.choices, parsed.cached), (vec![7, 11], 0));
         assert!(
-            parse_completions(b"not json", 2, 1)
+            parse_completions(b"not json", 2, 1, 0, &[])
                 .unwrap_err()
                 .contains("not a completions reply")
         );
-        let sent: serde_json::Value = serde_json::from_slice(&completions_body("t", &[1, 2])).unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(&completions_body("t", &[1, 2], 0, &[])).unwrap();
+        assert!(sent.get("stop_token_ids").is_none());
         assert_eq!(sent["prompt_logprobs"], 1);
     }
 }

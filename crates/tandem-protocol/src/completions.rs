@@ -35,6 +35,10 @@ pub struct CompletionRequest {
     /// vLLM's extension: name tokens `token_id:N` instead of by their text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub return_tokens_as_token_ids: bool,
+    /// vLLM's extension: generation ends after any of these tokens (which is kept), as after
+    /// the model's own end-of-text tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop_token_ids: Vec<u32>,
 }
 
 fn default_max_tokens() -> usize {
@@ -54,7 +58,16 @@ impl CompletionRequest {
             logprobs: Some(1),
             prompt_logprobs: Some(1),
             return_tokens_as_token_ids: true,
+            stop_token_ids: Vec::new(),
         }
+    }
+
+    /// The same, going on greedily for up to `extend` tokens after the next one, ending after
+    /// any of `stop`: a plain round's continuation in the same call.
+    pub fn continued(mut self, extend: usize, stop: Vec<u32>) -> Self {
+        self.max_tokens = 1 + extend;
+        self.stop_token_ids = stop;
+        self
     }
 }
 
@@ -205,6 +218,30 @@ impl CompletionReply {
     }
 }
 
+impl CompletionReply {
+    /// Every generated token after the first (the continuation of a
+    /// [`CompletionRequest::continued`] request), by id.
+    pub fn continuation(&self) -> Result<Vec<u32>, String> {
+        let Some(tokens) = self
+            .choices
+            .first()
+            .and_then(|c| c.logprobs.as_ref())
+            .map(|l| &l.tokens)
+        else {
+            return Ok(Vec::new());
+        };
+        tokens
+            .iter()
+            .skip(1)
+            .map(|t| {
+                t.strip_prefix("token_id:")
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .ok_or_else(|| format!("a generated token is not named `token_id:N`: {t:?}"))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +278,24 @@ mod tests {
         assert!(plain.target_choices(3, 2).unwrap_err().contains("prompt_logprobs"));
         let none = parse(json!({"choices": []}));
         assert!(none.target_choices(3, 2).is_err());
+    }
+
+    #[test]
+    fn a_continued_request_asks_for_more_tokens_and_its_reply_names_them() {
+        let req = CompletionRequest::target_choices("t", vec![1, 2]).continued(3, vec![0]);
+        let v = serde_json::to_value(&req).unwrap();
+        assert_eq!(
+            (v["max_tokens"].clone(), v["stop_token_ids"].clone()),
+            (json!(4), json!([0]))
+        );
+        let reply = parse(json!({"choices": [{"logprobs": {"tokens": ["token_id:5", "token_id:6", "token_id:0"]}}]}));
+        assert_eq!(reply.continuation().unwrap(), vec![6, 0]);
+        let text = parse(json!({"choices": [{"logprobs": {"tokens": ["token_id:5", "hello"]}}]}));
+        assert!(text.continuation().is_err());
+        assert_eq!(
+            parse(json!({"choices": [{"text": ""}]})).continuation().unwrap(),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

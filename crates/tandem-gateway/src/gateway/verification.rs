@@ -6,6 +6,13 @@ use crate::facts::{LogFacts, ms1};
 use crate::host::Host;
 use crate::response::{Body, Response};
 use crate::verify::{MAX_SESSION_TOKENS, ScoreError, Scored, completions_body, parse_completions};
+
+/// What a completions target ran for a round: the sequence sent (session, context and draft)
+/// and its continuation after the next token, when the round asked for one.
+struct RemoteRun {
+    sent: Vec<u32>,
+    continuation: Vec<u32>,
+}
 use serde_json::json;
 use tandem_decoding::speculative::round;
 use tandem_protocol::verify::{TargetStats, VerifyRequest};
@@ -37,15 +44,17 @@ impl<H: Host + 'static> Gateway<H> {
             Some(target) => target.score(&req).await.map(|s| (s, None)).map_err(|e| e.response()),
             None => match self.reserve(client, 0, facts).await {
                 Err(resp) => Err(resp),
-                Ok(()) => self.score_remote(&req, facts).await.map(|(s, sent)| (s, Some(sent))),
+                Ok(()) => self.score_remote(&req, facts).await.map(|(s, run)| (s, Some(run))),
             },
         };
-        if let Ok((scored, Some(_))) = &scored {
-            // What the completions upstream ran: the uncached prompt and one generated token.
-            self.settle(client, 0, scored.stats.forward_tokens as u64 + 1, facts)
+        if let Ok((scored, Some(run))) = &scored {
+            // What the completions upstream ran: the uncached prompt, the next token and the
+            // continuation.
+            let generated = 1 + run.continuation.len() as u64;
+            self.settle(client, 0, scored.stats.forward_tokens as u64 + generated, facts)
                 .await;
         }
-        let (scored, sent) = match scored {
+        let (scored, remote) = match scored {
             Ok(s) => s,
             Err(resp) => return resp,
         };
@@ -62,8 +71,12 @@ impl<H: Host + 'static> Gateway<H> {
             Err(e) => return invalid(e.to_string()),
         };
         let mut reply = round::reply(&req, verdict, scored.stats);
-        // A plain round may ask the target to go on by itself (in-process targets only).
-        if let Some(target) = local.filter(|_| req.extend > 0) {
+        // A plain round may ask the target to go on by itself: a completions target did so in
+        // the same call, an in-process one does now.
+        if let Some(run) = remote.as_ref().filter(|r| !r.continuation.is_empty()) {
+            reply.stats.forward_tokens += run.continuation.len();
+            reply = reply.with_extension(run.continuation.clone());
+        } else if let Some(target) = local.filter(|_| req.extend > 0) {
             match target.extend(&req, reply.session_len, verdict.next).await {
                 Ok((tokens, cost)) => {
                     reply.stats.forward_tokens += cost.forward_tokens;
@@ -73,8 +86,18 @@ impl<H: Host + 'static> Gateway<H> {
                 Err(e) => return e.response(),
             }
         }
-        if let Some(mut held) = sent {
-            held.truncate(reply.session_len);
+        if let Some(RemoteRun {
+            sent: mut held,
+            continuation,
+        }) = remote
+        {
+            // The session now holds what was accepted, then the next token and all of the
+            // continuation but its last token (as the reply's `session_len` says).
+            held.truncate(reply.session_len - continuation.len());
+            if let Some((_, held_back)) = continuation.split_last() {
+                held.push(reply.next);
+                held.extend_from_slice(held_back);
+            }
             // Unstored, the session is lost: the next round gets 409 and resends it.
             if let Err(e) = self.state.session_store(&req.session, held).await {
                 facts.outcome = "session_not_stored";
@@ -86,12 +109,9 @@ impl<H: Host + 'static> Gateway<H> {
     }
 
     /// Scores a greedy round on a completions upstream with prompt log-probabilities;
-    /// also returns the whole sequence sent (session, context and draft).
-    pub(super) async fn score_remote(
-        &self,
-        req: &VerifyRequest,
-        facts: &mut LogFacts,
-    ) -> Result<(Scored, Vec<u32>), Response> {
+    /// also returns what it ran: the whole sequence sent (session, context and draft), and the
+    /// continuation a plain round with `extend` asked for in the same call.
+    async fn score_remote(&self, req: &VerifyRequest, facts: &mut LogFacts) -> Result<(Scored, RemoteRun), Response> {
         let routes = self.config.route(&req.model);
         if routes.is_empty() {
             return Err(Response::error(
@@ -119,7 +139,8 @@ impl<H: Host + 'static> Gateway<H> {
             return Err(ScoreError::Invalid(format!("a session holds at most {MAX_SESSION_TOKENS} tokens")).response());
         }
         let t0 = self.host.now_ms();
-        let payload = |model: &str| Some(completions_body(model, &prompt));
+        // `round::validate` allows `extend` on plain rounds only.
+        let payload = |model: &str| Some(completions_body(model, &prompt, req.extend, &req.stop));
         let resp = self.upstreams.call(routes, "completions", None, payload, facts).await;
         let Body::Full(body) = resp.body else {
             return Err(ScoreError::Failed("the target streamed its reply".into()).response());
@@ -130,18 +151,24 @@ impl<H: Host + 'static> Gateway<H> {
                 ..resp
             });
         }
-        let (choices, cached) = parse_completions(&body, prompt.len(), req.draft.len()).map_err(|e| {
+        let parsed = parse_completions(&body, prompt.len(), req.draft.len(), req.extend, &req.stop).map_err(|e| {
             facts.outcome = "target_malformed";
             ScoreError::Failed(e).response()
         })?;
         let scored = Scored {
-            scores: round::TargetScores::Argmax(choices),
+            scores: round::TargetScores::Argmax(parsed.choices),
             stats: TargetStats {
-                forward_tokens: prompt.len().saturating_sub(cached),
-                cached_tokens: cached,
+                forward_tokens: prompt.len().saturating_sub(parsed.cached),
+                cached_tokens: parsed.cached,
                 forward_ms: ms1(self.host.now_ms() - t0),
             },
         };
-        Ok((scored, prompt))
+        Ok((
+            scored,
+            RemoteRun {
+                sent: prompt,
+                continuation: parsed.continuation,
+            },
+        ))
     }
 }
