@@ -128,20 +128,20 @@ pub(crate) fn build(
         .chain(encoders.iter().flat_map(|e| ENCODER_FILES.map(|f| e.join(f))))
         .collect();
     let hashes = hash_all(&files, show_progress)?;
-    let file_ref = |path: &Path| -> Result<FileRef> {
+    let file_ref = |path: &Path| -> FileRef {
         let rel = path.strip_prefix(dir).unwrap_or(path);
         let (sha256, bytes) = hashes[path].clone();
-        Ok(FileRef {
+        FileRef {
             url: format!("{url_prefix}{}", rel.to_string_lossy().replace('\\', "/")),
             sha256,
             bytes,
-        })
+        }
     };
     let wanted = |names: &[&str]| only.is_empty() || names.iter().any(|n| only.iter().any(|o| o == n));
 
     let mut local = Vec::new();
     for path in &ggufs {
-        let file = file_ref(path)?;
+        let file = file_ref(path);
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -178,7 +178,7 @@ pub(crate) fn build(
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let model = file_ref(&folder.join("model.safetensors"))?;
+        let model = file_ref(&folder.join("model.safetensors"));
         let entry = known.iter().find(|(_, k)| {
             k.files
                 .get("model.safetensors")
@@ -190,9 +190,9 @@ pub(crate) fn build(
         analyzers.push((
             folder_name,
             Analyzer {
-                config: file_ref(&folder.join("config.json"))?,
+                config: file_ref(&folder.join("config.json")),
                 model,
-                tokenizer: file_ref(&folder.join("tokenizer.json"))?,
+                tokenizer: file_ref(&folder.join("tokenizer.json")),
             },
         ));
     }

@@ -3,6 +3,7 @@
 import { SealClient } from "./wasm/tandem_wasm.js";
 import { CloudError, CloudUnreachable, cloudError } from "./errors.js";
 import { bodyChunks, sseEvents } from "./sse.js";
+import type { Sampling } from "./completions.js";
 import type { ChatMessage } from "./types.js";
 
 /** The status of a `/v1/verify` round whose session the verifier lost (`VerifyRefusal::SessionLost` in tandem-protocol). */
@@ -13,14 +14,6 @@ interface Reply {
   status: number;
   retryAfter: string | null;
   body: AsyncIterable<Uint8Array>;
-}
-
-/** The sampling settings of one cloud answer (`undefined`: the cloud model's default). */
-export interface CloudSampling {
-  maxTokens: number;
-  temperature?: number;
-  topP?: number;
-  seed?: number;
 }
 
 /** How a cloud answer ended: output tokens as the worker reported them, and its finish reason. */
@@ -54,8 +47,8 @@ export class Cloud {
   }
 
   /** Streams a chat completion's content deltas; at the end, its output tokens (when the worker reports them) and finish reason. */
-  async *chat(model: string, messages: ChatMessage[], sampling: CloudSampling, signal?: AbortSignal): AsyncGenerator<string, CloudEnd> {
-    const { maxTokens, temperature, topP, seed } = sampling;
+  async *chat(model: string, messages: ChatMessage[], maxTokens: number, sampling: Sampling, signal?: AbortSignal): AsyncGenerator<string, CloudEnd> {
+    const { temperature, topP, seed } = sampling;
     const body = JSON.stringify({ model, messages, stream: true, max_tokens: maxTokens, temperature, top_p: topP, seed, stream_options: { include_usage: true } });
     const reply = await this.#post("/v1/chat/completions", body, signal);
     if (reply.status !== 200) throw cloudError("chat", reply.status, await text(reply.body), reply.retryAfter);

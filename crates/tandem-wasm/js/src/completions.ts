@@ -13,15 +13,20 @@ import type {
   Route,
 } from "./types.js";
 
+/** How a model draws its tokens, for whichever side answers (`undefined`: its default). */
+export interface Sampling {
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
 /** What one answer needs from a request, as the pipeline reads it. */
 export interface AnswerSettings {
   signal?: AbortSignal;
   route?: "auto" | Route;
   model?: string;
   maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  seed?: number;
+  sampling: Sampling;
 }
 
 /** The pipeline: answers `messages`, calling `onToken` with each restored piece. */
@@ -54,9 +59,7 @@ export function answerChunks(answer: Answerer, body: CompletionBody, signal?: Ab
     route: body.tandem?.route,
     model: body.model,
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-    temperature: body.temperature ?? undefined,
-    topP: body.top_p ?? undefined,
-    seed: body.seed ?? undefined,
+    sampling: { temperature: body.temperature ?? undefined, topP: body.top_p ?? undefined, seed: body.seed ?? undefined },
   };
   answer(body.messages, settings, (content, source) => {
     queue.push({ ...head, choices: [{ index: 0, delta: first ? { role: "assistant", content } : { content }, finish_reason: null }], tandem: { source } });

@@ -16,9 +16,9 @@ import type {
   DevicePreference,
   Engine,
   EngineEvents,
-  ModelFile,
   EngineEventType,
   EngineOptions,
+  ModelFile,
   Redaction,
   Route,
   Usage,
@@ -315,13 +315,12 @@ export class InlineEngine implements Engine {
     let mode: ChatResult["mode"] = "cloud";
     let finishReason: ChatResult["finishReason"] = "stop";
     let speculativeCost: number | undefined;
-    const sampling = { temperature: options.temperature, topP: options.topP, seed: options.seed };
     if (spec && this.#local) {
       mode = "speculative";
       const session = crypto.randomUUID();
       const outcome = await this.#local.speculate(
         messages,
-        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens, ...sampling },
+        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens, ...options.sampling },
         (request: object) => {
           options.signal?.throwIfAborted();
           return cloud.verify(request, options.signal);
@@ -345,7 +344,7 @@ export class InlineEngine implements Engine {
       usage.saved += price(outcome.plainCloudTokens) - speculativeCost;
     } else {
       const model = options.model ?? this.#options.cloudModel ?? "default";
-      const stream = cloud.chat(model, messages, { maxTokens, ...sampling }, options.signal);
+      const stream = cloud.chat(model, messages, maxTokens, options.sampling, options.signal);
       let pieces = 0;
       for (;;) {
         const next = await stream.next();
@@ -374,8 +373,7 @@ export class InlineEngine implements Engine {
    */
   async #localAnswer(messages: ChatMessage[], maxTokens: number, usage: Usage, options: AnswerSettings, say: OnToken, bar?: CascadeBar): Promise<Answer & { cascade?: GenerationResult["cascade"] }> {
     const pricing = this.#options.pricing ?? DEFAULT_PRICING;
-    const sampling = { temperature: options.temperature, topP: options.topP, seed: options.seed };
-    const result = await this.#local!.chat(messages, { maxTokens, ...sampling, ...(bar && { cascade: bar }) }, (piece: string) => {
+    const result = await this.#local!.chat(messages, { maxTokens, ...options.sampling, ...(bar && { cascade: bar }) }, (piece: string) => {
       options.signal?.throwIfAborted(); // a throw here stops the generation
       say(piece, "local");
     });
@@ -388,7 +386,7 @@ export class InlineEngine implements Engine {
   }
 }
 
-/** An answer as `chat` reports it. */
+/** One side's answer, as `#chat` reports it. */
 type Answer = Pick<ChatResult, "text" | "mode" | "withheld" | "finishReason" | "promptTokens">;
 
 /** Where each restored piece of an answer goes: the `token` event and the caller's chunks. */

@@ -42,12 +42,8 @@ export function shieldFetch(fetchImpl: typeof fetch = globalThis.fetch, options:
     if (!endpoint) return fetchImpl(input, init);
     const text = await bodyText(url, request, init);
     if (text === "") return fetchImpl(input, init);
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new ShieldError(`shieldFetch: the body of POST ${url} is not JSON; it was not sent`);
-    }
+    const body = json(text);
+    if (body === NOT_JSON) throw new ShieldError(`shieldFetch: the body of POST ${url} is not JSON; it was not sent`);
     const s = await shield();
     const entities: RedactedEntity[] = [];
     const redact = async (t: string) => {
@@ -91,6 +87,18 @@ async function bodyText(url: string, request: Request | null, init?: RequestInit
 }
 
 type Json = Record<string, unknown>;
+
+/** What `json` returns for text that is not JSON. */
+const NOT_JSON = Symbol("not JSON");
+
+/** `text` parsed, or `NOT_JSON`. */
+function json(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
 const isObject = (v: unknown): v is Json => !!v && typeof v === "object" && !Array.isArray(v);
 
 /** The request with the user's text redacted: messages, prompts, inputs, tool arguments and results. */
@@ -170,12 +178,8 @@ async function restoreResponse(endpoint: Endpoint, response: Response, shield: S
   }
   if (!type.includes("json")) return response;
   const text = await response.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return new Response(text, init);
-  }
+  const body = json(text);
+  if (body === NOT_JSON) return new Response(text, init);
   return new Response(JSON.stringify(await mapStrings(body, (t) => shield.restore(t))), init);
 }
 
@@ -199,10 +203,8 @@ async function* restoreChoiceEvents(events: AsyncIterable<SseEvent>, streams: Re
       yield formatSse(event);
       continue;
     }
-    let chunk: unknown;
-    try {
-      chunk = JSON.parse(event.data);
-    } catch {
+    const chunk = json(event.data);
+    if (chunk === NOT_JSON) {
       yield formatSse(event);
       continue;
     }
@@ -270,10 +272,8 @@ function place(choice: Json, field: string, text: string): void {
  */
 async function* restoreResponsesEvents(events: AsyncIterable<SseEvent>, streams: Restorers, shield: ShieldLike): AsyncGenerator<string> {
   for await (const event of events) {
-    let data: unknown;
-    try {
-      data = JSON.parse(event.data);
-    } catch {
+    const data = json(event.data);
+    if (data === NOT_JSON) {
       yield formatSse(event);
       continue;
     }

@@ -57,8 +57,10 @@ export async function loadShield(options: Pick<ShieldSource, "options" | "wasm">
 export function shieldOf(source: ShieldSource): () => Promise<ShieldLike> {
   let shield: Promise<ShieldLike> | null = null;
   return () => {
-    shield ??= Promise.resolve(source.shield ?? loadShield(source));
-    shield.catch(() => (shield = null));
+    if (!shield) {
+      shield = Promise.resolve(source.shield ?? loadShield(source));
+      shield.catch(() => (shield = null)); // a failed load is tried again on the next call
+    }
     return shield;
   };
 }
