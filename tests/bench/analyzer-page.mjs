@@ -1,6 +1,7 @@
 // What both analyzer benches share: the MT-Bench first turns, and a headless Chromium page of
 // www/ (with the model cache mounted at /models/) in which `window.loadAnalyzer(device, weights)`
-// loads all-MiniLM-L6-v2 with the default heads from www/pkg-models.
+// loads all-MiniLM-L6-v2 with the default heads from www/pkg-models (the module itself is then
+// `window.tandem`).
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
@@ -28,6 +29,7 @@ export async function analyzerPage() {
     window.loadAnalyzer = async (device, weights) => {
       const m = await import("/pkg-models/tandem_wasm.js");
       await m.default();
+      window.tandem = m;
       const get = async (name) => new Uint8Array(await (await fetch(`/models/all-minilm-l6-v2/${name}`)).arrayBuffer());
       const model = await get("model.safetensors");
       const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", model));

@@ -115,10 +115,14 @@ fn the_host_pass_matches_burns_graph_on_the_same_quantized_weights() {
     let weights = SafetensorsWeights::parse(&bytes).unwrap();
     let rows: Vec<Vec<u32>> = r.sentences.iter().map(|s| s.ids.clone()).collect();
     let cpu = burn::tensor::Device::flex();
-    // Relative tolerances: `Q8_0` rounds activations to 8 bits per block, so
-    // a rounding step that flips moves its products 60 times more than with
-    // `Int8`'s 14-bit activations.
-    for (format, tolerance) in [(WeightFormat::Int8, 1e-3), (WeightFormat::Q8_0, 1e-2)] {
+    // Relative tolerances: a rounding step that flips between the two paths
+    // moves its products by one step, 1/127 of a token's range with `Int8`'s
+    // 7-bit codes (measured: 3.5e-2 of the largest hidden value), 1/127 of a
+    // block of 32's largest value with `Q8_0` (4.9e-3). The cosine to
+    // sentence-transformers' embeddings: 0.9908–0.9980 with `Int8` on these
+    // sentences (the one-word "a" lowest), 0.9993–0.9998 with `Q8_0`; the
+    // shield's and the router's own scores did not move (docs/shield.md).
+    for (format, tolerance, cosine_min) in [(WeightFormat::Int8, 5e-2, 0.99), (WeightFormat::Q8_0, 1e-2, 0.999)] {
         let host = Encoder::load_as(config.clone(), &weights, &cpu, format).unwrap();
         assert!(host.fused_cpu(), "{format:?}");
         let graph = host.clone().without_fused_cpu();
@@ -148,7 +152,7 @@ fn the_host_pass_matches_burns_graph_on_the_same_quantized_weights() {
         let emb = l2_normalize(mean_pool(&a)).into_data().try_to_vec::<f32>().unwrap();
         for (i, s) in r.sentences.iter().enumerate() {
             let c = cosine(&emb[i * 384..(i + 1) * 384], &s.embedding);
-            assert!(c >= 0.995, "{format:?}: cosine {c} for {:?}", s.text);
+            assert!(c >= cosine_min, "{format:?}: cosine {c} for {:?}", s.text);
         }
     }
 }

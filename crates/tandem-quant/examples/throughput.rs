@@ -58,7 +58,7 @@ fn main() {
             );
         }
     }
-    // Per-row int8 weights with 14-bit activations (the encoder's format),
+    // Per-row int8 weights with 7-bit activation codes (the encoder's format),
     // against the same Q8_0 weights on the best kernel: the layouts for many
     // input rows and for one.
     let dense: Vec<f32> = (0..rows * cols)

@@ -16,10 +16,15 @@
 //! # SIMD, with `unsafe` in one module
 //!
 //! Block layouts and their products are described once, in safe Rust
-//! (`dot.rs`). `simd.rs`, the workspace's only module allowed `unsafe`,
+//! (`dot.rs`). `simd.rs`, the crate's only module allowed `unsafe`,
 //! holds the kernels that run them: AVX-VNNI and AVX2 with FMA and F16C
 //! (chosen at run time), wasm `simd128` (chosen at compile time), and a
-//! portable kernel for every other CPU. [`kernel`] says which one runs and
+//! portable kernel for every other CPU. For [`Int8Matrix`] products the
+//! browser build also carries a second, tiny module with relaxed SIMD's
+//! 8-bit dot product ([`RELAXED_SIMD_MODULE`], built from
+//! `relaxed/kernel.rs` by `build.rs`, which shares the tile loop of
+//! `int8_tiles.rs`): the host starts it where the browser has relaxed SIMD
+//! and hands it over with [`use_relaxed_simd`]. [`kernel`] says which one runs and
 //! [`use_kernel`] picks another (benchmarks compare them in one process). Each keeps vector accumulators per input row and
 //! sums them once per row. With the `parallel` feature (the native binary
 //! turns it on), the calling thread and rayon's pool share each product's
@@ -31,7 +36,8 @@
 //! (ggml's reference dequantization, in `tandem-gguf`) times an `f32`
 //! product, on random blocks, odd shapes and several input rows, natively
 //! and in the wasm build; a unit test holds the SIMD kernel to the portable
-//! one.
+//! one, and `tandem-wasm`'s `tests/relaxed.rs` holds the relaxed-SIMD
+//! module to the `simd128` kernel, bit for bit, in Chromium.
 
 mod activation;
 mod dot;
@@ -45,7 +51,9 @@ mod threads;
 
 pub use error::QuantError;
 pub use groups::{GroupLayout, GroupedMatrix};
-pub use int8::Int8Matrix;
+pub use int8::{Int8Matrix, MAX_COLS};
 pub use matrix::QMatrix;
-pub use simd::{Kernel, kernel, use_kernel};
+#[cfg(target_arch = "wasm32")]
+pub use simd::RELAXED_SIMD_MODULE;
+pub use simd::{Int8SumsFn, Kernel, kernel, use_kernel, use_relaxed_simd};
 pub use threads::set_threads;

@@ -1,5 +1,6 @@
-//! The SIMD kernels, chosen at run time: the one module of the workspace
-//! allowed `unsafe`.
+//! The SIMD kernels, chosen at run time: the one module of this crate
+//! allowed `unsafe` (the relaxed-SIMD module, `relaxed/kernel.rs`, is a
+//! `no_std` crate of its own that shares this module's tile loop).
 //!
 //! A kernel walks weight rows block by block, unpacks each block once
 //! (`dot.rs`, safe code inlined here, so compiled with this kernel's target
@@ -22,7 +23,9 @@
 use crate::activation::{Q8Block, quantize_into};
 use crate::dot::BlockKernel;
 use crate::error::QuantError;
-use crate::int8::{Int8Matrix, Int16Rows};
+use crate::int8::{Int7Rows, Int8Matrix};
+
+include!("int8_tiles.rs");
 use crate::matrix::QMatrix;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -39,11 +42,21 @@ pub enum Kernel {
     AvxVnni,
     /// wasm32 built with `simd128`.
     Simd128,
+    /// wasm32 with relaxed SIMD's 8-bit dot product, for [`Int8Matrix`]
+    /// products: a second module beside this one, handed over at run time
+    /// ([`use_relaxed_simd`]); the other products run on [`Kernel::Simd128`].
+    Relaxed,
 }
 
 impl Kernel {
     /// Every kernel, slowest first.
-    pub const ALL: [Kernel; 4] = [Kernel::Portable, Kernel::Avx2, Kernel::AvxVnni, Kernel::Simd128];
+    pub const ALL: [Kernel; 5] = [
+        Kernel::Portable,
+        Kernel::Avx2,
+        Kernel::AvxVnni,
+        Kernel::Simd128,
+        Kernel::Relaxed,
+    ];
 
     /// Whether this CPU (and this build) can run the kernel.
     pub fn available(self) -> bool {
@@ -59,6 +72,8 @@ impl Kernel {
             Kernel::AvxVnni => Kernel::Avx2.available() && std::arch::is_x86_feature_detected!("avxvnni"),
             #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
             Kernel::Simd128 => true,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Kernel::Relaxed => RELAXED.get().is_some(),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -116,170 +131,200 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 if kernel.available() => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Kernel::Simd128 => wasm::rows_into::<K>(w, first, out, acts, m),
+        Kernel::Simd128 | Kernel::Relaxed => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
     }
 }
 
-/// Input rows `first..` of `acts` times every row of an [`Int8Matrix`]
-/// into `out` ([`Int8Matrix::rows`] values per input row), on [`kernel`]:
-/// the AVX2 tile for both x86 kernels (AVX-VNNI adds nothing that 16-bit
-/// products use here).
+/// The integer sums of input rows `first..` of `acts` with every row of
+/// an [`Int8Matrix`] into `sums` ([`Int8Matrix::rows`] per input row), on
+/// [`kernel`].
 #[inline(always)]
-pub(crate) fn int8_rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
-    int8_rows_on(kernel(), w, acts, first, out)
+pub(crate) fn int8_sums_into(w: &Int8Matrix, acts: &Int7Rows, first: usize, sums: &mut [i32]) {
+    int8_sums_on(kernel(), w, acts, first, sums)
 }
 
-/// [`int8_rows_into`] on `kernel`, or portably where it is not available.
-#[inline(always)]
-fn int8_rows_on(kernel: Kernel, w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
+/// [`int8_sums_into`] on `kernel`, or portably where it is not available.
+fn int8_sums_on(kernel: Kernel, w: &Int8Matrix, acts: &Int7Rows, first: usize, sums: &mut [i32]) {
+    let (n, s) = (w.rows(), w.stride());
+    let m = sums.len() / n;
+    // What every kernel below relies on: whole output rows, `m` input rows
+    // of codes from `first`, `n` weight rows, one stride that is a whole
+    // number of steps.
+    assert!(
+        sums.len() == m * n
+            && acts.codes.len() >= (first + m) * s
+            && w.values().len() == n * s
+            && s.is_multiple_of(crate::int8::STEP),
+        "int8 product shapes"
+    );
+    let (wp, ap, op) = (w.values().as_ptr(), acts.codes[first * s..].as_ptr(), sums.as_mut_ptr());
     match kernel {
-        // SAFETY: the guard checked that the CPU reported AVX2 (and more).
+        // SAFETY (every arm): the assertion above is the pointers' contract
+        // (`int8_tiles.rs`); the x86 arms' guards checked that the CPU
+        // reported the kernel's target features.
         #[cfg(target_arch = "x86_64")]
-        Kernel::AvxVnni | Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::rows_into(w, acts, first, out) },
+        Kernel::AvxVnni if kernel.available() => unsafe { int8_avx_vnni::sums(wp, n, s, ap, m, op) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::sums(wp, n, s, ap, m, op) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Kernel::Simd128 => int8_wasm::rows_into(w, acts, first, out),
-        _ => w.rows_portable(acts, first, out),
+        Kernel::Simd128 => unsafe { int8_wasm::sums(wp, n, s, ap, m, op) },
+        Kernel::Relaxed if let Some(run) = RELAXED.get() => {
+            run(wp as usize, n, s, ap as usize, m, op as usize);
+        }
+        _ => w.sums_portable(acts, first, sums),
     }
 }
 
-/// The loop both vector kernels of [`Int8Matrix`] share: the output in
-/// tiles of up to 2 weight rows × 4 input rows, each handed to the calling
-/// module's `tile::<R, T>` (integer sums of whole rows), then scaled. A
-/// macro so that it expands inside each kernel's `rows_into` and compiles
-/// with that kernel's target features.
-///
-/// The tile's shape was measured in Chromium on the encoder's products
-/// (`tests/bench/analyzer-profile.mjs --fixed`): 2 × 4 took 0.89× the time of
-/// 4 × 2 and 0.83× that of 2 × 2; 3 × 3 and 3 × 4 were between, and 4 × 3
-/// and 4 × 4 ran out of vector registers (1.3× and 1.5×). Each weight
-/// vector widened once serves four input rows.
-#[allow(unused_macros)]
-macro_rules! int8_tiles {
-    ($w:expr, $acts:expr, $first:expr, $out:expr) => {{
-        let (w, acts, first, out): (&Int8Matrix, &Int16Rows, usize, &mut [f32]) = ($w, $acts, $first, $out);
-        let (s, n) = (w.stride(), w.rows());
-        let m = out.len() / n;
-        let mut r = 0;
-        while r < n {
-            let rows = (n - r).min(2);
-            let mut t = 0;
-            while t < m {
-                let cols = (m - t).min(4);
-                macro_rules! run {
-                    ($r:literal, $t:literal) => {{
-                        let wr: [&[i8]; $r] = std::array::from_fn(|i| w.row(r + i));
-                        let ar: [&[i16]; $t] =
-                            std::array::from_fn(|j| &acts.values[(first + t + j) * s..(first + t + j + 1) * s]);
-                        let sums = tile::<$r, $t>(wr, ar);
-                        for j in 0..$t {
-                            let a = acts.scales[first + t + j];
-                            for i in 0..$r {
-                                out[(t + j) * n + r + i] = sums[i][j] as f32 * w.scale(r + i) * a;
-                            }
-                        }
-                    }};
-                }
-                match (rows, cols) {
-                    (2, 4) => run!(2, 4),
-                    (2, 3) => run!(2, 3),
-                    (2, 2) => run!(2, 2),
-                    (2, _) => run!(2, 1),
-                    (_, 4) => run!(1, 4),
-                    (_, 3) => run!(1, 3),
-                    (_, 2) => run!(1, 2),
-                    _ => run!(1, 1),
-                }
-                t += cols;
-            }
-            r += rows;
-        }
-    }};
+/// How the host runs the relaxed-SIMD module's `int8_sums` export:
+/// `(w, n, s, a, m, out)` with `w`, `a` and `out` addresses in this
+/// module's memory, under the contract of `int8_tiles.rs` (`n·s` weight
+/// bytes, `m·s` codes, `m·n` sums written).
+pub type Int8SumsFn = fn(usize, usize, usize, usize, usize, usize);
+
+/// The relaxed-SIMD module's `int8_sums`, once [`use_relaxed_simd`] was called.
+static RELAXED: std::sync::OnceLock<Int8SumsFn> = std::sync::OnceLock::new();
+
+/// The relaxed-SIMD module, built from `relaxed/kernel.rs` by this crate's
+/// build script: `int8_sums` with `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+/// (16 multiply-adds and the sum in one instruction; `vpdpbusd` where the
+/// CPU has AVX-VNNI). A browser without relaxed SIMD refuses to compile a
+/// module that holds it, and wasm has no run-time feature test, so it is a
+/// module of its own: the host compiles it where the browser validates it,
+/// gives it this module's memory (its only import) and a stack inside that
+/// memory (its exported `__stack_pointer`; the build script checks that it
+/// has no data segments), and passes its `int8_sums` to
+/// [`use_relaxed_simd`].
+#[cfg(target_arch = "wasm32")]
+pub const RELAXED_SIMD_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relaxed.wasm"));
+
+/// Runs every later [`Int8Matrix`] product through `run` (the relaxed-SIMD
+/// module's `int8_sums`, see [`RELAXED_SIMD_MODULE`]) and makes
+/// [`Kernel::Relaxed`] the kernel in use. The first call wins.
+pub fn use_relaxed_simd(run: Int8SumsFn) {
+    let _ = RELAXED.set(run);
+    CHOSEN.store(Kernel::Relaxed as u8, Ordering::Relaxed);
 }
 
-/// Checks what every `tile` below relies on: all rows have one length, a
-/// whole number of steps (the [`Int8Matrix`] stride).
-#[allow(dead_code)]
-#[inline(always)]
-fn same_stride<const R: usize, const T: usize>(w: &[&[i8]; R], a: &[&[i16]; T]) -> usize {
-    let len = w[0].len();
-    assert!(
-        len.is_multiple_of(crate::int8::STEP) && w.iter().all(|r| r.len() == len) && a.iter().all(|r| r.len() == len),
-        "rows of one stride"
-    );
-    len
-}
-
-/// [`Int8Matrix`] on AVX2: 16 weights widened to `i16` by one
-/// `vpmovsxbw`, multiplied with 16 activations and summed in pairs into
-/// eight `i32` lanes by `vpmaddwd`.
+/// [`Int8Matrix`] on AVX2: 32 codes times 32 weight bytes summed in pairs
+/// into sixteen `i16` lanes by `vpmaddubsw` (no saturation: see `int8.rs`),
+/// then into eight `i32` lanes by `vpmaddwd` with ones.
 #[cfg(target_arch = "x86_64")]
 mod int8_avx2 {
-    use crate::int8::{Int8Matrix, Int16Rows};
     use std::arch::x86_64::*;
 
+    /// [`int8_sums!`] with the tile below.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; the pointers meet `int8_tiles.rs`'s contract.
     #[target_feature(enable = "avx2")]
-    pub(super) fn rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
-        int8_tiles!(w, acts, first, out);
+    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
+        int8_sums!(w, n, s, a, m, out);
     }
 
-    /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
+    /// The integer sums of `R` weight rows and `T` input rows.
+    ///
+    /// # Safety
+    /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn tile<const R: usize, const T: usize>(w: [&[i8]; R], a: [&[i16]; T]) -> [[i32; T]; R] {
-        let len = super::same_stride(&w, &a);
+    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
+        let ones = _mm256_set1_epi16(1);
         let mut acc = [[_mm256_setzero_si256(); T]; R];
-        for k in (0..len).step_by(16) {
-            // SAFETY: `k + 16 ≤ len` and every row holds `len` values
-            // (`same_stride`); unaligned loads of 16 bytes and 32 bytes.
-            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a[j].as_ptr().add(k).cast()) });
-            for i in 0..R {
+        for k in (0..s).step_by(32) {
+            // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
+            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
+            for (i, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: as above.
-                let wv = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(w[i].as_ptr().add(k).cast()) });
-                for j in 0..T {
-                    acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(wv, av[j]));
+                let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, wv), ones));
                 }
             }
         }
-        std::array::from_fn(|i| std::array::from_fn(|j| hsum(acc[i][j])))
-    }
-
-    /// The sum of the eight lanes.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn hsum(v: __m256i) -> i32 {
-        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-        _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
+        std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
     }
 }
 
-/// [`Int8Matrix`] in wasm: 8 weights loaded and widened to `i16` by one
-/// `v128.load8x8_s`, multiplied with 8 activations and summed in pairs into
-/// four `i32` lanes by `i32x4.dot_i16x8_s`.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod int8_wasm {
-    use crate::int8::{Int8Matrix, Int16Rows};
-    use core::arch::wasm32::*;
+/// [`Int8Matrix`] with AVX-VNNI: one `vpdpbusd` multiplies 32 codes by 32
+/// weight bytes and adds them, four at a time, to eight `i32` lanes.
+#[cfg(target_arch = "x86_64")]
+mod int8_avx_vnni {
+    use std::arch::x86_64::*;
 
-    pub(super) fn rows_into(w: &Int8Matrix, acts: &Int16Rows, first: usize, out: &mut [f32]) {
-        int8_tiles!(w, acts, first, out);
+    /// [`int8_sums!`] with the tile below.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and AVX-VNNI; the pointers meet `int8_tiles.rs`'s contract.
+    #[target_feature(enable = "avx2,avxvnni")]
+    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
+        int8_sums!(w, n, s, a, m, out);
     }
 
-    /// The integer sums `Σ w[i]·a[j]` of `R` weight rows and `T` input rows.
-    #[inline(always)]
-    fn tile<const R: usize, const T: usize>(w: [&[i8]; R], a: [&[i16]; T]) -> [[i32; T]; R] {
-        let len = super::same_stride(&w, &a);
-        let mut acc = [[i32x4_splat(0); T]; R];
-        for k in (0..len).step_by(8) {
-            // SAFETY: `k + 8 ≤ len` and every row holds `len` values
-            // (`same_stride`); loads of 8 bytes and 16 bytes, no alignment needed.
-            let av: [v128; T] = std::array::from_fn(|j| unsafe { v128_load(a[j].as_ptr().add(k).cast()) });
-            for i in 0..R {
+    /// The integer sums of `R` weight rows and `T` input rows.
+    ///
+    /// # Safety
+    /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
+    #[inline]
+    #[target_feature(enable = "avx2,avxvnni")]
+    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
+        let mut acc = [[_mm256_setzero_si256(); T]; R];
+        for k in (0..s).step_by(32) {
+            // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
+            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
+            for (i, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: as above.
-                let wv = unsafe { i16x8_load_extend_i8x8(w[i].as_ptr().add(k)) };
-                for j in 0..T {
-                    acc[i][j] = i32x4_add(acc[i][j], i32x4_dot_i16x8(wv, av[j]));
+                let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = _mm256_dpbusd_avx_epi32(*acc, av, wv);
+                }
+            }
+        }
+        std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
+    }
+}
+
+/// The sum of the eight lanes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum256(v: std::arch::x86_64::__m256i) -> i32 {
+    use std::arch::x86_64::*;
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s)))
+}
+
+/// [`Int8Matrix`] in wasm without relaxed SIMD: 8 weights and 8 codes
+/// loaded and widened to `i16` (`v128.load8x8_s`, `_u`), multiplied and
+/// summed in pairs into four `i32` lanes by `i32x4.dot_i16x8_s`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod int8_wasm {
+    use core::arch::wasm32::*;
+
+    /// [`int8_sums!`] with the tile below.
+    ///
+    /// # Safety
+    /// The pointers meet `int8_tiles.rs`'s contract.
+    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
+        int8_sums!(w, n, s, a, m, out);
+    }
+
+    /// The integer sums of `R` weight rows and `T` input rows.
+    ///
+    /// # Safety
+    /// As [`sums`]: every row holds `s` values, `s` a multiple of 8.
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
+        let mut acc = [[i32x4_splat(0); T]; R];
+        for k in (0..s).step_by(8) {
+            // SAFETY: `k + 8 ≤ s`; loads of 8 bytes, no alignment needed.
+            let av: [v128; T] = std::array::from_fn(|j| unsafe { i16x8_load_extend_u8x8(a.add(j * s + k)) });
+            for (i, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let wv = unsafe { i16x8_load_extend_i8x8(w.add(i * s + k)) };
+                for (acc, &av) in acc.iter_mut().zip(&av) {
+                    *acc = i32x4_add(*acc, i32x4_dot_i16x8(wv, av));
                 }
             }
         }
@@ -656,7 +701,9 @@ mod tests {
             seed ^= seed << 17;
             (seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
         };
-        // Every tile shape and its tails: 1–9 rows, 1–9 input rows, strides of one and several steps.
+        // Every tile shape and its tails: 1–9 rows, 1–9 input rows, strides
+        // of one and several steps, and extreme codes and weights (127 ×
+        // ±127 in every pair: `vpmaddubsw` must not saturate).
         for &(rows, cols, m) in &[
             (1, 1, 1),
             (4, 16, 2),
@@ -667,17 +714,37 @@ mod tests {
             (2, 48, 6),
             (3, 33, 7),
             (6, 64, 9),
+            (2, 96, 4),
         ] {
-            let w: Vec<f32> = (0..rows * cols).map(|_| next()).collect();
-            let x: Vec<f32> = (0..m * cols).map(|_| next() * 4.0).collect();
+            let extreme = (rows, cols, m) == (2, 96, 4);
+            let w: Vec<f32> = (0..rows * cols)
+                .map(|i| if extreme { [1.0, -1.0][i / cols] } else { next() })
+                .collect();
+            // Skewed rows, as after GELU: the codes' offset matters. The
+            // extreme case: codes 127 and 0 only.
+            let x: Vec<f32> = (0..m * cols)
+                .map(|i| {
+                    if extreme {
+                        f32::from(u8::from(i % 7 != 0))
+                    } else {
+                        next() * 4.0 + 1.0
+                    }
+                })
+                .collect();
             let w = crate::Int8Matrix::quantize(&w, rows, cols).unwrap();
             let acts = w.quantize_rows(&x, m);
-            let mut portable = vec![0f32; rows * m];
-            w.rows_portable(&acts, 0, &mut portable);
+            let mut portable = vec![0i32; rows * m];
+            w.sums_portable(&acts, 0, &mut portable);
             for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
-                let mut out = vec![0f32; rows * m];
-                super::int8_rows_on(kernel, &w, &acts, 0, &mut out);
+                let mut out = vec![0i32; rows * m];
+                super::int8_sums_on(kernel, &w, &acts, 0, &mut out);
                 assert_eq!(out, portable, "{kernel:?}: [{rows} x {cols}] m {m}");
+                // Input rows from the middle, as a thread's task sees them.
+                if m > 1 {
+                    let mut tail = vec![0i32; rows * (m - 1)];
+                    super::int8_sums_on(kernel, &w, &acts, 1, &mut tail);
+                    assert_eq!(tail, portable[rows..], "{kernel:?}: from row 1");
+                }
             }
         }
     }

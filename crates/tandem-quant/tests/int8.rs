@@ -30,7 +30,10 @@ fn products_match_the_unquantized_product_within_the_rounding() {
         (1152, 384, 45),
     ] {
         let w: Vec<f32> = (0..rows * cols).map(|_| rng.float() * 0.1).collect();
-        let x: Vec<f32> = (0..m * cols).map(|_| rng.float() * 3.0).collect();
+        // Rows centred at 0, 1 and 2: the codes' offset is exercised.
+        let x: Vec<f32> = (0..m * cols)
+            .map(|i| rng.float() * 3.0 + (i / cols % 3) as f32)
+            .collect();
         let q = Int8Matrix::quantize(&w, rows, cols).unwrap();
         assert_eq!((q.rows(), q.cols()), (rows, cols));
         let y = q.matmul(&x, m).unwrap();
@@ -38,7 +41,8 @@ fn products_match_the_unquantized_product_within_the_rounding() {
         let dense = q.dequantize();
         for i in 0..m {
             let xi = &x[i * cols..(i + 1) * cols];
-            let amax = xi.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let range =
+                xi.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) - xi.iter().fold(f32::INFINITY, |a, &v| a.min(v));
             for r in 0..rows {
                 let (mut exact, mut full, mut mag) = (0f64, 0f64, 0f64);
                 for k in 0..cols {
@@ -53,9 +57,9 @@ fn products_match_the_unquantized_product_within_the_rounding() {
                 }
                 let got = f64::from(y[i * rows + r]);
                 // Against the same weights: only the activations' rounding
-                // (half a step of max|x| / 8191 each) and float rounding.
+                // (half a step of the row's range / 127 each) and float rounding.
                 let wsum: f64 = dense[r * cols..(r + 1) * cols].iter().map(|v| f64::from(v.abs())).sum();
-                let act_err = wsum * f64::from(amax) / 8191.0 * 0.5 + 1e-5 * mag + 1e-6;
+                let act_err = wsum * f64::from(range) / 127.0 * 0.5 + 1e-5 * mag + 1e-6;
                 assert!(
                     (got - exact).abs() <= act_err,
                     "[{rows}x{cols}] m={m} ({i}, {r}): {got} vs {exact}"

@@ -14,6 +14,8 @@
 mod analyzer;
 #[cfg(target_arch = "wasm32")]
 mod ctors;
+#[cfg(all(feature = "models", target_arch = "wasm32"))]
+mod kernels;
 #[cfg(feature = "models")]
 mod model;
 mod options;
@@ -25,6 +27,8 @@ mod speculate;
 
 #[cfg(feature = "models")]
 pub use analyzer::{Analyzer, SentenceEncoder};
+#[cfg(all(feature = "models", target_arch = "wasm32"))]
+pub use kernels::{enable_relaxed_simd, quant_kernel, use_quant_kernel};
 #[cfg(feature = "models")]
 pub use model::LocalModel;
 pub use options::ShieldOptions;

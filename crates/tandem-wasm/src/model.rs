@@ -179,6 +179,10 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
     // Before any backend: CubeCL's compiler needs the static constructors (`ctors`).
     #[cfg(target_arch = "wasm32")]
     crate::ctors::run_once();
+    // The encoder's products on relaxed SIMD where the browser has it; where
+    // not, they stay on `simd128` (`quantKernel()` says which runs).
+    #[cfg(target_arch = "wasm32")]
+    let _ = crate::kernels::enable().await;
     match preference {
         "cpu" => Ok((Device::flex(), "cpu", None)),
         "auto" | "webgpu" => {

@@ -1,0 +1,136 @@
+//! The relaxed-SIMD module: compiled beside this one where the browser has
+//! relaxed SIMD, and given the encoder's integer products
+//! (`tandem_quant::RELAXED_SIMD_MODULE` says why it is a module of its own).
+//! Where the browser refuses it, the products stay on this module's
+//! `simd128` kernel, which computes the same sums.
+
+use js_sys::{Object, Reflect, Uint8Array, WebAssembly};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The relaxed module's `int8_sums` export, called with `undefined` as
+    /// `this` and six addresses and counts.
+    #[wasm_bindgen(js_name = Function)]
+    type Int8Sums;
+    #[wasm_bindgen(method, js_name = call)]
+    fn call6(this: &Int8Sums, this_arg: &JsValue, w: u32, n: u32, s: u32, a: u32, m: u32, out: u32);
+}
+
+/// Bytes of this module's memory set aside for the relaxed module's stack
+/// (its tiles live in registers; this is room to spare).
+const STACK: usize = 64 * 1024;
+
+/// Whether the module was tried, and how it went.
+enum State {
+    Untried,
+    Running(Int8Sums),
+    Refused(String),
+}
+
+thread_local! {
+    static STATE: RefCell<State> = const { RefCell::new(State::Untried) };
+}
+
+/// Compiles and starts the relaxed module once, and hands the products to
+/// it. `Err` says why it does not run here (no relaxed SIMD in this
+/// browser, or it failed to start); the products then stay on `simd128`.
+pub(crate) async fn enable() -> Result<(), String> {
+    let tried = STATE.with(|s| match &*s.borrow() {
+        State::Untried => None,
+        State::Running(_) => Some(Ok(())),
+        State::Refused(why) => Some(Err(why.clone())),
+    });
+    if let Some(result) = tried {
+        return result;
+    }
+    let result = start().await;
+    STATE.with(|s| {
+        *s.borrow_mut() = match &result {
+            Ok(f) => State::Running(f.clone().unchecked_into()),
+            Err(why) => State::Refused(why.clone()),
+        }
+    });
+    if result.is_ok() {
+        tandem_quant::use_relaxed_simd(int8_sums);
+    }
+    result.map(|_| ())
+}
+
+/// Validates, instantiates with this module's memory and points the new
+/// module's stack at a region of that memory.
+async fn start() -> Result<JsValue, String> {
+    let bytes = tandem_quant::RELAXED_SIMD_MODULE;
+    let fail = |what: &str, e: JsValue| format!("the relaxed-SIMD module failed to {what}: {e:?}");
+    if !WebAssembly::validate(&Uint8Array::from(bytes).into()).map_err(|e| fail("validate", e))? {
+        return Err("this browser has no relaxed SIMD".to_owned());
+    }
+    let env = Object::new();
+    Reflect::set(&env, &"memory".into(), &wasm_bindgen::memory()).map_err(|e| fail("import memory", e))?;
+    let imports = Object::new();
+    Reflect::set(&imports, &"env".into(), &env).map_err(|e| fail("import memory", e))?;
+    let made = JsFuture::from(WebAssembly::instantiate_buffer(bytes, &imports))
+        .await
+        .map_err(|e| fail("instantiate", e))?;
+    let instance = Reflect::get(&made, &"instance".into()).map_err(|e| fail("instantiate", e))?;
+    let exports = Reflect::get(&instance, &"exports".into()).map_err(|e| fail("export", e))?;
+    let stack_pointer: WebAssembly::Global = Reflect::get(&exports, &"__stack_pointer".into())
+        .map_err(|e| fail("export its stack pointer", e))?
+        .dyn_into()
+        .map_err(|e| fail("export its stack pointer", e))?;
+    let run = Reflect::get(&exports, &"int8_sums".into()).map_err(|e| fail("export int8_sums", e))?;
+    if !run.is_function() {
+        return Err("the relaxed-SIMD module has no int8_sums".to_owned());
+    }
+    // Held for the page's life: the module may run at any later product.
+    let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
+    let top = (stack.as_ptr() as usize + STACK) & !15;
+    stack_pointer.set_value(&JsValue::from(top as u32));
+    Ok(run)
+}
+
+/// The products' way into the relaxed module ([`tandem_quant::Int8SumsFn`]).
+fn int8_sums(w: usize, n: usize, s: usize, a: usize, m: usize, out: usize) {
+    STATE.with(|state| {
+        if let State::Running(f) = &*state.borrow() {
+            f.call6(
+                &JsValue::UNDEFINED,
+                w as u32,
+                n as u32,
+                s as u32,
+                a as u32,
+                m as u32,
+                out as u32,
+            );
+        }
+    });
+}
+
+/// Starts the relaxed-SIMD module now (loading a model does it too), once;
+/// throws why it cannot run here, e.g. a browser without relaxed SIMD
+/// (Safari, Node 20), where the products stay on `simd128`.
+#[wasm_bindgen(js_name = enableRelaxedSimd)]
+pub async fn enable_relaxed_simd() -> Result<(), JsError> {
+    enable().await.map_err(|why| JsError::new(&why))
+}
+
+/// The kernel the quantized products run on: `"relaxed"` (the relaxed-SIMD
+/// module, for the encoder's products; it starts with the first model
+/// loaded where the browser has relaxed SIMD) or `"simd128"`.
+#[wasm_bindgen(js_name = quantKernel)]
+pub fn quant_kernel() -> String {
+    format!("{:?}", tandem_quant::kernel()).to_lowercase()
+}
+
+/// Runs later products on another kernel (`"simd128"`, `"portable"`, or
+/// `"relaxed"` once it started): how a benchmark compares them in one page.
+#[wasm_bindgen(js_name = useQuantKernel)]
+pub fn use_quant_kernel(name: &str) -> Result<(), JsError> {
+    let kernel = tandem_quant::Kernel::ALL
+        .into_iter()
+        .find(|k| format!("{k:?}").eq_ignore_ascii_case(name))
+        .ok_or_else(|| JsError::new(&format!("unknown kernel `{name}`")))?;
+    tandem_quant::use_kernel(kernel).map_err(|e| JsError::new(&e.to_string()))
+}
