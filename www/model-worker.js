@@ -1,11 +1,13 @@
-// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device} and
-// {type:"chat", messages, options}; out: "loaded", "token", "done" and "error".
-import init, { LocalModel } from "./pkg-models/tandem_wasm.js";
+// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device, kernel?} and
+// {type:"chat", messages, options}; out: "loaded", "token", "done" and "error". `kernel` picks the
+// CPU kernel of the quantized products ("simd128", or the default "relaxed" where the browser has
+// relaxed SIMD): how the bench compares them.
+import init, { LocalModel, quantKernel, useQuantKernel } from "./pkg-models/tandem_wasm.js";
 
 let model = null;
 const ready = init();
 
-async function load({ url, device }) {
+async function load({ url, device, kernel }) {
   const started = performance.now();
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url}: HTTP ${response.status}`);
@@ -14,7 +16,13 @@ async function load({ url, device }) {
   model?.free();
   model = null;
   model = await LocalModel.fromGguf(bytes, device);
-  return { backend: model.backend, fallbackReason: model.fallbackReason ?? null, loadMs: performance.now() - started };
+  if (kernel) useQuantKernel(kernel);
+  return {
+    backend: model.backend,
+    fallbackReason: model.fallbackReason ?? null,
+    kernel: quantKernel(),
+    loadMs: performance.now() - started,
+  };
 }
 
 async function chat({ messages, options }) {

@@ -6,8 +6,18 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=relaxed/kernel.rs");
-    println!("cargo:rerun-if-changed=src/int8_tiles.rs");
+    // The module's own file and the main crates' files it includes.
+    for file in [
+        "relaxed/kernel.rs",
+        "src/int8_tiles.rs",
+        "src/tiled_rows.rs",
+        "src/wasm_tile.rs",
+        "src/dot.rs",
+        "src/q8.rs",
+        "../tandem-gguf/src/k_scale.rs",
+    ] {
+        println!("cargo:rerun-if-changed={file}");
+    }
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() != Ok("wasm32") {
         return;
     }
@@ -20,6 +30,11 @@ fn main() {
             "--crate-name=tandem_relaxed_simd",
             "--target=wasm32-unknown-unknown",
             "-Copt-level=3",
+            // One unit with `core`'s bitcode: LLVM then sees that the panic
+            // handler ignores its message and drops the messages (which
+            // would be data segments).
+            "-Clto=fat",
+            "-Ccodegen-units=1",
             "-Cpanic=abort",
             "-Cdebuginfo=0",
             "-Cstrip=symbols",

@@ -2,6 +2,8 @@
 // Worker, on WebGPU and on the CPU backend) against wllama (llama.cpp in wasm, npm
 // @wllama/wllama) on the same file, prompt and greedy settings. Prints one JSON line per run
 // and a table with the ratios. Pages are served cross-origin isolated so wllama may use threads.
+// Tandem's CPU runs twice: on its default kernel (relaxed SIMD where Chromium has it) and on the
+// `simd128` kernel that browsers without relaxed SIMD run.
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
 // Build first: pkg-scripts/build-web models
 import { fileURLToPath } from "node:url";
@@ -19,10 +21,10 @@ const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)),
 });
 const browser = await launch();
 
-/** One run of Tandem's model worker: load on `device`, generate `maxTokens` greedily. */
-async function tandem(page, device, maxTokens) {
+/** One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily. */
+async function tandem(page, device, maxTokens, kernel) {
   return page.evaluate(
-    async ({ url, device, messages, maxTokens }) => {
+    async ({ url, device, messages, maxTokens, kernel }) => {
       const worker = new Worker("/model-worker.js", { type: "module" });
       const call = (msg) =>
         new Promise((ok, fail) => {
@@ -33,18 +35,19 @@ async function tandem(page, device, maxTokens) {
           };
           worker.postMessage(msg);
         });
-      const loaded = await call({ type: "load", url, device });
+      const loaded = await call({ type: "load", url, device, kernel });
       const { result } = await call({ type: "chat", messages, options: { maxTokens } });
       worker.terminate();
       return {
         backend: loaded.backend,
+        kernel: loaded.kernel,
         prompt_tokens: result.promptTokens,
         tokens: result.tokens.length,
         prefill_tok_s: (result.promptTokens / result.prefillMs) * 1000,
         decode_tok_s: ((result.tokens.length - 1) / result.decodeMs) * 1000,
       };
     },
-    { url, device, messages, maxTokens },
+    { url, device, messages, maxTokens, kernel },
   );
 }
 
@@ -83,11 +86,12 @@ async function wllama(page, { threads, gpu }, maxTokens) {
 
 const runs = [
   ["tandem", "cpu", () => tandem(page, "cpu", Number(cpuTokens))],
+  ["tandem", "cpu-simd128", () => tandem(page, "cpu", Number(cpuTokens), "simd128")],
   ["wllama", "cpu1", () => wllama(page, { threads: 1, gpu: false }, Number(cpuTokens))],
   ["wllama", "cpu2", () => wllama(page, { threads: 2, gpu: false }, Number(cpuTokens))],
   ["tandem", "webgpu", () => tandem(page, "webgpu", Number(gpuTokens))],
   ["wllama", "webgpu", () => wllama(page, { threads: 1, gpu: true }, Number(gpuTokens))],
-];
+].filter(([, setting]) => setting !== "webgpu" || Number(gpuTokens) > 0); // GPU_TOKENS=0: CPU only
 const page = await browser.context.newPage();
 const errors = watchErrors(page);
 const results = {};
@@ -110,6 +114,6 @@ try {
 const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2)}×` : "n/a");
 const t = (k) => results[k];
 console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
-console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
+console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} (${t("tandem/cpu")?.kernel}; simd128 ${t("tandem/cpu-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu"), t("tandem/cpu-simd128"))}) vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
 console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} (${t("tandem/webgpu")?.backend}) vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${t("wllama/webgpu")?.backend})`);
 if (errors.length) console.error("page errors:", errors);

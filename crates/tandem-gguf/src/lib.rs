@@ -18,12 +18,14 @@
 
 mod dequant;
 mod error;
+mod k_scale;
 mod reader;
 mod types;
 mod value;
 
-pub use dequant::{dequantize, k_scale_min};
+pub use dequant::dequantize;
 pub use error::GgufError;
+pub use k_scale::k_scale_min;
 pub use reader::{Gguf, TensorInfo};
 pub use types::GgmlType;
 pub use value::Value;

@@ -3,18 +3,7 @@
 
 use half::f16;
 
-/// Values per activation block, the block size of every 32-value ggml type
-/// and of a k-quant's sub-blocks.
-pub(crate) const QK: usize = 32;
-
-/// 32 activations as `q · d`, with `s = d · Σ q` for weight types that
-/// carry a minimum (`Σ (q_w·d_w + m)·x = d_w·Σ q_w·x + m·Σ x`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Q8Block {
-    pub(crate) d: f32,
-    pub(crate) s: f32,
-    pub(crate) q: [i8; QK],
-}
+pub(crate) use crate::q8::{Q8Block, QK};
 
 /// The 8-bit scale of a block and its inverse: `d = max|x| / 127`
 /// (ggml's `quantize_row_q8_0`), `1/d` or 0 for an all-zero block.

@@ -34,6 +34,16 @@ pub(crate) trait BlockKernel {
     /// Whether [`BlockKernel::products`] can return anything but zero; a
     /// kernel skips the addition when it cannot.
     const HAS_REST: bool;
+    /// Whether unpacked weights can fall outside `-64..=63` (only `Q8_0`'s
+    /// bytes do). The relaxed-SIMD kernel multiplies narrow weights,
+    /// offset to non-negative 7-bit values, with one dot product per 16;
+    /// wide ones it multiplies as the `simd128` kernel does.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    const WIDE: bool = false;
+    /// ggml's id of the type (`tandem_gguf::GgmlType`): how the main module
+    /// names it to the relaxed-SIMD module.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    const GGML_ID: u32;
     /// A block unpacked to small integers and its scales.
     type Unpacked;
     /// Unpacks one block (exactly `BYTES` long).
@@ -108,6 +118,10 @@ pub(crate) trait SmallBlock {
     /// Whether the type has a minimum (`Small::m` is not always zero); its
     /// unpacked values are then never negative.
     const HAS_MIN: bool = false;
+    /// [`BlockKernel::WIDE`].
+    const WIDE: bool = false;
+    /// [`BlockKernel::GGML_ID`].
+    const GGML_ID: u32;
     /// Unpacks one block (exactly `SIZE` long).
     fn unpack_small(block: &[u8]) -> Small;
 }
@@ -117,6 +131,8 @@ impl<T: SmallBlock> BlockKernel for T {
     const ACTS: usize = 1;
     const HAS_REST: bool = T::HAS_MIN;
     const UNSIGNED: bool = T::HAS_MIN;
+    const WIDE: bool = T::WIDE;
+    const GGML_ID: u32 = T::GGML_ID;
     type Unpacked = Small;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Small {
@@ -139,6 +155,8 @@ impl<T: SmallBlock> BlockKernel for T {
 pub(crate) struct Q8_0;
 impl SmallBlock for Q8_0 {
     const SIZE: usize = 34;
+    const WIDE: bool = true;
+    const GGML_ID: u32 = 8;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         let w = std::array::from_fn(|i| b[2 + i] as i8);
@@ -154,6 +172,7 @@ impl SmallBlock for Q8_0 {
 pub(crate) struct Q4_0;
 impl SmallBlock for Q4_0 {
     const SIZE: usize = 18;
+    const GGML_ID: u32 = 2;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         Small {
@@ -168,6 +187,7 @@ impl SmallBlock for Q4_0 {
 pub(crate) struct Q4_1;
 impl SmallBlock for Q4_1 {
     const SIZE: usize = 20;
+    const GGML_ID: u32 = 3;
     const HAS_MIN: bool = true;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
@@ -184,6 +204,7 @@ impl SmallBlock for Q4_1 {
 pub(crate) struct Q5_0;
 impl SmallBlock for Q5_0 {
     const SIZE: usize = 22;
+    const GGML_ID: u32 = 6;
     #[inline(always)]
     fn unpack_small(b: &[u8]) -> Small {
         let qs = &b[6..22];
@@ -269,6 +290,8 @@ fn super_header(b: &[u8]) -> Super {
 pub(crate) trait SuperBlock {
     /// Bytes per block.
     const SIZE: usize;
+    /// [`BlockKernel::GGML_ID`].
+    const GGML_ID: u32;
     /// Unpacks one block (exactly `SIZE` long).
     fn unpack_super(block: &[u8]) -> Super;
 }
@@ -281,6 +304,7 @@ impl<T: SuperBlock> BlockKernel for KQuant<T> {
     const ACTS: usize = 8;
     const HAS_REST: bool = true;
     const UNSIGNED: bool = true;
+    const GGML_ID: u32 = T::GGML_ID;
     type Unpacked = Super;
     #[inline(always)]
     fn unpack(b: &[u8]) -> Super {
@@ -321,6 +345,7 @@ fn split_nibbles(q: &[u8]) -> ([i8; QK], [i8; QK]) {
 pub(crate) struct Q4K;
 impl SuperBlock for Q4K {
     const SIZE: usize = 144;
+    const GGML_ID: u32 = 12;
     #[inline(always)]
     fn unpack_super(b: &[u8]) -> Super {
         let mut u = super_header(b);
@@ -339,6 +364,7 @@ impl SuperBlock for Q4K {
 pub(crate) struct Q5K;
 impl SuperBlock for Q5K {
     const SIZE: usize = 176;
+    const GGML_ID: u32 = 13;
     #[inline(always)]
     fn unpack_super(b: &[u8]) -> Super {
         let mut u = super_header(b);
@@ -367,6 +393,7 @@ pub(crate) struct Six {
 pub(crate) struct Q6K;
 impl BlockKernel for Q6K {
     const BYTES: usize = 210;
+    const GGML_ID: u32 = 14;
     const SPLIT_SCALES: bool = true;
     const HAS_REST: bool = false;
     const ACTS: usize = 8;

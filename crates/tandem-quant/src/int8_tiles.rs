@@ -20,6 +20,7 @@
 /// The expansion is `unsafe` to reach: `w` must point to `n·s` readable
 /// values, `a` to `m·s` readable codes and `out` to `m·n` writable sums,
 /// with `s` a multiple of the tile's step; nothing else is read or written.
+#[allow(unused_macros)]
 macro_rules! int8_sums {
     ($w:expr, $n:expr, $s:expr, $a:expr, $m:expr, $out:expr) => {{
         let (w, n, s, a, m, out): (*const i8, usize, usize, *const u8, usize, *mut i32) = ($w, $n, $s, $a, $m, $out);

@@ -19,12 +19,13 @@
 //! (`dot.rs`). `simd.rs`, the crate's only module allowed `unsafe`,
 //! holds the kernels that run them: AVX-VNNI and AVX2 with FMA and F16C
 //! (chosen at run time), wasm `simd128` (chosen at compile time), and a
-//! portable kernel for every other CPU. For [`Int8Matrix`] products the
-//! browser build also carries a second, tiny module with relaxed SIMD's
-//! 8-bit dot product ([`RELAXED_SIMD_MODULE`], built from
-//! `relaxed/kernel.rs` by `build.rs`, which shares the tile loop of
-//! `int8_tiles.rs`): the host starts it where the browser has relaxed SIMD
-//! and hands it over with [`use_relaxed_simd`]. [`kernel`] says which one runs and
+//! portable kernel for every other CPU. For [`Int8Matrix`] products and
+//! the block products of every type but `Q8_0`, the browser build also
+//! carries a second module with relaxed SIMD's 8-bit dot product
+//! ([`RELAXED_SIMD_MODULE`], built from `relaxed/kernel.rs` by `build.rs`;
+//! it includes this crate's block formats and tile loops, so only the
+//! innermost products are its own): the host starts it where the browser
+//! has relaxed SIMD and hands it over with [`use_relaxed_simd`]. [`kernel`] says which one runs and
 //! [`use_kernel`] picks another (benchmarks compare them in one process). Each keeps vector accumulators per input row and
 //! sums them once per row. With the `parallel` feature (the native binary
 //! turns it on), the calling thread and rayon's pool share each product's
@@ -46,6 +47,7 @@ mod groups;
 mod int8;
 mod matmul;
 mod matrix;
+mod q8;
 mod simd;
 mod threads;
 
@@ -55,5 +57,5 @@ pub use int8::{Int8Matrix, MAX_COLS};
 pub use matrix::QMatrix;
 #[cfg(target_arch = "wasm32")]
 pub use simd::RELAXED_SIMD_MODULE;
-pub use simd::{Int8SumsFn, Kernel, kernel, use_kernel, use_relaxed_simd};
+pub use simd::{Kernel, RelaxedKernels, kernel, use_kernel, use_relaxed_simd};
 pub use threads::set_threads;

@@ -217,6 +217,20 @@ impl QMatrix {
         panic!("row {r} of a {}-row matrix", self.rows)
     }
 
+    /// The raw blocks of rows `r..r + k` for the largest `k ≤ max` whose
+    /// rows lie one after another (inside one stacked part), and `k`.
+    pub(crate) fn rows_from(&self, r: usize, max: usize) -> (&[u8], usize) {
+        let mut local = r;
+        for part in &self.parts {
+            if local < part.rows {
+                let k = (part.rows - local).min(max);
+                return (&part.data[local * self.row_bytes..(local + k) * self.row_bytes], k);
+            }
+            local -= part.rows;
+        }
+        panic!("row {r} of a {}-row matrix", self.rows)
+    }
+
     /// Row `r` widened to `f32` into `out` (`cols` long): how an embedding
     /// table is gathered without a dense copy.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {

@@ -130,9 +130,48 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
         Kernel::AvxVnni if kernel.available() => unsafe { avx_vnni::rows_into::<K>(w, first, out, acts, m) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 if kernel.available() => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
+        Kernel::Relaxed
+            if !K::WIDE
+                && let Some(relaxed) = RELAXED.get() =>
+        {
+            relaxed_rows::<K>(relaxed, w, first, out, acts, m)
+        }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 | Kernel::Relaxed => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
+    }
+}
+
+/// [`rows_into`] through the relaxed-SIMD module: one call per run of
+/// rows that lie one after another in memory (a stacked matrix's parts do
+/// not).
+fn relaxed_rows<K: BlockKernel>(
+    relaxed: &RelaxedKernels,
+    w: &QMatrix,
+    first: usize,
+    out: &mut [f32],
+    acts: &[Q8Block],
+    m: usize,
+) {
+    let n = out.len() / m;
+    assert!(
+        out.len() == n * m && acts.len() >= m * (w.cols() / crate::activation::QK),
+        "block product shapes"
+    );
+    let mut done = 0;
+    while done < n {
+        let (bytes, rows) = w.rows_from(first + done, n - done);
+        (relaxed.block_rows)(
+            K::GGML_ID,
+            bytes.as_ptr() as usize,
+            bytes.len() / rows,
+            w.cols(),
+            rows,
+            acts.as_ptr() as usize,
+            m,
+            out[done * m..].as_mut_ptr() as usize,
+        );
+        done += rows;
     }
 }
 
@@ -169,40 +208,48 @@ fn int8_sums_on(kernel: Kernel, w: &Int8Matrix, acts: &Int7Rows, first: usize, s
         Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::sums(wp, n, s, ap, m, op) },
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => unsafe { int8_wasm::sums(wp, n, s, ap, m, op) },
-        Kernel::Relaxed if let Some(run) = RELAXED.get() => {
-            run(wp as usize, n, s, ap as usize, m, op as usize);
+        Kernel::Relaxed if let Some(relaxed) = RELAXED.get() => {
+            (relaxed.int8_sums)(wp as usize, n, s, ap as usize, m, op as usize);
         }
         _ => w.sums_portable(acts, first, sums),
     }
 }
 
-/// How the host runs the relaxed-SIMD module's `int8_sums` export:
-/// `(w, n, s, a, m, out)` with `w`, `a` and `out` addresses in this
-/// module's memory, under the contract of `int8_tiles.rs` (`n·s` weight
-/// bytes, `m·s` codes, `m·n` sums written).
-pub type Int8SumsFn = fn(usize, usize, usize, usize, usize, usize);
+/// The relaxed-SIMD module's two exports as the host calls them, with
+/// addresses in this module's memory (`relaxed/kernel.rs` says what each
+/// reads and writes).
+#[derive(Debug, Clone, Copy)]
+pub struct RelaxedKernels {
+    /// `int8_sums(w, n, s, a, m, out)`: the integer sums of an
+    /// [`Int8Matrix`] product (`n·s` weight bytes, `m·s` codes, `m·n` sums).
+    pub int8_sums: fn(usize, usize, usize, usize, usize, usize),
+    /// `block_rows(ggml_id, w, row_bytes, cols, n, acts, m, out)`: `n`
+    /// consecutive rows of ggml blocks times `m` rows of activation blocks,
+    /// `out[i·m + t]`, as [`QMatrix`]'s kernels compute them.
+    pub block_rows: fn(u32, usize, usize, usize, usize, usize, usize, usize),
+}
 
-/// The relaxed-SIMD module's `int8_sums`, once [`use_relaxed_simd`] was called.
-static RELAXED: std::sync::OnceLock<Int8SumsFn> = std::sync::OnceLock::new();
+/// The relaxed-SIMD module's exports, once [`use_relaxed_simd`] was called.
+static RELAXED: std::sync::OnceLock<RelaxedKernels> = std::sync::OnceLock::new();
 
 /// The relaxed-SIMD module, built from `relaxed/kernel.rs` by this crate's
-/// build script: `int8_sums` with `i32x4.relaxed_dot_i8x16_i7x16_add_s`
-/// (16 multiply-adds and the sum in one instruction; `vpdpbusd` where the
-/// CPU has AVX-VNNI). A browser without relaxed SIMD refuses to compile a
+/// build script: [`Int8Matrix`] sums and [`QMatrix`] rows with
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 multiply-adds and the sum in
+/// one instruction; `vpdpbusd` where the CPU has AVX-VNNI). A browser without relaxed SIMD refuses to compile a
 /// module that holds it, and wasm has no run-time feature test, so it is a
 /// module of its own: the host compiles it where the browser validates it,
 /// gives it this module's memory (its only import) and a stack inside that
 /// memory (its exported `__stack_pointer`; the build script checks that it
-/// has no data segments), and passes its `int8_sums` to
-/// [`use_relaxed_simd`].
+/// has no data segments), and passes its exports to [`use_relaxed_simd`].
 #[cfg(target_arch = "wasm32")]
 pub const RELAXED_SIMD_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/relaxed.wasm"));
 
-/// Runs every later [`Int8Matrix`] product through `run` (the relaxed-SIMD
-/// module's `int8_sums`, see [`RELAXED_SIMD_MODULE`]) and makes
-/// [`Kernel::Relaxed`] the kernel in use. The first call wins.
-pub fn use_relaxed_simd(run: Int8SumsFn) {
-    let _ = RELAXED.set(run);
+/// Runs every later [`Int8Matrix`] product and every [`QMatrix`] product of
+/// a type other than `Q8_0` through the relaxed-SIMD module (see
+/// [`RELAXED_SIMD_MODULE`]) and makes [`Kernel::Relaxed`] the kernel in
+/// use. The first call wins.
+pub fn use_relaxed_simd(kernels: RelaxedKernels) {
+    let _ = RELAXED.set(kernels);
     CHOSEN.store(Kernel::Relaxed as u8, Ordering::Relaxed);
 }
 
@@ -353,29 +400,7 @@ pub(crate) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
     quantize_into(x, out)
 }
 
-/// The loop both vector kernels share: each weight row against the input
-/// rows in tiles of up to `TILE`, each tile handed to the calling module's
-/// `tile::<K, N>` with `N` known at compile time (so its accumulators are
-/// locals). A macro, not a function, so that it expands inside each
-/// kernel's `rows_into` and compiles with that kernel's target features.
-#[allow(unused_macros)]
-macro_rules! tiled_rows {
-    ($k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
-        let per_row = $w.cols() / QK;
-        for (i, sums) in $out.chunks_exact_mut($m).enumerate() {
-            let row = $w.row($first + i);
-            for (tile_index, sums) in sums.chunks_mut(TILE).enumerate() {
-                let acts = &$acts[tile_index * TILE * per_row..];
-                match sums.len() {
-                    4 => tile::<$k, 4>(row, acts, per_row, sums),
-                    3 => tile::<$k, 3>(row, acts, per_row, sums),
-                    2 => tile::<$k, 2>(row, acts, per_row, sums),
-                    _ => tile::<$k, 1>(row, acts, per_row, sums),
-                }
-            }
-        }
-    }};
-}
+include!("tiled_rows.rs");
 
 /// The x86-64 kernel, stamped out once per instruction set: `$features`
 /// are the target features of every function in the module, and `pairs`
@@ -521,67 +546,14 @@ mod wasm {
     use crate::matrix::QMatrix;
     use core::arch::wasm32::*;
 
+    include!("wasm_tile.rs");
+
     /// The `simd128` kernel: [`super::rows_into`] in tiles of up to [`TILE`]
     /// input rows, as the AVX2 kernel does: each block is unpacked once per
     /// tile, and the tile's accumulators are locals that the engine keeps in
     /// registers.
     pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
         tiled_rows!(K, w, first, out, acts, m);
-    }
-
-    /// Input rows per tile.
-    const TILE: usize = 4;
-
-    /// One weight row times the first `N` input rows of `acts` (each
-    /// `per_row` blocks long) into `sums`, with 4-lane accumulators, one
-    /// per half of a run when the halves' scales differ.
-    #[inline(always)]
-    fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
-        let zero = f32x4_splat(0.0);
-        let mut acc = [(zero, zero); N];
-        let mut rest = [0f32; N];
-        for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
-            let u = K::unpack(block);
-            for t in 0..N {
-                let start = t * per_row + b * K::ACTS;
-                let r = K::products(&u, &acts[start..start + K::ACTS], widen_f16, |w, q, lo, hi| {
-                    let (first_half, second_half) = dot32(w, q);
-                    if K::SPLIT_SCALES {
-                        acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
-                        acc[t].1 = f32x4_add(acc[t].1, f32x4_mul(f32x4_splat(hi), f32x4_convert_i32x4(second_half)));
-                    } else {
-                        let both = f32x4_convert_i32x4(i32x4_add(first_half, second_half));
-                        acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), both));
-                    }
-                });
-                if K::HAS_REST {
-                    rest[t] += r;
-                }
-            }
-        }
-        for t in 0..N {
-            let v = f32x4_add(acc[t].0, acc[t].1);
-            sums[t] = f32x4_extract_lane::<0>(v)
-                + f32x4_extract_lane::<1>(v)
-                + f32x4_extract_lane::<2>(v)
-                + f32x4_extract_lane::<3>(v)
-                + rest[t];
-        }
-    }
-
-    /// Both 16-byte halves of a run of weights and of activations.
-    #[inline(always)]
-    fn halves(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128, v128, v128) {
-        // SAFETY: each load reads 16 bytes at offset 0 or 16 of a 32-byte
-        // array (`v128_load` has no alignment requirement).
-        unsafe {
-            (
-                v128_load(w.as_ptr().cast()),
-                v128_load(w.as_ptr().add(16).cast()),
-                v128_load(q.as_ptr().cast()),
-                v128_load(q.as_ptr().add(16).cast()),
-            )
-        }
     }
 
     /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each:
@@ -592,7 +564,7 @@ mod wasm {
     /// `d = max|x| / 127` (|q| ≤ 127), so two products sum to at most
     /// 2 · 128 · 127 = 32,512 < 2¹⁵.
     #[inline(always)]
-    fn dot32(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
+    fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
         let (w0, w1, q0, q1) = halves(w, q);
         let half = |w: v128, q: v128| {
             i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
@@ -747,6 +719,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The ids the main module sends the relaxed-SIMD module are ggml's,
+    /// and only `Q8_0` is wide.
+    #[test]
+    fn each_block_type_names_its_ggml_id() {
+        fn check<K: BlockKernel>(ty: GgmlType) {
+            assert_eq!(GgmlType::from_id(K::GGML_ID), Some(ty));
+            assert_eq!(K::WIDE, ty == GgmlType::Q8_0, "{ty:?}");
+        }
+        check::<dot::Q8_0>(GgmlType::Q8_0);
+        check::<dot::Q4_0>(GgmlType::Q4_0);
+        check::<dot::Q4_1>(GgmlType::Q4_1);
+        check::<dot::Q5_0>(GgmlType::Q5_0);
+        check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K);
+        check::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K);
+        check::<dot::Q6K>(GgmlType::Q6_K);
     }
 
     #[test]

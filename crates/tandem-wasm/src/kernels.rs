@@ -1,8 +1,8 @@
 //! The relaxed-SIMD module: compiled beside this one where the browser has
-//! relaxed SIMD, and given the encoder's integer products
-//! (`tandem_quant::RELAXED_SIMD_MODULE` says why it is a module of its own).
-//! Where the browser refuses it, the products stay on this module's
-//! `simd128` kernel, which computes the same sums.
+//! relaxed SIMD, and given the quantized products (the encoder's, and the
+//! decoder's for every type but `Q8_0`; `tandem_quant::RELAXED_SIMD_MODULE`
+//! says why it is a module of its own). Where the browser refuses it, the
+//! products stay on this module's `simd128` kernel.
 
 use js_sys::{Object, Reflect, Uint8Array, WebAssembly};
 use std::cell::RefCell;
@@ -11,12 +11,32 @@ use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The relaxed module's `int8_sums` export, called with `undefined` as
-    /// `this` and six addresses and counts.
+    /// An export of the relaxed module, called with `undefined` as `this`
+    /// and addresses and counts.
     #[wasm_bindgen(js_name = Function)]
-    type Int8Sums;
+    type Export;
     #[wasm_bindgen(method, js_name = call)]
-    fn call6(this: &Int8Sums, this_arg: &JsValue, w: u32, n: u32, s: u32, a: u32, m: u32, out: u32);
+    fn call6(this: &Export, this_arg: &JsValue, w: u32, n: u32, s: u32, a: u32, m: u32, out: u32);
+    #[wasm_bindgen(method, js_name = call)]
+    #[allow(clippy::too_many_arguments)]
+    fn call8(
+        this: &Export,
+        this_arg: &JsValue,
+        ty: u32,
+        w: u32,
+        row_bytes: u32,
+        cols: u32,
+        n: u32,
+        a: u32,
+        m: u32,
+        out: u32,
+    );
+}
+
+/// The relaxed module's two exports.
+struct Exports {
+    int8_sums: Export,
+    block_rows: Export,
 }
 
 /// Bytes of this module's memory set aside for the relaxed module's stack
@@ -26,7 +46,7 @@ const STACK: usize = 64 * 1024;
 /// Whether the module was tried, and how it went.
 enum State {
     Untried,
-    Running(Int8Sums),
+    Running(Exports),
     Refused(String),
 }
 
@@ -49,19 +69,23 @@ pub(crate) async fn enable() -> Result<(), String> {
     let result = start().await;
     STATE.with(|s| {
         *s.borrow_mut() = match &result {
-            Ok(f) => State::Running(f.clone().unchecked_into()),
+            Ok((int8_sums, block_rows)) => State::Running(Exports {
+                int8_sums: int8_sums.clone().unchecked_into(),
+                block_rows: block_rows.clone().unchecked_into(),
+            }),
             Err(why) => State::Refused(why.clone()),
         }
     });
     if result.is_ok() {
-        tandem_quant::use_relaxed_simd(int8_sums);
+        tandem_quant::use_relaxed_simd(tandem_quant::RelaxedKernels { int8_sums, block_rows });
     }
     result.map(|_| ())
 }
 
 /// Validates, instantiates with this module's memory and points the new
-/// module's stack at a region of that memory.
-async fn start() -> Result<JsValue, String> {
+/// module's stack at a region of that memory; its `int8_sums` and
+/// `block_rows` exports.
+async fn start() -> Result<(JsValue, JsValue), String> {
     let bytes = tandem_quant::RELAXED_SIMD_MODULE;
     let fail = |what: &str, e: JsValue| format!("the relaxed-SIMD module failed to {what}: {e:?}");
     if !WebAssembly::validate(&Uint8Array::from(bytes).into()).map_err(|e| fail("validate", e))? {
@@ -80,29 +104,47 @@ async fn start() -> Result<JsValue, String> {
         .map_err(|e| fail("export its stack pointer", e))?
         .dyn_into()
         .map_err(|e| fail("export its stack pointer", e))?;
-    let run = Reflect::get(&exports, &"int8_sums".into()).map_err(|e| fail("export int8_sums", e))?;
-    if !run.is_function() {
-        return Err("the relaxed-SIMD module has no int8_sums".to_owned());
-    }
+    let export = |name: &str| match Reflect::get(&exports, &name.into()) {
+        Ok(f) if f.is_function() => Ok(f),
+        _ => Err(format!("the relaxed-SIMD module has no {name}")),
+    };
+    let (int8_sums, block_rows) = (export("int8_sums")?, export("block_rows")?);
     // Held for the page's life: the module may run at any later product.
     let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
     let top = (stack.as_ptr() as usize + STACK) & !15;
     stack_pointer.set_value(&JsValue::from(top as u32));
-    Ok(run)
+    Ok((int8_sums, block_rows))
 }
 
-/// The products' way into the relaxed module ([`tandem_quant::Int8SumsFn`]).
+/// The encoder's products' way into the relaxed module
+/// ([`tandem_quant::RelaxedKernels::int8_sums`]).
 fn int8_sums(w: usize, n: usize, s: usize, a: usize, m: usize, out: usize) {
     STATE.with(|state| {
         if let State::Running(f) = &*state.borrow() {
-            f.call6(
+            let u = |v: usize| v as u32;
+            f.int8_sums
+                .call6(&JsValue::UNDEFINED, u(w), u(n), u(s), u(a), u(m), u(out));
+        }
+    });
+}
+
+/// The decoder's products' way into the relaxed module
+/// ([`tandem_quant::RelaxedKernels::block_rows`]).
+#[allow(clippy::too_many_arguments)]
+fn block_rows(ty: u32, w: usize, row_bytes: usize, cols: usize, n: usize, a: usize, m: usize, out: usize) {
+    STATE.with(|state| {
+        if let State::Running(f) = &*state.borrow() {
+            let u = |v: usize| v as u32;
+            f.block_rows.call8(
                 &JsValue::UNDEFINED,
-                w as u32,
-                n as u32,
-                s as u32,
-                a as u32,
-                m as u32,
-                out as u32,
+                ty,
+                u(w),
+                u(row_bytes),
+                u(cols),
+                u(n),
+                u(a),
+                u(m),
+                u(out),
             );
         }
     });
@@ -117,8 +159,8 @@ pub async fn enable_relaxed_simd() -> Result<(), JsError> {
 }
 
 /// The kernel the quantized products run on: `"relaxed"` (the relaxed-SIMD
-/// module, for the encoder's products; it starts with the first model
-/// loaded where the browser has relaxed SIMD) or `"simd128"`.
+/// module; it starts with the first model loaded where the browser has
+/// relaxed SIMD) or `"simd128"`.
 #[wasm_bindgen(js_name = quantKernel)]
 pub fn quant_kernel() -> String {
     format!("{:?}", tandem_quant::kernel()).to_lowercase()

@@ -1,0 +1,33 @@
+// The block kernels' loop over weight rows and tiles of input rows, as a
+// macro: `simd.rs` expands it in each of its kernels, and the relaxed-SIMD
+// module (`relaxed/kernel.rs`) includes this file, so the loop is written
+// once. `$w` needs `row(i) -> &[u8]` (the raw blocks of row `i`) and
+// `cols()`; the expanding module supplies `tile::<K, N>` and `TILE`.
+
+/// The loop both vector kernels share: each weight row against the input
+/// rows in tiles of up to `TILE`, each tile handed to the calling module's
+/// `tile::<K, N>` with `N` known at compile time (so its accumulators are
+/// locals). A macro, not a function, so that it expands inside each
+/// kernel's `rows_into` and compiles with that kernel's target features.
+#[allow(unused_macros)]
+macro_rules! tiled_rows {
+    ($k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
+        let per_row = $w.cols() / QK;
+        // Written without indexing, so that nothing here can panic (the
+        // relaxed-SIMD module must not carry panic messages): `m` and
+        // `per_row` are not zero, and each tile takes its own input rows.
+        if $m > 0 && per_row > 0 {
+            for (i, sums) in $out.chunks_exact_mut($m).enumerate() {
+                let row = $w.row($first + i);
+                for (sums, acts) in sums.chunks_mut(TILE).zip($acts.chunks(TILE * per_row)) {
+                    match sums.len() {
+                        4 => tile::<$k, 4>(row, acts, per_row, sums),
+                        3 => tile::<$k, 3>(row, acts, per_row, sums),
+                        2 => tile::<$k, 2>(row, acts, per_row, sums),
+                        _ => tile::<$k, 1>(row, acts, per_row, sums),
+                    }
+                }
+            }
+        }
+    }};
+}
