@@ -253,82 +253,72 @@ pub fn use_relaxed_simd(kernels: RelaxedKernels) {
     CHOSEN.store(Kernel::Relaxed as u8, Ordering::Relaxed);
 }
 
-/// [`Int8Matrix`] on AVX2: 32 codes times 32 weight bytes summed in pairs
-/// into sixteen `i16` lanes by `vpmaddubsw` (no saturation: see `int8.rs`),
-/// then into eight `i32` lanes by `vpmaddwd` with ones.
+/// The x86-64 [`Int8Matrix`] kernel, stamped out once per instruction set
+/// as `x86_kernel!` does for the block kernels: `$features` are the target
+/// features of both functions, and `dot` is the one step that differs,
+/// `acc` plus the products of 32 codes `a` and 32 weight bytes `w` summed
+/// into eight `i32` lanes.
 #[cfg(target_arch = "x86_64")]
-mod int8_avx2 {
-    use std::arch::x86_64::*;
+macro_rules! x86_int8_kernel {
+    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, dot = |$acc:ident, $a:ident, $w:ident| $dot:expr) => {
+        $(#[$doc])*
+        mod $name {
+            use std::arch::x86_64::*;
 
-    /// [`int8_sums!`] with the tile below.
-    ///
-    /// # Safety
-    /// The CPU has AVX2; the pointers meet `int8_tiles.rs`'s contract.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
-        int8_sums!(w, n, s, a, m, out);
-    }
+            /// [`int8_sums!`] with the tile below.
+            ///
+            /// # Safety
+            /// The CPU has the module's features; the pointers meet
+            /// `int8_tiles.rs`'s contract.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
+                int8_sums!(w, n, s, a, m, out);
+            }
 
-    /// The integer sums of `R` weight rows and `T` input rows.
-    ///
-    /// # Safety
-    /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [[_mm256_setzero_si256(); T]; R];
-        for k in (0..s).step_by(32) {
-            // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
-            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
-            for (i, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: as above.
-                let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
-                for (acc, &av) in acc.iter_mut().zip(&av) {
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(_mm256_maddubs_epi16(av, wv), ones));
+            /// The integer sums of `R` weight rows and `T` input rows.
+            ///
+            /// # Safety
+            /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
+                let mut acc = [[_mm256_setzero_si256(); T]; R];
+                for k in (0..s).step_by(32) {
+                    // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
+                    let av: [__m256i; T] =
+                        std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
+                    for (i, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: as above.
+                        let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
+                        for (acc, &av) in acc.iter_mut().zip(&av) {
+                            let ($acc, $a, $w) = (*acc, av, wv);
+                            *acc = $dot;
+                        }
+                    }
                 }
+                std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
             }
         }
-        std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
-    }
+    };
 }
 
-/// [`Int8Matrix`] with AVX-VNNI: one `vpdpbusd` multiplies 32 codes by 32
-/// weight bytes and adds them, four at a time, to eight `i32` lanes.
 #[cfg(target_arch = "x86_64")]
-mod int8_avx_vnni {
-    use std::arch::x86_64::*;
+x86_int8_kernel! {
+    /// [`Int8Matrix`] on AVX2: 32 codes times 32 weight bytes summed in
+    /// pairs into sixteen `i16` lanes by `vpmaddubsw` (no saturation: see
+    /// `int8.rs`), then into eight `i32` lanes by `vpmaddwd` with ones.
+    mod int8_avx2,
+    features = "avx2",
+    dot = |acc, a, w| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), _mm256_set1_epi16(1)))
+}
 
-    /// [`int8_sums!`] with the tile below.
-    ///
-    /// # Safety
-    /// The CPU has AVX2 and AVX-VNNI; the pointers meet `int8_tiles.rs`'s contract.
-    #[target_feature(enable = "avx2,avxvnni")]
-    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
-        int8_sums!(w, n, s, a, m, out);
-    }
-
-    /// The integer sums of `R` weight rows and `T` input rows.
-    ///
-    /// # Safety
-    /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
-    #[inline]
-    #[target_feature(enable = "avx2,avxvnni")]
-    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
-        let mut acc = [[_mm256_setzero_si256(); T]; R];
-        for k in (0..s).step_by(32) {
-            // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
-            let av: [__m256i; T] = std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
-            for (i, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: as above.
-                let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
-                for (acc, &av) in acc.iter_mut().zip(&av) {
-                    *acc = _mm256_dpbusd_avx_epi32(*acc, av, wv);
-                }
-            }
-        }
-        std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
-    }
+#[cfg(target_arch = "x86_64")]
+x86_int8_kernel! {
+    /// [`Int8Matrix`] with AVX-VNNI: one `vpdpbusd` multiplies 32 codes by
+    /// 32 weight bytes and adds them, four at a time, to eight `i32` lanes.
+    mod int8_avx_vnni,
+    features = "avx2,avxvnni",
+    dot = |acc, a, w| _mm256_dpbusd_avx_epi32(acc, a, w)
 }
 
 /// The sum of the eight lanes.
