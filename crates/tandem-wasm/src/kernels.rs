@@ -39,13 +39,17 @@ struct Exports {
     block_rows: Export,
 }
 
-/// Bytes of this module's memory set aside for the relaxed module's stack
-/// (its tiles live in registers; this is room to spare).
+/// Bytes of this module's memory set aside for the relaxed module's stack:
+/// the block products unpack one block there at a time (a few hundred
+/// bytes), so this is room to spare.
 const STACK: usize = 64 * 1024;
 
 /// Whether the module was tried, and how it went.
 enum State {
     Untried,
+    /// Being compiled; a second caller meanwhile keeps `simd128`, which
+    /// computes the same products, rather than starting a second instance.
+    Starting,
     Running(Exports),
     Refused(String),
 }
@@ -58,10 +62,17 @@ thread_local! {
 /// it. `Err` says why it does not run here (no relaxed SIMD in this
 /// browser, or it failed to start); the products then stay on `simd128`.
 pub(crate) async fn enable() -> Result<(), String> {
-    let tried = STATE.with(|s| match &*s.borrow() {
-        State::Untried => None,
-        State::Running(_) => Some(Ok(())),
-        State::Refused(why) => Some(Err(why.clone())),
+    let tried = STATE.with(|s| {
+        let mut state = s.borrow_mut();
+        match &*state {
+            State::Untried => {
+                *state = State::Starting;
+                None
+            }
+            State::Starting => Some(Err("the relaxed-SIMD module is still starting".to_owned())),
+            State::Running(_) => Some(Ok(())),
+            State::Refused(why) => Some(Err(why.clone())),
+        }
     });
     if let Some(result) = tried {
         return result;
