@@ -137,13 +137,15 @@ mod blocks {
         let rows = Rows { w, row_bytes, cols };
         let acts = unsafe { core::slice::from_raw_parts(acts, m * (cols / QK)) };
         let out = unsafe { core::slice::from_raw_parts_mut(out, n * m) };
+        // The ids are the types' own `BlockKernel::GGML_ID`s, which the main
+        // module sends.
         match ggml_id {
-            2 => tiled_rows!(Q4_0, rows, 0, out, acts, m),
-            3 => tiled_rows!(Q4_1, rows, 0, out, acts, m),
-            6 => tiled_rows!(Q5_0, rows, 0, out, acts, m),
-            12 => tiled_rows!(KQuant<Q4K>, rows, 0, out, acts, m),
-            13 => tiled_rows!(KQuant<Q5K>, rows, 0, out, acts, m),
-            14 => tiled_rows!(Q6K, rows, 0, out, acts, m),
+            <Q4_0 as BlockKernel>::GGML_ID => tiled_rows!(Q4_0, rows, 0, out, acts, m),
+            <Q4_1 as BlockKernel>::GGML_ID => tiled_rows!(Q4_1, rows, 0, out, acts, m),
+            <Q5_0 as BlockKernel>::GGML_ID => tiled_rows!(Q5_0, rows, 0, out, acts, m),
+            <KQuant<Q4K> as BlockKernel>::GGML_ID => tiled_rows!(KQuant<Q4K>, rows, 0, out, acts, m),
+            <KQuant<Q5K> as BlockKernel>::GGML_ID => tiled_rows!(KQuant<Q5K>, rows, 0, out, acts, m),
+            <Q6K as BlockKernel>::GGML_ID => tiled_rows!(Q6K, rows, 0, out, acts, m),
             _ => {}
         }
     }

@@ -24,10 +24,10 @@ use crate::activation::{Q8Block, quantize_into};
 use crate::dot::BlockKernel;
 use crate::error::QuantError;
 use crate::int8::{Int7Rows, Int8Matrix};
-
-include!("int8_tiles.rs");
 use crate::matrix::QMatrix;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+include!("int8_tiles.rs");
 
 /// The vector kernels, one per instruction set. The fastest one the CPU
 /// runs is used unless [`use_kernel`] picks another: how benchmarks compare
@@ -43,8 +43,9 @@ pub enum Kernel {
     /// wasm32 built with `simd128`.
     Simd128,
     /// wasm32 with relaxed SIMD's 8-bit dot product, for [`Int8Matrix`]
-    /// products: a second module beside this one, handed over at run time
-    /// ([`use_relaxed_simd`]); the other products run on [`Kernel::Simd128`].
+    /// products and [`QMatrix`] products of every type but `Q8_0`: a second
+    /// module beside this one, handed over at run time
+    /// ([`use_relaxed_simd`]); `Q8_0` runs on [`Kernel::Simd128`].
     Relaxed,
 }
 
@@ -235,9 +236,9 @@ static RELAXED: std::sync::OnceLock<RelaxedKernels> = std::sync::OnceLock::new()
 /// The relaxed-SIMD module, built from `relaxed/kernel.rs` by this crate's
 /// build script: [`Int8Matrix`] sums and [`QMatrix`] rows with
 /// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 multiply-adds and the sum in
-/// one instruction; `vpdpbusd` where the CPU has AVX-VNNI). A browser without relaxed SIMD refuses to compile a
-/// module that holds it, and wasm has no run-time feature test, so it is a
-/// module of its own: the host compiles it where the browser validates it,
+/// one instruction; `vpdpbusd` where the CPU has AVX-VNNI). A browser
+/// without relaxed SIMD refuses to compile a module that holds it, and wasm
+/// has no run-time feature test, so it is a module of its own: the host compiles it where the browser validates it,
 /// gives it this module's memory (its only import) and a stack inside that
 /// memory (its exported `__stack_pointer`; the build script checks that it
 /// has no data segments), and passes its exports to [`use_relaxed_simd`].

@@ -77,26 +77,23 @@ pub(crate) async fn enable() -> Result<(), String> {
     if let Some(result) = tried {
         return result;
     }
-    let result = start().await;
+    let started = start().await;
+    let result = started.as_ref().map(|_| ()).map_err(String::clone);
     STATE.with(|s| {
-        *s.borrow_mut() = match &result {
-            Ok((int8_sums, block_rows)) => State::Running(Exports {
-                int8_sums: int8_sums.clone().unchecked_into(),
-                block_rows: block_rows.clone().unchecked_into(),
-            }),
-            Err(why) => State::Refused(why.clone()),
+        *s.borrow_mut() = match started {
+            Ok(exports) => State::Running(exports),
+            Err(why) => State::Refused(why),
         }
     });
     if result.is_ok() {
         tandem_quant::use_relaxed_simd(tandem_quant::RelaxedKernels { int8_sums, block_rows });
     }
-    result.map(|_| ())
+    result
 }
 
 /// Validates, instantiates with this module's memory and points the new
-/// module's stack at a region of that memory; its `int8_sums` and
-/// `block_rows` exports.
-async fn start() -> Result<(JsValue, JsValue), String> {
+/// module's stack at a region of that memory; its two exports.
+async fn start() -> Result<Exports, String> {
     let bytes = tandem_quant::RELAXED_SIMD_MODULE;
     let fail = |what: &str, e: JsValue| format!("the relaxed-SIMD module failed to {what}: {e:?}");
     if !WebAssembly::validate(&Uint8Array::from(bytes).into()).map_err(|e| fail("validate", e))? {
@@ -110,21 +107,24 @@ async fn start() -> Result<(JsValue, JsValue), String> {
         .await
         .map_err(|e| fail("instantiate", e))?;
     let instance = Reflect::get(&made, &"instance".into()).map_err(|e| fail("instantiate", e))?;
-    let exports = Reflect::get(&instance, &"exports".into()).map_err(|e| fail("export", e))?;
-    let stack_pointer: WebAssembly::Global = Reflect::get(&exports, &"__stack_pointer".into())
+    let names = Reflect::get(&instance, &"exports".into()).map_err(|e| fail("export", e))?;
+    let stack_pointer: WebAssembly::Global = Reflect::get(&names, &"__stack_pointer".into())
         .map_err(|e| fail("export its stack pointer", e))?
         .dyn_into()
         .map_err(|e| fail("export its stack pointer", e))?;
-    let export = |name: &str| match Reflect::get(&exports, &name.into()) {
-        Ok(f) if f.is_function() => Ok(f),
+    let export = |name: &str| match Reflect::get(&names, &name.into()) {
+        Ok(f) if f.is_function() => Ok(f.unchecked_into::<Export>()),
         _ => Err(format!("the relaxed-SIMD module has no {name}")),
     };
-    let (int8_sums, block_rows) = (export("int8_sums")?, export("block_rows")?);
+    let exports = Exports {
+        int8_sums: export("int8_sums")?,
+        block_rows: export("block_rows")?,
+    };
     // Held for the page's life: the module may run at any later product.
     let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
     let top = (stack.as_ptr() as usize + STACK) & !15;
     stack_pointer.set_value(&JsValue::from(top as u32));
-    Ok((int8_sums, block_rows))
+    Ok(exports)
 }
 
 /// The encoder's products' way into the relaxed module
