@@ -1,7 +1,9 @@
 // The browser extension (www/extension, built by `pkg-scripts/build-demo extension`) loaded
 // unpacked into headless Chromium, on a chat-like test page: personal data typed into a text
-// field is highlighted, one click redacts it, the page's own request carries only placeholders,
-// and the site's streamed reply shows the originals to the user alone. The shield runs in the extension's service worker (the package's shield-only wasm).
+// field is highlighted and one click redacts it; sending (Enter, the form's button, a labelled
+// send button outside any form) redacts it first on its own; the page's own request carries
+// only placeholders, and the site's streamed reply shows the originals to the user alone. The
+// shield runs in the extension's service worker (the package's shield-only wasm).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -12,15 +14,29 @@ const EXTENSION = fileURLToPath(new URL("../../www/extension/dist", import.meta.
 const SEEDED = ["jane.doe@example.com", "+1 415 555 0134", "DE89 3704 0044 0532 0130 00"];
 // A chat app in miniature: the message is posted, and the site's reply streams back into the
 // page a few characters at a time (it quotes the message). `?show=TEXT` shows TEXT as a reply.
+// Enter in the textarea sends, as in chat apps; Shift+Enter is a new line. A second composer,
+// as some chat apps build it: a contenteditable and a "Send message" button, no form.
 const PAGE = `<!doctype html><meta charset="utf-8"><title>chat</title>
 <form id="f"><textarea id="msg" rows="4" cols="60"></textarea><input id="subject" type="text"><button id="send">Send</button></form>
+<div id="composer"><div id="editor" contenteditable="true" style="border:1px solid #888;min-height:2em"></div><button id="send2" type="button" aria-label="Send message">&#10148;</button></div>
 <div id="reply"></div>
 <script>
   const reply = document.getElementById("reply");
   reply.textContent = new URLSearchParams(location.search).get("show") ?? "";
-  document.getElementById("f").addEventListener("submit", async (e) => {
+  const msg = document.getElementById("msg");
+  msg.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      document.getElementById("f").requestSubmit();
+    }
+  });
+  document.getElementById("send2").addEventListener("click", () => post(document.getElementById("editor").innerText));
+  document.getElementById("f").addEventListener("submit", (e) => {
     e.preventDefault();
-    const res = await fetch("/submit", { method: "POST", body: document.getElementById("msg").value });
+    post(msg.value);
+  });
+  async function post(body) {
+    const res = await fetch("/submit", { method: "POST", body });
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let text = "";
@@ -30,8 +46,8 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>chat</title>
       text += decoder.decode(value, { stream: true });
       reply.textContent = text;
     }
-    document.body.dataset.sent = "1";
-  });
+    document.body.dataset.sent = String(Number(document.body.dataset.sent ?? 0) + 1);
+  }
 </script>`;
 let server, browser, base;
 const received = [];
@@ -92,11 +108,48 @@ test("personal data typed into a field is highlighted, and one click redacts it 
   await page.click("#send");
   await page.waitForFunction(() => document.body.dataset.sent === "1");
   assert.equal(received.at(-1), redacted);
+  assert.equal(await page.inputValue("#msg"), redacted, "nothing was left to redact on send");
   for (const value of SEEDED) assert.ok(!received.some((b) => b.includes(value)), `${value} was sent`);
   // A clean field shows nothing.
   await page.fill("#subject", "Lunch on Friday?");
   await page.waitForTimeout(600);
   assert.equal(await page.locator("tandem-shield").evaluate((h) => h.style.display), "none");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("sending redacts on its own: the form's button, and a labelled send button outside any form", async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(base);
+  const text = `Call ${SEEDED[1]} or mail ${SEEDED[0]}.`;
+  await page.click("#msg");
+  await page.fill("#msg", text);
+  await page.click("#send");
+  await page.waitForFunction(() => document.body.dataset.sent === "1", null, { timeout: 60_000 });
+  assert.equal(received.at(-1), "Call [PHONE_1] or mail [EMAIL_1].");
+  assert.equal(await page.inputValue("#msg"), received.at(-1), "the field shows what was sent");
+  assert.match(await page.locator("tandem-shield .summary").textContent(), /redacted 2 items before sending/);
+
+  // A contenteditable and a "Send message" button with no form, as some chat apps build it.
+  await page.click("#editor");
+  await page.keyboard.type(`IBAN ${SEEDED[2]}, thanks`);
+  await page.click("#send2");
+  await page.waitForFunction(() => document.body.dataset.sent === "2", null, { timeout: 60_000 });
+  assert.equal(received.at(-1), "IBAN [IBAN_1], thanks");
+
+  // Clean text goes out as typed, once; Shift+Enter is still a new line, not a send.
+  await page.fill("#msg", "");
+  await page.click("#msg");
+  await page.keyboard.type("Lunch on Friday?");
+  await page.keyboard.press("Shift+Enter");
+  await page.keyboard.type("At noon.");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.body.dataset.sent === "3", null, { timeout: 60_000 });
+  assert.equal(received.at(-1), "Lunch on Friday?\nAt noon.");
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => document.body.dataset.sent), "3", "sent once");
+  for (const value of SEEDED) assert.ok(!received.some((b) => b.includes(value)), `${value} was sent`);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -122,12 +175,11 @@ test("the site's streamed reply shows the originals to the user, while the page 
   await page.goto(base);
   await page.click("#msg");
   await page.fill("#msg", `Please write to ${SEEDED[0]} about the invoice.`);
-  await page.locator("tandem-shield mark").first().waitFor({ timeout: 60_000 });
-  await page.locator("tandem-shield button.redact").click();
-  await page.waitForFunction(() => document.getElementById("msg").value.includes("[EMAIL_"));
+  // Enter at once, before the highlighting's analysis: the send waits for the redaction.
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.body.dataset.sent === "1", null, { timeout: 60_000 });
   const placeholder = (await page.inputValue("#msg")).match(/\[EMAIL_\d+\]/)[0];
-  await page.click("#send");
-  await page.waitForFunction(() => document.body.dataset.sent === "1");
+  assert.equal(received.at(-1), `Please write to ${placeholder} about the invoice.`);
   await page.locator("#reply [data-tandem-restored]").first().waitFor({ timeout: 10_000 });
   // What the page's scripts can read: the placeholder, never the original.
   const pageText = await page.locator("#reply").textContent();

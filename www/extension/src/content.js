@@ -1,13 +1,20 @@
 // Guards the focused text field: as you type, the shield (in the extension's service worker)
-// looks for personal data; found items are outlined in a panel under the field with a
-// one-click "Redact" that replaces them with placeholders before you send. Where the page then
-// shows those placeholders (a chat app's streamed reply), the originals are shown in their
-// place, to the user only (see `restoreShown`).
+// looks for personal data; found items are outlined in a panel under the field, with a
+// one-click "Redact". Sending is guarded too (`guardSend`): Enter in the field, the field's
+// form submitting, or a click on its send button is held until the text is redacted, then
+// replayed, so typed personal data never leaves unredacted. Where the page then shows those
+// placeholders (a chat app's streamed reply), the originals are shown in their place, to the
+// user only (see `restoreShown`).
 (() => {
   const FIELD = 'textarea, input:not([type]), input[type="text"], input[type="email"], input[type="search"], input[type="tel"], [contenteditable=""], [contenteditable="true"]';
   let field = null;
   let timer = 0;
   let seq = 0;
+  // Each field's text when the shield last found nothing in it: sending exactly this needs no
+  // redaction. Anything else is redacted first.
+  const clean = new WeakMap();
+  // The field last typed in: a send button takes focus from it before it is clicked.
+  let lastField = null;
 
   const host = document.createElement("tandem-shield");
   host.style.cssText = "position:absolute;z-index:2147483647;display:none";
@@ -19,8 +26,9 @@
   </style><div class="panel"><span class="summary"></span><button class="redact" type="button">Redact</button><div class="excerpt"></div></div>`;
   const summary = root.querySelector(".summary");
   const excerpt = root.querySelector(".excerpt");
-  root.querySelector(".redact").addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the field
-  root.querySelector(".redact").addEventListener("click", redact);
+  const redactButton = root.querySelector(".redact");
+  redactButton.addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the field
+  redactButton.addEventListener("click", redact);
 
   const textOf = (el) => (el.isContentEditable ? el.innerText : el.value);
   function setText(el, text) {
@@ -48,11 +56,18 @@
     // The page can read this shadow root: no original may stay in it once hidden.
     summary.textContent = "";
     excerpt.replaceChildren();
-    if (field) field.style.outline = field.dataset.tandemOutline ?? "";
+    unoutline();
+  }
+
+  let outlined = null; // the field the panel is under
+  function unoutline() {
+    if (outlined) outlined.style.outline = outlined.dataset.tandemOutline ?? "";
+    outlined = null;
   }
 
   function show(el, text, entities) {
     if (!host.isConnected) document.documentElement.append(host);
+    redactButton.hidden = false;
     const kinds = [...new Set(entities.map((e) => e.kind))];
     summary.textContent = `${entities.length} personal data item${entities.length > 1 ? "s" : ""} (${kinds.join(", ")})`;
     excerpt.replaceChildren();
@@ -70,6 +85,8 @@
     host.style.left = `${box.left + scrollX}px`;
     host.style.top = `${box.bottom + scrollY + 4}px`;
     host.style.display = "block";
+    if (outlined !== el) unoutline();
+    outlined = el;
     el.dataset.tandemOutline ??= el.style.outline;
     el.style.outline = "2px solid #e0b400";
   }
@@ -83,22 +100,112 @@
       const { entities } = text.trim() ? await ask("analyze", text) : { entities: [] };
       if (mine !== seq || el !== field) return; // a newer keystroke won
       if (entities.length) show(el, text, entities);
-      else hide();
+      else {
+        clean.set(el, text);
+        hide();
+      }
     } catch (err) {
       console.warn("Tandem Shield:", err.message);
     }
   }
 
-  async function redact() {
-    const el = field;
-    if (!el) return;
-    try {
-      const { text } = await ask("redact", textOf(el));
-      setText(el, text);
+  /** Replaces `el`'s text with its redaction; resolves to how many items were redacted. */
+  async function redactField(el) {
+    const { text, entities } = await ask("redact", textOf(el));
+    if (text !== textOf(el)) setText(el, text);
+    clean.set(el, text);
+    if (el === field) {
+      seq++; // an analysis still in flight is of the old text
       hide();
+    }
+    return entities.filter((e) => e.action !== "allow").length;
+  }
+
+  async function redact() {
+    if (!field) return;
+    try {
+      await redactField(field);
     } catch (err) {
       summary.textContent = `Could not redact: ${err.message}`;
     }
+  }
+
+  // Sending. The listeners are on `window` in the capture phase, registered at document_start,
+  // so they run before the page's own handlers. A send of text the shield has not cleared is
+  // stopped there, the field is redacted, and the same send is replayed: Enter as a keydown
+  // at the field, a submit through `requestSubmit`, a click through `click()`. If redaction
+  // fails, nothing is sent and the text stays in the field.
+  let replaying = false;
+  const SEND_BUTTON = 'button, input[type="submit"], [role="button"]';
+  const SEND_LABEL = /\bsend\b|\bsubmit\b/i;
+
+  const needsRedaction = (el) => el.isConnected && textOf(el).trim() !== "" && textOf(el) !== clean.get(el);
+
+  /** The fields a send would carry that the shield has not cleared (none: let it go). */
+  function unclearedFields(e) {
+    if (replaying || !(e.target instanceof Element)) return [];
+    let fields = [];
+    if (e.type === "keydown") {
+      const plainEnter = e.key === "Enter" && !e.shiftKey && !e.altKey && !e.isComposing;
+      const el = e.target.closest(FIELD);
+      if (plainEnter && el) fields = [el];
+    } else if (e.type === "submit") {
+      if (e.target instanceof HTMLFormElement) fields = [...e.target.querySelectorAll(FIELD)];
+    } else {
+      const button = e.target.closest(SEND_BUTTON);
+      const form = button?.form ?? button?.closest("form");
+      const label = button && `${button.getAttribute("aria-label") ?? ""} ${button.title} ${button.textContent} ${button.dataset.testid ?? ""}`;
+      const sends = label && SEND_LABEL.test(label);
+      if (form && (sends || button.type === "submit")) fields = [...form.querySelectorAll(FIELD)];
+      else if (sends && lastField) fields = [lastField];
+    }
+    return fields.filter(needsRedaction);
+  }
+
+  function replay(e) {
+    replaying = true;
+    try {
+      if (e.type === "keydown") {
+        const { key, code, keyCode, ctrlKey, metaKey } = e;
+        const again = new KeyboardEvent("keydown", { key, code, keyCode, which: keyCode, ctrlKey, metaKey, bubbles: true, cancelable: true, composed: true });
+        if (e.target.dispatchEvent(again)) {
+          // The page did not take the key: do what the browser would have done with it.
+          const el = e.target.closest(FIELD);
+          if (el instanceof HTMLInputElement) el.form?.requestSubmit();
+          else document.execCommand("insertLineBreak");
+        }
+      } else if (e.type === "submit") {
+        e.target.requestSubmit(e.submitter ?? undefined);
+      } else {
+        e.target.closest(SEND_BUTTON).click();
+      }
+    } finally {
+      replaying = false;
+    }
+  }
+
+  async function guardSend(e) {
+    const fields = unclearedFields(e);
+    if (!fields.length) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    try {
+      let count = 0;
+      for (const el of fields) count += await redactField(el);
+      if (count) notice(fields[0], `Tandem Shield redacted ${count} item${count > 1 ? "s" : ""} before sending.`);
+      replay(e);
+    } catch (err) {
+      notice(fields[0], `Not sent: could not redact (${err.message}).`);
+    }
+  }
+  for (const type of ["keydown", "submit", "click"]) window.addEventListener(type, guardSend, true);
+
+  /** A line under the field that says what the send guard did; it goes after 4 s. */
+  function notice(el, message) {
+    show(el, "", []);
+    summary.textContent = message;
+    redactButton.hidden = true;
+    setTimeout(() => summary.textContent === message && hide(), 4000);
   }
 
   // Restoring what the page shows. The placeholder stays in the page's text, which is all the
@@ -178,7 +285,10 @@
     if (el === field) return;
     hide();
     field = el;
-    if (field) check();
+    if (field) {
+      lastField = field;
+      check();
+    }
   });
   document.addEventListener("input", (e) => {
     if (e.target !== field && !(e.target instanceof Node && field?.contains(e.target))) return;
