@@ -20,6 +20,13 @@ fi
 # Locked wasm-bindgen version (pkg-scripts/setup installs the CLI at exactly this version).
 WASM_BINDGEN_VERSION="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
 export WASM_BINDGEN_VERSION
+# worker-build at the locked `worker` crate's version (worker/Cargo.toml pins it). Unoptimized:
+# it only drives cargo, wasm-bindgen, wasm-opt and esbuild, so its own speed does not matter,
+# and a debug build compiles in a fraction of the time.
+WORKER_BUILD_VERSION="$(grep -A1 '^name = "worker"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+export WORKER_BUILD_VERSION
+has_worker_build() { [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" = "$WORKER_BUILD_VERSION" ]; }
+install_worker_build() { cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force --debug; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # wgpu probes display servers; give it a private runtime dir so it stays quiet on headless machines.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tandem-xdg-$(id -u)}"

@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
  * Spawns `command args` with `env`; resolves when `healthUrl` answers, or kills it and throws with
  * its output after `startupMs`.
  */
-export async function startServer({ name, command, args, env, healthUrl, startupMs = 10_000, cleanup = async () => {} }) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function startServer({ name, command, args, env, cwd, healthUrl, startupMs = 10_000, cleanup = async () => {} }) {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const logs = [];
   let exited = null;
   const collect = (buf) => logs.push(...buf.toString().split("\n").filter(Boolean));

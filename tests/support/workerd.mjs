@@ -1,6 +1,7 @@
 // Runs the built edge worker (worker/build, from pkg-scripts/build-worker) in a real workerd
 // process from npm: a generated config, secrets passed through the environment, stdout captured.
 import { startServer } from "./process.mjs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +11,9 @@ import { fileURLToPath } from "node:url";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const WORKERD = join(ROOT, "tests/node_modules/.bin/workerd");
 export const BUILD = join(ROOT, "worker/build");
+
+/** The compatibility date `worker/wrangler.toml` deploys with: the tests run the worker at the same one. */
+export const COMPATIBILITY_DATE = readFileSync(join(ROOT, "worker/wrangler.toml"), "utf8").match(/^compatibility_date = "([0-9-]+)"$/m)[1];
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
@@ -44,7 +48,7 @@ export function workerdConfig({ ports, vars, secretNames, dir, durable = true })
     (name = "index.js", esModule = embed ${text(relative(dir, join(BUILD, "index.js")))}),
     (name = "index_bg.wasm", wasm = embed ${text(relative(dir, join(BUILD, "index_bg.wasm")))}),
   ],
-  compatibilityDate = "2026-11-01",
+  compatibilityDate = ${text(COMPATIBILITY_DATE)},
   bindings = [${bindings(i === 0).join(", ")}],
   globalOutbound = "internet",${durable && i === 0 ? `
   durableObjectNamespaces = [(className = "GatewayState", uniqueKey = "tandem-gateway-state")],
