@@ -6,6 +6,9 @@
 // `simd128` kernel that browsers without relaxed SIMD run.
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
 // Build first: pkg-scripts/build-web models
+import { mkdir, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
@@ -111,6 +114,10 @@ try {
   await browser.close();
   server.close();
 }
+// For pkg-scripts/plot_bench.py: $TANDEM_CACHE/bench/browser-MODEL.json.
+const benchDir = join(process.env.TANDEM_CACHE ?? join(homedir(), ".cache/tandem"), "bench");
+await mkdir(benchDir, { recursive: true });
+await writeFile(join(benchDir, `browser-${model}.json`), JSON.stringify({ model, cpu_tokens: Number(cpuTokens), results }, null, 1));
 const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2)}×` : "n/a");
 const t = (k) => results[k];
 console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);

@@ -11,6 +11,8 @@
 //!   random router, in expectation).
 //! * **CPT(x)**: the smallest share of strong-model calls with PGR ≥ x
 //!   (`x` for a random router, in expectation).
+//! * The **PGR curve** itself, sampled at every 5 % of strong-model calls,
+//!   for plots (the diagonal for a random router, in expectation).
 
 use serde::Serialize;
 
@@ -49,7 +51,14 @@ pub struct RouterReport {
     pub cpt50: f64,
     /// Share of strong-model calls needed for PGR ≥ 0.8.
     pub cpt80: f64,
+    /// `(share of strong-model calls, PGR)` at 0, 5 %, …, 100 % of the calls:
+    /// the curve whose mean is (close to) APGR.
+    pub pgr_curve: Vec<(f64, f64)>,
 }
+
+/// Points on the PGR curve: 0, 5 %, …, 100 % of the queries sent to the
+/// strong model.
+const CURVE_POINTS: usize = 21;
 
 /// Scores `queries`; `None` when there are none, or when both models score
 /// the same (no gap to recover) or all weak answers agree (no AUC).
@@ -87,6 +96,14 @@ pub fn evaluate(queries: &[RoutedQuery]) -> Option<RouterReport> {
         apgr: pgr.iter().sum::<f64>() / pgr.len() as f64,
         cpt50: cpt(0.5),
         cpt80: cpt(0.8),
+        pgr_curve: (0..CURVE_POINTS)
+            .map(|i| {
+                let share = i as f64 / (CURVE_POINTS - 1) as f64;
+                // The cut nearest this share; `pgr` has n + 1 cuts.
+                let k = (share * n as f64).round() as usize;
+                (share, pgr[k.min(n)])
+            })
+            .collect(),
     })
 }
 
@@ -142,6 +159,12 @@ mod tests {
         assert_eq!(r.cpt80, 0.5);
         // PGR at 0..4 calls: 0, .5, 1, 1, 1
         assert!((r.apgr - 3.5 / 5.0).abs() < 1e-12);
+        // Sampled every 5 %: 0 % and 5 % round to no call, 25 % to one, 50 % on to full.
+        assert_eq!(r.pgr_curve.len(), 21);
+        assert_eq!(r.pgr_curve[0], (0.0, 0.0));
+        assert_eq!(r.pgr_curve[5], (0.25, 0.5));
+        assert!(r.pgr_curve[10..].iter().all(|&(_, p)| p == 1.0));
+        assert_eq!(r.pgr_curve[20].0, 1.0);
     }
 
     #[test]
@@ -156,6 +179,9 @@ mod tests {
         assert_eq!(r.auc, 0.0);
         assert_eq!(r.cpt50, 0.75);
         assert!((r.apgr - 1.5 / 5.0).abs() < 1e-12);
+        // Below the diagonal until the last cut (85 % rounds to 3 of 4 calls).
+        assert!(r.pgr_curve[1..18].iter().all(|&(c, p)| p < c));
+        assert_eq!(r.pgr_curve[20], (1.0, 1.0));
     }
 
     #[test]
