@@ -33,7 +33,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/tandem-xdg-$(id -u)}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
 # The wasm32 builds of the browser crate. Every wasm32 build of tandem-wasm (wasm-bindgen tests,
-# www/pkg-models, the npm package) is this one invocation's package and feature set in the
+# the npm package and the test pages) is this one invocation's package and feature set in the
 # `wasm-release` profile, so burn, CubeCL and wgpu compile for wasm32 exactly once (WASM_PROFILE
 # picks another profile: `wasm-ship` for the published package).
 # With 128-bit SIMD (`simd128`, in every current browser): the quantized kernels (tandem-quant)
@@ -45,7 +45,7 @@ wasm_cargo() {
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
 # The same, without local models and without the sealed channel: the shield-only wasm
-# (`@tandem/web/shield`, www/pkg). It writes the same file name as the build above, so run
+# (`@tandem/web/shield`). It writes the same file name as the build above, so run
 # wasm-bindgen on one build's output before running the other.
 wasm_cargo_shield() {
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_RUSTFLAGS" \
@@ -54,10 +54,12 @@ wasm_cargo_shield() {
 }
 WASM_OUT="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
 export WASM_OUT
-# wasm-opt -Oz in place, with the features wasm-bindgen's output uses (npm binaryen: Debian's
-# wasm-opt 108 produced wasm that failed to load).
+# The npm package @tandem/web, in the npm workspace www/ (with the demo and the extension).
+WEB_PKG="$ROOT/www/tandem-web"
+# wasm-opt -Oz in place, with the features wasm-bindgen's output uses (npm binaryen, a dev
+# dependency of the package: Debian's wasm-opt 108 produced wasm that failed to load).
 wasm_opt() {
-  "$ROOT/tests/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  "$ROOT/www/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd "$1" -o "$1"
 }
 # The native build that tests, the demo and the e2e tests share: the whole workspace in the dev

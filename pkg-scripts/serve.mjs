@@ -1,11 +1,12 @@
-// A minimal static file server for the demo pages, the browser tests and benchmarks.
-// Usage: node pkg-scripts/serve.mjs [DIR=www] [PORT=8080]
-// The model page also gets /models/ (the setup script's model cache, $TANDEM_CACHE/models).
+// A minimal static file server for the test pages, the browser tests and benchmarks.
+// Usage: node pkg-scripts/serve.mjs [PORT=8080]   the test pages (tests/pages), as servePages() does
+// The pages get /pkg/ and /pkg-models/ (the package's bound wasm, from pkg-scripts/build-web) and
+// /models/ (the setup script's model cache, $TANDEM_CACHE/models).
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { extname, join, normalize, resolve, sep } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -51,9 +52,20 @@ export function serve(dir, port = 0, { mounts = {}, isolated = false } = {}) {
   return new Promise((ok) => server.listen(port, "127.0.0.1", () => ok(server)));
 }
 
+/** The test pages: the shield page (index.html) and the local model page (model.html). */
+export const PAGES = fileURLToPath(new URL("../tests/pages", import.meta.url));
+const WASM = fileURLToPath(new URL("../www/tandem-web/src", import.meta.url));
+
+/**
+ * Serves the test pages with what they load: the package's wasm as pkg-scripts/build-web binds
+ * it (/pkg/: shield only; /pkg-models/: with local models) and the model cache (/models/).
+ */
+export function servePages(port = 0, { mounts = {}, isolated = false } = {}) {
+  const wasm = { "/pkg/": join(WASM, "wasm-shield"), "/pkg-models/": join(WASM, "wasm"), "/models/": MODEL_CACHE };
+  return serve(PAGES, port, { mounts: { ...wasm, ...mounts }, isolated });
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const server = await serve(process.argv[2] ?? "www", Number(process.argv[3] ?? 8080), {
-    mounts: { "/models/": MODEL_CACHE },
-  });
+  const server = await servePages(Number(process.argv[2] ?? 8080));
   console.log(`Serving on http://127.0.0.1:${server.address().port}/ (Ctrl-C to stop)`);
 }

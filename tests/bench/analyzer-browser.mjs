@@ -1,4 +1,4 @@
-// Router/NER decision latency inside headless Chromium (www/pkg-models): loads one Analyzer per
+// Router/NER decision latency inside headless Chromium (the package's wasm with models, /pkg-models/): loads one Analyzer per
 // weight format on the given device, analyzes the first turn of each MT-Bench question once per
 // analyzer, alternating between them (after one warm-up each), and prints one JSON line per
 // format {backend, weights, queries, median_ms, p90_ms, mean_ms, model_median_ms}, then the median ratio of each

@@ -1,10 +1,9 @@
 // What both analyzer benches share: the MT-Bench first turns, and a headless Chromium page of
-// www/ (with the model cache mounted at /models/) in which `window.loadAnalyzer(device, weights)`
-// loads all-MiniLM-L6-v2 with the default heads from www/pkg-models (the module itself is then
+// tests/pages (with the model cache mounted at /models/) in which `window.loadAnalyzer(device, weights)`
+// loads all-MiniLM-L6-v2 with the default heads from the package's wasm with models, /pkg-models/ (the module itself is then
 // `window.tandem`).
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
 /** The first turn of each of the first `n` questions of an MT-Bench-style JSONL file. */
@@ -18,9 +17,7 @@ export async function firstTurns(path, n) {
 
 /** The page, the errors it reports (benches throw if any) and `close()`. */
 export async function analyzerPage() {
-  const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, {
-    mounts: { "/models/": MODEL_CACHE },
-  });
+  const server = await servePages();
   const browser = await launch();
   const page = await browser.context.newPage();
   const errors = watchErrors(page);

@@ -1,4 +1,4 @@
-// Where the analyzer's time goes inside headless Chromium (www/pkg-models, CPU backend): loads one
+// Where the analyzer's time goes inside headless Chromium (the package's wasm with models, /pkg-models/, CPU backend): loads one
 // Analyzer, then either profiles it over the first N MT-Bench first turns (REPS passes, V8's
 // sampling profiler at 100 µs) and prints the self time of the 25 hottest functions, or, with
 // `--fixed`, analyzes the median-length query 100 times and prints the fastest and the 10th

@@ -1,4 +1,4 @@
-// Decode speed of a GGUF model in headless Chromium: Tandem (www/pkg-models, in the page's Web
+// Decode speed of a GGUF model in headless Chromium: Tandem (the package's wasm with models, /pkg-models/, in the page's Web
 // Worker, on WebGPU and on the CPU backend) against wllama (llama.cpp in wasm, npm
 // @wllama/wllama) on the same file, prompt and greedy settings. Prints one JSON line per run
 // and a table with the ratios. Pages are served cross-origin isolated so wllama may use threads.
@@ -10,7 +10,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
 const [model = "smollm2-135m", cpuTokens = "64", gpuTokens = "8"] = process.argv.slice(2);
@@ -18,10 +18,7 @@ const url = `/models/${model}.gguf`;
 const messages = [{ role: "user", content: "Write a long story about a dragon who learns to cook." }];
 const WLLAMA = fileURLToPath(new URL("../node_modules/@wllama/wllama/esm", import.meta.url));
 
-const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)), 0, {
-  mounts: { "/models/": MODEL_CACHE, "/wllama/": WLLAMA },
-  isolated: true,
-});
+const server = await servePages(0, { mounts: { "/wllama/": WLLAMA }, isolated: true });
 const browser = await launch();
 
 /** One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily. */

@@ -1,10 +1,9 @@
-// Shield throughput inside headless Chromium (wasm32 build in www/pkg):
+// Shield throughput inside headless Chromium (the package's shield-only wasm, /pkg/):
 // analyzes every text of a labeled data set repeatedly for at least
 // MIN_SECONDS and prints one JSON line {chars, seconds, chars_per_sec}.
 // Usage: node tests/bench/shield-browser.mjs DATASET [MIN_SECONDS=3]
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { serve } from "../../pkg-scripts/serve.mjs";
+import { servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
 const [dataset, minSeconds = "3"] = process.argv.slice(2);
@@ -17,7 +16,7 @@ const texts = content.trimStart().startsWith("[")
   ? JSON.parse(content).map((r) => r.full_text)
   : content.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l).text);
 
-const server = await serve(fileURLToPath(new URL("../../www", import.meta.url)));
+const server = await servePages();
 const browser = await launch();
 try {
   const page = await browser.context.newPage();

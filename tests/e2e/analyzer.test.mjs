@@ -8,18 +8,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
-const WWW = fileURLToPath(new URL("../../www", import.meta.url));
 const REFERENCE = JSON.parse(
   await readFile(new URL("../../crates/tandem-models/tests/fixtures/minilm_reference.json", import.meta.url), "utf8"),
 );
 let server, browser, base;
 
 before(async () => {
-  server = await serve(WWW, 0, { mounts: { "/models/": MODEL_CACHE } });
+  server = await servePages();
   base = `http://127.0.0.1:${server.address().port}/`;
   browser = await launch();
 });

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { startUpstream } from "../support/upstream.mjs";
 import { startWorker, freePort } from "../support/workerd.mjs";
-import { AbortError, AuthError, CloudError, CloudUnreachable, RateLimitError, TandemError, createEngine } from "../../crates/tandem-wasm/js/dist/index.js";
+import { AbortError, AuthError, CloudError, CloudUnreachable, RateLimitError, TandemError, createEngine } from "../../www/tandem-web/dist/index.js";
 
 const TOKEN = "engine-cloud-token";
-const WASM = new URL("../../crates/tandem-wasm/js/dist/wasm/tandem_wasm_bg.wasm", import.meta.url);
+const WASM = new URL("../../www/tandem-web/dist/wasm/tandem_wasm_bg.wasm", import.meta.url);
 let upstream, worker, wasm;
 
 before(async () => {

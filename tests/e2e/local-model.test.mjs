@@ -1,4 +1,4 @@
-// The local model page (www/model.html) in headless Chromium: SmolLM2-135M from the setup
+// The local model page (tests/pages/model.html) in headless Chromium: SmolLM2-135M from the setup
 // script's cache runs in a Web Worker on burn's CPU backend and must stream the same plain
 // greedy reply as the native `tandem generate --plain` (the kernels agree; the chat defaults'
 // repetition penalty can turn a near-tie between the wasm and AVX2 sums either way); WebGPU is picked where the browser has it; broken
@@ -10,11 +10,9 @@ import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
+import { MODEL_CACHE, servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
-const WWW = fileURLToPath(new URL("../../www", import.meta.url));
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target");
 const TANDEM = join(TARGET, "debug", "tandem");
 const QUESTION = "Name three primary colors.";
@@ -22,7 +20,7 @@ const MAX_TOKENS = 24;
 let server, browser, base;
 
 before(async () => {
-  server = await serve(WWW, 0, { mounts: { "/models/": MODEL_CACHE } });
+  server = await servePages();
   base = `http://127.0.0.1:${server.address().port}/`;
   browser = await launch();
 });

@@ -79,7 +79,7 @@ test("the README's quickstart gives a streamed, shielded answer in a fresh Vite 
   // Step 1: the packed package (from the existing build), and the worker.
   const packed = join(dir, "pkg");
   await mkdir(packed);
-  execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", packed], { cwd: join(ROOT, "crates/tandem-wasm/js") });
+  execFileSync("npm", ["pack", "--ignore-scripts", "--silent", "--pack-destination", packed], { cwd: join(ROOT, "www/tandem-web") });
   workerPort = await freePort();
   await serve("pkg-scripts/serve-worker", join(ROOT, "pkg-scripts/serve-worker"), [String(workerPort)], { cwd: ROOT, url: `http://127.0.0.1:${workerPort}/health` });
 

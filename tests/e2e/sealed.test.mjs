@@ -14,7 +14,7 @@ import { startUpstream } from "../support/upstream.mjs";
 import { startGateway as startWorker } from "../support/gateway.mjs";
 
 // The sealed channel is in the engine's wasm (the shield-only one has none).
-const PKG = fileURLToPath(new URL("../../crates/tandem-wasm/js/dist/wasm/", import.meta.url));
+const PKG = fileURLToPath(new URL("../../www/tandem-web/dist/wasm/", import.meta.url));
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
 const TOKEN = "sealed-client-token-42";
 const PROMPT = "my secret prompt 4111 1111 1111 1111";

@@ -17,7 +17,7 @@ import { startWorker } from "../support/workerd.mjs";
 import { startUpstream, targetChoice } from "../support/upstream.mjs";
 
 // The sealed channel is in the engine's wasm (the shield-only one has none).
-const PKG = fileURLToPath(new URL("../../crates/tandem-wasm/js/dist/wasm/", import.meta.url));
+const PKG = fileURLToPath(new URL("../../www/tandem-web/dist/wasm/", import.meta.url));
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
 const TOKEN = "shared-state-token";
 const SPENDER = "shared-state-spender";

@@ -9,10 +9,10 @@ import { readFile } from "node:fs/promises";
 import OpenAI from "openai";
 import { generateText, streamText, wrapLanguageModel } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { ShieldError, shieldFetch, shieldMiddleware } from "../../crates/tandem-wasm/js/dist/shield/index.js";
+import { ShieldError, shieldFetch, shieldMiddleware } from "../../www/tandem-web/dist/shield/index.js";
 import { startEchoModel } from "../support/echo-model.mjs";
 
-const DIST = new URL("../../crates/tandem-wasm/js/dist/", import.meta.url);
+const DIST = new URL("../../www/tandem-web/dist/", import.meta.url);
 const SEEDED = {
   EMAIL_ADDRESS: "sabine.krueger@example.de",
   PHONE_NUMBER: "+49 151 23456789",

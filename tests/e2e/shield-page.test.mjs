@@ -1,17 +1,15 @@
-// The demo page (www/) in headless Chromium: type a message, shield it,
+// The shield test page (tests/pages/index.html) in headless Chromium: type a message, shield it,
 // check what the page shows, stream a reply back and check it is restored.
 // Any console error fails the test. Needs `pkg-scripts/build-web` first.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import { serve } from "../../pkg-scripts/serve.mjs";
+import { servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
-const WWW = fileURLToPath(new URL("../../www", import.meta.url));
 let server, browser, base;
 
 before(async () => {
-  server = await serve(WWW);
+  server = await servePages();
   base = `http://127.0.0.1:${server.address().port}/`;
   browser = await launch();
 });

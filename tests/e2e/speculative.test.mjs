@@ -20,7 +20,7 @@ import { startGateway } from "../support/gateway.mjs";
 const run = promisify(execFile);
 const TANDEM = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache", "tandem", "target"), "debug", "tandem");
 // The sealed channel is in the engine's wasm (the shield-only one has none).
-const PKG = fileURLToPath(new URL("../../crates/tandem-wasm/js/dist/wasm/", import.meta.url));
+const PKG = fileURLToPath(new URL("../../www/tandem-web/dist/wasm/", import.meta.url));
 const TARGET = "qwen2.5-coder-1.5b";
 const DRAFT = "qwen2.5-coder-0.5b";
 const TOKEN = "spec-client-token";

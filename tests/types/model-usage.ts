@@ -1,10 +1,10 @@
-// Compiled with `tsc --noEmit` against www/pkg-models/tandem_wasm.d.ts (feature `models`).
+// Compiled with `tsc --noEmit` against www/tandem-web/src/wasm/tandem_wasm.d.ts (feature `models`).
 import init, {
   LocalModel,
   type ChatMessage,
   type GenerateOptions,
   type GenerationResult,
-} from "../../www/pkg-models/tandem_wasm.js";
+} from "../../www/tandem-web/src/wasm/tandem_wasm.js";
 
 export async function example(bytes: Uint8Array): Promise<string> {
   await init();

@@ -3,7 +3,7 @@
 import OpenAI from "openai";
 import { wrapLanguageModel, type LanguageModel } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { shieldFetch, shieldMiddleware, loadShield, type ShieldLike } from "../../crates/tandem-wasm/js/dist/shield/index.js";
+import { shieldFetch, shieldMiddleware, loadShield, type ShieldLike } from "../../www/tandem-web/dist/shield/index.js";
 
 export async function adapters(): Promise<[OpenAI, LanguageModel]> {
   const shield: ShieldLike = await loadShield({ options: { policy: { URL: "allow" } } });

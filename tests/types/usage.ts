@@ -1,6 +1,6 @@
-// Compiled with `tsc --noEmit` against the generated www/pkg/tandem_wasm.d.ts:
+// Compiled with `tsc --noEmit` against the generated www/tandem-web/src/wasm-shield/tandem_wasm.d.ts:
 // the published TypeScript API must describe what the bindings return.
-import init, { Shield, type Detection, type Redaction, type ShieldOptions, type EntityKind } from "../../www/pkg/tandem_wasm.js";
+import init, { Shield, type Detection, type Redaction, type ShieldOptions, type EntityKind } from "../../www/tandem-web/src/wasm-shield/tandem_wasm.js";
 
 export async function example(): Promise<string> {
   await init();

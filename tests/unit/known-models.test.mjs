@@ -5,8 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { knownManifest } from "../../crates/tandem-wasm/js/dist/models.js";
-import { ModelLoadError } from "../../crates/tandem-wasm/js/dist/errors.js";
+import { knownManifest } from "../../www/tandem-web/dist/models.js";
+import { ModelLoadError } from "../../www/tandem-web/dist/errors.js";
 
 const DEMO = new URL("../../www/demo/dist/manifest.json", import.meta.url);
 

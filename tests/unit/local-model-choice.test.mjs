@@ -2,7 +2,7 @@
 // `localBudget`): plain functions of the package, run in Node on its built dist/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { localBudget, pickLocalModel, residentBytes } from "../../crates/tandem-wasm/js/dist/models.js";
+import { localBudget, pickLocalModel, residentBytes } from "../../www/tandem-web/dist/models.js";
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
