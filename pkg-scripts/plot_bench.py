@@ -34,6 +34,15 @@ matplotlib.rcParams["svg.hashsalt"] = "tandem"
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save(fig, name: str) -> Path:
+    """Writes `fig` to docs/images/NAME without a date, so that unchanged data redraws unchanged."""
+    fig.tight_layout()
+    out = OUT / name
+    fig.savefig(out, metadata={"Date": None})
+    plt.close(fig)
+    return out
+
+
 def speculative(data: dict) -> Path:
     """Tokens/s per round trip, one line per row of the run (the target alone among them)."""
     rtts = sorted(data["remote"]["rtt"], key=float)
@@ -54,10 +63,7 @@ def speculative(data: dict) -> Path:
     ax.set_title(f"Speculative decoding across a link ({data['max_tokens']} tokens per answer)")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = OUT / "speculative-rtt.svg"
-    fig.savefig(out, metadata={"Date": None})
-    return out
+    return save(fig, "speculative-rtt.svg")
 
 
 def f1(counts: dict) -> float | None:
@@ -86,10 +92,7 @@ def shield_f1(sets: dict) -> Path:
         ax.set_title(f"{title} ({data['texts']} texts)")
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    out = OUT / "shield-f1.svg"
-    fig.savefig(out, metadata={"Date": None})
-    return out
+    return save(fig, "shield-f1.svg")
 
 
 def decode_speed(models: dict) -> Path:
@@ -117,10 +120,7 @@ def decode_speed(models: dict) -> Path:
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out = OUT / "decode-speed.svg"
-    fig.savefig(out, metadata={"Date": None})
-    return out
+    return save(fig, "decode-speed.svg")
 
 
 def decode_pairs() -> dict:
@@ -162,10 +162,7 @@ def router_apgr(data: dict) -> Path:
     ax.set_title(f"Router on {data['queries']} held-out routing queries", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = OUT / "router-apgr.svg"
-    fig.savefig(out, metadata={"Date": None})
-    return out
+    return save(fig, "router-apgr.svg")
 
 
 def load(name: str) -> dict | None:

@@ -131,11 +131,22 @@ test("sending redacts on its own: the form's button, and a labelled send button 
   assert.equal(await page.inputValue("#msg"), received.at(-1), "the field shows what was sent");
   assert.match(await page.locator("tandem-shield .summary").textContent(), /redacted 2 items before sending/);
 
+  // Send pressed twice while the first send waits for its redaction: one message goes out.
+  await page.fill("#msg", `Mail ${SEEDED[0]} please`);
+  await page.evaluate(() => {
+    document.getElementById("send").click();
+    document.getElementById("send").click();
+  });
+  await page.waitForFunction(() => document.body.dataset.sent === "2", null, { timeout: 60_000 });
+  await page.waitForTimeout(300);
+  assert.equal(await page.evaluate(() => document.body.dataset.sent), "2", "sent once");
+  assert.equal(received.at(-1), "Mail [EMAIL_1] please");
+
   // A contenteditable and a "Send message" button with no form, as some chat apps build it.
   await page.click("#editor");
   await page.keyboard.type(`IBAN ${SEEDED[2]}, thanks`);
   await page.click("#send2");
-  await page.waitForFunction(() => document.body.dataset.sent === "2", null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.body.dataset.sent === "3", null, { timeout: 60_000 });
   assert.equal(received.at(-1), "IBAN [IBAN_1], thanks");
 
   // Clean text goes out as typed, once; Shift+Enter is still a new line, not a send.
@@ -145,10 +156,10 @@ test("sending redacts on its own: the form's button, and a labelled send button 
   await page.keyboard.press("Shift+Enter");
   await page.keyboard.type("At noon.");
   await page.keyboard.press("Enter");
-  await page.waitForFunction(() => document.body.dataset.sent === "3", null, { timeout: 60_000 });
+  await page.waitForFunction(() => document.body.dataset.sent === "4", null, { timeout: 60_000 });
   assert.equal(received.at(-1), "Lunch on Friday?\nAt noon.");
   await page.waitForTimeout(300);
-  assert.equal(await page.evaluate(() => document.body.dataset.sent), "3", "sent once");
+  assert.equal(await page.evaluate(() => document.body.dataset.sent), "4", "sent once");
   for (const value of SEEDED) assert.ok(!received.some((b) => b.includes(value)), `${value} was sent`);
   assert.deepEqual(errors, []);
   await page.close();

@@ -184,11 +184,14 @@
     }
   }
 
+  let guarding = false; // a held send is being redacted: another send now would go out twice
   async function guardSend(e) {
     const fields = unclearedFields(e);
     if (!fields.length) return;
     e.preventDefault();
     e.stopImmediatePropagation();
+    if (guarding) return;
+    guarding = true;
     try {
       let count = 0;
       for (const el of fields) count += await redactField(el);
@@ -196,6 +199,8 @@
       replay(e);
     } catch (err) {
       notice(fields[0], `Not sent: could not redact (${err.message}).`);
+    } finally {
+      guarding = false;
     }
   }
   for (const type of ["keydown", "submit", "click"]) window.addEventListener(type, guardSend, true);
