@@ -101,8 +101,9 @@ def decode_speed(models: dict) -> Path:
     names = list(models)
     width = 0.38
     for ax, title, pairs in [
-        (native_ax, "native CPU: Tandem ÷ llama.cpp", [("1 thread", "native", 1), ("2 threads", "native", 2)]),
-        (browser_ax, "Chromium wasm, CPU: Tandem ÷ wllama", [("1 thread", "browser", 1), ("2 threads", "browser", 2)]),
+        (native_ax, "native CPU: Tandem ÷ llama.cpp, equal threads", [("1 thread each", "native", 1), ("2 threads each", "native", 2)]),
+        # Tandem's wasm runs one thread (no wasm threads in the stable toolchain); wllama 1 or 2.
+        (browser_ax, "Chromium wasm, CPU: Tandem (1 thread) ÷ wllama", [("wllama, 1 thread", "browser", 1), ("wllama, 2 threads", "browser", 2)]),
     ]:
         for i, (label, where, threads) in enumerate(pairs):
             xs, ys, notes = [], [], []
