@@ -47,6 +47,8 @@ mod groups;
 mod int8;
 mod matmul;
 mod matrix;
+#[cfg(feature = "parallel")]
+mod pool_choice;
 mod q8;
 mod simd;
 mod threads;

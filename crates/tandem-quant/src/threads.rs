@@ -101,34 +101,49 @@ const PARALLEL_WORK: usize = 1 << 16;
 /// With threads, the calling thread and the pool's workers take
 /// [`TASK_ROWS`]-row tasks from one queue until it is empty: a worker that
 /// starts late takes fewer, and the caller never waits longer than one task
-/// for the last. Every product of the crate shares this loop.
+/// for the last. Whether a product of its size pays for the pool on this
+/// machine is learned as it runs ([`crate::pool_choice`]). Every product of
+/// the crate shares this loop.
 pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut yt = vec![0f32; rows * m];
     #[cfg(feature = "parallel")]
-    {
-        let threads = threads();
-        if threads > 1 && work >= PARALLEL_WORK {
-            let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
-            let work = || {
-                // A poisoned queue means another thread panicked inside a
-                // kernel; the scope re-raises that panic.
-                while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
-                    run(task * TASK_ROWS, out);
-                }
-            };
-            starting();
-            rayon::in_place_scope(|scope| {
-                for _ in 1..threads {
-                    scope.spawn(|_| work());
-                }
-                work();
-            });
-            keep_warm();
-            return yt;
-        }
-    }
+    split(&mut yt, m, work, &run);
     #[cfg(not(feature = "parallel"))]
-    let _ = work;
-    run(0, &mut yt);
+    {
+        let _ = work;
+        run(0, &mut yt);
+    }
     yt
+}
+
+/// [`by_rows`] with threads: on the pool when it pays for a product of this
+/// size, else on the calling thread.
+#[cfg(feature = "parallel")]
+fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]) + Sync)) {
+    let threads = threads();
+    let turn = (threads > 1 && work >= PARALLEL_WORK).then(|| crate::pool_choice::Turn::next(work));
+    let start = std::time::Instant::now();
+    if turn.as_ref().is_some_and(|t| t.pooled) {
+        let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
+        let take = || {
+            // A poisoned queue means another thread panicked inside a
+            // kernel; the scope re-raises that panic.
+            while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
+                run(task * TASK_ROWS, out);
+            }
+        };
+        starting();
+        rayon::in_place_scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(|_| take());
+            }
+            take();
+        });
+        keep_warm();
+    } else {
+        run(0, yt);
+    }
+    if let Some(turn) = turn {
+        turn.done(start.elapsed());
+    }
 }
