@@ -52,8 +52,6 @@ wasm_cargo_shield() {
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm \
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
-WASM_OUT="$WASM_TARGET_DIR/wasm32-unknown-unknown/wasm-release"
-export WASM_OUT
 # The npm package @tandem/web, in the npm workspace www/ (with the demo and the extension).
 WEB_PKG="$ROOT/www/tandem-web"
 # wasm-opt -Oz in place, with the features wasm-bindgen's output uses (npm binaryen, a dev

@@ -18,8 +18,10 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
+/** Tandem's cache outside the clone ($TANDEM_CACHE, as pkg-scripts/env.sh sets it). */
+export const CACHE = process.env.TANDEM_CACHE ?? join(homedir(), ".cache", "tandem");
 /** Where `pkg-scripts/setup` caches model files. */
-export const MODEL_CACHE = join(process.env.TANDEM_CACHE ?? join(homedir(), ".cache", "tandem"), "models");
+export const MODEL_CACHE = join(CACHE, "models");
 
 /**
  * Serves `dir` on 127.0.0.1:`port` (0 = any free port); resolves to the server.

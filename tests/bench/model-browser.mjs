@@ -7,10 +7,9 @@
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
 // Build first: pkg-scripts/build-web models
 import { mkdir, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { servePages } from "../../pkg-scripts/serve.mjs";
+import { CACHE, servePages } from "../../pkg-scripts/serve.mjs";
 import { launch, watchErrors } from "../support/browser.mjs";
 
 const [model = "smollm2-135m", cpuTokens = "64", gpuTokens = "8"] = process.argv.slice(2);
@@ -112,7 +111,7 @@ try {
   server.close();
 }
 // For pkg-scripts/plot_bench.py: $TANDEM_CACHE/bench/browser-MODEL.json.
-const benchDir = join(process.env.TANDEM_CACHE ?? join(homedir(), ".cache/tandem"), "bench");
+const benchDir = join(CACHE, "bench");
 await mkdir(benchDir, { recursive: true });
 await writeFile(join(benchDir, `browser-${model}.json`), JSON.stringify({ model, cpu_tokens: Number(cpuTokens), results }, null, 1));
 const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2)}×` : "n/a");
