@@ -106,6 +106,7 @@ fn mean(values: impl Iterator<Item = f32>) -> f32 {
 }
 
 /// When a local answer is handed to the cloud.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CascadeBar {
@@ -116,6 +117,7 @@ pub struct CascadeBar {
 }
 
 /// What the cascade decided, and on what.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CascadeVerdict {

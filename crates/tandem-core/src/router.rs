@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Where a query is answered.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Route {
@@ -40,6 +41,7 @@ pub enum Route {
 }
 
 /// When PII density keeps a query on the device.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PiiRule {
@@ -59,21 +61,26 @@ impl Default for PiiRule {
 }
 
 /// The router's settings.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields = nullable))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RouterPolicy {
     /// The cost/quality knob: route locally when the probability that the
     /// local model suffices is at least this. 0 = always local (cheapest),
     /// above 1 = cloud unless a rule says otherwise (best quality).
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub min_local_probability: f32,
     /// A user setting that overrides the model (`None`: let it decide).
     pub force: Option<Route>,
     /// Keep PII-dense text local (`None`: no such rule).
     pub pii_local: Option<PiiRule>,
     /// Keep a conversation local once one of its messages was kept local as PII-dense.
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub keep_private: bool,
     /// How far above the threshold `p_local` must be to bring a conversation back from the
     /// cloud to the device (0: no stickiness).
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub switch_margin: f32,
 }
 
@@ -90,12 +97,15 @@ impl Default for RouterPolicy {
 }
 
 /// What the router knows about the conversation before this message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields = nullable))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Conversation {
     /// Where the previous answer came from (`None`: a first message, or not known).
     pub previous: Option<Route>,
     /// An earlier message was kept on the device as PII-dense.
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub private: bool,
 }
 
@@ -131,8 +141,10 @@ impl Default for Signals {
 }
 
 /// Why a route was chosen.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "RouteReason"))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Reason {
     /// No local model is loaded.
     NoLocalModel,
@@ -210,6 +222,7 @@ impl fmt::Display for Reason {
 }
 
 /// A routing decision.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
@@ -426,5 +439,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(json["kind"], "staysInCloud");
+        // Fields are camelCase like every other object JavaScript gets.
+        assert_eq!(json["pLocal"], 0.5);
+        let json = serde_json::to_value(Reason::PiiDense {
+            entities: 3,
+            per_100_words: 12.0,
+        })
+        .unwrap();
+        assert_eq!(json["per100Words"], 12.0);
     }
 }

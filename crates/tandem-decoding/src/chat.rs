@@ -22,6 +22,7 @@ use minijinja::{Environment, ErrorKind, context};
 use serde::{Deserialize, Serialize};
 
 /// Who speaks a message.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -34,6 +35,8 @@ pub enum Role {
 }
 
 /// One message of a conversation.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(rename = "ChatMessage"))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// The speaker.

@@ -8,6 +8,7 @@ use std::str::FromStr;
 ///
 /// Names follow Microsoft Presidio's entity names where Presidio has one, so
 /// that labeled data sets and reports line up without a mapping table.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EntityKind {

@@ -4,6 +4,7 @@ use crate::EntityKind;
 use serde::{Deserialize, Serialize};
 
 /// What the shield does with a detected entity of a given kind.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -21,6 +22,7 @@ pub enum Action {
 /// Offsets are half-open `[start, end)` in the unit of the API that returned
 /// it: UTF-16 code units for JavaScript callers, bytes for Rust callers, code
 /// points in evaluation files. The API's documentation names the unit.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// The entity kind.
@@ -36,6 +38,7 @@ pub struct Detection {
 }
 
 /// One entity as it was handled by redaction.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedactedEntity {
     /// Where the entity was in the original text.
@@ -52,6 +55,7 @@ pub struct RedactedEntity {
 }
 
 /// The result of redacting one text.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Redaction {
     /// The text safe to send off the device.

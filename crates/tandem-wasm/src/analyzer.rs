@@ -6,69 +6,18 @@
 //! `SentenceEncoder` is the bare base model: sentence-transformers'
 //! embeddings, for similarity search or caching.
 
+use crate::js_types::{Analysis, AnalysisRoute, RouteContext};
 use crate::model::{device, js_error, now_ms, weight_format};
 use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
-use tandem_core::router::{Conversation, Decision, RouterPolicy, Signals};
+use tandem_core::router::{RouterPolicy, Signals};
 use tandem_core::shield::Shield as CoreShield;
 use tandem_core::shield::tagging::{ModelPreset, ModelThresholds};
 use tandem_core::shield::to_detections;
 use tandem_core::text::OffsetUnit;
 use tandem_engine::{Tagger, TaggerFiles};
 use tandem_models::{Encoder, PieceTokenizer, l2_normalize, mean_pool};
-use tandem_protocol::Detection;
 use wasm_bindgen::prelude::*;
-
-/// TypeScript declarations of what `Analyzer` takes and returns.
-#[wasm_bindgen(typescript_custom_section)]
-pub const TS_ANALYZER_TYPES: &str = r#"
-/** The router's settings; every field is optional. */
-export interface RouterPolicy {
-  /** Route locally when P(local suffices) is at least this (default 0.5): the cost/quality knob. */
-  minLocalProbability?: number;
-  /** A user setting that overrides the model. */
-  force?: "local" | "cloud" | null;
-  /** Keep PII-dense text local (default: ≥ 3 entities and ≥ 10 per 100 words); null turns it off. */
-  piiLocal?: { minEntities: number; minPer100Words: number } | null;
-  /** Keep a conversation local once a message of it stayed local as PII-dense (default true). */
-  keepPrivate?: boolean;
-  /** After a cloud answer, how far above the threshold P(local suffices) must be to come back to the device (default 0.15). */
-  switchMargin?: number;
-}
-
-/** Facts about the query's context that the router weighs. */
-export interface RouteContext {
-  /** Default true. */
-  cloudAvailable?: boolean;
-  /** Default true. */
-  localAvailable?: boolean;
-  /** Where the conversation's previous answer came from; absent for a first message. */
-  previous?: "local" | "cloud";
-  /** An earlier message of the conversation stayed local as PII-dense. */
-  private?: boolean;
-}
-
-/** Why a route was chosen. */
-export type RouteReason =
-  | { kind: "noLocalModel" } | { kind: "offline" } | { kind: "userSetting"; route: "local" | "cloud" }
-  | { kind: "piiDense"; entities: number; per100Words: number }
-  | { kind: "privateConversation" } | { kind: "staysInCloud"; pLocal: number; needed: number }
-  | { kind: "localSuffices"; pLocal: number; threshold: number }
-  | { kind: "needsCloud"; pLocal: number; threshold: number };
-
-/** What `Analyzer.analyze` resolves to. */
-export interface Analysis {
-  /** Patterns and model entities merged (validators win), offsets in UTF-16 code units. */
-  entities: Detection[];
-  /** Only the model's entities. */
-  modelEntities: Detection[];
-  route: { route: "local" | "cloud"; pLocal: number; reason: RouteReason; explanation: string };
-  pieces: number;
-  windows: number;
-  /** Wall time of the encoder pass and the read back. */
-  ms: number;
-}
-"#;
 
 /// The encoder with its NER and routing heads, loaded in the page.
 #[wasm_bindgen]
@@ -77,25 +26,6 @@ pub struct Analyzer {
     shield: CoreShield,
     backend: &'static str,
     fallback_reason: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Route {
-    #[serde(flatten)]
-    decision: Decision,
-    explanation: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AnalysisJs {
-    entities: Vec<Detection>,
-    model_entities: Vec<Detection>,
-    route: Route,
-    pieces: usize,
-    windows: usize,
-    ms: f64,
 }
 
 /// Reads a tensor back from the device (awaited: WebGPU buffers map asynchronously).
@@ -191,16 +121,8 @@ impl Analyzer {
         } else {
             serde_wasm_bindgen::from_value(policy).map_err(|e| JsError::new(&format!("router policy: {e}")))?
         };
-        #[derive(serde::Deserialize, Default)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Context {
-            cloud_available: Option<bool>,
-            local_available: Option<bool>,
-            #[serde(flatten)]
-            conversation: Conversation,
-        }
-        let context: Context = if context.is_undefined() || context.is_null() {
-            Context::default()
+        let context: RouteContext = if context.is_undefined() || context.is_null() {
+            RouteContext::default()
         } else {
             serde_wasm_bindgen::from_value(context).map_err(|e| JsError::new(&format!("route context: {e}")))?
         };
@@ -224,10 +146,10 @@ impl Analyzer {
             local_available: context.local_available.unwrap_or(true),
             conversation: context.conversation,
         });
-        let result = AnalysisJs {
+        let result = Analysis {
             entities: to_detections(&text, &spans, OffsetUnit::Utf16),
             model_entities,
-            route: Route {
+            route: AnalysisRoute {
                 explanation: decision.reason.to_string(),
                 decision,
             },

