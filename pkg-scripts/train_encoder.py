@@ -11,7 +11,7 @@ Reproduces crates/tandem-models/assets/minilm-shield-router.safetensors
 recipe, NER alone on Faker's invented towns: `--no-real-places --router-weight 0`. Needs torch,
 transformers, safetensors, tokenizers and faker in the venv
 (`pkg-scripts/setup --train`) and the base model from
-`pkg-scripts/fetch_models.py all-minilm-l6-v2`.
+`tandem models pull all-minilm-l6-v2`.
 
 * NER: synthetic chat-style text from pkg-scripts/ner_data.py (Faker, 14
   locales) with hard negatives, among them the routing training split's

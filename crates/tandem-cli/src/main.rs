@@ -4,6 +4,7 @@
 //! in scripts, evaluated on labeled data and benchmarked without a browser.
 
 mod demo;
+mod digest;
 mod eval;
 mod generate;
 mod gguf;
@@ -11,6 +12,7 @@ mod idle;
 mod local;
 mod manifest;
 mod models;
+mod pull;
 mod redact;
 mod router;
 mod seal;

