@@ -228,3 +228,42 @@ test("a site does not share its vault with the next site the tab goes to", async
   assert.equal(await redactOn(other, "Mail third.person@example.com"), "Mail [EMAIL_1]");
   await page.close();
 });
+
+test("the popup turns the shield off for one site, and on again at once", async () => {
+  const worker = browser.context.serviceWorkers()[0] ?? (await browser.context.waitForEvent("serviceworker"));
+  const origin = new URL(base).origin;
+  const popup = await browser.context.newPage();
+  const popupErrors = watchErrors(popup);
+  await popup.goto(`chrome-extension://${new URL(worker.url()).host}/popup.html?origin=${encodeURIComponent(origin)}`);
+  assert.equal(await popup.textContent("#site"), origin);
+  assert.equal(await popup.isChecked("#on"), true, "on by default");
+  await popup.uncheck("#on");
+  await popup.waitForFunction((o) => document.getElementById("off").textContent.includes(o), origin);
+
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  const sendOn = async (url, text, count) => {
+    if (url) await page.goto(url);
+    await page.click("#msg");
+    await page.fill("#msg", text);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((n) => document.body.dataset.sent === n, String(count), { timeout: 60_000 });
+    return received.at(-1);
+  };
+  // Off here: sent as typed, no panel, no notice.
+  assert.equal(await sendOn(base, "Mail off.site@example.com", 1), "Mail off.site@example.com");
+  await page.waitForTimeout(400);
+  assert.equal(await page.locator("tandem-shield").count(), 0, "no panel on a site where the shield is off");
+  // Another site is still shielded.
+  assert.equal(await sendOn(base.replace("127.0.0.1", "localhost"), "Mail other.site@example.com", 1), "Mail [EMAIL_1]");
+  // On again from the popup: the open page follows without a reload.
+  await page.goto(base);
+  await popup.check("#on");
+  await popup.waitForFunction(() => document.getElementById("off").textContent === "none");
+  await page.waitForTimeout(300); // the storage change reaches the page's content script
+  assert.equal(await sendOn(null, "Mail back.on@example.com", 1), "Mail [EMAIL_1]");
+  assert.deepEqual(errors, []);
+  assert.deepEqual(popupErrors, []);
+  await popup.close();
+  await page.close();
+});

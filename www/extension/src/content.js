@@ -4,7 +4,7 @@
 // form submitting, or a click on its send button is held until the text is redacted, then
 // replayed, so typed personal data never leaves unredacted. Where the page then shows those
 // placeholders (a chat app's streamed reply), the originals are shown in their place, to the
-// user only (see `restoreShown`).
+// user only (see `restoreShown`). The toolbar button's popup turns all of it off for one site.
 (() => {
   const FIELD = 'textarea, input:not([type]), input[type="text"], input[type="email"], input[type="search"], input[type="tel"], [contenteditable=""], [contenteditable="true"]';
   let field = null;
@@ -91,9 +91,22 @@
     el.style.outline = "2px solid #e0b400";
   }
 
+  // Sites where the user turned the shield off (popup.js keeps the list): nothing is checked,
+  // redacted or restored there. Until the list is read, the shield is on, so that a send is
+  // never let through unguarded by a slow read.
+  let off = false;
+  const readOff = (origins) => {
+    off = Array.isArray(origins) && origins.includes(location.origin);
+    if (off) hide();
+  };
+  chrome.storage.local.get("off").then((s) => readOff(s.off), () => {});
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "local" && changes.off) readOff(changes.off.newValue);
+  });
+
   async function check() {
     const el = field;
-    if (!el) return;
+    if (!el || off) return;
     const text = textOf(el);
     const mine = ++seq;
     try {
@@ -186,6 +199,7 @@
 
   let guarding = false; // a held send is being redacted: another send now would go out twice
   async function guardSend(e) {
+    if (off) return;
     const fields = unclearedFields(e);
     if (!fields.length) return;
     e.preventDefault();
@@ -244,7 +258,7 @@
   }
 
   async function restoreShown() {
-    if (!document.body) return;
+    if (!document.body || off) return;
     if (scanning) return void (again = true); // once this scan ends, another one
     scanning = true;
     again = false;
