@@ -36,6 +36,48 @@ pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
     }
 }
 
+/// Values that share one activation scale in the k-quant products: one
+/// k-quant block.
+pub(crate) const QK_SUPER: usize = 256;
+
+/// Quantizes `x` (a whole number of 256-value superblocks) with one scale
+/// per superblock, as llama.cpp does for k-quant products (ggml's `Q8_K`):
+/// each of a superblock's eight blocks carries the same `d = max|x| / 127`
+/// (kept in `f32`, as `Q8_K` keeps it), so that a kernel may sum a k-quant
+/// block's eight runs in integers, weighted by the block's integer scales,
+/// before one float multiply. `s = d · Σ q` stays per block of 32.
+#[inline(always)]
+pub(crate) fn quantize_superblocks_into(x: &[f32], out: &mut Vec<Q8Block>) {
+    for chunk in x.chunks_exact(QK_SUPER) {
+        let (d, id) = block_scale(chunk);
+        for run in chunk.chunks_exact(QK) {
+            let mut q = [0i8; QK];
+            let mut sum = 0i32;
+            for (q, &v) in q.iter_mut().zip(run) {
+                // |v · id| ≤ 127: `d` is the superblock's largest magnitude over 127.
+                *q = (v * id).round() as i8;
+                sum += i32::from(*q);
+            }
+            out.push(Q8Block {
+                d,
+                s: d * sum as f32,
+                q,
+            });
+        }
+    }
+}
+
+/// [`quantize_superblocks_into`] where `per_superblock` (the k-quant types'
+/// products), else [`quantize_into`].
+#[inline(always)]
+pub(crate) fn quantize_for(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) {
+    if per_superblock {
+        quantize_superblocks_into(x, out)
+    } else {
+        quantize_into(x, out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +95,27 @@ mod tests {
             }
             let sum: f32 = b.q.iter().map(|&q| f32::from(q)).sum::<f32>() * b.d;
             assert!((b.s - sum).abs() <= sum.abs() / 1024.0 + 1e-4);
+        }
+    }
+
+    #[test]
+    fn a_superblock_shares_one_scale() {
+        let x: Vec<f32> = (0..512)
+            .map(|i| ((i * 37) % 23) as f32 / (1.0 + (i / 32) as f32) - 5.0)
+            .collect();
+        let mut blocks = Vec::new();
+        quantize_superblocks_into(&x, &mut blocks);
+        assert_eq!(blocks.len(), 16);
+        for (sup, chunk) in blocks.chunks_exact(8).zip(x.chunks_exact(QK_SUPER)) {
+            let d = chunk.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (b, run) in sup.iter().zip(chunk.chunks_exact(QK)) {
+                assert_eq!(b.d, d);
+                for (&q, &v) in b.q.iter().zip(run) {
+                    assert!((f32::from(q) * d - v).abs() <= d * 0.5 + 1e-6);
+                }
+                let sum: i32 = b.q.iter().map(|&q| i32::from(q)).sum();
+                assert_eq!(b.s, d * sum as f32);
+            }
         }
     }
 

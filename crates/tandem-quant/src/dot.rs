@@ -44,6 +44,11 @@ pub(crate) trait BlockKernel {
     /// names it to the relaxed-SIMD module.
     #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     const GGML_ID: u32;
+    /// Whether the products read activations quantized with one scale per
+    /// block of this type (`quantize_superblocks_into`, which `matmul` uses
+    /// for it), so that a kernel may sum a block's runs in integers
+    /// ([`BlockKernel::int_products`]): the k-quant types.
+    const SHARED_SCALE: bool = false;
     /// A block unpacked to small integers and its scales.
     type Unpacked;
     /// Unpacks one block (exactly `BYTES` long).
@@ -60,6 +65,22 @@ pub(crate) trait BlockKernel {
         widen: impl Fn(u16) -> f32,
         run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
     ) -> f32;
+    /// [`BlockKernel::products`] with integer run scales, for the
+    /// [`BlockKernel::SHARED_SCALE`] types (whose `ACTS` activation blocks
+    /// share one `d`): calls `run(w, q, lo, hi)` for each run, whose integer
+    /// sum is `lo·Σ₀¹⁶ w·q + hi·Σ₁₆³² w·q`, and returns the factor of the
+    /// block's integer total and the rest of the sum. Only the x86 kernels
+    /// call it, and only where `SHARED_SCALE` holds.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn int_products(
+        w: &Self::Unpacked,
+        acts: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
+    ) -> (f32, f32) {
+        let _ = (w, acts, widen, run);
+        unreachable!("only the k-quant types sum their runs in integers")
+    }
 }
 
 /// The bits of the `f16` at byte `i`.
@@ -241,6 +262,8 @@ impl SmallBlock for Q5_0 {
 pub(crate) struct Super {
     d: u16,
     dmin: u16,
+    /// The 6-bit scales, as integers and as floats.
+    isc: [u8; 8],
     sc: [f32; 8],
     m: [f32; 8],
     w: [[i8; QK]; 8],
@@ -268,16 +291,19 @@ fn super_products(
 #[inline(always)]
 fn super_header(b: &[u8]) -> Super {
     let scales = &b[4..16];
+    let mut isc = [0u8; 8];
     let mut sc = [0f32; 8];
     let mut m = [0f32; 8];
     for j in 0..8 {
         let (s, mn) = tandem_gguf::k_scale_min(j, scales);
+        isc[j] = s;
         sc[j] = f32::from(s);
         m[j] = f32::from(mn);
     }
     Super {
         d: f16_bits(b, 0),
         dmin: f16_bits(b, 2),
+        isc,
         sc,
         m,
         w: [[0; QK]; 8],
@@ -304,6 +330,7 @@ impl<T: SuperBlock> BlockKernel for KQuant<T> {
     const ACTS: usize = 8;
     const HAS_REST: bool = true;
     const UNSIGNED: bool = true;
+    const SHARED_SCALE: bool = true;
     const GGML_ID: u32 = T::GGML_ID;
     type Unpacked = Super;
     #[inline(always)]
@@ -318,6 +345,22 @@ impl<T: SuperBlock> BlockKernel for KQuant<T> {
         run: impl FnMut(&[i8; QK], &[i8; QK], f32, f32),
     ) -> f32 {
         super_products(u, a, widen, run)
+    }
+    #[inline(always)]
+    fn int_products(
+        u: &Super,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        mut run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
+    ) -> (f32, f32) {
+        let a = &a[..8];
+        let mut mins = 0f32;
+        for j in 0..8 {
+            let sc = i16::from(u.isc[j]);
+            run(&u.w[j], &a[j].q, sc, sc);
+            mins += u.m[j] * a[j].s;
+        }
+        (widen(u.d) * a[0].d, -widen(u.dmin) * mins)
     }
 }
 
@@ -384,6 +427,8 @@ impl SuperBlock for Q5K {
 /// A `Q6_K` block unpacked: sixteen sub-blocks of 16 with `i8` scales.
 pub(crate) struct Six {
     d: u16,
+    /// The 8-bit scales, as integers and as floats.
+    isc: [i8; 16],
     sc: [f32; 16],
     w: [[i8; QK]; 8],
 }
@@ -396,6 +441,7 @@ impl BlockKernel for Q6K {
     const GGML_ID: u32 = 14;
     const SPLIT_SCALES: bool = true;
     const HAS_REST: bool = false;
+    const SHARED_SCALE: bool = true;
     const ACTS: usize = 8;
     type Unpacked = Six;
     #[inline(always)]
@@ -403,6 +449,7 @@ impl BlockKernel for Q6K {
         let b = &b[..Self::BYTES];
         let mut u = Six {
             d: f16_bits(b, 208),
+            isc: [0; 16],
             sc: [0.0; 16],
             w: [[0; QK]; 8],
         };
@@ -418,6 +465,7 @@ impl BlockKernel for Q6K {
             }
             // Scale 2k + i of this half covers values 16i..16i+16 of quarter k.
             for k in 0..8 {
+                u.isc[8 * half + k] = b[192 + 8 * half + k] as i8;
                 u.sc[8 * half + k] = f32::from(b[192 + 8 * half + k] as i8);
             }
         }
@@ -437,5 +485,18 @@ impl BlockKernel for Q6K {
             run(&u.w[j], &a[j].q, d * u.sc[2 * j], d * u.sc[2 * j + 1]);
         }
         0.0
+    }
+    #[inline(always)]
+    fn int_products(
+        u: &Six,
+        a: &[Q8Block],
+        widen: impl Fn(u16) -> f32,
+        mut run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
+    ) -> (f32, f32) {
+        let a = &a[..8];
+        for j in 0..8 {
+            run(&u.w[j], &a[j].q, i16::from(u.isc[2 * j]), i16::from(u.isc[2 * j + 1]));
+        }
+        (widen(u.d) * a[0].d, 0.0)
     }
 }

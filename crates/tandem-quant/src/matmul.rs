@@ -13,31 +13,34 @@ impl QMatrix {
     /// `y = x · Wᵀ`: `x` holds `m` rows of [`QMatrix::cols`] values, the
     /// result `m` rows of [`QMatrix::rows`] values, both row-major.
     ///
-    /// Activations are quantized to 8 bits per block of 32 (as llama.cpp
-    /// does), so results differ from the `f32` reference by that rounding:
-    /// about 0.5 % of the output's scale.
+    /// Activations are quantized to 8 bits per block of 32, or with one
+    /// scale per 256 for the k-quant types (as llama.cpp does: `Q8_K`), so
+    /// results differ from the `f32` reference by that rounding: about
+    /// 0.5 % of the output's scale.
     pub fn matmul(&self, x: &[f32], m: usize) -> Result<Vec<f32>, QuantError> {
         let cols = self.cols();
         if x.len() != m * cols || m == 0 {
             return Err(QuantError::InputShape { m, cols, got: x.len() });
         }
-        let mut acts = Vec::with_capacity(x.len() / QK);
-        crate::simd::quantize(x, &mut acts);
         let yt = match self.ty() {
-            GgmlType::Q8_0 => self.product::<dot::Q8_0>(&acts, m),
-            GgmlType::Q4_0 => self.product::<dot::Q4_0>(&acts, m),
-            GgmlType::Q4_1 => self.product::<dot::Q4_1>(&acts, m),
-            GgmlType::Q5_0 => self.product::<dot::Q5_0>(&acts, m),
-            GgmlType::Q4_K => self.product::<dot::KQuant<dot::Q4K>>(&acts, m),
-            GgmlType::Q5_K => self.product::<dot::KQuant<dot::Q5K>>(&acts, m),
-            GgmlType::Q6_K => self.product::<dot::Q6K>(&acts, m),
+            GgmlType::Q8_0 => self.product::<dot::Q8_0>(x, m),
+            GgmlType::Q4_0 => self.product::<dot::Q4_0>(x, m),
+            GgmlType::Q4_1 => self.product::<dot::Q4_1>(x, m),
+            GgmlType::Q5_0 => self.product::<dot::Q5_0>(x, m),
+            GgmlType::Q4_K => self.product::<dot::KQuant<dot::Q4K>>(x, m),
+            GgmlType::Q5_K => self.product::<dot::KQuant<dot::Q5K>>(x, m),
+            GgmlType::Q6_K => self.product::<dot::Q6K>(x, m),
             other => return Err(QuantError::Unsupported(other)),
         };
         Ok(transpose(&yt, self.rows(), m))
     }
 
-    /// `yᵀ`, `[rows, m]`, the rows shared among threads ([`crate::threads::by_rows`]).
-    fn product<K: BlockKernel>(&self, acts: &[Q8Block], m: usize) -> Vec<f32> {
+    /// `yᵀ`, `[rows, m]`: the activations quantized as `K`'s products read
+    /// them, then the rows shared among threads ([`crate::threads::by_rows`]).
+    fn product<K: BlockKernel>(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let mut acts = Vec::with_capacity(x.len() / QK);
+        crate::simd::quantize(x, K::SHARED_SCALE, &mut acts);
+        let acts = &acts[..];
         crate::threads::by_rows(self.rows(), m, self.bytes() * m, |first, out| {
             crate::simd::rows_into::<K>(self, first, out, acts, m)
         })

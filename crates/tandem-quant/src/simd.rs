@@ -20,7 +20,7 @@
 
 #![allow(unsafe_code)]
 
-use crate::activation::{Q8Block, quantize_into};
+use crate::activation::{Q8Block, quantize_for};
 use crate::dot::BlockKernel;
 use crate::error::QuantError;
 use crate::int8::{Int7Rows, Int8Matrix};
@@ -378,28 +378,31 @@ mod int8_wasm {
     }
 }
 
-/// Quantizes activations ([`quantize_into`]) compiled for AVX2 where the
-/// CPU has it: the rounding is then a few vector instructions, not a libm
-/// call per value.
+/// Quantizes activations ([`quantize_for`]: per block of 32, or per 256
+/// where `per_superblock`) compiled for AVX2 where the CPU has it: the
+/// rounding is then a few vector instructions, not a libm call per value.
 #[inline(always)]
-pub(crate) fn quantize(x: &[f32], out: &mut Vec<Q8Block>) {
+pub(crate) fn quantize(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: `quantize_avx2` requires AVX2 and FMA, detected just above.
-        return unsafe { quantize_avx2(x, out) };
+        return unsafe { quantize_avx2(x, per_superblock, out) };
     }
-    quantize_into(x, out)
+    quantize_for(x, per_superblock, out)
 }
 
 include!("tiled_rows.rs");
 
 /// The x86-64 kernel, stamped out once per instruction set: `$features`
-/// are the target features of every function in the module, and `pairs`
-/// is the one instruction sequence that differs, eight lanes of `Σ a·b`
-/// over unsigned bytes `a` and signed bytes `b`.
+/// are the target features of every function in the module, and the two
+/// instruction sequences that differ: `pairs`, eight lanes of `Σ a·b` over
+/// unsigned bytes `a` and signed bytes `b`, and `scaled`, `acc` plus the
+/// products of sixteen `i16` lanes `p` with the scales `s`, summed in pairs
+/// into eight `i32` lanes.
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
-    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, pairs = |$a:ident, $b:ident| $pairs:expr) => {
+    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, pairs = |$a:ident, $b:ident| $pairs:expr,
+     scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr) => {
         $(#[$doc])*
         mod $name {
             use crate::activation::{Q8Block, QK};
@@ -437,9 +440,21 @@ macro_rules! x86_kernel {
                     for t in 0..N {
                         let start = t * per_row + b * K::ACTS;
                         let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
-                        let r = K::products(&u, &acts[start..start + K::ACTS], widen, |w, q, lo, hi| {
-                            acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
-                        });
+                        let acts = &acts[start..start + K::ACTS];
+                        let r = if K::SHARED_SCALE {
+                            // The block's runs summed in integers, weighted by their
+                            // integer scales; one float multiply per block.
+                            let mut isum = _mm256_setzero_si256();
+                            let (factor, r) = K::int_products(&u, acts, widen, |w, q, lo, hi| {
+                                isum = int_run::<K>(isum, w, q, lo, hi);
+                            });
+                            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(factor), _mm256_cvtepi32_ps(isum), acc[t]);
+                            r
+                        } else {
+                            K::products(&u, acts, widen, |w, q, lo, hi| {
+                                acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
+                            })
+                        };
                         if K::HAS_REST {
                             rest[t] += r;
                         }
@@ -493,6 +508,36 @@ macro_rules! x86_kernel {
                 $pairs
             }
 
+            /// `acc` plus one run's products weighted by its integer scales: `lo`
+            /// for values 0–15, `hi` for 16–31. The bytes are multiplied and
+            /// summed in pairs to sixteen `i16` lanes (`maddubs`: lanes 0–7 hold
+            /// values 0–15, lanes 8–15 values 16–31; a pair sums to at most
+            /// 2·32·127 for the k-quants' weights, |w| ≤ 32, so nothing
+            /// saturates), then times the scales and summed in pairs to `i32`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn int_run<K: BlockKernel>(acc: __m256i, w: &[i8; QK], q: &[i8; QK], lo: i16, hi: i16) -> __m256i {
+                // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
+                let (w, q) = unsafe {
+                    (
+                        _mm256_loadu_si256(w.as_ptr().cast()),
+                        _mm256_loadu_si256(q.as_ptr().cast()),
+                    )
+                };
+                let p = if K::UNSIGNED {
+                    _mm256_maddubs_epi16(w, q)
+                } else {
+                    _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
+                };
+                let s = if K::SPLIT_SCALES {
+                    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+                } else {
+                    _mm256_set1_epi16(lo)
+                };
+                let ($acc, $p, $s) = (acc, p, s);
+                $scaled
+            }
+
             /// The sum of the eight lanes.
             #[inline]
             #[target_feature(enable = $features)]
@@ -511,7 +556,8 @@ x86_kernel! {
     /// 32-bit lanes by `madd`.
     mod avx2,
     features = "avx2,fma,f16c",
-    pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1))
+    pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
+    scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -520,14 +566,15 @@ x86_kernel! {
     /// (and cannot saturate the 16-bit pair sums).
     mod avx_vnni,
     features = "avx2,fma,f16c,avxvnni",
-    pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b)
+    pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
+    scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s)
 }
 
-/// [`quantize_into`] compiled for AVX2 and FMA.
+/// [`quantize_for`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn quantize_avx2(x: &[f32], out: &mut Vec<Q8Block>) {
-    quantize_into(x, out)
+fn quantize_avx2(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) {
+    quantize_for(x, per_superblock, out)
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -566,7 +613,7 @@ mod wasm {
 
 #[cfg(test)]
 mod tests {
-    use crate::activation::quantize_into;
+    use crate::activation::quantize_for;
     use crate::dot::{self, BlockKernel};
     use crate::matrix::QMatrix;
     use tandem_gguf::GgmlType;
@@ -596,7 +643,12 @@ mod tests {
         }
         let x: Vec<f32> = (0..m * cols).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
         let mut acts = Vec::new();
-        quantize_into(&x, &mut acts);
+        // As `matmul` quantizes them for this type.
+        quantize_for(
+            &x,
+            matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K),
+            &mut acts,
+        );
         (QMatrix::new(ty, rows, cols, data).unwrap(), acts)
     }
 

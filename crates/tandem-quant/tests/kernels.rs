@@ -28,14 +28,17 @@ fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> QMatr
 }
 
 /// The activations as the kernels see them: rounded to 8 bits per block of
-/// 32, with the block's scale stored as `f16` (as ggml does).
-fn quantized_acts(x: &[f32]) -> Vec<f32> {
-    x.chunks_exact(32)
+/// 32, with the block's scale stored as `f16` (as ggml's `Q8_0` and `Q8_1`
+/// do), or per 256 values with an `f32` scale for the k-quant types (as
+/// ggml's `Q8_K` does).
+fn quantized_acts(x: &[f32], ty: GgmlType) -> Vec<f32> {
+    let k_quant = matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
+    x.chunks_exact(if k_quant { 256 } else { 32 })
         .flat_map(|c| {
             let d = c.iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
             let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let d16 = f16::from_f32(d).to_f32();
-            c.iter().map(move |&v| (v * id).round() * d16).collect::<Vec<_>>()
+            let stored = if k_quant { d } else { f16::from_f32(d).to_f32() };
+            c.iter().map(move |&v| (v * id).round() * stored).collect::<Vec<_>>()
         })
         .collect()
 }
@@ -74,7 +77,7 @@ fn every_type_matches_dequantized_reference() {
             // Strict: against the same 8-bit activations, only float rounding
             // differs (and the f16 rounding of each block's sum, for the
             // types with a minimum).
-            let (exact, mag) = reference(&dense, &quantized_acts(&x), rows, cols, m);
+            let (exact, mag) = reference(&dense, &quantized_acts(&x, ty), rows, cols, m);
             for (i, ((&got, &want), &mag)) in y.iter().zip(&exact).zip(&mag).enumerate() {
                 let err = (f64::from(got) - want).abs();
                 assert!(
