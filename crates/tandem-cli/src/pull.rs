@@ -142,20 +142,25 @@ fn file_is_present(path: &Path, bytes: u64, sha: &str) -> bool {
     stamped && std::fs::metadata(path).is_ok_and(|m| m.len() == bytes)
 }
 
-/// Whether `name` is in the cache with its stamps (its size checked, its hash
-/// taken from the stamp written when it was verified).
-pub(crate) fn is_present(cache: &Path, name: &str, known: &Known) -> bool {
-    layout(cache, name, known).is_ok_and(|l| {
-        l.files
+impl Layout {
+    /// Whether every file is in the cache with its stamp (its size checked,
+    /// its hash taken from the stamp written when it was verified).
+    fn is_present(&self) -> bool {
+        self.files
             .iter()
             .all(|(path, _, bytes, sha)| file_is_present(path, *bytes, sha))
-    })
+    }
+}
+
+/// Whether `name` is in the cache with its stamps ([`Layout::is_present`]).
+pub(crate) fn is_present(cache: &Path, name: &str, known: &Known) -> bool {
+    layout(cache, name, known).is_ok_and(|l| l.is_present())
 }
 
 /// Fetches `name` into `cache` unless it is there.
 pub(crate) fn pull(name: &str, known: &Known, cache: &Path, wheels: &dyn Wheels, show: bool) -> Result<Pulled> {
     let layout = layout(cache, name, known)?;
-    if is_present(cache, name, known) {
+    if layout.is_present() {
         return Ok(Pulled::Present(layout.root));
     }
     if known.packages.is_empty() {

@@ -21,19 +21,28 @@ pub(crate) fn block_scale(chunk: &[f32]) -> (f32, f32) {
 pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK) {
         let (d, id) = block_scale(chunk);
-        let mut q = [0i8; QK];
-        let mut sum = 0i32;
-        for (q, &v) in q.iter_mut().zip(chunk) {
-            // |v · id| ≤ 127 by construction, so the cast never saturates.
-            *q = (v * id).round() as i8;
-            sum += i32::from(*q);
-        }
+        let (q, sum) = round_run(chunk, id);
         out.push(Q8Block {
             d: f16::from_f32(d).to_f32(),
             s: f16::from_f32(d * sum as f32).to_f32(),
             q,
         });
     }
+}
+
+/// 32 values times `id` (the inverse of their scale), rounded to bytes, and
+/// the bytes' sum. `id` comes from the largest magnitude among these values
+/// (or a superblock holding them), so `|v · id| ≤ 127` and the cast never
+/// saturates.
+#[inline(always)]
+fn round_run(run: &[f32], id: f32) -> ([i8; QK], i32) {
+    let mut q = [0i8; QK];
+    let mut sum = 0i32;
+    for (q, &v) in q.iter_mut().zip(run) {
+        *q = (v * id).round() as i8;
+        sum += i32::from(*q);
+    }
+    (q, sum)
 }
 
 /// Values that share one activation scale in the k-quant products: one
@@ -51,13 +60,7 @@ pub(crate) fn quantize_superblocks_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK_SUPER) {
         let (d, id) = block_scale(chunk);
         for run in chunk.chunks_exact(QK) {
-            let mut q = [0i8; QK];
-            let mut sum = 0i32;
-            for (q, &v) in q.iter_mut().zip(run) {
-                // |v · id| ≤ 127: `d` is the superblock's largest magnitude over 127.
-                *q = (v * id).round() as i8;
-                sum += i32::from(*q);
-            }
+            let (q, sum) = round_run(run, id);
             out.push(Q8Block {
                 d,
                 s: d * sum as f32,

@@ -262,9 +262,8 @@ impl SmallBlock for Q5_0 {
 pub(crate) struct Super {
     d: u16,
     dmin: u16,
-    /// The 6-bit scales, as integers and as floats.
+    /// The 6-bit scales.
     isc: [u8; 8],
-    sc: [f32; 8],
     m: [f32; 8],
     w: [[i8; QK]; 8],
 }
@@ -280,7 +279,7 @@ fn super_products(
     let d = widen(u.d);
     let mut mins = 0f32;
     for j in 0..8 {
-        let scale = d * u.sc[j] * a[j].d;
+        let scale = d * f32::from(u.isc[j]) * a[j].d;
         run(&u.w[j], &a[j].q, scale, scale);
         mins += u.m[j] * a[j].s;
     }
@@ -292,19 +291,16 @@ fn super_products(
 fn super_header(b: &[u8]) -> Super {
     let scales = &b[4..16];
     let mut isc = [0u8; 8];
-    let mut sc = [0f32; 8];
     let mut m = [0f32; 8];
     for j in 0..8 {
         let (s, mn) = tandem_gguf::k_scale_min(j, scales);
         isc[j] = s;
-        sc[j] = f32::from(s);
         m[j] = f32::from(mn);
     }
     Super {
         d: f16_bits(b, 0),
         dmin: f16_bits(b, 2),
         isc,
-        sc,
         m,
         w: [[0; QK]; 8],
     }
@@ -427,9 +423,8 @@ impl SuperBlock for Q5K {
 /// A `Q6_K` block unpacked: sixteen sub-blocks of 16 with `i8` scales.
 pub(crate) struct Six {
     d: u16,
-    /// The 8-bit scales, as integers and as floats.
+    /// The 8-bit scales.
     isc: [i8; 16],
-    sc: [f32; 16],
     w: [[i8; QK]; 8],
 }
 
@@ -450,7 +445,6 @@ impl BlockKernel for Q6K {
         let mut u = Six {
             d: f16_bits(b, 208),
             isc: [0; 16],
-            sc: [0.0; 16],
             w: [[0; QK]; 8],
         };
         for half in 0..2 {
@@ -466,7 +460,6 @@ impl BlockKernel for Q6K {
             // Scale 2k + i of this half covers values 16i..16i+16 of quarter k.
             for k in 0..8 {
                 u.isc[8 * half + k] = b[192 + 8 * half + k] as i8;
-                u.sc[8 * half + k] = f32::from(b[192 + 8 * half + k] as i8);
             }
         }
         u
@@ -482,7 +475,12 @@ impl BlockKernel for Q6K {
         let block_d = widen(u.d);
         for j in 0..8 {
             let d = block_d * a[j].d;
-            run(&u.w[j], &a[j].q, d * u.sc[2 * j], d * u.sc[2 * j + 1]);
+            run(
+                &u.w[j],
+                &a[j].q,
+                d * f32::from(u.isc[2 * j]),
+                d * f32::from(u.isc[2 * j + 1]),
+            );
         }
         0.0
     }

@@ -492,6 +492,18 @@ macro_rules! x86_kernel {
             #[inline]
             #[target_feature(enable = $features)]
             fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
+                let (a, b) = operands::<K>(w, q);
+                _mm256_cvtepi32_ps(pairs(a, b))
+            }
+
+            /// A run's weights and activations as the byte products take them,
+            /// unsigned by signed: weights that are never negative go as they
+            /// are, others as |w| times q carrying w's sign (|−128| reads as 128
+            /// unsigned, and activations stay within ±127, so a pair sums to at
+            /// most 2·128·127, inside an i16).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn operands<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> (__m256i, __m256i) {
                 // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
                 let (w, q) = unsafe {
                     (
@@ -499,17 +511,11 @@ macro_rules! x86_kernel {
                         _mm256_loadu_si256(q.as_ptr().cast()),
                     )
                 };
-                // The byte products take unsigned by signed bytes: weights that
-                // are never negative go as they are, others as |w| times q
-                // carrying w's sign (|−128| reads as 128 unsigned, and
-                // activations stay within ±127, so a pair sums to at most
-                // 2·128·127, inside an i16).
-                let sums = if K::UNSIGNED {
-                    pairs(w, q)
+                if K::UNSIGNED {
+                    (w, q)
                 } else {
-                    pairs(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
-                };
-                _mm256_cvtepi32_ps(sums)
+                    (_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
+                }
             }
 
             /// Eight lanes of `Σ a·b` over four bytes each: `a` unsigned, `b` signed.
@@ -528,18 +534,8 @@ macro_rules! x86_kernel {
             #[inline]
             #[target_feature(enable = $features)]
             fn int_run<K: BlockKernel>(acc: __m256i, w: &[i8; QK], q: &[i8; QK], lo: i16, hi: i16) -> __m256i {
-                // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
-                let (w, q) = unsafe {
-                    (
-                        _mm256_loadu_si256(w.as_ptr().cast()),
-                        _mm256_loadu_si256(q.as_ptr().cast()),
-                    )
-                };
-                let p = if K::UNSIGNED {
-                    _mm256_maddubs_epi16(w, q)
-                } else {
-                    _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(q, w))
-                };
+                let (a, b) = operands::<K>(w, q);
+                let p = _mm256_maddubs_epi16(a, b);
                 let s = if K::SPLIT_SCALES {
                     _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
                 } else {
