@@ -25,16 +25,9 @@ MAX_TOKENS = int(sys.argv[3]) if len(sys.argv) > 3 else 64
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("TANDEM_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
 DRAFT, TARGET = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
-CODE = [
-    "Write a Python function that checks whether a string is a palindrome, ignoring case and punctuation.",
-    "Write a JavaScript function that debounces another function.",
-    "Write a Rust function that parses a comma-separated list of integers into a Vec<i64>, returning an error on bad input.",
-    "Write a SQL query that returns the ten customers with the highest total order value.",
-    "Rename the variable `total` to `sum` in this function and return the whole function:\n\n"
-    "def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n",
-    "Add type hints to this Python function and return it:\n\n"
-    "def greet(name, times):\n    for i in range(times):\n        print('Hello, ' + name)\n    return len(name) * times\n",
-]
+# Code writing and code editing prompts, shared with the browser's bench (tests/bench/speculative-browser.mjs).
+with open(os.path.join(ROOT, "pkg-scripts/speculative_prompts.json")) as f:
+    CODE_PROMPTS = json.load(f)
 
 
 def chat_prompts(n):
@@ -47,8 +40,8 @@ def chat_prompts(n):
     return out[:n]
 
 
-PROMPTS = ([("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE[:PER_KIND]]
-           + [("edit", p) for p in CODE[4:4 + PER_KIND]])
+PROMPTS = ([("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE_PROMPTS["code"][:PER_KIND]]
+           + [("edit", p) for p in CODE_PROMPTS["edit"][:PER_KIND]])
 KINDS = ("chat", "code", "edit")
 
 

@@ -7,16 +7,22 @@ use tandem_decoding::sampling::argmax;
 use tandem_decoding::speculative::round::TargetScores;
 use tandem_engine::Target;
 use tandem_engine::target::TargetError;
-use tandem_models::Model;
+use tandem_models::{Model, WeightFormat};
 
 fn model() -> Model {
+    model_as(WeightFormat::F32)
+}
+
+/// The fixture with its matrices in `format` (`Q8_0` runs the fused CPU
+/// decoder, whose KV cache lives in host memory).
+fn model_as(format: WeightFormat) -> Model {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tandem-models/tests/fixtures/tiny-qwen2"
     );
     let config = std::fs::read_to_string(format!("{dir}/config.json")).unwrap();
     let weights = std::fs::read(format!("{dir}/model.safetensors")).unwrap();
-    Model::from_safetensors(&config, &weights, &burn::tensor::Device::flex()).unwrap()
+    Model::from_safetensors_as(&config, &weights, &burn::tensor::Device::flex(), format).unwrap()
 }
 
 /// The argmax after each prefix `tokens[..=i]`, from one fresh pass.
@@ -59,6 +65,52 @@ fn rounds_on_a_cached_session_score_like_a_fresh_pass() {
         target.score("unknown", 3, &[1], &[], None),
         Err(TargetError::SessionLost { held: 0, .. })
     ));
+}
+
+#[test]
+fn a_new_session_starts_from_the_prompt_another_session_of_its_scope_holds() {
+    let all = tokens(7, 26);
+    let model = model();
+    let expected = full_argmax(&model, &all);
+    let mut target = Target::new(model, 64 << 20);
+    target.score("app\u{1f}a", 0, &all[..16], &all[16..20], None).unwrap();
+    // Same scope, the same first 20 tokens: only the rest of the context and the draft run.
+    let b = target.score("app\u{1f}b", 0, &all[..22], &all[22..25], None).unwrap();
+    assert_eq!((b.cached_tokens, b.forward_tokens), (20, 5));
+    assert_eq!(b.scores, TargetScores::Argmax(expected[21..25].to_vec()));
+    // The copy is b's own: a's session goes on from where it was.
+    let a = target.score("app\u{1f}a", 18, &all[18..19], &[], None).unwrap();
+    assert_eq!((a.cached_tokens, a.forward_tokens), (18, 1));
+    assert_eq!(a.scores, TargetScores::Argmax(vec![expected[18]]));
+    let b = target.score("app\u{1f}b", 25, &all[25..26], &[], None).unwrap();
+    assert_eq!(b.scores, TargetScores::Argmax(vec![expected[25]]));
+    // Another scope, or none, shares nothing.
+    let other = target.score("other\u{1f}c", 0, &all[..22], &[], None).unwrap();
+    assert_eq!(other.cached_tokens, 0);
+    assert_eq!(target.score("d", 0, &all[..22], &[], None).unwrap().cached_tokens, 0);
+}
+
+#[test]
+fn a_copied_host_cache_goes_on_like_the_sequence_it_was_copied_from() {
+    let model = model_as(WeightFormat::Q8_0);
+    assert!(model.fused_cpu(), "Q8_0 runs the fused decoder and its host cache");
+    let all = tokens(8, 20);
+    let vocab = model.config().vocab_size;
+    let rows = |t: burn::tensor::Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    let mut first = model.new_cache();
+    let whole = rows(model.forward(&all, &mut first).unwrap());
+    let mut copy = first.copy_prefix(12);
+    assert_eq!(copy.len(), 12);
+    let rest = rows(model.forward(&all[12..], &mut copy).unwrap());
+    for (a, b) in rest.iter().zip(&whole[12 * vocab..]) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    // Writing into the copy left the original alone.
+    first.truncate(19);
+    let last = rows(model.forward(&all[19..], &mut first).unwrap());
+    for (a, b) in last.iter().zip(&whole[19 * vocab..]) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
 }
 
 #[test]

@@ -102,6 +102,33 @@ impl KvCache {
         self.len = self.len.min(len);
     }
 
+    /// A new cache holding this one's first `len` positions (at most its
+    /// length), for a sequence that starts with a prompt another sequence
+    /// already ran: it skips running those positions again.
+    pub fn copy_prefix(&self, len: usize) -> Self {
+        let len = len.min(self.len);
+        let store = match &self.store {
+            // The buffers are shared, not copied: burn copies a shared buffer
+            // before writing into it, so neither cache sees the other's writes.
+            Store::Device(layers) => Store::Device(layers.clone()),
+            Store::Host { layers, kv_dim } => {
+                let n = len * kv_dim;
+                let copy = |values: &Vec<f32>| values[..n.min(values.len())].to_vec();
+                Store::Host {
+                    layers: layers
+                        .iter()
+                        .map(|l| HostLayer {
+                            k: copy(&l.k),
+                            v: copy(&l.v),
+                        })
+                        .collect(),
+                    kv_dim: *kv_dim,
+                }
+            }
+        };
+        Self { store, len }
+    }
+
     /// Writes a layer's new keys and values (`[b, kv_heads, t, head_dim]`)
     /// at positions `len..len + t` and returns the valid ones,
     /// `[b, kv_heads, len + t, head_dim]`.

@@ -24,7 +24,7 @@ use tandem_models::{KvCache, Model, ModelError};
 use tandem_protocol::verify::VerifyRequest;
 
 mod store;
-use store::{Entry, Key, Store, common_prefix};
+use store::{Entry, Key, Store, common_prefix, scope_of};
 
 /// Log-probabilities kept per position for prompt queries (vLLM's default `max_logprobs`).
 pub const MAX_TOP_LOGPROBS: usize = 20;
@@ -140,6 +140,11 @@ impl Target {
     /// `base`, runs `context` and `draft`, and returns the target's view of
     /// each draft position and the next one. `sampling` gives distributions
     /// (for exact sampled verification); `None` gives the argmax.
+    ///
+    /// A new session starts from the longest prefix of its context that
+    /// another session of the same scope holds: the text of its id up to
+    /// the first U+001F (the gateway puts the client's name there), or the
+    /// empty scope. Those positions are copied, not run (`cached_tokens`).
     pub fn score(
         &mut self,
         session: &str,
@@ -153,7 +158,7 @@ impl Target {
         self.check_fits(base + context.len() + draft.len())?;
         let mut entry = match self.store.take_session(session) {
             Some(entry) => entry,
-            None if base == 0 => self.new_entry(Key::Session(session.to_owned())),
+            None if base == 0 => self.new_session(session, context),
             None => return Err(TargetError::SessionLost { held: 0, base }),
         };
         if entry.tokens.len() < base {
@@ -161,12 +166,16 @@ impl Target {
             self.put_back(entry);
             return Err(TargetError::SessionLost { held, base });
         }
-        entry.tokens.truncate(base);
-        entry.tokens.extend_from_slice(context);
+        // Held positions past the base that the context repeats (a new session's prompt that
+        // another session ran, a resent context) are kept, not run again.
+        let held = entry.tokens.len().min(entry.cache.len());
+        let kept = base + common_prefix(entry.tokens.get(base..held).unwrap_or_default(), context);
+        entry.tokens.truncate(kept);
+        entry.tokens.extend_from_slice(&context[kept - base..]);
         entry.tokens.extend_from_slice(draft);
         let total = entry.tokens.len();
         // The position before the draft must be run too (its logits score draft[0]).
-        let start = base.min(total - draft.len() - 1);
+        let start = kept.min(total - draft.len() - 1);
         let result = self.run_round(&mut entry, start, draft.len(), sampling);
         // A round that failed while running leaves no entry behind: the next
         // round of the session is told it was lost and starts again.
@@ -174,6 +183,19 @@ impl Target {
             self.put_back(entry);
         }
         result
+    }
+
+    /// A new entry for `session`, starting from the longest prefix of
+    /// `context` that another session of its scope holds (a copy of those
+    /// positions), so that a prompt shared by a conversation's answers, or by
+    /// one system prompt, runs once.
+    fn new_session(&self, session: &str, context: &[u32]) -> Entry {
+        let mut entry = self.new_entry(Key::Session(session.to_owned()));
+        if let Some((source, n)) = self.store.best_session_prefix(scope_of(session), context) {
+            entry.tokens = source.tokens[..n].to_vec();
+            entry.cache = source.cache.copy_prefix(n);
+        }
+        entry
     }
 
     /// Runs `entry`'s tokens from `start` and scores the last `draft_len + 1` positions.

@@ -100,6 +100,18 @@ impl Store {
         Some(self.forget(entry))
     }
 
+    /// The session of `scope` (see [`scope_of`]) whose cached positions
+    /// share the longest prefix with `tokens`, the most recent among equals,
+    /// and that length: what a new session of the scope may start from.
+    pub(crate) fn best_session_prefix(&self, scope: &str, tokens: &[u32]) -> Option<(&Entry, usize)> {
+        self.sessions
+            .iter()
+            .filter(|(id, _)| scope_of(id) == scope)
+            .map(|(_, e)| (e, common_prefix(&e.tokens, tokens).min(e.cache.len())))
+            .filter(|&(_, n)| n > 0)
+            .max_by_key(|&(e, n)| (n, e.used))
+    }
+
     /// Takes out the prefix entry sharing the longest prefix with `prompt`
     /// (at least one token; the most recent among equals).
     pub(crate) fn take_best_prefix(&mut self, prompt: &[u32]) -> Option<Entry> {
@@ -157,6 +169,14 @@ impl Store {
 /// Length of the common prefix of `a` and `b`.
 pub(crate) fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A session's scope: its id up to the first U+001F (the gateway puts the
+/// client's name there), or empty. Sessions share cached prompts only
+/// within a scope, so that one client's cache timing reveals nothing about
+/// another's prompts.
+pub(crate) fn scope_of(session: &str) -> &str {
+    session.split_once('\u{1f}').map_or("", |(scope, _)| scope)
 }
 
 #[cfg(test)]
