@@ -1,5 +1,6 @@
-// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device, kernel?} and
-// {type:"chat", messages, options}; out: "loaded", "token", "done" and "error". `kernel` picks the
+// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device, kernel?},
+// {type:"chat", messages, options} and {type:"speculate", messages, options, verifier, token}
+// (drafts here, verifies at `verifier`'s /v1/verify); out: "loaded", "token", "done" and "error". `kernel` picks the
 // CPU kernel of the quantized products ("simd128", or the default "relaxed" where the browser has
 // relaxed SIMD): how the bench compares them.
 import init, { LocalModel, quantKernel, useQuantKernel } from "./pkg-models/tandem_wasm.js";
@@ -30,10 +31,30 @@ async function chat({ messages, options }) {
   return model.chat(messages, options, (text, id) => postMessage({ type: "token", text, id }));
 }
 
+/** One `/v1/verify` round over HTTP: `null` when the verifier lost the session (409), as the package's client does. */
+async function verifyAt(verifier, token, request) {
+  const reply = await fetch(`${verifier}/v1/verify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(request),
+  });
+  if (reply.status === 409) return null;
+  if (!reply.ok) throw new Error(`verification: HTTP ${reply.status}: ${await reply.text()}`);
+  return reply.json();
+}
+
+async function speculate({ messages, options, verifier, token }) {
+  if (!model) throw new Error("no model is loaded");
+  const started = performance.now();
+  const result = await model.speculate(messages, options, (request) => verifyAt(verifier, token, request));
+  return { ...result, ms: performance.now() - started };
+}
+
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === "load") postMessage({ type: "loaded", ...(await load(data)) });
     else if (data.type === "chat") postMessage({ type: "done", result: await chat(data) });
+    else if (data.type === "speculate") postMessage({ type: "done", result: await speculate(data) });
     else throw new Error(`unknown message type ${data.type}`);
   } catch (err) {
     postMessage({ type: "error", message: err?.message ?? String(err) });

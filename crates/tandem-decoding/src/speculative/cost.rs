@@ -24,6 +24,14 @@
 //! leaves plain decoding in place doubles the wait before the next one (up
 //! to [`PROBE_MAX`] rounds).
 //!
+//! The other way round, a client that only drafts never times a one-position
+//! forward, and the line's value there is an extrapolation from the drafted
+//! rounds' positions, which a fixed per-round cost (a busy machine, a proxy)
+//! can put far above a real decoding step. So after [`PROBE_EVERY`] drafted
+//! rounds in a row it sends one plain round, and each plain probe after
+//! which drafting still wins doubles the wait before the next (up to
+//! [`PROBE_MAX`]): about one round in 64 where speculation clearly pays.
+//!
 //! A plain round pays the link for one token. Over a long link that alone
 //! can make plain rounds slower than the target streaming by itself, so a
 //! plain round asks the target to continue on its own ([`DraftLength::extension`]
@@ -64,6 +72,12 @@ pub struct DraftLength {
     plain_allowed: bool,
     plain_streak: usize,
     probe_interval: usize,
+    /// Drafted rounds since the last plain one.
+    #[serde(default)]
+    drafted_streak: usize,
+    /// Drafted rounds after which a plain round is timed again.
+    #[serde(default = "probe_every")]
+    plain_probe_interval: usize,
 }
 
 impl DraftLength {
@@ -84,6 +98,8 @@ impl DraftLength {
             plain_allowed: false,
             plain_streak: 0,
             probe_interval: PROBE_EVERY,
+            drafted_streak: 0,
+            plain_probe_interval: PROBE_EVERY,
         }
     }
 
@@ -106,6 +122,7 @@ impl DraftLength {
         };
         self.plain_allowed = true;
         self.probe_interval = self.probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
+        self.plain_probe_interval = self.plain_probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
         self
     }
 
@@ -123,8 +140,18 @@ impl DraftLength {
     pub fn observe(&mut self, proposed: usize, accepted: usize) {
         if proposed == 0 {
             self.plain_streak += 1;
+            if self.drafted_streak > 0 {
+                // After a plain probe, the next one waits longer; a plain round on merit resets it.
+                self.plain_probe_interval = if self.drafted_streak >= self.plain_probe_interval {
+                    (self.plain_probe_interval * 2).min(PROBE_MAX)
+                } else {
+                    PROBE_EVERY
+                };
+            }
+            self.drafted_streak = 0;
             return;
         }
+        self.drafted_streak += 1;
         self.probe_interval = if self.plain_streak >= self.probe_interval {
             // A probe: if plain decoding still wins, the next probe waits twice as long.
             (self.probe_interval * 2).min(PROBE_MAX)
@@ -267,7 +294,8 @@ impl DraftLength {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
             let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay();
-            let plain = self.plain_allowed && cost(0) <= cost(k) && !probe;
+            let plain_probe = self.drafted_streak >= self.plain_probe_interval;
+            let plain = self.plain_allowed && (cost(0) <= cost(k) && !probe || plain_probe);
             return if plain { 0 } else { k };
         }
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
@@ -284,6 +312,11 @@ fn expected_tokens(a: f64, k: usize) -> f64 {
 /// The starting acceptance of prompt lookup (and of a saved copy without one).
 fn half() -> f64 {
     0.5
+}
+
+/// A saved copy without a plain-probe interval starts from the first.
+fn probe_every() -> usize {
+    PROBE_EVERY
 }
 
 /// An exponentially weighted mean (recent rounds count most).
@@ -375,7 +408,11 @@ mod tests {
     #[test]
     fn a_flat_verification_cost_drafts_long() {
         // A GPU target: 8 positions cost what one does; good acceptance.
-        let d = timed(30.0, 0.1, 20.0, 3.0, (8, 7));
+        let mut d = timed(30.0, 0.1, 20.0, 3.0, (8, 7));
+        // After 40 drafted rounds, one plain round is timed; drafting then goes on.
+        assert_eq!(d.next(), 0, "a plain probe");
+        d.observe_round(1, 0, 30.1, 50.1);
+        d.observe(0, 0);
         assert_eq!(
             d.next(),
             8,
@@ -397,6 +434,57 @@ mod tests {
             "{:?}",
             (0..=8).map(|k| d.ms_per_token(k)).collect::<Vec<_>>()
         );
+    }
+
+    /// Runs 200 rounds with a target whose forward costs `forward(positions)` ms (a plain
+    /// round: 1 position), a free link, draft steps of `draft_ms` that keep all but one token;
+    /// returns the rounds that went out plain.
+    fn plain_rounds(d: &mut DraftLength, draft_ms: f64, forward: impl Fn(usize) -> f64) -> Vec<usize> {
+        let mut plain_at = Vec::new();
+        for i in 0..200 {
+            let k = d.next();
+            let ms = forward(k + 1);
+            d.observe_round(k + 1, 0, ms, ms + 1.0);
+            if k == 0 {
+                plain_at.push(i);
+                d.observe(0, 0);
+            } else {
+                d.observe_draft_ms(draft_ms);
+                d.observe(k, k - 1);
+            }
+        }
+        plain_at
+    }
+
+    #[test]
+    fn drafted_rounds_time_a_plain_round_now_and_then() {
+        // Drafted rounds behind a fixed 100 ms per round (a busy machine, a proxy): the line
+        // through them puts a one-position forward near 115 ms, while the target decodes a
+        // step in 46. Only a timed plain round shows it, and then plain rounds win.
+        let mut d = DraftLength::new(1, 8, 0.1, 0.9).with_plain();
+        for positions in [5, 9, 6, 8, 7] {
+            d.observe_round(
+                positions,
+                0,
+                100.0 + 13.0 * positions as f64,
+                101.0 + 13.0 * positions as f64,
+            );
+            d.observe_draft_ms(20.0);
+            d.observe(4, 4);
+        }
+        let plain = plain_rounds(&mut d, 20.0, |p| if p == 1 { 46.0 } else { 100.0 + 13.0 * p as f64 });
+        assert!(plain[0] <= PROBE_EVERY, "{plain:?}");
+        assert!(plain.len() > 150, "plain rounds win once timed: {}", plain.len());
+        // A GPU-like target and a fast drafter, where drafting keeps winning: the probes thin
+        // out to one in PROBE_MAX rounds.
+        let mut gpu = DraftLength::new(1, 8, 0.1, 0.9).with_plain();
+        let plain = plain_rounds(&mut gpu, 3.0, |p| 30.0 + 0.1 * p as f64);
+        let gaps: Vec<usize> = plain.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "{plain:?}");
+        assert!(gaps.last().is_some_and(|&g| g > PROBE_MAX), "{plain:?}");
+        // A fixed draft length never probes.
+        let mut fixed = DraftLength::new(4, 4, 0.1, 0.9);
+        assert!(plain_rounds(&mut fixed, 20.0, |p| 100.0 + 13.0 * p as f64).is_empty());
     }
 
     #[test]
