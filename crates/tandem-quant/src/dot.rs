@@ -67,17 +67,20 @@ pub(crate) trait BlockKernel {
     ) -> f32;
     /// [`BlockKernel::products`] with integer run scales, for the
     /// [`BlockKernel::SHARED_SCALE`] types (whose `ACTS` activation blocks
-    /// share one `d`): calls `run(w, q, lo, hi)` for each run, whose integer
-    /// sum is `lo·Σ₀¹⁶ w·q + hi·Σ₁₆³² w·q`, and returns the factor of the
-    /// block's integer total and the rest of the sum. Only the x86 kernels
-    /// call it, and only where `SHARED_SCALE` holds.
+    /// share one `d`), over `N` input rows at once (`acts[t]`: row `t`'s
+    /// `ACTS` blocks): calls `run(w, qs, lo, hi)` once per run, with the
+    /// run's activations in every row, so that a kernel loads the run's
+    /// weights and scales once for all rows. Row `t`'s integer sum for the
+    /// run is `lo·Σ₀¹⁶ w·qs[t] + hi·Σ₁₆³² w·qs[t]`. Returns, per row, the
+    /// factor of the block's integer total and the rest of the sum. Only
+    /// the x86 kernels call it, and only where `SHARED_SCALE` holds.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    fn int_products(
+    fn int_products<const N: usize>(
         w: &Self::Unpacked,
-        acts: &[Q8Block],
+        acts: [&[Q8Block]; N],
         widen: impl Fn(u16) -> f32,
-        run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
-    ) -> (f32, f32) {
+        run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
+    ) -> [(f32, f32); N] {
         let _ = (w, acts, widen, run);
         unreachable!("only the k-quant types sum their runs in integers")
     }
@@ -343,20 +346,28 @@ impl<T: SuperBlock> BlockKernel for KQuant<T> {
         super_products(u, a, widen, run)
     }
     #[inline(always)]
-    fn int_products(
+    fn int_products<const N: usize>(
         u: &Super,
-        a: &[Q8Block],
+        acts: [&[Q8Block]; N],
         widen: impl Fn(u16) -> f32,
-        mut run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
-    ) -> (f32, f32) {
-        let a = &a[..8];
-        let mut mins = 0f32;
+        mut run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
+    ) -> [(f32, f32); N] {
+        let mut qs = [&u.w[0]; N];
+        let mut mins = [0f32; N];
         for j in 0..8 {
             let sc = i16::from(u.isc[j]);
-            run(&u.w[j], &a[j].q, sc, sc);
-            mins += u.m[j] * a[j].s;
+            for t in 0..N {
+                qs[t] = &acts[t][j].q;
+                mins[t] += u.m[j] * acts[t][j].s;
+            }
+            run(&u.w[j], qs, sc, sc);
         }
-        (widen(u.d) * a[0].d, -widen(u.dmin) * mins)
+        let (d, dmin) = (widen(u.d), widen(u.dmin));
+        let mut out = [(0.0, 0.0); N];
+        for t in 0..N {
+            out[t] = (d * acts[t][0].d, -dmin * mins[t]);
+        }
+        out
     }
 }
 
@@ -485,16 +496,24 @@ impl BlockKernel for Q6K {
         0.0
     }
     #[inline(always)]
-    fn int_products(
+    fn int_products<const N: usize>(
         u: &Six,
-        a: &[Q8Block],
+        acts: [&[Q8Block]; N],
         widen: impl Fn(u16) -> f32,
-        mut run: impl FnMut(&[i8; QK], &[i8; QK], i16, i16),
-    ) -> (f32, f32) {
-        let a = &a[..8];
+        mut run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
+    ) -> [(f32, f32); N] {
+        let mut qs = [&u.w[0]; N];
         for j in 0..8 {
-            run(&u.w[j], &a[j].q, i16::from(u.isc[2 * j]), i16::from(u.isc[2 * j + 1]));
+            for t in 0..N {
+                qs[t] = &acts[t][j].q;
+            }
+            run(&u.w[j], qs, i16::from(u.isc[2 * j]), i16::from(u.isc[2 * j + 1]));
         }
-        (widen(u.d) * a[0].d, 0.0)
+        let d = widen(u.d);
+        let mut out = [(0.0, 0.0); N];
+        for t in 0..N {
+            out[t] = (d * acts[t][0].d, 0.0);
+        }
+        out
     }
 }

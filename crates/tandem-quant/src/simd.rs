@@ -421,11 +421,13 @@ macro_rules! x86_kernel {
                 acts: &[Q8Block],
                 m: usize,
             ) {
-                tiled_rows!(K, w, first, out, acts, m);
+                tiled_rows!(K, w, first, out, acts, m, wide = 8);
             }
 
             /// Input rows per tile: four accumulators, and room in the sixteen
-            /// vector registers for the unpacked block and the products.
+            /// vector registers for the unpacked block and the products. The
+            /// k-quants take eight (their integer sums need one register per row,
+            /// the float totals are updated once per block).
             const TILE: usize = 4;
 
             /// How far ahead of the block in use the weights are prefetched.
@@ -448,26 +450,44 @@ macro_rules! x86_kernel {
                         _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH).cast());
                     }
                     let u = K::unpack(block);
-                    for t in 0..N {
+                    let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
+                    let row_acts = |t: usize| {
                         let start = t * per_row + b * K::ACTS;
-                        let widen = |h: u16| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
-                        let acts = &acts[start..start + K::ACTS];
-                        let r = if K::SHARED_SCALE {
-                            // The block's runs summed in integers, weighted by their
-                            // integer scales; one float multiply per block.
-                            let mut isum = _mm256_setzero_si256();
-                            let (factor, r) = K::int_products(&u, acts, widen, |w, q, lo, hi| {
-                                isum = int_run::<K>(isum, w, q, lo, hi);
-                            });
-                            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(factor), _mm256_cvtepi32_ps(isum), acc[t]);
-                            r
-                        } else {
-                            K::products(&u, acts, widen, |w, q, lo, hi| {
+                        &acts[start..start + K::ACTS]
+                    };
+                    if K::SHARED_SCALE {
+                        // Written as a loop, not with `array::from_fn`: a closure made here
+                        // carries this function's target features, and a generic function
+                        // without them that calls it cannot inline it.
+                        let mut rows = [&acts[..0]; N];
+                        for (t, row) in rows.iter_mut().enumerate() {
+                            *row = row_acts(t);
+                        }
+                        // The block's runs summed in integers, weighted by their integer
+                        // scales, each run's weights loaded once for the tile's rows; one
+                        // float multiply per block and row.
+                        let mut isum = [_mm256_setzero_si256(); N];
+                        let parts = K::int_products(&u, rows, widen, |w, qs, lo, hi| {
+                            let (w, s) = (load(w), int_scales::<K>(lo, hi));
+                            for t in 0..N {
+                                isum[t] = int_run::<K>(isum[t], w, qs[t], s);
+                            }
+                        });
+                        for t in 0..N {
+                            let (factor, r) = parts[t];
+                            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(factor), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                            if K::HAS_REST {
+                                rest[t] += r;
+                            }
+                        }
+                    } else {
+                        for t in 0..N {
+                            let r = K::products(&u, row_acts(t), widen, |w, q, lo, hi| {
                                 acc[t] = _mm256_fmadd_ps(scales::<K>(lo, hi), dot32::<K>(w, q), acc[t]);
-                            })
-                        };
-                        if K::HAS_REST {
-                            rest[t] += r;
+                            });
+                            if K::HAS_REST {
+                                rest[t] += r;
+                            }
                         }
                     }
                 }
@@ -492,8 +512,16 @@ macro_rules! x86_kernel {
             #[inline]
             #[target_feature(enable = $features)]
             fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> __m256 {
-                let (a, b) = operands::<K>(w, q);
+                let (a, b) = operands::<K>(load(w), load(q));
                 _mm256_cvtepi32_ps(pairs(a, b))
+            }
+
+            /// 32 bytes in a register.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn load(bytes: &[i8; QK]) -> __m256i {
+                // SAFETY: the array is 32 bytes, the width of an unaligned 256-bit load.
+                unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
             }
 
             /// A run's weights and activations as the byte products take them,
@@ -503,14 +531,7 @@ macro_rules! x86_kernel {
             /// most 2·128·127, inside an i16).
             #[inline]
             #[target_feature(enable = $features)]
-            fn operands<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> (__m256i, __m256i) {
-                // SAFETY: each array is 32 bytes, the width of an unaligned 256-bit load.
-                let (w, q) = unsafe {
-                    (
-                        _mm256_loadu_si256(w.as_ptr().cast()),
-                        _mm256_loadu_si256(q.as_ptr().cast()),
-                    )
-                };
+            fn operands<K: BlockKernel>(w: __m256i, q: __m256i) -> (__m256i, __m256i) {
                 if K::UNSIGNED {
                     (w, q)
                 } else {
@@ -525,22 +546,29 @@ macro_rules! x86_kernel {
                 $pairs
             }
 
-            /// `acc` plus one run's products weighted by its integer scales: `lo`
-            /// for values 0–15, `hi` for 16–31. The bytes are multiplied and
+            /// A run's integer scales as [`int_run`] takes them: `lo` in the
+            /// `i16` lanes of values 0–15, `hi` in those of 16–31.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn int_scales<K: BlockKernel>(lo: i16, hi: i16) -> __m256i {
+                if K::SPLIT_SCALES {
+                    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+                } else {
+                    _mm256_set1_epi16(lo)
+                }
+            }
+
+            /// `acc` plus one run's products (weights `w`, as loaded) weighted by
+            /// its integer scales `s` ([`int_scales`]). The bytes are multiplied and
             /// summed in pairs to sixteen `i16` lanes (`maddubs`: lanes 0–7 hold
             /// values 0–15, lanes 8–15 values 16–31; a pair sums to at most
             /// 2·32·127 for the k-quants' weights, |w| ≤ 32, so nothing
             /// saturates), then times the scales and summed in pairs to `i32`.
             #[inline]
             #[target_feature(enable = $features)]
-            fn int_run<K: BlockKernel>(acc: __m256i, w: &[i8; QK], q: &[i8; QK], lo: i16, hi: i16) -> __m256i {
-                let (a, b) = operands::<K>(w, q);
+            fn int_run<K: BlockKernel>(acc: __m256i, w: __m256i, q: &[i8; QK], s: __m256i) -> __m256i {
+                let (a, b) = operands::<K>(w, load(q));
                 let p = _mm256_maddubs_epi16(a, b);
-                let s = if K::SPLIT_SCALES {
-                    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
-                } else {
-                    _mm256_set1_epi16(lo)
-                };
                 let ($acc, $p, $s) = (acc, p, s);
                 $scaled
             }
@@ -679,7 +707,7 @@ mod tests {
     }
 
     fn agree<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
-        for &(rows, blocks, m) in &[(1, 1, 1), (3, 2, 1), (5, 3, 2), (4, 1, 7), (2, 2, 16)] {
+        for &(rows, blocks, m) in &[(1, 1, 1), (3, 2, 1), (5, 3, 2), (4, 1, 7), (2, 2, 16), (3, 2, 11)] {
             let (w, acts) = case(ty, rows, blocks, m, seed);
             let mut portable = vec![0f32; rows * m];
             w.rows_portable::<K>(0, &mut portable, &acts, m);

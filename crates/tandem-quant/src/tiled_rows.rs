@@ -9,9 +9,23 @@
 /// `tile::<K, N>` with `N` known at compile time (so its accumulators are
 /// locals). A macro, not a function, so that it expands inside each
 /// kernel's `rows_into` and compiles with that kernel's target features.
+///
+/// With `wide = N`, the k-quant types (`SHARED_SCALE`) take tiles of up to
+/// `N` rows instead: their integer sums keep one register per row, so a
+/// wider tile unpacks each block for more rows (the x86 kernels).
 #[allow(unused_macros)]
 macro_rules! tiled_rows {
+    ($k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr, wide = 8) => {{
+        if <$k as BlockKernel>::SHARED_SCALE {
+            tiled_rows!(@loop $k, $w, $first, $out, $acts, $m, 8, [8, 7, 6, 5, 4, 3, 2])
+        } else {
+            tiled_rows!(@loop $k, $w, $first, $out, $acts, $m, TILE, [4, 3, 2])
+        }
+    }};
     ($k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr) => {{
+        tiled_rows!(@loop $k, $w, $first, $out, $acts, $m, TILE, [4, 3, 2])
+    }};
+    (@loop $k:ty, $w:expr, $first:expr, $out:expr, $acts:expr, $m:expr, $tile:expr, [$($n:literal),*]) => {{
         let per_row = $w.cols() / QK;
         // Written without indexing, so that nothing here can panic (the
         // relaxed-SIMD module must not carry panic messages): `m` and
@@ -19,11 +33,9 @@ macro_rules! tiled_rows {
         if $m > 0 && per_row > 0 {
             for (i, sums) in $out.chunks_exact_mut($m).enumerate() {
                 let row = $w.row($first + i);
-                for (sums, acts) in sums.chunks_mut(TILE).zip($acts.chunks(TILE * per_row)) {
+                for (sums, acts) in sums.chunks_mut($tile).zip($acts.chunks($tile * per_row)) {
                     match sums.len() {
-                        4 => tile::<$k, 4>(row, acts, per_row, sums),
-                        3 => tile::<$k, 3>(row, acts, per_row, sums),
-                        2 => tile::<$k, 2>(row, acts, per_row, sums),
+                        $($n => tile::<$k, $n>(row, acts, per_row, sums),)*
                         _ => tile::<$k, 1>(row, acts, per_row, sums),
                     }
                 }
