@@ -710,3 +710,79 @@ fn a_stop_token_ends_the_answer_without_being_emitted() {
     assert_eq!(finish, Finish::Stop);
     assert_eq!(spec.output(), &full[..cut]);
 }
+
+#[test]
+fn drafted_rounds_that_cost_more_per_token_than_plain_ones_turn_drafting_off() {
+    // The verifier reports a flat 30 ms forward and draft steps take 3 ms; drafted rounds
+    // take 300 ms as the client lives them (an overhead the verifier does not report, such
+    // as a drafter slowing a proxy down on shared cores), plain ones 31 ms. By its parts,
+    // with the link's share averaged over both kinds of round, drafting pays whenever a few
+    // plain rounds have pulled that average down; the realized costs say it never does.
+    // The client must settle on plain rounds, and its answer is still the target's.
+    let prompt = [5u32, 2, 7];
+    let n = 120;
+    let mut spec = Speculation::new(
+        prompt.to_vec(),
+        SpeculationConfig {
+            model: "toy".into(),
+            session: "s".into(),
+            max_tokens: n,
+            draft: DraftPolicy::Adaptive {
+                min: 1,
+                max: 8,
+                draft_cost: 0.1,
+            },
+            pipelined: false,
+            sampling: SamplingConfig::greedy(),
+            stops: Vec::new(),
+            lookup: false,
+            round_timeout_ms: TIMEOUT_MS,
+        },
+    )
+    .unwrap();
+    let mut held: Vec<u32> = Vec::new();
+    let mut drafted_after_settling = 0;
+    let mut rounds = 0;
+    loop {
+        match spec.next_step() {
+            // The drafter is the target itself: every draft is kept.
+            Step::Draft { context } => spec.drafted(argmax(&target(&context)) as u32, Vec::new(), Some(3.0)),
+            Step::Send(req) => {
+                rounds += 1;
+                if rounds > 10 && !req.draft.is_empty() {
+                    drafted_after_settling += 1;
+                }
+                let mut tokens = held[..req.base].to_vec();
+                tokens.extend_from_slice(&req.context);
+                let start = tokens.len();
+                tokens.extend_from_slice(&req.draft);
+                let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
+                let verdict = round::judge(&req, &TargetScores::Dists(ps)).unwrap();
+                held = tokens[..start + verdict.accepted].to_vec();
+                let stats = TargetStats {
+                    forward_tokens: req.context.len() + req.draft.len(),
+                    forward_ms: 30.0,
+                    ..TargetStats::default()
+                };
+                let round_ms = if req.draft.is_empty() { 31.0 } else { 300.0 };
+                spec.verdict(&round::reply(&req, verdict, stats), Some(round_ms))
+                    .unwrap();
+            }
+            Step::Wait => unreachable!("replies are delivered at once"),
+            Step::Done(_) => break,
+        }
+    }
+    assert_eq!(spec.output(), target_greedy(&prompt, n));
+    let (drafted, plain) = spec
+        .draft_length()
+        .realized_ms_per_token()
+        .expect("both kinds of round");
+    assert!(drafted > plain, "{drafted} against {plain}");
+    let stats = spec.stats();
+    // Past the first rounds, only probes draft: one after 8 plain rounds, then 16, 32, 64.
+    assert!(
+        drafted_after_settling <= 4,
+        "{drafted_after_settling} drafted rounds, {stats:?}"
+    );
+    assert!(stats.plain_rounds > 80, "{stats:?}");
+}

@@ -32,6 +32,19 @@
 //! which drafting still wins doubles the wait before the next (up to
 //! [`PROBE_MAX`]): about one round in 64 where speculation clearly pays.
 //!
+//! A client that has never timed a plain round sends its first one after
+//! [`FIRST_PLAIN_PROBE`] drafted rounds, so that a fresh client learns early
+//! what the target alone costs.
+//!
+//! The model above prices a round from its parts. What a client lives can
+//! differ: a drafter that shares cores with the target slows it down, and
+//! drafts made ahead are thrown away on a rejection. So the client also
+//! reports each round's realized cost ([`DraftLength::observe_realized`]:
+//! the drafting it waited for plus the round trip, against the tokens the
+//! round added), and while drafted rounds have realized more milliseconds per
+//! token than plain ones, rounds go out plain whatever the model predicts
+//! (probes still go out, and keep the drafted figure current).
+//!
 //! A plain round pays the link for one token. Over a long link that alone
 //! can make plain rounds slower than the target streaming by itself, so a
 //! plain round asks the target to continue on its own ([`DraftLength::extension`]
@@ -43,13 +56,15 @@
 
 /// Plain rounds in a row after which one drafted round is tried again.
 pub const PROBE_EVERY: usize = 8;
+/// Drafted rounds after which a client that has never sent a plain round times one.
+pub const FIRST_PLAIN_PROBE: usize = 2;
 /// The longest wait between probes.
 pub const PROBE_MAX: usize = 64;
 /// The acceptance at which a probe asks whether drafting could pay at all.
 pub const OPTIMISTIC_RATE: f64 = 0.95;
 /// The largest share of a plain round's time the link may take before the
 /// round asks the target to continue by itself.
-pub const LINK_SHARE: f64 = 0.05;
+pub const LINK_SHARE: f64 = 0.025;
 /// The most tokens a plain round asks the target to continue by (the answer
 /// then streams in pieces of this size).
 pub const EXTEND_MAX: usize = 32;
@@ -78,6 +93,14 @@ pub struct DraftLength {
     /// Drafted rounds after which a plain round is timed again.
     #[serde(default = "probe_every")]
     plain_probe_interval: usize,
+    /// Whether a plain round has been observed.
+    #[serde(default)]
+    seen_plain: bool,
+    /// What drafted rounds and plain rounds have cost per token as the client lived them.
+    #[serde(default)]
+    realized_drafted: Realized,
+    #[serde(default)]
+    realized_plain: Realized,
 }
 
 impl DraftLength {
@@ -100,6 +123,9 @@ impl DraftLength {
             probe_interval: PROBE_EVERY,
             drafted_streak: 0,
             plain_probe_interval: PROBE_EVERY,
+            seen_plain: false,
+            realized_drafted: Realized::default(),
+            realized_plain: Realized::default(),
         }
     }
 
@@ -139,6 +165,7 @@ impl DraftLength {
     /// Records a round: `accepted` of `proposed` draft tokens kept.
     pub fn observe(&mut self, proposed: usize, accepted: usize) {
         if proposed == 0 {
+            self.seen_plain = true;
             self.plain_streak += 1;
             if self.drafted_streak > 0 {
                 // After a plain probe, the next one waits longer; a plain round on merit resets it.
@@ -230,6 +257,34 @@ impl DraftLength {
         }
     }
 
+    /// Records what a model-drafted (`drafted`) or plain round cost as the
+    /// client lived it: `ms` from the first draft step it waited for (steps
+    /// run while an earlier round was in flight overlap that round, and are
+    /// not counted) to its reply, for the `tokens` it added to the answer.
+    pub fn observe_realized(&mut self, drafted: bool, ms: f64, tokens: usize) {
+        if !ms.is_finite() || ms < 0.0 || tokens == 0 {
+            return;
+        }
+        let realized = if drafted {
+            &mut self.realized_drafted
+        } else {
+            &mut self.realized_plain
+        };
+        realized.ms.push(ms);
+        realized.tokens.push(tokens as f64);
+    }
+
+    /// Realized milliseconds per token of drafted and of plain rounds, once both were seen.
+    pub fn realized_ms_per_token(&self) -> Option<(f64, f64)> {
+        self.realized_drafted.per_token().zip(self.realized_plain.per_token())
+    }
+
+    /// Whether drafted rounds have realized more milliseconds per token than plain ones.
+    fn drafting_realized_slower(&self) -> bool {
+        self.realized_ms_per_token()
+            .is_some_and(|(drafted, plain)| drafted > plain)
+    }
+
     /// How many tokens a plain round should ask the target to continue by:
     /// enough that the measured link costs at most [`LINK_SHARE`] of the
     /// tokens' forward time (0 while untimed or where the link is free).
@@ -294,8 +349,14 @@ impl DraftLength {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
             let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay();
-            let plain_probe = self.drafted_streak >= self.plain_probe_interval;
-            let plain = self.plain_allowed && (cost(0) <= cost(k) && !probe || plain_probe);
+            let plain_probe = self.drafted_streak
+                >= if self.seen_plain {
+                    self.plain_probe_interval
+                } else {
+                    FIRST_PLAIN_PROBE
+                };
+            let plain_wins = cost(0) <= cost(k) || self.drafting_realized_slower();
+            let plain = self.plain_allowed && (plain_wins && !probe || plain_probe);
             return if plain { 0 } else { k };
         }
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
@@ -334,6 +395,21 @@ impl Ema {
 
     fn value(&self) -> Option<f64> {
         self.value
+    }
+}
+
+/// Rounds' milliseconds and tokens, each an exponentially weighted mean, so
+/// that their ratio weighs a round by its tokens.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Realized {
+    ms: Ema,
+    tokens: Ema,
+}
+
+impl Realized {
+    fn per_token(&self) -> Option<f64> {
+        let (ms, tokens) = self.ms.value().zip(self.tokens.value())?;
+        (tokens > 0.0).then(|| ms / tokens)
     }
 }
 
@@ -488,6 +564,56 @@ mod tests {
     }
 
     #[test]
+    fn drafted_rounds_that_realize_less_than_plain_ones_go_plain_until_a_probe_shows_better() {
+        // The parts say drafting pays several times over (a flat 30 ms forward, 3 ms drafts,
+        // 7 of 8 kept), but the client lived 240 ms per drafted round of 4 tokens, against
+        // 50 ms per plain token: say a drafter that slows the target down on shared cores.
+        let mut d = timed(30.0, 0.1, 20.0, 3.0, (8, 7));
+        for _ in 0..4 {
+            d.observe_realized(true, 240.0, 4);
+        }
+        d.observe_realized(false, 50.0, 1);
+        d.observe(0, 0);
+        assert_eq!(d.realized_ms_per_token(), Some((60.0, 50.0)));
+        assert_eq!(d.next(), 0, "realized costs overrule the parts");
+        // Plain rounds go on, and after PROBE_EVERY of them one drafted round is tried.
+        let mut plain = 0;
+        while d.next() == 0 {
+            d.observe_realized(false, 50.0, 1);
+            d.observe(0, 0);
+            plain += 1;
+        }
+        assert_eq!(plain, PROBE_EVERY - 1);
+        // Probes that live 100 ms for 4 tokens pull the drafted figure under the plain one.
+        let mut probes = 0;
+        while d
+            .realized_ms_per_token()
+            .is_some_and(|(drafted, plain)| drafted > plain)
+        {
+            d.observe_realized(true, 100.0, 4);
+            d.observe(8, 7);
+            probes += 1;
+        }
+        assert!(probes <= 3, "{probes}");
+        assert!(d.next() > 0, "drafting resumes");
+    }
+
+    #[test]
+    fn a_fresh_client_times_a_plain_round_early() {
+        let mut d = DraftLength::new(1, 8, 0.1, 0.9).with_plain();
+        let mut ks = Vec::new();
+        for _ in 0..FIRST_PLAIN_PROBE + 1 {
+            let k = d.next();
+            ks.push(k);
+            d.observe_round(k + 1, 0, 30.0, 31.0);
+            d.observe_draft_ms(3.0);
+            d.observe(k, k.saturating_sub(1));
+        }
+        assert!(ks[..FIRST_PLAIN_PROBE].iter().all(|&k| k > 0), "{ks:?}");
+        assert_eq!(ks[FIRST_PLAIN_PROBE], 0, "{ks:?}");
+    }
+
+    #[test]
     fn plain_rounds_probe_a_draft_again_less_and_less_often() {
         // A drafter that is never right, but fast enough to pay if it were.
         let mut d = timed(100.0, 20.0, 0.0, 5.0, (4, 0));
@@ -511,19 +637,19 @@ mod tests {
             (0, 0),
             "a free link needs no continuation"
         );
-        // 100 ms of link against 200 ms steps: 100 / (0.05 · 200) = 10 tokens a round.
+        // 100 ms of link against 200 ms steps: 100 / (0.025 · 200) = 20 tokens a round.
         let mut far = timed(0.0, 200.0, 100.0, 70.0, (4, 0));
-        assert_eq!((far.next(), far.extension()), (0, 9));
+        assert_eq!((far.next(), far.extension()), (0, 19));
         assert!(
-            (far.ms_per_token(0).unwrap() - 210.0).abs() < 1.0,
+            (far.ms_per_token(0).unwrap() - 205.0).abs() < 1.0,
             "{:?}",
             far.ms_per_token(0)
         );
-        // Its rounds then report 9 continued tokens; the per-step cost stays 200 ms.
+        // Its rounds then report 19 continued tokens; the per-step cost stays 200 ms.
         for _ in 0..10 {
-            far.observe_round(1, 9, 2000.0, 2100.0);
+            far.observe_round(1, 19, 4000.0, 4100.0);
         }
-        assert_eq!(far.extension(), 9);
+        assert_eq!(far.extension(), 19);
         // A link ten times longer hits the cap.
         let farther = timed(0.0, 200.0, 1000.0, 70.0, (4, 0));
         assert_eq!(farther.extension(), EXTEND_MAX);

@@ -219,6 +219,11 @@ pub struct Speculation {
     looked_up: bool,
     /// How often the round in flight has been sent after timing out.
     attempts: usize,
+    /// Draft steps' time (ms) while no round was in flight, since the last
+    /// send, and that of the round in flight: with its round trip, what the
+    /// round cost as the client lived it.
+    idle_draft_ms: f64,
+    round_draft_ms: f64,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -272,6 +277,8 @@ impl Speculation {
             in_flight: None,
             looked_up: false,
             attempts: 0,
+            idle_draft_ms: 0.0,
+            round_draft_ms: 0.0,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -400,6 +407,7 @@ impl Speculation {
         }
         self.looked_up = looked_up;
         self.attempts = 0;
+        self.round_draft_ms = std::mem::take(&mut self.idle_draft_ms);
         self.in_flight = Some(round.clone());
         Step::Send(round)
     }
@@ -411,6 +419,9 @@ impl Speculation {
         // The first step also reads the prompt: it says nothing about a step's cost.
         if let Some(ms) = ms.filter(|_| self.stats.draft_steps > 0) {
             self.lengths.observe_draft_ms(ms);
+        }
+        if self.in_flight.is_none() {
+            self.idle_draft_ms += ms.unwrap_or(0.0);
         }
         self.stats.draft_steps += 1;
     }
@@ -450,6 +461,12 @@ impl Speculation {
         if let Some(ms) = round_ms {
             self.lengths
                 .observe_round(positions, reply.extended.len(), reply.stats.forward_ms, ms);
+            // A first round (or a resend) also prefills the prompt, and a lookup round's draft
+            // is free: neither says what the next model-drafted or plain round will cost.
+            if round.base > 0 && !self.looked_up {
+                self.lengths
+                    .observe_realized(!round.draft.is_empty(), self.round_draft_ms + ms, fresh.len());
+            }
             self.stats.round_ms += ms;
         }
         self.stats.target_forward_tokens += reply.stats.forward_tokens;
