@@ -287,6 +287,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
             "lookup_accepted": spec.lookup_accepted,
             "passes_per_token": spec.passes_per_token(report.tokens.len()),
             "plain_rounds": spec.plain_rounds,
+            // Why rounds went out plain: predicted by the measured costs, realized by the
+            // rounds so far, or a probe.
+            "plain_why": spec.plain_why,
             "reused": stats.reused,
             "discarded": stats.discarded,
             "draft_steps": spec.draft_steps,
@@ -304,10 +307,13 @@ pub(crate) fn run(args: Args) -> Result<()> {
     } else {
         writeln!(out)?;
         eprintln!(
-            "{} tokens in {seconds:.2} s ({tok_s:.2} tok/s), {} rounds ({} plain), acceptance {:.2} ({} of {} drafted), {} drafted ahead reused, {} discarded",
+            "{} tokens in {seconds:.2} s ({tok_s:.2} tok/s), {} rounds ({} plain: {} predicted, {} realized, {} probes), acceptance {:.2} ({} of {} drafted), {} drafted ahead reused, {} discarded",
             report.tokens.len(),
             stats.rounds,
             spec.plain_rounds,
+            spec.plain_why.predicted,
+            spec.plain_why.realized,
+            spec.plain_why.probes,
             spec.acceptance(),
             stats.accepted,
             stats.sent,

@@ -785,4 +785,8 @@ fn drafted_rounds_that_cost_more_per_token_than_plain_ones_turn_drafting_off() {
         "{drafted_after_settling} drafted rounds, {stats:?}"
     );
     assert!(stats.plain_rounds > 80, "{stats:?}");
+    // The report says why: most plain rounds were the realized costs' decision.
+    let why = stats.plain_why;
+    assert!(why.realized > 60, "{stats:?}");
+    assert!(why.predicted + why.realized + why.probes <= stats.plain_rounds);
 }

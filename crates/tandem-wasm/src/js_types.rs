@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use tandem_core::cascade::{CascadeBar, CascadeVerdict};
 use tandem_core::router::{Conversation, Decision};
-use tandem_decoding::speculative::CloudTokens;
+use tandem_decoding::speculative::{CloudTokens, PlainRounds};
 use tandem_protocol::Detection;
 
 /// Settings of one generation; every field is optional. `generate` defaults to plain greedy
@@ -183,6 +183,9 @@ pub struct SpeculationResult {
     pub resent: usize,
     /// Rounds sent without a draft (plain decoding by the verifier: drafting did not pay).
     pub plain_rounds: usize,
+    /// The plain rounds by why they were plain: predicted by the measured costs, realized by
+    /// the rounds so far, or probes.
+    pub plain_why: PlainRounds,
     /// Rounds drafted by prompt lookup.
     pub lookup_rounds: usize,
     /// Prompt lookup's draft tokens sent.

@@ -225,6 +225,7 @@ impl LocalModel {
             },
             resent: stats.resent,
             plain_rounds: stats.plain_rounds,
+            plain_why: stats.plain_why,
             lookup_rounds: stats.lookup_rounds,
             lookup_sent: stats.lookup_sent,
             lookup_accepted: stats.lookup_accepted,

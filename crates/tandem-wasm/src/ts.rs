@@ -9,7 +9,7 @@ use crate::js_types::*;
 use tandem_core::cascade::{CascadeBar, CascadeVerdict};
 use tandem_core::router::{Conversation, Decision, PiiRule, Reason, Route, RouterPolicy};
 use tandem_decoding::chat::{Message, Role};
-use tandem_decoding::speculative::CloudTokens;
+use tandem_decoding::speculative::{CloudTokens, PlainRounds};
 use tandem_protocol::{Action, Detection, EntityKind, RedactedEntity, Redaction};
 use ts_rs::{Config, TS};
 
@@ -69,6 +69,7 @@ fn models() -> Vec<Declared> {
         declared::<SpeculationRound>(&cfg),
         declared::<SpeculationStop>(&cfg),
         declared::<CloudTokens>(&cfg),
+        declared::<PlainRounds>(&cfg),
         declared::<SpeculationResult>(&cfg),
     ]
 }

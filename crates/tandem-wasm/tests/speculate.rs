@@ -171,6 +171,12 @@ async fn the_browser_driver_follows_the_target_through_rejections_lost_sessions_
                 Some(tokens.len() as u64),
                 "{out}"
             );
+            // Why rounds went out plain reaches JavaScript, within the plain rounds.
+            let counted: u64 = ["predicted", "realized", "probes"]
+                .iter()
+                .map(|k| out["plainWhy"][k].as_u64().expect("a count per reason"))
+                .sum();
+            assert!(counted <= out["plainRounds"].as_u64().unwrap(), "{out}");
         }
     }
 }

@@ -248,6 +248,22 @@ input: number,
 /** Tokens the target generated: one per pass. */
 output: number, };
 
+/**
+ * Plain rounds counted by why they went out without a draft (see
+ * [`PlainReason`]): a report's answer to "why did it stop drafting?".
+ * Rounds that are plain because the answer has one token left are in none.
+ */
+export type PlainRounds = {
+/** The measured costs predicted that no draft length beats plain rounds. */
+predicted: number,
+/**
+ * Drafting was predicted to pay, but drafted rounds had realized more
+ * milliseconds per token than plain ones.
+ */
+realized: number,
+/** Plain rounds timed among drafted ones. */
+probes: number, };
+
 /** What `speculate` resolves to. */
 export type SpeculationResult = {
 /** The answer. */
@@ -266,6 +282,11 @@ stopReason: SpeculationStop,
 resent: number,
 /** Rounds sent without a draft (plain decoding by the verifier: drafting did not pay). */
 plainRounds: number,
+/**
+ * The plain rounds by why they were plain: predicted by the measured costs, realized by
+ * the rounds so far, or probes.
+ */
+plainWhy: PlainRounds,
 /** Rounds drafted by prompt lookup. */
 lookupRounds: number,
 /** Prompt lookup's draft tokens sent. */

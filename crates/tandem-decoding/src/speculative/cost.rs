@@ -340,6 +340,14 @@ impl DraftLength {
 
     /// The draft length for the next round: `0` means a plain round.
     pub fn next(&self) -> usize {
+        match self.choice() {
+            Choice::Draft(k) => k,
+            Choice::Plain(_) => 0,
+        }
+    }
+
+    /// The next round's draft length, or why it goes out plain.
+    pub fn choice(&self) -> Choice {
         let best = |cost: &dyn Fn(usize) -> f64| {
             (self.min..=self.max)
                 .min_by(|&x, &y| cost(x).total_cmp(&cost(y)).then(x.cmp(&y)))
@@ -348,20 +356,56 @@ impl DraftLength {
         if self.ms_per_token(self.min).is_some() {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
-            let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay();
+            if !self.plain_allowed {
+                return Choice::Draft(k);
+            }
             let plain_probe = self.drafted_streak
                 >= if self.seen_plain {
                     self.plain_probe_interval
                 } else {
                     FIRST_PLAIN_PROBE
                 };
-            let plain_wins = cost(0) <= cost(k) || self.drafting_realized_slower();
-            let plain = self.plain_allowed && (plain_wins && !probe || plain_probe);
-            return if plain { 0 } else { k };
+            if plain_probe {
+                return Choice::Plain(PlainReason::Probe);
+            }
+            let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay();
+            if probe {
+                return Choice::Draft(k);
+            }
+            if cost(0) <= cost(k) {
+                return Choice::Plain(PlainReason::Predicted);
+            }
+            if self.drafting_realized_slower() {
+                return Choice::Plain(PlainReason::Realized);
+            }
+            return Choice::Draft(k);
         }
         let relative = |k: usize| (k as f64 * self.draft_cost + 1.0) / self.tokens_per_round(k);
-        best(&relative)
+        Choice::Draft(best(&relative))
     }
+}
+
+/// What [`DraftLength::choice`] decided for the next round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// Draft this many tokens (at least the policy's minimum).
+    Draft(usize),
+    /// Send a plain round, for this reason.
+    Plain(PlainReason),
+}
+
+/// Why a round goes out without a draft, so that a report can say why
+/// speculation stopped drafting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainReason {
+    /// The measured parts (draft steps, forward times, link) predict that
+    /// no draft length beats plain rounds.
+    Predicted,
+    /// The parts predict drafting pays, but drafted rounds have realized
+    /// more milliseconds per token than plain ones.
+    Realized,
+    /// A plain round timed among drafted ones, to keep its cost current.
+    Probe,
 }
 
 /// Tokens a round with a draft of `k` yields when each draft token is kept

@@ -32,8 +32,10 @@ pub mod pipeline;
 pub mod round;
 pub mod session;
 
-pub use cost::DraftLength;
-pub use session::{CloudTokens, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step};
+pub use cost::{Choice, DraftLength, PlainReason};
+pub use session::{
+    CloudTokens, DraftPolicy, Finish, PlainRounds, Speculation, SpeculationConfig, SpeculationStats, Step,
+};
 
 use crate::sampling::{Sampler, argmax};
 

@@ -30,7 +30,7 @@
 //! resend after a lost session all live here, once, for the native driver
 //! (`tandem_engine::speculate`) and the browser's (`LocalModel.speculate`).
 
-use super::cost::DraftLength;
+use super::cost::{Choice, DraftLength, PlainReason};
 use super::lookup;
 use super::pipeline::{Pipeline, PipelineStats};
 use super::round::sparse;
@@ -118,6 +118,31 @@ impl CloudTokens {
     }
 }
 
+/// Plain rounds counted by why they went out without a draft (see
+/// [`PlainReason`]): a report's answer to "why did it stop drafting?".
+/// Rounds that are plain because the answer has one token left are in none.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlainRounds {
+    /// The measured costs predicted that no draft length beats plain rounds.
+    pub predicted: usize,
+    /// Drafting was predicted to pay, but drafted rounds had realized more
+    /// milliseconds per token than plain ones.
+    pub realized: usize,
+    /// Plain rounds timed among drafted ones.
+    pub probes: usize,
+}
+
+impl PlainRounds {
+    fn count(&mut self, why: PlainReason) {
+        match why {
+            PlainReason::Predicted => self.predicted += 1,
+            PlainReason::Realized => self.realized += 1,
+            PlainReason::Probe => self.probes += 1,
+        }
+    }
+}
+
 /// What the driver should do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -151,6 +176,8 @@ pub struct SpeculationStats {
     pub pipeline: PipelineStats,
     /// Rounds sent with an empty draft (plain decoding by the verifier).
     pub plain_rounds: usize,
+    /// The plain rounds by why they were plain.
+    pub plain_why: PlainRounds,
     /// Rounds whose draft came from prompt lookup, and their draft tokens
     /// sent and accepted (also counted in `pipeline`).
     pub lookup_rounds: usize,
@@ -400,6 +427,9 @@ impl Speculation {
         self.round_no += 1;
         if round.draft.is_empty() {
             self.stats.plain_rounds += 1;
+            if let Choice::Plain(why) = self.lengths.choice() {
+                self.stats.plain_why.count(why);
+            }
         }
         if looked_up {
             self.stats.lookup_rounds += 1;
