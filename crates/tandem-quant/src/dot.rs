@@ -289,6 +289,36 @@ fn super_products(
     -widen(u.dmin) * mins
 }
 
+/// The eight 6-bit scales and minimums of a `Q4_K` or `Q5_K` block (its
+/// first 16 bytes: `d`, `dmin` and the 12 packed bytes), one byte each in
+/// two little-endian `u64`s, unpacked with a few 32-bit operations as
+/// ggml's `vec_dot_q4_K_q8_K` does (the same values as
+/// [`tandem_gguf::k_scale_min`]).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn q4k_scales_mins(header: &[u8; 16]) -> (u64, u64) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            header[4 + 4 * i],
+            header[5 + 4 * i],
+            header[6 + 4 * i],
+            header[7 + 4 * i],
+        ])
+    };
+    let (a, b, c) = (word(0), word(1), word(2));
+    let scales_lo = a & LOW6;
+    let scales_hi = (c & LOW4) | (((a >> 6) & LOW2) << 4);
+    let mins_lo = b & LOW6;
+    let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4);
+    (
+        u64::from(scales_lo) | (u64::from(scales_hi) << 32),
+        u64::from(mins_lo) | (u64::from(mins_hi) << 32),
+    )
+}
+
 /// Unpacks the `d`, `dmin` and 12 scale bytes shared by `Q4_K` and `Q5_K`.
 #[inline(always)]
 fn super_header(b: &[u8]) -> Super {
@@ -515,5 +545,33 @@ impl BlockKernel for Q6K {
             out[t] = (d * acts[t][0].d, 0.0);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q4k_scales_and_minimums_unpack_as_ggml_defines_them() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for _ in 0..1000 {
+            let mut header = [0u8; 16];
+            for b in header.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *b = seed as u8;
+            }
+            let (scales, mins) = q4k_scales_mins(&header);
+            for j in 0..8 {
+                let (s, m) = tandem_gguf::k_scale_min(j, &header[4..16]);
+                assert_eq!(
+                    ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8),
+                    (s, m),
+                    "{header:?} {j}"
+                );
+            }
+        }
     }
 }
