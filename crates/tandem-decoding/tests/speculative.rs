@@ -11,7 +11,7 @@ use tandem_decoding::sampling::{Sampler, SamplingConfig, argmax};
 use tandem_decoding::speculative::round::{self, TargetScores};
 use tandem_decoding::speculative::{
     CloudTokens, DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationError, SpeculationStats,
-    Step, residual, verify_greedy_dists, verify_sampled,
+    Step, Verdict, residual, verify_greedy_dists, verify_sampled,
 };
 use tandem_protocol::verify::{TargetStats, VerifyReply};
 
@@ -573,6 +573,38 @@ fn a_speculative_answer_is_billed_by_target_positions_and_passes() {
     assert_eq!(CloudTokens { input: 3, output: 2 }.price(1.0, 4.0), 11.0);
 }
 
+/// Greedy, not pipelined, no lookup, drafts of 1..=8 chosen by the cost model.
+fn adaptive_greedy(max_tokens: usize) -> SpeculationConfig {
+    SpeculationConfig {
+        model: "toy".into(),
+        session: "s".into(),
+        max_tokens,
+        draft: DraftPolicy::Adaptive {
+            min: 1,
+            max: 8,
+            draft_cost: 0.1,
+        },
+        pipelined: false,
+        sampling: SamplingConfig::greedy(),
+        stops: Vec::new(),
+        lookup: false,
+        round_timeout_ms: TIMEOUT_MS,
+    }
+}
+
+/// The toy target's verdict on `req`, answered at once, against the `held`
+/// tokens of its session, which it updates.
+fn judge_at_once(req: &tandem_protocol::verify::VerifyRequest, held: &mut Vec<u32>) -> Verdict {
+    let mut tokens = held[..req.base].to_vec();
+    tokens.extend_from_slice(&req.context);
+    let start = tokens.len();
+    tokens.extend_from_slice(&req.draft);
+    let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
+    let verdict = round::judge(req, &TargetScores::Dists(ps)).unwrap();
+    *held = tokens[..start + verdict.accepted].to_vec();
+    verdict
+}
+
 #[test]
 fn a_resumed_generation_starts_from_the_costs_it_learned() {
     // Costs of a CPU target with a poor drafter: plain rounds win.
@@ -584,21 +616,7 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
         learned.observe_draft_ms(70.0);
         learned.observe(4, 0);
     }
-    let config = || SpeculationConfig {
-        model: "toy".into(),
-        session: "s".into(),
-        max_tokens: 8,
-        draft: DraftPolicy::Adaptive {
-            min: 1,
-            max: 8,
-            draft_cost: 0.1,
-        },
-        pipelined: false,
-        sampling: SamplingConfig::greedy(),
-        stops: Vec::new(),
-        lookup: false,
-        round_timeout_ms: TIMEOUT_MS,
-    };
+    let config = || adaptive_greedy(8);
     let mut fresh = Speculation::new(vec![1, 2], config()).unwrap();
     assert!(
         matches!(fresh.next_step(), Step::Draft { .. }),
@@ -693,13 +711,7 @@ fn a_stop_token_ends_the_answer_without_being_emitted() {
         match spec.next_step() {
             Step::Draft { context } => spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), None),
             Step::Send(req) => {
-                let mut tokens = held[..req.base].to_vec();
-                tokens.extend_from_slice(&req.context);
-                let start = tokens.len();
-                tokens.extend_from_slice(&req.draft);
-                let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
-                let verdict = round::judge(&req, &TargetScores::Dists(ps)).unwrap();
-                held = tokens[..start + verdict.accepted].to_vec();
+                let verdict = judge_at_once(&req, &mut held);
                 spec.verdict(&round::reply(&req, verdict, TargetStats::default()), None)
                     .unwrap();
             }
@@ -721,25 +733,7 @@ fn drafted_rounds_that_cost_more_per_token_than_plain_ones_turn_drafting_off() {
     // The client must settle on plain rounds, and its answer is still the target's.
     let prompt = [5u32, 2, 7];
     let n = 120;
-    let mut spec = Speculation::new(
-        prompt.to_vec(),
-        SpeculationConfig {
-            model: "toy".into(),
-            session: "s".into(),
-            max_tokens: n,
-            draft: DraftPolicy::Adaptive {
-                min: 1,
-                max: 8,
-                draft_cost: 0.1,
-            },
-            pipelined: false,
-            sampling: SamplingConfig::greedy(),
-            stops: Vec::new(),
-            lookup: false,
-            round_timeout_ms: TIMEOUT_MS,
-        },
-    )
-    .unwrap();
+    let mut spec = Speculation::new(prompt.to_vec(), adaptive_greedy(n)).unwrap();
     let mut held: Vec<u32> = Vec::new();
     let mut drafted_after_settling = 0;
     let mut rounds = 0;
@@ -752,13 +746,7 @@ fn drafted_rounds_that_cost_more_per_token_than_plain_ones_turn_drafting_off() {
                 if rounds > 10 && !req.draft.is_empty() {
                     drafted_after_settling += 1;
                 }
-                let mut tokens = held[..req.base].to_vec();
-                tokens.extend_from_slice(&req.context);
-                let start = tokens.len();
-                tokens.extend_from_slice(&req.draft);
-                let ps: Vec<Vec<f32>> = (0..=req.draft.len()).map(|i| target(&tokens[..start + i])).collect();
-                let verdict = round::judge(&req, &TargetScores::Dists(ps)).unwrap();
-                held = tokens[..start + verdict.accepted].to_vec();
+                let verdict = judge_at_once(&req, &mut held);
                 let stats = TargetStats {
                     forward_tokens: req.context.len() + req.draft.len(),
                     forward_ms: 30.0,
