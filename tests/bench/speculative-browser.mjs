@@ -67,7 +67,8 @@ async function native(prompt, verifier, args) {
   const r = JSON.parse(stdout.trim().split("\n").at(-1));
   return {
     text: r.text.trimEnd(), tokens: r.tokens.length, seconds: r.seconds, rounds: r.rounds, drafted: r.sent, accepted: r.accepted,
-    plainRounds: r.plain_rounds, lookupRounds: r.lookup_rounds, targetForwardMs: r.target_forward_ms, promptIds: r.prompt_ids,
+    plainRounds: r.plain_rounds, plainWhy: r.plain_why, lookupRounds: r.lookup_rounds, targetForwardMs: r.target_forward_ms,
+    promptIds: r.prompt_ids,
   };
 }
 
@@ -98,7 +99,7 @@ function browserClient(page) {
     );
     return {
       text: r.text.trimEnd(), tokens: r.tokens.length, seconds: r.ms / 1000, rounds: r.rounds, drafted: r.drafted, accepted: r.accepted,
-      plainRounds: r.plainRounds, lookupRounds: r.lookupRounds, targetForwardMs: r.targetForwardMs,
+      plainRounds: r.plainRounds, plainWhy: r.plainWhy, lookupRounds: r.lookupRounds, targetForwardMs: r.targetForwardMs,
     };
   };
 }
