@@ -56,7 +56,7 @@ def speculative(data: dict) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, points in rows.items():
         xs, ys = zip(*points)
-        ax.plot(xs, ys, marker="o", label=name, linestyle="--" if name == "target alone" else "-")
+        ax.plot(xs, ys, marker="o", label=name, linestyle="--" if name.startswith("target alone") else "-")
     ax.set_xlabel("round trip to the verifier (ms)")
     ax.set_ylabel("tokens/s")
     ax.set_ylim(0, 1.15 * max(y for points in rows.values() for _, y in points))
