@@ -340,10 +340,7 @@ impl DraftLength {
 
     /// The draft length for the next round: `0` means a plain round.
     pub fn next(&self) -> usize {
-        match self.choice() {
-            Choice::Draft(k) => k,
-            Choice::Plain(_) => 0,
-        }
+        self.choice().draft_len()
     }
 
     /// The next round's draft length, or why it goes out plain.
@@ -392,6 +389,16 @@ pub enum Choice {
     Draft(usize),
     /// Send a plain round, for this reason.
     Plain(PlainReason),
+}
+
+impl Choice {
+    /// The draft length: `0` for a plain round.
+    pub fn draft_len(self) -> usize {
+        match self {
+            Choice::Draft(k) => k,
+            Choice::Plain(_) => 0,
+        }
+    }
 }
 
 /// Why a round goes out without a draft, so that a report can say why

@@ -334,7 +334,8 @@ impl Speculation {
             .is_some_and(|t| self.config.stops.contains(&t));
         // Tokens a round may still draft: the verdict adds one of its own.
         let room = self.config.max_tokens - self.output.len() - 1;
-        let k = self.lengths.next().min(room);
+        let choice = self.lengths.choice();
+        let k = choice.draft_len().min(room);
         if self.in_flight.is_some() {
             let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
@@ -355,13 +356,17 @@ impl Speculation {
                     // A deterministic proposal: its distribution is one-hot (sent as such).
                     self.pipeline.push_draft(token, Vec::new());
                 }
-                return self.send(n, true);
+                return self.send(n, true, None);
             }
         }
         if self.pipeline.pending() < k && !ends_in_stop {
             return self.draft_step();
         }
-        self.send(k, false)
+        let why = match choice {
+            Choice::Plain(why) => Some(why),
+            Choice::Draft(_) => None,
+        };
+        self.send(k, false, why)
     }
 
     fn draft_step(&self) -> Step {
@@ -370,7 +375,9 @@ impl Speculation {
         }
     }
 
-    fn send(&mut self, k: usize, looked_up: bool) -> Step {
+    /// Sends a round of `k` pending draft tokens; `why` is the plan's reason
+    /// when it is a plain round.
+    fn send(&mut self, k: usize, looked_up: bool, why: Option<PlainReason>) -> Step {
         let Some(sent) = self.pipeline.send(k) else {
             return Step::Wait;
         };
@@ -427,7 +434,7 @@ impl Speculation {
         self.round_no += 1;
         if round.draft.is_empty() {
             self.stats.plain_rounds += 1;
-            if let Choice::Plain(why) = self.lengths.choice() {
+            if let Some(why) = why {
                 self.stats.plain_why.count(why);
             }
         }
