@@ -778,3 +778,71 @@ fn drafted_rounds_that_cost_more_per_token_than_plain_ones_turn_drafting_off() {
     assert!(why.realized > 60, "{stats:?}");
     assert!(why.predicted + why.realized + why.probes <= stats.plain_rounds);
 }
+
+/// Runs a pipelined adaptive client whose replies arrive after three draft
+/// steps (or at once when it waits); drafted rounds take `drafted_ms` and
+/// plain ones 31 ms as the client lives them. Returns the draft steps it took
+/// ahead (while a round was in flight) and how many of those came before its
+/// realized costs showed drafting winning.
+fn ahead_steps(drafted_ms: f64) -> (usize, usize) {
+    let prompt = [5u32, 2, 7];
+    let n = 120;
+    let config = SpeculationConfig {
+        pipelined: true,
+        ..adaptive_greedy(n)
+    };
+    let mut spec = Speculation::new(prompt.to_vec(), config).unwrap();
+    let mut held: Vec<u32> = Vec::new();
+    let mut on_the_way: Option<(VerifyReply, f64, usize)> = None;
+    let (mut ahead, mut ahead_unproven) = (0, 0);
+    loop {
+        let step = spec.next_step();
+        if let Some((reply, ms, 0)) = &on_the_way {
+            spec.verdict(reply, Some(*ms)).unwrap();
+            on_the_way = None;
+            continue;
+        }
+        match step {
+            Step::Draft { context } => {
+                if let Some((_, _, steps)) = on_the_way.as_mut() {
+                    *steps -= 1;
+                    ahead += 1;
+                    let proven = spec
+                        .draft_length()
+                        .realized_ms_per_token()
+                        .is_some_and(|(drafted, plain)| drafted < plain);
+                    ahead_unproven += usize::from(!proven);
+                }
+                spec.drafted(argmax(&target(&context)) as u32, Vec::new(), Some(3.0));
+            }
+            Step::Send(req) => {
+                let verdict = judge_at_once(&req, &mut held);
+                let stats = TargetStats {
+                    forward_tokens: req.context.len() + req.draft.len(),
+                    forward_ms: 30.0,
+                    ..TargetStats::default()
+                };
+                let ms = if req.draft.is_empty() { 31.0 } else { drafted_ms };
+                on_the_way = Some((round::reply(&req, verdict, stats), ms, 3));
+            }
+            Step::Wait => {
+                let (reply, ms, _) = on_the_way.take().expect("a round in flight");
+                spec.verdict(&reply, Some(ms)).unwrap();
+            }
+            Step::Done(_) => break,
+        }
+    }
+    assert_eq!(spec.output(), target_greedy(&prompt, n));
+    (ahead, ahead_unproven)
+}
+
+#[test]
+fn a_fresh_client_drafts_ahead_only_once_drafted_rounds_have_paid() {
+    // Every draft is kept, and a drafted round of up to 9 tokens takes 40 ms against a plain
+    // round's 31 ms per token: once both are timed, drafting ahead pays and goes on.
+    let (ahead, unproven) = ahead_steps(40.0);
+    assert_eq!(unproven, 0, "drafted ahead before drafting was shown to pay");
+    assert!(ahead > 10, "{ahead} steps ahead");
+    // Drafted rounds of 600 ms never pay: the client never drafts ahead.
+    assert_eq!(ahead_steps(600.0), (0, 0));
+}

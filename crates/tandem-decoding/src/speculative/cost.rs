@@ -279,6 +279,19 @@ impl DraftLength {
         self.realized_drafted.per_token().zip(self.realized_plain.per_token())
     }
 
+    /// Whether drafting ahead while a round is in flight may pay. With a
+    /// fixed length, always. With adaptive lengths, only once drafted rounds
+    /// have realized fewer milliseconds per token than plain ones: drafts
+    /// made ahead share the device with whatever else runs there (a local
+    /// target, the page) and are thrown away on a rejection, so a fresh
+    /// client first learns whether drafting pays at all.
+    pub fn pipelining_pays(&self) -> bool {
+        !self.plain_allowed
+            || self
+                .realized_ms_per_token()
+                .is_some_and(|(drafted, plain)| drafted < plain)
+    }
+
     /// Whether drafted rounds have realized more milliseconds per token than plain ones.
     fn drafting_realized_slower(&self) -> bool {
         self.realized_ms_per_token()

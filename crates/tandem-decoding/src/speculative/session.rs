@@ -24,7 +24,10 @@
 //!
 //! While a round is in flight and pipelining is on, `next_step` answers `Draft`
 //! (drafting ahead); a driver that can poll its link checks for the reply
-//! first. Greedy and exact sampled rounds, pipelining, the draft length (down
+//! first. With adaptive lengths and timed rounds it drafts ahead only once
+//! drafted rounds have realized fewer milliseconds per token than plain ones
+//! ([`DraftLength::pipelining_pays`]): a fresh client does not spend shared
+//! cores on drafts before it knows that drafting pays. Greedy and exact sampled rounds, pipelining, the draft length (down
 //! to plain rounds, see [`super::cost`]), prompt-lookup drafts (see
 //! [`super::lookup`]), stop tokens, `max_tokens` and the
 //! resend after a lost session all live here, once, for the native driver
@@ -251,6 +254,8 @@ pub struct Speculation {
     /// round cost as the client lived it.
     idle_draft_ms: f64,
     round_draft_ms: f64,
+    /// Whether a reply arrived untimed: the driver does not time its rounds.
+    untimed: bool,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -306,6 +311,7 @@ impl Speculation {
             attempts: 0,
             idle_draft_ms: 0.0,
             round_draft_ms: 0.0,
+            untimed: false,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -337,7 +343,9 @@ impl Speculation {
         let choice = self.lengths.choice();
         let k = choice.draft_len().min(room);
         if self.in_flight.is_some() {
-            let ahead = self.config.pipelined && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
+            // A driver that does not time its rounds leaves pipelining to the configuration.
+            let pays = self.untimed || self.lengths.pipelining_pays();
+            let ahead = self.config.pipelined && pays && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
         }
         // Over a long link a plain round continued by the target beats a lookup round, which
@@ -495,6 +503,7 @@ impl Speculation {
             self.lengths.observe(round.draft.len(), reply.accepted);
         }
         let positions = round.context.len() + round.draft.len();
+        self.untimed |= round_ms.is_none();
         if let Some(ms) = round_ms {
             self.lengths
                 .observe_round(positions, reply.extended.len(), reply.stats.forward_ms, ms);
