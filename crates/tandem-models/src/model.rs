@@ -44,10 +44,21 @@ impl Block {
 /// Which positions' logits a forward pass returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Positions {
-    /// Every new position (verifying a draft).
+    /// Every new position (scoring a prompt).
     All,
-    /// The last one (generating).
-    Last,
+    /// The last `n` (at least one, at most all): a draft's positions and
+    /// the one after, or the last one when generating.
+    Tail(usize),
+}
+
+impl Positions {
+    /// How many of `t` new positions' logits are returned.
+    fn rows(self, t: usize) -> usize {
+        match self {
+            Positions::All => t,
+            Positions::Tail(n) => n.clamp(1, t),
+        }
+    }
 }
 
 /// A Llama/Qwen2 causal language model on a burn device.
@@ -201,7 +212,16 @@ impl Model {
     /// model's largest matrix) then runs on one row instead of every
     /// prompt position.
     pub fn forward_last(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor<2>, ModelError> {
-        self.run(tokens, cache, Positions::Last)
+        self.run(tokens, cache, Positions::Tail(1))
+    }
+
+    /// [`Model::forward`] returning the logits of the last `rows` positions
+    /// only, `[rows, vocab]` (`rows` clamped to `1..=tokens.len()`): a
+    /// verification round that also carries new context (a first round's
+    /// prompt) reads only its draft's positions and the one after, and the
+    /// output head skips the rest.
+    pub fn forward_tail(&self, tokens: &[u32], cache: &mut KvCache, rows: usize) -> Result<Tensor<2>, ModelError> {
+        self.run(tokens, cache, Positions::Tail(rows))
     }
 
     fn run(&self, tokens: &[u32], cache: &mut KvCache, positions: Positions) -> Result<Tensor<2>, ModelError> {
@@ -224,9 +244,8 @@ impl Model {
         }
         match (&self.fused, cache.is_host()) {
             (Some(fused), true) => {
-                let last = positions == Positions::Last;
-                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache, last);
-                let rows = if last { 1 } else { tokens.len() };
+                let rows = positions.rows(tokens.len());
+                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache, rows);
                 Ok(Tensor::from_data(
                     TensorData::new(logits, [rows, self.config.vocab_size]),
                     &self.device,
@@ -269,10 +288,8 @@ impl Model {
             x = x + mlp;
         }
         cache.advance(t);
-        let (x, t) = match positions {
-            Positions::All => (x, t),
-            Positions::Last => (x.narrow(1, t - 1, 1), 1),
-        };
+        let rows = positions.rows(t);
+        let (x, t) = (x.narrow(1, t - rows, rows), rows);
         let x = rms_norm(x, &self.norm, c.rms_norm_eps);
         let v = self.lm_head.out_features();
         self.lm_head.apply(x.reshape([b * t, c.hidden_size])).reshape([b, t, v])

@@ -148,6 +148,14 @@ fn fused_cpu_decoder_equals_burns_graph() {
             let last = common::to_vec(model.forward_last(t, &mut model.new_cache()).unwrap());
             let err = rel_error(&last, &all[(t.len() - 1) * v..]);
             assert!(err < 1e-5, "{name}: forward_last, relative error {err}");
+            // The last three (a verification round's draft and the one after), and a tail
+            // longer than the run, which is all of it.
+            let tail = model.forward_tail(t, &mut model.new_cache(), 3).unwrap();
+            assert_eq!(tail.dims(), [3, v]);
+            let err = rel_error(&common::to_vec(tail), &all[(t.len() - 3) * v..]);
+            assert!(err < 1e-5, "{name}: forward_tail, relative error {err}");
+            let whole = common::to_vec(model.forward_tail(t, &mut model.new_cache(), t.len() + 5).unwrap());
+            assert!(rel_error(&whole, &all) < 1e-5, "{name}: a tail past the run");
         }
         // A cache of the other kind is refused, not misread.
         assert!(fused.forward(&t[..1], &mut graph.new_cache()).is_err());

@@ -359,12 +359,18 @@ impl Target {
         next.ok_or_else(|| TargetError::Invalid("nothing to run".into()))
     }
 
-    /// Runs `tokens` and reads back the logits of the last `rows` positions.
+    /// Runs `tokens` and reads back the logits of the last `rows` positions
+    /// (the output head runs on those only).
     fn run(&self, tokens: &[u32], cache: &mut KvCache, rows: usize) -> Result<Vec<Vec<f32>>, TargetError> {
-        let logits: Tensor<2> = self.model.forward(tokens, cache)?;
+        if rows == 0 || rows > tokens.len() {
+            return Err(TargetError::Invalid(format!(
+                "{rows} positions to score among {} run",
+                tokens.len()
+            )));
+        }
+        let logits: Tensor<2> = self.model.forward_tail(tokens, cache, rows)?;
         let vocab = self.model.config().vocab_size;
         let flat = logits
-            .narrow(0, tokens.len() - rows, rows)
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| EngineError::Readback(format!("{e:?}")))?;

@@ -78,16 +78,16 @@ impl Fused {
         })
     }
 
-    /// The logits `[t, vocab]` of `tokens` (checked against the vocabulary
-    /// and context by the caller) at positions `cache.len()..`, or `[1,
-    /// vocab]` of the last one when `last_only`; the host cache grows by `t`.
+    /// The logits `[rows, vocab]` of the last `rows` (`1..=t`) of `tokens`
+    /// (checked against the vocabulary and context by the caller) at
+    /// positions `cache.len()..`; the host cache grows by `t`.
     pub(crate) fn forward(
         &self,
         c: &Config,
         inv_freq: &[f32],
         tokens: &[u32],
         cache: &mut KvCache,
-        last_only: bool,
+        rows: usize,
     ) -> Vec<f32> {
         let (t, h) = (tokens.len(), c.hidden_size);
         let start = cache.len();
@@ -113,7 +113,7 @@ impl Fused {
             add_assign(&mut x, &layer.down.forward(&act, t));
         }
         cache.advance(t);
-        let (x, rows) = if last_only { (&x[(t - 1) * h..], 1) } else { (&x[..], t) };
+        let x = &x[(t - rows) * h..];
         let normed = &mut normed[..rows * h];
         rms_norm(x, &self.norm, c.rms_norm_eps, normed);
         self.head
