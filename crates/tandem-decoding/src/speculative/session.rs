@@ -27,10 +27,12 @@
 //! first. With adaptive lengths and timed rounds it drafts ahead only once
 //! drafted rounds have realized fewer milliseconds per token than plain ones
 //! ([`DraftLength::pipelining_pays`]): a fresh client does not spend shared
-//! cores on drafts before it knows that drafting pays. Greedy and exact sampled rounds, pipelining, the draft length (down
-//! to plain rounds, see [`super::cost`]), prompt-lookup drafts (see
-//! [`super::lookup`]), stop tokens, `max_tokens` and the
-//! resend after a lost session all live here, once, for the native driver
+//! cores on drafts before it knows that drafting pays.
+//!
+//! Greedy and exact sampled rounds, pipelining, the draft length (down to
+//! plain rounds, see [`super::cost`]), prompt-lookup drafts (see
+//! [`super::lookup`]), stop tokens, `max_tokens` and the resend after a lost
+//! session all live here, once, for the native driver
 //! (`tandem_engine::speculate`) and the browser's (`LocalModel.speculate`).
 
 use super::cost::{Choice, DraftLength, PlainReason};
