@@ -40,22 +40,27 @@ fn main() {
             std::hint::black_box(y);
         });
         let mut portable = None;
-        for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
-            tandem_quant::use_kernel(kernel).expect("available");
-            let quant = best(&mut || {
-                std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
-            });
-            let portable_time = *portable.get_or_insert(quant);
-            println!(
-                "{:>5} {:>9}: {:>8.1} µs ({:>5.1} GB/s of weights), {:.2}x the f32 baseline ({:.1} µs), {:.2}x portable",
-                format!("{ty:?}"),
-                format!("{kernel:?}"),
-                quant * 1e6,
-                bytes as f64 / quant / 1e9,
-                f32_time / quant,
-                f32_time * 1e6,
-                portable_time / quant
-            );
+        // Each layout the type has: ggml's rows, and `Q4_K`'s interleaved rows.
+        let interleaved = w.interleaved();
+        for w in std::iter::once(&w).chain(interleaved.as_ref()) {
+            for kernel in Kernel::ALL.into_iter().filter(|k| k.available()) {
+                tandem_quant::use_kernel(kernel).expect("available");
+                let quant = best(&mut || {
+                    std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
+                });
+                let portable_time = *portable.get_or_insert(quant);
+                println!(
+                    "{:>5} {:>11} {:>10}: {:>8.1} µs ({:>5.1} GB/s of weights), {:.2}x the f32 baseline ({:.1} µs), {:.2}x portable",
+                    format!("{ty:?}"),
+                    format!("{:?}", w.layout()),
+                    format!("{kernel:?}"),
+                    quant * 1e6,
+                    bytes as f64 / quant / 1e9,
+                    f32_time / quant,
+                    f32_time * 1e6,
+                    portable_time / quant
+                );
+            }
         }
     }
     // Per-row int8 weights with 7-bit activation codes (the encoder's format),

@@ -140,7 +140,7 @@ impl GroupedMatrix {
         let mut codes = [0u8; 256];
         let mut params = Vec::with_capacity(16);
         for r in 0..rows {
-            for block in matrix.row(r).chunks_exact(ty.block_bytes()) {
+            for block in matrix.row_blocks(r).chunks_exact(ty.block_bytes()) {
                 params.clear();
                 decode(ty, block, &mut codes, &mut params);
                 let n = ty.block_size();

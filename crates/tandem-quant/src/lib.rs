@@ -45,6 +45,7 @@ mod dot;
 mod error;
 mod groups;
 mod int8;
+mod interleaved;
 mod matmul;
 mod matrix;
 #[cfg(feature = "parallel")]
@@ -56,7 +57,7 @@ mod threads;
 pub use error::QuantError;
 pub use groups::{GroupLayout, GroupedMatrix};
 pub use int8::{Int8Matrix, MAX_COLS};
-pub use matrix::QMatrix;
+pub use matrix::{Layout, QMatrix};
 #[cfg(target_arch = "wasm32")]
 pub use simd::RELAXED_SIMD_MODULE;
 pub use simd::{Kernel, RelaxedKernels, kernel, use_kernel, use_relaxed_simd};

@@ -2,7 +2,9 @@
 
 use crate::activation::{QK, block_scale};
 use crate::error::QuantError;
+use crate::interleaved;
 use half::f16;
+use std::borrow::Cow;
 use tandem_gguf::{Bytes, GgmlType};
 
 /// A `[rows, cols]` matrix whose rows are runs of ggml blocks, exactly as a
@@ -19,8 +21,20 @@ pub struct QMatrix {
     rows: usize,
     cols: usize,
     row_bytes: usize,
+    layout: Layout,
     /// Runs of whole rows, in order: one, or one per part of a [`QMatrix::stack`].
     parts: Vec<Part>,
+}
+
+/// How a [`QMatrix`]'s blocks are ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// As ggml stores them: each row's blocks in turn.
+    Rows,
+    /// `Q4_K` only: the blocks of eight consecutive rows under each
+    /// superblock stored together, as the x86 kernels read them fastest
+    /// (`interleaved.rs`); every part's rows are a multiple of eight.
+    Interleaved,
 }
 
 /// A run of whole rows of a [`QMatrix`].
@@ -36,6 +50,7 @@ impl std::fmt::Debug for QMatrix {
             .field("ty", &self.ty)
             .field("rows", &self.rows)
             .field("cols", &self.cols)
+            .field("layout", &self.layout)
             .finish_non_exhaustive()
     }
 }
@@ -102,8 +117,60 @@ impl QMatrix {
             rows,
             cols,
             row_bytes,
+            layout: Layout::Rows,
             parts: vec![Part { rows, data }],
         })
+    }
+
+    /// The same values in the layout this CPU's kernel reads fastest:
+    /// `Q4_K` rows interleaved in eights ([`Layout::Interleaved`]) where an
+    /// x86 SIMD kernel runs and every part's rows are a multiple of eight,
+    /// else `self` as it is. Interleaving copies the blocks (the file's
+    /// bytes are no longer shared).
+    pub fn into_fastest_layout(self) -> QMatrix {
+        if crate::simd::reads_interleaved(crate::simd::kernel()) {
+            self.interleaved().unwrap_or(self)
+        } else {
+            self
+        }
+    }
+
+    /// The same values as [`Layout::Interleaved`]; `None` unless the type
+    /// is `Q4_K`, the layout [`Layout::Rows`] and every part's rows a
+    /// multiple of eight. Products on any kernel accept either layout.
+    pub fn interleaved(&self) -> Option<QMatrix> {
+        if self.ty != GgmlType::Q4_K
+            || self.layout != Layout::Rows
+            || self.parts.iter().any(|p| !p.rows.is_multiple_of(interleaved::ROWS))
+        {
+            return None;
+        }
+        let supers = self.cols / GgmlType::Q4_K.block_size();
+        let parts = self
+            .parts
+            .iter()
+            .map(|p| {
+                let data: Vec<u8> = p
+                    .data
+                    .chunks_exact(interleaved::ROWS * self.row_bytes)
+                    .flat_map(|rows| interleaved::interleave(rows, supers))
+                    .collect();
+                Part {
+                    rows: p.rows,
+                    data: data.into(),
+                }
+            })
+            .collect();
+        Some(Self {
+            layout: Layout::Interleaved,
+            parts,
+            ..self.clone()
+        })
+    }
+
+    /// How the blocks are ordered.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// Quantizes dense `f32` rows to `Q8_0` (ggml's `quantize_row_q8_0`:
@@ -170,10 +237,13 @@ impl QMatrix {
     /// same input (a layer's query, key and value projections) become one
     /// product, which quantizes the input once and splits one pass over
     /// the rows among threads. The parts' blocks are shared, not copied.
-    /// `None` unless all share a type and width.
+    /// `None` unless all share a type, width and layout.
     pub fn stack(parts: &[&QMatrix]) -> Option<QMatrix> {
         let first = parts.first()?;
-        if parts.iter().any(|p| p.ty != first.ty || p.cols != first.cols) {
+        if parts
+            .iter()
+            .any(|p| p.ty != first.ty || p.cols != first.cols || p.layout != first.layout)
+        {
             return None;
         }
         Some(Self {
@@ -181,6 +251,7 @@ impl QMatrix {
             rows: parts.iter().map(|p| p.rows).sum(),
             cols: first.cols,
             row_bytes: first.row_bytes,
+            layout: first.layout,
             parts: parts.iter().flat_map(|p| p.parts.iter().cloned()).collect(),
         })
     }
@@ -205,8 +276,10 @@ impl QMatrix {
         self.parts.iter().map(|p| p.data.len()).sum()
     }
 
-    /// The raw blocks of row `r`.
+    /// The raw blocks of row `r` ([`Layout::Rows`]: what the kernels that
+    /// read a row at a time take).
     pub(crate) fn row(&self, r: usize) -> &[u8] {
+        debug_assert_eq!(self.layout, Layout::Rows);
         let mut local = r;
         for part in &self.parts {
             if local < part.rows {
@@ -231,6 +304,19 @@ impl QMatrix {
         panic!("row {r} of a {}-row matrix", self.rows)
     }
 
+    /// Row `r` as ggml blocks in either layout: borrowed where the rows are
+    /// ggml's, gathered from its groups where they are interleaved.
+    pub(crate) fn row_blocks(&self, r: usize) -> Cow<'_, [u8]> {
+        match self.layout {
+            Layout::Rows => Cow::Borrowed(self.row(r)),
+            Layout::Interleaved => {
+                let first = r - r % interleaved::ROWS;
+                let (groups, _) = self.rows_from(first, interleaved::ROWS);
+                Cow::Owned(interleaved::row_of(groups, r - first))
+            }
+        }
+    }
+
     /// Row `r` widened to `f32` into `out` (`cols` long): how an embedding
     /// table is gathered without a dense copy.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) -> Result<(), QuantError> {
@@ -248,7 +334,7 @@ impl QMatrix {
             });
         }
         let values =
-            tandem_gguf::dequantize(self.ty, self.row(r), self.cols).map_err(|_| QuantError::Unsupported(self.ty))?;
+            tandem_gguf::dequantize(self.ty, &self.row_blocks(r), self.cols).map_err(|_| QuantError::Unsupported(self.ty))?;
         out.copy_from_slice(&values);
         Ok(())
     }

@@ -24,7 +24,7 @@ use crate::activation::{Q8Block, quantize_for};
 use crate::dot::BlockKernel;
 use crate::error::QuantError;
 use crate::int8::{Int7Rows, Int8Matrix};
-use crate::matrix::QMatrix;
+use crate::matrix::{Layout, QMatrix};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 include!("int8_tiles.rs");
@@ -136,6 +136,9 @@ pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f3
 /// not available.
 #[inline(always)]
 fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+    if w.layout() == Layout::Interleaved {
+        return interleaved_on(kernel, w, first, out, acts, m);
+    }
     match kernel {
         // SAFETY (both x86 arms): the guard checked that the CPU reported
         // the kernel's target features (a cached load after the first call).
@@ -154,6 +157,40 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 | Kernel::Relaxed => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
+    }
+}
+
+/// Whether `kernel` has a product for [`Layout::Interleaved`] matrices of
+/// its own (the x86 kernels); the others gather each group's rows back.
+pub(crate) fn reads_interleaved(kernel: Kernel) -> bool {
+    matches!(kernel, Kernel::Avx2 | Kernel::Avx512Vnni | Kernel::AvxVnni) && kernel.available()
+}
+
+/// [`rows_on`] for a [`Layout::Interleaved`] `Q4_K` matrix, whose tasks
+/// start and end on whole groups of eight rows (every part's rows are a
+/// multiple of eight, and so are [`crate::threads`]' tasks).
+fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
+    let rows = crate::interleaved::ROWS;
+    assert!(
+        first.is_multiple_of(rows) && (out.len() / m.max(1)).is_multiple_of(rows),
+        "interleaved rows are taken in whole groups"
+    );
+    match kernel {
+        // SAFETY (the x86 arms): as in `rows_on`.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni if kernel.available() => unsafe { avx_vnni::interleaved_rows(w, first, out, acts, m) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni if kernel.available() => unsafe { avx512_vnni::interleaved_rows(w, first, out, acts, m) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 if kernel.available() => unsafe { avx2::interleaved_rows(w, first, out, acts, m) },
+        _ => {
+            // Each group's eight rows gathered back into ggml's layout.
+            for (g, out) in out.chunks_exact_mut(rows * m).enumerate() {
+                let blocks: Vec<u8> = (0..rows).flat_map(|j| w.row_blocks(first + g * rows + j).into_owned()).collect();
+                let group = QMatrix::new(w.ty(), rows, w.cols(), blocks).expect("the blocks of a valid matrix");
+                group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m);
+            }
+        }
     }
 }
 
@@ -432,6 +469,7 @@ macro_rules! x86_kernel {
         mod $name {
             use crate::activation::{Q8Block, QK};
             use crate::dot::BlockKernel;
+            use crate::interleaved;
             use crate::matrix::QMatrix;
             use std::arch::x86_64::*;
 
@@ -688,6 +726,172 @@ macro_rules! x86_kernel {
                 }
             }
 
+            /// Rows `first..` of a [`crate::Layout::Interleaved`] `Q4_K` matrix
+            /// times the activations into `out` (`m` values per row): each group
+            /// of eight rows against tiles of up to four input rows.
+            ///
+            /// A 32-byte load holds four packed bytes of each of the eight rows
+            /// (lane `j`: row `j`); its low and high nibbles (two runs) are
+            /// multiplied by the run's four activation bytes broadcast to every
+            /// lane, summed in `i16` lanes over a run's eight loads (at most
+            /// 8·2·15·127 = 30480, inside an `i16`), then weighted by the eight
+            /// rows' integer scales into `i32`. The eight rows' scales and
+            /// minimums are decoded together from their scale words, and eight
+            /// outputs finish at once: no horizontal sums.
+            #[target_feature(enable = $features)]
+            pub(in crate::simd) fn interleaved_rows(
+                w: &QMatrix,
+                first: usize,
+                out: &mut [f32],
+                acts: &[Q8Block],
+                m: usize,
+            ) {
+                let per_row = w.cols() / QK;
+                if m == 0 || per_row == 0 {
+                    return;
+                }
+                let group_bytes = per_row / 8 * interleaved::GROUP;
+                let n = out.len() / m;
+                let mut done = 0;
+                while done < n {
+                    let (bytes, rows) = w.rows_from(first + done, n - done);
+                    for (g, groups) in bytes.chunks_exact(group_bytes).enumerate() {
+                        let start = (done + interleaved::ROWS * g) * m;
+                        let Some(out) = out.get_mut(start..start + interleaved::ROWS * m) else {
+                            continue;
+                        };
+                        let mut t0 = 0;
+                        while t0 < m {
+                            let acts = &acts[t0 * per_row..];
+                            match m - t0 {
+                                1 => group_tile::<1>(groups, acts, per_row, out, t0, m),
+                                2 => group_tile::<2>(groups, acts, per_row, out, t0, m),
+                                3 => group_tile::<3>(groups, acts, per_row, out, t0, m),
+                                _ => group_tile::<4>(groups, acts, per_row, out, t0, m),
+                            }
+                            t0 += (m - t0).min(4);
+                        }
+                    }
+                    done += rows;
+                }
+            }
+
+            /// Eight interleaved rows (`groups`: their groups, superblock by
+            /// superblock) times `N` input rows of `acts`, into outputs
+            /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn group_tile<const N: usize>(
+                groups: &[u8],
+                acts: &[Q8Block],
+                per_row: usize,
+                out: &mut [f32],
+                t0: usize,
+                m: usize,
+            ) {
+                let low = _mm256_set1_epi8(0x0F);
+                let (low6, low4, low2) = (
+                    _mm256_set1_epi32(0x3F3F_3F3F),
+                    _mm256_set1_epi32(0x0F0F_0F0F),
+                    _mm256_set1_epi32(0x0303_0303),
+                );
+                let byte = _mm256_set1_epi32(0xFF);
+                let mut acc = [_mm256_setzero_ps(); N];
+                for (b, group) in groups.chunks_exact(interleaved::GROUP).enumerate() {
+                    let Some(group) = group.first_chunk::<{ interleaved::GROUP }>() else {
+                        continue;
+                    };
+                    let rows = superblock_acts::<N>(acts, per_row, b);
+                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
+                    // 1152-byte group, at offsets the layout fixes.
+                    let load16 = |at: usize| unsafe { _mm_loadu_si128(group[at..at + 16].as_ptr().cast()) };
+                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
+                    let d = _mm256_cvtph_ps(load16(0));
+                    let dmin = _mm256_cvtph_ps(load16(16));
+                    // ggml's 6-bit scales and minimums of the eight rows, in the
+                    // bytes of each row's lane: sub-blocks 0–3 and 4–7.
+                    let (a, m6, c) = (
+                        load32(interleaved::SCALES),
+                        load32(interleaved::SCALES + 32),
+                        load32(interleaved::SCALES + 64),
+                    );
+                    let scales = [
+                        _mm256_and_si256(a, low6),
+                        _mm256_or_si256(
+                            _mm256_and_si256(c, low4),
+                            _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(a), low2)),
+                        ),
+                    ];
+                    let mins = [
+                        _mm256_and_si256(m6, low6),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi32::<4>(c), low4),
+                            _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(m6), low2)),
+                        ),
+                    ];
+                    // Sub-block `s`'s byte of each lane of `words`, as a 32-bit lane.
+                    let pick = |words: &[__m256i; 2], s: usize| {
+                        _mm256_and_si256(
+                            _mm256_srl_epi32(words[s / 4], _mm_cvtsi32_si128(8 * (s % 4) as i32)),
+                            byte,
+                        )
+                    };
+                    let mut isum = [_mm256_setzero_si256(); N];
+                    for c in 0..4 {
+                        let mut lo = [_mm256_setzero_si256(); N];
+                        let mut hi = [_mm256_setzero_si256(); N];
+                        for q in 0..8 {
+                            let bits = load32(interleaved::QS + 32 * (8 * c + q));
+                            let wl = _mm256_and_si256(bits, low);
+                            let wh = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
+                            for t in 0..N {
+                                let quad = |run: &[i8; QK]| {
+                                    _mm256_set1_epi32(i32::from_le_bytes([
+                                        run[4 * q] as u8,
+                                        run[4 * q + 1] as u8,
+                                        run[4 * q + 2] as u8,
+                                        run[4 * q + 3] as u8,
+                                    ]))
+                                };
+                                lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, quad(&rows[t][2 * c].q)));
+                                hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, quad(&rows[t][2 * c + 1].q)));
+                            }
+                        }
+                        // Each row's scale in both `i16` halves of its lane.
+                        let pair = |s: __m256i| _mm256_or_si256(s, _mm256_slli_epi32::<16>(s));
+                        let (s_lo, s_hi) = (pair(pick(&scales, 2 * c)), pair(pick(&scales, 2 * c + 1)));
+                        for t in 0..N {
+                            isum[t] = scaled(isum[t], lo[t], s_lo);
+                            isum[t] = scaled(isum[t], hi[t], s_hi);
+                        }
+                    }
+                    for t in 0..N {
+                        // The minimums' term: Σ min·(d·Σq) over the eight runs.
+                        let mut msum = _mm256_setzero_ps();
+                        for s in 0..8 {
+                            msum = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(pick(&mins, s)),
+                                _mm256_set1_ps(rows[t][s].s),
+                                msum,
+                            );
+                        }
+                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
+                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                        acc[t] = _mm256_fnmadd_ps(dmin, msum, acc[t]);
+                    }
+                }
+                for t in 0..N {
+                    let mut lanes = [0f32; 8];
+                    // SAFETY: `lanes` is 8 floats, the width of an unaligned 256-bit store.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[t]) };
+                    for (j, &v) in lanes.iter().enumerate() {
+                        if let Some(o) = out.get_mut(j * m + t0 + t) {
+                            *o = v;
+                        }
+                    }
+                }
+            }
+
             /// Input rows per tile: four accumulators, and room in the sixteen
             /// vector registers for the unpacked block and the products. `Q5_K`
             /// takes eight (its integer sums need one register per row, the float
@@ -931,7 +1135,7 @@ mod wasm {
 mod tests {
     use crate::activation::quantize_for;
     use crate::dot::{self, BlockKernel};
-    use crate::matrix::QMatrix;
+    use crate::matrix::{Layout, QMatrix};
     use tandem_gguf::GgmlType;
 
     /// Random blocks with finite scales, and random activations.
@@ -1000,6 +1204,37 @@ mod tests {
                         (a - b).abs() <= tol,
                         "{kernel:?}: {ty:?} rows {rows} blocks {blocks} m {m} out {i}: {a} vs {b}"
                     );
+                }
+            }
+        }
+    }
+
+    /// Interleaved `Q4_K` rows give every kernel's product of the same
+    /// rows in ggml's layout: groups of eight rows, tiles of one to four
+    /// input rows and their tails, and a task starting at a later group.
+    #[test]
+    fn interleaved_rows_agree_with_the_portable_kernel() {
+        type Q4 = dot::KQuant<dot::Q4K>;
+        let mut seed = 0x51_7CC1_B727_220A;
+        for &(rows, blocks, m) in &[(8, 1, 1), (16, 2, 1), (8, 3, 2), (24, 1, 3), (16, 2, 5), (8, 6, 9), (32, 1, 16)] {
+            let (w, acts) = case(GgmlType::Q4_K, rows, blocks, m, &mut seed);
+            let packed = w.interleaved().expect("Q4_K rows in eights");
+            assert_eq!(packed.layout(), Layout::Interleaved);
+            let mut portable = vec![0f32; rows * m];
+            w.rows_portable::<Q4>(0, &mut portable, &acts, m);
+            for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
+                for first in [0, 8].into_iter().filter(|&f| f < rows) {
+                    let mut out = vec![0f32; (rows - first) * m];
+                    super::rows_on::<Q4>(kernel, &packed, first, &mut out, &acts, m);
+                    for (i, (&a, &b)) in out.iter().zip(&portable[first * m..]).enumerate() {
+                        // The minimums' term is summed in another order, and
+                        // random scales make it cancel most of the total.
+                        let tol = 1e-4 * (a.abs() + b.abs()) + 1e-30;
+                        assert!(
+                            (a - b).abs() <= tol,
+                            "{kernel:?}: rows {rows} blocks {blocks} m {m} from {first}, out {i}: {a} vs {b}"
+                        );
+                    }
                 }
             }
         }

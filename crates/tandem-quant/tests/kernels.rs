@@ -7,7 +7,7 @@
 
 use half::f16;
 use tandem_gguf::GgmlType;
-use tandem_quant::{QMatrix, QuantError};
+use tandem_quant::{Layout, QMatrix, QuantError};
 
 /// xorshift64*: reproducible random bytes without a dependency.
 struct Rng(u64);
@@ -94,6 +94,44 @@ fn every_type_matches_dequantized_reference() {
                 );
             }
         }
+    }
+}
+
+/// `Q4_K` rows interleaved in eights ([`Layout::Interleaved`], the x86
+/// kernels' layout) hold the same values and give the same products, on
+/// every kernel this build runs: gathered rows, the reference product
+/// (shapes that split among threads, one to sixteen input rows), and a
+/// stack of interleaved parts. Shapes without whole groups stay as they are.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn interleaved_q4_k_matches_the_reference() {
+    let mut rng = Rng(0x0DDB_A11C_0FFE_E123);
+    assert!(random_matrix(&mut rng, GgmlType::Q4_K, 12, 256).interleaved().is_none());
+    assert!(random_matrix(&mut rng, GgmlType::Q6_K, 8, 256).interleaved().is_none());
+    for &(rows, blocks, m) in &[(8, 1, 1), (24, 3, 4), (96, 2, 7), (40, 6, 16)] {
+        let cols = blocks * 256;
+        let w = random_matrix(&mut rng, GgmlType::Q4_K, rows, cols);
+        let packed = w.interleaved().expect("whole groups of eight rows");
+        assert_eq!((packed.layout(), packed.bytes()), (Layout::Interleaved, w.bytes()));
+        assert!(packed.interleaved().is_none(), "interleaving is done once");
+        let dense = w.dequantize();
+        assert_eq!(packed.dequantize(), dense);
+        let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
+        let y = packed.matmul(&x, m).unwrap();
+        let (exact, mag) = reference(&dense, &quantized_acts(&x, GgmlType::Q4_K), rows, cols, m);
+        for (i, ((&got, &want), &mag)) in y.iter().zip(&exact).zip(&mag).enumerate() {
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-3 * mag + 1e-6,
+                "[{rows}x{cols}] m={m} out {i}: {got} vs {want} (|w||x| {mag})"
+            );
+        }
+        let stacked = QMatrix::stack(&[&packed, &packed]).unwrap();
+        let twice = stacked.matmul(&x, m).unwrap();
+        for (i, pair) in twice.chunks_exact(2 * rows).enumerate() {
+            assert_eq!(pair[..rows], pair[rows..], "input row {i}");
+            assert_eq!(pair[..rows], y[i * rows..(i + 1) * rows], "input row {i}");
+        }
+        assert!(QMatrix::stack(&[&packed, &w]).is_none(), "layouts do not mix");
     }
 }
 
