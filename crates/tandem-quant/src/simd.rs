@@ -464,7 +464,9 @@ include!("tiled_rows.rs");
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
     ($(#[$doc:meta])* mod $name:ident, features = $features:literal, avx2_kquants = $avx2_kquants:literal,
-     pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr) => {
+     pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr,
+     run_sum = |$racc:ident, $rw:ident, $rq:ident| $run_sum:expr,
+     run_scaled = |$sacc:ident, $srun:ident, $sscale:ident| $run_scaled:expr) => {
         $(#[$doc])*
         mod $name {
             use crate::activation::{Q8Block, QK};
@@ -853,16 +855,14 @@ macro_rules! x86_kernel {
                                         run[4 * q + 3] as u8,
                                     ]))
                                 };
-                                lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, quad(&rows[t][2 * c].q)));
-                                hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, quad(&rows[t][2 * c + 1].q)));
+                                lo[t] = run_sum(lo[t], wl, quad(&rows[t][2 * c].q));
+                                hi[t] = run_sum(hi[t], wh, quad(&rows[t][2 * c + 1].q));
                             }
                         }
-                        // Each row's scale in both `i16` halves of its lane.
-                        let pair = |s: __m256i| _mm256_or_si256(s, _mm256_slli_epi32::<16>(s));
-                        let (s_lo, s_hi) = (pair(pick(&scales, 2 * c)), pair(pick(&scales, 2 * c + 1)));
+                        let (s_lo, s_hi) = (pick(&scales, 2 * c), pick(&scales, 2 * c + 1));
                         for t in 0..N {
-                            isum[t] = scaled(isum[t], lo[t], s_lo);
-                            isum[t] = scaled(isum[t], hi[t], s_hi);
+                            isum[t] = run_scaled(isum[t], lo[t], s_lo);
+                            isum[t] = run_scaled(isum[t], hi[t], s_hi);
                         }
                     }
                     for t in 0..N {
@@ -890,6 +890,23 @@ macro_rules! x86_kernel {
                         }
                     }
                 }
+            }
+
+            /// A run's running sums (lane `j`: row `j`) plus its unsigned
+            /// weights `w` times four activation bytes `q` in every lane:
+            /// in `i16` pairs (`maddubs`) or straight into `i32` (`vpdpbusd`).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn run_sum($racc: __m256i, $rw: __m256i, $rq: __m256i) -> __m256i {
+                $run_sum
+            }
+
+            /// `acc` plus a run's sums ([`run_sum`]) times each row's integer
+            /// scale (`scale`: one per 32-bit lane).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn run_scaled($sacc: __m256i, $srun: __m256i, $sscale: __m256i) -> __m256i {
+                $run_scaled
             }
 
             /// Input rows per tile: four accumulators, and room in the sixteen
@@ -1063,7 +1080,10 @@ x86_kernel! {
     features = "avx2,fma,f16c",
     avx2_kquants = false,
     pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
-    scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
+    scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s)),
+    run_sum = |acc, w, q| _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, q)),
+    // Each row's scale in both `i16` halves of its lane.
+    run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_madd_epi16(run, _mm256_or_si256(s, _mm256_slli_epi32::<16>(s))))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1074,7 +1094,9 @@ x86_kernel! {
     features = "avx2,fma,f16c,avxvnni",
     avx2_kquants = false,
     pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
-    scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s)
+    scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s),
+    run_sum = |acc, w, q| _mm256_dpbusd_avx_epi32(acc, w, q),
+    run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1087,7 +1109,9 @@ x86_kernel! {
     features = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
     avx2_kquants = true,
     pairs = |a, b| _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b),
-    scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s)
+    scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s),
+    run_sum = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
+    run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
 /// [`quantize_for`] compiled for AVX2 and FMA.
