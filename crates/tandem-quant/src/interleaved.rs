@@ -43,27 +43,30 @@ pub(crate) const SCALES: usize = 32;
 pub(crate) const QS: usize = 128;
 
 /// `ROWS` rows of ggml `Q4_K` blocks (`supers` blocks each, one row after
-/// another) as groups, superblock by superblock.
-pub(crate) fn interleave(rows: &[u8], supers: usize) -> Vec<u8> {
-    debug_assert_eq!(rows.len(), ROWS * supers * BLOCK);
-    let mut out = vec![0u8; rows.len()];
+/// another) as groups, superblock by superblock, into `out` (as long).
+pub(crate) fn interleave(rows: &[u8], supers: usize, out: &mut [u8]) {
+    debug_assert_eq!((rows.len(), out.len()), (ROWS * supers * BLOCK, ROWS * supers * BLOCK));
     for (b, group) in out.chunks_exact_mut(GROUP).enumerate() {
+        let Some(group) = group.first_chunk_mut::<GROUP>() else {
+            continue;
+        };
         for j in 0..ROWS {
             let start = (j * supers + b) * BLOCK;
-            let block = &rows[start..start + BLOCK];
+            let Some(block) = rows.get(start..start + BLOCK).and_then(|b| b.first_chunk::<BLOCK>()) else {
+                continue;
+            };
             group[2 * j..2 * j + 2].copy_from_slice(&block[0..2]);
             group[16 + 2 * j..16 + 2 * j + 2].copy_from_slice(&block[2..4]);
             for w in 0..3 {
                 let at = SCALES + 32 * w + 4 * j;
                 group[at..at + 4].copy_from_slice(&block[4 + 4 * w..8 + 4 * w]);
             }
-            for (i, quad) in block[16..].chunks_exact(4).enumerate() {
+            for i in 0..32 {
                 let at = QS + 32 * i + 4 * j;
-                group[at..at + 4].copy_from_slice(quad);
+                group[at..at + 4].copy_from_slice(&block[16 + 4 * i..20 + 4 * i]);
             }
         }
     }
-    out
 }
 
 /// Row `j`'s ggml block out of `group`, as it was before [`interleave`].
@@ -96,8 +99,8 @@ mod tests {
     fn every_row_comes_back_byte_for_byte() {
         let supers = 3;
         let rows: Vec<u8> = (0..ROWS * supers * BLOCK).map(|i| (i * 7 + i / 251) as u8).collect();
-        let groups = interleave(&rows, supers);
-        assert_eq!(groups.len(), rows.len());
+        let mut groups = vec![0u8; rows.len()];
+        interleave(&rows, supers, &mut groups);
         for j in 0..ROWS {
             assert_eq!(row_of(&groups, j), rows[j * supers * BLOCK..(j + 1) * supers * BLOCK]);
         }

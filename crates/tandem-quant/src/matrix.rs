@@ -150,11 +150,11 @@ impl QMatrix {
             .parts
             .iter()
             .map(|p| {
-                let data: Vec<u8> = p
-                    .data
-                    .chunks_exact(interleaved::ROWS * self.row_bytes)
-                    .flat_map(|rows| interleaved::interleave(rows, supers))
-                    .collect();
+                let mut data = vec![0u8; p.data.len()];
+                let group_rows = interleaved::ROWS * self.row_bytes;
+                for (rows, out) in p.data.chunks_exact(group_rows).zip(data.chunks_exact_mut(group_rows)) {
+                    interleaved::interleave(rows, supers, out);
+                }
                 Part {
                     rows: p.rows,
                     data: data.into(),
