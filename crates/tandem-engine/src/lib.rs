@@ -171,7 +171,9 @@ impl Engine {
         device: &Device,
         format: WeightFormat,
     ) -> Result<Self, EngineError> {
-        let gguf = Gguf::parse(bytes)?;
+        let mut gguf = Gguf::parse(bytes)?;
+        // Owned bytes: the CPU kernels' layout is made in place, not copied.
+        tandem_models::lay_out_in_place(&mut gguf, device, format);
         let model = Model::from_gguf_as(&gguf, device, format)?;
         let tokenizer = TextTokenizer::from_gguf(&gguf)?;
         let template = match gguf.metadata.get("tokenizer.chat_template").and_then(|v| v.as_str()) {

@@ -67,6 +67,9 @@ pub enum GgufError {
         /// What is wrong.
         reason: String,
     },
+    /// A tensor whose bytes a loader rewrote in place (`Gguf::rewrite_tensors`).
+    #[error("tensor `{0}` was rewritten in place into another layout; read it through its loader")]
+    Rewritten(String),
     /// A tensor type that can be read but not dequantized (yet).
     #[error("dequantizing {0:?} is not supported")]
     UnsupportedType(crate::GgmlType),

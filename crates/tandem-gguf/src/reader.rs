@@ -50,6 +50,9 @@ pub struct Gguf {
     /// Data alignment in bytes.
     pub alignment: u64,
     bytes: Bytes,
+    /// Indices into `tensors` of those [`Gguf::rewrite_tensors`] rewrote:
+    /// their bytes are no longer in ggml's layout.
+    rewritten: Vec<usize>,
 }
 
 impl std::fmt::Debug for Gguf {
@@ -171,7 +174,43 @@ impl Gguf {
             tensors,
             alignment,
             bytes,
+            rewritten: Vec::new(),
         })
+    }
+
+    /// Lets `rewrite` change tensors' bytes in place, without a copy of the
+    /// file, where this `Gguf` holds the only reference to its bytes (as
+    /// after parsing an owned buffer, before any tensor view is taken):
+    /// how a loader moves weights into the layout its kernels read, keeping
+    /// one copy of each in memory. `rewrite` is called with every tensor and
+    /// returns whether it rewrote it; those tensors are then marked
+    /// ([`Gguf::is_rewritten`]) and [`Gguf::tensor_f32`] refuses them.
+    /// Returns the number rewritten, or `None` (nothing called) where the
+    /// bytes are shared.
+    pub fn rewrite_tensors(&mut self, mut rewrite: impl FnMut(&TensorInfo, &mut [u8]) -> bool) -> Option<usize> {
+        let bytes = std::mem::take(&mut self.bytes);
+        let mut owned = match bytes.try_into_mut() {
+            Ok(owned) => owned,
+            Err(shared) => {
+                self.bytes = shared;
+                return None;
+            }
+        };
+        let before = self.rewritten.len();
+        for (i, info) in self.tensors.iter().enumerate() {
+            if rewrite(info, &mut owned[info.offset..info.offset + info.n_bytes]) && !self.rewritten.contains(&i) {
+                self.rewritten.push(i);
+            }
+        }
+        self.bytes = owned.freeze();
+        Some(self.rewritten.len() - before)
+    }
+
+    /// Whether [`Gguf::rewrite_tensors`] rewrote `info`'s bytes.
+    pub fn is_rewritten(&self, info: &TensorInfo) -> bool {
+        self.rewritten
+            .iter()
+            .any(|&i| self.tensors.get(i).is_some_and(|t| t.name == info.name))
     }
 
     /// The tensor called `name`.
@@ -190,8 +229,12 @@ impl Gguf {
         self.bytes.slice(info.offset..info.offset + info.n_bytes)
     }
 
-    /// Dequantizes a tensor to `f32`, in ggml element order.
+    /// Dequantizes a tensor to `f32`, in ggml element order; refused for a
+    /// tensor [`Gguf::rewrite_tensors`] rewrote, which only its rewriter reads.
     pub fn tensor_f32(&self, info: &TensorInfo) -> Result<Vec<f32>, GgufError> {
+        if self.is_rewritten(info) {
+            return Err(GgufError::Rewritten(info.name.clone()));
+        }
         crate::dequantize(info.ty, self.tensor_bytes(info), info.elements())
     }
 

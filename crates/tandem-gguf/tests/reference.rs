@@ -192,3 +192,35 @@ fn tensor_data_is_a_view_of_the_file_not_a_copy() {
         assert_eq!(&data[..], gguf.tensor_bytes(t));
     }
 }
+
+/// A loader may rewrite tensors in place, without copying the file, only
+/// where the parsed file owns its bytes; rewritten tensors are marked and
+/// no longer dequantized as ggml's, and the others read as before.
+#[test]
+fn tensors_are_rewritten_in_place_only_in_an_owned_buffer() {
+    let mut shared = Gguf::parse(FILE).unwrap();
+    let view = shared.tensor_data(&shared.tensors[0]);
+    assert_eq!(shared.rewrite_tensors(|_, _| unreachable!("shared bytes are never handed out")), None);
+    drop(view);
+
+    let mut owned = Gguf::parse(FILE.to_vec()).unwrap();
+    let first = owned.tensors[0].clone();
+    let second = owned.tensors[1].clone();
+    let at = owned.tensor_bytes(&first).as_ptr();
+    let untouched = owned.tensor_f32(&second).unwrap();
+    let rewritten = owned.rewrite_tensors(|info, bytes| {
+        if info.name != first.name {
+            return false;
+        }
+        bytes.reverse();
+        true
+    });
+    assert_eq!(rewritten, Some(1));
+    assert_eq!(owned.tensor_bytes(&first).as_ptr(), at, "the file's own buffer, not a copy");
+    let mut reversed = FILE[first.offset..first.offset + first.n_bytes].to_vec();
+    reversed.reverse();
+    assert_eq!(owned.tensor_bytes(&first), &reversed[..]);
+    assert!(owned.is_rewritten(&first) && !owned.is_rewritten(&second));
+    assert!(matches!(owned.tensor_f32(&first), Err(GgufError::Rewritten(name)) if name == first.name));
+    assert_eq!(owned.tensor_f32(&second).unwrap(), untouched);
+}

@@ -102,4 +102,4 @@ pub use linear::WeightFormat;
 pub use model::Model;
 pub use routing::{ROUTING_HEAD_FORMAT, ROUTING_HEADS, RoutingHead, RoutingHeadInfo, routing_head_for};
 pub use tokenizer::{PieceTokenizer, TextTokenizer};
-pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource};
+pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource, lay_out_in_place};

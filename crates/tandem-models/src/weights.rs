@@ -115,6 +115,14 @@ impl WeightSource for GgufWeights<'_> {
         let Some((gname, info, shape)) = self.find(name) else {
             return Ok(None);
         };
+        if self.gguf.is_rewritten(info) {
+            // Moved in place into the kernels' layout (`lay_out_in_place`):
+            // the same values, read back through that layout.
+            let Some(q) = self.get_quantized(name)? else {
+                return Ok(None);
+            };
+            return Ok(Some(Weight { shape, data: q.dequantize() }));
+        }
         let mut data = self.gguf.tensor_f32(info)?;
         if let Some(heads) = self.permuted_heads(&gname) {
             data = unpermute_rows(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads).map_err(|reason| {
@@ -135,6 +143,15 @@ impl WeightSource for GgufWeights<'_> {
             return Ok(None);
         }
         let (rows, cols) = (shape[0], shape[1]);
+        let weight_error = |e: tandem_quant::QuantError| ModelError::Weight {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        };
+        if self.gguf.is_rewritten(info) {
+            return QMatrix::new_interleaved(info.ty, rows, cols, self.gguf.tensor_data(info))
+                .map(Some)
+                .map_err(weight_error);
+        }
         // A view of the file's bytes; only Llama's permuted q/k rows are copied.
         let mut bytes = self.gguf.tensor_data(info);
         if let Some(heads) = self.permuted_heads(&gname) {
@@ -146,12 +163,36 @@ impl WeightSource for GgufWeights<'_> {
                 })?
                 .into();
         }
-        let matrix = QMatrix::new(info.ty, rows, cols, bytes).map_err(|e| ModelError::Weight {
-            name: name.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let matrix = QMatrix::new(info.ty, rows, cols, bytes).map_err(weight_error)?;
         Ok(Some(matrix))
     }
+}
+
+/// Moves the quantized matrices of `gguf` into the layout this CPU's
+/// kernels read fastest ([`tandem_quant::Layout::Interleaved`]), in place,
+/// where a model loaded from it with `format` on `device` keeps them
+/// quantized on the CPU and `gguf` owns its bytes ([`Gguf::rewrite_tensors`]).
+/// Loading then copies none of them, where [`Model::from_gguf_as`](crate::Model::from_gguf_as)
+/// would otherwise make that layout in a second copy of each (peak memory
+/// of the file twice over, and a page fault per new page). Llama's q/k
+/// projections, whose rows loading permutes, are left to that copy.
+/// Returns how many matrices moved.
+pub fn lay_out_in_place(gguf: &mut Gguf, device: &burn::tensor::Device, format: crate::WeightFormat) -> usize {
+    if format.on(device) == crate::WeightFormat::F32 || *device != burn::tensor::Device::flex() {
+        return 0;
+    }
+    let Ok(config) = crate::Config::from_gguf(gguf) else {
+        return 0;
+    };
+    let permuted = |name: &str| {
+        config.arch == Architecture::Llama && (name.ends_with("attn_q.weight") || name.ends_with("attn_k.weight"))
+    };
+    let moved = gguf.rewrite_tensors(|info, bytes| {
+        let [cols, rows] = info.dims[..] else { return false };
+        !permuted(&info.name)
+            && QMatrix::interleave_in_place(info.ty, rows as usize, cols as usize, bytes).unwrap_or(false)
+    });
+    moved.unwrap_or(0)
 }
 
 /// Inverse of llama.cpp's `permute`: within each head, rows stored as

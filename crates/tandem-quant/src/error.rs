@@ -42,6 +42,15 @@ pub enum QuantError {
         /// Values given.
         got: usize,
     },
+    /// A type or row count without [`Layout::Interleaved`](crate::Layout::Interleaved)
+    /// (`Q4_K` and `Q6_K`, in whole groups of eight rows).
+    #[error("{ty:?} with {rows} rows has no interleaved layout (Q4_K and Q6_K, rows a multiple of 8)")]
+    NotInterleavable {
+        /// The element type.
+        ty: GgmlType,
+        /// Rows of the matrix.
+        rows: usize,
+    },
     /// A block whose `f16` scale is infinite or NaN (a corrupt file).
     #[error("{ty:?} block {block} has an infinite or NaN scale")]
     NonFiniteScale {

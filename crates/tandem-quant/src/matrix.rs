@@ -31,7 +31,7 @@ pub struct QMatrix {
 pub enum Layout {
     /// As ggml stores them: each row's blocks in turn.
     Rows,
-    /// `Q4_K` only: the blocks of eight consecutive rows under each
+    /// `Q4_K` and `Q6_K`: the blocks of eight consecutive rows under each
     /// superblock stored together, as the x86 kernels read them fastest
     /// (`interleaved.rs`); every part's rows are a multiple of eight.
     Interleaved,
@@ -85,6 +85,66 @@ impl QMatrix {
     /// infinite or NaN.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, data: impl Into<Bytes>) -> Result<Self, QuantError> {
         let data: Bytes = data.into();
+        let row_bytes = Self::check(ty, rows, cols, &data, Layout::Rows)?;
+        Ok(Self {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            layout: Layout::Rows,
+            parts: vec![Part { rows, data }],
+        })
+    }
+
+    /// [`QMatrix::new`] for blocks already in [`Layout::Interleaved`] (as
+    /// [`QMatrix::interleave_in_place`] left them). Refuses a type or row
+    /// count that layout does not have, as well as what `new` refuses.
+    pub fn new_interleaved(ty: GgmlType, rows: usize, cols: usize, data: impl Into<Bytes>) -> Result<Self, QuantError> {
+        let data: Bytes = data.into();
+        let row_bytes = Self::check(ty, rows, cols, &data, Layout::Interleaved)?;
+        Ok(Self {
+            ty,
+            rows,
+            cols,
+            row_bytes,
+            layout: Layout::Interleaved,
+            parts: vec![Part { rows, data }],
+        })
+    }
+
+    /// Rewrites `data`, `rows` rows of `cols` values of type `ty` in ggml's
+    /// layout, into [`Layout::Interleaved`] in place, where this CPU's
+    /// kernel reads that layout fastest and the type and row count have it
+    /// (as [`QMatrix::into_fastest_layout`] decides): how a loader that
+    /// owns a file's buffer avoids a second copy of its weights. Returns
+    /// whether it did; refuses what [`QMatrix::new`] refuses, leaving
+    /// `data` as it was.
+    pub fn interleave_in_place(ty: GgmlType, rows: usize, cols: usize, data: &mut [u8]) -> Result<bool, QuantError> {
+        let row_bytes = Self::check(ty, rows, cols, data, Layout::Rows)?;
+        if !crate::simd::kernel().reads_interleaved() || Self::interleavable(ty, rows).is_err() {
+            return Ok(false);
+        }
+        let supers = cols / ty.block_size();
+        let mut stripe = vec![0u8; interleaved::ROWS * row_bytes];
+        for rows in data.chunks_exact_mut(interleaved::ROWS * row_bytes) {
+            stripe.copy_from_slice(rows);
+            interleaved::interleave(ty, &stripe, supers, rows);
+        }
+        Ok(true)
+    }
+
+    /// Whether `rows` rows of `ty` have [`Layout::Interleaved`].
+    fn interleavable(ty: GgmlType, rows: usize) -> Result<(), QuantError> {
+        if interleaved::TYPES.contains(&ty) && rows.is_multiple_of(interleaved::ROWS) {
+            Ok(())
+        } else {
+            Err(QuantError::NotInterleavable { ty, rows })
+        }
+    }
+
+    /// Checks `data` as `rows` rows of `cols` values of `ty` in `layout`
+    /// and returns the bytes per row.
+    fn check(ty: GgmlType, rows: usize, cols: usize, data: &[u8], layout: Layout) -> Result<usize, QuantError> {
         if !Self::SUPPORTED.contains(&ty) {
             return Err(QuantError::Unsupported(ty));
         }
@@ -105,30 +165,34 @@ impl QMatrix {
         }
         // The kernels widen scales with a bit trick that has no infinities
         // or NaNs (`dot::widen_f16`); such a block holds no usable values anyway.
-        let fields = Self::f16_fields(ty);
-        if let Some(block) = data
-            .chunks_exact(ty.block_bytes())
-            .position(|b| fields.iter().any(|&i| b[i + 1] & 0x7C == 0x7C))
-        {
-            return Err(QuantError::NonFiniteScale { ty, block });
+        let finite = |h: &[u8]| h[1] & 0x7C != 0x7C;
+        let bad = match layout {
+            Layout::Rows => {
+                let fields = Self::f16_fields(ty);
+                data.chunks_exact(ty.block_bytes())
+                    .position(|b| fields.iter().any(|&i| !finite(&b[i..i + 2])))
+            }
+            Layout::Interleaved => {
+                Self::interleavable(ty, rows)?;
+                let scales = interleaved::f16_scales(ty);
+                data.chunks_exact(interleaved::ROWS * ty.block_bytes())
+                    .position(|g| g[scales.clone()].chunks_exact(2).any(|h| !finite(h)))
+                    .map(|g| g * interleaved::ROWS)
+            }
+        };
+        match bad {
+            Some(block) => Err(QuantError::NonFiniteScale { ty, block }),
+            None => Ok(row_bytes),
         }
-        Ok(Self {
-            ty,
-            rows,
-            cols,
-            row_bytes,
-            layout: Layout::Rows,
-            parts: vec![Part { rows, data }],
-        })
     }
 
     /// The same values in the layout this CPU's kernel reads fastest:
-    /// `Q4_K` rows interleaved in eights ([`Layout::Interleaved`]) where an
+    /// `Q4_K` and `Q6_K` rows interleaved in eights ([`Layout::Interleaved`]) where an
     /// x86 SIMD kernel runs and every part's rows are a multiple of eight,
     /// else `self` as it is. Interleaving copies the blocks (the file's
     /// bytes are no longer shared).
     pub fn into_fastest_layout(self) -> QMatrix {
-        if crate::simd::reads_interleaved(crate::simd::kernel()) {
+        if crate::simd::kernel().reads_interleaved() {
             self.interleaved().unwrap_or(self)
         } else {
             self
@@ -136,16 +200,13 @@ impl QMatrix {
     }
 
     /// The same values as [`Layout::Interleaved`]; `None` unless the type
-    /// is `Q4_K`, the layout [`Layout::Rows`] and every part's rows a
+    /// is `Q4_K` or `Q6_K`, the layout [`Layout::Rows`] and every part's rows a
     /// multiple of eight. Products on any kernel accept either layout.
     pub fn interleaved(&self) -> Option<QMatrix> {
-        if self.ty != GgmlType::Q4_K
-            || self.layout != Layout::Rows
-            || self.parts.iter().any(|p| !p.rows.is_multiple_of(interleaved::ROWS))
-        {
+        if self.layout != Layout::Rows || self.parts.iter().any(|p| Self::interleavable(self.ty, p.rows).is_err()) {
             return None;
         }
-        let supers = self.cols / GgmlType::Q4_K.block_size();
+        let supers = self.cols / self.ty.block_size();
         let parts = self
             .parts
             .iter()
@@ -153,7 +214,7 @@ impl QMatrix {
                 let mut data = vec![0u8; p.data.len()];
                 let group_rows = interleaved::ROWS * self.row_bytes;
                 for (rows, out) in p.data.chunks_exact(group_rows).zip(data.chunks_exact_mut(group_rows)) {
-                    interleaved::interleave(rows, supers, out);
+                    interleaved::interleave(self.ty, rows, supers, out);
                 }
                 Part {
                     rows: p.rows,
@@ -312,7 +373,7 @@ impl QMatrix {
             Layout::Interleaved => {
                 let first = r - r % interleaved::ROWS;
                 let (groups, _) = self.rows_from(first, interleaved::ROWS);
-                Cow::Owned(interleaved::row_of(groups, r - first))
+                Cow::Owned(interleaved::row_of(self.ty, groups, r - first))
             }
         }
     }

@@ -93,6 +93,15 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Whether the kernel has a product of its own for
+    /// [`Layout::Interleaved`] matrices (the x86 kernels), which it reads
+    /// faster than ggml's rows; the others gather each group's rows back.
+    pub fn reads_interleaved(self) -> bool {
+        matches!(self, Kernel::Avx2 | Kernel::Avx512Vnni | Kernel::AvxVnni) && self.available()
+    }
+}
+
 /// The kernel in use, as an index into [`Kernel::ALL`]; `UNSET` until the
 /// first product or [`use_kernel`].
 static CHOSEN: AtomicU8 = AtomicU8::new(UNSET);
@@ -160,13 +169,7 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
     }
 }
 
-/// Whether `kernel` has a product for [`Layout::Interleaved`] matrices of
-/// its own (the x86 kernels); the others gather each group's rows back.
-pub(crate) fn reads_interleaved(kernel: Kernel) -> bool {
-    matches!(kernel, Kernel::Avx2 | Kernel::Avx512Vnni | Kernel::AvxVnni) && kernel.available()
-}
-
-/// [`rows_on`] for a [`Layout::Interleaved`] `Q4_K` matrix, whose tasks
+/// [`rows_on`] for a [`Layout::Interleaved`] matrix (`Q4_K` or `Q6_K`), whose tasks
 /// start and end on whole groups of eight rows (every part's rows are a
 /// multiple of eight, and so are [`crate::threads`]' tasks).
 fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
@@ -188,7 +191,11 @@ fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], ac
             for (g, out) in out.chunks_exact_mut(rows * m).enumerate() {
                 let blocks: Vec<u8> = (0..rows).flat_map(|j| w.row_blocks(first + g * rows + j).into_owned()).collect();
                 let group = QMatrix::new(w.ty(), rows, w.cols(), blocks).expect("the blocks of a valid matrix");
-                group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m);
+                if w.ty() == tandem_gguf::GgmlType::Q4_K {
+                    group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m);
+                } else {
+                    group.rows_portable::<crate::dot::Q6K>(0, out, acts, m);
+                }
             }
         }
     }
@@ -466,6 +473,7 @@ macro_rules! x86_kernel {
     ($(#[$doc:meta])* mod $name:ident, features = $features:literal, avx2_kquants = $avx2_kquants:literal,
      pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr,
      run_sum = |$racc:ident, $rw:ident, $rq:ident| $run_sum:expr,
+     run_sum_wide = |$wacc:ident, $ww:ident, $wq:ident| $run_sum_wide:expr,
      run_scaled = |$sacc:ident, $srun:ident, $sscale:ident| $run_scaled:expr) => {
         $(#[$doc])*
         mod $name {
@@ -752,7 +760,21 @@ macro_rules! x86_kernel {
                 if m == 0 || per_row == 0 {
                     return;
                 }
-                let group_bytes = per_row / 8 * interleaved::GROUP;
+                let group_bytes = per_row / 8 * w.ty().block_bytes() * interleaved::ROWS;
+                let q4k = w.ty() == tandem_gguf::GgmlType::Q4_K;
+                // `Q6_K`'s offset of 32 comes off each sub-block of 16 as 32 times
+                // its activations' sum: the sums of each block's halves, once.
+                let halves: Vec<[i32; 2]> = if q4k {
+                    Vec::new()
+                } else {
+                    acts.iter()
+                        .map(|a| {
+                            let (lo, hi) = a.q.split_at(16);
+                            let sum = |h: &[i8]| h.iter().map(|&v| i32::from(v)).sum::<i32>();
+                            [sum(lo), sum(hi)]
+                        })
+                        .collect()
+                };
                 let n = out.len() / m;
                 let mut done = 0;
                 while done < n {
@@ -765,13 +787,19 @@ macro_rules! x86_kernel {
                         let mut t0 = 0;
                         while t0 < m {
                             let acts = &acts[t0 * per_row..];
-                            match m - t0 {
-                                1 => group_tile::<1>(groups, acts, per_row, out, t0, m),
-                                2 => group_tile::<2>(groups, acts, per_row, out, t0, m),
-                                3 => group_tile::<3>(groups, acts, per_row, out, t0, m),
-                                _ => group_tile::<4>(groups, acts, per_row, out, t0, m),
+                            let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
+                            let tile = (m - t0).min(4);
+                            match (q4k, tile) {
+                                (true, 1) => q4k_group_tile::<1>(groups, acts, per_row, out, t0, m),
+                                (true, 2) => q4k_group_tile::<2>(groups, acts, per_row, out, t0, m),
+                                (true, 3) => q4k_group_tile::<3>(groups, acts, per_row, out, t0, m),
+                                (true, _) => q4k_group_tile::<4>(groups, acts, per_row, out, t0, m),
+                                (false, 1) => q6k_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
+                                (false, 2) => q6k_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
+                                (false, 3) => q6k_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
+                                (false, _) => q6k_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
                             }
-                            t0 += (m - t0).min(4);
+                            t0 += tile;
                         }
                     }
                     done += rows;
@@ -783,7 +811,7 @@ macro_rules! x86_kernel {
             /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
             #[inline]
             #[target_feature(enable = $features)]
-            fn group_tile<const N: usize>(
+            fn q4k_group_tile<const N: usize>(
                 groups: &[u8],
                 acts: &[Q8Block],
                 per_row: usize,
@@ -799,8 +827,8 @@ macro_rules! x86_kernel {
                 );
                 let byte = _mm256_set1_epi32(0xFF);
                 let mut acc = [_mm256_setzero_ps(); N];
-                for (b, group) in groups.chunks_exact(interleaved::GROUP).enumerate() {
-                    let Some(group) = group.first_chunk::<{ interleaved::GROUP }>() else {
+                for (b, group) in groups.chunks_exact(interleaved::q4k::GROUP).enumerate() {
+                    let Some(group) = group.first_chunk::<{ interleaved::q4k::GROUP }>() else {
                         continue;
                     };
                     let rows = superblock_acts::<N>(acts, per_row, b);
@@ -813,9 +841,9 @@ macro_rules! x86_kernel {
                     // ggml's 6-bit scales and minimums of the eight rows, in the
                     // bytes of each row's lane: sub-blocks 0–3 and 4–7.
                     let (a, m6, c) = (
-                        load32(interleaved::SCALES),
-                        load32(interleaved::SCALES + 32),
-                        load32(interleaved::SCALES + 64),
+                        load32(interleaved::q4k::SCALES),
+                        load32(interleaved::q4k::SCALES + 32),
+                        load32(interleaved::q4k::SCALES + 64),
                     );
                     let scales = [
                         _mm256_and_si256(a, low6),
@@ -843,7 +871,7 @@ macro_rules! x86_kernel {
                         let mut lo = [_mm256_setzero_si256(); N];
                         let mut hi = [_mm256_setzero_si256(); N];
                         for q in 0..8 {
-                            let bits = load32(interleaved::QS + 32 * (8 * c + q));
+                            let bits = load32(interleaved::q4k::QS + 32 * (8 * c + q));
                             let wl = _mm256_and_si256(bits, low);
                             let wh = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
                             for t in 0..N {
@@ -880,6 +908,108 @@ macro_rules! x86_kernel {
                         acc[t] = _mm256_fnmadd_ps(dmin, msum, acc[t]);
                     }
                 }
+                write_group::<N>(acc, out, t0, m);
+            }
+
+            /// Eight interleaved `Q6_K` rows (`groups`: their groups, superblock
+            /// by superblock) times `N` input rows of `acts`, into outputs
+            /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
+            ///
+            /// `halves`: the sums of each activation block's halves (as `acts`).
+            /// Each half and quad of a group is three loads (the low bits of
+            /// two values' bytes and their high bits) that make four runs' six-bit
+            /// values of the eight rows; each is multiplied by four broadcast
+            /// activation bytes into `i32` lanes (at most 4·2·63·127 per
+            /// sub-block of sixteen, summed in `i32` on every kernel), the offset
+            /// of 32 is taken off each sub-block as 32 times its activations' sum,
+            /// and the sub-block's eight scales weight it.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn q6k_group_tile<const N: usize>(
+                groups: &[u8],
+                acts: &[Q8Block],
+                halves: &[[i32; 2]],
+                per_row: usize,
+                out: &mut [f32],
+                t0: usize,
+                m: usize,
+            ) {
+                let low = _mm256_set1_epi8(0x0F);
+                let two = _mm256_set1_epi8(0x30);
+                let mut acc = [_mm256_setzero_ps(); N];
+                for (b, group) in groups.chunks_exact(interleaved::q6k::GROUP).enumerate() {
+                    let Some(group) = group.first_chunk::<{ interleaved::q6k::GROUP }>() else {
+                        continue;
+                    };
+                    let rows = superblock_acts::<N>(acts, per_row, b);
+                    // SAFETY (the loads below): each reads 8, 16 or 32 bytes inside
+                    // the 1680-byte group, at offsets the layout fixes.
+                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
+                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
+                    let scale = |s: usize| {
+                        let at = interleaved::q6k::SCALES + 8 * s;
+                        _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(group[at..at + 8].as_ptr().cast()) })
+                    };
+                    let mut isum = [_mm256_setzero_si256(); N];
+                    for n in 0..2 {
+                        for half in 0..2 {
+                            // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
+                            let mut sums = [[_mm256_setzero_si256(); 4]; N];
+                            for q in 4 * half..4 * half + 4 {
+                                let at = interleaved::q6k::QS + 96 * (8 * n + q);
+                                let (a, b2, h) = (load32(at), load32(at + 32), load32(at + 64));
+                                let values = [
+                                    _mm256_or_si256(
+                                        _mm256_and_si256(a, low),
+                                        _mm256_and_si256(_mm256_slli_epi16::<4>(h), two),
+                                    ),
+                                    _mm256_or_si256(
+                                        _mm256_and_si256(b2, low),
+                                        _mm256_and_si256(_mm256_slli_epi16::<2>(h), two),
+                                    ),
+                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(a), low), _mm256_and_si256(h, two)),
+                                    _mm256_or_si256(
+                                        _mm256_and_si256(_mm256_srli_epi16::<4>(b2), low),
+                                        _mm256_and_si256(_mm256_srli_epi16::<2>(h), two),
+                                    ),
+                                ];
+                                for t in 0..N {
+                                    for k in 0..4 {
+                                        let run = &rows[t][4 * n + k].q;
+                                        let quad = _mm256_set1_epi32(i32::from_le_bytes([
+                                            run[4 * q] as u8,
+                                            run[4 * q + 1] as u8,
+                                            run[4 * q + 2] as u8,
+                                            run[4 * q + 3] as u8,
+                                        ]));
+                                        sums[t][k] = run_sum_wide(sums[t][k], values[k], quad);
+                                    }
+                                }
+                            }
+                            for k in 0..4 {
+                                let sc = scale(8 * n + 2 * k + half);
+                                for t in 0..N {
+                                    // The sub-block's activations: half `half` of run k.
+                                    let offset = 32 * halves[t * per_row + 8 * b + 4 * n + k][half];
+                                    let centered = _mm256_sub_epi32(sums[t][k], _mm256_set1_epi32(offset));
+                                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(centered, sc));
+                                }
+                            }
+                        }
+                    }
+                    for t in 0..N {
+                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
+                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                    }
+                }
+                write_group::<N>(acc, out, t0, m);
+            }
+
+            /// Eight rows' outputs for input rows `t0..t0 + N` (`acc[t]`, lane
+            /// `j`: row `j`) into `out` (eight rows of `m`).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn write_group<const N: usize>(acc: [__m256; N], out: &mut [f32], t0: usize, m: usize) {
                 for t in 0..N {
                     let mut lanes = [0f32; 8];
                     // SAFETY: `lanes` is 8 floats, the width of an unaligned 256-bit store.
@@ -890,6 +1020,13 @@ macro_rules! x86_kernel {
                         }
                     }
                 }
+            }
+
+            /// [`run_sum`] for weights up to 63 (`Q6_K`): always into `i32` lanes.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn run_sum_wide($wacc: __m256i, $ww: __m256i, $wq: __m256i) -> __m256i {
+                $run_sum_wide
             }
 
             /// A run's running sums (lane `j`: row `j`) plus its unsigned
@@ -1082,6 +1219,7 @@ x86_kernel! {
     pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
     scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s)),
     run_sum = |acc, w, q| _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, q)),
+    run_sum_wide = |acc, w, q| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, q), _mm256_set1_epi16(1))),
     // Each row's scale in both `i16` halves of its lane.
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_madd_epi16(run, _mm256_or_si256(s, _mm256_slli_epi32::<16>(s))))
 }
@@ -1096,6 +1234,7 @@ x86_kernel! {
     pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s),
     run_sum = |acc, w, q| _mm256_dpbusd_avx_epi32(acc, w, q),
+    run_sum_wide = |acc, w, q| _mm256_dpbusd_avx_epi32(acc, w, q),
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
@@ -1111,6 +1250,7 @@ x86_kernel! {
     pairs = |a, b| _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s),
     run_sum = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
+    run_sum_wide = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
@@ -1233,35 +1373,38 @@ mod tests {
         }
     }
 
-    /// Interleaved `Q4_K` rows give every kernel's product of the same
-    /// rows in ggml's layout: groups of eight rows, tiles of one to four
-    /// input rows and their tails, and a task starting at a later group.
+    /// Interleaved `Q4_K` and `Q6_K` rows give every kernel's product of
+    /// the same rows in ggml's layout: groups of eight rows, tiles of one to
+    /// four input rows and their tails, and a task starting at a later group.
     #[test]
     fn interleaved_rows_agree_with_the_portable_kernel() {
-        type Q4 = dot::KQuant<dot::Q4K>;
-        let mut seed = 0x51_7CC1_B727_220A;
-        for &(rows, blocks, m) in &[(8, 1, 1), (16, 2, 1), (8, 3, 2), (24, 1, 3), (16, 2, 5), (8, 6, 9), (32, 1, 16)] {
-            let (w, acts) = case(GgmlType::Q4_K, rows, blocks, m, &mut seed);
-            let packed = w.interleaved().expect("Q4_K rows in eights");
-            assert_eq!(packed.layout(), Layout::Interleaved);
-            let mut portable = vec![0f32; rows * m];
-            w.rows_portable::<Q4>(0, &mut portable, &acts, m);
-            for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
-                for first in [0, 8].into_iter().filter(|&f| f < rows) {
-                    let mut out = vec![0f32; (rows - first) * m];
-                    super::rows_on::<Q4>(kernel, &packed, first, &mut out, &acts, m);
-                    for (i, (&a, &b)) in out.iter().zip(&portable[first * m..]).enumerate() {
-                        // The minimums' term is summed in another order, and
-                        // random scales make it cancel most of the total.
-                        let tol = 1e-4 * (a.abs() + b.abs()) + 1e-30;
-                        assert!(
-                            (a - b).abs() <= tol,
-                            "{kernel:?}: rows {rows} blocks {blocks} m {m} from {first}, out {i}: {a} vs {b}"
-                        );
+        fn check<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
+            for &(rows, blocks, m) in &[(8, 1, 1), (16, 2, 1), (8, 3, 2), (24, 1, 3), (16, 2, 5), (8, 6, 9), (32, 1, 16)] {
+                let (w, acts) = case(ty, rows, blocks, m, seed);
+                let packed = w.interleaved().expect("k-quant rows in eights");
+                assert_eq!(packed.layout(), Layout::Interleaved);
+                let mut portable = vec![0f32; rows * m];
+                w.rows_portable::<K>(0, &mut portable, &acts, m);
+                for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
+                    for first in [0, 8].into_iter().filter(|&f| f < rows) {
+                        let mut out = vec![0f32; (rows - first) * m];
+                        super::rows_on::<K>(kernel, &packed, first, &mut out, &acts, m);
+                        for (i, (&a, &b)) in out.iter().zip(&portable[first * m..]).enumerate() {
+                            // Sums in another order; for Q4_K the minimums' term,
+                            // which random scales make cancel most of the total.
+                            let tol = 1e-4 * (a.abs() + b.abs()) + 1e-30;
+                            assert!(
+                                (a - b).abs() <= tol,
+                                "{kernel:?} {ty:?}: rows {rows} blocks {blocks} m {m} from {first}, out {i}: {a} vs {b}"
+                            );
+                        }
                     }
                 }
             }
         }
+        let mut seed = 0x51_7CC1_B727_220A;
+        check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
+        check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
     }
 
     #[test]

@@ -97,20 +97,28 @@ fn every_type_matches_dequantized_reference() {
     }
 }
 
-/// `Q4_K` rows interleaved in eights ([`Layout::Interleaved`], the x86
-/// kernels' layout) hold the same values and give the same products, on
+/// `Q4_K` and `Q6_K` rows interleaved in eights ([`Layout::Interleaved`],
+/// the x86 kernels' layout) hold the same values and give the same products, on
 /// every kernel this build runs: gathered rows, the reference product
 /// (shapes that split among threads, one to sixteen input rows), and a
 /// stack of interleaved parts. Shapes without whole groups stay as they are.
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-fn interleaved_q4_k_matches_the_reference() {
+fn interleaved_k_quants_match_the_reference() {
     let mut rng = Rng(0x0DDB_A11C_0FFE_E123);
     assert!(random_matrix(&mut rng, GgmlType::Q4_K, 12, 256).interleaved().is_none());
-    assert!(random_matrix(&mut rng, GgmlType::Q6_K, 8, 256).interleaved().is_none());
-    for &(rows, blocks, m) in &[(8, 1, 1), (24, 3, 4), (96, 2, 7), (40, 6, 16)] {
+    assert!(random_matrix(&mut rng, GgmlType::Q5_K, 8, 256).interleaved().is_none());
+    for &(ty, rows, blocks, m) in &[
+        (GgmlType::Q4_K, 8, 1, 1),
+        (GgmlType::Q4_K, 24, 3, 4),
+        (GgmlType::Q4_K, 96, 2, 7),
+        (GgmlType::Q4_K, 40, 6, 16),
+        (GgmlType::Q6_K, 8, 1, 1),
+        (GgmlType::Q6_K, 16, 6, 3),
+        (GgmlType::Q6_K, 72, 2, 8),
+    ] {
         let cols = blocks * 256;
-        let w = random_matrix(&mut rng, GgmlType::Q4_K, rows, cols);
+        let w = random_matrix(&mut rng, ty, rows, cols);
         let packed = w.interleaved().expect("whole groups of eight rows");
         assert_eq!((packed.layout(), packed.bytes()), (Layout::Interleaved, w.bytes()));
         assert!(packed.interleaved().is_none(), "interleaving is done once");
@@ -118,11 +126,11 @@ fn interleaved_q4_k_matches_the_reference() {
         assert_eq!(packed.dequantize(), dense);
         let x: Vec<f32> = (0..m * cols).map(|_| rng.float()).collect();
         let y = packed.matmul(&x, m).unwrap();
-        let (exact, mag) = reference(&dense, &quantized_acts(&x, GgmlType::Q4_K), rows, cols, m);
+        let (exact, mag) = reference(&dense, &quantized_acts(&x, ty), rows, cols, m);
         for (i, ((&got, &want), &mag)) in y.iter().zip(&exact).zip(&mag).enumerate() {
             assert!(
                 (f64::from(got) - want).abs() <= 1e-3 * mag + 1e-6,
-                "[{rows}x{cols}] m={m} out {i}: {got} vs {want} (|w||x| {mag})"
+                "{ty:?} [{rows}x{cols}] m={m} out {i}: {got} vs {want} (|w||x| {mag})"
             );
         }
         let stacked = QMatrix::stack(&[&packed, &packed]).unwrap();
@@ -133,6 +141,54 @@ fn interleaved_q4_k_matches_the_reference() {
         }
         assert!(QMatrix::stack(&[&packed, &w]).is_none(), "layouts do not mix");
     }
+}
+
+/// A loader that owns a file's buffer interleaves its blocks in place,
+/// where this CPU's kernel reads that layout, into the bytes
+/// [`QMatrix::interleaved`] makes; [`QMatrix::new_interleaved`] takes them
+/// back as the same values, and refuses what that layout cannot hold.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn blocks_interleave_in_place_into_the_same_values() {
+    let mut rng = Rng(0x5EED_0F_1A7E);
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+        let (rows, cols) = (16, 512);
+        let mut bytes: Vec<u8> = (0..rows * cols / 256 * ty.block_bytes()).map(|_| rng.next() as u8).collect();
+        for block in bytes.chunks_exact_mut(ty.block_bytes()) {
+            for &at in QMatrix::f16_fields(ty) {
+                block[at..at + 2].copy_from_slice(&f16::from_f32(rng.float() * 0.05).to_bits().to_le_bytes());
+            }
+        }
+        let w = QMatrix::new(ty, rows, cols, bytes.clone()).unwrap();
+        let rewritten = QMatrix::interleave_in_place(ty, rows, cols, &mut bytes).unwrap();
+        assert_eq!(rewritten, tandem_quant::kernel().reads_interleaved(), "{ty:?}");
+        let back = if rewritten {
+            QMatrix::new_interleaved(ty, rows, cols, bytes.clone()).unwrap()
+        } else {
+            QMatrix::new(ty, rows, cols, bytes.clone()).unwrap()
+        };
+        assert_eq!(back.dequantize(), w.dequantize(), "{ty:?}");
+        let x: Vec<f32> = (0..3 * cols).map(|_| rng.float()).collect();
+        assert_eq!(back.matmul(&x, 3).unwrap(), w.interleaved().unwrap().matmul(&x, 3).unwrap());
+
+        // Rows that are not whole groups, and a corrupt scale.
+        let odd = &bytes[..12 * cols / 256 * ty.block_bytes()];
+        assert_eq!(
+            QMatrix::new_interleaved(ty, 12, cols, odd.to_vec()).unwrap_err(),
+            QuantError::NotInterleavable { ty, rows: 12 }
+        );
+        let mut corrupt = bytes.clone();
+        corrupt[1] = 0x7C;
+        assert!(matches!(
+            QMatrix::new_interleaved(ty, rows, cols, corrupt),
+            Err(QuantError::NonFiniteScale { .. })
+        ));
+    }
+    let q8 = vec![0u8; 8 * 34];
+    assert_eq!(
+        QMatrix::new_interleaved(GgmlType::Q8_0, 8, 32, q8).unwrap_err(),
+        QuantError::NotInterleavable { ty: GgmlType::Q8_0, rows: 8 }
+    );
 }
 
 /// The largest products the kernels can meet: `Q8_0` weights of −128 times
