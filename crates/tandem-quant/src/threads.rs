@@ -83,10 +83,19 @@ pub fn set_threads(n: usize) -> Result<(), String> {
     }
 }
 
-/// Rows per parallel task: enough to amortize taking it from the queue,
-/// few enough that threads finish together.
+/// Rows per parallel task are a multiple of this (whole groups of the
+/// interleaved layout, `interleaved.rs`), and at least this many.
 #[cfg(feature = "parallel")]
 const TASK_ROWS: usize = 32;
+
+/// Tasks per thread a product is cut into: few, so that each thread streams
+/// long runs of contiguous weights (the memory's prefetchers lose a stream at
+/// every jump: with 32-row tasks taken in turn, two threads decoded the 1.5B
+/// model no faster than one, 20-21 tok/s, and 23.5-24.4 tok/s with eight
+/// tasks per thread; docs/models.md), enough that a thread that starts late
+/// takes fewer.
+#[cfg(feature = "parallel")]
+const TASKS_PER_THREAD: usize = 8;
 
 /// Products smaller than this (weight bytes times input rows) run on the
 /// calling thread: handing them to the pool costs more than it saves.
@@ -98,10 +107,10 @@ const PARALLEL_WORK: usize = 1 << 16;
 /// pay. The rows are weight rows for [`QMatrix`](crate::QMatrix) (whose
 /// caller transposes) and input rows for [`Int8Matrix`](crate::Int8Matrix).
 ///
-/// With threads, the calling thread and the pool's workers take
-/// [`TASK_ROWS`]-row tasks from one queue until it is empty: a worker that
-/// starts late takes fewer, and the caller never waits longer than one task
-/// for the last. Whether a product of its size pays for the pool on this
+/// With threads, the calling thread and the pool's workers take tasks of
+/// contiguous rows ([`TASKS_PER_THREAD`] per thread) from one queue until
+/// it is empty: a worker that starts late takes fewer, and the caller never
+/// waits longer than one task for the last. Whether a product of its size pays for the pool on this
 /// machine is learned as it runs ([`crate::pool_choice`]). Every product of
 /// the crate shares this loop.
 pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
@@ -124,12 +133,14 @@ fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]
     let turn = (threads > 1 && work >= PARALLEL_WORK).then(|| crate::pool_choice::Turn::next(work));
     let start = std::time::Instant::now();
     if turn.as_ref().is_some_and(|t| t.pooled) {
-        let tasks = std::sync::Mutex::new(yt.chunks_mut(TASK_ROWS * m).enumerate());
+        let rows = yt.len() / m.max(1);
+        let task_rows = rows.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(TASK_ROWS);
+        let tasks = std::sync::Mutex::new(yt.chunks_mut(task_rows * m).enumerate());
         let take = || {
             // A poisoned queue means another thread panicked inside a
             // kernel; the scope re-raises that panic.
             while let Some((task, out)) = tasks.lock().ok().and_then(|mut t| t.next()) {
-                run(task * TASK_ROWS, out);
+                run(task * task_rows, out);
             }
         };
         starting();
