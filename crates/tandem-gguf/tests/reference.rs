@@ -200,7 +200,10 @@ fn tensor_data_is_a_view_of_the_file_not_a_copy() {
 fn tensors_are_rewritten_in_place_only_in_an_owned_buffer() {
     let mut shared = Gguf::parse(FILE).unwrap();
     let view = shared.tensor_data(&shared.tensors[0]);
-    assert_eq!(shared.rewrite_tensors(|_, _| unreachable!("shared bytes are never handed out")), None);
+    assert_eq!(
+        shared.rewrite_tensors(|_, _| unreachable!("shared bytes are never handed out")),
+        None
+    );
     drop(view);
 
     let mut owned = Gguf::parse(FILE.to_vec()).unwrap();
@@ -216,7 +219,11 @@ fn tensors_are_rewritten_in_place_only_in_an_owned_buffer() {
         true
     });
     assert_eq!(rewritten, Some(1));
-    assert_eq!(owned.tensor_bytes(&first).as_ptr(), at, "the file's own buffer, not a copy");
+    assert_eq!(
+        owned.tensor_bytes(&first).as_ptr(),
+        at,
+        "the file's own buffer, not a copy"
+    );
     let mut reversed = FILE[first.offset..first.offset + first.n_bytes].to_vec();
     reversed.reverse();
     assert_eq!(owned.tensor_bytes(&first), &reversed[..]);

@@ -405,7 +405,11 @@ pub(crate) fn load_matrix(
         check_shape(name, &[q.rows(), q.cols()], &[rows, cols])?;
         // On the CPU, in the layout this CPU's kernel reads fastest (x86:
         // `Q4_K` rows interleaved in eights); a GPU regroups the blocks anyway.
-        let q = if *device == Device::flex() { q.into_fastest_layout() } else { q };
+        let q = if *device == Device::flex() {
+            q.into_fastest_layout()
+        } else {
+            q
+        };
         return Ok(Matrix::Quantized(Arc::new(q)));
     }
     let w = load_weight(source, name, &[rows, cols])?;

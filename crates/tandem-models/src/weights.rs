@@ -121,7 +121,10 @@ impl WeightSource for GgufWeights<'_> {
             let Some(q) = self.get_quantized(name)? else {
                 return Ok(None);
             };
-            return Ok(Some(Weight { shape, data: q.dequantize() }));
+            return Ok(Some(Weight {
+                shape,
+                data: q.dequantize(),
+            }));
         }
         let mut data = self.gguf.tensor_f32(info)?;
         if let Some(heads) = self.permuted_heads(&gname) {

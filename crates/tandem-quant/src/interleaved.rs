@@ -49,6 +49,7 @@ pub(crate) const TYPES: [GgmlType; 2] = [GgmlType::Q4_K, GgmlType::Q6_K];
 /// Offsets in a `Q4_K` group: the scale words and the packed values.
 pub(crate) mod q4k {
     /// Bytes of a group.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) const GROUP: usize = 8 * 144;
     /// The three scale words of the eight rows.
     pub(crate) const SCALES: usize = 32;
@@ -59,6 +60,7 @@ pub(crate) mod q4k {
 /// Offsets in a `Q6_K` group: the scales and the packed values.
 pub(crate) mod q6k {
     /// Bytes of a group.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) const GROUP: usize = 8 * 210;
     /// The sixteen sub-block scales of the eight rows.
     pub(crate) const SCALES: usize = 16;
@@ -145,7 +147,9 @@ mod tests {
             let mut to = vec![0u8; ROWS * block];
             for (f, t, width, stride) in pieces(ty) {
                 for j in 0..ROWS {
-                    to[t + stride * j..t + stride * j + width].iter_mut().for_each(|b| *b += 1);
+                    to[t + stride * j..t + stride * j + width]
+                        .iter_mut()
+                        .for_each(|b| *b += 1);
                 }
                 from[f..f + width].iter_mut().for_each(|b| *b += 1);
             }
@@ -162,7 +166,10 @@ mod tests {
             let mut groups = vec![0u8; rows.len()];
             interleave(ty, &rows, supers, &mut groups);
             for j in 0..ROWS {
-                assert_eq!(row_of(ty, &groups, j), rows[j * supers * block..(j + 1) * supers * block]);
+                assert_eq!(
+                    row_of(ty, &groups, j),
+                    rows[j * supers * block..(j + 1) * supers * block]
+                );
             }
         }
         // Four values of every row per 32 bytes: row 5's Q4_K qs[36..40] of superblock 1.

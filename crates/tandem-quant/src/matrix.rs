@@ -394,8 +394,8 @@ impl QMatrix {
                 got: out.len(),
             });
         }
-        let values =
-            tandem_gguf::dequantize(self.ty, &self.row_blocks(r), self.cols).map_err(|_| QuantError::Unsupported(self.ty))?;
+        let values = tandem_gguf::dequantize(self.ty, &self.row_blocks(r), self.cols)
+            .map_err(|_| QuantError::Unsupported(self.ty))?;
         out.copy_from_slice(&values);
         Ok(())
     }

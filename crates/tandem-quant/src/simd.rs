@@ -189,7 +189,9 @@ fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], ac
         _ => {
             // Each group's eight rows gathered back into ggml's layout.
             for (g, out) in out.chunks_exact_mut(rows * m).enumerate() {
-                let blocks: Vec<u8> = (0..rows).flat_map(|j| w.row_blocks(first + g * rows + j).into_owned()).collect();
+                let blocks: Vec<u8> = (0..rows)
+                    .flat_map(|j| w.row_blocks(first + g * rows + j).into_owned())
+                    .collect();
                 let group = QMatrix::new(w.ty(), rows, w.cols(), blocks).expect("the blocks of a valid matrix");
                 if w.ty() == tandem_gguf::GgmlType::Q4_K {
                     group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m);
@@ -1379,7 +1381,15 @@ mod tests {
     #[test]
     fn interleaved_rows_agree_with_the_portable_kernel() {
         fn check<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
-            for &(rows, blocks, m) in &[(8, 1, 1), (16, 2, 1), (8, 3, 2), (24, 1, 3), (16, 2, 5), (8, 6, 9), (32, 1, 16)] {
+            for &(rows, blocks, m) in &[
+                (8, 1, 1),
+                (16, 2, 1),
+                (8, 3, 2),
+                (24, 1, 3),
+                (16, 2, 5),
+                (8, 6, 9),
+                (32, 1, 16),
+            ] {
                 let (w, acts) = case(ty, rows, blocks, m, seed);
                 let packed = w.interleaved().expect("k-quant rows in eights");
                 assert_eq!(packed.layout(), Layout::Interleaved);
@@ -1402,7 +1412,7 @@ mod tests {
                 }
             }
         }
-        let mut seed = 0x51_7CC1_B727_220A;
+        let mut seed = 0x0051_7CC1_B727_220A;
         check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
         check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
     }

@@ -150,10 +150,12 @@ fn interleaved_k_quants_match_the_reference() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn blocks_interleave_in_place_into_the_same_values() {
-    let mut rng = Rng(0x5EED_0F_1A7E);
+    let mut rng = Rng(0x005E_ED0F_1A7E);
     for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
         let (rows, cols) = (16, 512);
-        let mut bytes: Vec<u8> = (0..rows * cols / 256 * ty.block_bytes()).map(|_| rng.next() as u8).collect();
+        let mut bytes: Vec<u8> = (0..rows * cols / 256 * ty.block_bytes())
+            .map(|_| rng.next() as u8)
+            .collect();
         for block in bytes.chunks_exact_mut(ty.block_bytes()) {
             for &at in QMatrix::f16_fields(ty) {
                 block[at..at + 2].copy_from_slice(&f16::from_f32(rng.float() * 0.05).to_bits().to_le_bytes());
@@ -169,7 +171,8 @@ fn blocks_interleave_in_place_into_the_same_values() {
         };
         assert_eq!(back.dequantize(), w.dequantize(), "{ty:?}");
         let x: Vec<f32> = (0..3 * cols).map(|_| rng.float()).collect();
-        assert_eq!(back.matmul(&x, 3).unwrap(), w.interleaved().unwrap().matmul(&x, 3).unwrap());
+        let same = if rewritten { w.interleaved().unwrap() } else { w.clone() };
+        assert_eq!(back.matmul(&x, 3).unwrap(), same.matmul(&x, 3).unwrap());
 
         // Rows that are not whole groups, and a corrupt scale.
         let odd = &bytes[..12 * cols / 256 * ty.block_bytes()];
@@ -187,7 +190,10 @@ fn blocks_interleave_in_place_into_the_same_values() {
     let q8 = vec![0u8; 8 * 34];
     assert_eq!(
         QMatrix::new_interleaved(GgmlType::Q8_0, 8, 32, q8).unwrap_err(),
-        QuantError::NotInterleavable { ty: GgmlType::Q8_0, rows: 8 }
+        QuantError::NotInterleavable {
+            ty: GgmlType::Q8_0,
+            rows: 8
+        }
     );
 }
 
