@@ -9,6 +9,12 @@
 //! block, like llama.cpp's `vec_dot` kernels, reading each weight block once
 //! for all rows of the input.
 //!
+//! On x86 CPUs, `Q4_K` and `Q6_K` matrices read fastest with the blocks of
+//! eight rows interleaved ([`Layout::Interleaved`], made by
+//! [`QMatrix::into_fastest_layout`], or in a loader's own buffer by
+//! [`QMatrix::interleave_in_place`]): the same bytes moved, so that the
+//! kernels keep one row per vector lane and finish eight outputs at once.
+//!
 //! On a GPU the same values are read from one uniform layout
 //! ([`GroupedMatrix`]: integer codes and a scale and offset per group), so
 //! that one kernel serves every type.
