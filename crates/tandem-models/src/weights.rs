@@ -181,7 +181,10 @@ impl WeightSource for GgufWeights<'_> {
 /// projections, whose rows loading permutes, are left to that copy.
 /// Returns how many matrices moved.
 pub fn lay_out_in_place(gguf: &mut Gguf, device: &burn::tensor::Device, format: crate::WeightFormat) -> usize {
-    if format.on(device) == crate::WeightFormat::F32 || *device != burn::tensor::Device::flex() {
+    if !tandem_quant::Layout::INTERLEAVED_KERNELS
+        || format.on(device) == crate::WeightFormat::F32
+        || *device != burn::tensor::Device::flex()
+    {
         return 0;
     }
     let Ok(config) = crate::Config::from_gguf(gguf) else {

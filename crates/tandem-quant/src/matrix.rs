@@ -37,6 +37,14 @@ pub enum Layout {
     Interleaved,
 }
 
+impl Layout {
+    /// Whether this build has kernels that read [`Layout::Interleaved`]
+    /// (x86-64's): elsewhere no matrix is interleaved, since the other
+    /// kernels would only gather its rows back, and the browser's wasm
+    /// carries none of it.
+    pub const INTERLEAVED_KERNELS: bool = cfg!(target_arch = "x86_64");
+}
+
 /// A run of whole rows of a [`QMatrix`].
 #[derive(Clone)]
 struct Part {
@@ -98,7 +106,8 @@ impl QMatrix {
 
     /// [`QMatrix::new`] for blocks already in [`Layout::Interleaved`] (as
     /// [`QMatrix::interleave_in_place`] left them). Refuses a type or row
-    /// count that layout does not have, as well as what `new` refuses.
+    /// count that layout does not have (and every one in a build without
+    /// [`Layout::INTERLEAVED_KERNELS`]), as well as what `new` refuses.
     pub fn new_interleaved(ty: GgmlType, rows: usize, cols: usize, data: impl Into<Bytes>) -> Result<Self, QuantError> {
         let data: Bytes = data.into();
         let row_bytes = Self::check(ty, rows, cols, &data, Layout::Interleaved)?;
@@ -135,7 +144,7 @@ impl QMatrix {
 
     /// Whether `rows` rows of `ty` have [`Layout::Interleaved`].
     fn interleavable(ty: GgmlType, rows: usize) -> Result<(), QuantError> {
-        if interleaved::TYPES.contains(&ty) && rows.is_multiple_of(interleaved::ROWS) {
+        if Layout::INTERLEAVED_KERNELS && interleaved::TYPES.contains(&ty) && rows.is_multiple_of(interleaved::ROWS) {
             Ok(())
         } else {
             Err(QuantError::NotInterleavable { ty, rows })
@@ -200,8 +209,9 @@ impl QMatrix {
     }
 
     /// The same values as [`Layout::Interleaved`]; `None` unless the type
-    /// is `Q4_K` or `Q6_K`, the layout [`Layout::Rows`] and every part's rows a
-    /// multiple of eight. Products on any kernel accept either layout.
+    /// is `Q4_K` or `Q6_K`, the layout [`Layout::Rows`], every part's rows a
+    /// multiple of eight, and the build has kernels that read it
+    /// ([`Layout::INTERLEAVED_KERNELS`]). Products on any kernel accept either layout.
     pub fn interleaved(&self) -> Option<QMatrix> {
         if self.layout != Layout::Rows || self.parts.iter().any(|p| Self::interleavable(self.ty, p.rows).is_err()) {
             return None;

@@ -145,7 +145,7 @@ pub(crate) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f3
 /// not available.
 #[inline(always)]
 fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-    if w.layout() == Layout::Interleaved {
+    if Layout::INTERLEAVED_KERNELS && w.layout() == Layout::Interleaved {
         return interleaved_on(kernel, w, first, out, acts, m);
     }
     match kernel {
@@ -738,18 +738,20 @@ macro_rules! x86_kernel {
                 }
             }
 
-            /// Rows `first..` of a [`crate::Layout::Interleaved`] `Q4_K` matrix
-            /// times the activations into `out` (`m` values per row): each group
-            /// of eight rows against tiles of up to four input rows.
+            /// Rows `first..` of a [`crate::Layout::Interleaved`] matrix (`Q4_K`
+            /// or `Q6_K`) times the activations into `out` (`m` values per row):
+            /// each group of eight rows against tiles of up to four input rows
+            /// ([`q4k_group_tile`], [`q6k_group_tile`]).
             ///
-            /// A 32-byte load holds four packed bytes of each of the eight rows
-            /// (lane `j`: row `j`); its low and high nibbles (two runs) are
-            /// multiplied by the run's four activation bytes broadcast to every
-            /// lane, summed in `i16` lanes over a run's eight loads (at most
-            /// 8·2·15·127 = 30480, inside an `i16`), then weighted by the eight
-            /// rows' integer scales into `i32`. The eight rows' scales and
-            /// minimums are decoded together from their scale words, and eight
-            /// outputs finish at once: no horizontal sums.
+            /// For `Q4_K`, a 32-byte load holds four packed bytes of each of the
+            /// eight rows (lane `j`: row `j`); its low and high nibbles (two runs)
+            /// are multiplied by the run's four activation bytes broadcast to
+            /// every lane ([`run_sum`]: in `i16` lanes on AVX2, at most
+            /// 8·2·15·127 = 30480 over a run's eight loads; in `i32` lanes with
+            /// `vpdpbusd`), then weighted by the eight rows' integer scales into
+            /// `i32`. The eight rows' scales and minimums are decoded together
+            /// from their scale words, and eight outputs finish at once: no
+            /// horizontal sums.
             #[target_feature(enable = $features)]
             pub(in crate::simd) fn interleaved_rows(
                 w: &QMatrix,
