@@ -1,4 +1,4 @@
-//! `Q4_K` and `Q6_K` rows interleaved in eights: the layout the x86
+//! `Q4_K`, `Q6_K` and `Q5_0` rows interleaved in eights: the layout the x86
 //! kernels read one output per vector lane from, as llama.cpp's CPU backend
 //! repacks `Q4_K` at load (`block_q4_Kx8`).
 //!
@@ -35,6 +35,15 @@
 //! | `144 + 96(8n + q) + 32 + 4j ..` | row `j`'s `ql[64n + 32 + 4q..][..4]` |
 //! | `144 + 96(8n + q) + 64 + 4j ..` | row `j`'s `qh[32n + 4q..][..4]` |
 //!
+//! A `Q5_0` group (176 bytes; ggml's block is `d: f16, qh: u32, qs: [u8; 16]`,
+//! one per 32 values):
+//!
+//! | bytes | holds |
+//! | --- | --- |
+//! | `0..16` | `d` of rows 0..8 |
+//! | `16 + 4j ..` | row `j`'s `qh` |
+//! | `48 + 32g + 4j ..` (`g < 4`) | row `j`'s `qs[4g..4g + 4]` |
+//!
 //! The layouts hold exactly the values of the blocks they were made from:
 //! [`row_of`] gives any row's blocks back, byte for byte.
 
@@ -44,7 +53,7 @@ use tandem_gguf::GgmlType;
 pub(crate) const ROWS: usize = 8;
 
 /// The types with an interleaved layout.
-pub(crate) const TYPES: [GgmlType; 2] = [GgmlType::Q4_K, GgmlType::Q6_K];
+pub(crate) const TYPES: [GgmlType; 3] = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0];
 
 /// Offsets in a `Q4_K` group: the scale words and the packed values.
 pub(crate) mod q4k {
@@ -66,6 +75,17 @@ pub(crate) mod q6k {
     pub(crate) const SCALES: usize = 16;
     /// The packed values: 96 bytes per half and quad.
     pub(crate) const QS: usize = 144;
+}
+
+/// Offsets in a `Q5_0` group: the high bits and the packed values.
+pub(crate) mod q5_0 {
+    /// Bytes of a group.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) const GROUP: usize = 8 * 22;
+    /// The eight rows' `qh` words (the values' fifth bits), as stored.
+    pub(crate) const QH: usize = 16;
+    /// The packed values: four loads of four bytes per row.
+    pub(crate) const QS: usize = 48;
 }
 
 /// The bytes of a group that hold its rows' `f16` scales.
@@ -100,7 +120,15 @@ fn pieces(ty: GgmlType) -> impl Iterator<Item = (usize, usize, usize, usize)> {
                 })
             }))
     });
-    q4k.into_iter().flatten().chain(q6k.into_iter().flatten())
+    let q5_0 = (ty == GgmlType::Q5_0).then(|| {
+        [(0, 0, 2, 2), (2, q5_0::QH, 4, 4)]
+            .into_iter()
+            .chain((0..4).map(|g| (6 + 4 * g, q5_0::QS + 32 * g, 4, 4)))
+    });
+    q4k.into_iter()
+        .flatten()
+        .chain(q6k.into_iter().flatten())
+        .chain(q5_0.into_iter().flatten())
 }
 
 /// `ROWS` rows of ggml blocks of `ty` (`supers` blocks each, one row after

@@ -169,7 +169,7 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
     }
 }
 
-/// [`rows_on`] for a [`Layout::Interleaved`] matrix (`Q4_K` or `Q6_K`), whose tasks
+/// [`rows_on`] for a [`Layout::Interleaved`] matrix (`Q4_K`, `Q6_K` or `Q5_0`), whose tasks
 /// start and end on whole groups of eight rows (every part's rows are a
 /// multiple of eight, and so are [`crate::threads`]' tasks).
 fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
@@ -193,10 +193,12 @@ fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], ac
                     .flat_map(|j| w.row_blocks(first + g * rows + j).into_owned())
                     .collect();
                 let group = QMatrix::new(w.ty(), rows, w.cols(), blocks).expect("the blocks of a valid matrix");
-                if w.ty() == tandem_gguf::GgmlType::Q4_K {
-                    group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m);
-                } else {
-                    group.rows_portable::<crate::dot::Q6K>(0, out, acts, m);
+                match w.ty() {
+                    tandem_gguf::GgmlType::Q4_K => {
+                        group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m)
+                    }
+                    tandem_gguf::GgmlType::Q5_0 => group.rows_portable::<crate::dot::Q5_0>(0, out, acts, m),
+                    _ => group.rows_portable::<crate::dot::Q6K>(0, out, acts, m),
                 }
             }
         }
@@ -764,10 +766,11 @@ macro_rules! x86_kernel {
                 if m == 0 || per_row == 0 {
                     return;
                 }
-                let group_bytes = per_row / 8 * w.ty().block_bytes() * interleaved::ROWS;
-                let q4k = w.ty() == tandem_gguf::GgmlType::Q4_K;
-                // `Q6_K`'s offset of 32 comes off each sub-block of 16 as 32 times
-                // its activations' sum: the sums of each block's halves, once.
+                let group_bytes = w.cols() / w.ty().block_size() * w.ty().block_bytes() * interleaved::ROWS;
+                let ty = w.ty();
+                let q4k = ty == tandem_gguf::GgmlType::Q4_K;
+                // `Q6_K`'s offset of 32 (and `Q5_0`'s of 16) comes off each sub-block
+                // as that times its activations' sum: the sums of each block's halves, once.
                 let halves: Vec<[i32; 2]> = if q4k {
                     Vec::new()
                 } else {
@@ -793,6 +796,16 @@ macro_rules! x86_kernel {
                             let acts = &acts[t0 * per_row..];
                             let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                             let tile = (m - t0).min(4);
+                            if ty == tandem_gguf::GgmlType::Q5_0 {
+                                match tile {
+                                    1 => q5_0_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
+                                    2 => q5_0_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
+                                    3 => q5_0_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
+                                    _ => q5_0_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
+                                }
+                                t0 += tile;
+                                continue;
+                            }
                             match (q4k, tile) {
                                 (true, 1) => q4k_group_tile::<1>(groups, acts, per_row, out, t0, m),
                                 (true, 2) => q4k_group_tile::<2>(groups, acts, per_row, out, t0, m),
@@ -1004,6 +1017,81 @@ macro_rules! x86_kernel {
                     for t in 0..N {
                         let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
                         acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                    }
+                }
+                write_group::<N>(acc, out, t0, m);
+            }
+
+            /// Eight interleaved `Q5_0` rows (`groups`: their groups, block by
+            /// block) times `N` input rows of `acts` (`halves`: the sums of each
+            /// block's halves), into outputs `t0..t0 + N` of each row (`out`:
+            /// eight rows of `m`).
+            ///
+            /// A load holds four packed bytes of each row: its low nibbles are
+            /// values `4g..4g + 4`, its high ones `16 + 4g..`; their fifth bits
+            /// come from each row's `qh` word, four bits spread to the four
+            /// bytes' bit 4 by one multiplication (`x · 0x0204_0810`: shifts by 4,
+            /// 11, 18 and 25 that cannot carry into each other). Values are
+            /// 0–31 (the offset of 16 comes off as 16 times the activations' sum),
+            /// summed into `i32` lanes.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn q5_0_group_tile<const N: usize>(
+                groups: &[u8],
+                acts: &[Q8Block],
+                halves: &[[i32; 2]],
+                per_row: usize,
+                out: &mut [f32],
+                t0: usize,
+                m: usize,
+            ) {
+                let low = _mm256_set1_epi8(0x0F);
+                let nibble = _mm256_set1_epi32(0x0F);
+                let spread = _mm256_set1_epi32(0x0204_0810);
+                let fifth = _mm256_set1_epi32(0x1010_1010);
+                let mut acc = [_mm256_setzero_ps(); N];
+                for (b, group) in groups.chunks_exact(interleaved::q5_0::GROUP).enumerate() {
+                    let Some(group) = group.first_chunk::<{ interleaved::q5_0::GROUP }>() else {
+                        continue;
+                    };
+                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
+                    // 176-byte group, at offsets the layout fixes.
+                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
+                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
+                    let qh = load32(interleaved::q5_0::QH);
+                    // Bits `at..at + 4` of each row's `qh` as bit 4 of its four bytes.
+                    let bits = |at: i32| {
+                        let x = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(at)), nibble);
+                        _mm256_and_si256(_mm256_mullo_epi32(x, spread), fifth)
+                    };
+                    let mut isum = [_mm256_setzero_si256(); N];
+                    for g in 0..4 {
+                        let packed = load32(interleaved::q5_0::QS + 32 * g);
+                        let lo = _mm256_or_si256(_mm256_and_si256(packed, low), bits(4 * g as i32));
+                        let hi = _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(packed), low),
+                            bits(16 + 4 * g as i32),
+                        );
+                        for t in 0..N {
+                            let q = &acts[t * per_row + b].q;
+                            let quad = |at: usize| {
+                                _mm256_set1_epi32(i32::from_le_bytes([
+                                    q[at] as u8,
+                                    q[at + 1] as u8,
+                                    q[at + 2] as u8,
+                                    q[at + 3] as u8,
+                                ]))
+                            };
+                            isum[t] = run_sum_wide(isum[t], lo, quad(4 * g));
+                            isum[t] = run_sum_wide(isum[t], hi, quad(16 + 4 * g));
+                        }
+                    }
+                    for t in 0..N {
+                        let a = &acts[t * per_row + b];
+                        let [h0, h1] = halves[t * per_row + b];
+                        let centered = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(16 * (h0 + h1)));
+                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
+                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(centered), acc[t]);
                     }
                 }
                 write_group::<N>(acc, out, t0, m);
@@ -1377,7 +1465,7 @@ mod tests {
         }
     }
 
-    /// Interleaved `Q4_K` and `Q6_K` rows give every kernel's product of
+    /// Interleaved `Q4_K`, `Q6_K` and `Q5_0` rows give every kernel's product of
     /// the same rows in ggml's layout: groups of eight rows, tiles of one to
     /// four input rows and their tails, and a task starting at a later group.
     #[test]
@@ -1417,6 +1505,7 @@ mod tests {
         let mut seed = 0x0051_7CC1_B727_220A;
         check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
         check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
+        check::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
     }
 
     #[test]

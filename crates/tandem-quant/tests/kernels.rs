@@ -97,7 +97,7 @@ fn every_type_matches_dequantized_reference() {
     }
 }
 
-/// `Q4_K` and `Q6_K` rows interleaved in eights ([`Layout::Interleaved`],
+/// `Q4_K`, `Q6_K` and `Q5_0` rows interleaved in eights ([`Layout::Interleaved`],
 /// the x86 kernels' layout) hold the same values and give the same products, on
 /// every kernel this build runs: gathered rows, the reference product
 /// (shapes that split among threads, one to sixteen input rows), and a
@@ -121,8 +121,11 @@ fn interleaved_k_quants_match_the_reference() {
         (GgmlType::Q6_K, 8, 1, 1),
         (GgmlType::Q6_K, 16, 6, 3),
         (GgmlType::Q6_K, 72, 2, 8),
+        (GgmlType::Q5_0, 8, 1, 1),
+        (GgmlType::Q5_0, 24, 28, 5),
+        (GgmlType::Q5_0, 64, 3, 16),
     ] {
-        let cols = blocks * 256;
+        let cols = blocks * ty.block_size();
         let w = random_matrix(&mut rng, ty, rows, cols);
         let packed = w.interleaved().expect("whole groups of eight rows");
         assert_eq!((packed.layout(), packed.bytes()), (Layout::Interleaved, w.bytes()));
