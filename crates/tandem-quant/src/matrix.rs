@@ -379,12 +379,14 @@ impl QMatrix {
     /// ggml's, gathered from its groups where they are interleaved.
     pub(crate) fn row_blocks(&self, r: usize) -> Cow<'_, [u8]> {
         match self.layout {
-            Layout::Rows => Cow::Borrowed(self.row(r)),
-            Layout::Interleaved => {
+            // (No matrix is interleaved in a build without the kernels: the
+            // guard lets the browser's wasm leave the gathering out.)
+            Layout::Interleaved if Layout::INTERLEAVED_KERNELS => {
                 let first = r - r % interleaved::ROWS;
                 let (groups, _) = self.rows_from(first, interleaved::ROWS);
                 Cow::Owned(interleaved::row_of(self.ty, groups, r - first))
             }
+            _ => Cow::Borrowed(self.row(r)),
         }
     }
 
