@@ -42,7 +42,7 @@ impl Layout {
     /// (x86-64's): elsewhere no matrix is interleaved, since the other
     /// kernels would only gather its rows back, and the browser's wasm
     /// carries none of it.
-    pub const INTERLEAVED_KERNELS: bool = cfg!(target_arch = "x86_64");
+    pub const INTERLEAVED_KERNELS: bool = crate::simd::INTERLEAVED_KERNELS;
 }
 
 /// A run of whole rows of a [`QMatrix`].

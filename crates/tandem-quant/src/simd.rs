@@ -93,6 +93,10 @@ impl Kernel {
     }
 }
 
+/// Whether this build has kernels that read [`Layout::Interleaved`]
+/// ([`Layout::INTERLEAVED_KERNELS`]): the x86 ones.
+pub(crate) const INTERLEAVED_KERNELS: bool = cfg!(target_arch = "x86_64");
+
 impl Kernel {
     /// Whether the kernel has a product of its own for
     /// [`Layout::Interleaved`] matrices (the x86 kernels), which it reads
@@ -892,16 +896,8 @@ macro_rules! x86_kernel {
                             let wl = _mm256_and_si256(bits, low);
                             let wh = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
                             for t in 0..N {
-                                let quad = |run: &[i8; QK]| {
-                                    _mm256_set1_epi32(i32::from_le_bytes([
-                                        run[4 * q] as u8,
-                                        run[4 * q + 1] as u8,
-                                        run[4 * q + 2] as u8,
-                                        run[4 * q + 3] as u8,
-                                    ]))
-                                };
-                                lo[t] = run_sum(lo[t], wl, quad(&rows[t][2 * c].q));
-                                hi[t] = run_sum(hi[t], wh, quad(&rows[t][2 * c + 1].q));
+                                lo[t] = run_sum(lo[t], wl, quad(&rows[t][2 * c].q, 4 * q));
+                                hi[t] = run_sum(hi[t], wh, quad(&rows[t][2 * c + 1].q, 4 * q));
                             }
                         }
                         let (s_lo, s_hi) = (pick(&scales, 2 * c), pick(&scales, 2 * c + 1));
@@ -992,14 +988,8 @@ macro_rules! x86_kernel {
                                 ];
                                 for t in 0..N {
                                     for k in 0..4 {
-                                        let run = &rows[t][4 * n + k].q;
-                                        let quad = _mm256_set1_epi32(i32::from_le_bytes([
-                                            run[4 * q] as u8,
-                                            run[4 * q + 1] as u8,
-                                            run[4 * q + 2] as u8,
-                                            run[4 * q + 3] as u8,
-                                        ]));
-                                        sums[t][k] = run_sum_wide(sums[t][k], values[k], quad);
+                                        let bytes = quad(&rows[t][4 * n + k].q, 4 * q);
+                                        sums[t][k] = run_sum_wide(sums[t][k], values[k], bytes);
                                     }
                                 }
                             }
@@ -1074,16 +1064,8 @@ macro_rules! x86_kernel {
                         );
                         for t in 0..N {
                             let q = &acts[t * per_row + b].q;
-                            let quad = |at: usize| {
-                                _mm256_set1_epi32(i32::from_le_bytes([
-                                    q[at] as u8,
-                                    q[at + 1] as u8,
-                                    q[at + 2] as u8,
-                                    q[at + 3] as u8,
-                                ]))
-                            };
-                            isum[t] = run_sum_wide(isum[t], lo, quad(4 * g));
-                            isum[t] = run_sum_wide(isum[t], hi, quad(16 + 4 * g));
+                            isum[t] = run_sum_wide(isum[t], lo, quad(q, 4 * g));
+                            isum[t] = run_sum_wide(isum[t], hi, quad(q, 16 + 4 * g));
                         }
                     }
                     for t in 0..N {
@@ -1095,6 +1077,19 @@ macro_rules! x86_kernel {
                     }
                 }
                 write_group::<N>(acc, out, t0, m);
+            }
+
+            /// Activations `run[at..at + 4]` broadcast to every 32-bit lane: what
+            /// the interleaved tiles multiply each row's four packed values by.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn quad(run: &[i8; QK], at: usize) -> __m256i {
+                _mm256_set1_epi32(i32::from_le_bytes([
+                    run[at] as u8,
+                    run[at + 1] as u8,
+                    run[at + 2] as u8,
+                    run[at + 3] as u8,
+                ]))
             }
 
             /// Eight rows' outputs for input rows `t0..t0 + N` (`acc[t]`, lane
