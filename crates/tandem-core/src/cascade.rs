@@ -21,6 +21,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use tandem_decoding::math;
 
 /// How sure the model was of one token it produced.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -36,33 +37,26 @@ pub struct TokenConfidence {
 /// temperature 1; non-finite logits get no mass). A chosen token with no
 /// mass has log-probability `-inf`'s stand-in, `f32::MIN`.
 pub fn token_confidence(logits: &[f32], chosen: u32) -> TokenConfidence {
-    let max = logits
-        .iter()
-        .copied()
-        .filter(|l| l.is_finite())
-        .fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
+    let Some((max, log_z)) = math::log_sum_exp(logits) else {
         return TokenConfidence {
             logprob: f32::MIN,
             entropy: 0.0,
         };
-    }
-    // log Z and E[l - max] in one pass, in f64: vocabularies reach 150k entries.
-    let (mut z, mut weighted) = (0.0f64, 0.0f64);
-    for &l in logits.iter().filter(|l| l.is_finite()) {
-        let d = f64::from(l - max);
-        let e = d.exp();
-        z += e;
-        weighted += e * d;
-    }
-    let log_z = z.ln();
+    };
+    // The entropy is log Z − E[l − max] under the softmax; non-finite
+    // logits get no mass (their terms are e^-100 · -100).
+    let shifted = |l: f32| math::finite_or(l - max, -100.0);
+    let mean = math::sum_of(logits, |l| {
+        let d = shifted(l);
+        math::exp(d) * d
+    }) / log_z.exp();
     let logprob = match logits.get(chosen as usize) {
-        Some(&l) if l.is_finite() => (f64::from(l - max) - log_z) as f32,
+        Some(&l) if l.is_finite() => l - max - log_z,
         _ => f32::MIN,
     };
     TokenConfidence {
         logprob,
-        entropy: (log_z - weighted / z).max(0.0) as f32,
+        entropy: (log_z - mean).max(0.0),
     }
 }
 
@@ -238,6 +232,33 @@ mod tests {
         assert_eq!(token_confidence(&[1.0, f32::NEG_INFINITY], 1).logprob, f32::MIN);
         assert_eq!(token_confidence(&[f32::NAN], 0).logprob, f32::MIN);
         assert_eq!(token_confidence(&[1.0], 7).logprob, f32::MIN, "out of range");
+    }
+
+    #[test]
+    fn token_confidence_over_a_full_vocabulary_matches_f64() {
+        let logits: Vec<f32> = (0..151_936u32)
+            .map(|i| ((i * 7919 % 4093) as f32) / 200.0 - 12.0)
+            .collect();
+        let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+        let z: f64 = logits.iter().map(|&l| (f64::from(l) - max).exp()).sum();
+        let mean: f64 = logits
+            .iter()
+            .map(|&l| (f64::from(l) - max).exp() * (f64::from(l) - max))
+            .sum::<f64>()
+            / z;
+        let t = token_confidence(&logits, 4242);
+        let logprob = f64::from(logits[4242]) - max - z.ln();
+        assert!(
+            (f64::from(t.logprob) - logprob).abs() < 1e-3,
+            "{} vs {logprob}",
+            t.logprob
+        );
+        assert!(
+            (f64::from(t.entropy) - (z.ln() - mean)).abs() < 1e-3,
+            "{} vs {}",
+            t.entropy,
+            z.ln() - mean
+        );
     }
 
     #[test]

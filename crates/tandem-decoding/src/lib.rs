@@ -3,6 +3,8 @@
 //!
 //! * [`sampling`] picks tokens from logits (greedy, temperature, top-k,
 //!   top-p, repetition penalty, seeded).
+//! * [`math`] has the `exp` and softmax that vectorize, for logits and
+//!   attention alike.
 //! * [`chat`] renders a model's own chat template as `transformers` does.
 //! * [`text`] streams the text of a growing token list.
 //! * [`speculative`] holds speculative decoding's acceptance rules (greedy
@@ -14,6 +16,7 @@
 //! edge worker's verifier links it without the shield's tables.
 
 pub mod chat;
+pub mod math;
 pub mod sampling;
 pub mod speculative;
 pub mod text;

@@ -206,10 +206,16 @@ impl Sampler {
 
     /// Draws the next token.
     pub fn sample(&mut self, logits: &[f32], history: History<'_>) -> u32 {
-        let probs = self.distribution(logits, history);
-        if self.config.temperature == 0.0 {
-            return argmax(&probs) as u32;
+        let c = &self.config;
+        if c.temperature == 0.0 {
+            // The argmax, without the copies a distribution makes of the
+            // vocabulary (`argmax` passes over NaN as `penalized` would).
+            if c.repetition_penalty == 1.0 && c.no_repeat_ngram.is_none() {
+                return argmax(logits) as u32;
+            }
+            return argmax(&penalized(logits, history, c)) as u32;
         }
+        let probs = self.distribution(logits, history);
         self.draw(&probs)
     }
 

@@ -418,8 +418,7 @@ impl Target {
 
 /// The log-probability record of `token` under `logits`.
 fn record(logits: &[f32], token: u32) -> PositionLogprobs {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_z = max + logits.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+    let log_z = tandem_decoding::math::log_sum_exp(logits).map_or(f32::NAN, |(max, lse)| max + lse);
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     let k = MAX_TOP_LOGPROBS.min(order.len());
     order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
