@@ -43,12 +43,13 @@ pub fn token_confidence(logits: &[f32], chosen: u32) -> TokenConfidence {
             entropy: 0.0,
         };
     };
-    // The entropy is log Z − E[l − max] under the softmax; non-finite
-    // logits get no mass (their terms are e^-100 · -100).
-    let shifted = |l: f32| math::finite_or(l - max, -100.0);
+    // The entropy is log Z − E[l − max] under the softmax. Logits more than
+    // 87 below the maximum (`exp`'s floor), non-finite ones included, add
+    // nothing: below it `e^d · d` is under 1e-36 in truth, but `exp` clamps
+    // and `d` does not, so `f32::MIN` would have added -5.6.
     let mean = math::sum_of(logits, |l| {
-        let d = shifted(l);
-        math::exp(d) * d
+        let d = l - max;
+        if d >= -87.0 { math::exp(d) * d } else { 0.0 }
     }) / log_z.exp();
     let logprob = match logits.get(chosen as usize) {
         Some(&l) if l.is_finite() => l - max - log_z,
@@ -259,6 +260,11 @@ mod tests {
             t.entropy,
             z.ln() - mean
         );
+        // Masks by the most negative finite values carry no mass and no entropy.
+        for mask in [f32::MIN, -1e30, -1e6] {
+            let t = token_confidence(&[0.0, mask, mask], 0);
+            assert!(t.logprob.abs() < 1e-6 && t.entropy.abs() < 1e-6, "{mask}: {t:?}");
+        }
     }
 
     #[test]

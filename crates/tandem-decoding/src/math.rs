@@ -21,8 +21,8 @@ fn round(v: f32) -> f32 {
 /// `e^x` to within 2 ulp for `x` in `[-87, 88]` (Cephes' `expf`: `x` is
 /// `n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-6 polynomial gives `e^r`,
 /// and `2^n` is built from the exponent bits). Inputs outside are clamped:
-/// `e^x` for `x < -87` gives about `1.6e-38` instead of something smaller,
-/// and NaN gives NaN-free garbage, never a panic.
+/// `e^x` for `x < -87` gives about `1.6e-38` instead of something smaller.
+/// NaN gives NaN, never a panic.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;

@@ -254,7 +254,8 @@ impl Sampler {
     }
 }
 
-/// Index of the largest finite value (the first of ties; 0 if none is finite).
+/// Index of the largest value, NaN passed over (the first of ties; +∞ wins;
+/// 0 if every value is NaN or −∞).
 pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     let mut best_value = f32::NEG_INFINITY;

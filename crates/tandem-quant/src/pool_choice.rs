@@ -18,7 +18,7 @@ const CLASSES: usize = 64;
 /// Calls of a class timed alternately, serial and pooled, before choosing.
 const EXPLORE: u64 = 8;
 /// Once chosen, one call in this many runs the other way.
-const RECHECK: u64 = 64;
+const RECHECK: u64 = 61;
 /// Timings kept per way and class: a way's speed is the fastest of its
 /// last few. A shared machine's noise only ever slows a product down, and a
 /// moving average let one slow pooled product (its worker descheduled) make
@@ -78,10 +78,17 @@ static STATS: [Class; CLASSES] = [const {
 }; CLASSES];
 
 /// Whether call number `call` of a class runs on the pool, given each way's
-/// average time per unit of work so far (`None`: not timed yet).
+/// fastest recent time per unit of work (`None`: not timed yet).
+///
+/// A class holds products of several kinds (a layer's matrices of about the
+/// same size, their types' costs per unit differ), in a cycle. So exploring
+/// runs the first half of its calls serially and the second half pooled (each
+/// way sees every kind of a cycle up to `EXPLORE / 2` long, where
+/// alternating calls would give each way its own kinds), and the rechecks
+/// come every [`RECHECK`] calls, a prime, so that they go round the kinds.
 fn pooled_turn(call: u64, serial: Option<f64>, pooled: Option<f64>) -> bool {
     if call < EXPLORE {
-        return call % 2 == 1;
+        return call >= EXPLORE / 2;
     }
     let pool_wins = match (serial, pooled) {
         (Some(s), Some(p)) => p < s,
@@ -131,7 +138,18 @@ mod tests {
     fn the_first_calls_try_both_ways() {
         let turns: Vec<bool> = (0..EXPLORE).map(|c| pooled_turn(c, None, None)).collect();
         assert_eq!(turns.iter().filter(|&&p| p).count() as u64, EXPLORE / 2);
-        assert!(turns.contains(&false));
+        // Products of a class come in cycles of kinds: each way times every kind.
+        for cycle in [2, 4] {
+            for way in [false, true] {
+                let mut kinds: Vec<u64> = (0..EXPLORE)
+                    .filter(|&c| turns[c as usize] == way)
+                    .map(|c| c % cycle)
+                    .collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                assert_eq!(kinds.len() as u64, cycle, "cycle {cycle}, pooled {way}: {turns:?}");
+            }
+        }
     }
 
     #[test]

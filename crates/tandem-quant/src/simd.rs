@@ -16,7 +16,9 @@
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
 //! only called for a kernel whose `available()` held (the CPU reported its
-//! features), and every load reads exactly the 32 bytes of a `[i8; 32]`.
+//! features), and every load reads inside a slice it was given: the 32 bytes
+//! of a `[i8; 32]`, bytes at offsets a layout fixes inside a checked group,
+//! or the four bytes of a bounds-checked `run[at..at + 4]`.
 
 #![allow(unsafe_code)]
 
