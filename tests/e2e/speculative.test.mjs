@@ -81,14 +81,22 @@ test("greedy speculation through the worker prints exactly the target's greedy o
   // Learned costs from an unreadable file are ignored, and this answer's are saved over it.
   const costs = join(await mkdtemp(join(tmpdir(), "tandem-costs-")), "costs.json");
   await writeFile(costs, "not json");
+  // Adaptive lengths: the first rounds go out plain to time the target, the drafter runs its
+  // two timing steps, and the measured costs decide (on this CPU target, mostly plain rounds).
   const out = await speculate("--verifier", worker.url, "--learned-costs", costs);
   const learned = JSON.parse(await readFile(costs, "utf8"));
   assert.ok(learned.rate > 0 && learned.rate < 1, JSON.stringify(learned));
+  assert.equal(learned.timed_rounds, 2, JSON.stringify(learned));
   assert.equal(out.text.trimEnd(), reference);
   assert.equal(out.tokens.length, MAX_TOKENS);
   assert.ok(out.rounds > 0 && out.rounds <= MAX_TOKENS, `${out.rounds} rounds`);
-  assert.ok(out.accepted > 0, "the 0.5B drafter agrees with the 1.5B target somewhere");
-  assert.ok(out.rounds < MAX_TOKENS, `fewer target passes (${out.rounds}) than tokens`);
+  assert.ok(out.plain_rounds + out.lookup_rounds >= 2, JSON.stringify(out));
+  assert.ok(out.draft_steps >= 2, JSON.stringify(out));
+  // A fixed draft length drafts every round.
+  const fixed = await speculate("--verifier", worker.url, "-k", "4");
+  assert.equal(fixed.text.trimEnd(), reference);
+  assert.ok(fixed.accepted > 0, "the 0.5B drafter agrees with the 1.5B target somewhere");
+  assert.ok(fixed.rounds < MAX_TOKENS, `fewer target passes (${fixed.rounds}) than tokens`);
 });
 
 test("an answer that ends by itself ends cleanly through the worker (the target's stop token comes back as vLLM sends it)", async () => {

@@ -616,17 +616,75 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
         learned.observe_draft_ms(70.0);
         learned.observe(4, 0);
     }
+    // Both send their first round plain; the fresh client then times the drafter on the
+    // prompt's first token, the resumed one goes on with plain rounds.
     let config = || adaptive_greedy(8);
-    let mut fresh = Speculation::new(vec![1, 2], config()).unwrap();
+    let mut clients = [
+        Speculation::new(vec![1, 2], config()).unwrap(),
+        Speculation::resume(vec![1, 2], config(), Some(learned)).unwrap(),
+    ];
+    let mut second = Vec::new();
+    for spec in &mut clients {
+        let Step::Send(round) = spec.next_step() else {
+            panic!("the first round goes out at once")
+        };
+        assert!(round.draft.is_empty());
+        let mut held = Vec::new();
+        let verdict = judge_at_once(&round, &mut held);
+        let stats = TargetStats {
+            forward_ms: 400.0,
+            ..TargetStats::default()
+        };
+        spec.verdict(&round::reply(&round, verdict, stats), Some(400.0))
+            .unwrap();
+        second.push(spec.next_step());
+    }
+    assert_eq!(second[0], Step::Draft { context: vec![1] }, "a drafter timing step");
     assert!(
-        matches!(fresh.next_step(), Step::Draft { .. }),
-        "a fresh client drafts first"
+        matches!(&second[1], Step::Send(round) if round.draft.is_empty()),
+        "{:?}",
+        second[1]
     );
-    let mut resumed = Speculation::resume(vec![1, 2], config(), Some(learned)).unwrap();
-    let Step::Send(round) = resumed.next_step() else {
-        panic!("a client that learned plain rounds win sends one at once")
-    };
-    assert!(round.draft.is_empty());
+}
+
+#[test]
+fn a_fresh_client_against_a_cpu_target_never_makes_the_drafter_read_the_prompt() {
+    // A target whose forward costs 18 ms plus 10 ms a position and a drafter step of 22 ms
+    // (about the 1.5B and 0.5B models sharing two cores): the first two plain rounds price
+    // drafting, which could not pay even if every draft were kept, so the drafter only runs
+    // its two timing steps and is never probed, not even after 150 plain rounds, when the
+    // prompt's round has little weight left in the fit. The answer is the target's.
+    let prompt = [5u32, 2, 7, 1, 4, 4];
+    let n = 150;
+    let mut spec = Speculation::new(prompt.to_vec(), adaptive_greedy(n)).unwrap();
+    let mut held: Vec<u32> = Vec::new();
+    let mut contexts = Vec::new();
+    loop {
+        match spec.next_step() {
+            Step::Draft { context } => {
+                contexts.push(context.clone());
+                spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), Some(22.0));
+            }
+            Step::Send(req) => {
+                let verdict = judge_at_once(&req, &mut held);
+                let positions = req.context.len() + req.draft.len();
+                let ms = 18.0 + 10.0 * positions as f64;
+                let stats = TargetStats {
+                    forward_tokens: positions,
+                    forward_ms: ms,
+                    ..TargetStats::default()
+                };
+                spec.verdict(&round::reply(&req, verdict, stats), Some(ms)).unwrap();
+            }
+            Step::Wait => unreachable!("replies are delivered at once"),
+            Step::Done(_) => break,
+        }
+    }
+    assert_eq!(spec.output(), target_greedy(&prompt, n));
+    assert_eq!(contexts, [vec![5], vec![5, 2]]);
+    let stats = spec.stats();
+    assert_eq!((stats.draft_steps, stats.pipeline.sent), (2, 0), "{stats:?}");
+    assert_eq!(stats.plain_rounds, n, "{stats:?}");
 }
 
 #[test]
@@ -803,6 +861,10 @@ fn ahead_steps(drafted_ms: f64) -> (usize, usize) {
             continue;
         }
         match step {
+            // A drafter timing step (shorter than the prompt) is not a draft.
+            Step::Draft { context } if context.len() < prompt.len() => {
+                spec.drafted(0, Vec::new(), Some(3.0));
+            }
             Step::Draft { context } => {
                 if let Some((_, _, steps)) = on_the_way.as_mut() {
                     *steps -= 1;

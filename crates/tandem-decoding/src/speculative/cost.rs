@@ -32,9 +32,17 @@
 //! which drafting still wins doubles the wait before the next (up to
 //! [`PROBE_MAX`]): about one round in 64 where speculation clearly pays.
 //!
-//! A client that has never timed a plain round sends its first one after
-//! [`FIRST_PLAIN_PROBE`] drafted rounds, so that a fresh client learns early
-//! what the target alone costs.
+//! A fresh client (adaptive, nothing measured) sends its first
+//! [`COLD_ROUNDS`] rounds plain, drafting nothing: the first carries the
+//! prompt and times the target over many positions, the second over one, and
+//! the line through them prices every draft length before the drafter has
+//! spent anything (on a CPU target, where each position costs a fraction of a
+//! step, drafting rarely pays, and a drafter that never drafts never reads
+//! the prompt). The client times one draft step meanwhile (see
+//! `Speculation`). A client whose rounds are not timed drafts after the first,
+//! by the relative model below; one that has drafted without ever timing a
+//! plain round (a saved copy) sends one after [`FIRST_PLAIN_PROBE`] drafted
+//! rounds.
 //!
 //! The model above prices a round from its parts. What a client lives can
 //! differ: a drafter that shares cores with the target slows it down, and
@@ -54,6 +62,8 @@
 //! Before anything is timed it falls back to a relative model: a round costs
 //! `k · draft_cost + 1` target rounds.
 
+/// Rounds a fresh client sends plain, to time the target before it drafts.
+pub const COLD_ROUNDS: usize = 2;
 /// Plain rounds in a row after which one drafted round is tried again.
 pub const PROBE_EVERY: usize = 8;
 /// Drafted rounds after which a client that has never sent a plain round times one.
@@ -101,6 +111,12 @@ pub struct DraftLength {
     realized_drafted: Realized,
     #[serde(default)]
     realized_plain: Realized,
+    /// Rounds observed, and of them the timed ones (at most [`COLD_ROUNDS`]
+    /// each: all that matters is whether a fresh client is still cold).
+    #[serde(default)]
+    rounds: usize,
+    #[serde(default)]
+    timed_rounds: usize,
 }
 
 impl DraftLength {
@@ -126,6 +142,8 @@ impl DraftLength {
             seen_plain: false,
             realized_drafted: Realized::default(),
             realized_plain: Realized::default(),
+            rounds: 0,
+            timed_rounds: 0,
         }
     }
 
@@ -149,6 +167,8 @@ impl DraftLength {
         self.plain_allowed = true;
         self.probe_interval = self.probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
         self.plain_probe_interval = self.plain_probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
+        self.rounds = self.rounds.min(COLD_ROUNDS);
+        self.timed_rounds = self.timed_rounds.min(COLD_ROUNDS);
         self
     }
 
@@ -164,6 +184,7 @@ impl DraftLength {
 
     /// Records a round: `accepted` of `proposed` draft tokens kept.
     pub fn observe(&mut self, proposed: usize, accepted: usize) {
+        self.rounds = (self.rounds + 1).min(COLD_ROUNDS);
         if proposed == 0 {
             self.seen_plain = true;
             self.plain_streak += 1;
@@ -191,6 +212,7 @@ impl DraftLength {
 
     /// Records a prompt-lookup round: `accepted` of `proposed` tokens kept.
     pub fn observe_lookup(&mut self, proposed: usize, accepted: usize) {
+        self.rounds = (self.rounds + 1).min(COLD_ROUNDS);
         if proposed > 0 {
             self.lookup_rate = self.updated(self.lookup_rate, proposed, accepted);
         }
@@ -226,6 +248,23 @@ impl DraftLength {
             .map(|(n, _)| n)
     }
 
+    /// Whether a draft step has been timed: until one is, a fresh client
+    /// cannot price drafting (see `Speculation`'s timing step).
+    pub fn draft_step_timed(&self) -> bool {
+        self.draft_ms.value().is_some()
+    }
+
+    /// Whether lengths adapt down to plain rounds (not a fixed length).
+    pub fn adaptive(&self) -> bool {
+        self.plain_allowed
+    }
+
+    /// Whether this is a fresh client still timing the target with plain
+    /// rounds: every round so far was timed, and fewer than [`COLD_ROUNDS`].
+    fn cold(&self) -> bool {
+        self.plain_allowed && self.timed_rounds < COLD_ROUNDS && self.timed_rounds == self.rounds
+    }
+
     /// Records how long one draft step took.
     pub fn observe_draft_ms(&mut self, ms: f64) {
         if ms.is_finite() && ms >= 0.0 {
@@ -241,6 +280,7 @@ impl DraftLength {
         if !(round_ms.is_finite() && forward_ms.is_finite()) || round_ms < 0.0 || positions == 0 {
             return;
         }
+        self.timed_rounds = (self.timed_rounds + 1).min(COLD_ROUNDS);
         let (forward_ms, steps) = if forward_ms > 0.0 && forward_ms <= round_ms {
             self.link_ms.push(round_ms - forward_ms);
             (forward_ms, extended + 1)
@@ -363,6 +403,9 @@ impl DraftLength {
                 .min_by(|&x, &y| cost(x).total_cmp(&cost(y)).then(x.cmp(&y)))
                 .unwrap_or(self.min)
         };
+        if self.cold() {
+            return Choice::Plain(PlainReason::Probe);
+        }
         if self.ms_per_token(self.min).is_some() {
             let cost = |k: usize| self.ms_per_token(k).unwrap_or(f64::INFINITY);
             let k = best(&cost);
@@ -424,7 +467,8 @@ pub enum PlainReason {
     /// The parts predict drafting pays, but drafted rounds have realized
     /// more milliseconds per token than plain ones.
     Realized,
-    /// A plain round timed among drafted ones, to keep its cost current.
+    /// A plain round sent to time the target: a fresh client's first
+    /// [`COLD_ROUNDS`], or one among drafted rounds, to keep its cost current.
     Probe,
 }
 
@@ -477,8 +521,8 @@ impl Realized {
     }
 }
 
-/// `y ≈ a + b·x` by exponentially weighted least squares; with too little
-/// spread in `x`, a flat line at the mean of `y`.
+/// `y ≈ a + b·x` by exponentially weighted least squares; where every `x`
+/// was the same, a flat line at the mean of `y`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct LineFit {
     /// Weighted sums of 1, x, x², y and x·y.
@@ -501,7 +545,10 @@ impl LineFit {
         }
         let (mx, my) = (sx / n, sy / n);
         let var = sxx / n - mx * mx;
-        if var < 0.25 {
+        // Only where every x is the same (to rounding): two clusters of x give the slope between
+        // them however little weight the older one has left, so a prompt's prefill keeps
+        // pricing positions through a long run of one-position plain rounds.
+        if var <= 1e-9 * (1.0 + mx * mx) {
             return Some(my);
         }
         // A forward never gets cheaper with more positions.
@@ -662,15 +709,55 @@ mod tests {
         assert!(d.next() > 0, "drafting resumes");
     }
 
+    /// A fresh client's first rounds against a target whose forward costs
+    /// `f0 + f1 · positions` ms over a free link, after a 40-token prompt, with
+    /// draft steps of `draft_ms` once timed; returns the lengths it chose.
+    fn fresh_lengths(f0: f64, f1: f64, draft_ms: Option<f64>) -> Vec<usize> {
+        let mut d = DraftLength::new(1, 8, 0.1, 0.6).with_plain();
+        let mut ks = Vec::new();
+        let mut context = 40;
+        for _ in 0..COLD_ROUNDS + 3 {
+            let k = d.next();
+            ks.push(k);
+            let ms = f0 + f1 * (context + k) as f64;
+            d.observe_round(context + k, 0, ms, ms);
+            if let Some(ms) = draft_ms {
+                d.observe_draft_ms(ms);
+            }
+            d.observe(k, k * 3 / 4);
+            context = 1 + k * 3 / 4;
+        }
+        ks
+    }
+
     #[test]
-    fn a_fresh_client_times_a_plain_round_early() {
-        let mut d = DraftLength::new(1, 8, 0.1, 0.9).with_plain();
+    fn a_fresh_client_times_the_target_with_plain_rounds_before_it_drafts() {
+        // A CPU target (28 ms a step, 10 ms more a position) and a drafter step of 22 ms: the
+        // prompt's prefill and one plain step price a draft, and plain rounds win.
+        let cpu = fresh_lengths(18.0, 10.0, Some(22.0));
+        assert!(cpu.iter().all(|&k| k == 0), "{cpu:?}");
+        // A GPU target (30 ms whatever the positions) and a 3 ms drafter: drafting after the cold rounds.
+        let gpu = fresh_lengths(30.0, 0.05, Some(3.0));
+        assert_eq!(gpu[..COLD_ROUNDS], [0; COLD_ROUNDS], "{gpu:?}");
+        assert!(gpu[COLD_ROUNDS..].iter().all(|&k| k > 1), "{gpu:?}");
+        // A driver that times nothing drafts from the second round on, by the relative model.
+        let mut untimed = DraftLength::new(1, 8, 0.1, 0.6).with_plain();
+        assert_eq!(untimed.next(), 0);
+        untimed.observe(0, 0);
+        assert!(untimed.next() > 0);
+    }
+
+    #[test]
+    fn a_client_that_never_timed_a_plain_round_times_one_early() {
+        // A saved copy that only ever drafted.
+        let mut d = timed(30.0, 0.0, 1.0, 3.0, (8, 7));
+        d.seen_plain = false;
+        d.drafted_streak = 0;
         let mut ks = Vec::new();
         for _ in 0..FIRST_PLAIN_PROBE + 1 {
             let k = d.next();
             ks.push(k);
             d.observe_round(k + 1, 0, 30.0, 31.0);
-            d.observe_draft_ms(3.0);
             d.observe(k, k.saturating_sub(1));
         }
         assert!(ks[..FIRST_PLAIN_PROBE].iter().all(|&k| k > 0), "{ks:?}");

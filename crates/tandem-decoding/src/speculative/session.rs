@@ -29,6 +29,13 @@
 //! ([`DraftLength::pipelining_pays`]): a fresh client does not spend shared
 //! cores on drafts before it knows that drafting pays.
 //!
+//! A fresh adaptive client sends its first rounds plain while it times the
+//! target (see [`super::cost`]), and meanwhile times the drafter: it asks for
+//! [`DRAFT_TIMING_STEPS`] steps on the prompt's first tokens, one token each
+//! (the first may pay one-off costs such as compiling kernels, so only the
+//! last is timed). Their tokens are not drafts; the drafter's cache keeps
+//! them as the start of the prompt it reads if it ever drafts.
+//!
 //! Greedy and exact sampled rounds, pipelining, the draft length (down to
 //! plain rounds, see [`super::cost`]), prompt-lookup drafts (see
 //! [`super::lookup`]), stop tokens, `max_tokens` and the resend after a lost
@@ -89,6 +96,10 @@ pub struct SpeculationConfig {
     /// How long a round may go unanswered before it is sent again (ms).
     pub round_timeout_ms: f64,
 }
+
+/// One-token drafter steps a fresh adaptive client runs to time the drafter
+/// before it drafts (see the module docs).
+pub const DRAFT_TIMING_STEPS: usize = 2;
 
 /// How often a round that timed out is sent again before the answer fails.
 const TIMEOUT_RESENDS: usize = 1;
@@ -190,7 +201,8 @@ pub struct SpeculationStats {
     pub lookup_sent: usize,
     /// Prompt-lookup draft tokens the target kept.
     pub lookup_accepted: usize,
-    /// Draft steps the drafter ran (one token each after the first, which also reads the prompt).
+    /// Draft steps the drafter ran: one token each after the first, which
+    /// also reads the prompt, and a fresh client's timing steps included.
     pub draft_steps: usize,
     /// Positions the target ran over all rounds, as the verifier reports them.
     pub target_forward_tokens: usize,
@@ -258,6 +270,11 @@ pub struct Speculation {
     round_draft_ms: f64,
     /// Whether a reply arrived untimed: the driver does not time its rounds.
     untimed: bool,
+    /// Drafter timing steps run, and whether the step last handed out is one.
+    timing_steps: usize,
+    timing_out: bool,
+    /// Whether the drafter has yet to read the prompt (its first draft step).
+    drafter_cold: bool,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -314,6 +331,9 @@ impl Speculation {
             idle_draft_ms: 0.0,
             round_draft_ms: 0.0,
             untimed: false,
+            timing_steps: 0,
+            timing_out: false,
+            drafter_cold: true,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -330,11 +350,17 @@ impl Speculation {
 
     /// What to do next.
     pub fn next_step(&mut self) -> Step {
+        // A timing step handed out and not answered was overtaken (its driver took a reply first).
+        self.timing_out = false;
         if let Some(finish) = self.finish {
             return Step::Done(finish);
         }
         if let Some(round) = self.outbox.take() {
             return Step::Send(round);
+        }
+        if let Some(context) = self.timing_context() {
+            self.timing_out = true;
+            return Step::Draft { context };
         }
         let ends_in_stop = self
             .pipeline
@@ -377,6 +403,20 @@ impl Speculation {
             Choice::Draft(_) => None,
         };
         self.send(k, false, why)
+    }
+
+    /// The context of the next drafter timing step, while a fresh adaptive
+    /// client has not timed one: once the first round is out (so that over
+    /// a link the steps overlap its round trip), before any draft step.
+    fn timing_context(&self) -> Option<Vec<u32>> {
+        let wanted = self.lengths.adaptive()
+            && !self.lengths.draft_step_timed()
+            && !self.untimed
+            && self.round_no > 0
+            && self.drafter_cold
+            && self.timing_steps < DRAFT_TIMING_STEPS;
+        let committed = self.pipeline.committed();
+        wanted.then(|| committed[..(self.timing_steps + 1).min(committed.len())].to_vec())
     }
 
     fn draft_step(&self) -> Step {
@@ -462,15 +502,24 @@ impl Speculation {
     /// The drafter drew `token` from `dist` (empty when greedy) on the last
     /// `Draft` context; `ms` is how long the step took, when timed.
     pub fn drafted(&mut self, token: u32, dist: Vec<f32>, ms: Option<f64>) {
+        self.stats.draft_steps += 1;
+        if std::mem::take(&mut self.timing_out) {
+            // A timing step: not a draft; only the last one's time counts.
+            self.timing_steps += 1;
+            if let Some(ms) = ms.filter(|_| self.timing_steps == DRAFT_TIMING_STEPS) {
+                self.lengths.observe_draft_ms(ms);
+            }
+            return;
+        }
         self.pipeline.push_draft(token, dist);
         // The first step also reads the prompt: it says nothing about a step's cost.
-        if let Some(ms) = ms.filter(|_| self.stats.draft_steps > 0) {
+        let caught_up = !std::mem::take(&mut self.drafter_cold);
+        if let Some(ms) = ms.filter(|_| caught_up) {
             self.lengths.observe_draft_ms(ms);
         }
         if self.in_flight.is_none() {
             self.idle_draft_ms += ms.unwrap_or(0.0);
         }
-        self.stats.draft_steps += 1;
     }
 
     /// The reply to the round in flight arrived after `round_ms` (when
