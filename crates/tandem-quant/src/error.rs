@@ -43,9 +43,11 @@ pub enum QuantError {
         got: usize,
     },
     /// A type or row count without [`Layout::Interleaved`](crate::Layout::Interleaved)
-    /// (`Q4_K`, `Q6_K` and `Q5_0`, in whole groups of eight rows, where the build has
+    /// (`Q4_K`, `Q6_K`, `Q5_0` and `Q8_0`, in whole groups of eight rows, where the build has
     /// kernels that read it).
-    #[error("{ty:?} with {rows} rows has no interleaved layout (Q4_K, Q6_K and Q5_0, rows a multiple of 8, on x86-64)")]
+    #[error(
+        "{ty:?} with {rows} rows has no interleaved layout (Q4_K, Q6_K, Q5_0 and Q8_0, rows a multiple of 8, on x86-64)"
+    )]
     NotInterleavable {
         /// The element type.
         ty: GgmlType,

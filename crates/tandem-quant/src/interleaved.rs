@@ -1,4 +1,4 @@
-//! `Q4_K`, `Q6_K` and `Q5_0` rows interleaved in eights: the layout the x86
+//! `Q4_K`, `Q6_K`, `Q5_0` and `Q8_0` rows interleaved in eights: the layout the x86
 //! kernels read one output per vector lane from, as llama.cpp's CPU backend
 //! repacks `Q4_K` at load (`block_q4_Kx8`).
 //!
@@ -44,6 +44,14 @@
 //! | `16 + 4j ..` | row `j`'s `qh` |
 //! | `48 + 32g + 4j ..` (`g < 4`) | row `j`'s `qs[4g..4g + 4]` |
 //!
+//! A `Q8_0` group (272 bytes; ggml's block is `d: f16, qs: [i8; 32]`, one per
+//! 32 values):
+//!
+//! | bytes | holds |
+//! | --- | --- |
+//! | `0..16` | `d` of rows 0..8 |
+//! | `16 + 32g + 4j ..` (`g < 8`) | row `j`'s `qs[4g..4g + 4]` |
+//!
 //! The layouts hold exactly the values of the blocks they were made from:
 //! [`row_of`] gives any row's blocks back, byte for byte.
 
@@ -53,7 +61,7 @@ use tandem_gguf::GgmlType;
 pub(crate) const ROWS: usize = 8;
 
 /// The types with an interleaved layout.
-pub(crate) const TYPES: [GgmlType; 3] = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0];
+pub(crate) const TYPES: [GgmlType; 4] = [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::Q8_0];
 
 /// Offsets in a `Q4_K` group: the scale words and the packed values.
 pub(crate) mod q4k {
@@ -86,6 +94,15 @@ pub(crate) mod q5_0 {
     pub(crate) const QH: usize = 16;
     /// The packed values: four loads of four bytes per row.
     pub(crate) const QS: usize = 48;
+}
+
+/// Offsets in a `Q8_0` group: the values.
+pub(crate) mod q8_0 {
+    /// Bytes of a group.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) const GROUP: usize = 8 * 34;
+    /// The values: eight loads of four bytes per row.
+    pub(crate) const QS: usize = 16;
 }
 
 /// The bytes of a group that hold its rows' `f16` scales.
@@ -125,10 +142,16 @@ fn pieces(ty: GgmlType) -> impl Iterator<Item = (usize, usize, usize, usize)> {
             .into_iter()
             .chain((0..4).map(|g| (6 + 4 * g, q5_0::QS + 32 * g, 4, 4)))
     });
+    let q8_0 = (ty == GgmlType::Q8_0).then(|| {
+        [(0, 0, 2, 2)]
+            .into_iter()
+            .chain((0..8).map(|g| (2 + 4 * g, q8_0::QS + 32 * g, 4, 4)))
+    });
     q4k.into_iter()
         .flatten()
         .chain(q6k.into_iter().flatten())
         .chain(q5_0.into_iter().flatten())
+        .chain(q8_0.into_iter().flatten())
 }
 
 /// `ROWS` rows of ggml blocks of `ty` (`supers` blocks each, one row after

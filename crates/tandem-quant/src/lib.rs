@@ -9,7 +9,7 @@
 //! block, like llama.cpp's `vec_dot` kernels, reading each weight block once
 //! for all rows of the input.
 //!
-//! On x86 CPUs, `Q4_K`, `Q6_K` and `Q5_0` matrices read fastest with the blocks of
+//! On x86 CPUs, `Q4_K`, `Q6_K`, `Q5_0` and `Q8_0` matrices read fastest with the blocks of
 //! eight rows interleaved ([`Layout::Interleaved`], made by
 //! [`QMatrix::into_fastest_layout`], or in a loader's own buffer by
 //! [`QMatrix::interleave_in_place`]): the same bytes moved, so that the

@@ -31,7 +31,7 @@ pub struct QMatrix {
 pub enum Layout {
     /// As ggml stores them: each row's blocks in turn.
     Rows,
-    /// `Q4_K`, `Q6_K` and `Q5_0`: the blocks of eight consecutive rows under each
+    /// `Q4_K`, `Q6_K`, `Q5_0` and `Q8_0`: the blocks of eight consecutive rows under each
     /// superblock stored together, as the x86 kernels read them fastest
     /// (`interleaved.rs`); every part's rows are a multiple of eight.
     Interleaved,
@@ -196,7 +196,7 @@ impl QMatrix {
     }
 
     /// The same values in the layout this CPU's kernel reads fastest:
-    /// `Q4_K`, `Q6_K` and `Q5_0` rows interleaved in eights ([`Layout::Interleaved`]) where an
+    /// `Q4_K`, `Q6_K`, `Q5_0` and `Q8_0` rows interleaved in eights ([`Layout::Interleaved`]) where an
     /// x86 SIMD kernel runs and every part's rows are a multiple of eight,
     /// else `self` as it is. Interleaving copies the blocks (the file's
     /// bytes are no longer shared).
@@ -209,7 +209,7 @@ impl QMatrix {
     }
 
     /// The same values as [`Layout::Interleaved`]; `None` unless the type
-    /// is `Q4_K`, `Q6_K` or `Q5_0`, the layout [`Layout::Rows`], every part's rows a
+    /// is `Q4_K`, `Q6_K`, `Q5_0` or `Q8_0`, the layout [`Layout::Rows`], every part's rows a
     /// multiple of eight, and the build has kernels that read it
     /// ([`Layout::INTERLEAVED_KERNELS`]). Products on any kernel accept either layout.
     pub fn interleaved(&self) -> Option<QMatrix> {

@@ -175,7 +175,7 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
     }
 }
 
-/// [`rows_on`] for a [`Layout::Interleaved`] matrix (`Q4_K`, `Q6_K` or `Q5_0`), whose tasks
+/// [`rows_on`] for a [`Layout::Interleaved`] matrix (`Q4_K`, `Q6_K`, `Q5_0` or `Q8_0`), whose tasks
 /// start and end on whole groups of eight rows (every part's rows are a
 /// multiple of eight, and so are [`crate::threads`]' tasks).
 fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
@@ -204,6 +204,7 @@ fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], ac
                         group.rows_portable::<crate::dot::KQuant<crate::dot::Q4K>>(0, out, acts, m)
                     }
                     tandem_gguf::GgmlType::Q5_0 => group.rows_portable::<crate::dot::Q5_0>(0, out, acts, m),
+                    tandem_gguf::GgmlType::Q8_0 => group.rows_portable::<crate::dot::Q8_0>(0, out, acts, m),
                     _ => group.rows_portable::<crate::dot::Q6K>(0, out, acts, m),
                 }
             }
@@ -481,6 +482,7 @@ include!("tiled_rows.rs");
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
     ($(#[$doc:meta])* mod $name:ident, features = $features:literal, avx2_kquants = $avx2_kquants:literal,
+     unsigned_by_offset = $unsigned_by_offset:literal,
      pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr,
      run_sum = |$racc:ident, $rw:ident, $rq:ident| $run_sum:expr,
      run_sum_wide = |$wacc:ident, $ww:ident, $wq:ident| $run_sum_wide:expr,
@@ -517,6 +519,10 @@ macro_rules! x86_kernel {
 
             /// Whether the other k-quants (`Q5_K`) run on the AVX2 kernel's code.
             const AVX2_KQUANTS: bool = $avx2_kquants;
+            /// Whether products of signed weights (`Q8_0`'s interleaved rows) flip
+            /// them unsigned and take the offset off after (`vpdpbusd`, which
+            /// cannot saturate), or multiply magnitudes by signed activations.
+            const UNSIGNED_BY_OFFSET: bool = $unsigned_by_offset;
 
             /// `Q4_K`'s and `Q6_K`'s kernels, which the products take from the blocks' bytes.
             type Q4Kernel = crate::dot::KQuant<crate::dot::Q4K>;
@@ -802,6 +808,16 @@ macro_rules! x86_kernel {
                             let acts = &acts[t0 * per_row..];
                             let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                             let tile = (m - t0).min(4);
+                            if ty == tandem_gguf::GgmlType::Q8_0 {
+                                match tile {
+                                    1 => q8_0_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
+                                    2 => q8_0_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
+                                    3 => q8_0_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
+                                    _ => q8_0_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
+                                }
+                                t0 += tile;
+                                continue;
+                            }
                             if ty == tandem_gguf::GgmlType::Q5_0 {
                                 match tile {
                                     1 => q5_0_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
@@ -1081,6 +1097,68 @@ macro_rules! x86_kernel {
                 write_group::<N>(acc, out, t0, m);
             }
 
+            /// Eight interleaved `Q8_0` rows (`groups`: their groups, block by
+            /// block) times `N` input rows of `acts`, into outputs `t0..t0 + N`
+            /// of each row (`out`: eight rows of `m`).
+            ///
+            /// The values are signed. With `vpdpbusd` each load is made
+            /// unsigned by flipping its top bits (`w + 128`, summed into `i32`
+            /// lanes that cannot overflow), and 128 times the activations' sum
+            /// (`halves`, as `acts`) comes off each block; `maddubs` would
+            /// saturate on those, so the AVX2 kernel multiplies `|w|` by the
+            /// activations carrying `w`'s sign (a pair at most 2·128·127).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn q8_0_group_tile<const N: usize>(
+                groups: &[u8],
+                acts: &[Q8Block],
+                halves: &[[i32; 2]],
+                per_row: usize,
+                out: &mut [f32],
+                t0: usize,
+                m: usize,
+            ) {
+                let flip = _mm256_set1_epi8(i8::MIN);
+                let mut acc = [_mm256_setzero_ps(); N];
+                for (b, group) in groups.chunks_exact(interleaved::q8_0::GROUP).enumerate() {
+                    let Some(group) = group.first_chunk::<{ interleaved::q8_0::GROUP }>() else {
+                        continue;
+                    };
+                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
+                    // 272-byte group, at offsets the layout fixes.
+                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
+                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
+                    let mut isum = [_mm256_setzero_si256(); N];
+                    for g in 0..8 {
+                        let w = load32(interleaved::q8_0::QS + 32 * g);
+                        if UNSIGNED_BY_OFFSET {
+                            let unsigned = _mm256_xor_si256(w, flip);
+                            for t in 0..N {
+                                isum[t] = run_sum_wide(isum[t], unsigned, quad(&acts[t * per_row + b].q, 4 * g));
+                            }
+                        } else {
+                            let magnitude = _mm256_sign_epi8(w, w);
+                            for t in 0..N {
+                                let q = _mm256_sign_epi8(quad(&acts[t * per_row + b].q, 4 * g), w);
+                                isum[t] = run_sum_wide(isum[t], magnitude, q);
+                            }
+                        }
+                    }
+                    for t in 0..N {
+                        let a = &acts[t * per_row + b];
+                        let total = if UNSIGNED_BY_OFFSET {
+                            let [h0, h1] = halves[t * per_row + b];
+                            _mm256_sub_epi32(isum[t], _mm256_set1_epi32(128 * (h0 + h1)))
+                        } else {
+                            isum[t]
+                        };
+                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
+                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(total), acc[t]);
+                    }
+                }
+                write_group::<N>(acc, out, t0, m);
+            }
+
             /// Activations `run[at..at + 4]` broadcast to every 32-bit lane: what
             /// the interleaved tiles multiply each row's four packed values by.
             #[inline]
@@ -1307,6 +1385,7 @@ x86_kernel! {
     mod avx2,
     features = "avx2,fma,f16c",
     avx2_kquants = false,
+    unsigned_by_offset = false,
     pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
     scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s)),
     run_sum = |acc, w, q| _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, q)),
@@ -1322,6 +1401,7 @@ x86_kernel! {
     mod avx_vnni,
     features = "avx2,fma,f16c,avxvnni",
     avx2_kquants = false,
+    unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s),
     run_sum = |acc, w, q| _mm256_dpbusd_avx_epi32(acc, w, q),
@@ -1338,6 +1418,7 @@ x86_kernel! {
     mod avx512_vnni,
     features = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
     avx2_kquants = true,
+    unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s),
     run_sum = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
@@ -1464,7 +1545,7 @@ mod tests {
         }
     }
 
-    /// Interleaved `Q4_K`, `Q6_K` and `Q5_0` rows give every kernel's product of
+    /// Interleaved `Q4_K`, `Q6_K`, `Q5_0` and `Q8_0` rows give every kernel's product of
     /// the same rows in ggml's layout: groups of eight rows, tiles of one to
     /// four input rows and their tails, and a task starting at a later group.
     #[test]
@@ -1505,6 +1586,7 @@ mod tests {
         check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
         check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
         check::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
+        check::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
     }
 
     #[test]

@@ -168,9 +168,9 @@ fn blocks_interleave_in_place_into_the_same_values() {
         assert!(bytes.iter().all(|&b| b == 0), "left as it was");
         return;
     }
-    for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+    for ty in [GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0, GgmlType::Q8_0] {
         let (rows, cols) = (16, 512);
-        let mut bytes: Vec<u8> = (0..rows * cols / 256 * ty.block_bytes())
+        let mut bytes: Vec<u8> = (0..rows * cols / ty.block_size() * ty.block_bytes())
             .map(|_| rng.next() as u8)
             .collect();
         for block in bytes.chunks_exact_mut(ty.block_bytes()) {
@@ -195,7 +195,7 @@ fn blocks_interleave_in_place_into_the_same_values() {
         }
 
         // Rows that are not whole groups, and a corrupt scale.
-        let odd = &bytes[..12 * cols / 256 * ty.block_bytes()];
+        let odd = &bytes[..12 * cols / ty.block_size() * ty.block_bytes()];
         assert_eq!(
             QMatrix::new_interleaved(ty, 12, cols, odd.to_vec()).unwrap_err(),
             QuantError::NotInterleavable { ty, rows: 12 }
@@ -207,11 +207,11 @@ fn blocks_interleave_in_place_into_the_same_values() {
             Err(QuantError::NonFiniteScale { .. })
         ));
     }
-    let q8 = vec![0u8; 8 * 34];
+    let q4_1 = vec![0u8; 8 * 20];
     assert_eq!(
-        QMatrix::new_interleaved(GgmlType::Q8_0, 8, 32, q8).unwrap_err(),
+        QMatrix::new_interleaved(GgmlType::Q4_1, 8, 32, q4_1).unwrap_err(),
         QuantError::NotInterleavable {
-            ty: GgmlType::Q8_0,
+            ty: GgmlType::Q4_1,
             rows: 8
         }
     );
@@ -224,11 +224,13 @@ fn blocks_interleave_in_place_into_the_same_values() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn extreme_q8_0_products_do_not_overflow() {
-    let (rows, cols) = (3, 256);
+    let (rows, cols) = (8, 256);
     let one = f16::from_f32(1.0).to_bits().to_le_bytes();
     let block: Vec<u8> = one.iter().copied().chain([0x80u8; 32]).collect();
     let w = QMatrix::new(GgmlType::Q8_0, rows, cols, block.repeat(rows * cols / 32)).unwrap();
-    for sign in [-1.0f32, 1.0] {
+    // In ggml's rows, and interleaved where this build reads that layout.
+    let both = [Some(w.clone()), w.interleaved()];
+    for (w, sign) in both.iter().flatten().flat_map(|w| [(w, -1.0f32), (w, 1.0)]) {
         let x = vec![sign; 2 * cols];
         for value in w.matmul(&x, 2).unwrap() {
             // Each product is −128 · sign (the activations' 8-bit rounding
