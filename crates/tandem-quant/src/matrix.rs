@@ -134,11 +134,14 @@ impl QMatrix {
             return Ok(false);
         }
         let supers = cols / ty.block_size();
-        let mut stripe = vec![0u8; interleaved::ROWS * row_bytes];
-        for rows in data.chunks_exact_mut(interleaved::ROWS * row_bytes) {
-            stripe.copy_from_slice(rows);
-            interleaved::interleave(ty, &stripe, supers, rows);
-        }
+        let stripe_bytes = interleaved::ROWS * row_bytes;
+        crate::threads::by_chunks(data, stripe_bytes, |run| {
+            let mut stripe = vec![0u8; stripe_bytes];
+            for rows in run.chunks_exact_mut(stripe_bytes) {
+                stripe.copy_from_slice(rows);
+                interleaved::interleave(ty, &stripe, supers, rows);
+            }
+        });
         Ok(true)
     }
 

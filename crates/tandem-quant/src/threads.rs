@@ -125,6 +125,37 @@ pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &m
     yt
 }
 
+/// Runs `run` over `data` cut into runs of whole `chunk`-byte pieces, on
+/// every thread when `data` is large: how a loader's in-place rewrite of a
+/// model's matrices (`QMatrix::interleave_in_place`) uses the cores that
+/// decoding will use, instead of one (a second of loading on the 1.5B).
+pub(crate) fn by_chunks(data: &mut [u8], chunk: usize, run: impl Fn(&mut [u8]) + Sync) {
+    #[cfg(feature = "parallel")]
+    {
+        let threads = threads();
+        let chunks = data.len() / chunk.max(1);
+        if threads > 1 && data.len() >= PARALLEL_WORK && chunks > 1 {
+            let per = chunks.div_ceil(threads * TASKS_PER_THREAD) * chunk;
+            let tasks = std::sync::Mutex::new(data.chunks_mut(per));
+            let take = || {
+                // A poisoned queue means another thread panicked; the scope re-raises that panic.
+                while let Some(piece) = tasks.lock().ok().and_then(|mut t| t.next()) {
+                    run(piece);
+                }
+            };
+            rayon::in_place_scope(|scope| {
+                for _ in 1..threads {
+                    scope.spawn(|_| take());
+                }
+                take();
+            });
+            return;
+        }
+    }
+    let _ = chunk;
+    run(data)
+}
+
 /// [`by_rows`] with threads: on the pool when it pays for a product of this
 /// size, else on the calling thread.
 #[cfg(feature = "parallel")]
@@ -156,5 +187,20 @@ fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]
     }
     if let Some(turn) = turn {
         turn.done(start.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn by_chunks_runs_every_byte_once_in_whole_chunks() {
+        for (len, chunk) in [(1 << 20, 4096), (3 * 1000, 1000), (7 * 272 * 8, 272 * 8)] {
+            let mut data = vec![0u8; len];
+            super::by_chunks(&mut data, chunk, |run| {
+                assert_eq!(run.len() % chunk, 0, "whole chunks");
+                run.iter_mut().for_each(|b| *b += 1);
+            });
+            assert!(data.iter().all(|&b| b == 1), "{len} bytes in chunks of {chunk}");
+        }
     }
 }

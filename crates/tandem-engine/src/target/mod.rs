@@ -416,10 +416,14 @@ impl Target {
     }
 }
 
-/// The log-probability record of `token` under `logits`.
+/// The log-probability record of `token` under `logits`. Non-finite logits
+/// (a masked token's −∞, a broken model's NaN) stay out of `top` and the
+/// normalization: a NaN there would sort first and reach the wire as `null`.
 fn record(logits: &[f32], token: u32) -> PositionLogprobs {
     let log_z = tandem_decoding::math::log_sum_exp(logits).map_or(f32::NAN, |(max, lse)| max + lse);
-    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let mut order: Vec<u32> = (0..logits.len() as u32)
+        .filter(|&i| logits[i as usize].is_finite())
+        .collect();
     let k = MAX_TOP_LOGPROBS.min(order.len());
     order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
         logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
@@ -430,7 +434,7 @@ fn record(logits: &[f32], token: u32) -> PositionLogprobs {
     PositionLogprobs {
         token,
         logprob: own - log_z,
-        rank: 1 + logits.iter().filter(|&&l| l > own).count(),
+        rank: 1 + logits.iter().filter(|&&l| l.is_finite() && l > own).count(),
         top: order.iter().map(|&i| (i, logits[i as usize] - log_z)).collect(),
     }
 }
@@ -455,5 +459,12 @@ mod tests {
         let total: f32 = r.top.iter().map(|(_, l)| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-5);
         assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
+        // Non-finite logits are in neither the top list nor the normalization.
+        let r = record(&[0.0, f32::NAN, 1.0, f32::NEG_INFINITY, f32::INFINITY], 2);
+        assert_eq!(r.top.iter().map(|&(i, _)| i).collect::<Vec<_>>(), [2, 0]);
+        assert!(r.top.iter().all(|&(_, l)| l.is_finite()), "{r:?}");
+        let total: f32 = r.top.iter().map(|(_, l)| l.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{r:?}");
+        assert_eq!(r.rank, 1);
     }
 }
