@@ -473,6 +473,20 @@ pub(crate) fn quantize(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) 
 
 include!("tiled_rows.rs");
 
+/// `$tile::<N>(args)` for a run-time tile of `N = $n` input rows (1 to 4):
+/// how the interleaved products pick their const-generic tiles.
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_tile {
+    ($n:expr, $tile:ident($($arg:expr),*)) => {
+        match $n {
+            1 => $tile::<1>($($arg),*),
+            2 => $tile::<2>($($arg),*),
+            3 => $tile::<3>($($arg),*),
+            _ => $tile::<4>($($arg),*),
+        }
+    };
+}
+
 /// The x86-64 kernel, stamped out once per instruction set: `$features`
 /// are the target features of every function in the module, and the two
 /// instruction sequences that differ: `pairs`, eight lanes of `Σ a·b` over
@@ -808,35 +822,17 @@ macro_rules! x86_kernel {
                             let acts = &acts[t0 * per_row..];
                             let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                             let tile = (m - t0).min(4);
-                            if ty == tandem_gguf::GgmlType::Q8_0 {
-                                match tile {
-                                    1 => q8_0_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
-                                    2 => q8_0_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
-                                    3 => q8_0_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
-                                    _ => q8_0_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
+                            match ty {
+                                tandem_gguf::GgmlType::Q4_K => {
+                                    by_tile!(tile, q4k_group_tile(groups, acts, per_row, out, t0, m))
                                 }
-                                t0 += tile;
-                                continue;
-                            }
-                            if ty == tandem_gguf::GgmlType::Q5_0 {
-                                match tile {
-                                    1 => q5_0_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
-                                    2 => q5_0_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
-                                    3 => q5_0_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
-                                    _ => q5_0_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
+                                tandem_gguf::GgmlType::Q6_K => {
+                                    by_tile!(tile, q6k_group_tile(groups, acts, halves, per_row, out, t0, m))
                                 }
-                                t0 += tile;
-                                continue;
-                            }
-                            match (q4k, tile) {
-                                (true, 1) => q4k_group_tile::<1>(groups, acts, per_row, out, t0, m),
-                                (true, 2) => q4k_group_tile::<2>(groups, acts, per_row, out, t0, m),
-                                (true, 3) => q4k_group_tile::<3>(groups, acts, per_row, out, t0, m),
-                                (true, _) => q4k_group_tile::<4>(groups, acts, per_row, out, t0, m),
-                                (false, 1) => q6k_group_tile::<1>(groups, acts, halves, per_row, out, t0, m),
-                                (false, 2) => q6k_group_tile::<2>(groups, acts, halves, per_row, out, t0, m),
-                                (false, 3) => q6k_group_tile::<3>(groups, acts, halves, per_row, out, t0, m),
-                                (false, _) => q6k_group_tile::<4>(groups, acts, halves, per_row, out, t0, m),
+                                tandem_gguf::GgmlType::Q5_0 => {
+                                    by_tile!(tile, q5_0_group_tile(groups, acts, halves, per_row, out, t0, m))
+                                }
+                                _ => by_tile!(tile, q8_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
                             }
                             t0 += tile;
                         }
