@@ -647,15 +647,10 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
     );
 }
 
-#[test]
-fn a_fresh_client_against_a_cpu_target_never_makes_the_drafter_read_the_prompt() {
-    // A target whose forward costs 18 ms plus 10 ms a position and a drafter step of 22 ms
-    // (about the 1.5B and 0.5B models sharing two cores): the first two plain rounds price
-    // drafting, which could not pay even if every draft were kept, so the drafter only runs
-    // its two timing steps and is never probed, not even after 150 plain rounds, when the
-    // prompt's round has little weight left in the fit. The answer is the target's.
-    let prompt = [5u32, 2, 7, 1, 4, 4];
-    let n = 150;
+/// A fresh adaptive client against a target whose forward costs `f0 + f1 · positions` ms,
+/// with draft steps of `draft_ms`: the contexts the drafter was run on, and the stats. Its
+/// answer must be the target's.
+fn drafter_contexts(prompt: &[u32], n: usize, f0: f64, f1: f64, draft_ms: f64) -> (Vec<Vec<u32>>, SpeculationStats) {
     let mut spec = Speculation::new(prompt.to_vec(), adaptive_greedy(n)).unwrap();
     let mut held: Vec<u32> = Vec::new();
     let mut contexts = Vec::new();
@@ -663,12 +658,12 @@ fn a_fresh_client_against_a_cpu_target_never_makes_the_drafter_read_the_prompt()
         match spec.next_step() {
             Step::Draft { context } => {
                 contexts.push(context.clone());
-                spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), Some(22.0));
+                spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), Some(draft_ms));
             }
             Step::Send(req) => {
                 let verdict = judge_at_once(&req, &mut held);
                 let positions = req.context.len() + req.draft.len();
-                let ms = 18.0 + 10.0 * positions as f64;
+                let ms = f0 + f1 * positions as f64;
                 let stats = TargetStats {
                     forward_tokens: positions,
                     forward_ms: ms,
@@ -680,11 +675,32 @@ fn a_fresh_client_against_a_cpu_target_never_makes_the_drafter_read_the_prompt()
             Step::Done(_) => break,
         }
     }
-    assert_eq!(spec.output(), target_greedy(&prompt, n));
+    assert_eq!(spec.output(), target_greedy(prompt, n));
+    (contexts, spec.stats())
+}
+
+#[test]
+fn a_fresh_client_against_a_cpu_target_never_makes_the_drafter_read_the_prompt() {
+    // A target whose forward costs 18 ms plus 10 ms a position and a drafter step of 22 ms:
+    // the first two plain rounds price drafting, which could not pay even if every draft were
+    // kept, so the drafter only runs its two timing steps and is never probed, not even after
+    // 150 plain rounds, when the prompt's round has little weight left in the fit.
+    let prompt = [5u32, 2, 7, 1, 4, 4];
+    let (contexts, stats) = drafter_contexts(&prompt, 150, 18.0, 10.0, 22.0);
     assert_eq!(contexts, [vec![5], vec![5, 2]]);
-    let stats = spec.stats();
-    assert_eq!((stats.draft_steps, stats.pipeline.sent), (2, 0), "{stats:?}");
-    assert_eq!(stats.plain_rounds, n, "{stats:?}");
+    assert_eq!(
+        (stats.draft_steps, stats.pipeline.sent, stats.plain_rounds),
+        (2, 0, 150),
+        "{stats:?}"
+    );
+    // The 1.5B and 0.5B models as measured on two cores (25 ms a pass, 10 a position, 16 a
+    // draft step): a drafter that was always right would save a little, but not enough in a
+    // 40-token answer to pay for reading a 41-token prompt first. In a long answer it is probed.
+    let long_prompt: Vec<u32> = (0..41).map(|i| (i * 7 % 11) as u32).collect();
+    let (contexts, stats) = drafter_contexts(&long_prompt, 40, 25.0, 10.0, 16.0);
+    assert_eq!(contexts.len(), 2, "{stats:?}");
+    let (contexts, _) = drafter_contexts(&long_prompt, 400, 25.0, 10.0, 16.0);
+    assert!(contexts.iter().any(|c| c.len() > long_prompt.len()), "probed");
 }
 
 #[test]

@@ -251,6 +251,14 @@ impl SpeculationStats {
     }
 }
 
+/// A draft step handed to the driver: whether it only times the drafter,
+/// and how long its context is (what the drafter will have read).
+#[derive(Debug, Clone, Copy)]
+struct DraftOut {
+    timing: bool,
+    context: usize,
+}
+
 /// The client's state machine (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Speculation {
@@ -270,11 +278,14 @@ pub struct Speculation {
     round_draft_ms: f64,
     /// Whether a reply arrived untimed: the driver does not time its rounds.
     untimed: bool,
-    /// Drafter timing steps run, and whether the step last handed out is one.
+    /// Drafter timing steps run.
     timing_steps: usize,
-    timing_out: bool,
+    /// The draft step last handed out, until it is answered or overtaken.
+    draft_out: Option<DraftOut>,
     /// Whether the drafter has yet to read the prompt (its first draft step).
     drafter_cold: bool,
+    /// How many tokens of the context the drafter has read.
+    drafter_seen: usize,
     /// A round to hand out with the next `Step::Send`.
     outbox: Option<VerifyRequest>,
     /// Tokens the verifier holds for the session.
@@ -332,8 +343,9 @@ impl Speculation {
             round_draft_ms: 0.0,
             untimed: false,
             timing_steps: 0,
-            timing_out: false,
+            draft_out: None,
             drafter_cold: true,
+            drafter_seen: 0,
             outbox: None,
             held: 0,
             round_no: 0,
@@ -350,8 +362,8 @@ impl Speculation {
 
     /// What to do next.
     pub fn next_step(&mut self) -> Step {
-        // A timing step handed out and not answered was overtaken (its driver took a reply first).
-        self.timing_out = false;
+        // A draft step handed out and not answered was overtaken (its driver took a reply first).
+        self.draft_out = None;
         if let Some(finish) = self.finish {
             return Step::Done(finish);
         }
@@ -359,7 +371,10 @@ impl Speculation {
             return Step::Send(round);
         }
         if let Some(context) = self.timing_context() {
-            self.timing_out = true;
+            self.draft_out = Some(DraftOut {
+                timing: true,
+                context: context.len(),
+            });
             return Step::Draft { context };
         }
         let ends_in_stop = self
@@ -368,7 +383,8 @@ impl Speculation {
             .is_some_and(|t| self.config.stops.contains(&t));
         // Tokens a round may still draft: the verdict adds one of its own.
         let room = self.config.max_tokens - self.output.len() - 1;
-        let choice = self.lengths.choice();
+        let behind = self.pipeline.committed().len().saturating_sub(self.drafter_seen);
+        let choice = self.lengths.choice_behind(behind, room + 1);
         let k = choice.draft_len().min(room);
         if self.in_flight.is_some() {
             // A driver that does not time its rounds leaves pipelining to the configuration.
@@ -419,10 +435,13 @@ impl Speculation {
         wanted.then(|| committed[..(self.timing_steps + 1).min(committed.len())].to_vec())
     }
 
-    fn draft_step(&self) -> Step {
-        Step::Draft {
-            context: self.pipeline.draft_context(),
-        }
+    fn draft_step(&mut self) -> Step {
+        let context = self.pipeline.draft_context();
+        self.draft_out = Some(DraftOut {
+            timing: false,
+            context: context.len(),
+        });
+        Step::Draft { context }
     }
 
     /// Sends a round of `k` pending draft tokens; `why` is the plan's reason
@@ -503,7 +522,11 @@ impl Speculation {
     /// `Draft` context; `ms` is how long the step took, when timed.
     pub fn drafted(&mut self, token: u32, dist: Vec<f32>, ms: Option<f64>) {
         self.stats.draft_steps += 1;
-        if std::mem::take(&mut self.timing_out) {
+        let out = self.draft_out.take();
+        if let Some(out) = out {
+            self.drafter_seen = out.context;
+        }
+        if out.is_some_and(|out| out.timing) {
             // A timing step: not a draft; only the last one's time counts.
             self.timing_steps += 1;
             if let Some(ms) = ms.filter(|_| self.timing_steps == DRAFT_TIMING_STEPS) {
