@@ -143,6 +143,45 @@ def part1():
     return {f"{k[0]} {k[1]}": v for k, v in results.items()}
 
 
+def part_cold(rounds):
+    """Cold against warm adaptive clients in process, alternating with the target alone prompt by
+    prompt (`rounds` times over the prompts), so that each kind's three figures come from the
+    same minutes: what a fresh client pays for learning whether drafting pays."""
+    print(f"== cold and warm clients, alternating: {len(PROMPTS)} prompts x {rounds}, {MAX_TOKENS} tokens each", flush=True)
+    learned = {}
+    for kind in KINDS:
+        first = [p for k, p in PROMPTS if k == kind][0]
+        learned[kind] = os.path.join(tempfile.mkdtemp(), "costs.json")
+        speculate(first, ["--target", TARGET, "-k", "0", "--learned-costs", learned[kind]])
+    acc = {}
+
+    def add(kind, client, tokens, seconds, out=None):
+        a = acc.setdefault((kind, client), {"tokens": 0, "seconds": 0.0, "answers": 0, "draft_steps": 0, "rounds": 0, "plain_rounds": 0})
+        a["tokens"] += tokens
+        a["seconds"] += seconds
+        a["answers"] += 1
+        for key in ("draft_steps", "rounds", "plain_rounds"):
+            a[key] += out[key] if out else 0
+
+    for _ in range(rounds):
+        for kind, p in PROMPTS:
+            x = baseline(p)
+            add(kind, "target alone", x["tokens"], x["seconds"])
+            for client, extra in (("cold", []), ("warm", ["--learned-costs", learned[kind]])):
+                out = speculate(p, ["--target", TARGET, "-k", "0", *extra])
+                add(kind, client, len(out["tokens"]), out["seconds"], out)
+    print("\n| prompts | client | tokens/s | x target alone | draft steps per answer | plain rounds / rounds |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for kind in KINDS:
+        alone = acc[(kind, "target alone")]
+        for client in ("target alone", "cold", "warm"):
+            a = acc[(kind, client)]
+            tps = a["tokens"] / a["seconds"]
+            rest = "| |" if client == "target alone" else f"| {a['draft_steps'] / a['answers']:.1f} | {a['plain_rounds']}/{a['rounds']} |"
+            print(f"| {kind} | {client} | {tps:.2f} | {tps / (alone['tokens'] / alone['seconds']):.2f}x {rest}")
+    return {f"{k[0]} {k[1]}": v for k, v in acc.items()}
+
+
 # ---- part 2: two namespaces and a link with delay ----
 
 A, B, IP_A, IP_B, PORT = "tandem-a", "tandem-b", "10.77.0.1", "10.77.0.2", 18787
@@ -300,6 +339,8 @@ if __name__ == "__main__":
         report["in_process"] = part1()
     if "2" in which:
         report["remote"] = part2()
+    if "c" in which:
+        report["cold"] = part_cold(int(os.environ.get("ROUNDS", "4")))
     out = os.path.join(os.environ.get("TANDEM_CACHE", os.path.expanduser("~/.cache/tandem")), "bench", "speculative.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
