@@ -473,6 +473,29 @@ pub(crate) fn quantize(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) 
 
 include!("tiled_rows.rs");
 
+/// The sums of an activation block's two halves of sixteen values, packed
+/// as two `i16` (the low half in the low bits; each is at most 16·128 in
+/// magnitude). The interleaved products take zero points off with them, and
+/// one word broadcast to every lane pairs them with two sub-blocks' scales
+/// in a product of `i16` pairs (`Q6_K`).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct HalfSums(i32);
+
+#[cfg(target_arch = "x86_64")]
+impl HalfSums {
+    fn of(block: &Q8Block) -> Self {
+        let (lo, hi) = block.q.split_at(16);
+        let sum = |h: &[i8]| h.iter().map(|&v| i16::from(v)).sum::<i16>();
+        Self(i32::from(sum(lo) as u16) | (i32::from(sum(hi)) << 16))
+    }
+
+    /// The whole block's sum.
+    fn total(self) -> i32 {
+        i32::from(self.0 as i16) + (self.0 >> 16)
+    }
+}
+
 /// `$tile::<N>(args)` for a run-time tile of `N = $n` input rows (1 to 4):
 /// how the interleaved products pick their const-generic tiles.
 #[cfg(target_arch = "x86_64")]
@@ -503,6 +526,7 @@ macro_rules! x86_kernel {
      run_scaled = |$sacc:ident, $srun:ident, $sscale:ident| $run_scaled:expr) => {
         $(#[$doc])*
         mod $name {
+            use super::HalfSums;
             use crate::activation::{Q8Block, QK};
             use crate::dot::BlockKernel;
             use crate::interleaved;
@@ -795,19 +819,9 @@ macro_rules! x86_kernel {
                 let group_bytes = w.cols() / w.ty().block_size() * w.ty().block_bytes() * interleaved::ROWS;
                 let ty = w.ty();
                 let q4k = ty == tandem_gguf::GgmlType::Q4_K;
-                // `Q6_K`'s offset of 32 (and `Q5_0`'s of 16) comes off each sub-block
-                // as that times its activations' sum: the sums of each block's halves, once.
-                let halves: Vec<[i32; 2]> = if q4k {
-                    Vec::new()
-                } else {
-                    acts.iter()
-                        .map(|a| {
-                            let (lo, hi) = a.q.split_at(16);
-                            let sum = |h: &[i8]| h.iter().map(|&v| i32::from(v)).sum::<i32>();
-                            [sum(lo), sum(hi)]
-                        })
-                        .collect()
-                };
+                // The zero points of `Q6_K` (32), `Q5_0` (16) and `Q8_0` made unsigned
+                // (128) come off as multiples of the activations' sums, once per product.
+                let halves: Vec<HalfSums> = if q4k { Vec::new() } else { acts.iter().map(HalfSums::of).collect() };
                 let n = out.len() / m;
                 let mut done = 0;
                 while done < n {
@@ -942,20 +956,21 @@ macro_rules! x86_kernel {
             /// by superblock) times `N` input rows of `acts`, into outputs
             /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
             ///
-            /// `halves`: the sums of each activation block's halves (as `acts`).
+            /// `halves`: each activation block's [`HalfSums`] (as `acts`).
             /// Each half and quad of a group is three loads (the low bits of
             /// two values' bytes and their high bits) that make four runs' six-bit
             /// values of the eight rows; each is multiplied by four broadcast
             /// activation bytes into `i32` lanes (at most 4·2·63·127 per
-            /// sub-block of sixteen, summed in `i32` on every kernel), the offset
-            /// of 32 is taken off each sub-block as 32 times its activations' sum,
-            /// and the sub-block's eight scales weight it.
+            /// sub-block of sixteen, summed in `i32` on every kernel), and the
+            /// sub-block's eight scales weight it. The offset of 32 comes off
+            /// once per superblock, as 32 times the scales' products with the
+            /// sub-blocks' activation sums.
             #[inline]
             #[target_feature(enable = $features)]
             fn q6k_group_tile<const N: usize>(
                 groups: &[u8],
                 acts: &[Q8Block],
-                halves: &[[i32; 2]],
+                halves: &[HalfSums],
                 per_row: usize,
                 out: &mut [f32],
                 t0: usize,
@@ -1010,17 +1025,30 @@ macro_rules! x86_kernel {
                             for k in 0..4 {
                                 let sc = scale(8 * n + 2 * k + half);
                                 for t in 0..N {
-                                    // The sub-block's activations: half `half` of run k.
-                                    let offset = 32 * halves[t * per_row + 8 * b + 4 * n + k][half];
-                                    let centered = _mm256_sub_epi32(sums[t][k], _mm256_set1_epi32(offset));
-                                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(centered, sc));
+                                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sums[t][k], sc));
                                 }
                             }
                         }
                     }
+                    // The offset of 32, once per superblock: Σ scale·(activations'
+                    // sum) over the sixteen sub-blocks, as eight products of `i16`
+                    // pairs. Sub-blocks 2j and 2j + 1 are the halves of block j, so
+                    // each row's pair of scales meets one packed word of `halves`.
+                    let mut offsets = [_mm256_setzero_si256(); N];
+                    for j in 0..8 {
+                        let at = interleaved::q6k::SCALES + 16 * j;
+                        // SAFETY: 16 bytes inside the group: the scales of sub-blocks 2j, 2j + 1.
+                        let both = unsafe { _mm_loadu_si128(group[at..at + 16].as_ptr().cast()) };
+                        let pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(both, _mm_srli_si128::<8>(both)));
+                        for t in 0..N {
+                            let sums = _mm256_set1_epi32(halves[t * per_row + 8 * b + j].0);
+                            offsets[t] = scaled(offsets[t], pairs, sums);
+                        }
+                    }
                     for t in 0..N {
+                        let total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32::<5>(offsets[t]));
                         let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
-                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(total), acc[t]);
                     }
                 }
                 write_group::<N>(acc, out, t0, m);
@@ -1043,7 +1071,7 @@ macro_rules! x86_kernel {
             fn q5_0_group_tile<const N: usize>(
                 groups: &[u8],
                 acts: &[Q8Block],
-                halves: &[[i32; 2]],
+                halves: &[HalfSums],
                 per_row: usize,
                 out: &mut [f32],
                 t0: usize,
@@ -1084,8 +1112,7 @@ macro_rules! x86_kernel {
                     }
                     for t in 0..N {
                         let a = &acts[t * per_row + b];
-                        let [h0, h1] = halves[t * per_row + b];
-                        let centered = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(16 * (h0 + h1)));
+                        let centered = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(16 * halves[t * per_row + b].total()));
                         let factor = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
                         acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(centered), acc[t]);
                     }
@@ -1108,7 +1135,7 @@ macro_rules! x86_kernel {
             fn q8_0_group_tile<const N: usize>(
                 groups: &[u8],
                 acts: &[Q8Block],
-                halves: &[[i32; 2]],
+                halves: &[HalfSums],
                 per_row: usize,
                 out: &mut [f32],
                 t0: usize,
@@ -1124,9 +1151,12 @@ macro_rules! x86_kernel {
                     // 272-byte group, at offsets the layout fixes.
                     let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
                     let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
-                    let mut isum = [_mm256_setzero_si256(); N];
+                    // Two chains of sums per input row (even and odd loads), so that
+                    // `vpdpbusd`'s latency does not serialize a tile's products.
+                    let mut chains = [[_mm256_setzero_si256(); N]; 2];
                     for g in 0..8 {
                         let w = load32(interleaved::q8_0::QS + 32 * g);
+                        let isum = &mut chains[g % 2];
                         if UNSIGNED_BY_OFFSET {
                             let unsigned = _mm256_xor_si256(w, flip);
                             for t in 0..N {
@@ -1140,11 +1170,14 @@ macro_rules! x86_kernel {
                             }
                         }
                     }
+                    let mut isum = chains[0];
+                    for t in 0..N {
+                        isum[t] = _mm256_add_epi32(isum[t], chains[1][t]);
+                    }
                     for t in 0..N {
                         let a = &acts[t * per_row + b];
                         let total = if UNSIGNED_BY_OFFSET {
-                            let [h0, h1] = halves[t * per_row + b];
-                            _mm256_sub_epi32(isum[t], _mm256_set1_epi32(128 * (h0 + h1)))
+                            _mm256_sub_epi32(isum[t], _mm256_set1_epi32(128 * halves[t * per_row + b].total()))
                         } else {
                             isum[t]
                         };
