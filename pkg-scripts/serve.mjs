@@ -1,6 +1,6 @@
 // A minimal static file server for the test pages, the browser tests and benchmarks.
 // Usage: node pkg-scripts/serve.mjs [PORT=8080]   the test pages (tests/pages), as servePages() does
-// The pages get /pkg/ and /pkg-models/ (the package's bound wasm, from pkg-scripts/build-web) and
+// The pages get /pkg/, /pkg-models/ and /pkg-models-threads/ (the package's bound wasm, from pkg-scripts/build-web) and
 // /models/ (the setup script's model cache, $TANDEM_CACHE/models).
 import { createServer } from "node:http";
 import { readFile, stat } from "node:fs/promises";
@@ -63,7 +63,12 @@ const WASM = fileURLToPath(new URL("../www/tandem-web/src", import.meta.url));
  * it (/pkg/: shield only; /pkg-models/: with local models) and the model cache (/models/).
  */
 export function servePages(port = 0, { mounts = {}, isolated = false } = {}) {
-  const wasm = { "/pkg/": join(WASM, "wasm-shield"), "/pkg-models/": join(WASM, "wasm"), "/models/": MODEL_CACHE };
+  const wasm = {
+    "/pkg/": join(WASM, "wasm-shield"),
+    "/pkg-models/": join(WASM, "wasm"),
+    "/pkg-models-threads/": join(WASM, "wasm-threads"),
+    "/models/": MODEL_CACHE,
+  };
   return serve(PAGES, port, { mounts: { ...wasm, ...mounts }, isolated });
 }
 

@@ -6,6 +6,7 @@
 // `simd128` kernel that browsers without relaxed SIMD run.
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
 // Build first: pkg-scripts/build-web models
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,16 +16,20 @@ import { launch, watchErrors } from "../support/browser.mjs";
 const [model = "smollm2-135m", cpuTokens = "64", gpuTokens = "8"] = process.argv.slice(2);
 const url = `/models/${model}.gguf`;
 const messages = [{ role: "user", content: "Write a long story about a dragon who learns to cook." }];
+const THREADED = fileURLToPath(new URL("../../www/tandem-web/src/wasm-threads/tandem_wasm.js", import.meta.url));
 const WLLAMA = fileURLToPath(new URL("../node_modules/@wllama/wllama/esm", import.meta.url));
 
 const server = await servePages(0, { mounts: { "/wllama/": WLLAMA }, isolated: true });
 const browser = await launch();
 
-/** One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily. */
-async function tandem(page, device, maxTokens, kernel) {
+/**
+ * One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily;
+ * with `threads` > 0, the threaded build with that many pool workers beside the model's.
+ */
+async function tandem(page, device, maxTokens, kernel, threads = 0) {
   return page.evaluate(
-    async ({ url, device, messages, maxTokens, kernel }) => {
-      const worker = new Worker("/model-worker.js", { type: "module" });
+    async ({ url, device, messages, maxTokens, kernel, threads }) => {
+      const worker = new Worker(threads > 0 ? `/model-worker.js?threads=${threads}` : "/model-worker.js", { type: "module" });
       const call = (msg) =>
         new Promise((ok, fail) => {
           worker.onmessage = ({ data }) => {
@@ -46,7 +51,7 @@ async function tandem(page, device, maxTokens, kernel) {
         decode_tok_s: ((result.tokens.length - 1) / result.decodeMs) * 1000,
       };
     },
-    { url, device, messages, maxTokens, kernel },
+    { url, device, messages, maxTokens, kernel, threads },
   );
 }
 
@@ -86,6 +91,8 @@ async function wllama(page, { threads, gpu }, maxTokens) {
 const runs = [
   ["tandem", "cpu", () => tandem(page, "cpu", Number(cpuTokens))],
   ["tandem", "cpu-simd128", () => tandem(page, "cpu", Number(cpuTokens), "simd128")],
+  // The threaded build, where pkg-scripts/build-web models --threads made it: two threads.
+  ...(existsSync(THREADED) ? [["tandem", "cpu-threads2", () => tandem(page, "cpu", Number(cpuTokens), undefined, 1)]] : []),
   ["wllama", "cpu1", () => wllama(page, { threads: 1, gpu: false }, Number(cpuTokens))],
   ["wllama", "cpu2", () => wllama(page, { threads: 2, gpu: false }, Number(cpuTokens))],
   ["tandem", "webgpu", () => tandem(page, "webgpu", Number(gpuTokens))],
@@ -118,5 +125,6 @@ const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2
 const t = (k) => results[k];
 console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
 console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} (${t("tandem/cpu")?.kernel}; simd128 ${t("tandem/cpu-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu"), t("tandem/cpu-simd128"))}) vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
+if (t("tandem/cpu-threads2")) console.log(`  CPU, 2 threads: tandem ${t("tandem/cpu-threads2").decode_tok_s.toFixed(1)} (${t("tandem/cpu-threads2").kernel}) vs wllama 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu-threads2"), t("wllama/cpu2"))}); prefill ${t("tandem/cpu-threads2").prefill_tok_s.toFixed(1)} vs ${t("wllama/cpu2")?.prefill_tok_s?.toFixed(1)}`);
 console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} (${t("tandem/webgpu")?.backend}) vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${t("wllama/webgpu")?.backend})`);
 if (errors.length) console.error("page errors:", errors);

@@ -3,7 +3,9 @@
 // greedy reply as the native `tandem generate --plain` (the kernels agree; the chat defaults'
 // repetition penalty can turn a near-tie between the wasm and AVX2 sums either way); WebGPU is picked where the browser has it; broken
 // model files give a clear error and leave the page working. Any console error fails.
-// Needs `pkg-scripts/build-web models` and the debug `tandem` binary (both built by pkg-scripts/test).
+// The threaded build (two threads, a cross-origin isolated page) gives the same reply.
+// Needs `pkg-scripts/build-web models`, `pkg-scripts/build-web models --threads` and the debug
+// `tandem` binary (all built by pkg-scripts/test).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -45,16 +47,18 @@ async function load(page, url) {
   return page.evaluate(() => document.body.dataset.model);
 }
 
-test("SmolLM2 on the CPU backend streams the native greedy reply", async () => {
+/** The native `tandem generate --plain` reply to QUESTION. */
+function nativeReply() {
   const native = execFileSync(TANDEM, ["generate", "--model", "smollm2-135m", "--plain", "--max-tokens", `${MAX_TOKENS}`, QUESTION], {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "ignore"],
   }).replace(/\n$/, "");
   assert.ok(native.length > 10, `native reply: ${JSON.stringify(native)}`);
+  return native;
+}
 
-  const { page, errors } = await openPage("cpu");
-  assert.equal(await load(page, "/models/smollm2-135m.gguf"), "loaded");
-  assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu");
+/** Asks QUESTION greedily on a loaded page; the streamed output, checked as it grows. */
+async function askPlain(page) {
   // Record every change of the output while the reply streams in.
   await page.evaluate(() => {
     window.updates = [];
@@ -69,13 +73,44 @@ test("SmolLM2 on the CPU backend streams the native greedy reply", async () => {
   await page.click("#ask");
   await page.waitForSelector("body[data-generation=done], body[data-generation=failed]", { timeout: 300_000 });
   assert.equal(await page.textContent("#error"), "");
-  assert.equal(await page.textContent("#output"), native);
   const updates = await page.evaluate(() => window.updates.filter((u) => u.length > 0));
   assert.ok(updates.length >= 5, `streamed in ${updates.length} updates`);
   assert.ok(updates.every((u, i) => i === 0 || u.startsWith(updates[i - 1])), "each update extends the last");
   assert.match(await page.textContent("#stats"), /tok\/s/);
+  return page.textContent("#output");
+}
+
+test("SmolLM2 on the CPU backend streams the native greedy reply", async () => {
+  const native = nativeReply();
+  const { page, errors } = await openPage("cpu");
+  assert.equal(await load(page, "/models/smollm2-135m.gguf"), "loaded");
+  assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu");
+  assert.equal(await askPlain(page), native);
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+// The threaded build (pkg-scripts/build-web models --threads): the products on a pool of Web
+// Workers over shared memory, which needs a cross-origin isolated page. The rows a thread takes
+// change nothing in the sums, so the reply is the native one too.
+test("the threaded build streams the same reply on two threads", async () => {
+  const native = nativeReply();
+  const isolated = await servePages(0, { isolated: true });
+  try {
+    const at = `http://127.0.0.1:${isolated.address().port}/`;
+    const page = await browser.context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${at}model.html?device=cpu&threads=1`);
+    await page.waitForSelector("body[data-ready=true]");
+    assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+    assert.equal(await load(page, "/models/smollm2-135m.gguf"), "loaded");
+    assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu");
+    assert.equal(await askPlain(page), native);
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    isolated.close();
+  }
 });
 
 test("broken model files give a clear error and the page keeps working", async () => {

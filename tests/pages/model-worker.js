@@ -2,18 +2,25 @@
 // {type:"chat", messages, options} and {type:"speculate", messages, options, verifier, token}
 // (drafts here, verifies at `verifier`'s /v1/verify); out: "loaded", "token", "done" and "error". `kernel` picks the
 // CPU kernel of the quantized products ("simd128", or the default "relaxed" where the browser has
-// relaxed SIMD): how the bench compares them.
-import init, { LocalModel, quantKernel, useQuantKernel } from "./pkg-models/tandem_wasm.js";
+// relaxed SIMD): how the bench compares them. Loaded as `model-worker.js?threads=N` (a cross-origin
+// isolated page), it runs the threaded build (`pkg-scripts/build-web models --threads`) with N
+// pool workers beside this one.
+// No top-level await: a message that arrives while the module awaits finds no handler and is lost.
+const threads = Number(new URL(import.meta.url).searchParams.get("threads") ?? 0);
+const ready = import(threads > 0 ? "./pkg-models-threads/tandem_wasm.js" : "./pkg-models/tandem_wasm.js").then(async (pkg) => {
+  await pkg.default();
+  if (threads > 0) await pkg.startThreads(threads);
+  return pkg;
+});
 
 let model = null;
-const ready = init();
 
 async function load({ url, device, kernel }) {
   const started = performance.now();
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  await ready;
+  const { LocalModel, quantKernel, useQuantKernel } = await ready;
   model?.free();
   model = null;
   model = await LocalModel.fromGguf(bytes, device);

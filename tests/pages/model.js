@@ -1,6 +1,9 @@
-// The local model page: loads a GGUF file into a Web Worker and streams a reply.
+// The local model page: loads a GGUF file into a Web Worker and streams a reply. `?threads=N`
+// (served cross-origin isolated) runs the threaded build with N pool workers.
 const $ = (id) => document.getElementById(id);
-const worker = new Worker(new URL("./model-worker.js", import.meta.url), { type: "module" });
+const threads = Number(new URLSearchParams(location.search).get("threads") ?? 0);
+const workerUrl = new URL(threads > 0 ? `./model-worker.js?threads=${threads}` : "./model-worker.js", import.meta.url);
+const worker = new Worker(workerUrl, { type: "module" });
 let pending = null;
 
 /** Sends one request to the worker; token messages go to `onToken` until it answers. */

@@ -54,7 +54,7 @@ mod int8;
 mod interleaved;
 mod matmul;
 mod matrix;
-#[cfg(feature = "parallel")]
+#[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
 mod pool_choice;
 mod q8;
 mod simd;

@@ -16,7 +16,7 @@ static PRODUCTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// How long the pool's workers stay awake after a product, waiting for the
 /// next (a decoder runs a few hundred products per token, tens of
 /// microseconds apart; waking a sleeping thread costs about as much as one).
-#[cfg(feature = "parallel")]
+#[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
 const WARM: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Marks the start of a parallel product: warm workers stop waiting.
@@ -32,21 +32,62 @@ pub(crate) fn starting() {
 pub(crate) fn keep_warm() {
     let seen = PRODUCTS.load(Ordering::Acquire);
     rayon::spawn_broadcast(move |_| {
-        let start = std::time::Instant::now();
-        while PRODUCTS.load(Ordering::Acquire) == seen && start.elapsed() < WARM {
+        let warm = Warm::start();
+        while PRODUCTS.load(Ordering::Acquire) == seen && warm.going() {
             std::hint::spin_loop();
         }
     });
+}
+
+/// How long a worker has spun in [`keep_warm`]: [`WARM`] by the clock
+/// natively; in wasm, which has no clock here (`Instant::now` panics in
+/// `wasm32-unknown-unknown`), a count of spins of about that length.
+#[cfg(feature = "parallel")]
+struct Warm {
+    #[cfg(not(target_arch = "wasm32"))]
+    start: std::time::Instant,
+    #[cfg(target_arch = "wasm32")]
+    spins: std::cell::Cell<u32>,
+}
+
+#[cfg(feature = "parallel")]
+impl Warm {
+    /// Spins in wasm that last about as long as `WARM` natively (500 µs).
+    #[cfg(target_arch = "wasm32")]
+    const SPINS: u32 = 100_000;
+
+    fn start() -> Self {
+        Self {
+            #[cfg(not(target_arch = "wasm32"))]
+            start: std::time::Instant::now(),
+            #[cfg(target_arch = "wasm32")]
+            spins: std::cell::Cell::new(0),
+        }
+    }
+
+    fn going(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.start.elapsed() < WARM;
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.spins.set(self.spins.get() + 1);
+            self.spins.get() < Self::SPINS
+        }
+    }
 }
 
 /// Sets the number of threads quantized products use (feature `parallel`):
 /// the calling thread plus a pool of `n − 1`. Call it once, before the
 /// first product; by default there is one thread per core. Returns an
 /// error if the pool was already started.
+///
+/// In wasm the host starts the pool (Web Workers: `tandem-wasm`'s
+/// `startThreads`) and then says here how many threads there are; this
+/// only records `n`.
 #[cfg(feature = "parallel")]
 pub fn set_threads(n: usize) -> Result<(), String> {
     let n = n.max(1);
-    if n > 1 {
+    if n > 1 && cfg!(not(target_arch = "wasm32")) {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n - 1)
             .build_global()
@@ -56,9 +97,13 @@ pub fn set_threads(n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The threads a product may use, choosing one per core on first use.
+/// The threads a product may use, choosing one per core on first use
+/// (in wasm, one until the host says otherwise: see [`set_threads`]).
 #[cfg(feature = "parallel")]
 pub(crate) fn threads() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    return THREADS.load(Ordering::Relaxed).max(1);
+    #[cfg(not(target_arch = "wasm32"))]
     match THREADS.load(Ordering::Relaxed) {
         0 => {
             let n = std::thread::available_parallelism().map_or(1, usize::from);
@@ -161,9 +206,17 @@ pub(crate) fn by_chunks(data: &mut [u8], chunk: usize, run: impl Fn(&mut [u8]) +
 #[cfg(feature = "parallel")]
 fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]) + Sync)) {
     let threads = threads();
-    let turn = (threads > 1 && work >= PARALLEL_WORK).then(|| crate::pool_choice::Turn::next(work));
-    let start = std::time::Instant::now();
-    if turn.as_ref().is_some_and(|t| t.pooled) {
+    #[cfg(not(target_arch = "wasm32"))]
+    let (turn, start) = (
+        (threads > 1 && work >= PARALLEL_WORK).then(|| crate::pool_choice::Turn::next(work)),
+        std::time::Instant::now(),
+    );
+    #[cfg(not(target_arch = "wasm32"))]
+    let pooled = turn.as_ref().is_some_and(|t| t.pooled);
+    // No clock to learn with in wasm: a fixed size decides.
+    #[cfg(target_arch = "wasm32")]
+    let pooled = threads > 1 && work >= WASM_PARALLEL_WORK;
+    if pooled {
         let rows = yt.len() / m.max(1);
         let task_rows = rows.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(TASK_ROWS);
         let tasks = std::sync::Mutex::new(yt.chunks_mut(task_rows * m).enumerate());
@@ -185,10 +238,16 @@ fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]
     } else {
         run(0, yt);
     }
+    #[cfg(not(target_arch = "wasm32"))]
     if let Some(turn) = turn {
         turn.done(start.elapsed());
     }
 }
+
+/// In wasm, products at least this large (weight bytes times input rows)
+/// run on the pool; smaller ones on the calling thread.
+#[cfg(all(feature = "parallel", target_arch = "wasm32"))]
+const WASM_PARALLEL_WORK: usize = 1 << 18;
 
 #[cfg(test)]
 mod tests {

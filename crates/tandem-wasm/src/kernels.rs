@@ -94,6 +94,11 @@ pub(crate) async fn enable() -> Result<(), String> {
 /// Validates, instantiates with this module's memory and points the new
 /// module's stack at a region of that memory; its two exports.
 async fn start() -> Result<Exports, String> {
+    // Its exports are JavaScript functions of this worker, which the pool's
+    // other workers cannot call, and its one stack would be shared.
+    if cfg!(feature = "threads") {
+        return Err("the threaded build runs the simd128 kernel (the relaxed-SIMD module is one thread's)".to_owned());
+    }
     let bytes = tandem_quant::RELAXED_SIMD_MODULE;
     let fail = |what: &str, e: JsValue| format!("the relaxed-SIMD module failed to {what}: {e:?}");
     if !WebAssembly::validate(&Uint8Array::from(bytes).into()).map_err(|e| fail("validate", e))? {
@@ -186,4 +191,20 @@ pub fn use_quant_kernel(name: &str) -> Result<(), JsError> {
         .find(|k| format!("{k:?}").eq_ignore_ascii_case(name))
         .ok_or_else(|| JsError::new(&format!("unknown kernel `{name}`")))?;
     tandem_quant::use_kernel(kernel).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// Starts `workers` Web Workers that the quantized products share with the
+/// calling thread (the threaded build, feature `threads`): `await
+/// startThreads(n)` once, in a cross-origin isolated worker, before the
+/// first model loads. The products then run on `n + 1` threads.
+#[cfg(feature = "threads")]
+#[wasm_bindgen(js_name = startThreads)]
+pub async fn start_threads(workers: usize) -> Result<(), JsError> {
+    if workers == 0 {
+        return Err(JsError::new("startThreads needs at least one worker"));
+    }
+    JsFuture::from(wasm_bindgen_rayon::init_thread_pool(workers))
+        .await
+        .map_err(|e| JsError::new(&format!("the thread pool failed to start: {e:?}")))?;
+    tandem_quant::set_threads(workers + 1).map_err(|e| JsError::new(&e))
 }

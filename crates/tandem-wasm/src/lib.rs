@@ -10,29 +10,31 @@
 //! Nothing here panics on bad input: strings with unpaired surrogates,
 //! unknown entity kinds and oversized inputs are rejected with a message.
 
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 mod analyzer;
 #[cfg(target_arch = "wasm32")]
 mod ctors;
 pub mod js_types;
-#[cfg(all(feature = "models", target_arch = "wasm32"))]
+#[cfg(all(feature = "cpu-models", target_arch = "wasm32"))]
 mod kernels;
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 mod model;
 mod options;
 #[cfg(feature = "seal")]
 mod seal;
 mod shield;
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 mod speculate;
 #[cfg(feature = "ts")]
 pub mod ts;
 
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 pub use analyzer::{Analyzer, SentenceEncoder};
-#[cfg(all(feature = "models", target_arch = "wasm32"))]
+#[cfg(all(feature = "threads", target_arch = "wasm32"))]
+pub use kernels::start_threads;
+#[cfg(all(feature = "cpu-models", target_arch = "wasm32"))]
 pub use kernels::{enable_relaxed_simd, quant_kernel, use_quant_kernel};
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 pub use model::LocalModel;
 pub use options::ShieldOptions;
 #[cfg(feature = "seal")]
@@ -48,7 +50,7 @@ pub const TS_SHIELD_TYPES: &str = include_str!("../ts/shield.d.ts");
 
 /// TypeScript declarations of the router's, generation's and speculation's
 /// objects ([`js_types`]; `ts/models.d.ts`).
-#[cfg(feature = "models")]
+#[cfg(feature = "cpu-models")]
 #[wasm_bindgen(typescript_custom_section)]
 pub const TS_MODEL_TYPES: &str = include_str!("../ts/models.d.ts");
 

@@ -67,6 +67,7 @@ impl GenerateOptionsJs {
     }
 }
 
+#[cfg(feature = "models")]
 thread_local! {
     /// The WebGPU device once started. wgpu registers one runtime per device,
     /// so starting it again in the same page fails ("a server is still
@@ -86,6 +87,13 @@ pub(crate) async fn device(preference: &str) -> Result<(Device, &'static str, Op
     let _ = crate::kernels::enable().await;
     match preference {
         "cpu" => Ok((Device::flex(), "cpu", None)),
+        #[cfg(not(feature = "models"))]
+        "auto" | "webgpu" => Ok((
+            Device::flex(),
+            "cpu",
+            Some("this build has no WebGPU (the threaded build runs on the CPU); using the CPU backend".to_owned()),
+        )),
+        #[cfg(feature = "models")]
         "auto" | "webgpu" => {
             // wgpu panics (a trap in wasm) when WebGPU is absent, so ask the page first.
             if let Some(reason) = webgpu_missing().await {
@@ -130,6 +138,7 @@ pub(crate) fn weight_format(name: Option<&str>, default: WeightFormat) -> Result
 }
 
 /// Why WebGPU cannot be used here, if it cannot: no `navigator.gpu`, or no adapter.
+#[cfg(feature = "models")]
 async fn webgpu_missing() -> Option<String> {
     use js_sys::Reflect;
     let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
