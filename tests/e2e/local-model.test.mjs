@@ -106,11 +106,33 @@ test("the threaded build streams the same reply on two threads", async () => {
     assert.equal(await load(page, "/models/smollm2-135m.gguf"), "loaded");
     assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu");
     assert.equal(await askPlain(page), native);
+    // On the page's main thread, which may not wait for the pool, startThreads refuses.
+    const refused = await page.evaluate(async () => {
+      const pkg = await import("/pkg-models-threads/tandem_wasm.js");
+      await pkg.default();
+      return pkg.startThreads(1).then(
+        () => "started",
+        (err) => err.message,
+      );
+    });
+    assert.match(refused, /runs in a Web Worker/);
     assert.deepEqual(errors, []);
     await page.close();
   } finally {
     isolated.close();
   }
+});
+
+test("the threaded build on a page that is not cross-origin isolated fails clearly", async () => {
+  const page = await browser.context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${base}model.html?device=cpu&threads=1`);
+  await page.waitForSelector("body[data-ready=true]");
+  assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+  assert.equal(await load(page, "/models/smollm2-135m.gguf"), "failed");
+  assert.match(await page.textContent("#error"), /cross-origin isolated/);
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test("broken model files give a clear error and the page keeps working", async () => {

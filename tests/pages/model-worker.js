@@ -7,11 +7,16 @@
 // pool workers beside this one.
 // No top-level await: a message that arrives while the module awaits finds no handler and is lost.
 const threads = Number(new URL(import.meta.url).searchParams.get("threads") ?? 0);
-const ready = import(threads > 0 ? "./pkg-models-threads/tandem_wasm.js" : "./pkg-models/tandem_wasm.js").then(async (pkg) => {
+const ready = (async () => {
+  // Shared memory needs it; without it the module would fail to start with a less clear error.
+  if (threads > 0 && !self.crossOriginIsolated) throw new Error("the threaded build needs a cross-origin isolated page");
+  return import(threads > 0 ? "./pkg-models-threads/tandem_wasm.js" : "./pkg-models/tandem_wasm.js");
+})().then(async (pkg) => {
   await pkg.default();
   if (threads > 0) await pkg.startThreads(threads);
   return pkg;
 });
+ready.catch(() => {}); // a failure to start is reported by the first load, not as unhandled
 
 let model = null;
 

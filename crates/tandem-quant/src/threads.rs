@@ -41,7 +41,7 @@ pub(crate) fn keep_warm() {
 
 /// How long a worker has spun in [`keep_warm`]: [`WARM`] by the clock
 /// natively; in wasm, which has no clock here (`Instant::now` panics in
-/// `wasm32-unknown-unknown`), a count of spins of about that length.
+/// `wasm32-unknown-unknown`), a count of spins (not timed).
 #[cfg(feature = "parallel")]
 struct Warm {
     #[cfg(not(target_arch = "wasm32"))]
@@ -52,7 +52,8 @@ struct Warm {
 
 #[cfg(feature = "parallel")]
 impl Warm {
-    /// Spins in wasm that last about as long as `WARM` natively (500 µs).
+    /// Spins in wasm before a worker goes back to sleep: each is one atomic
+    /// load, so this is a fraction of a millisecond.
     #[cfg(target_arch = "wasm32")]
     const SPINS: u32 = 100_000;
 

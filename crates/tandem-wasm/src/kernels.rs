@@ -203,6 +203,20 @@ pub async fn start_threads(workers: usize) -> Result<(), JsError> {
     if workers == 0 {
         return Err(JsError::new("startThreads needs at least one worker"));
     }
+    // Clear errors for the two ways it cannot work, instead of a failed clone or
+    // a trap the first time a product waits for the pool.
+    let global = js_sys::global();
+    let has = |name: &str| Reflect::get(&global, &name.into()).is_ok_and(|v| !v.is_falsy());
+    if has("document") {
+        return Err(JsError::new(
+            "startThreads runs in a Web Worker: the page's main thread may not wait for the pool",
+        ));
+    }
+    if !has("crossOriginIsolated") {
+        return Err(JsError::new(
+            "startThreads needs a cross-origin isolated page (Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp) to share memory with workers",
+        ));
+    }
     JsFuture::from(wasm_bindgen_rayon::init_thread_pool(workers))
         .await
         .map_err(|e| JsError::new(&format!("the thread pool failed to start: {e:?}")))?;
