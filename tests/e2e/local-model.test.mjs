@@ -32,10 +32,11 @@ after(async () => {
   server?.close();
 });
 
-async function openPage(device) {
+/** The model page on `device`, served at `at`; with `threads`, the threaded build. */
+async function openPage(device, { at = base, threads = 0 } = {}) {
   const page = await browser.context.newPage();
   const errors = watchErrors(page);
-  await page.goto(`${base}model.html?device=${device}`);
+  await page.goto(`${at}model.html?device=${device}${threads > 0 ? `&threads=${threads}` : ""}`);
   await page.waitForSelector("body[data-ready=true]");
   return { page, errors };
 }
@@ -98,10 +99,7 @@ test("the threaded build streams the same reply on two threads", async () => {
   const isolated = await servePages(0, { isolated: true });
   try {
     const at = `http://127.0.0.1:${isolated.address().port}/`;
-    const page = await browser.context.newPage();
-    const errors = watchErrors(page);
-    await page.goto(`${at}model.html?device=cpu&threads=1`);
-    await page.waitForSelector("body[data-ready=true]");
+    const { page, errors } = await openPage("cpu", { at, threads: 1 });
     assert.equal(await page.evaluate(() => crossOriginIsolated), true);
     assert.equal(await load(page, "/models/smollm2-135m.gguf"), "loaded");
     assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu");
@@ -124,10 +122,7 @@ test("the threaded build streams the same reply on two threads", async () => {
 });
 
 test("the threaded build on a page that is not cross-origin isolated fails clearly", async () => {
-  const page = await browser.context.newPage();
-  const errors = watchErrors(page);
-  await page.goto(`${base}model.html?device=cpu&threads=1`);
-  await page.waitForSelector("body[data-ready=true]");
+  const { page, errors } = await openPage("cpu", { threads: 1 });
   assert.equal(await page.evaluate(() => crossOriginIsolated), false);
   assert.equal(await load(page, "/models/smollm2-135m.gguf"), "failed");
   assert.match(await page.textContent("#error"), /cross-origin isolated/);
