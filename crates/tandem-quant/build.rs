@@ -23,6 +23,19 @@ fn main() {
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("relaxed.wasm");
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    // The threaded build's memory is shared (atomics): each thread then
+    // instantiates this module with it, which needs an import declared
+    // shared, with the most memory wasm32 has as its maximum.
+    let shared = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "atomics"));
+    let memory_args: &[&str] = if shared {
+        &[
+            "-Ctarget-feature=+simd128,+relaxed-simd,+atomics,+bulk-memory",
+            "-Clink-arg=--shared-memory",
+            "-Clink-arg=--max-memory=4294967296",
+        ]
+    } else {
+        &["-Ctarget-feature=+simd128,+relaxed-simd"]
+    };
     let status = Command::new(rustc)
         .args([
             "--edition=2024",
@@ -38,11 +51,11 @@ fn main() {
             "-Cpanic=abort",
             "-Cdebuginfo=0",
             "-Cstrip=symbols",
-            "-Ctarget-feature=+simd128,+relaxed-simd",
             "-Clink-arg=--import-memory",
             "-Clink-arg=--export=__stack_pointer",
-            "-o",
         ])
+        .args(memory_args)
+        .arg("-o")
         .arg(&out)
         .arg("relaxed/kernel.rs")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -50,14 +63,15 @@ fn main() {
         .expect("run rustc for the relaxed-SIMD module");
     assert!(status.success(), "the relaxed-SIMD module did not compile");
     let bytes = std::fs::read(&out).expect("read the relaxed-SIMD module");
-    if let Err(why) = check(&bytes) {
+    if let Err(why) = check(&bytes, shared) {
         panic!("the relaxed-SIMD module cannot share the main module's memory: {why}");
     }
 }
 
-/// Refuses a module that imports anything but `env.memory`, or that has
-/// data segments (they would be written into the main module's memory).
-fn check(wasm: &[u8]) -> Result<(), String> {
+/// Refuses a module that imports anything but `env.memory` (shared or not,
+/// as the main module's), or that has data segments (they would be written
+/// into the main module's memory) or a start function.
+fn check(wasm: &[u8], shared: bool) -> Result<(), String> {
     let mut at = 8;
     let mut imports = None;
     while at < wasm.len() {
@@ -67,19 +81,31 @@ fn check(wasm: &[u8]) -> Result<(), String> {
         let body = wasm.get(at..at + size).ok_or("truncated section")?;
         match id {
             2 => imports = Some(import_names(body)?),
+            8 => return Err("it has a start function".into()),
             11 | 12 => return Err("it has data segments".into()),
             _ => {}
         }
         at += size;
     }
     match imports.as_deref() {
-        Some([(module, name, 2)]) if module == "env" && name == "memory" => Ok(()),
+        Some([(module, name, 2, flag)]) if module == "env" && name == "memory" => {
+            // Limits flag 3: shared, with a maximum.
+            if (*flag == 3) == shared {
+                Ok(())
+            } else {
+                Err(format!(
+                    "its memory's limits flag is {flag}, and the main module's memory is {}shared",
+                    if shared { "" } else { "not " }
+                ))
+            }
+        }
         other => Err(format!("its imports are {other:?}, not env.memory alone")),
     }
 }
 
-/// `(module, name, kind)` of each import.
-fn import_names(body: &[u8]) -> Result<Vec<(String, String, u8)>, String> {
+/// `(module, name, kind, limits flag)` of each import (the flag of a
+/// memory; 0 for the others).
+fn import_names(body: &[u8]) -> Result<Vec<(String, String, u8, u8)>, String> {
     let mut at = 0;
     let count = leb(body, &mut at)?;
     let mut out = Vec::new();
@@ -89,7 +115,7 @@ fn import_names(body: &[u8]) -> Result<Vec<(String, String, u8)>, String> {
         let kind = *body.get(at).ok_or("truncated import")?;
         at += 1;
         if kind != 2 {
-            out.push((module, field, kind));
+            out.push((module, field, kind, 0));
             break;
         }
         // Memory limits: a flag, a minimum and, with flag 1, a maximum.
@@ -99,7 +125,7 @@ fn import_names(body: &[u8]) -> Result<Vec<(String, String, u8)>, String> {
         if flag & 1 == 1 {
             leb(body, &mut at)?;
         }
-        out.push((module, field, kind));
+        out.push((module, field, kind, flag));
     }
     Ok(out)
 }

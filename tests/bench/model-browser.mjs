@@ -3,11 +3,15 @@
 // @wllama/wllama) on the same file, prompt and greedy settings. Prints one JSON line per run
 // and a table with the ratios. Pages are served cross-origin isolated so wllama may use threads.
 // Tandem's CPU runs twice: on its default kernel (relaxed SIMD where Chromium has it) and on the
-// `simd128` kernel that browsers without relaxed SIMD run.
+// `simd128` kernel that browsers without relaxed SIMD run; so does the threaded build, where it was
+// built. Each run also reports its memory: the peak resident memory of Chromium's renderer
+// processes while it ran, above what they held before it (page and Web Workers live there), and
+// for Tandem the size of its wasm memory after the reply.
 // Usage: node tests/bench/model-browser.mjs [MODEL=smollm2-135m] [CPU_TOKENS=64] [GPU_TOKENS=8]
+// ONLY=tandem/cpu-threads2,tandem/cpu-threads2-simd128 runs only the runs named (an A/B on a noisy machine).
 // Build first: pkg-scripts/build-web models
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CACHE, servePages } from "../../pkg-scripts/serve.mjs";
@@ -21,6 +25,41 @@ const WLLAMA = fileURLToPath(new URL("../node_modules/@wllama/wllama/esm", impor
 
 const server = await servePages(0, { mounts: { "/wllama/": WLLAMA }, isolated: true });
 const browser = await launch();
+
+/** Resident memory of Chromium's renderer processes, in bytes (Linux `/proc`). */
+async function rendererRss() {
+  let total = 0;
+  for (const pid of (await readdir("/proc")).filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmdline.includes("--type=renderer")) continue;
+      const rss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"));
+      total += Number(rss?.[1] ?? 0) * 1024;
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
+/** `run()`'s result with `peak_rss_mb`: the renderers' peak resident memory while it ran, above the start. */
+async function withPeakRss(run) {
+  const before = await rendererRss();
+  let peak = before;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await rendererRss());
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+  })();
+  try {
+    return { ...(await run()), peak_rss_mb: Math.round((peak - before) / 2 ** 20) };
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+}
 
 /**
  * One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily;
@@ -40,11 +79,12 @@ async function tandem(page, device, maxTokens, kernel, threads = 0) {
           worker.postMessage(msg);
         });
       const loaded = await call({ type: "load", url, device, kernel });
-      const { result } = await call({ type: "chat", messages, options: { maxTokens } });
+      const { result, wasmMemoryBytes } = await call({ type: "chat", messages, options: { maxTokens } });
       worker.terminate();
       return {
         backend: loaded.backend,
         kernel: loaded.kernel,
+        wasm_memory_mb: Math.round(wasmMemoryBytes / 2 ** 20),
         prompt_tokens: result.promptTokens,
         tokens: result.tokens.length,
         prefill_tok_s: (result.promptTokens / result.prefillMs) * 1000,
@@ -92,26 +132,39 @@ const runs = [
   ["tandem", "cpu", () => tandem(page, "cpu", Number(cpuTokens))],
   ["tandem", "cpu-simd128", () => tandem(page, "cpu", Number(cpuTokens), "simd128")],
   // The threaded build, where pkg-scripts/build-web models --threads made it: two threads.
-  ...(existsSync(THREADED) ? [["tandem", "cpu-threads2", () => tandem(page, "cpu", Number(cpuTokens), undefined, 1)]] : []),
+  ...(existsSync(THREADED)
+    ? [
+        ["tandem", "cpu-threads2", () => tandem(page, "cpu", Number(cpuTokens), undefined, 1)],
+        ["tandem", "cpu-threads2-simd128", () => tandem(page, "cpu", Number(cpuTokens), "simd128", 1)],
+      ]
+    : []),
   ["wllama", "cpu1", () => wllama(page, { threads: 1, gpu: false }, Number(cpuTokens))],
   ["wllama", "cpu2", () => wllama(page, { threads: 2, gpu: false }, Number(cpuTokens))],
   ["tandem", "webgpu", () => tandem(page, "webgpu", Number(gpuTokens))],
   ["wllama", "webgpu", () => wllama(page, { threads: 1, gpu: true }, Number(gpuTokens))],
-].filter(([, setting]) => setting !== "webgpu" || Number(gpuTokens) > 0); // GPU_TOKENS=0: CPU only
-const page = await browser.context.newPage();
-const errors = watchErrors(page);
+]
+  .filter(([, setting]) => setting !== "webgpu" || Number(gpuTokens) > 0) // GPU_TOKENS=0: CPU only
+  .filter(([system, setting]) => !process.env.ONLY || process.env.ONLY.split(",").includes(`${system}/${setting}`));
+const errors = [];
 const results = {};
+let page = null;
 try {
-  await page.goto(`http://127.0.0.1:${server.address().port}/model.html`);
-  console.error(`crossOriginIsolated: ${await page.evaluate(() => crossOriginIsolated)}`);
+  // A page of its own per run, closed after it: the memory of one run is gone before the next
+  // starts, and the renderers' peak above the fresh page's is the run's own.
   for (const [system, setting, run] of runs) {
+    page = await browser.context.newPage();
+    const pageErrors = watchErrors(page);
+    await page.goto(`http://127.0.0.1:${server.address().port}/model.html`);
+    if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error("the bench page is not cross-origin isolated");
     try {
-      const r = { system, setting, ...(await run()) };
+      const r = { system, setting, ...(await withPeakRss(run)) };
       results[`${system}/${setting}`] = r;
       console.log(JSON.stringify(r));
     } catch (err) {
       console.log(JSON.stringify({ system, setting, error: err.message }));
     }
+    await page.close();
+    errors.push(...pageErrors);
   }
 } finally {
   await browser.close();
@@ -125,6 +178,8 @@ const ratio = (a, b) => (a && b ? `${(a.decode_tok_s / b.decode_tok_s).toFixed(2
 const t = (k) => results[k];
 console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
 console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} (${t("tandem/cpu")?.kernel}; simd128 ${t("tandem/cpu-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu"), t("tandem/cpu-simd128"))}) vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
-if (t("tandem/cpu-threads2")) console.log(`  CPU, 2 threads: tandem ${t("tandem/cpu-threads2").decode_tok_s.toFixed(1)} (${t("tandem/cpu-threads2").kernel}) vs wllama 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu-threads2"), t("wllama/cpu2"))}); prefill ${t("tandem/cpu-threads2").prefill_tok_s.toFixed(1)} vs ${t("wllama/cpu2")?.prefill_tok_s?.toFixed(1)}`);
+if (t("tandem/cpu-threads2")) console.log(`  CPU, 2 threads: tandem ${t("tandem/cpu-threads2").decode_tok_s.toFixed(1)} (${t("tandem/cpu-threads2").kernel}; simd128 ${t("tandem/cpu-threads2-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu-threads2"), t("tandem/cpu-threads2-simd128"))}) vs wllama 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu-threads2"), t("wllama/cpu2"))}); prefill ${t("tandem/cpu-threads2").prefill_tok_s.toFixed(1)} vs ${t("wllama/cpu2")?.prefill_tok_s?.toFixed(1)}`);
+const mb = (k) => (t(k)?.peak_rss_mb !== undefined ? `${t(k).peak_rss_mb} MB` : "n/a");
+console.log(`  Memory (renderers' peak above the start): tandem ${mb("tandem/cpu")} (wasm memory ${t("tandem/cpu")?.wasm_memory_mb} MB), 2 threads ${mb("tandem/cpu-threads2")}; wllama 1 thread ${mb("wllama/cpu1")}, 2 threads ${mb("wllama/cpu2")}`);
 console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} (${t("tandem/webgpu")?.backend}) vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${t("wllama/webgpu")?.backend})`);
 if (errors.length) console.error("page errors:", errors);

@@ -7,12 +7,14 @@
 // pool workers beside this one.
 // No top-level await: a message that arrives while the module awaits finds no handler and is lost.
 const threads = Number(new URL(import.meta.url).searchParams.get("threads") ?? 0);
+/** The module's memory: its size after a reply is what the bench reports. */
+let wasmMemory = null;
 const ready = (async () => {
   // Shared memory needs it; without it the module would fail to start with a less clear error.
   if (threads > 0 && !self.crossOriginIsolated) throw new Error("the threaded build needs a cross-origin isolated page");
   return import(threads > 0 ? "./pkg-models-threads/tandem_wasm.js" : "./pkg-models/tandem_wasm.js");
 })().then(async (pkg) => {
-  await pkg.default();
+  wasmMemory = (await pkg.default()).memory;
   if (threads > 0) await pkg.startThreads(threads);
   return pkg;
 });
@@ -65,7 +67,7 @@ async function speculate({ messages, options, verifier, token }) {
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === "load") postMessage({ type: "loaded", ...(await load(data)) });
-    else if (data.type === "chat") postMessage({ type: "done", result: await chat(data) });
+    else if (data.type === "chat") postMessage({ type: "done", result: await chat(data), wasmMemoryBytes: wasmMemory?.buffer.byteLength });
     else if (data.type === "speculate") postMessage({ type: "done", result: await speculate(data) });
     else throw new Error(`unknown message type ${data.type}`);
   } catch (err) {

@@ -36,9 +36,10 @@ async function load() {
   try {
     const info = await request({ type: "load", url: $("model-url").value, device: $("device").value });
     $("model-status").textContent =
-      `Loaded in ${(info.loadMs / 1000).toFixed(1)} s on ${info.backend}` +
+      `Loaded in ${(info.loadMs / 1000).toFixed(1)} s on ${info.backend} (${info.kernel} kernel)` +
       (info.fallbackReason ? ` (${info.fallbackReason})` : "");
     document.body.dataset.backend = info.backend;
+    document.body.dataset.kernel = info.kernel;
     document.body.dataset.model = "loaded";
     $("ask").disabled = false;
   } catch (err) {

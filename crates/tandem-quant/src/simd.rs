@@ -165,10 +165,8 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
         Kernel::Avx2 if kernel.available() => unsafe { avx2::rows_into::<K>(w, first, out, acts, m) },
         Kernel::Relaxed
             if !K::WIDE
-                && let Some(relaxed) = RELAXED.get() =>
-        {
-            relaxed_rows::<K>(relaxed, w, first, out, acts, m)
-        }
+                && let Some(relaxed) = RELAXED.get()
+                && relaxed_rows::<K>(relaxed, w, first, out, acts, m) => {}
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 | Kernel::Relaxed => wasm::rows_into::<K>(w, first, out, acts, m),
         _ => w.rows_portable::<K>(first, out, acts, m),
@@ -214,7 +212,8 @@ fn interleaved_on(kernel: Kernel, w: &QMatrix, first: usize, out: &mut [f32], ac
 
 /// [`rows_into`] through the relaxed-SIMD module: one call per run of
 /// rows that lie one after another in memory (a stacked matrix's parts do
-/// not).
+/// not). `false`, with nothing written, where the module has no instance on
+/// this thread.
 fn relaxed_rows<K: BlockKernel>(
     relaxed: &RelaxedKernels,
     w: &QMatrix,
@@ -222,7 +221,7 @@ fn relaxed_rows<K: BlockKernel>(
     out: &mut [f32],
     acts: &[Q8Block],
     m: usize,
-) {
+) -> bool {
     let n = out.len() / m;
     assert!(
         out.len() == n * m && acts.len() >= m * (w.cols() / crate::activation::QK),
@@ -231,7 +230,7 @@ fn relaxed_rows<K: BlockKernel>(
     let mut done = 0;
     while done < n {
         let (bytes, rows) = w.rows_from(first + done, n - done);
-        (relaxed.block_rows)(
+        let ran = (relaxed.block_rows)(
             K::GGML_ID,
             bytes.as_ptr() as usize,
             bytes.len() / rows,
@@ -241,8 +240,14 @@ fn relaxed_rows<K: BlockKernel>(
             m,
             out[done * m..].as_mut_ptr() as usize,
         );
+        // Every thread's instance starts before the first product, so this
+        // is the first run or none.
+        if !ran {
+            return false;
+        }
         done += rows;
     }
+    true
 }
 
 /// The integer sums of input rows `first..` of `acts` with every row of
@@ -278,27 +283,29 @@ fn int8_sums_on(kernel: Kernel, w: &Int8Matrix, acts: &Int7Rows, first: usize, s
         Kernel::Avx512Vnni if kernel.available() => unsafe { int8_avx512_vnni::sums(wp, n, s, ap, m, op) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 if kernel.available() => unsafe { int8_avx2::sums(wp, n, s, ap, m, op) },
+        Kernel::Relaxed
+            if let Some(relaxed) = RELAXED.get()
+                && (relaxed.int8_sums)(wp as usize, n, s, ap as usize, m, op as usize) => {}
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        Kernel::Simd128 => unsafe { int8_wasm::sums(wp, n, s, ap, m, op) },
-        Kernel::Relaxed if let Some(relaxed) = RELAXED.get() => {
-            (relaxed.int8_sums)(wp as usize, n, s, ap as usize, m, op as usize);
-        }
+        Kernel::Simd128 | Kernel::Relaxed => unsafe { int8_wasm::sums(wp, n, s, ap, m, op) },
         _ => w.sums_portable(acts, first, sums),
     }
 }
 
 /// The relaxed-SIMD module's two exports as the host calls them, with
 /// addresses in this module's memory (`relaxed/kernel.rs` says what each
-/// reads and writes).
+/// reads and writes). Each returns whether it ran: `false`, with nothing
+/// written, on a thread where the module has no instance (the threaded
+/// build starts one per thread), and the product then runs on `simd128`.
 #[derive(Debug, Clone, Copy)]
 pub struct RelaxedKernels {
     /// `int8_sums(w, n, s, a, m, out)`: the integer sums of an
     /// [`Int8Matrix`] product (`n·s` weight bytes, `m·s` codes, `m·n` sums).
-    pub int8_sums: fn(usize, usize, usize, usize, usize, usize),
+    pub int8_sums: fn(usize, usize, usize, usize, usize, usize) -> bool,
     /// `block_rows(ggml_id, w, row_bytes, cols, n, acts, m, out)`: `n`
     /// consecutive rows of ggml blocks times `m` rows of activation blocks,
     /// `out[i·m + t]`, as [`QMatrix`]'s kernels compute them.
-    pub block_rows: fn(u32, usize, usize, usize, usize, usize, usize, usize),
+    pub block_rows: fn(u32, usize, usize, usize, usize, usize, usize, usize) -> bool,
 }
 
 /// The relaxed-SIMD module's exports, once [`use_relaxed_simd`] was called.

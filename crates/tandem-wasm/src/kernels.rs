@@ -2,7 +2,9 @@
 //! relaxed SIMD, and given the quantized products (the encoder's, and the
 //! decoder's for every type but `Q8_0`; `tandem_quant::RELAXED_SIMD_MODULE`
 //! says why it is a module of its own). Where the browser refuses it, the
-//! products stay on this module's `simd128` kernel.
+//! products stay on this module's `simd128` kernel. In the threaded build
+//! every thread of the pool runs an instance of its own, with its own stack,
+//! in the shared memory.
 
 use js_sys::{Object, Reflect, Uint8Array, WebAssembly};
 use std::cell::RefCell;
@@ -39,12 +41,12 @@ struct Exports {
     block_rows: Export,
 }
 
-/// Bytes of this module's memory set aside for the relaxed module's stack:
-/// the block products unpack one block there at a time (a few hundred
-/// bytes), so this is room to spare.
+/// Bytes of this module's memory set aside for each instance's stack: the
+/// block products unpack one block there at a time (a few hundred bytes),
+/// so this is room to spare.
 const STACK: usize = 64 * 1024;
 
-/// Whether the module was tried, and how it went.
+/// Whether the module was tried on this thread, and how it went.
 enum State {
     Untried,
     /// Being compiled; a second caller meanwhile keeps `simd128`, which
@@ -55,12 +57,16 @@ enum State {
 }
 
 thread_local! {
+    /// This thread's instance: exports are JavaScript functions of one
+    /// worker, and each instance's stack is its own, so the threaded build
+    /// starts one per thread of the pool.
     static STATE: RefCell<State> = const { RefCell::new(State::Untried) };
 }
 
-/// Compiles and starts the relaxed module once, and hands the products to
-/// it. `Err` says why it does not run here (no relaxed SIMD in this
-/// browser, or it failed to start); the products then stay on `simd128`.
+/// Compiles and starts the relaxed module on this thread once (and, in the
+/// threaded build, on every thread of the pool), and hands the products to
+/// it. `Err` says why it does not run here (no relaxed SIMD in this browser,
+/// or it failed to start); the products then stay on `simd128`.
 pub(crate) async fn enable() -> Result<(), String> {
     let tried = STATE.with(|s| {
         let mut state = s.borrow_mut();
@@ -85,34 +91,63 @@ pub(crate) async fn enable() -> Result<(), String> {
             Err(why) => State::Refused(why),
         }
     });
-    if result.is_ok() {
-        tandem_quant::use_relaxed_simd(tandem_quant::RelaxedKernels { int8_sums, block_rows });
+    result?;
+    // Threads without an instance keep `simd128` (the exports say so), so a
+    // pool that starts later, or a thread that failed, still computes right.
+    tandem_quant::use_relaxed_simd(tandem_quant::RelaxedKernels { int8_sums, block_rows });
+    #[cfg(feature = "threads")]
+    if POOL_STARTED.load(std::sync::atomic::Ordering::Acquire) {
+        start_on_pool()?;
     }
-    result
+    Ok(())
 }
 
-/// Validates, instantiates with this module's memory and points the new
-/// module's stack at a region of that memory; its two exports.
+/// Starts an instance on every thread of the pool (see [`start_on_pool`]);
+/// where one fails, every product goes back to `simd128`, so that
+/// [`quant_kernel`] names the kernel all threads run.
+#[cfg(feature = "threads")]
+fn start_on_pool() -> Result<(), String> {
+    start_on_each_thread().inspect_err(|_| {
+        let _ = tandem_quant::use_kernel(tandem_quant::Kernel::Simd128);
+    })
+}
+
+/// Validates and instantiates the module (asynchronously: the page's main
+/// thread may not compile it synchronously); its exports.
 async fn start() -> Result<Exports, String> {
-    // Its exports are JavaScript functions of this worker, which the pool's
-    // other workers cannot call, and its one stack would be shared.
-    if cfg!(feature = "threads") {
-        return Err("the threaded build runs the simd128 kernel (the relaxed-SIMD module is one thread's)".to_owned());
-    }
-    let bytes = tandem_quant::RELAXED_SIMD_MODULE;
-    let fail = |what: &str, e: JsValue| format!("the relaxed-SIMD module failed to {what}: {e:?}");
-    if !WebAssembly::validate(&Uint8Array::from(bytes).into()).map_err(|e| fail("validate", e))? {
+    let bytes = Uint8Array::from(tandem_quant::RELAXED_SIMD_MODULE);
+    if !WebAssembly::validate(&bytes.clone().into()).map_err(|e| fail("validate", e))? {
         return Err("this browser has no relaxed SIMD".to_owned());
     }
+    // From the copy: the threaded build's memory is shared, and a view of
+    // it is not a buffer that WebAssembly compiles.
+    let module = JsFuture::from(WebAssembly::compile(&bytes.into()))
+        .await
+        .map_err(|e| fail("compile", e))?;
+    let instance = JsFuture::from(WebAssembly::instantiate_module(&module.unchecked_into(), &imports()?))
+        .await
+        .map_err(|e| fail("instantiate", e))?;
+    exports_of(&instance)
+}
+
+/// Why the module failed to start, at `what`.
+fn fail(what: &str, e: JsValue) -> String {
+    format!("the relaxed-SIMD module failed to {what}: {e:?}")
+}
+
+/// The module's one import: this module's memory.
+fn imports() -> Result<Object, String> {
     let env = Object::new();
     Reflect::set(&env, &"memory".into(), &wasm_bindgen::memory()).map_err(|e| fail("import memory", e))?;
     let imports = Object::new();
     Reflect::set(&imports, &"env".into(), &env).map_err(|e| fail("import memory", e))?;
-    let made = JsFuture::from(WebAssembly::instantiate_buffer(bytes, &imports))
-        .await
-        .map_err(|e| fail("instantiate", e))?;
-    let instance = Reflect::get(&made, &"instance".into()).map_err(|e| fail("instantiate", e))?;
-    let names = Reflect::get(&instance, &"exports".into()).map_err(|e| fail("export", e))?;
+    Ok(imports)
+}
+
+/// An instance's two exports, its stack pointed at a region of this
+/// module's memory set aside for it.
+fn exports_of(instance: &JsValue) -> Result<Exports, String> {
+    let names = Reflect::get(instance, &"exports".into()).map_err(|e| fail("export", e))?;
     let stack_pointer: WebAssembly::Global = Reflect::get(&names, &"__stack_pointer".into())
         .map_err(|e| fail("export its stack pointer", e))?
         .dyn_into()
@@ -125,31 +160,67 @@ async fn start() -> Result<Exports, String> {
         int8_sums: export("int8_sums")?,
         block_rows: export("block_rows")?,
     };
-    // Held for the page's life: the module may run at any later product.
+    // Held for the thread's life: the module may run at any later product.
     let stack: &'static mut [u8] = Vec::leak(vec![0u8; STACK]);
     let top = (stack.as_ptr() as usize + STACK) & !15;
     stack_pointer.set_value(&JsValue::from(top as u32));
     Ok(exports)
 }
 
-/// The encoder's products' way into the relaxed module
+/// Whether [`start_threads`] started the pool: only then may the module be
+/// started on its threads (rayon would otherwise build a pool of its own,
+/// which cannot spawn threads here).
+#[cfg(feature = "threads")]
+static POOL_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Starts an instance on every thread of the pool, synchronously (workers
+/// may compile a module synchronously); the first thread's error, if any.
+#[cfg(feature = "threads")]
+fn start_on_each_thread() -> Result<(), String> {
+    rayon::broadcast(|_| {
+        STATE.with(|s| {
+            let mut state = s.borrow_mut();
+            if let State::Running(_) = &*state {
+                return Ok(());
+            }
+            let started = WebAssembly::Module::new(&Uint8Array::from(tandem_quant::RELAXED_SIMD_MODULE).into())
+                .map_err(|e| fail("compile on a worker", e))
+                .and_then(|module| {
+                    WebAssembly::Instance::new(&module, &imports()?).map_err(|e| fail("instantiate on a worker", e))
+                })
+                .and_then(|instance| exports_of(&instance.into()));
+            let result = started.as_ref().map(|_| ()).map_err(String::clone);
+            *state = match started {
+                Ok(exports) => State::Running(exports),
+                Err(why) => State::Refused(why),
+            };
+            result
+        })
+    })
+    .into_iter()
+    .collect()
+}
+
+/// The encoder's products' way into this thread's instance
 /// ([`tandem_quant::RelaxedKernels::int8_sums`]).
-fn int8_sums(w: usize, n: usize, s: usize, a: usize, m: usize, out: usize) {
-    STATE.with(|state| {
-        if let State::Running(f) = &*state.borrow() {
+fn int8_sums(w: usize, n: usize, s: usize, a: usize, m: usize, out: usize) -> bool {
+    STATE.with(|state| match &*state.borrow() {
+        State::Running(f) => {
             let u = |v: usize| v as u32;
             f.int8_sums
                 .call6(&JsValue::UNDEFINED, u(w), u(n), u(s), u(a), u(m), u(out));
+            true
         }
-    });
+        _ => false,
+    })
 }
 
-/// The decoder's products' way into the relaxed module
+/// The decoder's products' way into this thread's instance
 /// ([`tandem_quant::RelaxedKernels::block_rows`]).
 #[allow(clippy::too_many_arguments)]
-fn block_rows(ty: u32, w: usize, row_bytes: usize, cols: usize, n: usize, a: usize, m: usize, out: usize) {
-    STATE.with(|state| {
-        if let State::Running(f) = &*state.borrow() {
+fn block_rows(ty: u32, w: usize, row_bytes: usize, cols: usize, n: usize, a: usize, m: usize, out: usize) -> bool {
+    STATE.with(|state| match &*state.borrow() {
+        State::Running(f) => {
             let u = |v: usize| v as u32;
             f.block_rows.call8(
                 &JsValue::UNDEFINED,
@@ -162,8 +233,10 @@ fn block_rows(ty: u32, w: usize, row_bytes: usize, cols: usize, n: usize, a: usi
                 u(m),
                 u(out),
             );
+            true
         }
-    });
+        _ => false,
+    })
 }
 
 /// Starts the relaxed-SIMD module now (loading a model does it too), once;
@@ -220,5 +293,12 @@ pub async fn start_threads(workers: usize) -> Result<(), JsError> {
     JsFuture::from(wasm_bindgen_rayon::init_thread_pool(workers))
         .await
         .map_err(|e| JsError::new(&format!("the thread pool failed to start: {e:?}")))?;
-    tandem_quant::set_threads(workers + 1).map_err(|e| JsError::new(&e))
+    POOL_STARTED.store(true, std::sync::atomic::Ordering::Release);
+    tandem_quant::set_threads(workers + 1).map_err(|e| JsError::new(&e))?;
+    // The relaxed-SIMD module started before the pool: start it on the pool
+    // too, or run every product on `simd128` (which `quantKernel` then says).
+    if STATE.with(|s| matches!(&*s.borrow(), State::Running(_))) {
+        let _ = start_on_pool();
+    }
+    Ok(())
 }
