@@ -65,9 +65,9 @@ async function withPeakRss(run) {
  * One run of Tandem's model worker: load on `device` (and `kernel`), generate `maxTokens` greedily;
  * with `threads` > 0, the threaded build with that many pool workers beside the model's.
  */
-async function tandem(page, device, maxTokens, kernel, threads = 0) {
+async function tandem(page, device, maxTokens, kernel, threads = 0, whole = false) {
   return page.evaluate(
-    async ({ url, device, messages, maxTokens, kernel, threads }) => {
+    async ({ url, device, messages, maxTokens, kernel, threads, whole }) => {
       const worker = new Worker(threads > 0 ? `/model-worker.js?threads=${threads}` : "/model-worker.js", { type: "module" });
       const call = (msg) =>
         new Promise((ok, fail) => {
@@ -78,7 +78,7 @@ async function tandem(page, device, maxTokens, kernel, threads = 0) {
           };
           worker.postMessage(msg);
         });
-      const loaded = await call({ type: "load", url, device, kernel });
+      const loaded = await call({ type: "load", url, device, kernel, whole });
       const { result, wasmMemoryBytes } = await call({ type: "chat", messages, options: { maxTokens } });
       worker.terminate();
       return {
@@ -91,7 +91,7 @@ async function tandem(page, device, maxTokens, kernel, threads = 0) {
         decode_tok_s: ((result.tokens.length - 1) / result.decodeMs) * 1000,
       };
     },
-    { url, device, messages, maxTokens, kernel, threads },
+    { url, device, messages, maxTokens, kernel, threads, whole },
   );
 }
 
@@ -131,6 +131,9 @@ async function wllama(page, { threads, gpu }, maxTokens) {
 const runs = [
   ["tandem", "cpu", () => tandem(page, "cpu", Number(cpuTokens))],
   ["tandem", "cpu-simd128", () => tandem(page, "cpu", Number(cpuTokens), "simd128")],
+  // Memory only: the file read whole into JavaScript and copied in (`fromGguf`), as pages did
+  // before `ModelBuffer`; four tokens.
+  ["tandem", "cpu-whole-file", () => tandem(page, "cpu", 4, undefined, 0, true)],
   // The threaded build, where pkg-scripts/build-web models --threads made it: two threads.
   ...(existsSync(THREADED)
     ? [
@@ -180,6 +183,7 @@ console.log(`\n${model}, greedy; decode tok/s, tandem ÷ wllama:`);
 console.log(`  CPU:    tandem ${t("tandem/cpu")?.decode_tok_s?.toFixed(1)} (${t("tandem/cpu")?.kernel}; simd128 ${t("tandem/cpu-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu"), t("tandem/cpu-simd128"))}) vs wllama 1 thread ${t("wllama/cpu1")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu1"))}), 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu"), t("wllama/cpu2"))})`);
 if (t("tandem/cpu-threads2")) console.log(`  CPU, 2 threads: tandem ${t("tandem/cpu-threads2").decode_tok_s.toFixed(1)} (${t("tandem/cpu-threads2").kernel}; simd128 ${t("tandem/cpu-threads2-simd128")?.decode_tok_s?.toFixed(1)}, ${ratio(t("tandem/cpu-threads2"), t("tandem/cpu-threads2-simd128"))}) vs wllama 2 threads ${t("wllama/cpu2")?.decode_tok_s?.toFixed(1)} (${ratio(t("tandem/cpu-threads2"), t("wllama/cpu2"))}); prefill ${t("tandem/cpu-threads2").prefill_tok_s.toFixed(1)} vs ${t("wllama/cpu2")?.prefill_tok_s?.toFixed(1)}`);
 const mb = (k) => (t(k)?.peak_rss_mb !== undefined ? `${t(k).peak_rss_mb} MB` : "n/a");
-console.log(`  Memory (renderers' peak above the start): tandem ${mb("tandem/cpu")} (wasm memory ${t("tandem/cpu")?.wasm_memory_mb} MB), 2 threads ${mb("tandem/cpu-threads2")}; wllama 1 thread ${mb("wllama/cpu1")}, 2 threads ${mb("wllama/cpu2")}`);
+const mbRatio = (a, b) => (t(a)?.peak_rss_mb && t(b)?.peak_rss_mb ? `${(t(a).peak_rss_mb / t(b).peak_rss_mb).toFixed(2)}×` : "n/a");
+console.log(`  Memory (renderers' peak above the start): tandem ${mb("tandem/cpu")} (wasm memory ${t("tandem/cpu")?.wasm_memory_mb} MB; the file read whole first: ${mb("tandem/cpu-whole-file")}, ${mbRatio("tandem/cpu", "tandem/cpu-whole-file")}), 2 threads ${mb("tandem/cpu-threads2")}; wllama 1 thread ${mb("wllama/cpu1")} (tandem ÷ wllama ${mbRatio("tandem/cpu", "wllama/cpu1")}), 2 threads ${mb("wllama/cpu2")}`);
 console.log(`  WebGPU: tandem ${t("tandem/webgpu")?.decode_tok_s?.toFixed(2)} (${t("tandem/webgpu")?.backend}) vs wllama ${t("wllama/webgpu")?.decode_tok_s?.toFixed(2)} (${t("wllama/webgpu")?.backend})`);
 if (errors.length) console.error("page errors:", errors);

@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -430,4 +431,18 @@ test("model files come from the Cache API on the next visit, and a changed manif
   assert.equal(left.length, keys.length - 1, "the old tokenizer entry was dropped");
   assert.ok(!left.some((u) => u.includes("tokenizer.json")));
   await page.close();
+  // The local model's GGUF streams into the module's memory and is hashed there (ModelBuffer):
+  // a manifest naming another hash gets the file's true sha256 back in the refusal.
+  const gguf = await browser.context.newPage();
+  await gguf.route("**/manifest.json", async (route) => {
+    const manifest = await (await route.fetch()).json();
+    for (const entry of manifest.local) entry.file.sha256 = "1".repeat(64);
+    await route.fulfill({ json: manifest });
+  });
+  await gguf.goto(`${base}?${new URLSearchParams({ worker: worker.url, token: TOKEN, localModel: "smollm2-135m" })}`);
+  await gguf.locator("#progress-label.error").waitFor({ timeout: 120_000 });
+  const real = (await readFile(join(MODEL_CACHE, "smollm2-135m.gguf.sha256"), "utf8")).trim().split(/\s+/)[0];
+  assert.match(real, /^[0-9a-f]{64}$/);
+  assert.match(await gguf.locator("#progress-label").textContent(), new RegExp(`smollm2-135m\\.gguf: sha256 ${real} does not match the manifest's 1{64}`));
+  await gguf.close();
 });

@@ -1,4 +1,4 @@
-// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device, kernel?},
+// Runs a LocalModel off the main thread. Messages in: {type:"load", url, device, kernel?, whole?},
 // {type:"chat", messages, options} and {type:"speculate", messages, options, verifier, token}
 // (drafts here, verifies at `verifier`'s /v1/verify); out: "loaded", "token", "done" and "error". `kernel` picks the
 // CPU kernel of the quantized products ("simd128", or the default "relaxed" where the browser has
@@ -22,15 +22,25 @@ ready.catch(() => {}); // a failure to start is reported by the first load, not 
 
 let model = null;
 
-async function load({ url, device, kernel }) {
+/**
+ * Loads `url` on `device`: streamed into a `ModelBuffer` (the file held once, in the module's
+ * memory), or with `whole`, read into one `Uint8Array` first and copied in by `fromGguf`.
+ */
+async function load({ url, device, kernel, whole }) {
   const started = performance.now();
   const response = await fetch(url);
   if (!response.ok) throw new Error(`fetching ${url}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  const { LocalModel, quantKernel, useQuantKernel } = await ready;
+  const { LocalModel, ModelBuffer, quantKernel, useQuantKernel } = await ready;
   model?.free();
   model = null;
-  model = await LocalModel.fromGguf(bytes, device);
+  if (whole) {
+    model = await LocalModel.fromGguf(new Uint8Array(await response.arrayBuffer()), device);
+  } else {
+    const buffer = new ModelBuffer(Number(response.headers.get("content-length")) || undefined);
+    const reader = response.body.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) buffer.push(read.value);
+    model = await LocalModel.fromGgufBuffer(buffer, device);
+  }
   if (kernel) useQuantKernel(kernel);
   return {
     backend: model.backend,

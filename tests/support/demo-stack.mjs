@@ -34,6 +34,8 @@ export async function startDemoStack({ tandem, token, workerPort = 0, tokenDelay
     startupMs: 120_000,
   });
   target.url = `http://127.0.0.1:${targetPort}`;
+  // A worker that fails to start (no worker/build) would leave the two servers running, and
+  // the test process waiting on them for ever: they are closed before the error goes on.
   const worker = await startWorker({
     port: workerPort,
     gateway: {
@@ -48,6 +50,9 @@ export async function startDemoStack({ tandem, token, workerPort = 0, tokenDelay
     },
     // `tandem seal keygen` prints the public configuration, then the secret.
     secrets: { TOKEN: token, SEAL: execFileSync(tandem, ["seal", "keygen", "--key-id", "2"], { encoding: "utf8" }).split("\n")[1].trim() },
+  }).catch(async (err) => {
+    await Promise.allSettled([target.close(), upstream.close()]);
+    throw err;
   });
   return {
     upstream,

@@ -19,6 +19,8 @@ pub mod js_types;
 mod kernels;
 #[cfg(feature = "cpu-models")]
 mod model;
+#[cfg(feature = "cpu-models")]
+mod model_buffer;
 mod options;
 #[cfg(feature = "seal")]
 mod seal;
@@ -36,6 +38,8 @@ pub use kernels::start_threads;
 pub use kernels::{enable_relaxed_simd, quant_kernel, use_quant_kernel};
 #[cfg(feature = "cpu-models")]
 pub use model::LocalModel;
+#[cfg(feature = "cpu-models")]
+pub use model_buffer::ModelBuffer;
 pub use options::ShieldOptions;
 #[cfg(feature = "seal")]
 pub use seal::{SealClient, SealedExchange};

@@ -213,6 +213,18 @@ impl LocalModel {
         })
     }
 
+    /// [`LocalModel::from_gguf`] from a [`ModelBuffer`](crate::ModelBuffer)
+    /// that received the file chunk by chunk: the bytes are taken over, not
+    /// copied, so the page holds the file once. The buffer is used up.
+    #[wasm_bindgen(js_name = fromGgufBuffer)]
+    pub async fn from_gguf_buffer(
+        buffer: crate::ModelBuffer,
+        device_preference: Option<String>,
+        weights: Option<String>,
+    ) -> Result<LocalModel, JsError> {
+        Self::from_gguf(buffer.into_bytes(), device_preference, weights).await
+    }
+
     /// Loads a Hugging Face model (`config.json` text and `model.safetensors`
     /// bytes). Without a tokenizer it works on token ids only. `format`:
     /// `"stored"` (default, dense `f32`), `"f32"`, or `"q8_0"` to quantize the

@@ -124,3 +124,39 @@ async fn q8_0_weights_generate_the_reference_tokens_in_wasm() {
         assert_eq!(tokens, expected, "Q8_0 on {}", model.backend());
     }
 }
+
+/// A model file streamed in pieces (`ModelBuffer`): its sha256 is the
+/// whole file's, whatever the pieces; a size this module cannot hold is
+/// refused when announced, with the size in the message; and a buffer of
+/// bytes that are no GGUF file fails to load with an error, not a panic.
+#[wasm_bindgen_test]
+async fn a_model_buffer_hashes_its_pieces_as_one_file_and_refuses_what_cannot_fit() {
+    use tandem_wasm::ModelBuffer;
+    let empty = ModelBuffer::new(None).unwrap();
+    assert_eq!(
+        empty.sha256(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    // FIPS 180-2's two-block message, in pieces of 1, 7 and the rest.
+    let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    let mut buffer = ModelBuffer::new(Some(text.len() as f64)).unwrap();
+    for piece in [&text[..1], &text[1..8], &text[8..]] {
+        buffer.push(piece).unwrap();
+    }
+    assert_eq!(buffer.length(), text.len() as f64);
+    assert_eq!(
+        buffer.sha256(),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+    let message = |e: wasm_bindgen::JsError| String::from(js_sys::Error::from(JsValue::from(e)).message());
+    let err = message(ModelBuffer::new(Some(8e9)).err().unwrap());
+    assert!(err.contains("8000 MB does not fit"), "{err}");
+    assert!(ModelBuffer::new(Some(-1.0)).is_err());
+    let err = message(
+        LocalModel::from_gguf_buffer(buffer, Some("cpu".to_owned()), None)
+            .await
+            .err()
+            .unwrap(),
+    );
+    assert!(!err.is_empty());
+}

@@ -1,12 +1,12 @@
 // The engine on the calling thread: shield → router → local answer or cloud (plain or
 // speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
 // Worker by default (see remote.ts); the API is the same.
-import init, { Analyzer, LocalModel, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
+import init, { Analyzer, LocalModel, ModelBuffer, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
 import { Cloud } from "./cloud.js";
 import { AbortError, CloudUnreachable, ModelLoadError, TandemError } from "./errors.js";
 import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
 import { Emitter } from "./events.js";
-import { fetchModelFile, knownManifest, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
+import { fetchModelFile, fetchModelInto, knownManifest, type FileSink, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
 import type {
   CascadeBar,
   ChatCompletions,
@@ -144,9 +144,11 @@ export class InlineEngine implements Engine {
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }
     if (entry) {
-      const bytes = await fetchFile(entry.file);
+      // Straight into the module's memory: the page holds the file once, not twice.
+      const buffer = await fetchModelInto(entry.file, base, progress.file(entry.file), signal, modelBufferSink);
+      if (signal?.aborted) buffer.free();
       signal?.throwIfAborted();
-      this.#local = await progress.build(entry.name, [entry.file], () => loading(entry.name, () => LocalModel.fromGguf(bytes, device)));
+      this.#local = await progress.build(entry.name, [entry.file], () => loading(entry.name, () => LocalModel.fromGgufBuffer(buffer, device)));
       this.#localName = entry.name;
       backend = this.#local.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#local.fallbackReason ?? null;
@@ -414,6 +416,32 @@ export async function pickDevice(preference: DevicePreference): Promise<{ device
 }
 
 /** Runs a model's load; the wasm's refusal of a malformed file becomes a `ModelLoadError`. */
+/**
+ * A model file read into the module's memory as it arrives (`ModelBuffer`), hashed there: no
+ * second copy of it in JavaScript. Running out of memory is a `ModelLoadError`.
+ */
+function modelBufferSink(expected: number): FileSink<ModelBuffer> {
+  const tooLarge = (err: unknown) => new ModelLoadError((err as Error)?.message ?? String(err), { code: "model_too_large", cause: err });
+  let buffer: ModelBuffer;
+  try {
+    buffer = new ModelBuffer(expected);
+  } catch (err) {
+    throw tooLarge(err);
+  }
+  return {
+    push(chunk) {
+      try {
+        buffer.push(chunk);
+      } catch (err) {
+        throw tooLarge(err);
+      }
+    },
+    sha256: async () => buffer.sha256(),
+    take: () => buffer,
+    discard: () => buffer.free(),
+  };
+}
+
 async function loading<T>(what: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();

@@ -213,19 +213,71 @@ export async function pruneCache(manifest: ModelManifest, base: string): Promise
   return dropped;
 }
 
+/**
+ * Where a model file's bytes go as they arrive: `push` each chunk, then `sha256` of them all and
+ * `take` the result. `discard` frees what arrived when the file is not used.
+ */
+export interface FileSink<T> {
+  push(chunk: Uint8Array): void;
+  sha256(): Promise<string>;
+  take(): T;
+  discard(): void;
+}
+
+/** The file as one `Uint8Array` (the chunks joined at the end, hashed by WebCrypto). */
+export function bytesSink(): FileSink<Uint8Array> {
+  let chunks: Uint8Array[] = [];
+  let joined: Uint8Array | null = null;
+  const all = (): Uint8Array => {
+    if (!joined) {
+      joined = concat(chunks, chunks.reduce((n, c) => n + c.length, 0));
+      chunks = [];
+    }
+    return joined;
+  };
+  return {
+    push: (chunk) => void chunks.push(chunk),
+    sha256: () => sha256Hex(all()),
+    take: all,
+    discard: () => ((chunks = []), (joined = null)),
+  };
+}
+
 /** The file's bytes: from the cache, or downloaded (with progress), verified and cached. */
-export async function fetchModelFile(file: ModelFile, base: string, onProgress: Progress, signal?: AbortSignal): Promise<Uint8Array> {
+export function fetchModelFile(file: ModelFile, base: string, onProgress: Progress, signal?: AbortSignal): Promise<Uint8Array> {
+  return fetchModelInto(file, base, onProgress, signal, bytesSink);
+}
+
+/**
+ * [fetchModelFile] into `sink(expected bytes)`: the file from the cache, or downloaded, read
+ * chunk by chunk into the sink, which hashes it; a file that fails the check is discarded.
+ */
+export async function fetchModelInto<T>(
+  file: ModelFile,
+  base: string,
+  onProgress: Progress,
+  signal: AbortSignal | undefined,
+  sink: (expected: number) => FileSink<T>,
+): Promise<T> {
   const key = cacheKey(file, base);
   const name = file.url.split("/").pop() ?? file.url;
   const cache = await openCache();
   const hit = await cache?.match(key);
-  if (hit) {
-    const bytes = new Uint8Array(await hit.arrayBuffer());
-    onProgress({ file: name, loaded: 0, total: bytes.length, cached: true, phase: "verify" });
-    if ((await sha256Hex(bytes)) === file.sha256) {
-      onProgress({ file: name, loaded: bytes.length, total: bytes.length, cached: true, phase: "verify" });
-      return bytes;
+  if (hit?.body) {
+    const total = Number(hit.headers.get("content-length")) || file.bytes || 0;
+    const into = sink(total);
+    let verified = false;
+    try {
+      await readInto(hit.body, into, (loaded) => onProgress({ file: name, loaded, total, cached: true, phase: "verify" }), signal);
+      verified = (await into.sha256()) === file.sha256;
+    } catch (err) {
+      if (signal?.aborted) {
+        into.discard();
+        throw err;
+      }
     }
+    if (verified) return into.take();
+    into.discard();
     await cache?.delete(key); // corrupted in storage: fetch it again
   }
   const url = new URL(file.url, base).href;
@@ -238,25 +290,41 @@ export async function fetchModelFile(file: ModelFile, base: string, onProgress: 
     ?.put(key, response.clone())
     .then(() => true)
     .catch((err) => (console.warn(`tandem: could not cache ${name} (quota?)`, err), false));
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.length;
-    onProgress({ file: name, loaded, total, cached: false, phase: "download" });
+  const into = sink(total);
+  let digest: string;
+  try {
+    const loaded = await readInto(response.body, into, (loaded) => onProgress({ file: name, loaded, total, cached: false, phase: "download" }), signal);
+    onProgress({ file: name, loaded, total: loaded, cached: false, phase: "verify" });
+    digest = await into.sha256();
+  } catch (err) {
+    into.discard();
+    throw err;
   }
-  const bytes = concat(chunks, loaded);
-  onProgress({ file: name, loaded, total: loaded, cached: false, phase: "verify" });
-  const digest = await sha256Hex(bytes);
   const cached = await putting;
   if (digest !== file.sha256) {
+    into.discard();
     if (cached) await cache?.delete(key);
     throw new IntegrityError(`model file ${url}: sha256 ${digest} does not match the manifest's ${file.sha256}; not used`, { code: "sha256_mismatch" });
   }
-  return bytes;
+  return into.take();
+}
+
+/** Reads `body` to its end into `sink`, reporting the bytes read so far; their count. */
+async function readInto<T>(body: ReadableStream<Uint8Array>, sink: FileSink<T>, onRead: (loaded: number) => void, signal?: AbortSignal): Promise<number> {
+  const reader = body.getReader();
+  let loaded = 0;
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      if (done) return loaded;
+      sink.push(value);
+      loaded += value.length;
+      onRead(loaded);
+    }
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** Hex sha256 of `bytes` (WebCrypto). */
