@@ -39,7 +39,8 @@ export function serve(dir, port = 0, { mounts = {}, isolated = false } = {}) {
       if (file !== root && !file.startsWith(root + sep)) throw Object.assign(new Error("outside root"), { code: "ENOENT" });
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
-      const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" };
+      // The length, as a static host sends it: a page reading a model file sizes its buffer by it.
+      const headers = { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length, "cache-control": "no-store" };
       if (isolated) {
         headers["cross-origin-opener-policy"] = "same-origin";
         headers["cross-origin-embedder-policy"] = "require-corp";

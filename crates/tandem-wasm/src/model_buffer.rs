@@ -17,9 +17,11 @@ pub struct ModelBuffer {
 
 #[wasm_bindgen]
 impl ModelBuffer {
-    /// An empty buffer with room for `expected` bytes (the response's
-    /// length, where known: the buffer then grows only if more arrive).
-    /// Throws where this module cannot hold that much.
+    /// An empty buffer with room for `expected` bytes: the response's
+    /// `content-length` or the manifest's size. Without it the buffer grows
+    /// as chunks arrive, and growing holds the old and the new buffer at
+    /// once (2.25× the file at its peak). Throws where this module cannot
+    /// hold that much.
     #[wasm_bindgen(constructor)]
     pub fn new(expected: Option<f64>) -> Result<ModelBuffer, JsError> {
         let mut bytes = Vec::new();
@@ -41,9 +43,16 @@ impl ModelBuffer {
     /// Appends the next chunk of the file. Throws, keeping what arrived so
     /// far, where this module's memory cannot hold it.
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
-        self.bytes
-            .try_reserve(chunk.len())
-            .map_err(|_| too_large((self.bytes.len() + chunk.len()) as f64))?;
+        let needed = self.bytes.len() + chunk.len();
+        if needed > self.bytes.capacity() {
+            // More than announced (or nothing was): a quarter more, not
+            // twice as much, since growing holds the old and the new buffer
+            // at once and a model file is most of the memory there is.
+            let grown = needed.max(self.bytes.len() + self.bytes.len() / 4);
+            self.bytes
+                .try_reserve_exact(grown - self.bytes.len())
+                .map_err(|_| too_large(needed as f64))?;
+        }
         self.bytes.extend_from_slice(chunk);
         self.hasher.update(chunk);
         Ok(())

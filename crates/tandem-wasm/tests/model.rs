@@ -137,17 +137,21 @@ async fn a_model_buffer_hashes_its_pieces_as_one_file_and_refuses_what_cannot_fi
         empty.sha256(),
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     );
-    // FIPS 180-2's two-block message, in pieces of 1, 7 and the rest.
+    // FIPS 180-2's two-block message, in pieces of 1, 7 and the rest, into
+    // a buffer that was told its length and into one that grows.
     let text = b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    let mut buffer = ModelBuffer::new(Some(text.len() as f64)).unwrap();
-    for piece in [&text[..1], &text[1..8], &text[8..]] {
-        buffer.push(piece).unwrap();
+    let mut buffers = [Some(text.len() as f64), None].map(|expected| ModelBuffer::new(expected).unwrap());
+    for buffer in &mut buffers {
+        for piece in [&text[..1], &text[1..8], &text[8..]] {
+            buffer.push(piece).unwrap();
+        }
+        assert_eq!(buffer.length(), text.len() as f64);
+        assert_eq!(
+            buffer.sha256(),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
     }
-    assert_eq!(buffer.length(), text.len() as f64);
-    assert_eq!(
-        buffer.sha256(),
-        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-    );
+    let [buffer, _] = buffers;
     let message = |e: wasm_bindgen::JsError| String::from(js_sys::Error::from(JsValue::from(e)).message());
     let err = message(ModelBuffer::new(Some(8e9)).err().unwrap());
     assert!(err.contains("8000 MB does not fit"), "{err}");
