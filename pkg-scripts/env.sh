@@ -46,8 +46,8 @@ wasm_cargo() {
 }
 # The threaded build (feature `threads`: the products on rayon's pool of Web Workers). Threads
 # share the wasm memory, so the standard library must be compiled with atomics: nightly's
-# build-std, the nightly toolchain and its wasm32 target installed here on first use, its own
-# target folder, and no stable clippy wrapper. Up to 4 GiB of memory, as the default build.
+# build-std, the nightly toolchain (with its clippy) and its wasm32 target installed here on first
+# use, and its own target folder. Up to 4 GiB of memory, as the default build.
 WASM_THREADS_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals \
   -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
   -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
@@ -56,12 +56,17 @@ WASM_THREADS_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutabl
 # new compiler that the rest of the code has not met.
 WASM_THREADS_TOOLCHAIN=nightly-2026-05-20
 wasm_cargo_threads() {
+  local components
+  components=$(rustup +"$WASM_THREADS_TOOLCHAIN" component list --installed 2>/dev/null || true)
   if ! rustup +"$WASM_THREADS_TOOLCHAIN" target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown ||
-    ! rustup +"$WASM_THREADS_TOOLCHAIN" component list --installed 2>/dev/null | grep -q rust-src; then
-    step "rustup: $WASM_THREADS_TOOLCHAIN with rust-src and wasm32 (the threaded wasm build)"
-    rustup toolchain install "$WASM_THREADS_TOOLCHAIN" --profile minimal --component rust-src --target wasm32-unknown-unknown
+    ! grep -q rust-src <<<"$components" || ! grep -q clippy <<<"$components"; then
+    step "rustup: $WASM_THREADS_TOOLCHAIN with rust-src, clippy and wasm32 (the threaded wasm build)"
+    rustup toolchain install "$WASM_THREADS_TOOLCHAIN" --profile minimal --component rust-src --component clippy \
+      --target wasm32-unknown-unknown
   fi
-  RUSTUP_TOOLCHAIN="$WASM_THREADS_TOOLCHAIN" RUSTC_WORKSPACE_WRAPPER= \
+  # The nightly's own clippy lints the workspace crates, as stable's does in the other builds.
+  RUSTUP_TOOLCHAIN="$WASM_THREADS_TOOLCHAIN" \
+  RUSTC_WORKSPACE_WRAPPER="$(rustup +"$WASM_THREADS_TOOLCHAIN" which clippy-driver)" \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_THREADS_RUSTFLAGS" \
   CARGO_TARGET_DIR="$WASM_TARGET_DIR-threads" cargo "$1" -p tandem-wasm --features threads \
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked \

@@ -84,14 +84,7 @@ pub(crate) async fn enable() -> Result<(), String> {
         return result;
     }
     let started = start().await;
-    let result = started.as_ref().map(|_| ()).map_err(String::clone);
-    STATE.with(|s| {
-        *s.borrow_mut() = match started {
-            Ok(exports) => State::Running(exports),
-            Err(why) => State::Refused(why),
-        }
-    });
-    result?;
+    STATE.with(|s| settle(&mut s.borrow_mut(), started))?;
     // Threads without an instance keep `simd128` (the exports say so), so a
     // pool that starts later, or a thread that failed, still computes right.
     tandem_quant::use_relaxed_simd(tandem_quant::RelaxedKernels { int8_sums, block_rows });
@@ -102,7 +95,17 @@ pub(crate) async fn enable() -> Result<(), String> {
     Ok(())
 }
 
-/// Starts an instance on every thread of the pool (see [`start_on_pool`]);
+/// Records how starting the module on this thread went; why it failed.
+fn settle(state: &mut State, started: Result<Exports, String>) -> Result<(), String> {
+    let result = started.as_ref().map(|_| ()).map_err(String::clone);
+    *state = match started {
+        Ok(exports) => State::Running(exports),
+        Err(why) => State::Refused(why),
+    };
+    result
+}
+
+/// Starts an instance on every thread of the pool (see [`start_on_each_thread`]);
 /// where one fails, every product goes back to `simd128`, so that
 /// [`quant_kernel`] names the kernel all threads run.
 #[cfg(feature = "threads")]
@@ -189,12 +192,7 @@ fn start_on_each_thread() -> Result<(), String> {
                     WebAssembly::Instance::new(&module, &imports()?).map_err(|e| fail("instantiate on a worker", e))
                 })
                 .and_then(|instance| exports_of(&instance.into()));
-            let result = started.as_ref().map(|_| ()).map_err(String::clone);
-            *state = match started {
-                Ok(exports) => State::Running(exports),
-                Err(why) => State::Refused(why),
-            };
-            result
+            settle(&mut state, started)
         })
     })
     .into_iter()
