@@ -240,8 +240,8 @@ fn relaxed_rows<K: BlockKernel>(
             m,
             out[done * m..].as_mut_ptr() as usize,
         );
-        // Every thread's instance starts before the first product, so this
-        // is the first run or none.
+        // A thread has its instance for the whole call or not at all, so
+        // this is the first run or none: nothing was written.
         if !ran {
             return false;
         }

@@ -105,16 +105,6 @@ fn settle(state: &mut State, started: Result<Exports, String>) -> Result<(), Str
     result
 }
 
-/// Starts an instance on every thread of the pool (see [`start_on_each_thread`]);
-/// where one fails, every product goes back to `simd128`, so that
-/// [`quant_kernel`] names the kernel all threads run.
-#[cfg(feature = "threads")]
-fn start_on_pool() -> Result<(), String> {
-    start_on_each_thread().inspect_err(|_| {
-        let _ = tandem_quant::use_kernel(tandem_quant::Kernel::Simd128);
-    })
-}
-
 /// Validates and instantiates the module (asynchronously: the page's main
 /// thread may not compile it synchronously); its exports.
 async fn start() -> Result<Exports, String> {
@@ -178,8 +168,10 @@ static POOL_STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 
 /// Starts an instance on every thread of the pool, synchronously (workers
 /// may compile a module synchronously); the first thread's error, if any.
+/// Where one fails, every product goes back to `simd128`, so that
+/// [`quant_kernel`] names the kernel all threads run.
 #[cfg(feature = "threads")]
-fn start_on_each_thread() -> Result<(), String> {
+fn start_on_pool() -> Result<(), String> {
     rayon::broadcast(|_| {
         STATE.with(|s| {
             let mut state = s.borrow_mut();
@@ -196,7 +188,10 @@ fn start_on_each_thread() -> Result<(), String> {
         })
     })
     .into_iter()
-    .collect()
+    .collect::<Result<(), String>>()
+    .inspect_err(|_| {
+        let _ = tandem_quant::use_kernel(tandem_quant::Kernel::Simd128);
+    })
 }
 
 /// The encoder's products' way into this thread's instance
