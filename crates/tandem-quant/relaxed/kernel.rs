@@ -104,7 +104,7 @@ mod int8 {
 /// The decoder's products.
 mod blocks {
     use crate::activation::{Q8Block, QK};
-    use crate::dot::{BlockKernel, KQuant, Q4_0, Q4_1, Q4K, Q5_0, Q5K, Q6K, widen_f16};
+    use crate::dot::{BlockKernel, KQuant, Q4_0, Q4_1, Q4K, Q5_0, Q5K, Q6K, SuperActs, widen_f16};
     use core::arch::wasm32::*;
 
     include!("../src/tiled_rows.rs");
@@ -195,6 +195,20 @@ mod blocks {
                 )
             };
             (half(w0, q0), half(w1, q1))
+        }
+    }
+
+    /// The products of 16 weights and activations summed in pairs to eight
+    /// `i16` lanes, for the k-quants' integer sums: one relaxed dot product
+    /// for the types with a minimum (weights `0..=31`, a valid 7-bit
+    /// operand; a pair sums to at most 2·31·127), the `simd128` products for
+    /// `Q6_K`, whose weights are signed.
+    #[inline(always)]
+    fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
+        if K::UNSIGNED {
+            i16x8_relaxed_dot_i8x16_i7x16(q, w)
+        } else {
+            i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q))
         }
     }
 }

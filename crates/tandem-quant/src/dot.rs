@@ -15,6 +15,11 @@
 
 use crate::activation::{Q8Block, QK};
 
+/// A k-quant block's activations: eight blocks of 32 that share one scale
+/// (`quantize_superblocks_into`). A fixed size, so that indexing them by
+/// run needs no bounds check.
+pub(crate) type SuperActs = [Q8Block; 8];
+
 /// One ggml block type: its size, how it unpacks, and how its products with
 /// activation blocks are made of runs of 32.
 pub(crate) trait BlockKernel {
@@ -72,12 +77,12 @@ pub(crate) trait BlockKernel {
     /// run's activations in every row, so that a kernel loads the run's
     /// weights and scales once for all rows. Row `t`'s integer sum for the
     /// run is `lo·Σ₀¹⁶ w·qs[t] + hi·Σ₁₆³² w·qs[t]`. Returns, per row, the
-    /// factor of the block's integer total and the rest of the sum. Only
-    /// the x86 kernels call it, and only where `SHARED_SCALE` holds.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// factor of the block's integer total and the rest of the sum. The
+    /// x86 and wasm kernels call it, and only where `SHARED_SCALE` holds.
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "wasm32")), allow(dead_code))]
     fn int_products<const N: usize>(
         w: &Self::Unpacked,
-        acts: [&[Q8Block]; N],
+        acts: [&SuperActs; N],
         widen: impl Fn(u16) -> f32,
         run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
     ) -> [(f32, f32); N] {
@@ -378,7 +383,7 @@ impl<T: SuperBlock> BlockKernel for KQuant<T> {
     #[inline(always)]
     fn int_products<const N: usize>(
         u: &Super,
-        acts: [&[Q8Block]; N],
+        acts: [&SuperActs; N],
         widen: impl Fn(u16) -> f32,
         mut run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
     ) -> [(f32, f32); N] {
@@ -528,7 +533,7 @@ impl BlockKernel for Q6K {
     #[inline(always)]
     fn int_products<const N: usize>(
         u: &Six,
-        acts: [&[Q8Block]; N],
+        acts: [&SuperActs; N],
         widen: impl Fn(u16) -> f32,
         mut run: impl FnMut(&[i8; QK], [&[i8; QK]; N], i16, i16),
     ) -> [(f32, f32); N] {

@@ -535,7 +535,7 @@ macro_rules! x86_kernel {
         mod $name {
             use super::HalfSums;
             use crate::activation::{Q8Block, QK};
-            use crate::dot::BlockKernel;
+            use crate::dot::{BlockKernel, SuperActs};
             use crate::interleaved;
             use crate::matrix::QMatrix;
             use std::arch::x86_64::*;
@@ -647,11 +647,11 @@ macro_rules! x86_kernel {
             /// `from_fn` cannot inline it (25 % slower at M = 1).
             #[inline]
             #[target_feature(enable = $features)]
-            fn superblock_acts<const N: usize>(acts: &[Q8Block], per_row: usize, b: usize) -> [&[Q8Block]; N] {
-                let mut rows = [&[][..]; N];
-                for (t, r) in rows.iter_mut().enumerate() {
-                    let start = t * per_row + b * 8;
-                    *r = &acts[start..start + 8];
+            fn superblock_acts<const N: usize>(acts: &[Q8Block], per_row: usize, b: usize) -> [&SuperActs; N] {
+                let block = |start: usize| -> &SuperActs { acts[start..start + 8].try_into().expect("eight blocks") };
+                let mut rows = [block(b * 8); N];
+                for (t, r) in rows.iter_mut().enumerate().skip(1) {
+                    *r = block(t * per_row + b * 8);
                 }
                 rows
             }
@@ -1472,7 +1472,7 @@ fn quantize_avx2(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
     use crate::activation::{Q8Block, QK};
-    use crate::dot::{BlockKernel, widen_f16};
+    use crate::dot::{BlockKernel, SuperActs, widen_f16};
     use crate::matrix::QMatrix;
     use core::arch::wasm32::*;
 
@@ -1500,6 +1500,15 @@ mod wasm {
             i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
         };
         (half(w0, q0), half(w1, q1))
+    }
+
+    /// The products of 16 weights and activations summed in pairs to eight
+    /// `i16` lanes (lane `i`: values `i` and `i + 8`), for the k-quants'
+    /// integer sums: two products of |w| ≤ 32 and |q| ≤ 127 sum to at most
+    /// 8,128.
+    #[inline(always)]
+    fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
+        i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Throughput of the wasm `simd128` kernels per ggml type, on a model-shaped
-//! matrix and one input row (decode), printed as GB/s of weights: what the
+//! matrix and one input row (decode) or eight (verification, prefill),
+//! printed as GB/s of weights: what the
 //! native `tandem-quant` example `throughput` prints, for the browser build.
 //! A measurement, not a test: ignored unless asked for.
 //! Run: `pkg-scripts/bench-wasm-kernels` (Node).
@@ -19,7 +20,13 @@ fn now() -> f64 {
 #[wasm_bindgen_test]
 #[ignore]
 fn kernel_throughput_per_type() {
-    let (rows, cols, m) = (1536, 8960, 1);
+    for m in [1, 8] {
+        throughput(1536, 8960, m);
+    }
+}
+
+/// One line per type: the best of seven samples of `w·x` for `m` input rows.
+fn throughput(rows: usize, cols: usize, m: usize) {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         seed ^= seed << 13;
