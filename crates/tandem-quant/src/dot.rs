@@ -299,7 +299,7 @@ fn super_products(
 /// two little-endian `u64`s, unpacked with a few 32-bit operations as
 /// ggml's `vec_dot_q4_K_q8_K` does (the same values as
 /// [`tandem_gguf::k_scale_min`]).
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "wasm32")), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn q4k_scales_mins(header: &[u8; 16]) -> (u64, u64) {
     const LOW6: u32 = 0x3f3f_3f3f;

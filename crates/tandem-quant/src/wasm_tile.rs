@@ -21,27 +21,21 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
     // nothing here can panic (the relaxed-SIMD module must not carry panic
     // messages). The callers pass whole rows.
     let rows: [&[Q8Block]; N] = std::array::from_fn(|t| acts.get(t * per_row..(t + 1) * per_row).unwrap_or(&[]));
+    if K::GGML_ID == <Q4KKernel as BlockKernel>::GGML_ID {
+        return q4k_tile(row, &rows, sums);
+    }
+    if K::GGML_ID == <Q6KKernel as BlockKernel>::GGML_ID {
+        return q6k_tile(row, &rows, sums);
+    }
     for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
         let u = K::unpack(block);
         if K::SHARED_SCALE {
             // A k-quant block's eight runs share one activation scale per row:
             // sum them in integers, weighted by their integer scales, and
             // convert and multiply once per block and row.
-            let block = |t: usize| -> Option<&SuperActs> { rows[t].get(b * 8..b * 8 + 8)?.try_into().ok() };
-            let Some(first) = block(0) else {
+            let Some(blocks) = superblock(&rows, b) else {
                 continue;
             };
-            let mut blocks = [first; N];
-            let mut whole = true;
-            for (t, slot) in blocks.iter_mut().enumerate().skip(1) {
-                match block(t) {
-                    Some(a) => *slot = a,
-                    None => whole = false,
-                }
-            }
-            if !whole {
-                continue;
-            }
             let mut isum = [i32x4_splat(0); N];
             let parts = K::int_products(&u, blocks, widen_f16, |w, qs, lo, hi| {
                 let (w0, w1) = pair(w);
@@ -100,9 +94,167 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
     }
 }
 
-/// Both 16-byte halves of a run of 32 bytes.
+/// `Q4_K`'s kernel, named for [`q4k_tile`].
+type Q4KKernel = crate::dot::KQuant<crate::dot::Q4K>;
+
+/// [`tile`] for `Q4_K`, from the block's bytes, as llama.cpp's
+/// `vec_dot_q4_K_q8_K` reads them: each 16 bytes of nibbles split in
+/// registers into two runs' halves (never stored and reloaded, as
+/// unpacking to arrays does), the scales and minimums decoded together from
+/// their packed words. The same integer sums and float terms as the generic
+/// path, so the same results.
 #[inline(always)]
-fn pair(bytes: &[i8; QK]) -> (v128, v128) {
+fn q4k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
+    let low = u8x16_splat(0x0F);
+    let mut acc = [f32x4_splat(0.0); N];
+    let mut rest = [0f32; N];
+    for (b, block) in row.chunks_exact(<Q4KKernel as BlockKernel>::BYTES).enumerate() {
+        let (Some((header, qs)), Some(blocks)) = (block.split_first_chunk::<16>(), superblock(rows, b)) else {
+            continue;
+        };
+        let (scales, mins) = crate::dot::q4k_scales_mins(header);
+        let d = widen_f16(u16::from_le_bytes([header[0], header[1]]));
+        let dmin = widen_f16(u16::from_le_bytes([header[2], header[3]]));
+        let mut isum = [i32x4_splat(0); N];
+        for (c, bytes) in qs.chunks_exact(QK).enumerate() {
+            let Some(bytes) = bytes.first_chunk::<QK>() else {
+                continue;
+            };
+            let (x0, x1) = pair(bytes);
+            // Run 2c is the low nibbles, run 2c + 1 the high ones.
+            let (lo0, lo1) = (v128_and(x0, low), v128_and(x1, low));
+            // A 16-bit shift and the mask (wasm has no 8-bit shift).
+            let (hi0, hi1) = (v128_and(u16x8_shr(x0, 4), low), v128_and(u16x8_shr(x1, 4), low));
+            let scale = |j: usize| i16x8_splat(((scales >> (8 * j)) & 0xFF) as i16);
+            let (s_lo, s_hi) = (scale(2 * c), scale(2 * c + 1));
+            for t in 0..N {
+                let (Some(a_lo), Some(a_hi)) = (blocks[t].get(2 * c), blocks[t].get(2 * c + 1)) else {
+                    continue;
+                };
+                // Four products of nibbles (≤ 15) and |q| ≤ 127 sum to at most
+                // 7,620 per `i16` lane.
+                let (q0, q1) = pair(&a_lo.q);
+                let p = i16x8_add(pairs16::<Q4KKernel>(lo0, q0), pairs16::<Q4KKernel>(lo1, q1));
+                isum[t] = i32x4_add(isum[t], i32x4_dot_i16x8(p, s_lo));
+                let (q0, q1) = pair(&a_hi.q);
+                let p = i16x8_add(pairs16::<Q4KKernel>(hi0, q0), pairs16::<Q4KKernel>(hi1, q1));
+                isum[t] = i32x4_add(isum[t], i32x4_dot_i16x8(p, s_hi));
+            }
+        }
+        for t in 0..N {
+            let a = blocks[t];
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * a[0].d), f32x4_convert_i32x4(isum[t])));
+            let mut m = 0f32;
+            for (j, a) in a.iter().enumerate() {
+                m += f32::from((mins >> (8 * j)) as u8) * a.s;
+            }
+            rest[t] += -dmin * m;
+        }
+    }
+    for (t, sum) in sums.iter_mut().enumerate().take(N) {
+        let v = acc[t];
+        *sum = f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + f32x4_extract_lane::<2>(v)
+            + f32x4_extract_lane::<3>(v)
+            + rest[t];
+    }
+}
+
+/// `Q6_K`'s kernel, named for [`q6k_tile`].
+type Q6KKernel = crate::dot::Q6K;
+
+/// [`tile`] for `Q6_K`, from the block's bytes, as llama.cpp's
+/// `vec_dot_q6_K_q8_K` reads them: each 16 values of a run put together in
+/// registers from their low four bits (`ql`) and high two (`qh`), less the
+/// offset of 32, never stored and reloaded. The same integer sums and
+/// float terms as the generic path, so the same results.
+#[inline(always)]
+fn q6k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
+    let (low, high, offset) = (u8x16_splat(0x0F), u8x16_splat(0x30), i8x16_splat(32));
+    let mut acc = [f32x4_splat(0.0); N];
+    for (b, block) in row.chunks_exact(<Q6KKernel as BlockKernel>::BYTES).enumerate() {
+        let (Some(block), Some(blocks)) = (block.first_chunk::<210>(), superblock(rows, b)) else {
+            continue;
+        };
+        let d = widen_f16(u16::from_le_bytes([block[208], block[209]]));
+        let mut isum = [i32x4_splat(0); N];
+        // Each half of the block is four runs; each piece is values 0–15 or
+        // 16–31 of those runs, with a scale of its own.
+        for half in 0..2 {
+            for piece in 0..2 {
+                let ql0 = load16(block, 64 * half + 16 * piece);
+                let ql1 = load16(block, 64 * half + 32 + 16 * piece);
+                let qh = load16(block, 128 + 32 * half + 16 * piece);
+                // Run k of this half, made when it is used (all four at once
+                // left too few registers for the tile's sums). Shifts of
+                // 16-bit lanes, each followed by a mask that keeps only bits of
+                // the same byte (wasm has no 8-bit shift, and the engines
+                // emulate one with a 16-bit shift and a mask).
+                let run = |k: usize| match k {
+                    0 => v128_or(v128_and(ql0, low), v128_and(i16x8_shl(qh, 4), high)),
+                    1 => v128_or(v128_and(ql1, low), v128_and(i16x8_shl(qh, 2), high)),
+                    2 => v128_or(v128_and(u16x8_shr(ql0, 4), low), v128_and(qh, high)),
+                    _ => v128_or(v128_and(u16x8_shr(ql1, 4), low), v128_and(u16x8_shr(qh, 2), high)),
+                };
+                for k in 0..4 {
+                    let w = run(k);
+                    let j = 4 * half + k;
+                    let w = i8x16_sub(w, offset);
+                    let scale = block.get(192 + 2 * j + piece).map_or(0, |&s| s as i8);
+                    let s = i16x8_splat(i16::from(scale));
+                    for t in 0..N {
+                        let Some(a) = blocks[t].get(j) else {
+                            continue;
+                        };
+                        let q = load16(&a.q, 16 * piece);
+                        isum[t] = i32x4_add(isum[t], i32x4_dot_i16x8(pairs16::<Q6KKernel>(w, q), s));
+                    }
+                }
+            }
+        }
+        for t in 0..N {
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * blocks[t][0].d), f32x4_convert_i32x4(isum[t])));
+        }
+    }
+    for (t, sum) in sums.iter_mut().enumerate().take(N) {
+        let v = acc[t];
+        *sum = f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + f32x4_extract_lane::<2>(v)
+            + f32x4_extract_lane::<3>(v);
+    }
+}
+
+/// The 16 bytes of `bytes` at `at` (`i8` or `u8`), or zeros past its end
+/// (the callers read inside it; `get`, so that nothing here can panic).
+#[inline(always)]
+fn load16<B>(bytes: &[B], at: usize) -> v128 {
+    const { assert!(size_of::<B>() == 1) };
+    match bytes.get(at..at + 16) {
+        // SAFETY: the slice is 16 bytes long (`v128_load` has no alignment
+        // requirement).
+        Some(b) => unsafe { v128_load(b.as_ptr().cast()) },
+        None => i8x16_splat(0),
+    }
+}
+
+/// Each input row's eight activation blocks of superblock `b`, or `None`
+/// where a row is short (the callers pass whole rows).
+#[inline(always)]
+fn superblock<'a, const N: usize>(rows: &[&'a [Q8Block]; N], b: usize) -> Option<[&'a SuperActs; N]> {
+    let block = |t: usize| -> Option<&'a SuperActs> { rows.get(t)?.get(b * 8..b * 8 + 8)?.try_into().ok() };
+    let mut blocks = [block(0)?; N];
+    for (t, slot) in blocks.iter_mut().enumerate().skip(1) {
+        *slot = block(t)?;
+    }
+    Some(blocks)
+}
+
+/// Both 16-byte halves of a run of 32 bytes (`i8` or `u8`).
+#[inline(always)]
+fn pair<B>(bytes: &[B; QK]) -> (v128, v128) {
+    const { assert!(size_of::<B>() == 1) };
     // SAFETY: each load reads 16 bytes at offset 0 or 16 of a 32-byte
     // array (`v128_load` has no alignment requirement).
     unsafe { (v128_load(bytes.as_ptr().cast()), v128_load(bytes.as_ptr().add(16).cast())) }
