@@ -173,28 +173,25 @@ mod blocks {
         }
     }
 
-    /// Partial sums of `Σ w·q` over values 0–15 and 16–31, one relaxed dot
-    /// product each. Weights of the types with a minimum are never negative
-    /// (at most 31) and go in as they are; the others lie in `-64..=63`, go in
-    /// offset by 64 and the offset's share, `64·Σq`, is taken back.
+    /// `Σ w·q` over 16 values in four lanes, one relaxed dot product.
+    /// Weights of the types with a minimum are never negative (at most 31)
+    /// and go in as they are; the others that lie in `-64..=63` go in offset
+    /// by 64 and the offset's share, `64·Σq`, is taken back. `Q8_0`'s bytes
+    /// (`WIDE`) fit no 7-bit operand: the main module never sends them, and
+    /// they would take the `simd128` products.
     #[inline(always)]
-    fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
-        let (w0, w1, q0, q1) = halves(w, q);
+    fn dot16<K: BlockKernel>(w: v128, q: v128) -> v128 {
         let zero = i32x4_splat(0);
         if K::UNSIGNED {
-            (
-                i32x4_relaxed_dot_i8x16_i7x16_add(q0, w0, zero),
-                i32x4_relaxed_dot_i8x16_i7x16_add(q1, w1, zero),
-            )
+            i32x4_relaxed_dot_i8x16_i7x16_add(q, w, zero)
+        } else if K::WIDE {
+            i32x4_extadd_pairwise_i16x8(pairs16::<K>(w, q))
         } else {
             let off = i8x16_splat(64);
-            let half = |w: v128, q: v128| {
-                i32x4_sub(
-                    i32x4_relaxed_dot_i8x16_i7x16_add(q, i8x16_add(w, off), zero),
-                    i32x4_relaxed_dot_i8x16_i7x16_add(q, off, zero),
-                )
-            };
-            (half(w0, q0), half(w1, q1))
+            i32x4_sub(
+                i32x4_relaxed_dot_i8x16_i7x16_add(q, i8x16_add(w, off), zero),
+                i32x4_relaxed_dot_i8x16_i7x16_add(q, off, zero),
+            )
         }
     }
 

@@ -1486,20 +1486,16 @@ mod wasm {
         tiled_rows!(K, w, first, out, acts, m);
     }
 
-    /// Partial sums of `Σ w·q` over values 0–15 and 16–31, four lanes each:
-    /// bytes multiplied straight to 16 bits, two products summed per 16-bit
-    /// lane, then pairs of lanes to 32 bits (12 operations per 32 values;
-    /// widening both sides to 16 bits first took 19). Every product fits:
-    /// weights are bytes (|w| ≤ 128) and activations `round(x / d)` with
-    /// `d = max|x| / 127` (|q| ≤ 127), so two products sum to at most
-    /// 2 · 128 · 127 = 32,512 < 2¹⁵.
+    /// `Σ w·q` over 16 values in four lanes: bytes multiplied straight to
+    /// 16 bits, two products summed per 16-bit lane, then pairs of lanes to
+    /// 32 bits (6 operations per 16 values; widening both sides to 16 bits
+    /// first took 9 or 10). Every product fits: weights are bytes
+    /// (|w| ≤ 128) and activations `round(x / d)` with `d = max|x| / 127`
+    /// (|q| ≤ 127), so two products sum to at most 2 · 128 · 127 = 32,512 <
+    /// 2¹⁵.
     #[inline(always)]
-    fn dot32<K: BlockKernel>(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128) {
-        let (w0, w1, q0, q1) = halves(w, q);
-        let half = |w: v128, q: v128| {
-            i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q)))
-        };
-        (half(w0, q0), half(w1, q1))
+    fn dot16<K: BlockKernel>(w: v128, q: v128) -> v128 {
+        i32x4_extadd_pairwise_i16x8(pairs16::<K>(w, q))
     }
 
     /// The products of 16 weights and activations summed in pairs to eight

@@ -1,8 +1,9 @@
 // The `simd128` block tile, shared by the main module's wasm kernel
 // (`simd.rs`) and the relaxed-SIMD module (`relaxed/kernel.rs`): both expand
 // `tiled_rows!` around this `tile`, and each defines the two things that
-// differ: `dot32::<K>(w, q)`, the partial sums of a run of 32 products, and
-// `pairs16::<K>(w, q)`, the products of 16 values summed in pairs to 16 bits.
+// differ: `dot16::<K>(w, q)`, the sums of 16 products in four `i32` lanes,
+// and `pairs16::<K>(w, q)`, the products of 16 values summed in pairs to 16
+// bits.
 // Expects `Q8Block`, `QK`, `BlockKernel`, `SuperActs`, `widen_f16` and
 // `core::arch::wasm32::*` in scope.
 
@@ -26,6 +27,9 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
     }
     if K::GGML_ID == <Q6KKernel as BlockKernel>::GGML_ID {
         return q6k_tile(row, &rows, sums);
+    }
+    if K::ACTS == 1 {
+        return small_tile::<K, N>(row, &rows, sums);
     }
     for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
         let u = K::unpack(block);
@@ -70,7 +74,8 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
                 continue;
             };
             let r = K::products(&u, a, widen_f16, |w, q, lo, hi| {
-                let (first_half, second_half) = dot32::<K>(w, q);
+                let (w0, w1, q0, q1) = halves(w, q);
+                let (first_half, second_half) = (dot16::<K>(w0, q0), dot16::<K>(w1, q1));
                 if K::SPLIT_SCALES {
                     acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
                     acc[t].1 = f32x4_add(acc[t].1, f32x4_mul(f32x4_splat(hi), f32x4_convert_i32x4(second_half)));
@@ -91,6 +96,86 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
             + f32x4_extract_lane::<2>(v)
             + f32x4_extract_lane::<3>(v)
             + rest[t];
+    }
+}
+
+/// [`tile`] for the 32-value types (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`): each
+/// block's weights put together in two registers ([`small_weights`]), never
+/// stored and reloaded as unpacking to an array does; one float scale per
+/// block and row. The same products and float terms as the generic path,
+/// so the same results.
+#[inline(always)]
+fn small_tile<K: BlockKernel, const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
+    let mut acc = [f32x4_splat(0.0); N];
+    let mut rest = [0f32; N];
+    for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
+        let Some((w0, w1, d, m)) = small_weights::<K>(block) else {
+            continue;
+        };
+        for t in 0..N {
+            let Some(a) = rows[t].get(b) else {
+                continue;
+            };
+            let (q0, q1) = pair(&a.q);
+            let both = f32x4_convert_i32x4(i32x4_add(dot16::<K>(w0, q0), dot16::<K>(w1, q1)));
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * a.d), both));
+            if K::HAS_REST {
+                rest[t] += m * a.s;
+            }
+        }
+    }
+    for (t, sum) in sums.iter_mut().enumerate().take(N) {
+        let v = acc[t];
+        *sum = f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + f32x4_extract_lane::<2>(v)
+            + f32x4_extract_lane::<3>(v)
+            + rest[t];
+    }
+}
+
+/// A 32-value block's weights, values 0–15 and 16–31, as `i8` lanes
+/// (the values `dot.rs` unpacks them to), and its scale and minimum (zero
+/// for the types without one); `None` for a block of another type.
+#[inline(always)]
+fn small_weights<K: BlockKernel>(block: &[u8]) -> Option<(v128, v128, f32, f32)> {
+    let f16 = |at: usize| -> Option<f32> { Some(widen_f16(u16::from_le_bytes([*block.get(at)?, *block.get(at + 1)?]))) };
+    let low = u8x16_splat(0x0F);
+    // A 16-bit shift and the mask (wasm has no 8-bit shift).
+    let nibbles = |x: v128| (v128_and(x, low), v128_and(u16x8_shr(x, 4), low));
+    match K::GGML_ID {
+        // Q8_0: `d, q: [i8; 32]`.
+        8 => Some((load16(block, 2), load16(block, 18), f16(0)?, 0.0)),
+        // Q4_0: `d, qs: [u8; 16]`, values q − 8.
+        2 => {
+            let (lo, hi) = nibbles(load16(block, 2));
+            let eight = i8x16_splat(8);
+            Some((i8x16_sub(lo, eight), i8x16_sub(hi, eight), f16(0)?, 0.0))
+        }
+        // Q4_1: `d, m, qs: [u8; 16]`, values q.
+        3 => {
+            let (lo, hi) = nibbles(load16(block, 4));
+            Some((lo, hi, f16(0)?, f16(2)?))
+        }
+        // Q5_0: `d, qh: u32, qs: [u8; 16]`, values q − 16 with bit j of `qh`
+        // the fifth bit of value j. Each byte takes the `qh` byte that holds
+        // its bit (a swizzle), keeps that bit (a mask per lane) and compares:
+        // where the bit is clear, value q − 16 is q with its top four bits
+        // set (`0xF0 | q`, as llama.cpp's `vec_dot_q5_0_q8_0` makes it).
+        6 => {
+            let (lo, hi) = nibbles(load16(block, 6));
+            let qh = u32x4_splat(u32::from_le_bytes([*block.get(2)?, *block.get(3)?, *block.get(4)?, *block.get(5)?]));
+            let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+            let top = u8x16_splat(0xF0);
+            let fifth = |spread: v128, q: v128| {
+                let set = i8x16_eq(v128_and(spread, bit), bit);
+                v128_or(q, v128_andnot(top, set))
+            };
+            let first = i8x16_swizzle(qh, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            let second = i8x16_swizzle(qh, u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+            Some((fifth(first, lo), fifth(second, hi), f16(0)?, 0.0))
+        }
+        _ => None,
     }
 }
 
