@@ -53,6 +53,6 @@ impl Host for WorkerHost {
         if getrandom::fill(&mut bytes).is_err() {
             return format!("t{}", js_sys::Date::now());
         }
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     }
 }

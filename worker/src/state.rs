@@ -154,7 +154,7 @@ impl SharedState for DurableState {
         Box::pin(async move {
             let name = format!("replay:{}", enc[0] % REPLAY_SHARDS);
             let body = serde_json::to_string(&Sighting {
-                enc: enc.iter().map(|b| format!("{b:02x}")).collect(),
+                enc: hex::encode(enc),
                 window_ms,
             })
             .unwrap_or_default();

@@ -53,7 +53,7 @@ impl Sha256Stream {
 
     /// The sha256 (hex) and byte count of all that was fed.
     pub(crate) fn finish(self) -> (String, u64) {
-        (hex(&self.hasher.finalize()), self.bytes)
+        (hex::encode(self.hasher.finalize()), self.bytes)
     }
 }
 
@@ -68,11 +68,6 @@ pub(crate) fn copy_hashing(
     let mut stream = Sha256Stream::default();
     stream.feed(from, to, bar, what)?;
     Ok(stream.finish())
-}
-
-/// Lower-case hex, as sha256 sums are written.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

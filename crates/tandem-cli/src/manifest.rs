@@ -3,7 +3,7 @@
 //! progress bar); files the registry knows get its name, the targets they draft for and their
 //! parameter count, so nobody computes a hash by hand.
 
-use crate::digest::{self, hex};
+use crate::digest;
 use crate::models::{Known, registry};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -216,7 +216,7 @@ pub(crate) fn build(
         }
     }
     Ok(Manifest {
-        version: format!("sha256-{}", &hex(&version.finalize())[..16]),
+        version: format!("sha256-{}", &hex::encode(version.finalize())[..16]),
         local,
         analyzer: analyzers.pop().map(|(_, a)| a),
     })
@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     fn sha(bytes: &[u8]) -> String {
-        hex(&Sha256::digest(bytes))
+        hex::encode(Sha256::digest(bytes))
     }
 
     fn registry_with(name: &str, gguf: &[u8]) -> BTreeMap<String, Known> {

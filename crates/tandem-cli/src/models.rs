@@ -195,10 +195,7 @@ pub(crate) fn load_tagger(args: &TaggerArgs) -> Result<tandem_engine::Tagger> {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
         None => tandem_models::DEFAULT_HEADS.to_vec(),
     };
-    let sha: String = sha2::Sha256::digest(&model)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha = hex::encode(sha2::Sha256::digest(&model));
     let files = tandem_engine::TaggerFiles {
         config_json: std::str::from_utf8(&config).context("config.json is not UTF-8")?,
         model: &model,

@@ -266,7 +266,7 @@ mod tests {
     }
 
     fn sha(bytes: &[u8]) -> String {
-        digest::hex(&Sha256::digest(bytes))
+        hex::encode(Sha256::digest(bytes))
     }
 
     fn split_gguf(bytes: &[u8], pinned: &[u8]) -> (Known, Fake) {

@@ -111,7 +111,7 @@ impl Host for NativeHost {
     fn request_id(&self) -> String {
         let mut bytes = [0u8; 12];
         let _ = getrandom::fill(&mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(bytes)
     }
 }
 

@@ -234,7 +234,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     getrandom::fill(&mut session).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let options = SpeculateOptions {
         model: args.target_name.clone(),
-        session: session.iter().map(|b| format!("{b:02x}")).collect(),
+        session: hex::encode(session),
         max_tokens: args.max_tokens,
         draft: if args.k == 0 {
             DraftPolicy::Adaptive {

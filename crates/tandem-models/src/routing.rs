@@ -103,5 +103,5 @@ impl RoutingHead {
 
 /// Lower-case hex sha256 of `bytes`.
 pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }

@@ -67,12 +67,7 @@ impl ModelBuffer {
     /// The sha256 of the bytes received so far, in lowercase hex (as a
     /// model manifest names it).
     pub fn sha256(&self) -> String {
-        self.hasher
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(self.hasher.clone().finalize())
     }
 }
 
