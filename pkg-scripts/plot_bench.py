@@ -102,8 +102,8 @@ def decode_speed(models: dict) -> Path:
     width = 0.38
     for ax, title, pairs in [
         (native_ax, "native CPU: Tandem ÷ llama.cpp, equal threads", [("1 thread each", "native", 1), ("2 threads each", "native", 2)]),
-        # Tandem's wasm runs one thread (no wasm threads in the stable toolchain); wllama 1 or 2.
-        (browser_ax, "Chromium wasm, CPU: Tandem (1 thread) ÷ wllama", [("wllama, 1 thread", "browser", 1), ("wllama, 2 threads", "browser", 2)]),
+        # Two threads: Tandem's threaded build (pkg-scripts/build-web models --threads).
+        (browser_ax, "Chromium wasm, CPU: Tandem ÷ wllama, equal threads", [("1 thread each", "browser", 1), ("2 threads each", "browser", 2)]),
     ]:
         for i, (label, where, threads) in enumerate(pairs):
             xs, ys, notes = [], [], []
@@ -141,9 +141,9 @@ def decode_pairs() -> dict:
     for path in sorted(BENCH.glob("browser-*.json")):
         data = json.loads(path.read_text())
         results = data["results"]
-        tandem = results.get("tandem/cpu", {}).get("decode_tok_s")
         browser = {}
-        for threads in (1, 2):
+        for threads, run in ((1, "tandem/cpu"), (2, "tandem/cpu-threads2")):
+            tandem = results.get(run, {}).get("decode_tok_s")
             base = results.get(f"wllama/cpu{threads}", {}).get("decode_tok_s")
             if tandem and base:
                 browser[threads] = (tandem, base)

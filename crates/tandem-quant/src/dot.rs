@@ -30,6 +30,7 @@ pub(crate) trait BlockKernel {
     /// Whether the two halves of a run of 32 can have different scales
     /// (`lo ≠ hi` in [`BlockKernel::products`]); a kernel may use one scale
     /// for the whole run when they cannot.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const SPLIT_SCALES: bool = false;
     /// Whether unpacked weights are never negative (the types with a
     /// minimum): a kernel may then multiply them as unsigned bytes (the
@@ -77,9 +78,10 @@ pub(crate) trait BlockKernel {
     /// run's activations in every row, so that a kernel loads the run's
     /// weights and scales once for all rows. Row `t`'s integer sum for the
     /// run is `lo·Σ₀¹⁶ w·qs[t] + hi·Σ₁₆³² w·qs[t]`. Returns, per row, the
-    /// factor of the block's integer total and the rest of the sum. The
-    /// x86 and wasm kernels call it, and only where `SHARED_SCALE` holds.
-    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "wasm32")), allow(dead_code))]
+    /// factor of the block's integer total and the rest of the sum. Only
+    /// the x86 kernels call it, and only where `SHARED_SCALE` holds (the
+    /// wasm tiles read the k-quants' bytes themselves).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     fn int_products<const N: usize>(
         w: &Self::Unpacked,
         acts: [&SuperActs; N],

@@ -11,91 +11,24 @@
 const TILE: usize = 4;
 
 /// One weight row times the first `N` input rows of `acts` (each
-/// `per_row` blocks long) into `sums`, with 4-lane accumulators, one
-/// per half of a run when the halves' scales differ.
+/// `per_row` blocks long) into `sums`: the tile of the row's type. Each
+/// reads its blocks' bytes into registers, never storing unpacked values to
+/// read them back, and computes the same integer products and float terms
+/// as the portable kernel's unpacked blocks (`dot.rs`).
 #[inline(always)]
 fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: usize, sums: &mut [f32]) {
-    let zero = f32x4_splat(0.0);
-    let mut acc = [(zero, zero); N];
-    let mut rest = [0f32; N];
     // Each input row's activation blocks; `get`, not indexing, so that
     // nothing here can panic (the relaxed-SIMD module must not carry panic
     // messages). The callers pass whole rows.
     let rows: [&[Q8Block]; N] = std::array::from_fn(|t| acts.get(t * per_row..(t + 1) * per_row).unwrap_or(&[]));
     if K::GGML_ID == <Q4KKernel as BlockKernel>::GGML_ID {
-        return q4k_tile(row, &rows, sums);
-    }
-    if K::GGML_ID == <Q6KKernel as BlockKernel>::GGML_ID {
-        return q6k_tile(row, &rows, sums);
-    }
-    if K::ACTS == 1 {
-        return small_tile::<K, N>(row, &rows, sums);
-    }
-    for (b, block) in row.chunks_exact(K::BYTES).enumerate() {
-        let u = K::unpack(block);
-        if K::SHARED_SCALE {
-            // A k-quant block's eight runs share one activation scale per row:
-            // sum them in integers, weighted by their integer scales, and
-            // convert and multiply once per block and row.
-            let Some(blocks) = superblock(&rows, b) else {
-                continue;
-            };
-            let mut isum = [i32x4_splat(0); N];
-            let parts = K::int_products(&u, blocks, widen_f16, |w, qs, lo, hi| {
-                let (w0, w1) = pair(w);
-                let (s0, s1) = (i16x8_splat(lo), i16x8_splat(hi));
-                for t in 0..N {
-                    let (q0, q1) = pair(qs[t]);
-                    let run = if K::SPLIT_SCALES {
-                        i32x4_add(
-                            i32x4_dot_i16x8(pairs16::<K>(w0, q0), s0),
-                            i32x4_dot_i16x8(pairs16::<K>(w1, q1), s1),
-                        )
-                    } else {
-                        // One scale for the run: its halves add in 16 bits
-                        // (four products of |w| ≤ 32 and |q| ≤ 127 sum to at
-                        // most 16,256 < 2¹⁵), then one dot with the scales.
-                        i32x4_dot_i16x8(i16x8_add(pairs16::<K>(w0, q0), pairs16::<K>(w1, q1)), s0)
-                    };
-                    isum[t] = i32x4_add(isum[t], run);
-                }
-            });
-            for t in 0..N {
-                let (factor, r) = parts[t];
-                acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(factor), f32x4_convert_i32x4(isum[t])));
-                if K::HAS_REST {
-                    rest[t] += r;
-                }
-            }
-            continue;
-        }
-        for t in 0..N {
-            let Some(a) = rows[t].get(b * K::ACTS..(b + 1) * K::ACTS) else {
-                continue;
-            };
-            let r = K::products(&u, a, widen_f16, |w, q, lo, hi| {
-                let (w0, w1, q0, q1) = halves(w, q);
-                let (first_half, second_half) = (dot16::<K>(w0, q0), dot16::<K>(w1, q1));
-                if K::SPLIT_SCALES {
-                    acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), f32x4_convert_i32x4(first_half)));
-                    acc[t].1 = f32x4_add(acc[t].1, f32x4_mul(f32x4_splat(hi), f32x4_convert_i32x4(second_half)));
-                } else {
-                    let both = f32x4_convert_i32x4(i32x4_add(first_half, second_half));
-                    acc[t].0 = f32x4_add(acc[t].0, f32x4_mul(f32x4_splat(lo), both));
-                }
-            });
-            if K::HAS_REST {
-                rest[t] += r;
-            }
-        }
-    }
-    for (t, sum) in sums.iter_mut().enumerate().take(N) {
-        let v = f32x4_add(acc[t].0, acc[t].1);
-        *sum = f32x4_extract_lane::<0>(v)
-            + f32x4_extract_lane::<1>(v)
-            + f32x4_extract_lane::<2>(v)
-            + f32x4_extract_lane::<3>(v)
-            + rest[t];
+        k4_tile::<false, N>(row, &rows, sums);
+    } else if K::GGML_ID == <Q5KKernel as BlockKernel>::GGML_ID {
+        k4_tile::<true, N>(row, &rows, sums);
+    } else if K::GGML_ID == <Q6KKernel as BlockKernel>::GGML_ID {
+        q6k_tile(row, &rows, sums);
+    } else {
+        small_tile::<K, N>(row, &rows, sums);
     }
 }
 
@@ -124,14 +57,7 @@ fn small_tile<K: BlockKernel, const N: usize>(row: &[u8], rows: &[&[Q8Block]; N]
             }
         }
     }
-    for (t, sum) in sums.iter_mut().enumerate().take(N) {
-        let v = acc[t];
-        *sum = f32x4_extract_lane::<0>(v)
-            + f32x4_extract_lane::<1>(v)
-            + f32x4_extract_lane::<2>(v)
-            + f32x4_extract_lane::<3>(v)
-            + rest[t];
-    }
+    finish(acc, rest, sums);
 }
 
 /// A 32-value block's weights, values 0–15 and 16–31, as `i8` lanes
@@ -179,45 +105,76 @@ fn small_weights<K: BlockKernel>(block: &[u8]) -> Option<(v128, v128, f32, f32)>
     }
 }
 
-/// `Q4_K`'s kernel, named for [`q4k_tile`].
-type Q4KKernel = crate::dot::KQuant<crate::dot::Q4K>;
-
-/// [`tile`] for `Q4_K`, from the block's bytes, as llama.cpp's
-/// `vec_dot_q4_K_q8_K` reads them: each 16 bytes of nibbles split in
-/// registers into two runs' halves (never stored and reloaded, as
-/// unpacking to arrays does), the scales and minimums decoded together from
-/// their packed words. The same integer sums and float terms as the generic
-/// path, so the same results.
+/// Each row's four lanes summed, plus its rest, into `sums`.
 #[inline(always)]
-fn q4k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
+fn finish<const N: usize>(acc: [v128; N], rest: [f32; N], sums: &mut [f32]) {
+    for ((sum, v), rest) in sums.iter_mut().zip(acc).zip(rest) {
+        *sum = f32x4_extract_lane::<0>(v)
+            + f32x4_extract_lane::<1>(v)
+            + f32x4_extract_lane::<2>(v)
+            + f32x4_extract_lane::<3>(v)
+            + rest;
+    }
+}
+
+/// `Q4_K`'s and `Q5_K`'s kernels, named for [`k4_tile`].
+type Q4KKernel = crate::dot::KQuant<crate::dot::Q4K>;
+type Q5KKernel = crate::dot::KQuant<crate::dot::Q5K>;
+
+/// [`tile`] for `Q4_K` or, with `FIVE`, `Q5_K`, from the block's bytes, as
+/// llama.cpp's `vec_dot_q4_K_q8_K` and `vec_dot_q5_K_q8_K` read them: each
+/// 16 bytes of nibbles split in registers into two runs' halves, `Q5_K`'s
+/// fifth bits put in from `qh` by a mask and a compare, the scales and
+/// minimums decoded together from their packed words (the two types share
+/// that header). A block's eight runs share one activation scale per row
+/// (`quantize_superblocks_into`), so they are summed in integers, weighted
+/// by their 6-bit scales, and converted and multiplied once per block and
+/// row.
+#[inline(always)]
+fn k4_tile<const FIVE: bool, const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
+    let bytes = if FIVE { <Q5KKernel as BlockKernel>::BYTES } else { <Q4KKernel as BlockKernel>::BYTES };
     let low = u8x16_splat(0x0F);
+    let five = u8x16_splat(0x10);
     let mut acc = [f32x4_splat(0.0); N];
     let mut rest = [0f32; N];
-    for (b, block) in row.chunks_exact(<Q4KKernel as BlockKernel>::BYTES).enumerate() {
-        let (Some((header, qs)), Some(blocks)) = (block.split_first_chunk::<16>(), superblock(rows, b)) else {
+    for (b, block) in row.chunks_exact(bytes).enumerate() {
+        let (Some((header, body)), Some(blocks)) = (block.split_first_chunk::<16>(), superblock(rows, b)) else {
             continue;
         };
+        // `Q5_K`: 32 bytes of fifth bits (bit c of byte l: value l of run c),
+        // then the nibbles.
+        let (qh0, qh1) = (load16(body, 0), load16(body, 16));
+        let qs = if FIVE { body.get(32..).unwrap_or(&[]) } else { body };
         let (scales, mins) = crate::dot::q4k_scales_mins(header);
         let d = widen_f16(u16::from_le_bytes([header[0], header[1]]));
         let dmin = widen_f16(u16::from_le_bytes([header[2], header[3]]));
         let mut isum = [i32x4_splat(0); N];
-        for (c, bytes) in qs.chunks_exact(QK).enumerate() {
+        for (c, bytes) in qs.chunks_exact(QK).take(4).enumerate() {
             let Some(bytes) = bytes.first_chunk::<QK>() else {
                 continue;
             };
             let (x0, x1) = pair(bytes);
-            // Run 2c is the low nibbles, run 2c + 1 the high ones.
-            let (lo0, lo1) = (v128_and(x0, low), v128_and(x1, low));
-            // A 16-bit shift and the mask (wasm has no 8-bit shift).
-            let (hi0, hi1) = (v128_and(u16x8_shr(x0, 4), low), v128_and(u16x8_shr(x1, 4), low));
+            // Run 2c is the low nibbles, run 2c + 1 the high ones (a 16-bit
+            // shift and the mask: wasm has no 8-bit shift).
+            let (mut lo0, mut lo1) = (v128_and(x0, low), v128_and(x1, low));
+            let (mut hi0, mut hi1) = (v128_and(u16x8_shr(x0, 4), low), v128_and(u16x8_shr(x1, 4), low));
+            if FIVE {
+                // 16 where the run's bit of the byte is set.
+                let fifth = |qh: v128, run: usize| {
+                    let bit = u8x16_splat(1 << run);
+                    v128_and(i8x16_eq(v128_and(qh, bit), bit), five)
+                };
+                (lo0, lo1) = (v128_or(lo0, fifth(qh0, 2 * c)), v128_or(lo1, fifth(qh1, 2 * c)));
+                (hi0, hi1) = (v128_or(hi0, fifth(qh0, 2 * c + 1)), v128_or(hi1, fifth(qh1, 2 * c + 1)));
+            }
             let scale = |j: usize| i16x8_splat(((scales >> (8 * j)) & 0xFF) as i16);
             let (s_lo, s_hi) = (scale(2 * c), scale(2 * c + 1));
             for t in 0..N {
                 let (Some(a_lo), Some(a_hi)) = (blocks[t].get(2 * c), blocks[t].get(2 * c + 1)) else {
                     continue;
                 };
-                // Four products of nibbles (≤ 15) and |q| ≤ 127 sum to at most
-                // 7,620 per `i16` lane.
+                // Four products of weights ≤ 31 and |q| ≤ 127 sum to at most
+                // 15,748 per `i16` lane.
                 let (q0, q1) = pair(&a_lo.q);
                 let p = i16x8_add(pairs16::<Q4KKernel>(lo0, q0), pairs16::<Q4KKernel>(lo1, q1));
                 isum[t] = i32x4_add(isum[t], i32x4_dot_i16x8(p, s_lo));
@@ -236,14 +193,7 @@ fn q4k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]
             rest[t] += -dmin * m;
         }
     }
-    for (t, sum) in sums.iter_mut().enumerate().take(N) {
-        let v = acc[t];
-        *sum = f32x4_extract_lane::<0>(v)
-            + f32x4_extract_lane::<1>(v)
-            + f32x4_extract_lane::<2>(v)
-            + f32x4_extract_lane::<3>(v)
-            + rest[t];
-    }
+    finish(acc, rest, sums);
 }
 
 /// `Q6_K`'s kernel, named for [`q6k_tile`].
@@ -302,13 +252,7 @@ fn q6k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]
             acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * blocks[t][0].d), f32x4_convert_i32x4(isum[t])));
         }
     }
-    for (t, sum) in sums.iter_mut().enumerate().take(N) {
-        let v = acc[t];
-        *sum = f32x4_extract_lane::<0>(v)
-            + f32x4_extract_lane::<1>(v)
-            + f32x4_extract_lane::<2>(v)
-            + f32x4_extract_lane::<3>(v);
-    }
+    finish(acc, [0.0; N], sums);
 }
 
 /// The 16 bytes of `bytes` at `at` (`i8` or `u8`), or zeros past its end
@@ -345,9 +289,3 @@ fn pair<B>(bytes: &[B; QK]) -> (v128, v128) {
     unsafe { (v128_load(bytes.as_ptr().cast()), v128_load(bytes.as_ptr().add(16).cast())) }
 }
 
-/// Both 16-byte halves of a run of weights and of activations.
-#[inline(always)]
-fn halves(w: &[i8; QK], q: &[i8; QK]) -> (v128, v128, v128, v128) {
-    let ((w0, w1), (q0, q1)) = (pair(w), pair(q));
-    (w0, w1, q0, q1)
-}
