@@ -35,8 +35,8 @@ fn tile<K: BlockKernel, const N: usize>(row: &[u8], acts: &[Q8Block], per_row: u
 /// [`tile`] for the 32-value types (`Q8_0`, `Q4_0`, `Q4_1`, `Q5_0`): each
 /// block's weights put together in two registers ([`small_weights`]), never
 /// stored and reloaded as unpacking to an array does; one float scale per
-/// block and row. The same products and float terms as the generic path,
-/// so the same results.
+/// block and row. The same products and float terms as the portable
+/// kernel's unpacked blocks, so the same results.
 #[inline(always)]
 fn small_tile<K: BlockKernel, const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
     let mut acc = [f32x4_splat(0.0); N];
@@ -203,7 +203,7 @@ type Q6KKernel = crate::dot::Q6K;
 /// `vec_dot_q6_K_q8_K` reads them: each 16 values of a run put together in
 /// registers from their low four bits (`ql`) and high two (`qh`), less the
 /// offset of 32, never stored and reloaded. The same integer sums and
-/// float terms as the generic path, so the same results.
+/// float terms as the portable kernel's unpacked blocks, so the same results.
 #[inline(always)]
 fn q6k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]) {
     let (low, high, offset) = (u8x16_splat(0x0F), u8x16_splat(0x30), i8x16_splat(32));
