@@ -71,15 +71,15 @@ fn small_weights<K: BlockKernel>(block: &[u8]) -> Option<(v128, v128, f32, f32)>
     let nibbles = |x: v128| (v128_and(x, low), v128_and(u16x8_shr(x, 4), low));
     match K::GGML_ID {
         // Q8_0: `d, q: [i8; 32]`.
-        8 => Some((load16(block, 2), load16(block, 18), f16(0)?, 0.0)),
+        <crate::dot::Q8_0 as BlockKernel>::GGML_ID => Some((load16(block, 2), load16(block, 18), f16(0)?, 0.0)),
         // Q4_0: `d, qs: [u8; 16]`, values q − 8.
-        2 => {
+        <crate::dot::Q4_0 as BlockKernel>::GGML_ID => {
             let (lo, hi) = nibbles(load16(block, 2));
             let eight = i8x16_splat(8);
             Some((i8x16_sub(lo, eight), i8x16_sub(hi, eight), f16(0)?, 0.0))
         }
         // Q4_1: `d, m, qs: [u8; 16]`, values q.
-        3 => {
+        <crate::dot::Q4_1 as BlockKernel>::GGML_ID => {
             let (lo, hi) = nibbles(load16(block, 4));
             Some((lo, hi, f16(0)?, f16(2)?))
         }
@@ -88,7 +88,7 @@ fn small_weights<K: BlockKernel>(block: &[u8]) -> Option<(v128, v128, f32, f32)>
         // its bit (a swizzle), keeps that bit (a mask per lane) and compares:
         // where the bit is clear, value q − 16 is q with its top four bits
         // set (`0xF0 | q`, as llama.cpp's `vec_dot_q5_0_q8_0` makes it).
-        6 => {
+        <crate::dot::Q5_0 as BlockKernel>::GGML_ID => {
             let (lo, hi) = nibbles(load16(block, 6));
             let qh = u32x4_splat(u32::from_le_bytes([*block.get(2)?, *block.get(3)?, *block.get(4)?, *block.get(5)?]));
             let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
@@ -143,7 +143,7 @@ fn k4_tile<const FIVE: bool, const N: usize>(row: &[u8], rows: &[&[Q8Block]; N],
         };
         // `Q5_K`: 32 bytes of fifth bits (bit c of byte l: value l of run c),
         // then the nibbles.
-        let (qh0, qh1) = (load16(body, 0), load16(body, 16));
+        let (qh0, qh1) = if FIVE { (load16(body, 0), load16(body, 16)) } else { (five, five) };
         let qs = if FIVE { body.get(32..).unwrap_or(&[]) } else { body };
         let (scales, mins) = crate::dot::q4k_scales_mins(header);
         let d = widen_f16(u16::from_le_bytes([header[0], header[1]]));
