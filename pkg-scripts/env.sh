@@ -86,7 +86,7 @@ WEB_PKG="$ROOT/www/tandem-web"
 # dependency of the package: Debian's wasm-opt 108 produced wasm that failed to load).
 wasm_opt() {
   "$ROOT/www/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd "$1" -o "$1"
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd --enable-threads "$1" -o "$1"
 }
 # The native build that tests, the demo and the e2e tests share: the whole workspace in the dev
 # profile (same package set, hence the same features, so `--bins` reuses the tests' build).

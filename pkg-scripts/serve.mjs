@@ -61,13 +61,15 @@ const WASM = fileURLToPath(new URL("../www/tandem-web/src", import.meta.url));
 
 /**
  * Serves the test pages with what they load: the package's wasm as pkg-scripts/build-web binds
- * it (/pkg/: shield only; /pkg-models/: with local models) and the model cache (/models/).
+ * it (/pkg/: shield only; /pkg-models/: with local models; /pkg-models-threads/: threaded), the
+ * built package (/tandem-web/: pkg-scripts/build-package) and the model cache (/models/).
  */
 export function servePages(port = 0, { mounts = {}, isolated = false } = {}) {
   const wasm = {
     "/pkg/": join(WASM, "wasm-shield"),
     "/pkg-models/": join(WASM, "wasm"),
     "/pkg-models-threads/": join(WASM, "wasm-threads"),
+    "/tandem-web/": join(WASM, "..", "dist"),
     "/models/": MODEL_CACHE,
   };
   return serve(PAGES, port, { mounts: { ...wasm, ...mounts }, isolated });

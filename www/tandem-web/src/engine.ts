@@ -1,11 +1,12 @@
 // The engine on the calling thread: shield → router → local answer or cloud (plain or
 // speculative) → restore, with an event for each step. `createEngine` puts it behind a Web
 // Worker by default (see remote.ts); the API is the same.
-import init, { Analyzer, LocalModel, ModelBuffer, Shield, type Analysis, type CloudTokens, type GenerationResult, type RouteContext } from "./wasm/tandem_wasm.js";
+import type { Analysis, Analyzer, CloudTokens, GenerationResult, LocalModel, ModelBuffer, RouteContext, Shield } from "./wasm/tandem_wasm.js";
 import { Cloud } from "./cloud.js";
 import { AbortError, CloudUnreachable, ModelLoadError, TandemError } from "./errors.js";
 import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
-import { Emitter } from "./events.js";
+import { Emitter, NOT_READY } from "./events.js";
+import { startWasm, type WasmBuild } from "./wasm-build.js";
 import { fetchModelFile, fetchModelInto, knownManifest, type FileSink, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
 import type {
   CascadeBar,
@@ -33,13 +34,14 @@ type RouteEvent = EngineEvents["route"];
 export class InlineEngine implements Engine {
   readonly #events = new Emitter();
   readonly #options: EngineOptions;
+  #threads: Pick<EngineEvents["ready"], "threads" | "threadsReason"> = { threads: 1, threadsReason: null };
   #shield!: Shield;
   #analyzer: Analyzer | null = null;
   #local: LocalModel | null = null;
   #localName: string | null = null;
   #localReason: string | null = null;
   #cloud: Cloud | null = null;
-  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { local: null, localReason: null, analyzer: false, routingFor: null } };
+  #info: EngineEvents["ready"] = NOT_READY;
   #total: Usage = emptyUsage();
   /** Model entities by message text (bounded; see `#modelEntities`). */
   readonly #entities = new Map<string, Detection[]>();
@@ -103,19 +105,24 @@ export class InlineEngine implements Engine {
 
   async #load(): Promise<void> {
     const o = this.#options;
-    await init(o.wasm === undefined ? undefined : { module_or_path: o.wasm });
-    this.#shield = new Shield(o.shield);
+    const models = !!(o.manifestUrl || o.models);
+    // The device decides the build: the threaded one is CPU-only.
+    const picked = models ? await pickDevice(o.device ?? "auto") : null;
+    const build = await startWasm(o, !picked ? "no-models" : picked.device === "cpu" ? "cpu" : "webgpu");
+    this.#threads = { threads: build.threads, threadsReason: build.reason };
+    this.#shield = new build.wasm.Shield(o.shield);
     if (o.workerUrl) {
       this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000 });
     }
-    if (!o.manifestUrl && !o.models) {
+    if (!picked) {
       this.#ready("none", null);
       return;
     }
+    const { Analyzer, LocalModel } = build.wasm;
     const signal = o.signal;
     const { manifest, base } = o.manifestUrl ? await loadManifest(o.manifestUrl, signal) : knownManifest(o.models!);
     await pruneCache(manifest, base);
-    const { device, reason, gpu } = await pickDevice(o.device ?? "auto");
+    const { device, reason, gpu } = picked;
     let backend: "webgpu" | "cpu" | "none" = "none";
     let fallbackReason = reason;
     const want = o.load ?? {};
@@ -145,7 +152,7 @@ export class InlineEngine implements Engine {
     }
     if (entry) {
       // Straight into the module's memory: the page holds the file once, not twice.
-      const buffer = await fetchModelInto(entry.file, base, progress.file(entry.file), signal, modelBufferSink);
+      const buffer = await fetchModelInto(entry.file, base, progress.file(entry.file), signal, (bytes) => modelBufferSink(build.wasm, bytes));
       if (signal?.aborted) buffer.free();
       signal?.throwIfAborted();
       this.#local = await progress.build(entry.name, [entry.file], () => loading(entry.name, () => LocalModel.fromGgufBuffer(buffer, device)));
@@ -159,7 +166,7 @@ export class InlineEngine implements Engine {
   }
 
   #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null): void {
-    this.#info = { backend, fallbackReason, models: { local: this.#localName, localReason: this.#localReason, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
+    this.#info = { backend, fallbackReason, ...this.#threads, models: { local: this.#localName, localReason: this.#localReason, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
     this.#events.emit("ready", this.#info);
   }
 
@@ -395,18 +402,25 @@ type Answer = Pick<ChatResult, "text" | "mode" | "withheld" | "finishReason" | "
 type OnToken = (text: string, source: Route) => void;
 
 /**
- * The device to ask the wasm for. `"auto"` avoids software WebGPU adapters (SwiftShader,
- * WARP, llvmpipe), on which the CPU backend is many times faster; everything else (no WebGPU,
- * no adapter, a failing device) the wasm detects and explains itself. `gpu`: the models will
+ * The device to ask the wasm for. `"auto"` takes the CPU backend where there is no WebGPU or no
+ * adapter, and where the only adapter is a software one (SwiftShader, WARP, llvmpipe), on which
+ * the CPU backend is many times faster; a device that fails to start the wasm detects and
+ * explains itself. `gpu`: the models will
  * most likely run on WebGPU (a hardware adapter answered), which decides how much memory a
  * local model needs (a GPU holds the weights as codes beside the file: `residentBytes`).
  */
 export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null; gpu: boolean }> {
   const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } })?.gpu;
-  if (preference === "cpu" || !gpu) return { device: preference, reason: null, gpu: false };
+  if (preference === "cpu") return { device: preference, reason: null, gpu: false };
+  if (!gpu) {
+    // "webgpu" stays: the wasm tries, and says why it could not.
+    if (preference === "webgpu") return { device: preference, reason: null, gpu: false };
+    return { device: "cpu", reason: "WebGPU is not available (no navigator.gpu); using the CPU backend", gpu: false };
+  }
   type Info = { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean };
   const adapter = (await gpu.requestAdapter().catch(() => null)) as { isFallbackAdapter?: boolean; info?: Info } | null;
   if (preference === "webgpu") return { device: preference, reason: null, gpu: !!adapter };
+  if (!adapter) return { device: "cpu", reason: "no WebGPU adapter answered; using the CPU backend", gpu: false };
   const info = adapter?.info ?? {};
   const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.trim().toLowerCase();
   if (adapter && (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name))) {
@@ -420,11 +434,11 @@ export async function pickDevice(preference: DevicePreference): Promise<{ device
  * A model file read into the module's memory as it arrives (`ModelBuffer`), hashed there: no
  * second copy of it in JavaScript. Running out of memory is a `ModelLoadError`.
  */
-function modelBufferSink(expected: number): FileSink<ModelBuffer> {
+function modelBufferSink(wasm: WasmBuild, expected: number): FileSink<ModelBuffer> {
   const tooLarge = (err: unknown) => new ModelLoadError((err as Error)?.message ?? String(err), { code: "model_too_large", cause: err });
   let buffer: ModelBuffer;
   try {
-    buffer = new ModelBuffer(expected);
+    buffer = new wasm.ModelBuffer(expected);
   } catch (err) {
     throw tooLarge(err);
   }

@@ -24,3 +24,12 @@ export class Emitter {
     }
   }
 }
+
+/** What an engine reports before it is ready: no backend, no models. */
+export const NOT_READY: EngineEvents["ready"] = {
+  backend: "none",
+  fallbackReason: null,
+  threads: 1,
+  threadsReason: null,
+  models: { local: null, localReason: null, analyzer: false, routingFor: null },
+};

@@ -2,7 +2,7 @@
 // every call and event carried by postMessage; an AbortSignal aborts the worker's call.
 import { ChunkQueue, chatCompletions, type CompletionBody } from "./completions.js";
 import { AbortError, fromWire } from "./errors.js";
-import { Emitter } from "./events.js";
+import { Emitter, NOT_READY } from "./events.js";
 import type { FromWorker, ToWorker } from "./protocol.js";
 import type { ChatCompletionChunk, ChatCompletions, Engine, EngineEvents, EngineEventType, EngineOptions, Redaction } from "./types.js";
 
@@ -20,7 +20,7 @@ export class OffThreadEngine implements Engine {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #loaded = false;
-  #info: EngineEvents["ready"] = { backend: "none", fallbackReason: null, models: { local: null, localReason: null, analyzer: false, routingFor: null } };
+  #info: EngineEvents["ready"] = NOT_READY;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
@@ -54,6 +54,7 @@ export class OffThreadEngine implements Engine {
       const { signal, ...rest } = options;
       const page = (url: string | URL) => new URL(String(url), globalThis.location?.href).href;
       const wasm = typeof rest.wasm === "string" || rest.wasm instanceof URL ? page(rest.wasm) : rest.wasm;
+      const threadsWasm = rest.threadsWasm && page(rest.threadsWasm);
       const manifestUrl = rest.manifestUrl && page(rest.manifestUrl);
       const models = rest.models && { ...rest.models, baseUrl: page(rest.models.baseUrl) };
       signal?.addEventListener(
@@ -65,7 +66,7 @@ export class OffThreadEngine implements Engine {
         },
         { once: true },
       );
-      engine.#send({ kind: "init", options: { ...rest, wasm, manifestUrl, models, inWorker: false, workerScript: undefined } });
+      engine.#send({ kind: "init", options: { ...rest, wasm, threadsWasm, manifestUrl, models, inWorker: false, workerScript: undefined } });
     });
   }
 

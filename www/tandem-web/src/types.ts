@@ -125,6 +125,16 @@ export interface EngineOptions {
   wasm?: string | URL | BufferSource;
   /** The Web Worker script, when a bundler cannot resolve the package's own (`@tandem/web/worker`). */
   workerScript?: string | URL;
+  /**
+   * Threads for the CPU backend: `"auto"` (default) takes the device's cores, up to 8; `1` keeps
+   * the default build. More than one thread runs the package's threaded build, which is CPU-only
+   * and needs shared memory: the engine in its Web Worker (the default), on a cross-origin
+   * isolated page (`Cross-Origin-Opener-Policy: same-origin`, `Cross-Origin-Embedder-Policy:
+   * require-corp`). Where it cannot run, one thread, and `ready.threadsReason` says why.
+   */
+  threads?: "auto" | number;
+  /** The threaded build's wasm, where a bundler moved it (`@tandem/web/tandem-threads.wasm`); see `wasm`. */
+  threadsWasm?: string | URL;
   router?: RouterPolicy;
   shield?: ShieldOptions;
   /**
@@ -294,6 +304,13 @@ export interface EngineEvents {
   ready: {
     backend: "webgpu" | "cpu" | "none";
     fallbackReason: string | null;
+    /**
+     * Threads the CPU backend's quantized products run on: more than 1 with the threaded build
+     * (`EngineOptions.threads`), else 1.
+     */
+    threads: number;
+    /** Why one thread where `EngineOptions.threads` wanted more: WebGPU, no cross-origin isolation… */
+    threadsReason: string | null;
     models: {
       /** The local model loaded, by name; `null`: none. */
       local: string | null;
