@@ -115,10 +115,10 @@ function wire(engine: Engine) {
 
 function showReady(info: EngineEvents["ready"]) {
   const badge = $("backend");
-  const where = info.backend === "webgpu" ? "WebGPU" : info.backend === "cpu" ? "CPU" : "";
+  const where = info.backend === "webgpu" ? "WebGPU" : info.backend === "cpu" ? (info.threads > 1 ? `CPU ×${info.threads}` : "CPU") : "";
   badge.textContent = info.models.local ? `${info.models.local} · ${where}` : "no local model";
   badge.className = `badge ${info.backend}`;
-  badge.title = [info.models.localReason, info.fallbackReason].filter(Boolean).join("; ");
+  badge.title = [info.models.localReason, info.fallbackReason, info.threadsReason].filter(Boolean).join("; ");
   badge.dataset.backend = info.backend;
   $("loading").classList.add("done");
   input.disabled = send.disabled = false;

@@ -1,6 +1,6 @@
 // The edge worker, as the engine talks to it: OpenAI-style streamed chat completions and
 // `/v1/verify` rounds, each either plain or sealed end to end (HPKE, the wasm SealClient).
-import { SealClient } from "./wasm/tandem_wasm.js";
+import type { SealClient } from "./wasm/tandem_wasm.js";
 import { CloudError, CloudUnreachable, cloudError } from "./errors.js";
 import { bodyChunks, sseEvents } from "./sse.js";
 import type { Sampling } from "./completions.js";
@@ -28,6 +28,8 @@ export interface CloudConfig {
   token?: string;
   seal?: SealSetting;
   timeoutMs: number;
+  /** The running wasm build's `SealClient` (the default or the threaded build: whichever started). */
+  sealClient: typeof SealClient;
 }
 
 /**
@@ -148,11 +150,11 @@ export class Cloud {
   #sealClient(connect: (url: string, init: RequestInit) => Promise<Response>): Promise<SealClient> {
     const seal = this.#config.seal;
     this.#sealer ??= (async () => {
-      if (typeof seal === "object" && "keys" in seal) return SealClient.fromKeys(seal.keys);
+      if (typeof seal === "object" && "keys" in seal) return this.#config.sealClient.fromKeys(seal.keys);
       const url = typeof seal === "object" ? seal.keysUrl : `${this.#config.workerUrl}/v1/seal/keys`;
       const response = await connect(url, { method: "GET", cache: "no-store" });
       if (!response.ok) throw new CloudError(`no sealing keys at ${url} (${response.status})`, { code: "seal_keys", status: response.status });
-      return SealClient.fromKeys(await response.text());
+      return this.#config.sealClient.fromKeys(await response.text());
     })();
     this.#sealer.catch(() => (this.#sealer = null));
     return this.#sealer;

@@ -112,7 +112,7 @@ export class InlineEngine implements Engine {
     this.#threads = { threads: build.threads, threadsReason: build.reason };
     this.#shield = new build.wasm.Shield(o.shield);
     if (o.workerUrl) {
-      this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000 });
+      this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000, sealClient: build.wasm.SealClient });
     }
     if (!picked) {
       this.#ready("none", null);

@@ -8,7 +8,7 @@ import { TandemError } from "./errors.js";
 import type { EngineOptions } from "./types.js";
 
 /** What the engine takes from a wasm build; both builds export it with the same types. */
-export type WasmBuild = Pick<typeof defaultBuild, "Analyzer" | "LocalModel" | "ModelBuffer" | "Shield">;
+export type WasmBuild = Pick<typeof defaultBuild, "Analyzer" | "LocalModel" | "ModelBuffer" | "SealClient" | "Shield">;
 
 /** The most threads `"auto"` starts: the products are bound by memory long before eight cores. */
 const AUTO_MAX_THREADS = 8;
