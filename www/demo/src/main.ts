@@ -1,8 +1,8 @@
 // The chat demo: the @tandem/web engine (in a Web Worker) against the local edge worker.
 // URL parameters: worker (edge worker URL), token, manifest, device (auto|webgpu|cpu),
 // speculative (target model name: cloud answers are drafted here and verified there),
-// seal (1: seal requests end to end), sealKeys (URL of the sealing keys), inWorker (0: run
-// the engine on the main thread), threshold (the router's minimum P(local suffices), 0..1),
+// seal (1: seal requests end to end), sealKeys (URL of the sealing keys), threads (CPU threads;
+// default auto), inWorker (0: run the engine on the main thread), threshold (the router's minimum P(local suffices), 0..1),
 // maxTokens, localModel (the manifest's local model by name; default: the largest that fits),
 // cascade (TOKENS:MIN_MEAN_LOGPROB, e.g. 8:-1.5: local answers the model is unsure of go to the cloud). URLs from the query string must be this page's origin or loopback: a link
 // must not point the demo at someone else's worker, which would read the chats. The token is
@@ -55,6 +55,7 @@ const readOptions = (): EngineOptions => ({
     : { manifestUrl: trustedUrl("manifest", new URL("manifest.json", location.href).href) }),
   device: (params.get("device") as EngineOptions["device"]) ?? "auto",
   inWorker: params.get("inWorker") !== "0",
+  threads: params.get("threads") ? Number(params.get("threads")) : "auto",
   speculative: params.get("speculative") ? { targetModel: params.get("speculative")!, draftTokens: 4 } : false,
   seal: params.has("sealKeys") ? { keysUrl: trustedUrl("sealKeys", "") } : params.get("seal") === "1",
   maxTokens: Number(params.get("maxTokens") ?? 48),
