@@ -71,6 +71,33 @@ impl Analyzer {
         })
     }
 
+    /// [`Analyzer::load`] with `model.safetensors` in a
+    /// [`ModelBuffer`](crate::ModelBuffer) that received it chunk by chunk
+    /// and hashed it on the way: the bytes are taken over, not copied, so the
+    /// page never holds a second copy of the file. The buffer is used up.
+    #[wasm_bindgen(js_name = loadBuffer)]
+    pub async fn load_buffer(
+        config_json: String,
+        model: crate::ModelBuffer,
+        tokenizer_json: Vec<u8>,
+        heads: Option<Vec<u8>>,
+        device_preference: Option<String>,
+        weights: Option<String>,
+    ) -> Result<Analyzer, JsError> {
+        let model_sha256 = model.sha256();
+        let model = model.into_bytes();
+        Self::load(
+            config_json,
+            model,
+            model_sha256,
+            tokenizer_json,
+            heads,
+            device_preference,
+            weights,
+        )
+        .await
+    }
+
     /// The precision knob of the model layer: `"recall"` (the default: leak
     /// as few names as possible) or `"precision"` (change as few ordinary
     /// words as possible). Measured trade-offs: docs/shield.md.

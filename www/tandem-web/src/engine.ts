@@ -139,19 +139,26 @@ export class InlineEngine implements Engine {
     const fetchFile = (file: ModelFile) => fetchModelFile(file, base, progress.file(file), signal);
     if (a) {
       const config = await fetchFile(a.config);
-      const model = await fetchFile(a.model);
-      const tokenizer = await fetchFile(a.tokenizer);
-      const heads = a.heads ? await fetchFile(a.heads) : undefined;
-      signal?.throwIfAborted();
+      const model = await fetchModelInto(a.model, base, progress.file(a.model), signal, (bytes) => modelBufferSink(build.wasm, bytes));
+      let tokenizer: Uint8Array, heads: Uint8Array | undefined;
+      try {
+        tokenizer = await fetchFile(a.tokenizer);
+        heads = a.heads ? await fetchFile(a.heads) : undefined;
+        signal?.throwIfAborted();
+      } catch (err) {
+        model.free();
+        throw err;
+      }
       this.#analyzer = await progress.build("analyzer", analyzerFiles, () =>
-        loading("the analyzer", () => Analyzer.load(new TextDecoder().decode(config), model, a.model.sha256, tokenizer, heads, device)),
+        loading("the analyzer", () => Analyzer.loadBuffer(new TextDecoder().decode(config), model, tokenizer, heads, device)),
       );
       this.#analyzer.setModelPreset(o.shieldModel ?? "recall");
       backend = this.#analyzer.backend as "webgpu" | "cpu";
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }
     if (entry) {
-      // Straight into the module's memory: the page holds the file once, not twice.
+      // Straight into the module's memory (as the analyzer's weights above): the page holds the
+      // file once, not twice.
       const buffer = await fetchModelInto(entry.file, base, progress.file(entry.file), signal, (bytes) => modelBufferSink(build.wasm, bytes));
       if (signal?.aborted) buffer.free();
       signal?.throwIfAborted();
