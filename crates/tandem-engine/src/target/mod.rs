@@ -421,21 +421,30 @@ impl Target {
 /// normalization: a NaN there would sort first and reach the wire as `null`.
 fn record(logits: &[f32], token: u32) -> PositionLogprobs {
     let log_z = tandem_decoding::math::log_sum_exp(logits).map_or(f32::NAN, |(max, lse)| max + lse);
-    let mut order: Vec<u32> = (0..logits.len() as u32)
-        .filter(|&i| logits[i as usize].is_finite())
-        .collect();
-    let k = MAX_TOP_LOGPROBS.min(order.len());
-    order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
-        logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
-    });
-    order.truncate(k);
-    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
     let own = logits[token as usize];
+    // One pass for the rank and the best few, kept sorted best first (ties to
+    // the lower id): no index buffer the size of the vocabulary, which cost
+    // about as much as the rest of a record twice per generated token.
+    let mut top: Vec<(u32, f32)> = Vec::with_capacity(MAX_TOP_LOGPROBS + 1);
+    let mut above = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if !l.is_finite() {
+            continue;
+        }
+        above += usize::from(l > own);
+        if top.len() == MAX_TOP_LOGPROBS && top.last().is_some_and(|&(_, worst)| l.total_cmp(&worst).is_le()) {
+            continue;
+        }
+        // Ids arrive in order, so an equal logit goes after its equals.
+        let at = top.partition_point(|&(_, t)| t.total_cmp(&l).is_ge());
+        top.insert(at, (i as u32, l));
+        top.truncate(MAX_TOP_LOGPROBS);
+    }
     PositionLogprobs {
         token,
         logprob: own - log_z,
-        rank: 1 + logits.iter().filter(|&&l| l.is_finite() && l > own).count(),
-        top: order.iter().map(|&i| (i, logits[i as usize] - log_z)).collect(),
+        rank: 1 + above,
+        top: top.into_iter().map(|(i, l)| (i, l - log_z)).collect(),
     }
 }
 
@@ -466,5 +475,59 @@ mod tests {
         let total: f32 = r.top.iter().map(|(_, l)| l.exp()).sum();
         assert!((total - 1.0).abs() < 1e-5, "{r:?}");
         assert_eq!(r.rank, 1);
+    }
+
+    /// The record as first written: every finite id sorted by a partial
+    /// selection. The one-pass [`record`] must agree with it exactly.
+    fn record_by_selection(logits: &[f32], token: u32) -> PositionLogprobs {
+        let log_z = tandem_decoding::math::log_sum_exp(logits).map_or(f32::NAN, |(max, lse)| max + lse);
+        let mut order: Vec<u32> = (0..logits.len() as u32)
+            .filter(|&i| logits[i as usize].is_finite())
+            .collect();
+        let k = MAX_TOP_LOGPROBS.min(order.len());
+        order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
+            logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b))
+        });
+        order.truncate(k);
+        order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+        let own = logits[token as usize];
+        PositionLogprobs {
+            token,
+            logprob: own - log_z,
+            rank: 1 + logits.iter().filter(|&&l| l.is_finite() && l > own).count(),
+            top: order.iter().map(|&i| (i, logits[i as usize] - log_z)).collect(),
+        }
+    }
+
+    #[test]
+    fn one_pass_records_match_the_selection() {
+        // Random logits from a few levels (many ties), with some non-finite
+        // ones, over vocabularies shorter and longer than the top list.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..400 {
+            let n = 1 + (next() % if case % 2 == 0 { 30 } else { 3000 }) as usize;
+            let logits: Vec<f32> = (0..n)
+                .map(|_| match next() % 50 {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    2 => f32::INFINITY,
+                    3 => -0.0,
+                    v => (v % 13) as f32 * 0.5 - 3.0,
+                })
+                .collect();
+            let token = (next() % n as u64) as u32;
+            let (fast, slow) = (record(&logits, token), record_by_selection(&logits, token));
+            assert_eq!(fast.token, slow.token);
+            assert_eq!(fast.rank, slow.rank, "case {case}");
+            assert_eq!(fast.logprob.to_bits(), slow.logprob.to_bits(), "case {case}");
+            let bits = |r: &PositionLogprobs| r.top.iter().map(|&(i, l)| (i, l.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "case {case}: {logits:?}");
+        }
     }
 }
