@@ -6,7 +6,7 @@ import { Cloud } from "./cloud.js";
 import { AbortError, CloudUnreachable, ModelLoadError, TandemError } from "./errors.js";
 import { answerChunks, chatCompletions, type AnswerSettings } from "./completions.js";
 import { Emitter, NOT_READY } from "./events.js";
-import { startWasm, type WasmBuild } from "./wasm-build.js";
+import { startWasm, type StartedBuild, type WasmBuild } from "./wasm-build.js";
 import { fetchModelFile, fetchModelInto, knownManifest, type FileSink, loadManifest, LoadProgress, localBudget, pickLocalModel, pruneCache } from "./models.js";
 import type {
   CascadeBar,
@@ -34,7 +34,6 @@ type RouteEvent = EngineEvents["route"];
 export class InlineEngine implements Engine {
   readonly #events = new Emitter();
   readonly #options: EngineOptions;
-  #threads: Pick<EngineEvents["ready"], "threads" | "threadsReason"> = { threads: 1, threadsReason: null };
   #shield!: Shield;
   #analyzer: Analyzer | null = null;
   #local: LocalModel | null = null;
@@ -109,13 +108,12 @@ export class InlineEngine implements Engine {
     // The device decides the build: the threaded one is CPU-only.
     const picked = models ? await pickDevice(o.device ?? "auto") : null;
     const build = await startWasm(o, !picked ? "no-models" : picked.device === "cpu" ? "cpu" : "webgpu");
-    this.#threads = { threads: build.threads, threadsReason: build.reason };
     this.#shield = new build.wasm.Shield(o.shield);
     if (o.workerUrl) {
       this.#cloud = new Cloud({ workerUrl: o.workerUrl, token: o.token, seal: o.seal, timeoutMs: o.cloudTimeoutMs ?? 15_000, sealClient: build.wasm.SealClient });
     }
     if (!picked) {
-      this.#ready("none", null);
+      this.#ready("none", null, build);
       return;
     }
     const { Analyzer, LocalModel } = build.wasm;
@@ -137,9 +135,11 @@ export class InlineEngine implements Engine {
     const progress = new LoadProgress([...analyzerFiles, ...(entry ? [entry.file] : [])], (p) => this.#events.emit("progress", p));
     // One file at a time: progress reads naturally, and peak memory stays lower.
     const fetchFile = (file: ModelFile) => fetchModelFile(file, base, progress.file(file), signal);
+    // A large file straight into the module's memory: the page holds it once, not twice.
+    const fetchBuffer = (file: ModelFile) => fetchModelInto(file, base, progress.file(file), signal, (bytes) => modelBufferSink(build.wasm, bytes));
     if (a) {
       const config = await fetchFile(a.config);
-      const model = await fetchModelInto(a.model, base, progress.file(a.model), signal, (bytes) => modelBufferSink(build.wasm, bytes));
+      const model = await fetchBuffer(a.model);
       let tokenizer: Uint8Array, heads: Uint8Array | undefined;
       try {
         tokenizer = await fetchFile(a.tokenizer);
@@ -157,9 +157,7 @@ export class InlineEngine implements Engine {
       fallbackReason ??= this.#analyzer.fallbackReason ?? null;
     }
     if (entry) {
-      // Straight into the module's memory (as the analyzer's weights above): the page holds the
-      // file once, not twice.
-      const buffer = await fetchModelInto(entry.file, base, progress.file(entry.file), signal, (bytes) => modelBufferSink(build.wasm, bytes));
+      const buffer = await fetchBuffer(entry.file);
       if (signal?.aborted) buffer.free();
       signal?.throwIfAborted();
       this.#local = await progress.build(entry.name, [entry.file], () => loading(entry.name, () => LocalModel.fromGgufBuffer(buffer, device)));
@@ -169,11 +167,11 @@ export class InlineEngine implements Engine {
     }
     // The router believes what it was trained for: the head of this local model, where one ships.
     if (this.#analyzer && this.#localName) this.#analyzer.routeFor(this.#localName);
-    this.#ready(backend, fallbackReason);
+    this.#ready(backend, fallbackReason, build);
   }
 
-  #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null): void {
-    this.#info = { backend, fallbackReason, ...this.#threads, models: { local: this.#localName, localReason: this.#localReason, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
+  #ready(backend: "webgpu" | "cpu" | "none", fallbackReason: string | null, build: StartedBuild): void {
+    this.#info = { backend, fallbackReason, threads: build.threads, threadsReason: build.reason, models: { local: this.#localName, localReason: this.#localReason, analyzer: !!this.#analyzer, routingFor: this.#analyzer?.routingFor ?? null } };
     this.#events.emit("ready", this.#info);
   }
 
@@ -412,8 +410,7 @@ type OnToken = (text: string, source: Route) => void;
  * The device to ask the wasm for. `"auto"` takes the CPU backend where there is no WebGPU or no
  * adapter, and where the only adapter is a software one (SwiftShader, WARP, llvmpipe), on which
  * the CPU backend is many times faster; a device that fails to start the wasm detects and
- * explains itself. `gpu`: the models will
- * most likely run on WebGPU (a hardware adapter answered), which decides how much memory a
+ * explains itself. `gpu`: the models will most likely run on WebGPU (a hardware adapter answered), which decides how much memory a
  * local model needs (a GPU holds the weights as codes beside the file: `residentBytes`).
  */
 export async function pickDevice(preference: DevicePreference): Promise<{ device: DevicePreference; reason: string | null; gpu: boolean }> {
@@ -428,12 +425,12 @@ export async function pickDevice(preference: DevicePreference): Promise<{ device
   const adapter = (await gpu.requestAdapter().catch(() => null)) as { isFallbackAdapter?: boolean; info?: Info } | null;
   if (preference === "webgpu") return { device: preference, reason: null, gpu: !!adapter };
   if (!adapter) return { device: "cpu", reason: "no WebGPU adapter answered; using the CPU backend", gpu: false };
-  const info = adapter?.info ?? {};
+  const info = adapter.info ?? {};
   const name = `${info.vendor ?? ""} ${info.architecture ?? ""} ${info.description ?? ""}`.trim().toLowerCase();
-  if (adapter && (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name))) {
+  if (adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp|software/.test(name)) {
     return { device: "cpu", reason: `the only WebGPU adapter is a software one (${name || "fallback"}); using the CPU backend, which is faster`, gpu: false };
   }
-  return { device: "auto", reason: null, gpu: !!adapter };
+  return { device: "auto", reason: null, gpu: true };
 }
 
 /** Runs a model's load; the wasm's refusal of a malformed file becomes a `ModelLoadError`. */
