@@ -44,6 +44,14 @@ wasm_cargo() {
   CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo "$1" -p tandem-wasm --features models \
     --target wasm32-unknown-unknown --profile "${WASM_PROFILE:-wasm-release}" --locked "${@:2}"
 }
+# tandem-quant for aarch64 (its NEON kernel), cross-compiled with Debian's gcc-aarch64-linux-gnu
+# and run under qemu-user: correctness only, emulation says nothing about speed. Its own target
+# folder beside the native one.
+aarch64_cargo() {
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-aarch64" cargo "$1" --target aarch64-unknown-linux-gnu --locked "${@:2}"
+}
 # The threaded build (feature `threads`: the products on rayon's pool of Web Workers). Threads
 # share the wasm memory, so the standard library must be compiled with atomics: nightly's
 # build-std, the nightly toolchain (with its clippy) and its wasm32 target installed here on first

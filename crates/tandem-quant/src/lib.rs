@@ -24,8 +24,9 @@
 //! Block layouts and their products are described once, in safe Rust
 //! (`dot.rs`). `simd.rs`, the crate's only module allowed `unsafe`,
 //! holds the kernels that run them: AVX-VNNI and AVX2 with FMA and F16C
-//! (chosen at run time), wasm `simd128` (chosen at compile time), and a
-//! portable kernel for every other CPU. For [`Int8Matrix`] products and
+//! (chosen at run time), wasm `simd128` (chosen at compile time), NEON on
+//! aarch64 (the `simd128` kernel's tile on NEON registers), and a portable
+//! kernel for every other CPU. For [`Int8Matrix`] products and
 //! the block products of every type but `Q8_0`, the browser build also
 //! carries a second module with relaxed SIMD's 8-bit dot product
 //! ([`RELAXED_SIMD_MODULE`], built from `relaxed/kernel.rs` by `build.rs`;
@@ -42,8 +43,8 @@
 //! `tests/kernels.rs` checks every type against [`QMatrix::dequantize`]
 //! (ggml's reference dequantization, in `tandem-gguf`) times an `f32`
 //! product, on random blocks, odd shapes and several input rows, natively
-//! and in the wasm build; a unit test holds the SIMD kernel to the portable
-//! one, and `tandem-wasm`'s `tests/relaxed.rs` holds the relaxed-SIMD
+//! and in the wasm build, and for aarch64 under qemu-user (`pkg-scripts/test`);
+//! a unit test holds the SIMD kernels to the portable one, and `tandem-wasm`'s `tests/relaxed.rs` holds the relaxed-SIMD
 //! module to the `simd128` kernel, bit for bit, in Chromium.
 
 mod activation;
