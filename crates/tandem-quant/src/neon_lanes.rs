@@ -124,15 +124,6 @@ fn i32x4_dot_i16x8(a: v128, b: v128) -> v128 {
     }
 }
 
-/// Lane `i`: `a[2i] + a[2i+1]` widened from `i16`.
-#[inline(always)]
-fn i32x4_extadd_pairwise_i16x8(a: v128) -> v128 {
-    // SAFETY: NEON is enabled for the whole build (`neon_lanes.rs`).
-    unsafe {
-        vreinterpretq_u8_s32(vpaddlq_s16(i16s(a)))
-    }
-}
-
 #[inline(always)]
 fn i16x8_splat(x: i16) -> v128 {
     // SAFETY: NEON is enabled for the whole build (`neon_lanes.rs`).

@@ -12,7 +12,8 @@
 //! [`Kernel`]); the wasm build with `simd128` the wasm kernel (chosen at
 //! compile time: a browser either validates the module or not); aarch64
 //! the NEON kernel, the wasm kernel's tile on NEON registers
-//! (`neon_lanes.rs`); other CPUs the portable kernel
+//! (`neon_lanes.rs`), with `sdot` where the CPU has the dot product
+//! (chosen at run time); other CPUs the portable kernel
 //! (`QMatrix::rows_portable`), which LLVM vectorizes for the target's
 //! baseline.
 //!
@@ -59,12 +60,16 @@ pub enum Kernel {
     /// aarch64 with NEON (every aarch64 CPU): the `simd128` kernel's block
     /// tile on NEON registers (`neon_lanes.rs`).
     Neon,
+    /// aarch64 with NEON and the Armv8.2 dot product (`sdot`; Apple M1,
+    /// Graviton 2 and later): [`Kernel::Neon`] with `sdot` for the 8-bit
+    /// sums of the 32-value types and of [`Int8Matrix`] products.
+    NeonDot,
 }
 
 impl Kernel {
     /// Every kernel, in declaration order; on each architecture the
     /// available ones run slowest first.
-    pub const ALL: [Kernel; 7] = [
+    pub const ALL: [Kernel; 8] = [
         Kernel::Portable,
         Kernel::Avx2,
         Kernel::Avx512Vnni,
@@ -72,6 +77,7 @@ impl Kernel {
         Kernel::Simd128,
         Kernel::Relaxed,
         Kernel::Neon,
+        Kernel::NeonDot,
     ];
 
     /// Whether this CPU (and this build) can run the kernel.
@@ -99,6 +105,8 @@ impl Kernel {
             Kernel::Relaxed => RELAXED.get().is_some(),
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             Kernel::Neon => true,
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            Kernel::NeonDot => std::arch::is_aarch64_feature_detected!("dotprod"),
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -179,8 +187,13 @@ fn rows_on<K: BlockKernel>(kernel: Kernel, w: &QMatrix, first: usize, out: &mut 
                 && relaxed_rows::<K>(relaxed, w, first, out, acts, m) => {}
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 | Kernel::Relaxed => wasm::rows_into::<K>(w, first, out, acts, m),
+        // SAFETY (both aarch64 arms): NEON is enabled for the whole build
+        // (the `cfg`), and the guard checked that the CPU reported the dot
+        // product.
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        Kernel::Neon => neon::rows_into::<K>(w, first, out, acts, m),
+        Kernel::NeonDot if kernel.available() => unsafe { neon_dot::rows_into::<K>(w, first, out, acts, m) },
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Kernel::Neon | Kernel::NeonDot => unsafe { neon::rows_into::<K>(w, first, out, acts, m) },
         _ => w.rows_portable::<K>(first, out, acts, m),
     }
 }
@@ -287,8 +300,9 @@ fn int8_sums_on(kernel: Kernel, w: &Int8Matrix, acts: &Int7Rows, first: usize, s
     let (wp, ap, op) = (w.values().as_ptr(), acts.codes[first * s..].as_ptr(), sums.as_mut_ptr());
     match kernel {
         // SAFETY (every arm): the assertion above is the pointers' contract
-        // (`int8_tiles.rs`); the x86 arms' guards checked that the CPU
-        // reported the kernel's target features.
+        // (`int8_tiles.rs`); the x86 arms' and the dot product's guards
+        // checked that the CPU reported the kernel's target features (NEON
+        // is enabled for every aarch64 build that has these arms).
         #[cfg(target_arch = "x86_64")]
         Kernel::AvxVnni if kernel.available() => unsafe { int8_avx_vnni::sums(wp, n, s, ap, m, op) },
         #[cfg(target_arch = "x86_64")]
@@ -301,7 +315,9 @@ fn int8_sums_on(kernel: Kernel, w: &Int8Matrix, acts: &Int7Rows, first: usize, s
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 | Kernel::Relaxed => unsafe { int8_wasm::sums(wp, n, s, ap, m, op) },
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        Kernel::Neon => unsafe { int8_neon::sums(wp, n, s, ap, m, op) },
+        Kernel::NeonDot if kernel.available() => unsafe { int8_neon_dot::sums(wp, n, s, ap, m, op) },
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        Kernel::Neon | Kernel::NeonDot => unsafe { int8_neon::sums(wp, n, s, ap, m, op) },
         _ => w.sums_portable(acts, first, sums),
     }
 }
@@ -479,46 +495,76 @@ mod int8_wasm {
     }
 }
 
-/// [`Int8Matrix`] on NEON: 16 weights times 16 codes (below 128, so
-/// read as `i8`) multiplied to `i16` lanes (`smull`, `smull2`: a product
-/// is at most 128·127) and summed in pairs into four `i32` lanes
-/// (`sadalp`), each pair at most 32,512.
+/// The aarch64 [`Int8Matrix`] kernel, stamped out once per instruction
+/// set as `x86_int8_kernel!` does: 16 weights and 16 codes (below 128, so
+/// read as `i8`) a step, and `dot`, the one step that differs, `acc` plus
+/// their products summed into four `i32` lanes.
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-mod int8_neon {
-    use core::arch::aarch64::*;
+macro_rules! neon_int8_kernel {
+    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, dot = |$acc:ident, $a:ident, $w:ident| $dot:expr) => {
+        $(#[$doc])*
+        mod $name {
+            use core::arch::aarch64::*;
 
-    /// [`int8_sums!`] with the tile below.
-    ///
-    /// # Safety
-    /// The pointers meet `int8_tiles.rs`'s contract.
-    pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
-        int8_sums!(w, n, s, a, m, out);
-    }
+            /// [`int8_sums!`] with the tile below.
+            ///
+            /// # Safety
+            /// The CPU has the module's features; the pointers meet
+            /// `int8_tiles.rs`'s contract.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
+                int8_sums!(w, n, s, a, m, out);
+            }
 
-    /// The integer sums of `R` weight rows and `T` input rows.
-    ///
-    /// # Safety
-    /// As [`sums`]: every row holds `s` values, `s` a multiple of 16.
-    #[inline(always)]
-    unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
-        // SAFETY: NEON is enabled for the whole build (this module's `cfg`);
-        // `k + 16 ≤ s`, so each load reads 16 of the bytes the caller
-        // vouched for (no alignment needed).
-        unsafe {
-            let mut acc = [[vdupq_n_s32(0); T]; R];
-            for k in (0..s).step_by(16) {
-                let av: [int8x16_t; T] = std::array::from_fn(|j| vld1q_s8(a.add(j * s + k).cast()));
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    let wv = vld1q_s8(w.add(i * s + k));
-                    for (acc, &av) in acc.iter_mut().zip(&av) {
-                        let low = vmull_s8(vget_low_s8(wv), vget_low_s8(av));
-                        *acc = vpadalq_s16(vpadalq_s16(*acc, low), vmull_high_s8(wv, av));
+            /// The integer sums of `R` weight rows and `T` input rows.
+            ///
+            /// # Safety
+            /// As [`sums`]: every row holds `s` values, `s` a multiple of 16.
+            #[inline(always)]
+            unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
+                // SAFETY: NEON is enabled for the whole build (the macro's
+                // `cfg`); `k + 16 ≤ s`, so each load reads 16 of the bytes
+                // the caller vouched for (no alignment needed).
+                unsafe {
+                    let mut acc = [[vdupq_n_u8(0); T]; R];
+                    for k in (0..s).step_by(16) {
+                        let av: [uint8x16_t; T] = std::array::from_fn(|j| vld1q_u8(a.add(j * s + k)));
+                        for (i, acc) in acc.iter_mut().enumerate() {
+                            let wv = vld1q_u8(w.add(i * s + k).cast());
+                            for (acc, &av) in acc.iter_mut().zip(&av) {
+                                let ($acc, $a, $w) = (*acc, av, wv);
+                                *acc = $dot;
+                            }
+                        }
                     }
+                    std::array::from_fn(|i| std::array::from_fn(|j| vaddvq_s32(vreinterpretq_s32_u8(acc[i][j]))))
                 }
             }
-            std::array::from_fn(|i| std::array::from_fn(|j| vaddvq_s32(acc[i][j])))
         }
+    };
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+neon_int8_kernel! {
+    /// [`Int8Matrix`] on NEON: products to `i16` lanes (`smull`, `smull2`:
+    /// each at most 128·127) summed in pairs into four `i32` lanes
+    /// (`sadalp`).
+    mod int8_neon,
+    features = "neon",
+    dot = |acc, a, w| {
+        let (a, w) = (vreinterpretq_s8_u8(a), vreinterpretq_s8_u8(w));
+        let low = vmull_s8(vget_low_s8(w), vget_low_s8(a));
+        let acc = vpadalq_s16(vpadalq_s16(vreinterpretq_s32_u8(acc), low), vmull_high_s8(w, a));
+        vreinterpretq_u8_s32(acc)
     }
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+neon_int8_kernel! {
+    /// [`Int8Matrix`] with the Armv8.2 dot product: one `sdot` a step.
+    mod int8_neon_dot,
+    features = "neon,dotprod",
+    dot = |acc, a, w| super::sdot(acc, w, a)
 }
 
 /// Quantizes activations ([`quantize_for`]: per block of 32, or per 256
@@ -1564,44 +1610,104 @@ mod wasm {
     }
 }
 
-/// The NEON kernel: the `simd128` kernel's tile ([`wasm`], `wasm_tile.rs`)
-/// on aarch64, through `neon_lanes.rs`, which gives NEON wasm's operations
-/// and lane semantics; only the innermost products are written here.
+/// The aarch64 kernels, stamped out once per instruction set as
+/// `x86_kernel!` does: the `simd128` kernel's tile ([`wasm`],
+/// `wasm_tile.rs`) through `neon_lanes.rs`, which gives NEON wasm's
+/// operations and lane semantics. `$features` are `rows_into`'s target
+/// features, and `dot16` the one step that differs: `Σ w·q` over 16 values
+/// in four `i32` lanes.
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-mod neon {
-    use crate::activation::{Q8Block, QK};
-    use crate::dot::{BlockKernel, SuperActs, widen_f16};
-    use crate::matrix::QMatrix;
-    use core::arch::aarch64::*;
+macro_rules! neon_kernel {
+    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, dot16 = |$w:ident, $q:ident| $dot:expr) => {
+        $(#[$doc])*
+        mod $name {
+            use crate::activation::{Q8Block, QK};
+            use crate::dot::{BlockKernel, SuperActs, widen_f16};
+            use crate::matrix::QMatrix;
+            use core::arch::aarch64::*;
 
-    include!("neon_lanes.rs");
-    include!("wasm_tile.rs");
+            include!("neon_lanes.rs");
+            include!("wasm_tile.rs");
 
-    /// [`super::rows_into`] in tiles of up to [`TILE`] input rows, each block
-    /// unpacked once per tile.
-    pub(super) fn rows_into<K: BlockKernel>(w: &QMatrix, first: usize, out: &mut [f32], acts: &[Q8Block], m: usize) {
-        tiled_rows!(K, w, first, out, acts, m);
-    }
+            /// [`super::rows_into`] in tiles of up to [`TILE`] input rows,
+            /// each block unpacked once per tile.
+            #[target_feature(enable = $features)]
+            pub(in crate::simd) fn rows_into<K: BlockKernel>(
+                w: &QMatrix,
+                first: usize,
+                out: &mut [f32],
+                acts: &[Q8Block],
+                m: usize,
+            ) {
+                tiled_rows!(K, w, first, out, acts, m);
+            }
 
-    /// `Σ w·q` over 16 values in four lanes: the products in `i16`
-    /// ([`pairs16`]), then pairs of lanes added to 32 bits (`saddlp`).
-    #[inline(always)]
-    fn dot16<K: BlockKernel>(w: v128, q: v128) -> v128 {
-        i32x4_extadd_pairwise_i16x8(pairs16::<K>(w, q))
-    }
+            #[inline(always)]
+            fn dot16<K: BlockKernel>($w: v128, $q: v128) -> v128 {
+                $dot
+            }
 
-    /// The products of 16 weights and activations summed in pairs to eight
-    /// `i16` lanes (lane `i`: values `i` and `i + 8`; `smull`, `smlal2`):
-    /// two products of |w| ≤ 128 and |q| ≤ 127 sum to at most 32,512.
-    #[inline(always)]
-    fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
-        // SAFETY: NEON is enabled for the whole build (this module's `cfg`).
-        unsafe {
-            let (w, q) = (vreinterpretq_s8_u8(w), vreinterpretq_s8_u8(q));
-            let low = vmull_s8(vget_low_s8(w), vget_low_s8(q));
-            vreinterpretq_u8_s16(vmlal_high_s8(low, w, q))
+            /// The products of 16 weights and activations summed in pairs
+            /// to eight `i16` lanes (lane `i`: values `i` and `i + 8`;
+            /// `smull`, `smlal2`): two products of |w| ≤ 128 and |q| ≤ 127
+            /// sum to at most 32,512.
+            #[inline(always)]
+            fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
+                // SAFETY: NEON is enabled for the whole build (the macro's `cfg`).
+                unsafe {
+                    let (w, q) = (vreinterpretq_s8_u8(w), vreinterpretq_s8_u8(q));
+                    let low = vmull_s8(vget_low_s8(w), vget_low_s8(q));
+                    vreinterpretq_u8_s16(vmlal_high_s8(low, w, q))
+                }
+            }
         }
+    };
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+neon_kernel! {
+    /// The NEON kernel (every aarch64 CPU): 16 products in `i16` pairs
+    /// (`pairs16`), then pairs of lanes added to 32 bits (`saddlp`).
+    mod neon,
+    features = "neon",
+    // SAFETY: NEON is enabled for the whole build (the `cfg`).
+    dot16 = |w, q| unsafe { vreinterpretq_u8_s32(vpaddlq_s16(vreinterpretq_s16_u8(pairs16::<K>(w, q)))) }
+}
+
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+neon_kernel! {
+    /// The NEON kernel with the Armv8.2 dot product: `sdot` multiplies 16
+    /// bytes by 16 and adds them, four at a time, to four `i32` lanes.
+    mod neon_dot,
+    features = "neon,dotprod",
+    dot16 = |w, q| super::sdot(i32x4_splat(0), w, q)
+}
+
+/// `acc` plus the products of `a` and `b`'s signed bytes, summed four at a
+/// time into four `i32` lanes: one `sdot`. Written in `asm!` because its
+/// intrinsic is unstable in this Rust; only the kernels of
+/// [`Kernel::NeonDot`] reach it, where the CPU reported the dot product.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[inline(always)]
+fn sdot(
+    acc: core::arch::aarch64::uint8x16_t,
+    a: core::arch::aarch64::uint8x16_t,
+    b: core::arch::aarch64::uint8x16_t,
+) -> core::arch::aarch64::uint8x16_t {
+    let mut acc = acc;
+    // SAFETY: registers in and out only (no memory, no stack); the
+    // instruction exists where the callers run (see above).
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension dotprod",
+            "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+            acc = inout(vreg) acc,
+            a = in(vreg) a,
+            b = in(vreg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
     }
+    acc
 }
 
 #[cfg(test)]
