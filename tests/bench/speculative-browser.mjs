@@ -79,7 +79,7 @@ async function native(prompt, verifier, args) {
   return {
     text: r.text.trimEnd(), tokens: r.tokens.length, seconds: r.seconds, rounds: r.rounds, drafted: r.sent, accepted: r.accepted,
     plainRounds: r.plain_rounds, plainWhy: r.plain_why, lookupRounds: r.lookup_rounds, targetForwardMs: r.target_forward_ms,
-    promptIds: r.prompt_ids,
+    roundMs: r.round_ms, draftSteps: r.draft_steps, extended: r.extended, promptIds: r.prompt_ids,
   };
 }
 
@@ -113,6 +113,7 @@ function browserClient(page) {
     return {
       text: r.text.trimEnd(), tokens: r.tokens.length, seconds: r.ms / 1000, rounds: r.rounds, drafted: r.drafted, accepted: r.accepted,
       plainRounds: r.plainRounds, plainWhy: r.plainWhy, lookupRounds: r.lookupRounds, targetForwardMs: r.targetForwardMs,
+      roundMs: r.roundMs, draftSteps: r.draftSteps, extended: r.extended,
     };
   };
 }
