@@ -651,14 +651,34 @@ fn a_resumed_generation_starts_from_the_costs_it_learned() {
 /// with draft steps of `draft_ms`: the contexts the drafter was run on, and the stats. Its
 /// answer must be the target's.
 fn drafter_contexts(prompt: &[u32], n: usize, f0: f64, f1: f64, draft_ms: f64) -> (Vec<Vec<u32>>, SpeculationStats) {
-    let mut spec = Speculation::new(prompt.to_vec(), adaptive_greedy(n)).unwrap();
+    let (contexts, spec) = drafter_run(prompt, n, None, (f0, f1), (draft_ms, 0.0));
+    (contexts, spec.stats())
+}
+
+/// [`drafter_contexts`] for a client resuming from `learned` (fresh where `None`), whose draft
+/// steps take `draft.0` ms plus `draft.1` for each position past the first that a step reads;
+/// returns the finished client.
+fn drafter_run(
+    prompt: &[u32],
+    n: usize,
+    learned: Option<DraftLength>,
+    (f0, f1): (f64, f64),
+    (step_ms, read_ms): (f64, f64),
+) -> (Vec<Vec<u32>>, Speculation) {
+    let mut spec = Speculation::resume(prompt.to_vec(), adaptive_greedy(n), learned).unwrap();
     let mut held: Vec<u32> = Vec::new();
-    let mut contexts = Vec::new();
+    let mut contexts: Vec<Vec<u32>> = Vec::new();
     loop {
         match spec.next_step() {
             Step::Draft { context } => {
+                // What the drafter has read: the longest prefix it shares with its last context.
+                let seen = contexts
+                    .last()
+                    .map_or(0, |last| last.iter().zip(&context).take_while(|(a, b)| a == b).count());
+                let read = context.len().saturating_sub(seen).max(1);
+                let ms = step_ms + read_ms * (read - 1) as f64;
                 contexts.push(context.clone());
-                spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), Some(draft_ms));
+                spec.drafted(argmax(&draft(&context)) as u32, Vec::new(), Some(ms));
             }
             Step::Send(req) => {
                 let verdict = judge_at_once(&req, &mut held);
@@ -676,7 +696,31 @@ fn drafter_contexts(prompt: &[u32], n: usize, f0: f64, f1: f64, draft_ms: f64) -
         }
     }
     assert_eq!(spec.output(), target_greedy(prompt, n));
-    (contexts, spec.stats())
+    (contexts, spec)
+}
+
+#[test]
+fn a_drafter_that_reads_slowly_is_timed_and_not_probed_where_reading_would_cost_too_much() {
+    // The 1.5B target on two cores (25 ms a pass, 10 a position) and a drafter of 16 ms a
+    // step that reads positions it missed at 8 ms each (the 0.5B beside the target, where the
+    // scaled estimate says 4.6). A 400-token answer probes: the probe times the catch-up, and
+    // the step's own time stays 16 ms.
+    let prompt: Vec<u32> = (0..41).map(|i| (i * 7 % 11) as u32).collect();
+    let (contexts, spec) = drafter_run(&prompt, 400, None, (25.0, 10.0), (16.0, 8.0));
+    assert!(contexts.iter().any(|c| c.len() > prompt.len()), "probed");
+    let learned = spec.draft_length().clone();
+    let per_position = learned.catch_up_ms_per_position().expect("a catch-up was timed");
+    // A step reading r positions takes 16 + 8·(r − 1) ms: a little over 8 a position.
+    assert!((8.0..=8.5).contains(&per_position), "{per_position}");
+    assert_eq!(learned.draft_step_ms(), Some(16.0));
+    // Resumed from those costs, a 300-token answer on a new 60-token prompt does not make the
+    // drafter read it: 61 positions at 8 ms cost more than 2.5 % of 300 plain tokens. A
+    // 3000-token answer does.
+    let prompt: Vec<u32> = (0..60).map(|i| (i * 5 % 13) as u32).collect();
+    let (contexts, _) = drafter_run(&prompt, 300, Some(learned.clone()), (25.0, 10.0), (16.0, 8.0));
+    assert!(contexts.is_empty(), "{} draft steps", contexts.len());
+    let (contexts, _) = drafter_run(&prompt, 3000, Some(learned), (25.0, 10.0), (16.0, 8.0));
+    assert!(contexts.iter().any(|c| c.len() > prompt.len()), "probed");
 }
 
 #[test]

@@ -57,12 +57,22 @@
 //! (a fresh one: the whole prompt) before its first draft: a catch-up the
 //! per-round model does not see. So a draft, probe or not, goes out only
 //! where what it is expected to save over the rest of the answer repays
-//! that catch-up ([`DraftLength::choice_behind`]), priced as the drafter's
-//! step time per position scaled as the target's per-position cost is to
-//! its step. On a CPU target with a drafter a third of its size that stops
-//! the probes a perfect drafter would win (a catch-up of a 40-token prompt
-//! costs about ten of the target's steps); on a GPU target, whose positions
-//! cost next to nothing, it changes nothing.
+//! that catch-up ([`DraftLength::choice_behind`]). The catch-up is priced
+//! as the drafter measured it, per position, on its last step that read
+//! [`CATCH_UP_MIN`] positions or more ([`DraftLength::observe_catch_up`]);
+//! until one did, as the drafter's step time per position scaled as the
+//! target's per-position cost is to its step. On a CPU target with a
+//! drafter a third of its size that stops the probes a perfect drafter
+//! would win (a catch-up of a 40-token prompt costs about ten of the
+//! target's steps); on a GPU target, whose positions cost next to nothing,
+//! it changes nothing.
+//!
+//! A probe is exploration: it is paid whether or not drafting turns out to
+//! win. So a probe also goes out only where its catch-up costs at most
+//! [`PROBE_SHARE`] of the rest of the answer as plain rounds would take
+//! it: in a short answer a probe that makes the drafter read the prompt
+//! would cost more than the bound on speculation's loss allows (5 %, of
+//! which the link may take [`LINK_SHARE`]), in a long one it is cheap.
 //!
 //! A plain round pays the link for one token. Over a long link that alone
 //! can make plain rounds slower than the target streaming by itself, so a
@@ -86,6 +96,13 @@ pub const OPTIMISTIC_RATE: f64 = 0.95;
 /// The largest share of a plain round's time the link may take before the
 /// round asks the target to continue by itself.
 pub const LINK_SHARE: f64 = 0.025;
+/// The largest share of the rest of an answer (as plain rounds) that a
+/// probe's catch-up may cost: with [`LINK_SHARE`], the 5 % that speculation
+/// may lose against the target alone.
+pub const PROBE_SHARE: f64 = 0.025;
+/// The fewest positions a draft step must read to time the drafter's
+/// catch-up per position (fewer: the step's own cost dominates).
+pub const CATCH_UP_MIN: usize = 8;
 /// The most tokens a plain round asks the target to continue by (the answer
 /// then streams in pieces of this size).
 pub const EXTEND_MAX: usize = 32;
@@ -103,6 +120,11 @@ pub struct DraftLength {
     draft_cost: f64,
     smoothing: f64,
     draft_ms: Ema,
+    /// What the drafter took per position when it read [`CATCH_UP_MIN`] or
+    /// more in one step (the prompt, or what it missed while rounds went
+    /// out plain).
+    #[serde(default)]
+    catch_up_ms: Ema,
     link_ms: Ema,
     forward: LineFit,
     plain_allowed: bool,
@@ -143,6 +165,7 @@ impl DraftLength {
             draft_cost: draft_cost.max(1e-6),
             smoothing: 0.3,
             draft_ms: Ema::default(),
+            catch_up_ms: Ema::default(),
             link_ms: Ema::default(),
             forward: LineFit::default(),
             plain_allowed: false,
@@ -265,6 +288,17 @@ impl DraftLength {
         self.draft_ms.value().is_some()
     }
 
+    /// A draft step's measured milliseconds, once timed.
+    pub fn draft_step_ms(&self) -> Option<f64> {
+        self.draft_ms.value()
+    }
+
+    /// The drafter's measured catch-up per position, once a step read
+    /// [`CATCH_UP_MIN`] positions or more.
+    pub fn catch_up_ms_per_position(&self) -> Option<f64> {
+        self.catch_up_ms.value()
+    }
+
     /// Whether lengths adapt down to plain rounds (not a fixed length).
     pub fn adaptive(&self) -> bool {
         self.plain_allowed
@@ -280,6 +314,15 @@ impl DraftLength {
     pub fn observe_draft_ms(&mut self, ms: f64) {
         if ms.is_finite() && ms >= 0.0 {
             self.draft_ms.push(ms);
+        }
+    }
+
+    /// Records a draft step that read `positions` positions (at least
+    /// [`CATCH_UP_MIN`]; fewer are ignored) in `ms`: the drafter's catch-up
+    /// per position, as it prices the next one.
+    pub fn observe_catch_up(&mut self, positions: usize, ms: f64) {
+        if positions >= CATCH_UP_MIN && ms.is_finite() && ms >= 0.0 {
+            self.catch_up_ms.push(ms / positions as f64);
         }
     }
 
@@ -396,9 +439,13 @@ impl DraftLength {
     }
 
     /// Milliseconds a drafter takes to read `behind` positions it has not
-    /// seen: its step time per position, scaled as the target's cost of one
+    /// seen: as measured per position ([`Self::observe_catch_up`]), or until
+    /// then its step time per position, scaled as the target's cost of one
     /// more position is to its step (0 while either is untimed).
     fn catch_up_ms(&self, behind: usize) -> f64 {
+        if let Some(per_position) = self.catch_up_ms.value() {
+            return behind as f64 * per_position;
+        }
         let (Some(draft), Some(step), Some(two)) = (self.draft_ms.value(), self.forward.at(1.0), self.forward.at(2.0))
         else {
             return 0.0;
@@ -417,6 +464,15 @@ impl DraftLength {
             return true;
         };
         drafted < plain && (plain - drafted) * remaining as f64 > self.catch_up_ms(behind)
+    }
+
+    /// Whether a probe's catch-up over `behind` positions costs at most
+    /// [`PROBE_SHARE`] of the `remaining` tokens' time as plain rounds.
+    fn probe_affordable(&self, behind: usize, remaining: usize) -> bool {
+        let Some(plain) = self.ms_per_token(0) else {
+            return true;
+        };
+        self.catch_up_ms(behind) <= PROBE_SHARE * plain * remaining as f64
     }
 
     /// Expected tokens a round with a draft of `k` yields.
@@ -464,7 +520,9 @@ impl DraftLength {
             if plain_probe {
                 return Choice::Plain(PlainReason::Probe);
             }
-            let probe = self.plain_streak >= self.probe_interval && self.drafting_could_pay(behind, remaining);
+            let probe = self.plain_streak >= self.probe_interval
+                && self.drafting_could_pay(behind, remaining)
+                && self.probe_affordable(behind, remaining);
             if probe {
                 return Choice::Draft(k);
             }
@@ -811,6 +869,41 @@ mod tests {
         assert!(matches!(d.choice_behind(0, 40), Choice::Draft(_)));
         assert!(matches!(d.choice_behind(50, 1000), Choice::Draft(_)));
         assert!(matches!(d.choice(), Choice::Draft(_)));
+    }
+
+    #[test]
+    fn a_probe_costs_at_most_its_share_of_the_rest_of_the_answer() {
+        // The 1.5B target on two cores and the 0.5B drafter, as in the test above: a plain
+        // token costs 35 ms, a perfect drafter would save about 4.5 ms a token.
+        let mut d = DraftLength::new(1, 8, 0.1, 0.6).with_plain();
+        d.observe_round(41, 0, 435.0, 435.0);
+        d.observe(0, 0);
+        d.observe_round(1, 0, 35.0, 35.0);
+        d.observe(0, 0);
+        d.observe_draft_ms(16.0);
+        for _ in 0..PROBE_EVERY {
+            d.observe(0, 0);
+        }
+        // Ten positions behind (estimated 10 · 16 · 10/35 ≈ 46 ms): a perfect drafter would
+        // repay that over 40 tokens (180 ms), but the probe would cost more than 2.5 % of
+        // them as plain rounds (35 ms). Over 1000 tokens it goes out.
+        assert_eq!(d.choice_behind(10, 40), Choice::Plain(PlainReason::Predicted));
+        assert!(matches!(d.choice_behind(10, 1000), Choice::Draft(_)));
+        // Fifty behind over 300 tokens: estimated 229 ms against a budget of 262, a probe.
+        assert!(matches!(d.choice_behind(50, 300), Choice::Draft(_)));
+        // The drafter measured reading 60 positions in 480 ms (8 ms each, where the estimate
+        // said 4.6): the same probe would cost 400 ms, over the budget.
+        d.observe_catch_up(3, 1000.0);
+        assert_eq!(
+            d.catch_up_ms_per_position(),
+            None,
+            "too few positions to time a catch-up"
+        );
+        d.observe_catch_up(60, 480.0);
+        assert_eq!(d.catch_up_ms_per_position(), Some(8.0));
+        assert_eq!(d.choice_behind(50, 300), Choice::Plain(PlainReason::Predicted));
+        assert!(matches!(d.choice_behind(50, 3000), Choice::Draft(_)));
+        assert_eq!(d.draft_step_ms(), Some(16.0), "a catch-up is not a draft step");
     }
 
     #[test]

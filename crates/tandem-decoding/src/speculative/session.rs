@@ -42,7 +42,7 @@
 //! session all live here, once, for the native driver
 //! (`tandem_engine::speculate`) and the browser's (`LocalModel.speculate`).
 
-use super::cost::{Choice, DraftLength, PlainReason};
+use super::cost::{CATCH_UP_MIN, Choice, DraftLength, PlainReason};
 use super::lookup;
 use super::pipeline::{Pipeline, PipelineStats};
 use super::round::sparse;
@@ -523,6 +523,8 @@ impl Speculation {
     pub fn drafted(&mut self, token: u32, dist: Vec<f32>, ms: Option<f64>) {
         self.stats.draft_steps += 1;
         let out = self.draft_out.take();
+        // Positions this step read: its context past what the drafter had read.
+        let read = out.map_or(1, |out| out.context.saturating_sub(self.drafter_seen));
         if let Some(out) = out {
             self.drafter_seen = out.context;
         }
@@ -535,10 +537,15 @@ impl Speculation {
             return;
         }
         self.pipeline.push_draft(token, dist);
-        // The first step also reads the prompt: it says nothing about a step's cost.
+        // The first step also reads the prompt, and a step after plain rounds
+        // what they added: such a step times the drafter's catch-up, not a step.
         let caught_up = !std::mem::take(&mut self.drafter_cold);
-        if let Some(ms) = ms.filter(|_| caught_up) {
-            self.lengths.observe_draft_ms(ms);
+        if let Some(ms) = ms {
+            if read >= CATCH_UP_MIN {
+                self.lengths.observe_catch_up(read, ms);
+            } else if caught_up {
+                self.lengths.observe_draft_ms(ms);
+            }
         }
         if self.in_flight.is_none() {
             self.idle_draft_ms += ms.unwrap_or(0.0);
