@@ -362,17 +362,23 @@ pub fn use_relaxed_simd(kernels: RelaxedKernels) {
     CHOSEN.store(Kernel::Relaxed as u8, Ordering::Relaxed);
 }
 
-/// The x86-64 [`Int8Matrix`] kernel, stamped out once per instruction set
-/// as `x86_kernel!` does for the block kernels: `$features` are the target
-/// features of both functions, and `dot` is the one step that differs,
-/// `acc` plus the products of 32 codes `a` and 32 weight bytes `w` summed
-/// into eight `i32` lanes.
-#[cfg(target_arch = "x86_64")]
-macro_rules! x86_int8_kernel {
-    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, dot = |$acc:ident, $a:ident, $w:ident| $dot:expr) => {
+/// The [`Int8Matrix`] kernels of one architecture, one module per
+/// instruction set, as `x86_kernel!` stamps the block kernels. Each step
+/// loads `$step` bytes of each row into a `$vector` (`load`, from a pointer
+/// to `$step` readable bytes); `sum` adds a row's lanes. Per module,
+/// `$features` are the target features of both functions, and `dot` is the
+/// step that differs: `acc` plus the products of codes `a` and weight bytes
+/// `w`, summed into `i32` lanes (the codes are below 128, so signed and
+/// unsigned products agree).
+#[allow(unused_macros)]
+macro_rules! int8_kernels {
+    (arch = $arch:path, vector = $vector:ty, step = $step:literal, zero = $zero:expr,
+     load = |$p:ident| $load:expr, sum = |$v:ident| $sum:expr;
+     $($(#[$doc:meta])* mod $name:ident, features = $features:literal,
+       dot = |$acc:ident, $a:ident, $w:ident| $dot:expr;)+) => {$(
         $(#[$doc])*
         mod $name {
-            use std::arch::x86_64::*;
+            use $arch::*;
 
             /// [`int8_sums!`] with the tile below.
             ///
@@ -387,56 +393,62 @@ macro_rules! x86_int8_kernel {
             /// The integer sums of `R` weight rows and `T` input rows.
             ///
             /// # Safety
-            /// As [`sums`]: every row holds `s` values, `s` a multiple of 32.
+            /// As [`sums`]: every row holds `s` values, `s` a multiple of
+            /// the step.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
-                let mut acc = [[_mm256_setzero_si256(); T]; R];
-                for k in (0..s).step_by(32) {
-                    // SAFETY: `k + 32 ≤ s`; unaligned loads of 32 bytes.
-                    let av: [__m256i; T] =
-                        std::array::from_fn(|j| unsafe { _mm256_loadu_si256(a.add(j * s + k).cast()) });
+                let load = |$p: *const u8| -> $vector { $load };
+                let mut acc: [[$vector; T]; R] = [[$zero; T]; R];
+                for k in (0..s).step_by($step) {
+                    // SAFETY: `k + step ≤ s`; unaligned loads of a step's bytes.
+                    let av: [$vector; T] = std::array::from_fn(|j| load(unsafe { a.add(j * s + k) }));
                     for (i, acc) in acc.iter_mut().enumerate() {
                         // SAFETY: as above.
-                        let wv = unsafe { _mm256_loadu_si256(w.add(i * s + k).cast()) };
+                        let wv = load(unsafe { w.add(i * s + k) }.cast());
                         for (acc, &av) in acc.iter_mut().zip(&av) {
                             let ($acc, $a, $w) = (*acc, av, wv);
                             *acc = $dot;
                         }
                     }
                 }
-                std::array::from_fn(|i| std::array::from_fn(|j| super::hsum256(acc[i][j])))
+                std::array::from_fn(|i| std::array::from_fn(|j| {
+                    let $v = acc[i][j];
+                    $sum
+                }))
             }
         }
-    };
+    )+};
 }
 
 #[cfg(target_arch = "x86_64")]
-x86_int8_kernel! {
+int8_kernels! {
+    arch = std::arch::x86_64,
+    vector = __m256i,
+    step = 32,
+    zero = _mm256_setzero_si256(),
+    // SAFETY: the tile reads inside the rows it was given.
+    load = |p| unsafe { _mm256_loadu_si256(p.cast()) },
+    sum = |v| super::hsum256(v);
+
     /// [`Int8Matrix`] on AVX2: 32 codes times 32 weight bytes summed in
     /// pairs into sixteen `i16` lanes by `vpmaddubsw` (no saturation: see
     /// `int8.rs`), then into eight `i32` lanes by `vpmaddwd` with ones.
     mod int8_avx2,
     features = "avx2",
-    dot = |acc, a, w| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), _mm256_set1_epi16(1)))
-}
+    dot = |acc, a, w| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), _mm256_set1_epi16(1)));
 
-#[cfg(target_arch = "x86_64")]
-x86_int8_kernel! {
     /// [`Int8Matrix`] with AVX-VNNI: one `vpdpbusd` multiplies 32 codes by
     /// 32 weight bytes and adds them, four at a time, to eight `i32` lanes.
     mod int8_avx_vnni,
     features = "avx2,avxvnni",
-    dot = |acc, a, w| _mm256_dpbusd_avx_epi32(acc, a, w)
-}
+    dot = |acc, a, w| _mm256_dpbusd_avx_epi32(acc, a, w);
 
-#[cfg(target_arch = "x86_64")]
-x86_int8_kernel! {
     /// [`Int8Matrix`] with AVX-512 VNNI on 256-bit registers: the same
     /// `vpdpbusd` as [`int8_avx_vnni`], EVEX-encoded.
     mod int8_avx512_vnni,
     features = "avx2,avx512f,avx512vl,avx512vnni",
-    dot = |acc, a, w| _mm256_dpbusd_epi32(acc, a, w)
+    dot = |acc, a, w| _mm256_dpbusd_epi32(acc, a, w);
 }
 
 /// The sum of the eight lanes.
@@ -495,57 +507,16 @@ mod int8_wasm {
     }
 }
 
-/// The aarch64 [`Int8Matrix`] kernel, stamped out once per instruction
-/// set as `x86_int8_kernel!` does: 16 weights and 16 codes (below 128, so
-/// read as `i8`) a step, and `dot`, the one step that differs, `acc` plus
-/// their products summed into four `i32` lanes.
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-macro_rules! neon_int8_kernel {
-    ($(#[$doc:meta])* mod $name:ident, features = $features:literal, dot = |$acc:ident, $a:ident, $w:ident| $dot:expr) => {
-        $(#[$doc])*
-        mod $name {
-            use core::arch::aarch64::*;
+int8_kernels! {
+    arch = core::arch::aarch64,
+    vector = uint8x16_t,
+    step = 16,
+    zero = vdupq_n_u8(0),
+    // SAFETY: the tile reads inside the rows it was given.
+    load = |p| unsafe { vld1q_u8(p) },
+    sum = |v| vaddvq_s32(vreinterpretq_s32_u8(v));
 
-            /// [`int8_sums!`] with the tile below.
-            ///
-            /// # Safety
-            /// The CPU has the module's features; the pointers meet
-            /// `int8_tiles.rs`'s contract.
-            #[target_feature(enable = $features)]
-            pub(super) unsafe fn sums(w: *const i8, n: usize, s: usize, a: *const u8, m: usize, out: *mut i32) {
-                int8_sums!(w, n, s, a, m, out);
-            }
-
-            /// The integer sums of `R` weight rows and `T` input rows.
-            ///
-            /// # Safety
-            /// As [`sums`]: every row holds `s` values, `s` a multiple of 16.
-            #[inline(always)]
-            unsafe fn tile<const R: usize, const T: usize>(w: *const i8, a: *const u8, s: usize) -> [[i32; T]; R] {
-                // SAFETY: NEON is enabled for the whole build (the macro's
-                // `cfg`); `k + 16 ≤ s`, so each load reads 16 of the bytes
-                // the caller vouched for (no alignment needed).
-                unsafe {
-                    let mut acc = [[vdupq_n_u8(0); T]; R];
-                    for k in (0..s).step_by(16) {
-                        let av: [uint8x16_t; T] = std::array::from_fn(|j| vld1q_u8(a.add(j * s + k)));
-                        for (i, acc) in acc.iter_mut().enumerate() {
-                            let wv = vld1q_u8(w.add(i * s + k).cast());
-                            for (acc, &av) in acc.iter_mut().zip(&av) {
-                                let ($acc, $a, $w) = (*acc, av, wv);
-                                *acc = $dot;
-                            }
-                        }
-                    }
-                    std::array::from_fn(|i| std::array::from_fn(|j| vaddvq_s32(vreinterpretq_s32_u8(acc[i][j]))))
-                }
-            }
-        }
-    };
-}
-
-#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-neon_int8_kernel! {
     /// [`Int8Matrix`] on NEON: products to `i16` lanes (`smull`, `smull2`:
     /// each at most 128·127) summed in pairs into four `i32` lanes
     /// (`sadalp`).
@@ -556,15 +527,12 @@ neon_int8_kernel! {
         let low = vmull_s8(vget_low_s8(w), vget_low_s8(a));
         let acc = vpadalq_s16(vpadalq_s16(vreinterpretq_s32_u8(acc), low), vmull_high_s8(w, a));
         vreinterpretq_u8_s32(acc)
-    }
-}
+    };
 
-#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-neon_int8_kernel! {
     /// [`Int8Matrix`] with the Armv8.2 dot product: one `sdot` a step.
     mod int8_neon_dot,
     features = "neon,dotprod",
-    dot = |acc, a, w| super::sdot(acc, w, a)
+    dot = |acc, a, w| super::sdot(acc, w, a);
 }
 
 /// Quantizes activations ([`quantize_for`]: per block of 32, or per 256

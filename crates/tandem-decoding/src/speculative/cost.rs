@@ -848,11 +848,11 @@ mod tests {
         assert!(untimed.next() > 0);
     }
 
-    #[test]
-    fn a_draft_goes_out_only_where_it_repays_the_drafters_catch_up() {
-        // The 1.5B target on two cores (a 41-token prompt in 435 ms, a step in 35: 10 ms a
-        // position) and the 0.5B drafter (16 ms a step), as measured: a drafter that was always
-        // right would save about 4.5 ms a token, one right 60 % of the time would lose.
+    /// The 1.5B target on two cores (a 41-token prompt in 435 ms, a step in 35: 10 ms a
+    /// position) and the 0.5B drafter (16 ms a step), as measured, after enough plain rounds
+    /// for a probe: a drafter that was always right would save about 4.5 ms a token, one
+    /// right 60 % of the time would lose.
+    fn two_cores_after_plain_rounds() -> DraftLength {
         let mut d = DraftLength::new(1, 8, 0.1, 0.6).with_plain();
         d.observe_round(41, 0, 435.0, 435.0);
         d.observe(0, 0);
@@ -862,6 +862,12 @@ mod tests {
         for _ in 0..PROBE_EVERY {
             d.observe(0, 0);
         }
+        d
+    }
+
+    #[test]
+    fn a_draft_goes_out_only_where_it_repays_the_drafters_catch_up() {
+        let d = two_cores_after_plain_rounds();
         // Reading 50 positions (50 · 16 · 10/35 ≈ 229 ms) costs more than a perfect drafter
         // would save over 40 tokens: no probe.
         assert_eq!(d.choice_behind(50, 40), Choice::Plain(PlainReason::Predicted));
@@ -873,17 +879,8 @@ mod tests {
 
     #[test]
     fn a_probe_costs_at_most_its_share_of_the_rest_of_the_answer() {
-        // The 1.5B target on two cores and the 0.5B drafter, as in the test above: a plain
-        // token costs 35 ms, a perfect drafter would save about 4.5 ms a token.
-        let mut d = DraftLength::new(1, 8, 0.1, 0.6).with_plain();
-        d.observe_round(41, 0, 435.0, 435.0);
-        d.observe(0, 0);
-        d.observe_round(1, 0, 35.0, 35.0);
-        d.observe(0, 0);
-        d.observe_draft_ms(16.0);
-        for _ in 0..PROBE_EVERY {
-            d.observe(0, 0);
-        }
+        // A plain token costs 35 ms, a perfect drafter would save about 4.5 ms a token.
+        let mut d = two_cores_after_plain_rounds();
         // Ten positions behind (estimated 10 · 16 · 10/35 ≈ 46 ms): a perfect drafter would
         // repay that over 40 tokens (180 ms), but the probe would cost more than 2.5 % of
         // them as plain rounds (35 ms). Over 1000 tokens it goes out.
