@@ -42,10 +42,11 @@
 //!
 //! `tests/kernels.rs` checks every type against [`QMatrix::dequantize`]
 //! (ggml's reference dequantization, in `tandem-gguf`) times an `f32`
-//! product, on random blocks, odd shapes and several input rows, natively
-//! and in the wasm build, and for aarch64 under qemu-user (`pkg-scripts/test`);
-//! a unit test holds the SIMD kernels to the portable one, and `tandem-wasm`'s `tests/relaxed.rs` holds the relaxed-SIMD
-//! module to the `simd128` kernel, bit for bit, in Chromium.
+//! product, on random blocks, odd shapes and several input rows: natively,
+//! in the wasm build, and for aarch64 under qemu-user (`pkg-scripts/test`);
+//! a unit test holds the SIMD kernels to the portable one, and
+//! `tandem-wasm`'s `tests/relaxed.rs` holds the relaxed-SIMD module to the
+//! `simd128` kernel, bit for bit, in Chromium.
 
 mod activation;
 mod dot;

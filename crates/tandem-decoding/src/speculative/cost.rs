@@ -58,9 +58,9 @@
 //! per-round model does not see. So a draft, probe or not, goes out only
 //! where what it is expected to save over the rest of the answer repays
 //! that catch-up ([`DraftLength::choice_behind`]). The catch-up is priced
-//! as the drafter measured it, per position, on its last step that read
-//! [`CATCH_UP_MIN`] positions or more ([`DraftLength::observe_catch_up`]);
-//! until one did, as the drafter's step time per position scaled as the
+//! as the drafter measured it, per position, on its steps that read
+//! [`CATCH_UP_MIN`] positions or more (a moving average:
+//! [`DraftLength::observe_catch_up`]); until one did, as the drafter's step time per position scaled as the
 //! target's per-position cost is to its step. On a CPU target with a
 //! drafter a third of its size that stops the probes a perfect drafter
 //! would win (a catch-up of a 40-token prompt costs about ten of the
