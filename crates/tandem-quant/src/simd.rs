@@ -596,6 +596,7 @@ macro_rules! by_tile {
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
     ($(#[$doc:meta])* mod $name:ident, features = $features:literal, avx2_kquants = $avx2_kquants:literal,
+     wide_pairs = $wide_pairs:literal,
      unsigned_by_offset = $unsigned_by_offset:literal,
      pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr,
      run_sum = |$racc:ident, $rw:ident, $rq:ident| $run_sum:expr,
@@ -608,6 +609,8 @@ macro_rules! x86_kernel {
             use crate::dot::{BlockKernel, SuperActs};
             use crate::interleaved;
             use crate::matrix::QMatrix;
+            #[allow(unused_imports)]
+            use super::avx512_pairs::q4k_pair_tile;
             use std::arch::x86_64::*;
 
             /// [`super::rows_into`] in tiles of up to [`TILE`] input rows whose
@@ -631,6 +634,10 @@ macro_rules! x86_kernel {
                 }
                 tiled_rows!(K, w, first, out, acts, m, wide = 8);
             }
+
+            /// Whether products of several input rows may take `Q4_K`'s
+            /// interleaved groups in pairs on 512-bit registers.
+            const WIDE_PAIRS: bool = $wide_pairs;
 
             /// Whether the other k-quants (`Q5_K`) run on the AVX2 kernel's code.
             const AVX2_KQUANTS: bool = $avx2_kquants;
@@ -900,11 +907,38 @@ macro_rules! x86_kernel {
                 // (128) come off as multiples of the activations' sums, once per product.
                 let halves: Vec<HalfSums> = if q4k { Vec::new() } else { acts.iter().map(HalfSums::of).collect() };
                 let n = out.len() / m;
+                // Several input rows take `Q4_K`'s groups in pairs on 512-bit
+                // registers where the CPU has them (`wide_pairs.rs`).
+                let wide = WIDE_PAIRS && q4k && m > 1 && super::avx512_pairs::available();
                 let mut done = 0;
                 while done < n {
                     let (bytes, rows) = w.rows_from(first + done, n - done);
-                    for (g, groups) in bytes.chunks_exact(group_bytes).enumerate() {
+                    let count = bytes.len() / group_bytes;
+                    let mut g = 0;
+                    while g < count {
                         let start = (done + interleaved::ROWS * g) * m;
+                        if wide && g + 1 < count {
+                            if let Some(out) = out.get_mut(start..start + 2 * interleaved::ROWS * m) {
+                                let (out_a, out_b) = out.split_at_mut(interleaved::ROWS * m);
+                                let pair = [
+                                    &bytes[g * group_bytes..(g + 1) * group_bytes],
+                                    &bytes[(g + 1) * group_bytes..(g + 2) * group_bytes],
+                                ];
+                                let mut t0 = 0;
+                                while t0 < m {
+                                    let acts = &acts[t0 * per_row..];
+                                    let tile = (m - t0).min(4);
+                                    let out = [&mut *out_a, &mut *out_b];
+                                    // SAFETY: `wide` checked the module's features.
+                                    unsafe { by_tile!(tile, q4k_pair_tile(pair, acts, per_row, out, t0, m)) };
+                                    t0 += tile;
+                                }
+                            }
+                            g += 2;
+                            continue;
+                        }
+                        let groups = &bytes[g * group_bytes..(g + 1) * group_bytes];
+                        g += 1;
                         let Some(out) = out.get_mut(start..start + interleaved::ROWS * m) else {
                             continue;
                         };
@@ -1512,6 +1546,7 @@ x86_kernel! {
     mod avx2,
     features = "avx2,fma,f16c",
     avx2_kquants = false,
+    wide_pairs = false,
     unsigned_by_offset = false,
     pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
     scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s)),
@@ -1528,6 +1563,7 @@ x86_kernel! {
     mod avx_vnni,
     features = "avx2,fma,f16c,avxvnni",
     avx2_kquants = false,
+    wide_pairs = true,
     unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s),
@@ -1545,12 +1581,19 @@ x86_kernel! {
     mod avx512_vnni,
     features = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
     avx2_kquants = true,
+    wide_pairs = true,
     unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s),
     run_sum = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
     run_sum_wide = |acc, w, q| _mm256_dpbusd_epi32(acc, w, q),
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
+}
+
+/// `Q4_K`'s interleaved groups in pairs on 512-bit registers.
+#[cfg(target_arch = "x86_64")]
+mod avx512_pairs {
+    include!("wide_pairs.rs");
 }
 
 /// [`quantize_for`] compiled for AVX2 and FMA.
