@@ -15,7 +15,9 @@
 //! (`neon_lanes.rs`), with `sdot` where the CPU has the dot product
 //! (chosen at run time); other CPUs the portable kernel
 //! (`QMatrix::rows_portable`), which LLVM vectorizes for the target's
-//! baseline.
+//! baseline. On x86 CPUs with AVX-512 (VNNI and BW), products of several
+//! input rows take `Q4_K`'s interleaved groups in pairs on 512-bit registers
+//! (`wide_pairs.rs`), whichever VNNI kernel runs the rest.
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
 //! only called for a kernel whose `available()` held (the CPU reported its
@@ -47,6 +49,8 @@ pub enum Kernel {
     /// x86-64 with AVX2, FMA, F16C and AVX-512 VNNI, used on 256-bit
     /// registers: the CPUs with AVX-512 but without AVX-VNNI (AMD Zen 4,
     /// Intel Ice Lake) get the VNNI kernel's instructions in their EVEX form.
+    /// (Both VNNI kernels take `Q4_K`'s interleaved groups in pairs on
+    /// 512-bit registers for several input rows where AVX-512 BW is there.)
     Avx512Vnni,
     /// x86-64 with AVX2, FMA, F16C and AVX-VNNI.
     AvxVnni,
