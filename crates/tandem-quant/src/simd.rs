@@ -577,6 +577,39 @@ impl HalfSums {
     }
 }
 
+/// Asks for the `len` bytes at `p` (the next group's block) when `on`
+/// (the first tile over a group; later tiles find it in cache): with
+/// several input rows a group's products take long enough that the memory's
+/// prefetchers alone leave the next group's weights unread (verifying 8
+/// positions of Qwen2.5-Coder-1.5B: 273 → 232 ms on one thread,
+/// docs/models.md). A prefetch past the matrix's end is harmless: it never
+/// faults.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_span(p: *const u8, len: usize, on: bool) {
+    if on {
+        for line in (0..len).step_by(64) {
+            // SAFETY: a prefetch never faults, whatever the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(line).cast())
+            };
+        }
+    }
+}
+
+/// [`prefetch_span`] of the blocks after `block` in the groups that follow
+/// `groups` (as many groups on as a vector holds).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_next<const L: usize, const G: usize>(groups: &[&[u8]; G], block: [&[u8; L]; G], on: bool) {
+    let ahead = G * groups[0].len();
+    for b in block {
+        prefetch_span(b.as_ptr().wrapping_add(ahead), L, on);
+    }
+}
+
+include!("group_tiles.rs");
+
 /// `$tile::<N>(args)` for a run-time tile of `N = $n` input rows (1 to 4):
 /// how the interleaved products pick their const-generic tiles.
 #[cfg(target_arch = "x86_64")]
@@ -613,8 +646,6 @@ macro_rules! x86_kernel {
             use crate::dot::{BlockKernel, SuperActs};
             use crate::interleaved;
             use crate::matrix::QMatrix;
-            #[allow(unused_imports)]
-            use super::avx512_pairs::q4k_pair_tile;
             use std::arch::x86_64::*;
 
             /// [`super::rows_into`] in tiles of up to [`TILE`] input rows whose
@@ -639,8 +670,8 @@ macro_rules! x86_kernel {
                 tiled_rows!(K, w, first, out, acts, m, wide = 8);
             }
 
-            /// Whether products of several input rows may take `Q4_K`'s
-            /// interleaved groups in pairs on 512-bit registers.
+            /// Whether products of several input rows may take `Q4_K`'s and
+            /// `Q6_K`'s interleaved groups in pairs on 512-bit registers.
             const WIDE_PAIRS: bool = $wide_pairs;
 
             /// Whether the other k-quants (`Q5_K`) run on the AVX2 kernel's code.
@@ -719,22 +750,6 @@ macro_rules! x86_kernel {
                 } else {
                     q6k_tile::<N>(row, acts, per_row, out)
                 }
-            }
-
-            /// The `N` input rows' activation blocks under superblock `b`
-            /// (rows of `per_row` blocks each, one after another in `acts`).
-            /// Written as a loop, not with `array::from_fn`: a closure made inside
-            /// a `#[target_feature]` function carries its features, and the generic
-            /// `from_fn` cannot inline it (25 % slower at M = 1).
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn superblock_acts<const N: usize>(acts: &[Q8Block], per_row: usize, b: usize) -> [&SuperActs; N] {
-                let block = |start: usize| -> &SuperActs { acts[start..start + 8].try_into().expect("eight blocks") };
-                let mut rows = [block(b * 8); N];
-                for (t, r) in rows.iter_mut().enumerate().skip(1) {
-                    *r = block(t * per_row + b * 8);
-                }
-                rows
             }
 
             /// One `Q6_K` weight row times the first `N` input rows of `acts`
@@ -911,9 +926,12 @@ macro_rules! x86_kernel {
                 // (128) come off as multiples of the activations' sums, once per product.
                 let halves: Vec<HalfSums> = if q4k { Vec::new() } else { acts.iter().map(HalfSums::of).collect() };
                 let n = out.len() / m;
-                // Several input rows take `Q4_K`'s groups in pairs on 512-bit
-                // registers where the CPU has them (`wide_pairs.rs`).
-                let wide = WIDE_PAIRS && q4k && m > 1 && super::avx512_pairs::available();
+                // Several input rows take `Q4_K`'s and `Q6_K`'s groups in pairs
+                // on 512-bit registers where the CPU has them (`wide_pairs.rs`).
+                let wide = WIDE_PAIRS
+                    && (q4k || ty == tandem_gguf::GgmlType::Q6_K)
+                    && m > 1
+                    && super::avx512_pairs::available();
                 let mut done = 0;
                 while done < n {
                     let (bytes, rows) = w.rows_from(first + done, n - done);
@@ -931,10 +949,16 @@ macro_rules! x86_kernel {
                                 let mut t0 = 0;
                                 while t0 < m {
                                     let acts = &acts[t0 * per_row..];
+                                    let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                                     let tile = (m - t0).min(4);
                                     let out = [&mut *out_a, &mut *out_b];
-                                    // SAFETY: `wide` checked the module's features.
-                                    unsafe { by_tile!(tile, q4k_pair_tile(pair, acts, per_row, out, t0, m)) };
+                                    use super::avx512_pairs::{q4k_group_tile as q4k_pairs, q6k_group_tile as q6k_pairs};
+                                    // SAFETY (both): `wide` checked the module's features.
+                                    if q4k {
+                                        unsafe { by_tile!(tile, q4k_pairs(pair, acts, per_row, out, t0, m)) };
+                                    } else {
+                                        unsafe { by_tile!(tile, q6k_pairs(pair, acts, halves, per_row, out, t0, m)) };
+                                    }
                                     t0 += tile;
                                 }
                             }
@@ -953,10 +977,10 @@ macro_rules! x86_kernel {
                             let tile = (m - t0).min(4);
                             match ty {
                                 tandem_gguf::GgmlType::Q4_K => {
-                                    by_tile!(tile, q4k_group_tile(groups, acts, per_row, out, t0, m))
+                                    by_tile!(tile, q4k_group_tile([groups], acts, per_row, [&mut *out], t0, m))
                                 }
                                 tandem_gguf::GgmlType::Q6_K => {
-                                    by_tile!(tile, q6k_group_tile(groups, acts, halves, per_row, out, t0, m))
+                                    by_tile!(tile, q6k_group_tile([groups], acts, halves, per_row, [&mut *out], t0, m))
                                 }
                                 tandem_gguf::GgmlType::Q5_0 => {
                                     by_tile!(tile, q5_0_group_tile(groups, acts, halves, per_row, out, t0, m))
@@ -970,206 +994,69 @@ macro_rules! x86_kernel {
                 }
             }
 
-            /// Eight interleaved rows (`groups`: their groups, superblock by
-            /// superblock) times `N` input rows of `acts`, into outputs
-            /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
+            // The 256-bit lanes of the `Q4_K` and `Q6_K` tiles (`group_tiles.rs`):
+            // one group of eight rows per vector.
+            group_tiles!($features);
+
+            /// An integer vector of the tiles: eight `i32` lanes, one per row.
+            type I = __m256i;
+            /// A float vector of the tiles.
+            type F = __m256;
+            /// Groups side by side in a vector.
+            const GROUPS: usize = 1;
+
+            /// 32 bytes of the block at `at`.
             #[inline]
             #[target_feature(enable = $features)]
-            fn q4k_group_tile<const N: usize>(
-                groups: &[u8],
-                acts: &[Q8Block],
-                per_row: usize,
-                out: &mut [f32],
-                t0: usize,
-                m: usize,
-            ) {
-                let low = _mm256_set1_epi8(0x0F);
-                let (low6, low4, low2) = (
-                    _mm256_set1_epi32(0x3F3F_3F3F),
-                    _mm256_set1_epi32(0x0F0F_0F0F),
-                    _mm256_set1_epi32(0x0303_0303),
-                );
-                let byte = _mm256_set1_epi32(0xFF);
-                let mut acc = [_mm256_setzero_ps(); N];
-                for (b, group) in groups.chunks_exact(interleaved::q4k::GROUP).enumerate() {
-                    let Some(group) = group.first_chunk::<{ interleaved::q4k::GROUP }>() else {
-                        continue;
-                    };
-                    prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
-                    let rows = superblock_acts::<N>(acts, per_row, b);
-                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
-                    // 1152-byte group, at offsets the layout fixes.
-                    let load16 = |at: usize| unsafe { _mm_loadu_si128(group[at..at + 16].as_ptr().cast()) };
-                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
-                    let d = _mm256_cvtph_ps(load16(0));
-                    let dmin = _mm256_cvtph_ps(load16(16));
-                    // ggml's 6-bit scales and minimums of the eight rows, in the
-                    // bytes of each row's lane: sub-blocks 0–3 and 4–7.
-                    let (a, m6, c) = (
-                        load32(interleaved::q4k::SCALES),
-                        load32(interleaved::q4k::SCALES + 32),
-                        load32(interleaved::q4k::SCALES + 64),
-                    );
-                    let scales = [
-                        _mm256_and_si256(a, low6),
-                        _mm256_or_si256(
-                            _mm256_and_si256(c, low4),
-                            _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(a), low2)),
-                        ),
-                    ];
-                    let mins = [
-                        _mm256_and_si256(m6, low6),
-                        _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi32::<4>(c), low4),
-                            _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(m6), low2)),
-                        ),
-                    ];
-                    // Sub-block `s`'s byte of each lane of `words`, as a 32-bit lane.
-                    let pick = |words: &[__m256i; 2], s: usize| {
-                        _mm256_and_si256(
-                            _mm256_srl_epi32(words[s / 4], _mm_cvtsi32_si128(8 * (s % 4) as i32)),
-                            byte,
-                        )
-                    };
-                    let mut isum = [_mm256_setzero_si256(); N];
-                    for c in 0..4 {
-                        let mut lo = [_mm256_setzero_si256(); N];
-                        let mut hi = [_mm256_setzero_si256(); N];
-                        for q in 0..8 {
-                            let bits = load32(interleaved::q4k::QS + 32 * (8 * c + q));
-                            let wl = _mm256_and_si256(bits, low);
-                            let wh = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), low);
-                            for t in 0..N {
-                                lo[t] = run_sum(lo[t], wl, quad(&rows[t][2 * c].q, 4 * q));
-                                hi[t] = run_sum(hi[t], wh, quad(&rows[t][2 * c + 1].q, 4 * q));
-                            }
-                        }
-                        let (s_lo, s_hi) = (pick(&scales, 2 * c), pick(&scales, 2 * c + 1));
-                        for t in 0..N {
-                            isum[t] = run_scaled(isum[t], lo[t], s_lo);
-                            isum[t] = run_scaled(isum[t], hi[t], s_hi);
-                        }
-                    }
-                    for t in 0..N {
-                        // The minimums' term: Σ min·(d·Σq) over the eight runs.
-                        let mut msum = _mm256_setzero_ps();
-                        for s in 0..8 {
-                            msum = _mm256_fmadd_ps(
-                                _mm256_cvtepi32_ps(pick(&mins, s)),
-                                _mm256_set1_ps(rows[t][s].s),
-                                msum,
-                            );
-                        }
-                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
-                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(isum[t]), acc[t]);
-                        acc[t] = _mm256_fnmadd_ps(dmin, msum, acc[t]);
-                    }
-                }
-                write_group::<N>(acc, out, t0, m);
+            fn load_i<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+                let bytes = &block[0][at..at + 32];
+                // SAFETY: reads the 32 bytes of `bytes`, unaligned.
+                unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) }
             }
 
-            /// Eight interleaved `Q6_K` rows (`groups`: their groups, superblock
-            /// by superblock) times `N` input rows of `acts`, into outputs
-            /// `t0..t0 + N` of each row (`out`: eight rows of `m`).
-            ///
-            /// `halves`: each activation block's [`HalfSums`] (as `acts`).
-            /// Each half and quad of a group is three loads (the low bits of
-            /// two values' bytes and their high bits) that make four runs' six-bit
-            /// values of the eight rows; each is multiplied by four broadcast
-            /// activation bytes into `i32` lanes (at most 4·2·63·127 per
-            /// sub-block of sixteen, summed in `i32` on every kernel), and the
-            /// sub-block's eight scales weight it. The offset of 32 comes off
-            /// once per superblock, as 32 times the scales' products with the
-            /// sub-blocks' activation sums.
+            /// Eight `f16` values of the block at `at`, widened.
             #[inline]
             #[target_feature(enable = $features)]
-            fn q6k_group_tile<const N: usize>(
-                groups: &[u8],
-                acts: &[Q8Block],
-                halves: &[HalfSums],
-                per_row: usize,
-                out: &mut [f32],
-                t0: usize,
-                m: usize,
-            ) {
-                let low = _mm256_set1_epi8(0x0F);
-                let two = _mm256_set1_epi8(0x30);
-                let mut acc = [_mm256_setzero_ps(); N];
-                for (b, group) in groups.chunks_exact(interleaved::q6k::GROUP).enumerate() {
-                    let Some(group) = group.first_chunk::<{ interleaved::q6k::GROUP }>() else {
-                        continue;
-                    };
-                    prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
-                    let rows = superblock_acts::<N>(acts, per_row, b);
-                    // SAFETY (the loads below): each reads 8, 16 or 32 bytes inside
-                    // the 1680-byte group, at offsets the layout fixes.
-                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
-                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
-                    let scale = |s: usize| {
-                        let at = interleaved::q6k::SCALES + 8 * s;
-                        _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(group[at..at + 8].as_ptr().cast()) })
-                    };
-                    let mut isum = [_mm256_setzero_si256(); N];
-                    for n in 0..2 {
-                        for half in 0..2 {
-                            // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
-                            let mut sums = [[_mm256_setzero_si256(); 4]; N];
-                            for q in 4 * half..4 * half + 4 {
-                                let at = interleaved::q6k::QS + 96 * (8 * n + q);
-                                let (a, b2, h) = (load32(at), load32(at + 32), load32(at + 64));
-                                let values = [
-                                    _mm256_or_si256(
-                                        _mm256_and_si256(a, low),
-                                        _mm256_and_si256(_mm256_slli_epi16::<4>(h), two),
-                                    ),
-                                    _mm256_or_si256(
-                                        _mm256_and_si256(b2, low),
-                                        _mm256_and_si256(_mm256_slli_epi16::<2>(h), two),
-                                    ),
-                                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(a), low), _mm256_and_si256(h, two)),
-                                    _mm256_or_si256(
-                                        _mm256_and_si256(_mm256_srli_epi16::<4>(b2), low),
-                                        _mm256_and_si256(_mm256_srli_epi16::<2>(h), two),
-                                    ),
-                                ];
-                                for t in 0..N {
-                                    for k in 0..4 {
-                                        let bytes = quad(&rows[t][4 * n + k].q, 4 * q);
-                                        sums[t][k] = run_sum_wide(sums[t][k], values[k], bytes);
-                                    }
-                                }
-                            }
-                            for k in 0..4 {
-                                let sc = scale(8 * n + 2 * k + half);
-                                for t in 0..N {
-                                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(sums[t][k], sc));
-                                }
-                            }
-                        }
-                    }
-                    // The offset of 32, once per superblock: Σ scale·(activations'
-                    // sum) over the sixteen sub-blocks, as eight products of `i16`
-                    // pairs. Sub-blocks 2j and 2j + 1 are the halves of block j, so
-                    // each row's pair of scales meets one packed word of `halves`.
-                    let mut offsets = [_mm256_setzero_si256(); N];
-                    for j in 0..8 {
-                        let at = interleaved::q6k::SCALES + 16 * j;
-                        // SAFETY: 16 bytes inside the group: the scales of sub-blocks 2j, 2j + 1.
-                        let both = unsafe { _mm_loadu_si128(group[at..at + 16].as_ptr().cast()) };
-                        let pairs = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(both, _mm_srli_si128::<8>(both)));
-                        for t in 0..N {
-                            let sums = _mm256_set1_epi32(halves[t * per_row + 8 * b + j].0);
-                            offsets[t] = scaled(offsets[t], pairs, sums);
-                        }
-                    }
-                    for t in 0..N {
-                        let total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32::<5>(offsets[t]));
-                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(rows[t][0].d));
-                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(total), acc[t]);
-                    }
-                }
-                write_group::<N>(acc, out, t0, m);
+            fn load_f16<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> F {
+                let bytes = &block[0][at..at + 16];
+                // SAFETY: reads the 16 bytes of `bytes`, unaligned.
+                _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) })
             }
+
+            /// Eight signed bytes of the block at `at`, one per `i32` lane.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn load_i8_i32<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+                let bytes = &block[0][at..at + 8];
+                // SAFETY: reads the 8 bytes of `bytes`, unaligned.
+                _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(bytes.as_ptr().cast()) })
+            }
+
+            /// Sixteen signed bytes of the block at `at` (eight rows' bytes, then
+            /// eight more), as each row's pair of `i16` in its lane.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn load_pairs_i16<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+                let bytes = &block[0][at..at + 16];
+                // SAFETY: reads the 16 bytes of `bytes`, unaligned.
+                let both = unsafe { _mm_loadu_si128(bytes.as_ptr().cast()) };
+                _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(both, _mm_srli_si128::<8>(both)))
+            }
+
+            /// The tiles' outputs (`acc[t]`, lane `j`: row `j`) into the group's rows.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn write_groups<const N: usize>(acc: [F; N], out: [&mut [f32]; GROUPS], t0: usize, m: usize) {
+                let [out] = out;
+                write_group::<N>(acc, out, t0, m)
+            }
+
+            lane_ops!($features, imm = i32, and = _mm256_and_si256, or = _mm256_or_si256, add32 = _mm256_add_epi32,
+                sub32 = _mm256_sub_epi32, mullo32 = _mm256_mullo_epi32, shl32 = _mm256_slli_epi32,
+                shr32 = _mm256_srli_epi32, shl16 = _mm256_slli_epi16, shr16 = _mm256_srli_epi16,
+                srl32 = _mm256_srl_epi32, splat_i8 = _mm256_set1_epi8, splat_i32 = _mm256_set1_epi32,
+                zero_i = _mm256_setzero_si256, zero_f = _mm256_setzero_ps, splat_f = _mm256_set1_ps,
+                to_f = _mm256_cvtepi32_ps, fmadd = _mm256_fmadd_ps, fnmadd = _mm256_fnmadd_ps, mul = _mm256_mul_ps);
 
             /// Eight interleaved `Q5_0` rows (`groups`: their groups, block by
             /// block) times `N` input rows of `acts` (`halves`: the sums of each
@@ -1203,7 +1090,7 @@ macro_rules! x86_kernel {
                     let Some(group) = group.first_chunk::<{ interleaved::q5_0::GROUP }>() else {
                         continue;
                     };
-                    prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
+                    super::prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
                     // SAFETY (the loads below): each reads 16 or 32 bytes inside the
                     // 176-byte group, at offsets the layout fixes.
                     let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
@@ -1265,7 +1152,7 @@ macro_rules! x86_kernel {
                     let Some(group) = group.first_chunk::<{ interleaved::q8_0::GROUP }>() else {
                         continue;
                     };
-                    prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
+                    super::prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
                     // SAFETY (the loads below): each reads 16 or 32 bytes inside the
                     // 272-byte group, at offsets the layout fixes.
                     let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
@@ -1305,23 +1192,6 @@ macro_rules! x86_kernel {
                     }
                 }
                 write_group::<N>(acc, out, t0, m);
-            }
-
-            /// Asks for the `len` bytes at `p` (the next group's block) when `on`
-            /// (the first tile over a group; later tiles find it in cache):
-            /// with several input rows a group's products take long enough that
-            /// the memory's prefetchers alone leave the next group's weights
-            /// unread (verifying 8 positions of Qwen2.5-Coder-1.5B: 273 → 232 ms
-            /// on one thread, docs/models.md). A prefetch past the matrix's end
-            /// is harmless: it never faults.
-            #[inline(always)]
-            fn prefetch_span(p: *const u8, len: usize, on: bool) {
-                if on {
-                    for line in (0..len).step_by(64) {
-                        // SAFETY: a prefetch never faults, whatever the address.
-                        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line).cast()) };
-                    }
-                }
             }
 
             /// Activations `run[at..at + 4]` broadcast to every 32-bit lane: what
@@ -1594,7 +1464,7 @@ x86_kernel! {
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
-/// `Q4_K`'s interleaved groups in pairs on 512-bit registers.
+/// `Q4_K`'s and `Q6_K`'s interleaved groups in pairs on 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 mod avx512_pairs {
     include!("wide_pairs.rs");

@@ -1,128 +1,146 @@
-// Two interleaved groups side by side on AVX-512's 512-bit registers (lanes
-// 0–7: the first group's eight rows, 8–15: the second's), included by
-// `simd.rs` into the `avx512_pairs` module. Each `vpdpbusd` then multiplies
-// sixteen rows by one broadcast of four activation bytes: where the CPU runs
-// two 512-bit multiply-adds a cycle (Intel's server cores) that is twice the
-// products of the 256-bit tiles per instruction, and half the unpacking and
-// broadcast loads per row. Zen 4 splits each 512-bit operation in two, so
-// there it costs what two 256-bit ones do.
+// The interleaved `Q4_K` and `Q6_K` tiles (`group_tiles.rs`) on AVX-512's
+// 512-bit registers, two groups side by side (lanes 0–7: the first group's
+// eight rows, 8–15: the second's). Included by `simd.rs` into the
+// `avx512_pairs` module. Each `vpdpbusd` then multiplies sixteen rows by one
+// broadcast of four activation bytes: where the CPU runs two 512-bit
+// multiply-adds a cycle (Intel's server cores: 418 G byte products a second
+// against 224 G on 256-bit registers, docs/models.md) that is twice the
+// products per instruction, and half the unpacking and broadcast loads per
+// row. Zen 4 splits each 512-bit operation in two, so there it costs what
+// two 256-bit ones do.
 
+use super::HalfSums;
 use crate::activation::{Q8Block, QK};
+use crate::dot::SuperActs;
 use crate::interleaved;
 use std::arch::x86_64::*;
 
 /// Whether this CPU runs this module: [`super::Kernel::Avx512Vnni`]'s
-/// features and AVX-512 BW.
+/// features and AVX-512 BW (the 512-bit byte shifts and widenings).
 pub(in crate::simd) fn available() -> bool {
     super::Kernel::Avx512Vnni.available() && std::arch::is_x86_feature_detected!("avx512bw")
 }
 
-/// Sixteen interleaved `Q4_K` rows (`pair`: two groups of eight, superblock
-/// by superblock) times `N` input rows of `acts`, into outputs `t0..t0 + N`
-/// of each row (`out`: the two groups' eight rows of `m`). The arithmetic of
-/// the 256-bit `q4k_group_tile`, on both groups at once.
-///
-/// Its features (those of [`super::Kernel::Avx512Vnni`] and AVX-512 BW, for
-/// the 512-bit byte shifts) are checked by the caller ([`available`]).
+group_tiles!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni");
+
+/// An integer vector of the tiles: sixteen `i32` lanes, one per row.
+type I = __m512i;
+/// A float vector of the tiles.
+type F = __m512;
+/// Groups side by side in a vector.
+const GROUPS: usize = 2;
+
+lane_ops!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", imm = u32,
+    and = _mm512_and_si512, or = _mm512_or_si512, add32 = _mm512_add_epi32, sub32 = _mm512_sub_epi32,
+    mullo32 = _mm512_mullo_epi32, shl32 = _mm512_slli_epi32, shr32 = _mm512_srli_epi32,
+    shl16 = _mm512_slli_epi16, shr16 = _mm512_srli_epi16, srl32 = _mm512_srl_epi32,
+    splat_i8 = _mm512_set1_epi8, splat_i32 = _mm512_set1_epi32, zero_i = _mm512_setzero_si512,
+    zero_f = _mm512_setzero_ps, splat_f = _mm512_set1_ps, to_f = _mm512_cvtepi32_ps,
+    fmadd = _mm512_fmadd_ps, fnmadd = _mm512_fnmadd_ps, mul = _mm512_mul_ps);
+
+/// The first `N` bytes at `at` of each group's block.
+#[inline]
+fn bytes<const N: usize, const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> [&[u8]; GROUPS] {
+    block.map(|b| &b[at..at + N])
+}
+
+/// 32 bytes of each group's block at `at`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(in crate::simd) fn q4k_pair_tile<const N: usize>(
-    pair: [&[u8]; 2],
-    acts: &[Q8Block],
-    per_row: usize,
-    out: [&mut [f32]; 2],
-    t0: usize,
-    m: usize,
-) {
-    const GROUP: usize = interleaved::q4k::GROUP;
-    let low = _mm512_set1_epi8(0x0F);
-    let (low6, low4, low2) = (
-        _mm512_set1_epi32(0x3F3F_3F3F),
-        _mm512_set1_epi32(0x0F0F_0F0F),
-        _mm512_set1_epi32(0x0303_0303),
-    );
-    let byte = _mm512_set1_epi32(0xFF);
-    let mut acc = [_mm512_setzero_ps(); N];
-    let next = pair[0].len() * 2;
-    for (b, (ga, gb)) in pair[0].chunks_exact(GROUP).zip(pair[1].chunks_exact(GROUP)).enumerate() {
-        let (Some(ga), Some(gb)) = (ga.first_chunk::<GROUP>(), gb.first_chunk::<GROUP>()) else {
-            continue;
-        };
-        if t0 == 0 {
-            // The next pair's block (see `prefetch_span`).
-            for line in (0..2 * GROUP).step_by(64) {
-                _mm_prefetch::<_MM_HINT_T0>(ga.as_ptr().wrapping_add(next + line).cast());
-            }
-        }
-        let rows = superblock_acts::<N>(acts, per_row, b);
-        // SAFETY (the loads below): each reads 16 or 32 bytes inside the two
-        // 1152-byte groups, at offsets the layout fixes.
-        let load16 = |at: usize| unsafe {
-            _mm256_inserti128_si256::<1>(
-                _mm256_castsi128_si256(_mm_loadu_si128(ga[at..at + 16].as_ptr().cast())),
-                _mm_loadu_si128(gb[at..at + 16].as_ptr().cast()),
-            )
-        };
-        let load32 = |at: usize| unsafe {
-            _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(ga[at..at + 32].as_ptr().cast())),
-                _mm256_loadu_si256(gb[at..at + 32].as_ptr().cast()),
-            )
-        };
-        let d = _mm512_cvtph_ps(load16(0));
-        let dmin = _mm512_cvtph_ps(load16(16));
-        let (a, m6, c) = (
-            load32(interleaved::q4k::SCALES),
-            load32(interleaved::q4k::SCALES + 32),
-            load32(interleaved::q4k::SCALES + 64),
-        );
-        let scales = [
-            _mm512_and_si512(a, low6),
-            _mm512_or_si512(
-                _mm512_and_si512(c, low4),
-                _mm512_slli_epi32::<4>(_mm512_and_si512(_mm512_srli_epi32::<6>(a), low2)),
-            ),
-        ];
-        let mins = [
-            _mm512_and_si512(m6, low6),
-            _mm512_or_si512(
-                _mm512_and_si512(_mm512_srli_epi32::<4>(c), low4),
-                _mm512_slli_epi32::<4>(_mm512_and_si512(_mm512_srli_epi32::<6>(m6), low2)),
-            ),
-        ];
-        let pick = |words: &[__m512i; 2], s: usize| {
-            _mm512_and_si512(_mm512_srl_epi32(words[s / 4], _mm_cvtsi32_si128(8 * (s % 4) as i32)), byte)
-        };
-        let mut isum = [_mm512_setzero_si512(); N];
-        for c in 0..4 {
-            let mut lo = [_mm512_setzero_si512(); N];
-            let mut hi = [_mm512_setzero_si512(); N];
-            for q in 0..8 {
-                let bits = load32(interleaved::q4k::QS + 32 * (8 * c + q));
-                let wl = _mm512_and_si512(bits, low);
-                let wh = _mm512_and_si512(_mm512_srli_epi16::<4>(bits), low);
-                for t in 0..N {
-                    lo[t] = _mm512_dpbusd_epi32(lo[t], wl, quad(&rows[t][2 * c].q, 4 * q));
-                    hi[t] = _mm512_dpbusd_epi32(hi[t], wh, quad(&rows[t][2 * c + 1].q, 4 * q));
-                }
-            }
-            let (s_lo, s_hi) = (pick(&scales, 2 * c), pick(&scales, 2 * c + 1));
-            for t in 0..N {
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(lo[t], s_lo));
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(hi[t], s_hi));
-            }
-        }
-        let mins: [__m512; 8] = std::array::from_fn(|s| _mm512_cvtepi32_ps(pick(&mins, s)));
-        for t in 0..N {
-            let mut msum = _mm512_setzero_ps();
-            for (s, min) in mins.iter().enumerate() {
-                msum = _mm512_fmadd_ps(*min, _mm512_set1_ps(rows[t][s].s), msum);
-            }
-            let factor = _mm512_mul_ps(d, _mm512_set1_ps(rows[t][0].d));
-            acc[t] = _mm512_fmadd_ps(factor, _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(dmin, msum, acc[t]);
-        }
+fn load_i<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+    let [a, b] = bytes::<32, L>(block, at);
+    // SAFETY: each load reads the 32 bytes of its slice, unaligned.
+    unsafe {
+        _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_loadu_si256(a.as_ptr().cast())),
+            _mm256_loadu_si256(b.as_ptr().cast()),
+        )
     }
+}
+
+/// Sixteen bytes of each group's block at `at`, side by side.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_16s<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> __m256i {
+    let [a, b] = bytes::<16, L>(block, at);
+    // SAFETY: each load reads the 16 bytes of its slice, unaligned.
+    unsafe {
+        _mm256_inserti128_si256::<1>(
+            _mm256_castsi128_si256(_mm_loadu_si128(a.as_ptr().cast())),
+            _mm_loadu_si128(b.as_ptr().cast()),
+        )
+    }
+}
+
+/// Eight `f16` values of each group's block at `at`, widened.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_f16<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> F {
+    _mm512_cvtph_ps(load_16s(block, at))
+}
+
+/// Eight signed bytes of each group's block at `at`, one per `i32` lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_i8_i32<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+    let [a, b] = bytes::<8, L>(block, at);
+    // SAFETY: each load reads the 8 bytes of its slice, unaligned.
+    let both = unsafe { _mm_unpacklo_epi64(_mm_loadl_epi64(a.as_ptr().cast()), _mm_loadl_epi64(b.as_ptr().cast())) };
+    _mm512_cvtepi8_epi32(both)
+}
+
+/// Sixteen signed bytes of each group's block at `at` (eight rows' bytes,
+/// then eight more), as each row's pair of `i16` in its lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load_pairs_i16<const L: usize>(block: [&[u8; L]; GROUPS], at: usize) -> I {
+    let both = load_16s(block, at);
+    // Within each 128-bit half (one group): the rows' first bytes beside their second.
+    _mm512_cvtepi8_epi16(_mm256_unpacklo_epi8(both, _mm256_srli_si256::<8>(both)))
+}
+
+/// Activations `run[at..at + 4]` broadcast to every 32-bit lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn quad(run: &[i8; QK], at: usize) -> I {
+    let four = &run[at..at + 4];
+    // SAFETY: reads the four bytes of `four`, unaligned.
+    _mm512_broadcastd_epi32(unsafe { _mm_loadu_si32(four.as_ptr().cast()) })
+}
+
+/// `acc` plus unsigned weights `w` times four activation bytes `q` per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn run_sum(acc: I, w: I, q: I) -> I {
+    _mm512_dpbusd_epi32(acc, w, q)
+}
+
+/// [`run_sum`] for weights up to 63 (`Q6_K`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn run_sum_wide(acc: I, w: I, q: I) -> I {
+    _mm512_dpbusd_epi32(acc, w, q)
+}
+
+/// `acc` plus a run's sums times each row's scale.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn run_scaled(acc: I, run: I, scale: I) -> I {
+    _mm512_add_epi32(acc, _mm512_mullo_epi32(run, scale))
+}
+
+/// `acc` plus the `i16` pairs `p` times `s`, summed in pairs.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn scaled(acc: I, p: I, s: I) -> I {
+    _mm512_dpwssd_epi32(acc, p, s)
+}
+
+/// The tiles' outputs (`acc[t]`, lane `j`: row `j` of the pair) into the
+/// two groups' rows.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn write_groups<const N: usize>(acc: [F; N], out: [&mut [f32]; GROUPS], t0: usize, m: usize) {
     let [out_a, out_b] = out;
     for (t, &acc) in acc.iter().enumerate() {
         let mut lanes = [0f32; 16];
@@ -135,22 +153,4 @@ pub(in crate::simd) fn q4k_pair_tile<const N: usize>(
             }
         }
     }
-}
-
-/// Activations `run[at..at + 4]` broadcast to every 32-bit lane.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn quad(run: &[i8; QK], at: usize) -> __m512i {
-    let four = &run[at..at + 4];
-    // SAFETY: reads the four bytes of `four`, unaligned.
-    _mm512_broadcastd_epi32(unsafe { _mm_loadu_si32(four.as_ptr().cast()) })
-}
-
-/// Superblock `b`'s eight activation blocks of the first `N` input rows.
-#[inline(always)]
-fn superblock_acts<const N: usize>(acts: &[Q8Block], per_row: usize, b: usize) -> [&crate::dot::SuperActs; N] {
-    std::array::from_fn(|t| {
-        let start = t * per_row + b * 8;
-        acts[start..start + 8].try_into().expect("eight blocks")
-    })
 }

@@ -1,0 +1,299 @@
+// The interleaved `Q4_K` and `Q6_K` tiles, written once over lane operations
+// that each x86 module names the same at its width: 256-bit registers over
+// one group of eight rows (`x86_kernel!`'s modules), or 512-bit registers over
+// two groups side by side (`wide_pairs.rs`: lanes 0–7 the first group's rows,
+// 8–15 the second's). Included by `simd.rs`; expanded with `group_tiles!` in
+// a module that defines, at its width:
+// - `I` and `F` (integer and float vectors) and `GROUPS` (groups per vector);
+// - `load_i`, `load_f16`, `load_i8_i32` and `load_pairs_i16`: a block's bytes
+//   of every group at an offset, as vectors;
+// - the lane operations (`and`, `or`, `add32`, `sub32`, `mullo32`, the shifts,
+//   `splat_*`, `zero_*`, `to_f`, `fmadd`, `fnmadd`, `mul`), `quad`, `run_sum`,
+//   `run_sum_wide`, `run_scaled`, `scaled` and `write_groups`.
+// Items resolve where the macro expands, so each module gets its own tiles.
+
+/// The lane operations of the tiles at one width, each one intrinsic
+/// (named in the invocation), compiled with `$features`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! lane_ops {
+    ($features:literal, imm = $imm:ty, and = $and:ident, or = $or:ident, add32 = $add32:ident, sub32 = $sub32:ident,
+     mullo32 = $mullo32:ident, shl32 = $shl32:ident, shr32 = $shr32:ident, shl16 = $shl16:ident,
+     shr16 = $shr16:ident, srl32 = $srl32:ident, splat_i8 = $splat_i8:ident, splat_i32 = $splat_i32:ident,
+     zero_i = $zero_i:ident, zero_f = $zero_f:ident, splat_f = $splat_f:ident, to_f = $to_f:ident,
+     fmadd = $fmadd:ident, fnmadd = $fnmadd:ident, mul = $mul:ident) => {
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn and(a: I, b: I) -> I {
+            $and(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn or(a: I, b: I) -> I {
+            $or(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn add32(a: I, b: I) -> I {
+            $add32(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn sub32(a: I, b: I) -> I {
+            $sub32(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn mullo32(a: I, b: I) -> I {
+            $mullo32(a, b)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn shl32<const S: $imm>(a: I) -> I {
+            $shl32::<S>(a)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn shr32<const S: $imm>(a: I) -> I {
+            $shr32::<S>(a)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn shl16<const S: $imm>(a: I) -> I {
+            $shl16::<S>(a)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn shr16<const S: $imm>(a: I) -> I {
+            $shr16::<S>(a)
+        }
+        /// Every 32-bit lane shifted right by `bits` (a run-time count).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn shr32_by(a: I, bits: i32) -> I {
+            $srl32(a, _mm_cvtsi32_si128(bits))
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn splat_i8(v: i8) -> I {
+            $splat_i8(v)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn splat_i32(v: i32) -> I {
+            $splat_i32(v)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn zero_i() -> I {
+            $zero_i()
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn zero_f() -> F {
+            $zero_f()
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn splat_f(v: f32) -> F {
+            $splat_f(v)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn to_f(a: I) -> F {
+            $to_f(a)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn fmadd(a: F, b: F, c: F) -> F {
+            $fmadd(a, b, c)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn fnmadd(a: F, b: F, c: F) -> F {
+            $fnmadd(a, b, c)
+        }
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn mul(a: F, b: F) -> F {
+            $mul(a, b)
+        }
+    };
+}
+
+/// The tiles over `GROUPS` interleaved groups, compiled with `$features`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! group_tiles {
+    ($features:literal) => {
+        /// The `N` input rows' activation blocks under superblock `b`
+        /// (rows of `per_row` blocks each, one after another in `acts`).
+        /// Written as a loop, not with `array::from_fn`: a closure made inside
+        /// a `#[target_feature]` function carries its features, and the generic
+        /// `from_fn` cannot inline it (25 % slower at M = 1).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn superblock_acts<const N: usize>(acts: &[Q8Block], per_row: usize, b: usize) -> [&SuperActs; N] {
+            let block = |start: usize| -> &SuperActs { acts[start..start + 8].try_into().expect("eight blocks") };
+            let mut rows = [block(b * 8); N];
+            for (t, r) in rows.iter_mut().enumerate().skip(1) {
+                *r = block(t * per_row + b * 8);
+            }
+            rows
+        }
+
+        /// Eight interleaved `Q4_K` rows per group (`groups`: their blocks,
+        /// superblock by superblock) times `N` input rows of `acts`, into
+        /// outputs `t0..t0 + N` of each row (`out`: each group's eight rows of
+        /// `m`).
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::simd) fn q4k_group_tile<const N: usize>(
+            groups: [&[u8]; GROUPS],
+            acts: &[Q8Block],
+            per_row: usize,
+            out: [&mut [f32]; GROUPS],
+            t0: usize,
+            m: usize,
+        ) {
+            const BLOCK: usize = interleaved::q4k::GROUP;
+            let low = splat_i8(0x0F);
+            let (low6, low4, low2) = (splat_i32(0x3F3F_3F3F), splat_i32(0x0F0F_0F0F), splat_i32(0x0303_0303));
+            let byte = splat_i32(0xFF);
+            let mut acc = [zero_f(); N];
+            for b in 0..groups[0].len() / BLOCK {
+                let block: [&[u8; BLOCK]; GROUPS] =
+                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
+                super::prefetch_next(&groups, block, t0 == 0);
+                let rows = superblock_acts::<N>(acts, per_row, b);
+                let d = load_f16(block, 0);
+                let dmin = load_f16(block, 16);
+                // ggml's 6-bit scales and minimums of the eight rows, in the
+                // bytes of each row's lane: sub-blocks 0–3 and 4–7.
+                let (a, m6, c) = (
+                    load_i(block, interleaved::q4k::SCALES),
+                    load_i(block, interleaved::q4k::SCALES + 32),
+                    load_i(block, interleaved::q4k::SCALES + 64),
+                );
+                let scales = [and(a, low6), or(and(c, low4), shl32::<4>(and(shr32::<6>(a), low2)))];
+                let mins = [and(m6, low6), or(and(shr32::<4>(c), low4), shl32::<4>(and(shr32::<6>(m6), low2)))];
+                // Sub-block `s`'s byte of each lane of `words`, as a 32-bit lane.
+                let pick = |words: &[I; 2], s: usize| and(shr32_by(words[s / 4], 8 * (s % 4) as i32), byte);
+                let mut isum = [zero_i(); N];
+                for c in 0..4 {
+                    let mut lo = [zero_i(); N];
+                    let mut hi = [zero_i(); N];
+                    for q in 0..8 {
+                        let bits = load_i(block, interleaved::q4k::QS + 32 * (8 * c + q));
+                        let wl = and(bits, low);
+                        let wh = and(shr16::<4>(bits), low);
+                        for t in 0..N {
+                            lo[t] = run_sum(lo[t], wl, quad(&rows[t][2 * c].q, 4 * q));
+                            hi[t] = run_sum(hi[t], wh, quad(&rows[t][2 * c + 1].q, 4 * q));
+                        }
+                    }
+                    let (s_lo, s_hi) = (pick(&scales, 2 * c), pick(&scales, 2 * c + 1));
+                    for t in 0..N {
+                        isum[t] = run_scaled(isum[t], lo[t], s_lo);
+                        isum[t] = run_scaled(isum[t], hi[t], s_hi);
+                    }
+                }
+                let mins: [F; 8] = std::array::from_fn(|s| to_f(pick(&mins, s)));
+                for t in 0..N {
+                    // The minimums' term: Σ min·(d·Σq) over the eight runs.
+                    let mut msum = zero_f();
+                    for (s, &min) in mins.iter().enumerate() {
+                        msum = fmadd(min, splat_f(rows[t][s].s), msum);
+                    }
+                    let factor = mul(d, splat_f(rows[t][0].d));
+                    acc[t] = fmadd(factor, to_f(isum[t]), acc[t]);
+                    acc[t] = fnmadd(dmin, msum, acc[t]);
+                }
+            }
+            write_groups::<N>(acc, out, t0, m);
+        }
+
+        /// Eight interleaved `Q6_K` rows per group (`groups`: their blocks,
+        /// superblock by superblock) times `N` input rows of `acts`, into
+        /// outputs `t0..t0 + N` of each row (`out`: each group's eight rows of
+        /// `m`).
+        ///
+        /// `halves`: each activation block's [`HalfSums`] (as `acts`).
+        /// Each half and quad of a group is three loads (the low bits of
+        /// two values' bytes and their high bits) that make four runs' six-bit
+        /// values of the eight rows; each is multiplied by four broadcast
+        /// activation bytes into `i32` lanes (at most 4·2·63·127 per
+        /// sub-block of sixteen, summed in `i32` on every kernel), and the
+        /// sub-block's eight scales weight it. The offset of 32 comes off
+        /// once per superblock, as 32 times the scales' products with the
+        /// sub-blocks' activation sums.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::simd) fn q6k_group_tile<const N: usize>(
+            groups: [&[u8]; GROUPS],
+            acts: &[Q8Block],
+            halves: &[HalfSums],
+            per_row: usize,
+            out: [&mut [f32]; GROUPS],
+            t0: usize,
+            m: usize,
+        ) {
+            const BLOCK: usize = interleaved::q6k::GROUP;
+            let low = splat_i8(0x0F);
+            let two = splat_i8(0x30);
+            let mut acc = [zero_f(); N];
+            for b in 0..groups[0].len() / BLOCK {
+                let block: [&[u8; BLOCK]; GROUPS] =
+                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
+                super::prefetch_next(&groups, block, t0 == 0);
+                let rows = superblock_acts::<N>(acts, per_row, b);
+                let d = load_f16(block, 0);
+                let mut isum = [zero_i(); N];
+                for n in 0..2 {
+                    for half in 0..2 {
+                        // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
+                        let mut sums = [[zero_i(); 4]; N];
+                        for q in 4 * half..4 * half + 4 {
+                            let at = interleaved::q6k::QS + 96 * (8 * n + q);
+                            let (a, b2, h) = (load_i(block, at), load_i(block, at + 32), load_i(block, at + 64));
+                            let values = [
+                                or(and(a, low), and(shl16::<4>(h), two)),
+                                or(and(b2, low), and(shl16::<2>(h), two)),
+                                or(and(shr16::<4>(a), low), and(h, two)),
+                                or(and(shr16::<4>(b2), low), and(shr16::<2>(h), two)),
+                            ];
+                            for t in 0..N {
+                                for k in 0..4 {
+                                    let bytes = quad(&rows[t][4 * n + k].q, 4 * q);
+                                    sums[t][k] = run_sum_wide(sums[t][k], values[k], bytes);
+                                }
+                            }
+                        }
+                        for k in 0..4 {
+                            let sc = load_i8_i32(block, interleaved::q6k::SCALES + 8 * (8 * n + 2 * k + half));
+                            for t in 0..N {
+                                isum[t] = add32(isum[t], mullo32(sums[t][k], sc));
+                            }
+                        }
+                    }
+                }
+                // The offset of 32, once per superblock: Σ scale·(activations'
+                // sum) over the sixteen sub-blocks, as eight products of `i16`
+                // pairs. Sub-blocks 2j and 2j + 1 are the halves of block j, so
+                // each row's pair of scales meets one packed word of `halves`.
+                let mut offsets = [zero_i(); N];
+                for j in 0..8 {
+                    let pairs = load_pairs_i16(block, interleaved::q6k::SCALES + 16 * j);
+                    for t in 0..N {
+                        let sums = splat_i32(halves[t * per_row + 8 * b + j].0);
+                        offsets[t] = scaled(offsets[t], pairs, sums);
+                    }
+                }
+                for t in 0..N {
+                    let total = sub32(isum[t], shl32::<5>(offsets[t]));
+                    let factor = mul(d, splat_f(rows[t][0].d));
+                    acc[t] = fmadd(factor, to_f(total), acc[t]);
+                }
+            }
+            write_groups::<N>(acc, out, t0, m);
+        }
+    };
+}
