@@ -21,102 +21,40 @@ macro_rules! lane_ops {
      shr16 = $shr16:ident, srl32 = $srl32:ident, splat_i8 = $splat_i8:ident, splat_i32 = $splat_i32:ident,
      zero_i = $zero_i:ident, zero_f = $zero_f:ident, splat_f = $splat_f:ident, to_f = $to_f:ident,
      fmadd = $fmadd:ident, fnmadd = $fnmadd:ident, mul = $mul:ident) => {
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn and(a: I, b: I) -> I {
-            $and(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn or(a: I, b: I) -> I {
-            $or(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn add32(a: I, b: I) -> I {
-            $add32(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn sub32(a: I, b: I) -> I {
-            $sub32(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn mullo32(a: I, b: I) -> I {
-            $mullo32(a, b)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn shl32<const S: $imm>(a: I) -> I {
-            $shl32::<S>(a)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn shr32<const S: $imm>(a: I) -> I {
-            $shr32::<S>(a)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn shl16<const S: $imm>(a: I) -> I {
-            $shl16::<S>(a)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn shr16<const S: $imm>(a: I) -> I {
-            $shr16::<S>(a)
-        }
+        lane_ops!(@calls $features;
+            and(a: I, b: I) -> I = $and; or(a: I, b: I) -> I = $or;
+            add32(a: I, b: I) -> I = $add32; sub32(a: I, b: I) -> I = $sub32;
+            mullo32(a: I, b: I) -> I = $mullo32;
+            splat_i8(v: i8) -> I = $splat_i8; splat_i32(v: i32) -> I = $splat_i32;
+            zero_i() -> I = $zero_i; zero_f() -> F = $zero_f; splat_f(v: f32) -> F = $splat_f;
+            to_f(a: I) -> F = $to_f; fmadd(a: F, b: F, c: F) -> F = $fmadd;
+            fnmadd(a: F, b: F, c: F) -> F = $fnmadd; mul(a: F, b: F) -> F = $mul;
+        );
+        lane_ops!(@shifts $features, $imm; shl32 = $shl32; shr32 = $shr32; shl16 = $shl16; shr16 = $shr16;);
         /// Every 32-bit lane shifted right by `bits` (a run-time count).
         #[inline]
         #[target_feature(enable = $features)]
         fn shr32_by(a: I, bits: i32) -> I {
             $srl32(a, _mm_cvtsi32_si128(bits))
         }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn splat_i8(v: i8) -> I {
-            $splat_i8(v)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn splat_i32(v: i32) -> I {
-            $splat_i32(v)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn zero_i() -> I {
-            $zero_i()
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn zero_f() -> F {
-            $zero_f()
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn splat_f(v: f32) -> F {
-            $splat_f(v)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn to_f(a: I) -> F {
-            $to_f(a)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn fmadd(a: F, b: F, c: F) -> F {
-            $fmadd(a, b, c)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn fnmadd(a: F, b: F, c: F) -> F {
-            $fnmadd(a, b, c)
-        }
-        #[inline]
-        #[target_feature(enable = $features)]
-        fn mul(a: F, b: F) -> F {
-            $mul(a, b)
-        }
+    };
+    (@calls $features:literal; $($name:ident($($arg:ident: $t:ty),*) -> $r:ty = $intrinsic:ident;)*) => {
+        $(
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn $name($($arg: $t),*) -> $r {
+                $intrinsic($($arg),*)
+            }
+        )*
+    };
+    (@shifts $features:literal, $imm:ty; $($name:ident = $intrinsic:ident;)*) => {
+        $(
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn $name<const S: $imm>(a: I) -> I {
+                $intrinsic::<S>(a)
+            }
+        )*
     };
 }
 
