@@ -134,11 +134,15 @@ macro_rules! group_tiles {
                         isum[t] = run_scaled(isum[t], hi[t], s_hi);
                     }
                 }
-                let mins: [F; 8] = std::array::from_fn(|s| to_f(pick(&mins, s)));
+                // A loop, not `from_fn` (see `superblock_acts`).
+                let mut min_f = [zero_f(); 8];
+                for (s, min) in min_f.iter_mut().enumerate() {
+                    *min = to_f(pick(&mins, s));
+                }
                 for t in 0..N {
                     // The minimums' term: Σ min·(d·Σq) over the eight runs.
                     let mut msum = zero_f();
-                    for (s, &min) in mins.iter().enumerate() {
+                    for (s, &min) in min_f.iter().enumerate() {
                         msum = fmadd(min, splat_f(rows[t][s].s), msum);
                     }
                     let factor = mul(d, splat_f(rows[t][0].d));

@@ -20,7 +20,8 @@
 //! (`wide_pairs.rs`), whichever VNNI kernel runs the rest.
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
-//! only called for a kernel whose `available()` held (the CPU reported its
+//! only called for a kernel whose `available()` held, or for the 512-bit
+//! pairs where `avx512_pairs::available()` held (the CPU reported its
 //! features), and every load reads inside a slice it was given: the 32 bytes
 //! of a `[i8; 32]`, bytes at offsets a layout fixes inside a checked group,
 //! or the four bytes of a bounds-checked `run[at..at + 4]`.
@@ -50,7 +51,7 @@ pub enum Kernel {
     /// registers: the CPUs with AVX-512 but without AVX-VNNI (AMD Zen 4,
     /// Intel Ice Lake) get the VNNI kernel's instructions in their EVEX form.
     /// (Both VNNI kernels take `Q4_K`'s and `Q6_K`'s interleaved groups in
-    /// pairs on 512-bit registers where AVX-512 BW is there.)
+    /// pairs on 512-bit registers where the CPU has AVX-512 VNNI and BW.)
     Avx512Vnni,
     /// x86-64 with AVX2, FMA, F16C and AVX-VNNI.
     AvxVnni,
@@ -582,8 +583,8 @@ impl HalfSums {
 /// several input rows a group's products take long enough that the memory's
 /// prefetchers alone leave the next group's weights unread (verifying 8
 /// positions of Qwen2.5-Coder-1.5B: 273 → 232 ms on one thread,
-/// docs/models.md). A prefetch past the matrix's end is harmless: it never
-/// faults.
+/// docs/models.md). It runs for one input row too, where it measured no
+/// slower. A prefetch past the matrix's end is harmless: it never faults.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_span(p: *const u8, len: usize, on: bool) {
@@ -597,8 +598,8 @@ fn prefetch_span(p: *const u8, len: usize, on: bool) {
     }
 }
 
-/// [`prefetch_span`] of the blocks after `block` in the groups that follow
-/// `groups` (as many groups on as a vector holds).
+/// [`prefetch_span`] of the block at `block`'s index in each of the `G`
+/// groups that follow `groups` (the next vector's groups).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_next<const L: usize, const G: usize>(groups: &[&[u8]; G], block: [&[u8; L]; G], on: bool) {
@@ -893,10 +894,12 @@ macro_rules! x86_kernel {
                 }
             }
 
-            /// Rows `first..` of a [`crate::Layout::Interleaved`] matrix (`Q4_K`
-            /// or `Q6_K`) times the activations into `out` (`m` values per row):
-            /// each group of eight rows against tiles of up to four input rows
-            /// ([`q4k_group_tile`], [`q6k_group_tile`]).
+            /// Rows `first..` of a [`crate::Layout::Interleaved`] matrix (`Q4_K`,
+            /// `Q6_K`, `Q5_0` or `Q8_0`) times the activations into `out` (`m`
+            /// values per row): each group of eight rows against tiles of up to
+            /// four input rows ([`q4k_group_tile`], [`q6k_group_tile`]), or, for
+            /// `Q4_K` and `Q6_K` on CPUs with AVX-512 VNNI and BW, each pair of
+            /// groups on 512-bit registers (`wide_pairs.rs`).
             ///
             /// For `Q4_K`, a 32-byte load holds four packed bytes of each of the
             /// eight rows (lane `j`: row `j`); its low and high nibbles (two runs)
@@ -962,9 +965,9 @@ macro_rules! x86_kernel {
                                     }
                                     t0 += tile;
                                 }
+                                g += 2;
+                                continue;
                             }
-                            g += 2;
-                            continue;
                         }
                         let groups = &bytes[g * group_bytes..(g + 1) * group_bytes];
                         g += 1;

@@ -3,8 +3,8 @@
 // eight rows, 8–15: the second's). Included by `simd.rs` into the
 // `avx512_pairs` module. Each `vpdpbusd` then multiplies sixteen rows by one
 // broadcast of four activation bytes: where the CPU runs two 512-bit
-// multiply-adds a cycle (Intel's server cores: 418 G byte products a second
-// against 224 G on 256-bit registers, docs/models.md) that is twice the
+// multiply-adds a cycle (the Intel host of docs/models.md: 418 G byte
+// products a second against 224 G on 256-bit registers) that is twice the
 // products per instruction, and half the unpacking and broadcast loads per
 // row. Zen 4 splits each 512-bit operation in two, so there it costs what
 // two 256-bit ones do.
@@ -115,11 +115,11 @@ fn run_sum(acc: I, w: I, q: I) -> I {
     _mm512_dpbusd_epi32(acc, w, q)
 }
 
-/// [`run_sum`] for weights up to 63 (`Q6_K`).
+/// [`run_sum`] for weights up to 63 (`Q6_K`): the same, `vpdpbusd` sums in `i32`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn run_sum_wide(acc: I, w: I, q: I) -> I {
-    _mm512_dpbusd_epi32(acc, w, q)
+    run_sum(acc, w, q)
 }
 
 /// `acc` plus a run's sums times each row's scale.
