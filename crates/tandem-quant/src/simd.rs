@@ -936,6 +936,7 @@ macro_rules! x86_kernel {
                 let wide = WIDE_PAIRS
                     && (q4k || ty == tandem_gguf::GgmlType::Q6_K)
                     && super::avx512_pairs::available();
+                use super::avx512_pairs::{q4k_group_tile as q4k_pairs, q6k_group_tile as q6k_pairs};
                 let mut done = 0;
                 while done < n {
                     let (bytes, rows) = w.rows_from(first + done, n - done);
@@ -956,7 +957,6 @@ macro_rules! x86_kernel {
                                     let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                                     let tile = (m - t0).min(4);
                                     let out = [&mut *out_a, &mut *out_b];
-                                    use super::avx512_pairs::{q4k_group_tile as q4k_pairs, q6k_group_tile as q6k_pairs};
                                     // SAFETY (both): `wide` checked the module's features.
                                     if q4k {
                                         unsafe { by_tile!(tile, q4k_pairs(pair, acts, per_row, out, t0, m)) };
