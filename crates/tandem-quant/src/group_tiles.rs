@@ -1,15 +1,18 @@
-// The interleaved `Q4_K` and `Q6_K` tiles, written once over lane operations
-// that each x86 module names the same at its width: 256-bit registers over
-// one group of eight rows (`x86_kernel!`'s modules), or 512-bit registers over
-// two groups side by side (`wide_pairs.rs`: lanes 0–7 the first group's rows,
-// 8–15 the second's). Included by `simd.rs`; expanded with `group_tiles!` in
-// a module that defines, at its width:
+// The interleaved tiles (`Q4_K`, `Q6_K`, `Q5_0`, `Q8_0`) and the loop over a
+// product's input rows, written once over lane operations that each x86
+// module names the same at its width: 256-bit registers over one group of
+// eight rows (`x86_kernel!`'s modules), or 512-bit registers over two groups
+// side by side (`wide_pairs.rs`: lanes 0–7 the first group's rows, 8–15 the
+// second's). Included by `simd.rs`; expanded with `group_tiles!` in a module
+// that defines, at its width:
 // - `I` and `F` (integer and float vectors) and `GROUPS` (groups per vector);
 // - `load_i`, `load_f16`, `load_i8_i32` and `load_pairs_i16`: a block's bytes
 //   of every group at an offset, as vectors;
 // - the lane operations (`and`, `or`, `add32`, `sub32`, `mullo32`, the shifts,
 //   `splat_*`, `zero_*`, `to_f`, `fmadd`, `fnmadd`, `mul`), `quad`, `run_sum`,
-//   `run_sum_wide`, `run_scaled`, `scaled` and `write_groups`.
+//   `run_sum_wide`, `run_scaled`, `scaled` and `write_groups`;
+// - for signed weights (`Q8_0`): `signed_operand`, `signed_run_sum` and
+//   `SIGNED_OFFSET`.
 // Items resolve where the macro expands, so each module gets its own tiles.
 
 /// The lane operations of the tiles at one width, each one intrinsic
@@ -58,7 +61,8 @@ macro_rules! lane_ops {
     };
 }
 
-/// The tiles over `GROUPS` interleaved groups, compiled with `$features`.
+/// The tiles over `GROUPS` interleaved groups and their product loop,
+/// compiled with `$features`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! group_tiles {
     ($features:literal) => {
@@ -236,6 +240,137 @@ macro_rules! group_tiles {
                 }
             }
             write_groups::<N>(acc, out, t0, m);
+        }
+
+        /// Eight interleaved `Q5_0` rows per group (`groups`: their blocks,
+        /// block by block) times `N` input rows of `acts` (`halves`: the sums
+        /// of each block's halves), into outputs `t0..t0 + N` of each row
+        /// (`out`: each group's eight rows of `m`).
+        ///
+        /// A load holds four packed bytes of each row: its low nibbles are
+        /// values `4g..4g + 4`, its high ones `16 + 4g..`; their fifth bits
+        /// come from each row's `qh` word, four bits spread to the four
+        /// bytes' bit 4 by one multiplication (`x · 0x0204_0810`: shifts by 4,
+        /// 11, 18 and 25 that cannot carry into each other). Values are
+        /// 0–31 (the offset of 16 comes off as 16 times the activations' sum),
+        /// summed into `i32` lanes.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::simd) fn q5_0_group_tile<const N: usize>(
+            groups: [&[u8]; GROUPS],
+            acts: &[Q8Block],
+            halves: &[HalfSums],
+            per_row: usize,
+            out: [&mut [f32]; GROUPS],
+            t0: usize,
+            m: usize,
+        ) {
+            const BLOCK: usize = interleaved::q5_0::GROUP;
+            let low = splat_i8(0x0F);
+            let (nibble, spread, fifth) = (splat_i32(0x0F), splat_i32(0x0204_0810), splat_i32(0x1010_1010));
+            let mut acc = [zero_f(); N];
+            for b in 0..groups[0].len() / BLOCK {
+                let block: [&[u8; BLOCK]; GROUPS] =
+                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
+                super::prefetch_next(&groups, block, t0 == 0);
+                let d = load_f16(block, 0);
+                let qh = load_i(block, interleaved::q5_0::QH);
+                // Bits `at..at + 4` of each row's `qh` as bit 4 of its four bytes.
+                let bits = |at: i32| and(mullo32(and(shr32_by(qh, at), nibble), spread), fifth);
+                let mut isum = [zero_i(); N];
+                for g in 0..4 {
+                    let packed = load_i(block, interleaved::q5_0::QS + 32 * g);
+                    let lo = or(and(packed, low), bits(4 * g as i32));
+                    let hi = or(and(shr16::<4>(packed), low), bits(16 + 4 * g as i32));
+                    for t in 0..N {
+                        let q = &acts[t * per_row + b].q;
+                        isum[t] = run_sum_wide(isum[t], lo, quad(q, 4 * g));
+                        isum[t] = run_sum_wide(isum[t], hi, quad(q, 16 + 4 * g));
+                    }
+                }
+                for t in 0..N {
+                    let centered = sub32(isum[t], splat_i32(16 * halves[t * per_row + b].total()));
+                    acc[t] = fmadd(mul(d, splat_f(acts[t * per_row + b].d)), to_f(centered), acc[t]);
+                }
+            }
+            write_groups::<N>(acc, out, t0, m);
+        }
+
+        /// Eight interleaved `Q8_0` rows per group (`groups`: their blocks,
+        /// block by block) times `N` input rows of `acts`, into outputs
+        /// `t0..t0 + N` of each row (`out`: each group's eight rows of `m`).
+        ///
+        /// The values are signed: each load becomes the byte products'
+        /// unsigned operand once ([`signed_operand`]), and `SIGNED_OFFSET`
+        /// times the activations' sum (`halves`, as `acts`) comes off each
+        /// block. Two chains of sums per input row (even and odd loads), so
+        /// that the multiply-adds' latency does not serialize a tile's products.
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::simd) fn q8_0_group_tile<const N: usize>(
+            groups: [&[u8]; GROUPS],
+            acts: &[Q8Block],
+            halves: &[HalfSums],
+            per_row: usize,
+            out: [&mut [f32]; GROUPS],
+            t0: usize,
+            m: usize,
+        ) {
+            const BLOCK: usize = interleaved::q8_0::GROUP;
+            let mut acc = [zero_f(); N];
+            for b in 0..groups[0].len() / BLOCK {
+                let block: [&[u8; BLOCK]; GROUPS] =
+                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
+                super::prefetch_next(&groups, block, t0 == 0);
+                let d = load_f16(block, 0);
+                let mut chains = [[zero_i(); N]; 2];
+                for g in 0..8 {
+                    let w = load_i(block, interleaved::q8_0::QS + 32 * g);
+                    let operand = signed_operand(w);
+                    let isum = &mut chains[g % 2];
+                    for t in 0..N {
+                        isum[t] = signed_run_sum(isum[t], operand, w, quad(&acts[t * per_row + b].q, 4 * g));
+                    }
+                }
+                for t in 0..N {
+                    let sum = add32(chains[0][t], chains[1][t]);
+                    let total = sub32(sum, splat_i32(SIGNED_OFFSET * halves[t * per_row + b].total()));
+                    acc[t] = fmadd(mul(d, splat_f(acts[t * per_row + b].d)), to_f(total), acc[t]);
+                }
+            }
+            write_groups::<N>(acc, out, t0, m);
+        }
+
+        /// `GROUPS` interleaved groups of type `ty` times all `m` input rows
+        /// of `acts` (`halves`: their blocks' [`HalfSums`], empty for
+        /// `Q4_K`), in tiles of up to four input rows, into `out` (each
+        /// group's eight rows of `m`).
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(in crate::simd) fn group_products(
+            ty: tandem_gguf::GgmlType,
+            groups: [&[u8]; GROUPS],
+            acts: &[Q8Block],
+            halves: &[HalfSums],
+            per_row: usize,
+            mut out: [&mut [f32]; GROUPS],
+            m: usize,
+        ) {
+            use tandem_gguf::GgmlType;
+            let mut t0 = 0;
+            while t0 < m {
+                let acts = &acts[t0 * per_row..];
+                let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
+                let tile = (m - t0).min(4);
+                let out = out.each_mut().map(|o| &mut **o);
+                match ty {
+                    GgmlType::Q4_K => by_tile!(tile, q4k_group_tile(groups, acts, per_row, out, t0, m)),
+                    GgmlType::Q6_K => by_tile!(tile, q6k_group_tile(groups, acts, halves, per_row, out, t0, m)),
+                    GgmlType::Q5_0 => by_tile!(tile, q5_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
+                    _ => by_tile!(tile, q8_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
+                }
+                t0 += tile;
+            }
         }
     };
 }

@@ -609,8 +609,6 @@ fn prefetch_next<const L: usize, const G: usize>(groups: &[&[u8]; G], block: [&[
     }
 }
 
-include!("group_tiles.rs");
-
 /// `$tile::<N>(args)` for a run-time tile of `N = $n` input rows (1 to 4):
 /// how the interleaved products pick their const-generic tiles.
 #[cfg(target_arch = "x86_64")]
@@ -624,6 +622,8 @@ macro_rules! by_tile {
         }
     };
 }
+
+include!("group_tiles.rs");
 
 /// The x86-64 kernel, stamped out once per instruction set: `$features`
 /// are the target features of every function in the module, and the two
@@ -671,8 +671,8 @@ macro_rules! x86_kernel {
                 tiled_rows!(K, w, first, out, acts, m, wide = 8);
             }
 
-            /// Whether the products may take `Q4_K`'s and `Q6_K`'s interleaved
-            /// groups in pairs on 512-bit registers.
+            /// Whether the products may take the interleaved groups in pairs on
+            /// 512-bit registers.
             const WIDE_PAIRS: bool = $wide_pairs;
 
             /// Whether the other k-quants (`Q5_K`) run on the AVX2 kernel's code.
@@ -897,9 +897,9 @@ macro_rules! x86_kernel {
             /// Rows `first..` of a [`crate::Layout::Interleaved`] matrix (`Q4_K`,
             /// `Q6_K`, `Q5_0` or `Q8_0`) times the activations into `out` (`m`
             /// values per row): each group of eight rows against tiles of up to
-            /// four input rows ([`q4k_group_tile`], [`q6k_group_tile`]), or, for
-            /// `Q4_K` and `Q6_K` on CPUs with AVX-512 VNNI and BW, each pair of
-            /// groups on 512-bit registers (`wide_pairs.rs`).
+            /// four input rows ([`group_products`]), or, on CPUs with AVX-512
+            /// VNNI and BW, each pair of groups on 512-bit registers
+            /// (`wide_pairs.rs`).
             ///
             /// For `Q4_K`, a 32-byte load holds four packed bytes of each of the
             /// eight rows (lane `j`: row `j`); its low and high nibbles (two runs)
@@ -929,76 +929,39 @@ macro_rules! x86_kernel {
                 // (128) come off as multiples of the activations' sums, once per product.
                 let halves: Vec<HalfSums> = if q4k { Vec::new() } else { acts.iter().map(HalfSums::of).collect() };
                 let n = out.len() / m;
-                // `Q4_K`'s and `Q6_K`'s groups in pairs on 512-bit registers
-                // where the CPU has them (`wide_pairs.rs`): half the instructions
-                // per row, and two groups' weights read at once (decode of
-                // Qwen2.5-Coder-1.5B on an Intel Xeon: 8.2–8.5 → 11.1–11.2 tok/s).
-                let wide = WIDE_PAIRS
-                    && (q4k || ty == tandem_gguf::GgmlType::Q6_K)
-                    && super::avx512_pairs::available();
-                use super::avx512_pairs::{q4k_group_tile as q4k_pairs, q6k_group_tile as q6k_pairs};
+                // The groups in pairs on 512-bit registers where the CPU has
+                // them (`wide_pairs.rs`): half the instructions per row, and two
+                // groups' weights read at once (decode of Qwen2.5-Coder-1.5B on
+                // an Intel Xeon: 8.2–8.5 → 11.1–11.2 tok/s).
+                let wide = WIDE_PAIRS && super::avx512_pairs::available();
                 let mut done = 0;
                 while done < n {
                     let (bytes, rows) = w.rows_from(first + done, n - done);
                     let count = bytes.len() / group_bytes;
+                    let group = |g: usize| &bytes[g * group_bytes..(g + 1) * group_bytes];
                     let mut g = 0;
                     while g < count {
                         let start = (done + interleaved::ROWS * g) * m;
                         if wide && g + 1 < count {
                             if let Some(out) = out.get_mut(start..start + 2 * interleaved::ROWS * m) {
-                                let (out_a, out_b) = out.split_at_mut(interleaved::ROWS * m);
-                                let pair = [
-                                    &bytes[g * group_bytes..(g + 1) * group_bytes],
-                                    &bytes[(g + 1) * group_bytes..(g + 2) * group_bytes],
-                                ];
-                                let mut t0 = 0;
-                                while t0 < m {
-                                    let acts = &acts[t0 * per_row..];
-                                    let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
-                                    let tile = (m - t0).min(4);
-                                    let out = [&mut *out_a, &mut *out_b];
-                                    // SAFETY (both): `wide` checked the module's features.
-                                    if q4k {
-                                        unsafe { by_tile!(tile, q4k_pairs(pair, acts, per_row, out, t0, m)) };
-                                    } else {
-                                        unsafe { by_tile!(tile, q6k_pairs(pair, acts, halves, per_row, out, t0, m)) };
-                                    }
-                                    t0 += tile;
-                                }
+                                let (a, b) = out.split_at_mut(interleaved::ROWS * m);
+                                let pair = [group(g), group(g + 1)];
+                                // SAFETY: `wide` checked the module's features.
+                                unsafe { super::avx512_pairs::group_products(ty, pair, acts, &halves, per_row, [a, b], m) };
                                 g += 2;
                                 continue;
                             }
                         }
-                        let groups = &bytes[g * group_bytes..(g + 1) * group_bytes];
-                        g += 1;
-                        let Some(out) = out.get_mut(start..start + interleaved::ROWS * m) else {
-                            continue;
-                        };
-                        let mut t0 = 0;
-                        while t0 < m {
-                            let acts = &acts[t0 * per_row..];
-                            let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
-                            let tile = (m - t0).min(4);
-                            match ty {
-                                tandem_gguf::GgmlType::Q4_K => {
-                                    by_tile!(tile, q4k_group_tile([groups], acts, per_row, [&mut *out], t0, m))
-                                }
-                                tandem_gguf::GgmlType::Q6_K => {
-                                    by_tile!(tile, q6k_group_tile([groups], acts, halves, per_row, [&mut *out], t0, m))
-                                }
-                                tandem_gguf::GgmlType::Q5_0 => {
-                                    by_tile!(tile, q5_0_group_tile(groups, acts, halves, per_row, out, t0, m))
-                                }
-                                _ => by_tile!(tile, q8_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
-                            }
-                            t0 += tile;
+                        if let Some(out) = out.get_mut(start..start + interleaved::ROWS * m) {
+                            group_products(ty, [group(g)], acts, &halves, per_row, [out], m);
                         }
+                        g += 1;
                     }
                     done += rows;
                 }
             }
 
-            // The 256-bit lanes of the `Q4_K` and `Q6_K` tiles (`group_tiles.rs`):
+            // The 256-bit lanes of the interleaved tiles (`group_tiles.rs`):
             // one group of eight rows per vector.
             group_tiles!($features);
 
@@ -1055,148 +1018,43 @@ macro_rules! x86_kernel {
                 write_group::<N>(acc, out, t0, m)
             }
 
+            /// `Q8_0`'s signed weights `w` as the byte products' unsigned
+            /// operand: flipped to `w + 128` where the products sum into `i32`
+            /// (`vpdpbusd`, which cannot saturate), else `|w|`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn signed_operand(w: I) -> I {
+                if UNSIGNED_BY_OFFSET {
+                    _mm256_xor_si256(w, _mm256_set1_epi8(i8::MIN))
+                } else {
+                    _mm256_sign_epi8(w, w)
+                }
+            }
+
+            /// `acc` plus signed weights `w` (as [`signed_operand`] made them)
+            /// times four activation bytes `q` per lane. Without `vpdpbusd`
+            /// `maddubs` would saturate on `w + 128`, so the activations carry
+            /// `w`'s sign instead (a pair at most 2·128·127).
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn signed_run_sum(acc: I, operand: I, w: I, q: I) -> I {
+                if UNSIGNED_BY_OFFSET {
+                    run_sum_wide(acc, operand, q)
+                } else {
+                    run_sum_wide(acc, operand, _mm256_sign_epi8(q, w))
+                }
+            }
+
+            /// What [`signed_operand`] added to each weight, taken off as a
+            /// multiple of the activations' sum.
+            const SIGNED_OFFSET: i32 = if UNSIGNED_BY_OFFSET { 128 } else { 0 };
+
             lane_ops!($features, imm = i32, and = _mm256_and_si256, or = _mm256_or_si256, add32 = _mm256_add_epi32,
                 sub32 = _mm256_sub_epi32, mullo32 = _mm256_mullo_epi32, shl32 = _mm256_slli_epi32,
                 shr32 = _mm256_srli_epi32, shl16 = _mm256_slli_epi16, shr16 = _mm256_srli_epi16,
                 srl32 = _mm256_srl_epi32, splat_i8 = _mm256_set1_epi8, splat_i32 = _mm256_set1_epi32,
                 zero_i = _mm256_setzero_si256, zero_f = _mm256_setzero_ps, splat_f = _mm256_set1_ps,
                 to_f = _mm256_cvtepi32_ps, fmadd = _mm256_fmadd_ps, fnmadd = _mm256_fnmadd_ps, mul = _mm256_mul_ps);
-
-            /// Eight interleaved `Q5_0` rows (`groups`: their groups, block by
-            /// block) times `N` input rows of `acts` (`halves`: the sums of each
-            /// block's halves), into outputs `t0..t0 + N` of each row (`out`:
-            /// eight rows of `m`).
-            ///
-            /// A load holds four packed bytes of each row: its low nibbles are
-            /// values `4g..4g + 4`, its high ones `16 + 4g..`; their fifth bits
-            /// come from each row's `qh` word, four bits spread to the four
-            /// bytes' bit 4 by one multiplication (`x · 0x0204_0810`: shifts by 4,
-            /// 11, 18 and 25 that cannot carry into each other). Values are
-            /// 0–31 (the offset of 16 comes off as 16 times the activations' sum),
-            /// summed into `i32` lanes.
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn q5_0_group_tile<const N: usize>(
-                groups: &[u8],
-                acts: &[Q8Block],
-                halves: &[HalfSums],
-                per_row: usize,
-                out: &mut [f32],
-                t0: usize,
-                m: usize,
-            ) {
-                let low = _mm256_set1_epi8(0x0F);
-                let nibble = _mm256_set1_epi32(0x0F);
-                let spread = _mm256_set1_epi32(0x0204_0810);
-                let fifth = _mm256_set1_epi32(0x1010_1010);
-                let mut acc = [_mm256_setzero_ps(); N];
-                for (b, group) in groups.chunks_exact(interleaved::q5_0::GROUP).enumerate() {
-                    let Some(group) = group.first_chunk::<{ interleaved::q5_0::GROUP }>() else {
-                        continue;
-                    };
-                    super::prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
-                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
-                    // 176-byte group, at offsets the layout fixes.
-                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
-                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
-                    let qh = load32(interleaved::q5_0::QH);
-                    // Bits `at..at + 4` of each row's `qh` as bit 4 of its four bytes.
-                    let bits = |at: i32| {
-                        let x = _mm256_and_si256(_mm256_srl_epi32(qh, _mm_cvtsi32_si128(at)), nibble);
-                        _mm256_and_si256(_mm256_mullo_epi32(x, spread), fifth)
-                    };
-                    let mut isum = [_mm256_setzero_si256(); N];
-                    for g in 0..4 {
-                        let packed = load32(interleaved::q5_0::QS + 32 * g);
-                        let lo = _mm256_or_si256(_mm256_and_si256(packed, low), bits(4 * g as i32));
-                        let hi = _mm256_or_si256(
-                            _mm256_and_si256(_mm256_srli_epi16::<4>(packed), low),
-                            bits(16 + 4 * g as i32),
-                        );
-                        for t in 0..N {
-                            let q = &acts[t * per_row + b].q;
-                            isum[t] = run_sum_wide(isum[t], lo, quad(q, 4 * g));
-                            isum[t] = run_sum_wide(isum[t], hi, quad(q, 16 + 4 * g));
-                        }
-                    }
-                    for t in 0..N {
-                        let a = &acts[t * per_row + b];
-                        let centered = _mm256_sub_epi32(isum[t], _mm256_set1_epi32(16 * halves[t * per_row + b].total()));
-                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
-                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(centered), acc[t]);
-                    }
-                }
-                write_group::<N>(acc, out, t0, m);
-            }
-
-            /// Eight interleaved `Q8_0` rows (`groups`: their groups, block by
-            /// block) times `N` input rows of `acts`, into outputs `t0..t0 + N`
-            /// of each row (`out`: eight rows of `m`).
-            ///
-            /// The values are signed. With `vpdpbusd` each load is made
-            /// unsigned by flipping its top bits (`w + 128`, summed into `i32`
-            /// lanes that cannot overflow), and 128 times the activations' sum
-            /// (`halves`, as `acts`) comes off each block; `maddubs` would
-            /// saturate on those, so the AVX2 kernel multiplies `|w|` by the
-            /// activations carrying `w`'s sign (a pair at most 2·128·127).
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn q8_0_group_tile<const N: usize>(
-                groups: &[u8],
-                acts: &[Q8Block],
-                halves: &[HalfSums],
-                per_row: usize,
-                out: &mut [f32],
-                t0: usize,
-                m: usize,
-            ) {
-                let flip = _mm256_set1_epi8(i8::MIN);
-                let mut acc = [_mm256_setzero_ps(); N];
-                for (b, group) in groups.chunks_exact(interleaved::q8_0::GROUP).enumerate() {
-                    let Some(group) = group.first_chunk::<{ interleaved::q8_0::GROUP }>() else {
-                        continue;
-                    };
-                    super::prefetch_span(group.as_ptr().wrapping_add(groups.len()), group.len(), t0 == 0);
-                    // SAFETY (the loads below): each reads 16 or 32 bytes inside the
-                    // 272-byte group, at offsets the layout fixes.
-                    let load32 = |at: usize| unsafe { _mm256_loadu_si256(group[at..at + 32].as_ptr().cast()) };
-                    let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(group[0..16].as_ptr().cast()) });
-                    // Two chains of sums per input row (even and odd loads), so that
-                    // `vpdpbusd`'s latency does not serialize a tile's products.
-                    let mut chains = [[_mm256_setzero_si256(); N]; 2];
-                    for g in 0..8 {
-                        let w = load32(interleaved::q8_0::QS + 32 * g);
-                        let isum = &mut chains[g % 2];
-                        if UNSIGNED_BY_OFFSET {
-                            let unsigned = _mm256_xor_si256(w, flip);
-                            for t in 0..N {
-                                isum[t] = run_sum_wide(isum[t], unsigned, quad(&acts[t * per_row + b].q, 4 * g));
-                            }
-                        } else {
-                            let magnitude = _mm256_sign_epi8(w, w);
-                            for t in 0..N {
-                                let q = _mm256_sign_epi8(quad(&acts[t * per_row + b].q, 4 * g), w);
-                                isum[t] = run_sum_wide(isum[t], magnitude, q);
-                            }
-                        }
-                    }
-                    let mut isum = chains[0];
-                    for t in 0..N {
-                        isum[t] = _mm256_add_epi32(isum[t], chains[1][t]);
-                    }
-                    for t in 0..N {
-                        let a = &acts[t * per_row + b];
-                        let total = if UNSIGNED_BY_OFFSET {
-                            _mm256_sub_epi32(isum[t], _mm256_set1_epi32(128 * halves[t * per_row + b].total()))
-                        } else {
-                            isum[t]
-                        };
-                        let factor = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
-                        acc[t] = _mm256_fmadd_ps(factor, _mm256_cvtepi32_ps(total), acc[t]);
-                    }
-                }
-                write_group::<N>(acc, out, t0, m);
-            }
 
             /// Activations `run[at..at + 4]` broadcast to every 32-bit lane: what
             /// the interleaved tiles multiply each row's four packed values by.
@@ -1468,7 +1326,7 @@ x86_kernel! {
     run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_mullo_epi32(run, s))
 }
 
-/// `Q4_K`'s and `Q6_K`'s interleaved groups in pairs on 512-bit registers.
+/// The interleaved groups in pairs on 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 mod avx512_pairs {
     include!("wide_pairs.rs");

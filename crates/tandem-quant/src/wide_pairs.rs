@@ -1,4 +1,4 @@
-// The interleaved `Q4_K` and `Q6_K` tiles (`group_tiles.rs`) on AVX-512's
+// The interleaved tiles (`group_tiles.rs`) on AVX-512's
 // 512-bit registers, two groups side by side (lanes 0–7: the first group's
 // eight rows, 8–15: the second's). Included by `simd.rs` into the
 // `avx512_pairs` module. Each `vpdpbusd` then multiplies sixteen rows by one
@@ -121,6 +121,26 @@ fn run_sum(acc: I, w: I, q: I) -> I {
 fn run_sum_wide(acc: I, w: I, q: I) -> I {
     run_sum(acc, w, q)
 }
+
+/// `Q8_0`'s signed weights `w` flipped to `w + 128`, the byte products'
+/// unsigned operand (`vpdpbusd` sums into `i32`: nothing saturates).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn signed_operand(w: I) -> I {
+    _mm512_xor_si512(w, _mm512_set1_epi8(i8::MIN))
+}
+
+/// `acc` plus signed weights (as [`signed_operand`] made them) times four
+/// activation bytes `q` per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn signed_run_sum(acc: I, operand: I, _w: I, q: I) -> I {
+    run_sum(acc, operand, q)
+}
+
+/// What [`signed_operand`] added to each weight, taken off as a multiple of
+/// the activations' sum.
+const SIGNED_OFFSET: i32 = 128;
 
 /// `acc` plus a run's sums times each row's scale.
 #[inline]
