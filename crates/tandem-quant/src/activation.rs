@@ -21,28 +21,29 @@ pub(crate) fn block_scale(chunk: &[f32]) -> (f32, f32) {
 pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK) {
         let (d, id) = block_scale(chunk);
-        let (q, sum) = round_run(chunk, id);
+        let (q, sum, h) = round_run(chunk, id);
         out.push(Q8Block {
             d: f16::from_f32(d).to_f32(),
             s: f16::from_f32(d * sum as f32).to_f32(),
             q,
+            h,
         });
     }
 }
 
-/// 32 values times `id` (the inverse of their scale), rounded to bytes, and
-/// the bytes' sum. `id` comes from the largest magnitude among these values
+/// 32 values times `id` (the inverse of their scale), rounded to bytes, the
+/// bytes' sum and its halves' sums packed ([`Q8Block::h`]). `id` comes from the largest magnitude among these values
 /// (or a superblock holding them), so `|v · id| ≤ 127` and the cast never
 /// saturates.
 #[inline(always)]
-fn round_run(run: &[f32], id: f32) -> ([i8; QK], i32) {
+fn round_run(run: &[f32], id: f32) -> ([i8; QK], i32, i32) {
     let mut q = [0i8; QK];
-    let mut sum = 0i32;
-    for (q, &v) in q.iter_mut().zip(run) {
+    let mut halves = [0i32; 2];
+    for (i, (q, &v)) in q.iter_mut().zip(run).enumerate() {
         *q = (v * id).round() as i8;
-        sum += i32::from(*q);
+        halves[i / (QK / 2)] += i32::from(*q);
     }
-    (q, sum)
+    (q, halves[0] + halves[1], (halves[0] & 0xFFFF) | (halves[1] << 16))
 }
 
 /// Values that share one activation scale in the k-quant products: one
@@ -60,11 +61,12 @@ pub(crate) fn quantize_superblocks_into(x: &[f32], out: &mut Vec<Q8Block>) {
     for chunk in x.chunks_exact(QK_SUPER) {
         let (d, id) = block_scale(chunk);
         for run in chunk.chunks_exact(QK) {
-            let (q, sum) = round_run(run, id);
+            let (q, sum, h) = round_run(run, id);
             out.push(Q8Block {
                 d,
                 s: d * sum as f32,
                 q,
+                h,
             });
         }
     }
@@ -118,6 +120,9 @@ mod tests {
                 }
                 let sum: i32 = b.q.iter().map(|&q| i32::from(q)).sum();
                 assert_eq!(b.s, d * sum as f32);
+                let half = |h: &[i8]| h.iter().map(|&q| i32::from(q)).sum::<i32>();
+                assert_eq!(i32::from(b.h as i16), half(&b.q[..16]), "first half's sum, low bits");
+                assert_eq!(b.h >> 16, half(&b.q[16..]), "second half's sum, high bits");
             }
         }
     }

@@ -162,7 +162,6 @@ macro_rules! group_tiles {
         /// outputs `t0..t0 + N` of each row (`out`: each group's eight rows of
         /// `m`).
         ///
-        /// `halves`: each activation block's [`HalfSums`] (as `acts`).
         /// Each half and quad of a group is three loads (the low bits of
         /// two values' bytes and their high bits) that make four runs' six-bit
         /// values of the eight rows; each is multiplied by four broadcast
@@ -176,7 +175,6 @@ macro_rules! group_tiles {
         pub(in crate::simd) fn q6k_group_tile<const N: usize>(
             groups: [&[u8]; GROUPS],
             acts: &[Q8Block],
-            halves: &[HalfSums],
             per_row: usize,
             out: [&mut [f32]; GROUPS],
             t0: usize,
@@ -224,12 +222,13 @@ macro_rules! group_tiles {
                 // The offset of 32, once per superblock: Σ scale·(activations'
                 // sum) over the sixteen sub-blocks, as eight products of `i16`
                 // pairs. Sub-blocks 2j and 2j + 1 are the halves of block j, so
-                // each row's pair of scales meets one packed word of `halves`.
+                // each row's pair of scales meets one block's packed half sums
+                // (`Q8Block::h`).
                 let mut offsets = [zero_i(); N];
                 for j in 0..8 {
                     let pairs = load_pairs_i16(block, interleaved::q6k::SCALES + 16 * j);
                     for t in 0..N {
-                        let sums = splat_i32(halves[t * per_row + 8 * b + j].0);
+                        let sums = splat_i32(acts[t * per_row + 8 * b + j].h);
                         offsets[t] = scaled(offsets[t], pairs, sums);
                     }
                 }
@@ -243,9 +242,8 @@ macro_rules! group_tiles {
         }
 
         /// Eight interleaved `Q5_0` rows per group (`groups`: their blocks,
-        /// block by block) times `N` input rows of `acts` (`halves`: the sums
-        /// of each block's halves), into outputs `t0..t0 + N` of each row
-        /// (`out`: each group's eight rows of `m`).
+        /// block by block) times `N` input rows of `acts`, into outputs
+        /// `t0..t0 + N` of each row (`out`: each group's eight rows of `m`).
         ///
         /// A load holds four packed bytes of each row: its low nibbles are
         /// values `4g..4g + 4`, its high ones `16 + 4g..`; their fifth bits
@@ -259,7 +257,6 @@ macro_rules! group_tiles {
         pub(in crate::simd) fn q5_0_group_tile<const N: usize>(
             groups: [&[u8]; GROUPS],
             acts: &[Q8Block],
-            halves: &[HalfSums],
             per_row: usize,
             out: [&mut [f32]; GROUPS],
             t0: usize,
@@ -289,7 +286,7 @@ macro_rules! group_tiles {
                     }
                 }
                 for t in 0..N {
-                    let centered = sub32(isum[t], splat_i32(16 * halves[t * per_row + b].total()));
+                    let centered = sub32(isum[t], splat_i32(16 * block_sum(&acts[t * per_row + b])));
                     acc[t] = fmadd(mul(d, splat_f(acts[t * per_row + b].d)), to_f(centered), acc[t]);
                 }
             }
@@ -302,7 +299,7 @@ macro_rules! group_tiles {
         ///
         /// The values are signed: each load becomes the byte products'
         /// unsigned operand once ([`signed_operand`]), and `SIGNED_OFFSET`
-        /// times the activations' sum (`halves`, as `acts`) comes off each
+        /// times the activations' sum ([`block_sum`]) comes off each
         /// block. Two chains of sums per input row (even and odd loads), so
         /// that the multiply-adds' latency does not serialize a tile's products.
         #[inline]
@@ -310,7 +307,6 @@ macro_rules! group_tiles {
         pub(in crate::simd) fn q8_0_group_tile<const N: usize>(
             groups: [&[u8]; GROUPS],
             acts: &[Q8Block],
-            halves: &[HalfSums],
             per_row: usize,
             out: [&mut [f32]; GROUPS],
             t0: usize,
@@ -334,7 +330,7 @@ macro_rules! group_tiles {
                 }
                 for t in 0..N {
                     let sum = add32(chains[0][t], chains[1][t]);
-                    let total = sub32(sum, splat_i32(SIGNED_OFFSET * halves[t * per_row + b].total()));
+                    let total = sub32(sum, splat_i32(SIGNED_OFFSET * block_sum(&acts[t * per_row + b])));
                     acc[t] = fmadd(mul(d, splat_f(acts[t * per_row + b].d)), to_f(total), acc[t]);
                 }
             }
@@ -342,8 +338,7 @@ macro_rules! group_tiles {
         }
 
         /// `GROUPS` interleaved groups of type `ty` times all `m` input rows
-        /// of `acts` (`halves`: their blocks' [`HalfSums`], empty for
-        /// `Q4_K`), in tiles of up to four input rows, into `out` (each
+        /// of `acts`, in tiles of up to four input rows, into `out` (each
         /// group's eight rows of `m`).
         #[inline]
         #[target_feature(enable = $features)]
@@ -351,7 +346,6 @@ macro_rules! group_tiles {
             ty: tandem_gguf::GgmlType,
             groups: [&[u8]; GROUPS],
             acts: &[Q8Block],
-            halves: &[HalfSums],
             per_row: usize,
             mut out: [&mut [f32]; GROUPS],
             m: usize,
@@ -360,14 +354,13 @@ macro_rules! group_tiles {
             let mut t0 = 0;
             while t0 < m {
                 let acts = &acts[t0 * per_row..];
-                let halves = halves.get(t0 * per_row..).unwrap_or(&[]);
                 let tile = (m - t0).min(4);
                 let out = out.each_mut().map(|o| &mut **o);
                 match ty {
                     GgmlType::Q4_K => by_tile!(tile, q4k_group_tile(groups, acts, per_row, out, t0, m)),
-                    GgmlType::Q6_K => by_tile!(tile, q6k_group_tile(groups, acts, halves, per_row, out, t0, m)),
-                    GgmlType::Q5_0 => by_tile!(tile, q5_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
-                    _ => by_tile!(tile, q8_0_group_tile(groups, acts, halves, per_row, out, t0, m)),
+                    GgmlType::Q6_K => by_tile!(tile, q6k_group_tile(groups, acts, per_row, out, t0, m)),
+                    GgmlType::Q5_0 => by_tile!(tile, q5_0_group_tile(groups, acts, per_row, out, t0, m)),
+                    _ => by_tile!(tile, q8_0_group_tile(groups, acts, per_row, out, t0, m)),
                 }
                 t0 += tile;
             }

@@ -69,4 +69,4 @@ pub use matrix::{Layout, QMatrix};
 #[cfg(target_arch = "wasm32")]
 pub use simd::RELAXED_SIMD_MODULE;
 pub use simd::{Kernel, RelaxedKernels, kernel, use_kernel, use_relaxed_simd};
-pub use threads::set_threads;
+pub use threads::{par_rows, set_threads};

@@ -69,13 +69,17 @@ struct Class {
     pooled: Recent,
 }
 
-static STATS: [Class; CLASSES] = [const {
-    Class {
-        calls: AtomicU64::new(0),
-        serial: Recent::new(),
-        pooled: Recent::new(),
-    }
-}; CLASSES];
+/// Each class's record, for products (`[0]`) and host steps (`[1]`):
+/// their costs per unit of work differ, so they are learned apart.
+static STATS: [[Class; CLASSES]; 2] = [const {
+    [const {
+        Class {
+            calls: AtomicU64::new(0),
+            serial: Recent::new(),
+            pooled: Recent::new(),
+        }
+    }; CLASSES]
+}; 2];
 
 /// Whether call number `call` of a class runs on the pool, given each way's
 /// fastest recent time per unit of work (`None`: not timed yet).
@@ -108,9 +112,10 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
-    /// Decides how the next product of `work` units runs.
-    pub(crate) fn next(work: usize) -> Self {
-        let class = &STATS[(usize::BITS - work.leading_zeros()) as usize % CLASSES];
+    /// Decides how the next product of `work` units runs (`host`: a host
+    /// step, `crate::threads::par_rows`, rather than a product).
+    pub(crate) fn next(work: usize, host: bool) -> Self {
+        let class = &STATS[usize::from(host)][(usize::BITS - work.leading_zeros()) as usize % CLASSES];
         let call = class.calls.fetch_add(1, Ordering::Relaxed);
         Self {
             class,

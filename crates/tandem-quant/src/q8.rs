@@ -15,4 +15,10 @@ pub(crate) struct Q8Block {
     pub(crate) d: f32,
     pub(crate) s: f32,
     pub(crate) q: [i8; QK],
+    /// The sums of `q`'s two halves of sixteen, as two `i16` (the first in
+    /// the low bits; each at most 16·127 in magnitude): the interleaved x86
+    /// kernels take the weights' zero points off with them, and one word
+    /// broadcast to every lane pairs them with two sub-blocks' scales
+    /// (ggml's `Q8_K` keeps such sums too, `bsums`).
+    pub(crate) h: i32,
 }

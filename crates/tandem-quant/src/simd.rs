@@ -555,27 +555,12 @@ pub(crate) fn quantize(x: &[f32], per_superblock: bool, out: &mut Vec<Q8Block>) 
 
 include!("tiled_rows.rs");
 
-/// The sums of an activation block's two halves of sixteen values, packed
-/// as two `i16` (the low half in the low bits; each is at most 16·128 in
-/// magnitude). The interleaved products take zero points off with them, and
-/// one word broadcast to every lane pairs them with two sub-blocks' scales
-/// in a product of `i16` pairs (`Q6_K`).
+/// The sum of an activation block's 32 values, from its halves' sums
+/// ([`Q8Block::h`]): the interleaved products take zero points off with it.
 #[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct HalfSums(i32);
-
-#[cfg(target_arch = "x86_64")]
-impl HalfSums {
-    fn of(block: &Q8Block) -> Self {
-        let (lo, hi) = block.q.split_at(16);
-        let sum = |h: &[i8]| h.iter().map(|&v| i16::from(v)).sum::<i16>();
-        Self(i32::from(sum(lo) as u16) | (i32::from(sum(hi)) << 16))
-    }
-
-    /// The whole block's sum.
-    fn total(self) -> i32 {
-        i32::from(self.0 as i16) + (self.0 >> 16)
-    }
+#[inline(always)]
+fn block_sum(block: &Q8Block) -> i32 {
+    i32::from(block.h as i16) + (block.h >> 16)
 }
 
 /// Asks for the `len` bytes at `p` (the next group's block) when `on`
@@ -642,7 +627,7 @@ macro_rules! x86_kernel {
      run_scaled = |$sacc:ident, $srun:ident, $sscale:ident| $run_scaled:expr) => {
         $(#[$doc])*
         mod $name {
-            use super::HalfSums;
+            use super::block_sum;
             use crate::activation::{Q8Block, QK};
             use crate::dot::{BlockKernel, SuperActs};
             use crate::interleaved;
@@ -924,10 +909,6 @@ macro_rules! x86_kernel {
                 }
                 let group_bytes = w.cols() / w.ty().block_size() * w.ty().block_bytes() * interleaved::ROWS;
                 let ty = w.ty();
-                let q4k = ty == tandem_gguf::GgmlType::Q4_K;
-                // The zero points of `Q6_K` (32), `Q5_0` (16) and `Q8_0` made unsigned
-                // (128) come off as multiples of the activations' sums, once per product.
-                let halves: Vec<HalfSums> = if q4k { Vec::new() } else { acts.iter().map(HalfSums::of).collect() };
                 let n = out.len() / m;
                 // The groups in pairs on 512-bit registers where the CPU has
                 // them (`wide_pairs.rs`): half the instructions per row, and two
@@ -947,13 +928,13 @@ macro_rules! x86_kernel {
                                 let (a, b) = out.split_at_mut(interleaved::ROWS * m);
                                 let pair = [group(g), group(g + 1)];
                                 // SAFETY: `wide` checked the module's features.
-                                unsafe { super::avx512_pairs::group_products(ty, pair, acts, &halves, per_row, [a, b], m) };
+                                unsafe { super::avx512_pairs::group_products(ty, pair, acts, per_row, [a, b], m) };
                                 g += 2;
                                 continue;
                             }
                         }
                         if let Some(out) = out.get_mut(start..start + interleaved::ROWS * m) {
-                            group_products(ty, [group(g)], acts, &halves, per_row, [out], m);
+                            group_products(ty, [group(g)], acts, per_row, [out], m);
                         }
                         g += 1;
                     }

@@ -162,13 +162,44 @@ const PARALLEL_WORK: usize = 1 << 16;
 pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut yt = vec![0f32; rows * m];
     #[cfg(feature = "parallel")]
-    split(&mut yt, m, work, &run);
+    split(&mut yt, m, work, Work::Product, &run);
     #[cfg(not(feature = "parallel"))]
     {
         let _ = work;
         run(0, &mut yt);
     }
     yt
+}
+
+/// Runs `run(first_row, rows)` over `out` cut into rows of `width` values,
+/// on the products' threads where work of this size pays for them on this
+/// machine (learned as for products, apart from them), else on the calling
+/// thread. `work` is about the bytes it reads.
+///
+/// For the host steps between a model's products (attention, activations):
+/// run on the calling thread alone, they left the other thread spinning for
+/// a quarter of a verification forward of Qwen2.5-Coder-1.5B on two threads
+/// (docs/models.md). The products' pool is the only one: rayon jobs of
+/// their own would wait behind its warm workers.
+pub fn par_rows(out: &mut [f32], width: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) {
+    let width = width.max(1);
+    #[cfg(feature = "parallel")]
+    split(out, width, work, Work::Host, &run);
+    #[cfg(not(feature = "parallel"))]
+    {
+        let _ = (work, width);
+        run(0, out);
+    }
+}
+
+/// What a parallel run is: its rows per task, and the timings it learns from.
+#[cfg(feature = "parallel")]
+#[derive(Clone, Copy)]
+enum Work {
+    /// A quantized product: tasks of whole groups of [`TASK_ROWS`].
+    Product,
+    /// A host step ([`par_rows`]): tasks of any number of rows.
+    Host,
 }
 
 /// Runs `run` over `data` cut into runs of whole `chunk`-byte pieces, on
@@ -205,11 +236,12 @@ pub(crate) fn by_chunks(data: &mut [u8], chunk: usize, run: impl Fn(&mut [u8]) +
 /// [`by_rows`] with threads: on the pool when it pays for a product of this
 /// size, else on the calling thread.
 #[cfg(feature = "parallel")]
-fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]) + Sync)) {
+fn split(yt: &mut [f32], m: usize, work: usize, kind: Work, run: &(impl Fn(usize, &mut [f32]) + Sync)) {
     let threads = threads();
     #[cfg(not(target_arch = "wasm32"))]
     let (turn, start) = (
-        (threads > 1 && work >= PARALLEL_WORK).then(|| crate::pool_choice::Turn::next(work)),
+        (threads > 1 && work >= PARALLEL_WORK)
+            .then(|| crate::pool_choice::Turn::next(work, matches!(kind, Work::Host))),
         std::time::Instant::now(),
     );
     #[cfg(not(target_arch = "wasm32"))]
@@ -219,7 +251,10 @@ fn split(yt: &mut [f32], m: usize, work: usize, run: &(impl Fn(usize, &mut [f32]
     let pooled = threads > 1 && work >= WASM_PARALLEL_WORK;
     if pooled {
         let rows = yt.len() / m.max(1);
-        let task_rows = rows.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(TASK_ROWS);
+        let task_rows = match kind {
+            Work::Product => rows.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(TASK_ROWS),
+            Work::Host => rows.div_ceil(threads * TASKS_PER_THREAD).max(1),
+        };
         let tasks = std::sync::Mutex::new(yt.chunks_mut(task_rows * m).enumerate());
         let take = || {
             // A poisoned queue means another thread panicked inside a
@@ -252,6 +287,23 @@ const WASM_PARALLEL_WORK: usize = 1 << 18;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn par_rows_gives_each_row_once_with_its_index() {
+        // Sixteen calls of one size: the first run serially, later ones on
+        // the pool (`pool_choice` times both ways), with a short last row.
+        for _ in 0..16 {
+            let (width, len) = (7, 7 * 301 + 3);
+            let mut out = vec![-1f32; len];
+            super::par_rows(&mut out, width, 1 << 20, |first, rows| {
+                for (i, v) in rows.iter_mut().enumerate() {
+                    assert_eq!(*v, -1.0, "value {} written twice", first * width + i);
+                    *v = (first * width + i) as f32;
+                }
+            });
+            assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
+        }
+    }
+
     #[test]
     fn by_chunks_runs_every_byte_once_in_whole_chunks() {
         for (len, chunk) in [(1 << 20, 4096), (3 * 1000, 1000), (7 * 272 * 8, 272 * 8)] {

@@ -9,7 +9,7 @@
 // row. Zen 4 splits each 512-bit operation in two, so there it costs what
 // two 256-bit ones do.
 
-use super::HalfSums;
+use super::block_sum;
 use crate::activation::{Q8Block, QK};
 use crate::dot::SuperActs;
 use crate::interleaved;

@@ -105,11 +105,7 @@ impl Fused {
             add_assign(&mut x, &layer.o.forward(&attended, t));
             rms_norm(&x, &layer.ffn_norm, c.rms_norm_eps, &mut normed);
             let [gate, up] = layer.gate_up.forward::<2>(&normed, t);
-            let act: Vec<f32> = gate
-                .iter()
-                .zip(&up)
-                .map(|(&g, &u)| g / (1.0 + math::exp(-g)) * u)
-                .collect();
+            let act = swiglu(&gate, &up);
             add_assign(&mut x, &layer.down.forward(&act, t));
         }
         cache.advance(t);
@@ -155,22 +151,24 @@ fn rotate(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
 /// Causal grouped-query attention of `q` (`[t, heads · head_dim]`, at
 /// positions `start..`) over all cached `keys` and `values`
 /// (`[start + t, kv_heads · head_dim]`): query `i` sees positions up to
-/// its own.
+/// its own. Each position's heads are rows of the output, shared among the
+/// products' threads ([`tandem_quant::par_rows`]).
 fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) -> Vec<f32> {
     let (heads, hd) = (c.n_heads, c.head_dim);
     let (kv_dim, group) = (c.n_kv_heads * hd, c.n_heads / c.n_kv_heads);
     let scale = 1.0 / (hd as f32).sqrt();
+    let context = keys.len() / kv_dim;
     let mut out = vec![0f32; q.len()];
-    let mut scores = vec![0f32; keys.len() / kv_dim];
-    for (i, (q, out)) in q
-        .chunks_exact(heads * hd)
-        .zip(out.chunks_exact_mut(heads * hd))
-        .enumerate()
-    {
-        let visible = start + i + 1;
-        for (head, (q, out)) in q.chunks_exact(hd).zip(out.chunks_exact_mut(hd)).enumerate() {
+    // Each row reads about `context` keys and values of `hd` floats.
+    let work = q.len() / hd * context * hd * 8;
+    tandem_quant::par_rows(&mut out, hd, work, |first, rows| {
+        let mut scores = vec![0f32; context];
+        for (r, out) in rows.chunks_exact_mut(hd).enumerate() {
+            let row = first + r;
+            let (i, head) = (row / heads, row % heads);
+            let q = &q[row * hd..(row + 1) * hd];
             let kv = (head / group) * hd;
-            let scores = &mut scores[..visible];
+            let scores = &mut scores[..start + i + 1];
             for (j, s) in scores.iter_mut().enumerate() {
                 *s = dot(q, &keys[j * kv_dim + kv..j * kv_dim + kv + hd]) * scale;
             }
@@ -181,6 +179,20 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) 
                 }
             }
         }
-    }
+    });
     out
+}
+
+/// `silu(gate) · up`, elementwise, in runs shared among the products'
+/// threads ([`tandem_quant::par_rows`]).
+fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    const RUN: usize = 256;
+    let mut act = vec![0f32; gate.len()];
+    tandem_quant::par_rows(&mut act, RUN, gate.len() * 8, |first, run| {
+        let at = first * RUN;
+        for ((a, &g), &u) in run.iter_mut().zip(&gate[at..]).zip(&up[at..]) {
+            *a = g / (1.0 + math::exp(-g)) * u;
+        }
+    });
+    act
 }
