@@ -181,6 +181,9 @@ pub(crate) fn by_rows(rows: usize, m: usize, work: usize, run: impl Fn(usize, &m
 /// a quarter of a verification forward of Qwen2.5-Coder-1.5B on two threads
 /// (docs/models.md). The products' pool is the only one: rayon jobs of
 /// their own would wait behind its warm workers.
+///
+/// In wasm it runs on the calling thread: handing work to Web Workers costs
+/// more than to native threads, and it was not measured there.
 pub fn par_rows(out: &mut [f32], width: usize, work: usize, run: impl Fn(usize, &mut [f32]) + Sync) {
     let width = width.max(1);
     #[cfg(feature = "parallel")]
@@ -246,9 +249,10 @@ fn split(yt: &mut [f32], m: usize, work: usize, kind: Work, run: &(impl Fn(usize
     );
     #[cfg(not(target_arch = "wasm32"))]
     let pooled = turn.as_ref().is_some_and(|t| t.pooled);
-    // No clock to learn with in wasm: a fixed size decides.
+    // No clock to learn with in wasm: a fixed size decides, and host steps
+    // (`par_rows`) stay on the calling thread (not measured in a browser).
     #[cfg(target_arch = "wasm32")]
-    let pooled = threads > 1 && work >= WASM_PARALLEL_WORK;
+    let pooled = threads > 1 && work >= WASM_PARALLEL_WORK && matches!(kind, Work::Product);
     if pooled {
         let rows = yt.len() / m.max(1);
         let task_rows = match kind {
