@@ -32,9 +32,9 @@ pub(crate) fn quantize_into(x: &[f32], out: &mut Vec<Q8Block>) {
 }
 
 /// 32 values times `id` (the inverse of their scale), rounded to bytes, the
-/// bytes' sum and its halves' sums packed ([`Q8Block::h`]). `id` comes from the largest magnitude among these values
-/// (or a superblock holding them), so `|v · id| ≤ 127` and the cast never
-/// saturates.
+/// bytes' sum and its halves' sums packed ([`Q8Block::h`]). `id` comes from
+/// the largest magnitude among these values (or a superblock holding them),
+/// so `|v · id| ≤ 127` and the cast never saturates.
 #[inline(always)]
 fn round_run(run: &[f32], id: f32) -> ([i8; QK], i32, i32) {
     let mut q = [0i8; QK];

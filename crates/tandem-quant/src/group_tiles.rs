@@ -103,9 +103,7 @@ macro_rules! group_tiles {
             let byte = splat_i32(0xFF);
             let mut acc = [zero_f(); N];
             for b in 0..groups[0].len() / BLOCK {
-                let block: [&[u8; BLOCK]; GROUPS] =
-                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
-                super::prefetch_next(&groups, block, t0 == 0);
+                let block = super::group_block::<BLOCK, GROUPS>(&groups, b, t0 == 0);
                 let rows = superblock_acts::<N>(acts, per_row, b);
                 let d = load_f16(block, 0);
                 let dmin = load_f16(block, 16);
@@ -186,9 +184,7 @@ macro_rules! group_tiles {
             let two = splat_i8(0x30);
             let mut acc = [zero_f(); N];
             for b in 0..groups[0].len() / BLOCK {
-                let block: [&[u8; BLOCK]; GROUPS] =
-                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
-                super::prefetch_next(&groups, block, t0 == 0);
+                let block = super::group_block::<BLOCK, GROUPS>(&groups, b, t0 == 0);
                 let rows = superblock_acts::<N>(acts, per_row, b);
                 let d = load_f16(block, 0);
                 let mut isum = [zero_i(); N];
@@ -268,9 +264,7 @@ macro_rules! group_tiles {
             let (nibble, spread, fifth) = (splat_i32(0x0F), splat_i32(0x0204_0810), splat_i32(0x1010_1010));
             let mut acc = [zero_f(); N];
             for b in 0..groups[0].len() / BLOCK {
-                let block: [&[u8; BLOCK]; GROUPS] =
-                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
-                super::prefetch_next(&groups, block, t0 == 0);
+                let block = super::group_block::<BLOCK, GROUPS>(&groups, b, t0 == 0);
                 let d = load_f16(block, 0);
                 let qh = load_i(block, interleaved::q5_0::QH);
                 // Bits `at..at + 4` of each row's `qh` as bit 4 of its four bytes.
@@ -316,9 +310,7 @@ macro_rules! group_tiles {
             const BLOCK: usize = interleaved::q8_0::GROUP;
             let mut acc = [zero_f(); N];
             for b in 0..groups[0].len() / BLOCK {
-                let block: [&[u8; BLOCK]; GROUPS] =
-                    groups.map(|g| g[b * BLOCK..(b + 1) * BLOCK].try_into().expect("whole blocks"));
-                super::prefetch_next(&groups, block, t0 == 0);
+                let block = super::group_block::<BLOCK, GROUPS>(&groups, b, t0 == 0);
                 let d = load_f16(block, 0);
                 let mut chains = [[zero_i(); N]; 2];
                 for g in 0..8 {
@@ -364,9 +356,9 @@ macro_rules! group_tiles {
                 let tile = if eight { 8 } else { (m - t0).min(4) };
                 let out = out.each_mut().map(|o| &mut **o);
                 match ty {
-                    GgmlType::Q4_K => by_tile!(tile, q4k_group_tile(groups, acts, per_row, out, t0, m)),
+                    GgmlType::Q4_K => by_tile!(tile, eight, q4k_group_tile(groups, acts, per_row, out, t0, m)),
                     GgmlType::Q6_K => by_tile!(tile, q6k_group_tile(groups, acts, per_row, out, t0, m)),
-                    GgmlType::Q5_0 => by_tile!(tile, q5_0_group_tile(groups, acts, per_row, out, t0, m)),
+                    GgmlType::Q5_0 => by_tile!(tile, eight, q5_0_group_tile(groups, acts, per_row, out, t0, m)),
                     _ => by_tile!(tile, q8_0_group_tile(groups, acts, per_row, out, t0, m)),
                 }
                 t0 += tile;

@@ -8,7 +8,9 @@
 //! of products (log2 of its work) is timed both ways a few times, then runs
 //! the faster way, and now and then the other way again, so that a change in
 //! the machine's load is noticed. Both ways compute the same rows with the
-//! same kernel: the choice changes speed, never results.
+//! same kernel: the choice changes speed, never results. Host steps between
+//! products (`crate::threads::par_rows`) are learned the same way, in a
+//! table of their own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

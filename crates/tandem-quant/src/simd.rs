@@ -15,9 +15,9 @@
 //! (`neon_lanes.rs`), with `sdot` where the CPU has the dot product
 //! (chosen at run time); other CPUs the portable kernel
 //! (`QMatrix::rows_portable`), which LLVM vectorizes for the target's
-//! baseline. On x86 CPUs with AVX-512 (VNNI and BW), `Q4_K`'s and `Q6_K`'s
-//! interleaved groups are taken in pairs on 512-bit registers
-//! (`wide_pairs.rs`), whichever VNNI kernel runs the rest.
+//! baseline. On x86 CPUs with AVX-512 (VNNI and BW), the interleaved
+//! groups (`Q4_K`, `Q6_K`, `Q5_0`, `Q8_0`) are taken in pairs on 512-bit
+//! registers (`wide_pairs.rs`), whichever VNNI kernel runs the rest.
 //!
 //! Invariants for the `unsafe` below: a `#[target_feature]` function is
 //! only called for a kernel whose `available()` held, or for the 512-bit
@@ -50,8 +50,8 @@ pub enum Kernel {
     /// x86-64 with AVX2, FMA, F16C and AVX-512 VNNI, used on 256-bit
     /// registers: the CPUs with AVX-512 but without AVX-VNNI (AMD Zen 4,
     /// Intel Ice Lake) get the VNNI kernel's instructions in their EVEX form.
-    /// (Both VNNI kernels take `Q4_K`'s and `Q6_K`'s interleaved groups in
-    /// pairs on 512-bit registers where the CPU has AVX-512 VNNI and BW.)
+    /// (Both VNNI kernels take the interleaved groups in pairs on 512-bit
+    /// registers where the CPU has AVX-512 VNNI and BW.)
     Avx512Vnni,
     /// x86-64 with AVX2, FMA, F16C and AVX-VNNI.
     AvxVnni,
@@ -603,10 +603,31 @@ macro_rules! by_tile {
             1 => $tile::<1>($($arg),*),
             2 => $tile::<2>($($arg),*),
             3 => $tile::<3>($($arg),*),
-            8 if EIGHT_ROW_TILES => $tile::<8>($($arg),*),
             _ => $tile::<4>($($arg),*),
         }
     };
+    // Tiles of eight too, where the module's registers hold them.
+    ($n:expr, eight, $tile:ident($($arg:expr),*)) => {
+        match $n {
+            8 if EIGHT_ROW_TILES => $tile::<8>($($arg),*),
+            n => by_tile!(n, $tile($($arg),*)),
+        }
+    };
+}
+
+/// Block `b` (`L` bytes) of each of the `G` groups a tile reads, with the
+/// same block of the groups after them prefetched where `prefetch`
+/// ([`prefetch_next`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn group_block<'a, const L: usize, const G: usize>(
+    groups: &[&'a [u8]; G],
+    b: usize,
+    prefetch: bool,
+) -> [&'a [u8; L]; G] {
+    let block = groups.map(|g| <&[u8; L]>::try_from(&g[b * L..(b + 1) * L]).expect("whole blocks"));
+    prefetch_next(groups, block, prefetch);
+    block
 }
 
 include!("group_tiles.rs");
@@ -884,8 +905,8 @@ macro_rules! x86_kernel {
             /// `Q6_K`, `Q5_0` or `Q8_0`) times the activations into `out` (`m`
             /// values per row): each group of eight rows against tiles of up to
             /// four input rows ([`group_products`]), or, on CPUs with AVX-512
-            /// VNNI and BW, each pair of groups on 512-bit registers
-            /// (`wide_pairs.rs`).
+            /// VNNI and BW, each pair of groups on 512-bit registers, in tiles
+            /// of up to eight for some types (`wide_pairs.rs`).
             ///
             /// For `Q4_K`, a 32-byte load holds four packed bytes of each of the
             /// eight rows (lane `j`: row `j`); its low and high nibbles (two runs)

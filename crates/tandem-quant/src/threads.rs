@@ -236,8 +236,8 @@ pub(crate) fn by_chunks(data: &mut [u8], chunk: usize, run: impl Fn(&mut [u8]) +
     run(data)
 }
 
-/// [`by_rows`] with threads: on the pool when it pays for a product of this
-/// size, else on the calling thread.
+/// [`by_rows`] and [`par_rows`] with threads: on the pool when it pays for
+/// work of this kind and size, else on the calling thread.
 #[cfg(feature = "parallel")]
 fn split(yt: &mut [f32], m: usize, work: usize, kind: Work, run: &(impl Fn(usize, &mut [f32]) + Sync)) {
     let threads = threads();
@@ -293,8 +293,9 @@ const WASM_PARALLEL_WORK: usize = 1 << 18;
 mod tests {
     #[test]
     fn par_rows_gives_each_row_once_with_its_index() {
-        // Sixteen calls of one size: the first run serially, later ones on
-        // the pool (`pool_choice` times both ways), with a short last row.
+        // Sixteen calls of one size, with a short last row: with two or
+        // more threads calls 0–3 run serially and 4–7 on the pool
+        // (`pool_choice` times both ways), then the faster way.
         for _ in 0..16 {
             let (width, len) = (7, 7 * 301 + 3);
             let mut out = vec![-1f32; len];

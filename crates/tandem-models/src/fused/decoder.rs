@@ -160,7 +160,7 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) 
     let context = keys.len() / kv_dim;
     let mut out = vec![0f32; q.len()];
     // Each row reads about `context` keys and values of `hd` floats.
-    let work = q.len() / hd * context * hd * 8;
+    let work = (q.len() / hd).saturating_mul(context).saturating_mul(hd * 8);
     tandem_quant::par_rows(&mut out, hd, work, |first, rows| {
         let mut scores = vec![0f32; context];
         for (r, out) in rows.chunks_exact_mut(hd).enumerate() {
@@ -188,7 +188,7 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize) 
 fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     const RUN: usize = 256;
     let mut act = vec![0f32; gate.len()];
-    tandem_quant::par_rows(&mut act, RUN, gate.len() * 8, |first, run| {
+    tandem_quant::par_rows(&mut act, RUN, gate.len().saturating_mul(8), |first, run| {
         let at = first * RUN;
         for ((a, &g), &u) in run.iter_mut().zip(&gate[at..]).zip(&up[at..]) {
             *a = g / (1.0 + math::exp(-g)) * u;
