@@ -583,17 +583,6 @@ fn prefetch_span(p: *const u8, len: usize, on: bool) {
     }
 }
 
-/// [`prefetch_span`] of the block at `block`'s index in each of the `G`
-/// groups that follow `groups` (the next vector's groups).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn prefetch_next<const L: usize, const G: usize>(groups: &[&[u8]; G], block: [&[u8; L]; G], on: bool) {
-    let ahead = G * groups[0].len();
-    for b in block {
-        prefetch_span(b.as_ptr().wrapping_add(ahead), L, on);
-    }
-}
-
 /// `$tile::<N>(args)` for a run-time tile of `N = $n` input rows (1 to 4, or 8):
 /// how the interleaved products pick their const-generic tiles.
 #[cfg(target_arch = "x86_64")]
@@ -616,8 +605,8 @@ macro_rules! by_tile {
 }
 
 /// Block `b` (`L` bytes) of each of the `G` groups a tile reads, with the
-/// same block of the groups after them prefetched where `prefetch`
-/// ([`prefetch_next`]).
+/// same block of the `G` groups after them (the next vector's) prefetched
+/// where `prefetch` ([`prefetch_span`]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn group_block<'a, const L: usize, const G: usize>(
@@ -626,7 +615,10 @@ fn group_block<'a, const L: usize, const G: usize>(
     prefetch: bool,
 ) -> [&'a [u8; L]; G] {
     let block = groups.map(|g| <&[u8; L]>::try_from(&g[b * L..(b + 1) * L]).expect("whole blocks"));
-    prefetch_next(groups, block, prefetch);
+    let ahead = G * groups[0].len();
+    for b in block {
+        prefetch_span(b.as_ptr().wrapping_add(ahead), L, prefetch);
+    }
     block
 }
 
@@ -1015,12 +1007,22 @@ macro_rules! x86_kernel {
                 _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(both, _mm_srli_si128::<8>(both)))
             }
 
-            /// The tiles' outputs (`acc[t]`, lane `j`: row `j`) into the group's rows.
+            /// The tiles' outputs for input rows `t0..t0 + N` (`acc[t]`, lane
+            /// `j`: row `j`) into the group's rows (eight rows of `m`).
             #[inline]
             #[target_feature(enable = $features)]
             fn write_groups<const N: usize>(acc: [F; N], out: [&mut [f32]; GROUPS], t0: usize, m: usize) {
                 let [out] = out;
-                write_group::<N>(acc, out, t0, m)
+                for t in 0..N {
+                    let mut lanes = [0f32; 8];
+                    // SAFETY: `lanes` is 8 floats, the width of an unaligned 256-bit store.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[t]) };
+                    for (j, &v) in lanes.iter().enumerate() {
+                        if let Some(o) = out.get_mut(j * m + t0 + t) {
+                            *o = v;
+                        }
+                    }
+                }
             }
 
             /// `Q8_0`'s signed weights `w` as the byte products' unsigned
@@ -1074,23 +1076,6 @@ macro_rules! x86_kernel {
                 let four = &run[at..at + 4];
                 // SAFETY: reads the four bytes of `four`, unaligned.
                 _mm256_broadcastd_epi32(unsafe { _mm_loadu_si32(four.as_ptr().cast()) })
-            }
-
-            /// Eight rows' outputs for input rows `t0..t0 + N` (`acc[t]`, lane
-            /// `j`: row `j`) into `out` (eight rows of `m`).
-            #[inline]
-            #[target_feature(enable = $features)]
-            fn write_group<const N: usize>(acc: [__m256; N], out: &mut [f32], t0: usize, m: usize) {
-                for t in 0..N {
-                    let mut lanes = [0f32; 8];
-                    // SAFETY: `lanes` is 8 floats, the width of an unaligned 256-bit store.
-                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc[t]) };
-                    for (j, &v) in lanes.iter().enumerate() {
-                        if let Some(o) = out.get_mut(j * m + t0 + t) {
-                            *o = v;
-                        }
-                    }
-                }
             }
 
             /// [`run_sum`] for weights up to 63 (`Q6_K`): always into `i32` lanes.
