@@ -3,7 +3,7 @@
 use burn::tensor::Tensor;
 
 /// Positions a layer's buffers hold at first; they double when full.
-const FIRST_CAPACITY: usize = 64;
+pub(crate) const FIRST_CAPACITY: usize = 64;
 
 /// One layer's keys and values, `[b, kv_heads, capacity, head_dim]`, valid
 /// up to the cache's length.
@@ -27,7 +27,8 @@ impl Layer {
 /// [`KvCache::truncate`]-ing back to the last accepted position, which
 /// only moves the length. A cache belongs to the kind of model that made it
 /// ([`Model::new_cache`](crate::Model::new_cache)): burn tensors on the
-/// device, or host memory for the fused CPU decoder.
+/// device, host memory for the fused CPU decoder, or device buffers for the
+/// GPU decoder.
 #[derive(Debug, Clone)]
 pub struct KvCache {
     store: Store,
@@ -41,6 +42,10 @@ enum Store {
     Device(Vec<Option<Layer>>),
     /// Host vectors per layer, `[positions, kv_heads · head_dim]`.
     Host { layers: Vec<HostLayer>, kv_dim: usize },
+    /// Device buffers per layer, `[capacity, kv_heads · head_dim]`, that
+    /// the GPU decoder writes in place.
+    #[cfg(feature = "wgpu")]
+    Gpu(crate::gpu::GpuKv),
 }
 
 /// One layer's keys and values in host memory, position-major: appending
@@ -72,6 +77,29 @@ impl KvCache {
         }
     }
 
+    /// An empty cache for the GPU decoder's `n_layers` layers.
+    #[cfg(feature = "wgpu")]
+    pub(crate) fn new_gpu(n_layers: usize) -> Self {
+        Self {
+            store: Store::Gpu(crate::gpu::GpuKv::new(n_layers)),
+            len: 0,
+        }
+    }
+
+    /// The GPU decoder's buffers, if this is its cache.
+    #[cfg(feature = "wgpu")]
+    pub(crate) fn gpu(&mut self) -> Option<&mut crate::gpu::GpuKv> {
+        match &mut self.store {
+            Store::Gpu(kv) => Some(kv),
+            _ => None,
+        }
+    }
+
+    /// Whether this cache holds burn tensors (the graph's).
+    pub(crate) fn is_graph(&self) -> bool {
+        matches!(self.store, Store::Device(_))
+    }
+
     /// Whether this is a host cache.
     pub(crate) fn is_host(&self) -> bool {
         matches!(self.store, Store::Host { .. })
@@ -92,6 +120,8 @@ impl KvCache {
         match &self.store {
             Store::Device(layers) => layers.iter().flatten().map(Layer::capacity).max().unwrap_or(0),
             Store::Host { layers, kv_dim } => layers.iter().map(|l| l.k.capacity() / kv_dim).max().unwrap_or(0),
+            #[cfg(feature = "wgpu")]
+            Store::Gpu(kv) => kv.capacity(),
         }
     }
 
@@ -111,6 +141,10 @@ impl KvCache {
             // The buffers are shared, not copied: burn copies a shared buffer
             // before writing into it, so neither cache sees the other's writes.
             Store::Device(layers) => Store::Device(layers.clone()),
+            // Shared too: the GPU decoder copies shared buffers before it
+            // writes (`GpuKv`).
+            #[cfg(feature = "wgpu")]
+            Store::Gpu(kv) => Store::Gpu(kv.clone()),
             Store::Host { layers, kv_dim } => {
                 let n = len * kv_dim;
                 let copy = |values: &Vec<f32>| values[..n.min(values.len())].to_vec();

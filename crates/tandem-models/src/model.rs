@@ -75,6 +75,10 @@ pub struct Model {
     inv_freq: Vec<f32>,
     /// The same decoder on host slices, when every matrix is quantized.
     fused: Option<Fused>,
+    /// The same decoder in a few kernels a layer, when every matrix is
+    /// quantized on a GPU device.
+    #[cfg(feature = "wgpu")]
+    gpu: Option<crate::gpu::GpuDecoder>,
 }
 
 impl Model {
@@ -146,6 +150,21 @@ impl Model {
                     .collect()
             },
         );
+        #[cfg(feature = "wgpu")]
+        let gpu = crate::gpu::GpuDecoder::new(
+            match &embed {
+                Embedding::Quantized(q) => Some(q),
+                Embedding::Dense(_) => None,
+            },
+            &lm_head,
+            &norm,
+            || {
+                blocks
+                    .iter()
+                    .map(|b| crate::gpu::GpuLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
+                    .collect()
+            },
+        );
         Ok(Self {
             config,
             device: device.clone(),
@@ -155,6 +174,8 @@ impl Model {
             lm_head,
             inv_freq,
             fused,
+            #[cfg(feature = "wgpu")]
+            gpu,
         })
     }
 
@@ -176,9 +197,13 @@ impl Model {
     }
 
     /// An empty KV cache for this model (in host memory when it runs the
-    /// fused CPU decoder).
+    /// fused CPU decoder, device buffers for the GPU decoder).
     pub fn new_cache(&self) -> KvCache {
         let c = &self.config;
+        #[cfg(feature = "wgpu")]
+        if self.gpu.is_some() {
+            return KvCache::new_gpu(c.n_layers);
+        }
         if self.fused.is_some() {
             KvCache::new_host(c.n_layers, c.n_kv_heads * c.head_dim)
         } else {
@@ -196,6 +221,23 @@ impl Model {
     /// decoder could run: the reference the fused decoder is tested against.
     pub fn without_fused_cpu(mut self) -> Self {
         self.fused = None;
+        self
+    }
+
+    /// Whether forward passes run the GPU decoder (every matrix quantized
+    /// on a GPU device) rather than burn's operations.
+    pub fn fused_gpu(&self) -> bool {
+        #[cfg(feature = "wgpu")]
+        return self.gpu.is_some();
+        #[cfg(not(feature = "wgpu"))]
+        return false;
+    }
+
+    /// This model running burn's operations even where the GPU decoder
+    /// could run: the reference the GPU decoder is tested against.
+    #[cfg(feature = "wgpu")]
+    pub fn without_fused_gpu(mut self) -> Self {
+        self.gpu = None;
         self
     }
 
@@ -242,6 +284,16 @@ impl Model {
                 self.config.max_position
             )));
         }
+        let mismatch =
+            || ModelError::Input("this KV cache was made by another kind of model (see Model::new_cache)".into());
+        #[cfg(feature = "wgpu")]
+        if let Some(gpu) = &self.gpu {
+            let kv = cache.gpu().ok_or_else(mismatch)?;
+            let rows = positions.rows(tokens.len());
+            let logits = gpu.forward(&self.config, &self.inv_freq, tokens, kv, start, rows);
+            cache.advance(tokens.len());
+            return Ok(logits);
+        }
         match (&self.fused, cache.is_host()) {
             (Some(fused), true) => {
                 let rows = positions.rows(tokens.len());
@@ -251,14 +303,12 @@ impl Model {
                     &self.device,
                 ))
             }
-            (None, false) => {
+            (None, false) if cache.is_graph() => {
                 let logits = self.forward_batch(tokens, start, cache, positions);
                 let [_, t, v] = logits.dims();
                 Ok(logits.reshape([t, v]))
             }
-            _ => Err(ModelError::Input(
-                "this KV cache was made by another kind of model (see Model::new_cache)".into(),
-            )),
+            _ => Err(mismatch()),
         }
     }
 

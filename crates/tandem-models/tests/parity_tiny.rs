@@ -124,43 +124,98 @@ fn fused_cpu_decoder_equals_burns_graph() {
         assert!(fused.fused_cpu(), "{name}: every matrix is quantized");
         let graph = fused.clone().without_fused_cpu();
         assert!(!graph.fused_cpu());
-        let t = &reference.tokens;
-        let expected = run_chunks(&graph, &mut graph.new_cache(), t, &[t.len()]);
-        let all = run_chunks(&fused, &mut fused.new_cache(), t, &[t.len()]);
-        let err = rel_error(&all, &expected);
         // The same products; only the order of float operations around them
         // differs (and with it, rarely, an activation's 8-bit rounding).
-        assert!(err < 1e-3, "{name}: fused against graph, relative error {err}");
-        let mut cache = fused.new_cache();
-        let chunked = run_chunks(&fused, &mut cache, t, &[5, 1, 7, 1, 1, 9]);
-        let err = rel_error(&chunked, &all);
-        assert!(
-            err < 1e-5,
-            "{name}: fused cached against one pass, relative error {err}"
-        );
-        cache.truncate(10);
-        let v = reference.vocab;
-        let rest = run_chunks(&fused, &mut cache, &t[10..], &[t.len() - 10]);
-        let err = rel_error(&rest, &all[10 * v..]);
-        assert!(err < 1e-5, "{name}: fused after truncation, relative error {err}");
-        // Only the last position's logits, on both paths, are that row of all.
-        for model in [&fused, &graph] {
-            let last = common::to_vec(model.forward_last(t, &mut model.new_cache()).unwrap());
-            let err = rel_error(&last, &all[(t.len() - 1) * v..]);
-            assert!(err < 1e-5, "{name}: forward_last, relative error {err}");
-            // The last three (a verification round's draft and the one after), and a tail
-            // longer than the run, which is all of it.
-            let tail = model.forward_tail(t, &mut model.new_cache(), 3).unwrap();
-            assert_eq!(tail.dims(), [3, v]);
-            let err = rel_error(&common::to_vec(tail), &all[(t.len() - 3) * v..]);
-            assert!(err < 1e-5, "{name}: forward_tail, relative error {err}");
-            let whole = common::to_vec(model.forward_tail(t, &mut model.new_cache(), t.len() + 5).unwrap());
-            assert!(rel_error(&whole, &all) < 1e-5, "{name}: a tail past the run");
-        }
-        // A cache of the other kind is refused, not misread.
-        assert!(fused.forward(&t[..1], &mut graph.new_cache()).is_err());
-        assert!(graph.forward(&t[..1], &mut fused.new_cache()).is_err());
+        fused_equals_graph(&format!("{name}, CPU"), &fused, &graph, &reference, 1e-3);
     }
+}
+
+/// With every matrix quantized on a GPU device, the GPU decoder (a few
+/// kernels a layer, device KV buffers written in place) runs; burn's graph
+/// on the same weights and the same product kernel is its reference.
+#[test]
+fn fused_gpu_decoder_equals_burns_graph() {
+    let Some((_, device)) = devices().into_iter().find(|(name, _)| *name == "wgpu") else {
+        return;
+    };
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let (fused, reference, _) = load_as(name, &device, WeightFormat::Q8_0);
+        assert!(
+            fused.fused_gpu() && !fused.fused_cpu(),
+            "{name}: every matrix is quantized on the GPU"
+        );
+        let graph = fused.clone().without_fused_gpu();
+        assert!(!graph.fused_gpu());
+        // The same product kernel on the same inputs: only the order of the
+        // norms', softmax's and attention's float operations differs.
+        fused_equals_graph(&format!("{name}, GPU"), &fused, &graph, &reference, 1e-5);
+        // Past the first 64 positions: the cache's buffers grow (keeping
+        // what they held) and attention takes its keys in two chunks.
+        let long: Vec<u32> = (0..100u32).map(|i| (i * 37 + 11) % reference.vocab as u32).collect();
+        let v = reference.vocab;
+        let expected = run_chunks(&graph, &mut graph.new_cache(), &long, &[long.len()]);
+        let mut cache = fused.new_cache();
+        let chunked = run_chunks(&fused, &mut cache, &long, &[60, 1, 3, 1, 35]);
+        let err = rel_error(&chunked, &expected);
+        assert!(err < 1e-5, "{name}, GPU: 100 positions in chunks, relative error {err}");
+        // A copied prefix shares the buffers until either writes: each then
+        // continues from the prefix without seeing the other's positions.
+        let mut copy = cache.copy_prefix(50);
+        cache.truncate(50);
+        let a = run_chunks(&fused, &mut copy, &long[50..], &[50]);
+        let b = run_chunks(&fused, &mut cache, &long[50..60], &[10]);
+        assert!(rel_error(&a, &expected[50 * v..]) < 1e-5, "{name}, GPU: the copy");
+        assert!(
+            rel_error(&b, &expected[50 * v..60 * v]) < 1e-5,
+            "{name}, GPU: the original"
+        );
+        let again = run_chunks(&fused, &mut copy, &long[99..], &[1]);
+        assert_eq!(copy.len(), 101);
+        assert!(again.iter().all(|x| x.is_finite()));
+    }
+}
+
+/// `fused` (a fused decoder) against `graph` (burn's operations on the same
+/// weights): one pass within `tolerance` of the graph, and its own cached
+/// chunks, truncation, last rows and tails within 1e-5 of that pass.
+fn fused_equals_graph(name: &str, fused: &Model, graph: &Model, reference: &Reference, tolerance: f32) {
+    let t = &reference.tokens;
+    let expected = run_chunks(graph, &mut graph.new_cache(), t, &[t.len()]);
+    let all = run_chunks(fused, &mut fused.new_cache(), t, &[t.len()]);
+    let err = rel_error(&all, &expected);
+    assert!(err < tolerance, "{name}: fused against graph, relative error {err}");
+    let mut cache = fused.new_cache();
+    let chunked = run_chunks(fused, &mut cache, t, &[5, 1, 7, 1, 1, 9]);
+    let err = rel_error(&chunked, &all);
+    assert!(
+        err < 1e-5,
+        "{name}: fused cached against one pass, relative error {err}"
+    );
+    cache.truncate(10);
+    let v = reference.vocab;
+    let rest = run_chunks(fused, &mut cache, &t[10..], &[t.len() - 10]);
+    let err = rel_error(&rest, &all[10 * v..]);
+    assert!(err < 1e-5, "{name}: fused after truncation, relative error {err}");
+    // Only the last position's logits, on both paths, are that row of all.
+    for model in [fused, graph] {
+        let last = common::to_vec(model.forward_last(t, &mut model.new_cache()).unwrap());
+        let err = rel_error(&last, &all[(t.len() - 1) * v..]);
+        assert!(err < tolerance.max(1e-5), "{name}: forward_last, relative error {err}");
+        // The last three (a verification round's draft and the one after), and a tail
+        // longer than the run, which is all of it.
+        let tail = model.forward_tail(t, &mut model.new_cache(), 3).unwrap();
+        assert_eq!(tail.dims(), [3, v]);
+        let err = rel_error(&common::to_vec(tail), &all[(t.len() - 3) * v..]);
+        assert!(err < tolerance.max(1e-5), "{name}: forward_tail, relative error {err}");
+        let whole = common::to_vec(model.forward_tail(t, &mut model.new_cache(), t.len() + 5).unwrap());
+        assert!(
+            rel_error(&whole, &all) < tolerance.max(1e-5),
+            "{name}: a tail past the run"
+        );
+    }
+    // A cache of the other kind is refused, not misread.
+    assert!(fused.forward(&t[..1], &mut graph.new_cache()).is_err());
+    assert!(graph.forward(&t[..1], &mut fused.new_cache()).is_err());
 }
 
 #[test]

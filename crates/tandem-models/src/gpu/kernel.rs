@@ -22,8 +22,9 @@ pub(crate) const ROWS: u32 = 8;
 /// Input values one read of `x` takes (its vector width).
 pub(crate) const VECTOR: usize = 4;
 
-/// `out[i, r] = Σ_k x[i, k] · w[r, k]` for the input rows `tile · CUBE_POS_Y ..`
-/// and the output features `ROWS · CUBE_POS_X ..`. `bits`, `group` and
+/// `out[i, column + r] = Σ_k x[i, k] · w[r, k]` for the input rows
+/// `tile · CUBE_POS_Y ..` and the output features `ROWS · CUBE_POS_X ..`
+/// (`column` places a matrix's outputs among others' in one wider output). `bits`, `group` and
 /// `words_per_group` are a `tandem_quant::GroupLayout`'s: codes of 4 to 6
 /// bits keep their low nibbles eight to a word and the rest in one more word
 /// per group; 8-bit codes are four to a word.
@@ -33,6 +34,7 @@ pub(crate) fn grouped_matmul<N: Size>(
     words: &Tensor<u32>,
     scales: &Tensor<f32>,
     out: &mut Tensor<f32>,
+    column: usize,
     #[comptime] bits: u32,
     #[comptime] group: u32,
     #[comptime] words_per_group: u32,
@@ -40,7 +42,6 @@ pub(crate) fn grouped_matmul<N: Size>(
 ) {
     let m = x.shape(0);
     let k = x.shape(1);
-    let n = out.shape(1);
     let lane = UNIT_POS_X as usize;
     let row = (CUBE_POS_X * ROWS + UNIT_POS_Y) as usize;
     let first = CUBE_POS_Y as usize * tile;
@@ -48,6 +49,8 @@ pub(crate) fn grouped_matmul<N: Size>(
     let extra = comptime!(if bits > 4 && bits < 8 { bits - 4 } else { 0 });
     let extra_mask = comptime!((1u32 << extra) - 1);
     let groups = k / group as usize;
+    // This matrix's rows (the output may be wider: see `column`).
+    let n = words.shape(0) / (groups * words_per_group as usize);
 
     // Where each input row of the tile starts; rows past the end re-read the
     // last one, so that every read is in bounds and no branch sits in the
@@ -135,7 +138,7 @@ pub(crate) fn grouped_matmul<N: Size>(
             total += partial[base + l];
         }
         let stride = out.stride(0);
-        out[(first + lane) * stride + row] = total;
+        out[(first + lane) * stride + column + row] = total;
     }
 }
 

@@ -7,7 +7,11 @@
 //! kernel in [`kernel`], which reads the codes and widens them in registers:
 //! no `f32` copy of a weight is ever made on the device.
 
+mod decoder;
 mod kernel;
+mod layer;
+
+pub(crate) use decoder::{GpuDecoder, GpuKv, GpuLayer};
 
 use burn::backend::Cube;
 use burn::tensor::{DType, Device, Shape, Tensor};
@@ -99,32 +103,33 @@ impl GpuMatrix {
 
     /// `x · Wᵀ` for `x` of `[n, cols]` on this matrix's device: `[n, rows]`.
     pub(crate) fn apply(&self, x: Tensor<2>) -> Tensor<2> {
-        let [_, cols] = x.dims();
-        assert_eq!(cols, self.cols, "input width is fixed by the model's shapes");
         let x = x
             .try_into_primitive::<Cube>()
             .expect("a GPU matrix multiplies tensors on its own device");
         let x = burn_cubecl::kernel::into_contiguous(x);
-        let outputs: Vec<Tensor<2>> = self
-            .parts
-            .iter()
-            .map(|part| Tensor::from_primitive::<Cube>(self.launch(&x, part)))
-            .collect();
-        match outputs.len() {
-            1 => outputs.into_iter().next().expect("one part"),
-            _ => Tensor::cat(outputs, 1),
+        let n = x.meta.shape()[0];
+        let out = empty(&x, [n, self.rows]);
+        self.apply_into(&x, &out, 0);
+        Tensor::from_primitive::<Cube>(out)
+    }
+
+    /// `x · Wᵀ` for contiguous `x` of `[n, cols]`, written to columns
+    /// `column..column + rows` of `out` (`[n, at least column + rows]`): the
+    /// outputs of several matrices over one input side by side.
+    pub(crate) fn apply_into(&self, x: &CubeTensor, out: &CubeTensor, column: usize) {
+        let [n, cols] = x.meta.shape().dims();
+        assert_eq!(cols, self.cols, "input width is fixed by the model's shapes");
+        assert!(out.meta.shape()[0] == n && out.meta.shape()[1] >= column + self.rows);
+        let mut column = column;
+        for part in &self.parts {
+            self.launch(x, part, out, column);
+            column += part.rows;
         }
     }
 
-    /// `x · Wᵀ` for the rows of `part`: `[n, part.rows]`.
-    fn launch(&self, x: &CubeTensor, part: &Part) -> CubeTensor {
+    /// `x · Wᵀ` for the rows of `part`, into `out` from `column`.
+    fn launch(&self, x: &CubeTensor, part: &Part, out: &CubeTensor, column: usize) {
         let n = x.meta.shape()[0];
-        let out = empty_device_contiguous_dtype(
-            x.client.clone(),
-            x.device.clone(),
-            Shape::new([n, part.rows]),
-            DType::F32,
-        );
         let tile = n.min(MAX_TILE).next_power_of_two();
         let cubes_x = part.rows.div_ceil(kernel::ROWS as usize) as u32;
         let cubes_y = n.div_ceil(tile) as u32;
@@ -137,13 +142,19 @@ impl GpuMatrix {
             part.words.clone().into_tensor_arg(),
             part.scales.clone().into_tensor_arg(),
             out.clone().into_tensor_arg(),
+            column,
             self.layout.bits() as u32,
             self.layout.group() as u32,
             self.layout.words_per_group() as u32,
             tile,
         );
-        out
     }
+}
+
+/// A new contiguous `f32` tensor of `shape` on `like`'s device (its values
+/// are whatever the memory held).
+pub(crate) fn empty<const D: usize>(like: &CubeTensor, shape: [usize; D]) -> CubeTensor {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::new(shape), DType::F32)
 }
 
 #[cfg(test)]

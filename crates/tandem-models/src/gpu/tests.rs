@@ -143,3 +143,79 @@ fn kernel_throughput() {
         }
     }
 }
+
+/// The layer kernels ([`super::layer`]) against host loops, on wgpu.
+mod layer_kernels {
+    use super::super::layer::{self, UNITS};
+    use super::inputs;
+    use burn::backend::Cube;
+    use burn::tensor::{Device, Tensor, TensorData};
+    use burn_cubecl::tensor::CubeTensor;
+    use cubecl::prelude::*;
+
+    fn device() -> Option<Device> {
+        std::env::var_os("TANDEM_SKIP_WGPU")
+            .is_none()
+            .then(|| Device::wgpu(Default::default()))
+    }
+
+    fn tensor(values: &[f32], shape: [usize; 2], device: &Device) -> CubeTensor {
+        Tensor::<2>::from_data(TensorData::new(values.to_vec(), shape), device)
+            .try_into_primitive::<Cube>()
+            .expect("wgpu")
+    }
+
+    fn read(t: &CubeTensor) -> Vec<f32> {
+        Tensor::<2>::from_primitive::<Cube>(t.clone())
+            .into_data()
+            .try_to_vec()
+            .expect("f32")
+    }
+
+    fn close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{what}[{i}]: {g} against {w}");
+        }
+    }
+
+    #[test]
+    fn add_rms_norm_matches_the_host() {
+        let Some(device) = device() else { return };
+        // A width past one cube's units with a tail, and rows chosen from the middle.
+        let (t, h, first, n) = (5, 600, 1, 3);
+        let (x0, delta, w) = (inputs(t * h, 1), inputs(t * h, 2), inputs(h, 3));
+        for residual in [false, true] {
+            let x = tensor(&x0, [t, h], &device);
+            let out = super::super::empty(&x, [n, h]);
+            layer::add_rms_norm::launch(
+                &x.client,
+                CubeCount::Static(n as u32, 1, 1),
+                CubeDim::new_1d(UNITS),
+                x.clone().into_tensor_arg(),
+                tensor(&delta, [t, h], &device).into_tensor_arg(),
+                tensor(&w, [1, h], &device).into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                first,
+                1e-6,
+                residual,
+            );
+            let mut xs = x0.clone();
+            if residual {
+                for r in first..first + n {
+                    for i in 0..h {
+                        xs[r * h + i] += delta[r * h + i];
+                    }
+                }
+            }
+            let mut want = Vec::new();
+            for r in first..first + n {
+                let row = &xs[r * h..(r + 1) * h];
+                let scale = 1.0 / (row.iter().map(|v| v * v).sum::<f32>() / h as f32 + 1e-6).sqrt();
+                want.extend(row.iter().zip(&w).map(|(v, w)| v * scale * w));
+            }
+            close(&read(&out), &want, "norm");
+            close(&read(&x), &xs, "residual stream");
+        }
+    }
+}
