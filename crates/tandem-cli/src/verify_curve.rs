@@ -27,6 +27,10 @@ pub(crate) struct Args {
     /// Timed forwards per k (the median is reported), after one untimed.
     #[arg(long, default_value_t = 7)]
     repeat: usize,
+    /// Run burn's operation graph instead of the fused decoder (the CPU's or
+    /// the GPU's): the reference, to compare the two in one script.
+    #[arg(long)]
+    graph: bool,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -49,6 +53,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             (engine.model().clone(), path.display().to_string())
         }
     };
+    let model = match args.graph {
+        true => model.without_fused_cpu().without_fused_gpu(),
+        false => model,
+    };
     let vocab = model.config().vocab_size as u32;
     // Any fixed token ids do: the cost does not depend on their values.
     let tokens: Vec<u32> = (0..args.context + args.positions.iter().max().copied().unwrap_or(1))
@@ -59,10 +67,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
     drop(logits.into_data());
     let bytes = model.matrix_bytes();
     println!(
-        "{source} on {:?}, {:?} weights ({:.1} MB of matrices), context {}",
+        "{source} on {:?}, {:?} weights ({:.1} MB of matrices), {}, context {}",
         args.backend.device,
         args.backend.weights,
         bytes as f64 / 1e6,
+        match (model.fused_cpu(), model.fused_gpu()) {
+            (true, _) => "fused CPU decoder",
+            (_, true) => "fused GPU decoder",
+            _ => "burn's graph",
+        },
         args.context
     );
     println!("{:>4} {:>12} {:>10} {:>12}", "k", "ms/forward", "÷ k=1", "weights GB/s");

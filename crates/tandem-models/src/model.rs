@@ -235,9 +235,12 @@ impl Model {
 
     /// This model running burn's operations even where the GPU decoder
     /// could run: the reference the GPU decoder is tested against.
-    #[cfg(feature = "wgpu")]
+    #[cfg_attr(not(feature = "wgpu"), allow(unused_mut))]
     pub fn without_fused_gpu(mut self) -> Self {
-        self.gpu = None;
+        #[cfg(feature = "wgpu")]
+        {
+            self.gpu = None;
+        }
         self
     }
 
