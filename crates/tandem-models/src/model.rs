@@ -152,6 +152,7 @@ impl Model {
         );
         #[cfg(feature = "wgpu")]
         let gpu = crate::gpu::GpuDecoder::new(
+            c.head_dim,
             match &embed {
                 Embedding::Quantized(q) => Some(q),
                 Embedding::Dense(_) => None,

@@ -111,8 +111,10 @@ pub(crate) struct GpuDecoder {
 
 impl GpuDecoder {
     /// The decoder from its parts; `None` unless every matrix is on a GPU
-    /// device (`layers` is only called when the embedding and head are).
+    /// device and attention heads are at most [`layer::MAX_HEAD_DIM`] wide
+    /// (`layers` is only called when the embedding and head are).
     pub(crate) fn new(
+        head_dim: usize,
         embed: Option<&Arc<QMatrix>>,
         head: &Matrix,
         norm: &Tensor<1>,
@@ -121,6 +123,7 @@ impl GpuDecoder {
         let (Some(embed), Matrix::Gpu(head)) = (embed, head) else {
             return None;
         };
+        (head_dim <= layer::MAX_HEAD_DIM).then_some(())?;
         Some(Self {
             embed: embed.clone(),
             norm: cube(norm.clone())?,

@@ -18,8 +18,10 @@ const _: () = assert!(UNITS == 256, "cube_sum's first step is half of UNITS");
 /// Units of an attention cube: one per key of a chunk, then one per output
 /// value (a head of up to `ATTENTION_UNITS · MAX_VALUES_PER_UNIT` values).
 pub(crate) const ATTENTION_UNITS: u32 = 64;
-/// Output values an attention unit holds: head dimensions up to 256.
+/// Output values an attention unit holds.
 const MAX_VALUES_PER_UNIT: usize = 4;
+/// The widest attention head the kernel takes (wider ones keep burn's graph).
+pub(crate) const MAX_HEAD_DIM: usize = ATTENTION_UNITS as usize * MAX_VALUES_PER_UNIT;
 
 /// Row `CUBE_POS_X` of the output: `out = x / sqrt(mean(x²) + eps) · w` of
 /// row `first + CUBE_POS_X` of `x`. With `residual`, that row of `x` first
