@@ -170,7 +170,7 @@ impl KvCache {
         let [b, heads, t, dim] = k.dims();
         let (start, end) = (self.len, self.len + t);
         let Store::Device(layers) = &mut self.store else {
-            unreachable!("Model::forward runs a host cache through the fused decoder")
+            unreachable!("Model::forward runs host and GPU caches through their fused decoders")
         };
         let slot = &mut layers[layer];
         // Taken out of the slot so that the buffers are uniquely owned and

@@ -234,6 +234,15 @@ impl Model {
         return false;
     }
 
+    /// Makes the GPU decoder run at most `rows` positions a pass, so that a
+    /// test runs several passes on a tiny model.
+    #[cfg(all(test, feature = "wgpu"))]
+    pub(crate) fn set_gpu_pass_rows(&mut self, rows: usize) {
+        if let Some(gpu) = &mut self.gpu {
+            gpu.max_pass = rows;
+        }
+    }
+
     /// This model running burn's operations even where the GPU decoder
     /// could run: the reference the GPU decoder is tested against.
     #[cfg_attr(not(feature = "wgpu"), allow(unused_mut))]

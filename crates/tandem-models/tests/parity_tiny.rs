@@ -172,6 +172,15 @@ fn fused_gpu_decoder_equals_burns_graph() {
         let again = run_chunks(&fused, &mut copy, &long[99..], &[1]);
         assert_eq!(copy.len(), 101);
         assert!(again.iter().all(|x| x.is_finite()));
+        // A prefix copied from a full cache (60 positions in 64) grows while
+        // its buffers are still shared: both go on from position 60.
+        let mut cache = fused.new_cache();
+        run_chunks(&fused, &mut cache, &long[..60], &[60]);
+        let mut copy = cache.copy_prefix(60);
+        let a = run_chunks(&fused, &mut copy, &long[60..], &[40]);
+        let b = run_chunks(&fused, &mut cache, &long[60..], &[1, 39]);
+        assert!(rel_error(&a, &expected[60 * v..]) < 1e-5, "{name}, GPU: the grown copy");
+        assert!(rel_error(&b, &expected[60 * v..]) < 1e-5, "{name}, GPU: its original");
     }
 }
 

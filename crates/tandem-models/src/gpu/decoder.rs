@@ -22,8 +22,11 @@ use tandem_quant::QMatrix;
 /// query, key and value; the MLP's gate and up), with their bias.
 #[derive(Debug, Clone)]
 struct GpuProjections {
+    /// In the order of their outputs.
     matrices: Vec<Arc<GpuMatrix>>,
+    /// All the matrices' biases, one after another.
     bias: Option<CubeTensor>,
+    /// Output features of all the matrices together.
     width: usize,
 }
 
@@ -107,6 +110,9 @@ pub(crate) struct GpuDecoder {
     layers: Vec<GpuLayer>,
     norm: CubeTensor,
     head: Arc<GpuMatrix>,
+    /// Positions a pass runs at most, before the buffer limit
+    /// ([`GpuDecoder::pass_rows`]); lowered by tests to run several passes.
+    pub(crate) max_pass: usize,
 }
 
 impl GpuDecoder {
@@ -129,12 +135,15 @@ impl GpuDecoder {
             norm: cube(norm.clone())?,
             head: head.clone(),
             layers: layers()?,
+            max_pass: 256,
         })
     }
 
     /// The logits `[rows, vocab]` of the last `rows` (`1..=t`) of `tokens`
     /// (checked against the vocabulary and context by the caller) at
-    /// positions `start..`, where `kv` holds room for `start + t` positions.
+    /// positions `start..`; `kv` grows to hold them. Long runs go in passes
+    /// of at most [`GpuDecoder::pass_rows`] positions, each causal over the
+    /// cache, so that no dispatch or buffer passes WebGPU's limits.
     pub(crate) fn forward(
         &self,
         c: &Config,
@@ -144,13 +153,63 @@ impl GpuDecoder {
         start: usize,
         rows: usize,
     ) -> Tensor<2> {
+        let t = tokens.len();
+        let first_kept = t - rows;
+        let pass = self.pass_rows(c);
+        let mut logits: Vec<Tensor<2>> = (0..t)
+            .step_by(pass)
+            .filter_map(|begin| {
+                let end = (begin + pass).min(t);
+                let keep = end - first_kept.clamp(begin, end);
+                self.pass(c, inv_freq, &tokens[begin..end], kv, start + begin, keep)
+            })
+            .collect();
+        match logits.len() {
+            1 => logits.pop().expect("one pass"),
+            _ => Tensor::cat(logits, 0),
+        }
+    }
+
+    /// Positions one pass runs at most: its widest buffer (gate and up, or
+    /// the logits) stays within one storage binding, and its row counts far
+    /// below the 65,535 cubes a dispatch dimension takes.
+    fn pass_rows(&self, c: &Config) -> usize {
+        let widest = [
+            self.layers[0].gate_up.width,
+            self.layers[0].qkv.width,
+            self.head.rows(),
+            c.hidden_size,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+        (super::MAX_BINDING / (4 * widest)).clamp(1, self.max_pass.max(1))
+    }
+
+    /// One pass over `tokens` at positions `start..`: the logits of its last
+    /// `keep` rows, or `None` (no head) when it keeps none.
+    fn pass(
+        &self,
+        c: &Config,
+        inv_freq: &[f32],
+        tokens: &[u32],
+        kv: &mut GpuKv,
+        start: usize,
+        keep: usize,
+    ) -> Option<Tensor<2>> {
         let (t, h, hd) = (tokens.len(), c.hidden_size, c.head_dim);
-        let (q_dim, kv_dim) = (c.n_heads * hd, c.n_kv_heads * hd);
+        let (q_dim, kv_dim, half) = (c.n_heads * hd, c.n_kv_heads * hd, hd / 2);
         let mut embedded = vec![0f32; t * h];
         crate::linear::gather_rows(&self.embed, tokens, &mut embedded);
         let x = upload(&self.norm, &embedded, [t, h]);
+        // Each row's cosines, then its sines.
         let (cos, sin) = crate::rope::tables(inv_freq, start, t);
-        let (cos, sin) = (upload(&x, &cos, [t, hd / 2]), upload(&x, &sin, [t, hd / 2]));
+        let angles: Vec<f32> = cos
+            .chunks_exact(half)
+            .zip(sin.chunks_exact(half))
+            .flat_map(|(c, s)| c.iter().chain(s).copied())
+            .collect();
+        let angles = upload(&x, &angles, [t, hd]);
         kv.reserve(start, start + t, kv_dim, &x);
 
         let normed = empty(&x, [t, h]);
@@ -188,8 +247,7 @@ impl GpuDecoder {
                 CubeDim::new_1d(UNITS),
                 arg(&qkv),
                 arg(l.qkv.bias.as_ref().unwrap_or(no_bias)),
-                arg(&cos),
-                arg(&sin),
+                arg(&angles),
                 arg(&q),
                 arg(keys),
                 arg(values),
@@ -222,11 +280,16 @@ impl GpuDecoder {
             );
             l.down.apply_into(&act, &delta, 0);
         }
-        let last = empty(&x, [rows, h]);
-        norm(&self.norm, &last, t - rows, rows, true);
-        let logits = empty(&x, [rows, self.head.rows()]);
+        if keep == 0 {
+            // The last layer's MLP output is not added: no row of this pass
+            // goes on, and the cache already holds its keys and values.
+            return None;
+        }
+        let last = empty(&x, [keep, h]);
+        norm(&self.norm, &last, t - keep, keep, true);
+        let logits = empty(&x, [keep, self.head.rows()]);
         self.head.apply_into(&last, &logits, 0);
-        Tensor::from_primitive::<Cube>(logits)
+        Some(Tensor::from_primitive::<Cube>(logits))
     }
 }
 
@@ -236,6 +299,7 @@ impl GpuDecoder {
 /// are copied before the first write, so neither sees the other's.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct GpuKv {
+    /// Keys and values per layer; empty until the first forward.
     layers: Vec<(CubeTensor, CubeTensor)>,
     n_layers: usize,
 }
@@ -255,36 +319,34 @@ impl GpuKv {
     }
 
     /// Makes room for `end` positions, keeping the first `start`, in buffers
-    /// this cache alone holds; new ones are made on `like`'s device.
+    /// this cache alone holds (a shared one is copied, up to `start`, before
+    /// any write); new ones are made on `like`'s device.
     fn reserve(&mut self, start: usize, end: usize, kv_dim: usize, like: &CubeTensor) {
-        if self.layers.is_empty() || self.capacity() < end {
-            let capacity = end.next_power_of_two().max(crate::cache::FIRST_CAPACITY);
-            let grow = |old: Option<&CubeTensor>| {
-                let fresh = Tensor::<2>::from_primitive::<Cube>(empty(like, [capacity, kv_dim]));
-                let fresh = match old {
-                    Some(old) if start > 0 => {
-                        let kept = Tensor::<2>::from_primitive::<Cube>(old.clone()).narrow(0, 0, start);
-                        fresh.slice_assign([0..start, 0..kv_dim], kept)
-                    }
-                    _ => fresh,
-                };
-                cube(fresh).expect("a GPU tensor")
+        let shared = self.layers.iter().any(|(k, v)| !k.can_mut() || !v.can_mut());
+        if !self.layers.is_empty() && self.capacity() >= end && !shared {
+            return;
+        }
+        let capacity = self
+            .capacity()
+            .max(end.next_power_of_two())
+            .max(crate::cache::FIRST_CAPACITY);
+        let grow = |old: Option<&CubeTensor>| {
+            let fresh = Tensor::<2>::from_primitive::<Cube>(empty(like, [capacity, kv_dim]));
+            let fresh = match old {
+                Some(old) if start > 0 => {
+                    let kept = Tensor::<2>::from_primitive::<Cube>(old.clone()).narrow(0, 0, start);
+                    fresh.slice_assign([0..start, 0..kv_dim], kept)
+                }
+                _ => fresh,
             };
-            self.layers = (0..self.n_layers)
-                .map(|i| {
-                    let old = self.layers.get(i);
-                    (grow(old.map(|(k, _)| k)), grow(old.map(|(_, v)| v)))
-                })
-                .collect();
-        }
-        for (k, v) in &mut self.layers {
-            if !k.can_mut() {
-                *k = k.copy();
-            }
-            if !v.can_mut() {
-                *v = v.copy();
-            }
-        }
+            cube(fresh).expect("a GPU tensor")
+        };
+        self.layers = (0..self.n_layers)
+            .map(|i| {
+                let old = self.layers.get(i);
+                (grow(old.map(|(k, _)| k)), grow(old.map(|(_, v)| v)))
+            })
+            .collect();
     }
 }
 

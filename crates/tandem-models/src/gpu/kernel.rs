@@ -23,11 +23,11 @@ pub(crate) const ROWS: u32 = 8;
 pub(crate) const VECTOR: usize = 4;
 
 /// `out[i, column + r] = Σ_k x[i, k] · w[r, k]` for the input rows
-/// `tile · CUBE_POS_Y ..` and the output features `ROWS · CUBE_POS_X ..`
-/// (`column` places a matrix's outputs among others' in one wider output). `bits`, `group` and
-/// `words_per_group` are a `tandem_quant::GroupLayout`'s: codes of 4 to 6
-/// bits keep their low nibbles eight to a word and the rest in one more word
-/// per group; 8-bit codes are four to a word.
+/// `tile · CUBE_POS_Y ..` and the output features `ROWS · CUBE_POS_X ..`;
+/// `column` places a matrix's outputs among others' in one wider output.
+/// `bits`, `group` and `words_per_group` are a `tandem_quant::GroupLayout`'s:
+/// codes of 4 to 6 bits keep their low nibbles eight to a word and the rest
+/// in one more word per group; 8-bit codes are four to a word.
 #[cube(launch)]
 pub(crate) fn grouped_matmul<N: Size>(
     x: &Tensor<Vector<f32, N>>,

@@ -89,14 +89,14 @@ fn cube_sum(value: f32) -> f32 {
 /// queries, keys, values), plus `bias` when there is one: writes the rotated
 /// queries to `q`, and the rotated keys and the values to the caches'
 /// position `start + CUBE_POS_X` (`[capacity, kv_heads · head_dim]`).
-/// `cos` and `sin` are `[t, head_dim / 2]`, rotate-half RoPE.
+/// `angles` is `[t, head_dim]`: each row's cosines, then its sines
+/// (rotate-half RoPE). One table, not two: with cubecl's own buffer this
+/// kernel binds seven storage buffers, and WebGPU allows eight by default.
 #[cube(launch)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rope_into_cache(
     qkv: &Tensor<f32>,
     bias: &Tensor<f32>,
-    cos: &Tensor<f32>,
-    sin: &Tensor<f32>,
+    angles: &Tensor<f32>,
     q: &mut Tensor<f32>,
     keys: &mut Tensor<f32>,
     values: &mut Tensor<f32>,
@@ -124,8 +124,8 @@ pub(crate) fn rope_into_cache(
             a += bias[col];
             b += bias[col + half];
         }
-        let c = cos[row * half + j];
-        let s = sin[row * half + j];
+        let c = angles[row * head_dim + j];
+        let s = angles[row * head_dim + half + j];
         let ra = a * c - b * s;
         let rb = b * c + a * s;
         if col < q_dim {
@@ -184,12 +184,12 @@ pub(crate) fn attention(
     for d in 0..MAX_VALUES_PER_UNIT {
         acc[d] = 0.0;
     }
-    let mut running_max = f32::new(-3.0e38); // −∞, which WGSL cannot write: below any score
+    let mut running_max = f32::new(-1.0e30); // −∞, which WGSL cannot write: below any score
     let mut running_sum = 0.0f32;
     let mut chunk = 0usize;
     while chunk < seen {
         let j = chunk + unit;
-        let mut score = f32::new(-3.0e38); // −∞, which WGSL cannot write: below any score
+        let mut score = f32::new(-1.0e30); // −∞, which WGSL cannot write: below any score
         if j < seen {
             let k_at = j * kv_dim + kv;
             let mut dot = 0.0f32;
@@ -200,7 +200,7 @@ pub(crate) fn attention(
         }
         weights[unit] = score;
         sync_cube();
-        let mut chunk_max = f32::new(-3.0e38); // −∞, which WGSL cannot write: below any score
+        let mut chunk_max = f32::new(-1.0e30); // −∞, which WGSL cannot write: below any score
         for i in 0..units {
             chunk_max = f32::max(chunk_max, weights[i]);
         }
@@ -253,6 +253,8 @@ pub(crate) fn swiglu(gate_up: &Tensor<f32>, out: &mut Tensor<f32>) {
     if i < n {
         let g = gate_up[row * 2 * n + i];
         let u = gate_up[row * 2 * n + n + i];
-        out[row * n + i] = g / (1.0 + (-g).exp()) * u;
+        // exp(80) is finite in f32, where WGSL leaves overflow undefined; past it
+        // the quotient is below 1e-34 · |g| either way.
+        out[row * n + i] = g / (1.0 + f32::min(-g, 80.0).exp()) * u;
     }
 }

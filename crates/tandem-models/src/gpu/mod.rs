@@ -6,6 +6,11 @@
 //! and 1.25 for 6- and 8-bit ones, against 4 for `f32`) and multiplied by the CubeCL
 //! kernel in [`kernel`], which reads the codes and widens them in registers:
 //! no `f32` copy of a weight is ever made on the device.
+//!
+//! When every matrix of a decoder is here, [`decoder`] runs its forward
+//! passes: the products plus [`layer`]'s four kernels a layer (norms with
+//! the residual, RoPE into the KV cache, attention, SwiGLU) instead of
+//! burn's operation graph.
 
 mod decoder;
 mod kernel;

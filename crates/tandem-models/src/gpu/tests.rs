@@ -218,4 +218,181 @@ mod layer_kernels {
             close(&read(&x), &xs, "residual stream");
         }
     }
+
+    #[test]
+    fn rope_into_cache_matches_the_host() {
+        let Some(device) = device() else { return };
+        // Heads of 8 (two query heads, one key/value head), and of 128 (four and two: more
+        // pairs than a cube has units); rows written at positions 5.. of a cache of 9.
+        for (hd, heads, kv_heads) in [(8, 2, 1), (128, 4, 2)] {
+            let (t, start, capacity) = (3, 5, 9);
+            let (q_dim, kv_dim, half) = (heads * hd, kv_heads * hd, hd / 2);
+            let width = q_dim + 2 * kv_dim;
+            let (qkv, bias, angles) = (inputs(t * width, 4), inputs(width, 5), inputs(t * hd, 6));
+            for has_bias in [false, true] {
+                let like = tensor(&qkv, [t, width], &device);
+                let (q, keys, values) = (
+                    super::super::empty(&like, [t, q_dim]),
+                    tensor(&vec![0.0; capacity * kv_dim], [capacity, kv_dim], &device),
+                    tensor(&vec![0.0; capacity * kv_dim], [capacity, kv_dim], &device),
+                );
+                layer::rope_into_cache::launch(
+                    &like.client,
+                    CubeCount::Static(t as u32, 1, 1),
+                    CubeDim::new_1d(UNITS),
+                    like.clone().into_tensor_arg(),
+                    tensor(&bias, [1, width], &device).into_tensor_arg(),
+                    tensor(&angles, [t, hd], &device).into_tensor_arg(),
+                    q.clone().into_tensor_arg(),
+                    keys.clone().into_tensor_arg(),
+                    values.clone().into_tensor_arg(),
+                    start,
+                    hd,
+                    has_bias,
+                );
+                let value = |i: usize, c: usize| qkv[i * width + c] + if has_bias { bias[c] } else { 0.0 };
+                let (mut want_q, mut want_k, mut want_v) = (
+                    vec![0.0; t * q_dim],
+                    vec![0.0; capacity * kv_dim],
+                    vec![0.0; capacity * kv_dim],
+                );
+                for i in 0..t {
+                    for head in 0..heads + kv_heads {
+                        for j in 0..half {
+                            let col = head * hd + j;
+                            let (a, b) = (value(i, col), value(i, col + half));
+                            let (c, s) = (angles[i * hd + j], angles[i * hd + half + j]);
+                            let (out, at) = match col < q_dim {
+                                true => (&mut want_q, i * q_dim + col),
+                                false => (&mut want_k, (start + i) * kv_dim + col - q_dim),
+                            };
+                            out[at] = a * c - b * s;
+                            out[at + half] = b * c + a * s;
+                        }
+                    }
+                    for c in 0..kv_dim {
+                        want_v[(start + i) * kv_dim + c] = value(i, q_dim + kv_dim + c);
+                    }
+                }
+                close(&read(&q), &want_q, "queries");
+                close(&read(&keys), &want_k, "keys");
+                close(&read(&values), &want_v, "values");
+            }
+        }
+    }
+
+    #[test]
+    fn attention_matches_the_host() {
+        let Some(device) = device() else { return };
+        // Heads of 8 (one value a unit), 160 (three, the last part-filled) and 256 (the
+        // widest, four); two query heads per key/value head; rows that see 71 to 73 keys, in
+        // two chunks of 64.
+        for hd in [8, 160, 256] {
+            let (t, heads, kv_heads, start, capacity) = (3, 4, 2, 70, 80);
+            let (q_dim, kv_dim, group) = (heads * hd, kv_heads * hd, heads / kv_heads);
+            let q = inputs(t * q_dim, 8);
+            let (keys, values) = (inputs(capacity * kv_dim, 9), inputs(capacity * kv_dim, 10));
+            let scale = 1.0 / (hd as f32).sqrt();
+            let like = tensor(&q, [t, q_dim], &device);
+            let out = super::super::empty(&like, [t, q_dim]);
+            layer::attention::launch(
+                &like.client,
+                CubeCount::Static(heads as u32, t as u32, 1),
+                CubeDim::new_1d(layer::ATTENTION_UNITS),
+                like.clone().into_tensor_arg(),
+                tensor(&keys, [capacity, kv_dim], &device).into_tensor_arg(),
+                tensor(&values, [capacity, kv_dim], &device).into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                start,
+                hd,
+                group,
+                scale,
+            );
+            let mut want = vec![0f32; t * q_dim];
+            for i in 0..t {
+                for head in 0..heads {
+                    let (qa, kv) = (i * q_dim + head * hd, (head / group) * hd);
+                    let scores: Vec<f64> = (0..start + i + 1)
+                        .map(|j| {
+                            let dot: f32 = (0..hd).map(|d| q[qa + d] * keys[j * kv_dim + kv + d]).sum();
+                            f64::from(dot * scale)
+                        })
+                        .collect();
+                    let top = scores.iter().copied().fold(f64::MIN, f64::max);
+                    let total: f64 = scores.iter().map(|s| (s - top).exp()).sum();
+                    for d in 0..hd {
+                        let v: f64 = scores
+                            .iter()
+                            .enumerate()
+                            .map(|(j, s)| (s - top).exp() * f64::from(values[j * kv_dim + kv + d]))
+                            .sum();
+                        want[qa + d] = (v / total) as f32;
+                    }
+                }
+            }
+            close(&read(&out), &want, "attention");
+        }
+    }
+
+    #[test]
+    fn swiglu_matches_the_host() {
+        let Some(device) = device() else { return };
+        // A width past one cube's units.
+        let (t, n) = (2, 300);
+        // Gates far enough below zero that exp(-g) would overflow f32.
+        let gate_up: Vec<f32> = inputs(t * 2 * n, 11).iter().map(|x| 100.0 * x).collect();
+        let like = tensor(&gate_up, [t, 2 * n], &device);
+        let out = super::super::empty(&like, [t, n]);
+        layer::swiglu::launch(
+            &like.client,
+            CubeCount::Static(n.div_ceil(UNITS as usize) as u32, t as u32, 1),
+            CubeDim::new_1d(UNITS),
+            like.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+        );
+        let want: Vec<f32> = (0..t * n)
+            .map(|at| {
+                let (i, c) = (at / n, at % n);
+                let (g, u) = (gate_up[i * 2 * n + c], gate_up[i * 2 * n + n + c]);
+                (f64::from(g) / (1.0 + (-f64::from(g)).exp()) * f64::from(u)) as f32
+            })
+            .collect();
+        close(&read(&out), &want, "swiglu");
+    }
+}
+
+/// A run longer than one pass of the GPU decoder (lowered to 3 positions
+/// here) gives the logits of a single pass, for all rows and for a tail
+/// that spans passes.
+#[test]
+fn passes_of_the_gpu_decoder_give_one_passs_logits() {
+    if std::env::var_os("TANDEM_SKIP_WGPU").is_some() {
+        return;
+    }
+    let device = Device::wgpu(Default::default());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-qwen2");
+    let config = std::fs::read_to_string(dir.join("config.json")).expect("fixture");
+    let weights = std::fs::read(dir.join("model.safetensors")).expect("fixture");
+    let one = crate::Model::from_safetensors_as(&config, &weights, &device, crate::WeightFormat::Q8_0).expect("model");
+    assert!(one.fused_gpu());
+    let mut passes = one.clone();
+    passes.set_gpu_pass_rows(3);
+    let vocab = one.config().vocab_size as u32;
+    let tokens: Vec<u32> = (0..20u32).map(|i| (i * 7 + 3) % vocab).collect();
+    let read = |t: Tensor<2>| -> Vec<f32> { t.into_data().try_to_vec().expect("f32") };
+    let (mut a, mut b) = (one.new_cache(), passes.new_cache());
+    // Every row, then a continuation from the cache the passes wrote.
+    let want = read(one.forward(&tokens[..14], &mut a).expect("forward"));
+    let got = read(passes.forward(&tokens[..14], &mut b).expect("forward"));
+    let close = |got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let err = got.iter().zip(want).fold(0f32, |m, (g, w)| m.max((g - w).abs()));
+        assert!(err <= 1e-5 * scale, "relative error {}", err / scale);
+    };
+    close(&got, &want);
+    let want = read(one.forward_tail(&tokens[14..], &mut a, 5).expect("tail"));
+    let got = read(passes.forward_tail(&tokens[14..], &mut b, 5).expect("tail"));
+    assert_eq!(got.len(), 5 * vocab as usize);
+    close(&got, &want);
 }
