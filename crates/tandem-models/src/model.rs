@@ -11,16 +11,18 @@ use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
 
+/// One decoder layer's weights as loaded: what burn's graph runs, and what
+/// the fused decoders ([`FusedLayer`], the GPU's) take theirs from.
 #[derive(Debug, Clone)]
-struct Block {
-    attn_norm: Tensor<1>,
+pub(crate) struct Block {
+    pub(crate) attn_norm: Tensor<1>,
     /// Query, key and value.
-    qkv: Projections,
-    o: Linear,
-    ffn_norm: Tensor<1>,
+    pub(crate) qkv: Projections,
+    pub(crate) o: Linear,
+    pub(crate) ffn_norm: Tensor<1>,
     /// Gate and up.
-    gate_up: Projections,
-    down: Linear,
+    pub(crate) gate_up: Projections,
+    pub(crate) down: Linear,
 }
 
 impl Block {
@@ -136,36 +138,16 @@ impl Model {
         let lm_head = lm_head.on_device(device);
         let norm = vector("model.norm.weight", h)?;
         let inv_freq = rope::inv_freq(c.head_dim, c.rope_theta, &c.rope_scaling);
-        let fused = Fused::new(
-            match &embed {
-                Embedding::Quantized(q) => Some(q),
-                Embedding::Dense(_) => None,
-            },
-            &lm_head,
-            &norm,
-            || {
-                blocks
-                    .iter()
-                    .map(|b| FusedLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
-                    .collect()
-            },
-        );
+        // The fused decoders gather embedding rows from a quantized table.
+        let table = match &embed {
+            Embedding::Quantized(q) => Some(q),
+            Embedding::Dense(_) => None,
+        };
+        let fused = Fused::new(table, &lm_head, &norm, || blocks.iter().map(FusedLayer::new).collect());
         #[cfg(feature = "wgpu")]
-        let gpu = crate::gpu::GpuDecoder::new(
-            c.head_dim,
-            match &embed {
-                Embedding::Quantized(q) => Some(q),
-                Embedding::Dense(_) => None,
-            },
-            &lm_head,
-            &norm,
-            || {
-                blocks
-                    .iter()
-                    .map(|b| crate::gpu::GpuLayer::new(&b.attn_norm, &b.qkv, &b.o, &b.ffn_norm, &b.gate_up, &b.down))
-                    .collect()
-            },
-        );
+        let gpu = crate::gpu::GpuDecoder::new(c.head_dim, table, &lm_head, &norm, || {
+            blocks.iter().map(crate::gpu::GpuLayer::new).collect()
+        });
         Ok(Self {
             config,
             device: device.clone(),

@@ -3,7 +3,8 @@
 use super::{HostLinear, HostProjections, add_assign, dot, host_vector, math};
 use crate::cache::KvCache;
 use crate::config::Config;
-use crate::linear::{Linear, Matrix, Projections};
+use crate::linear::Matrix;
+use crate::model::Block;
 use burn::tensor::Tensor;
 use std::sync::Arc;
 use tandem_quant::QMatrix;
@@ -21,28 +22,21 @@ pub(crate) struct FusedLayer {
 
 impl FusedLayer {
     /// The layer, if all its matrices are quantized.
-    pub(crate) fn new(
-        attn_norm: &Tensor<1>,
-        qkv: &Projections,
-        o: &Linear,
-        ffn_norm: &Tensor<1>,
-        gate_up: &Projections,
-        down: &Linear,
-    ) -> Option<Self> {
+    pub(crate) fn new(b: &Block) -> Option<Self> {
         // Matrices first: only quantized ones (which live on the CPU backend)
         // let the vectors be read back, and a GPU device cannot be read
         // synchronously in a browser.
         let (qkv, o, gate_up, down) = (
-            HostProjections::new(qkv)?,
-            HostLinear::new(o)?,
-            HostProjections::new(gate_up)?,
-            HostLinear::new(down)?,
+            HostProjections::new(&b.qkv)?,
+            HostLinear::new(&b.o)?,
+            HostProjections::new(&b.gate_up)?,
+            HostLinear::new(&b.down)?,
         );
         Some(Self {
-            attn_norm: host_vector(attn_norm)?,
+            attn_norm: host_vector(&b.attn_norm)?,
             qkv,
             o,
-            ffn_norm: host_vector(ffn_norm)?,
+            ffn_norm: host_vector(&b.ffn_norm)?,
             gate_up,
             down,
         })

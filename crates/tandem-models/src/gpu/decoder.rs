@@ -11,6 +11,7 @@ use super::layer::{self, ATTENTION_UNITS, UNITS};
 use super::{GpuMatrix, empty};
 use crate::config::Config;
 use crate::linear::{Linear, Matrix, Projections};
+use crate::model::Block;
 use burn::backend::Cube;
 use burn::tensor::{DType, Shape, Tensor};
 use burn_cubecl::tensor::CubeTensor;
@@ -77,27 +78,20 @@ pub(crate) struct GpuLayer {
 impl GpuLayer {
     /// The layer, if all its matrices are on a GPU device (and only the
     /// query, key and value carry biases).
-    pub(crate) fn new(
-        attn_norm: &Tensor<1>,
-        qkv: &Projections,
-        o: &Linear,
-        ffn_norm: &Tensor<1>,
-        gate_up: &Projections,
-        down: &Linear,
-    ) -> Option<Self> {
+    pub(crate) fn new(b: &Block) -> Option<Self> {
         let alone = |l: &Linear| match (&l.w, &l.bias) {
             (Matrix::Gpu(m), None) => Some(m.clone()),
             _ => None,
         };
-        let gate_up = GpuProjections::new(gate_up)?;
+        let gate_up = GpuProjections::new(&b.gate_up)?;
         gate_up.bias.is_none().then_some(())?;
         Some(Self {
-            attn_norm: cube(attn_norm.clone())?,
-            qkv: GpuProjections::new(qkv)?,
-            o: alone(o)?,
-            ffn_norm: cube(ffn_norm.clone())?,
+            attn_norm: cube(b.attn_norm.clone())?,
+            qkv: GpuProjections::new(&b.qkv)?,
+            o: alone(&b.o)?,
+            ffn_norm: cube(b.ffn_norm.clone())?,
             gate_up,
-            down: alone(down)?,
+            down: alone(&b.down)?,
         })
     }
 }
