@@ -161,8 +161,8 @@ mod blocks {
         /// The raw blocks of row `i`.
         #[inline(always)]
         fn row(&self, i: usize) -> &[u8] {
-            // SAFETY: `i < n` in `tiled_rows!`, and `block_rows`' caller vouched
-            // for `n` rows.
+            // SAFETY: `i < n` in `tiled_rows!` (and in its `touch_ahead!`),
+            // and `block_rows`' caller vouched for `n` rows.
             unsafe { core::slice::from_raw_parts(self.w.add(i * self.row_bytes), self.row_bytes) }
         }
 
