@@ -1,6 +1,7 @@
 //! Throughput of the wasm `simd128` kernels per ggml type, on a model-shaped
 //! matrix and one input row (decode) or eight (verification, prefill),
-//! printed as GB/s of weights: what the
+//! printed as GB/s of weights, with the matrix in cache (the same one each
+//! time) and out of it (eight in turn, as a model's layers come): what the
 //! native `tandem-quant` example `throughput` prints, for the browser build.
 //! A measurement, not a test: ignored unless asked for.
 //! Run: `pkg-scripts/bench-wasm-kernels` (Node).
@@ -25,7 +26,8 @@ fn kernel_throughput_per_type() {
     }
 }
 
-/// One line per type: the best of seven samples of `w·x` for `m` input rows.
+/// One line per type: the best of seven samples of `w·x` for `m` input rows,
+/// in cache and out of it.
 fn throughput(rows: usize, cols: usize, m: usize) {
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -41,19 +43,29 @@ fn throughput(rows: usize, cols: usize, m: usize) {
     );
     for ty in QMatrix::SUPPORTED {
         let bytes = rows * cols / ty.block_size() * ty.block_bytes();
-        let w = QMatrix::random(ty, rows, cols, next(), 0.0078).expect("valid shape");
-        let mut best = f64::INFINITY;
-        for _ in 0..7 {
-            let start = now();
-            for _ in 0..REPEAT {
-                std::hint::black_box(w.matmul(&x, m).expect("shapes match"));
+        // Eight different matrices: one alone stays in cache from one product
+        // to the next, eight in turn (8x its bytes) do not.
+        let ws: Vec<QMatrix> = (0..8)
+            .map(|_| QMatrix::random(ty, rows, cols, next(), 0.0078).expect("valid shape"))
+            .collect();
+        let time = |n: usize| {
+            let mut best = f64::INFINITY;
+            for _ in 0..7 {
+                let start = now();
+                for i in 0..REPEAT {
+                    std::hint::black_box(ws[i % n].matmul(&x, m).expect("shapes match"));
+                }
+                best = best.min((now() - start) / REPEAT as f64);
             }
-            best = best.min((now() - start) / REPEAT as f64);
-        }
+            best
+        };
+        let (cached, streamed) = (time(1), time(8));
+        let rate = |ms: f64| bytes as f64 / (ms / 1e3) / 1e9;
         console_log!(
-            "{:>5}: {best:>6.2} ms ({:>5.2} GB/s of weights)",
+            "{:>5}: {cached:>6.2} ms ({:>5.2} GB/s of weights) in cache, {streamed:>6.2} ms ({:>5.2} GB/s) out of it",
             format!("{ty:?}"),
-            bytes as f64 / (best / 1e3) / 1e9
+            rate(cached),
+            rate(streamed)
         );
     }
 }
