@@ -1,12 +1,15 @@
-//! Throughput of the wasm `simd128` kernels per ggml type, on a model-shaped
-//! matrix and one input row (decode) or eight (verification, prefill),
-//! printed as GB/s of weights, with the matrix in cache (the same one each
-//! time) and out of it (eight in turn, as a model's layers come): what the
-//! native `tandem-quant` example `throughput` prints, for the browser build.
-//! Where the engine has relaxed SIMD (Chromium), each type is timed on
-//! both kernels. A measurement, not a test: ignored unless asked for.
+//! Throughput of the wasm kernels per ggml type, on model-shaped matrices
+//! and one input row (decode) or eight (verification, prefill), printed as
+//! ms per product and GB/s of weights, with the matrix in cache (the same
+//! one each time), out of it (eight in turn, as a model's layers come) and
+//! from memory: what the native `tandem-quant` example `throughput` prints,
+//! for the browser build. Where the engine has relaxed SIMD (Chromium),
+//! each type is timed on both kernels. A measurement, not a test: ignored
+//! unless asked for.
 //! Run: `pkg-scripts/bench-wasm-kernels` (Node: `simd128` only), or
 //! `WASM_BINDGEN_USE_BROWSER=1 pkg-scripts/bench-wasm-kernels` (Chromium).
+
+#![cfg(target_arch = "wasm32")]
 
 use tandem_gguf::GgmlType;
 use tandem_quant::{Kernel, QMatrix};
