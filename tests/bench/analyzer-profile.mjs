@@ -6,6 +6,7 @@
 // between runs is larger than the change.
 // Usage: node tests/bench/analyzer-profile.mjs PROMPTS.jsonl [N=40] [WEIGHTS=int8] [REPS=3] [--fixed]
 import { analyzerPage, firstTurns } from "./analyzer-page.mjs";
+import { printHottest, selfTimes } from "./cpu-profile.mjs";
 
 const fixed = process.argv.includes("--fixed");
 const [prompts, n = "40", weights = "int8", reps = "3"] = process.argv.slice(2).filter((a) => a !== "--fixed");
@@ -56,17 +57,7 @@ try {
   } else {
     const { profile } = await cdp.send("Profiler.stop");
     console.log(JSON.stringify({ weights, queries: queries.length, passes: Number(reps), median_ms: +at(0.5) }));
-    const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
-    const self = new Map();
-    for (const id of profile.samples) {
-      const { functionName, url } = nodes.get(id).callFrame;
-      const name = functionName || url || "(anonymous)";
-      self.set(name, (self.get(name) ?? 0) + 1);
-    }
-    const total = profile.samples.length;
-    for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
-      console.log(`${((100 * count) / total).toFixed(1).padStart(5)}%  ${name}`);
-    }
+    printHottest(selfTimes(profile));
   }
 } finally {
   await close();
