@@ -198,14 +198,40 @@ mod blocks {
     /// The products of 16 weights and activations summed in pairs to eight
     /// `i16` lanes, for the k-quants' integer sums: one relaxed dot product
     /// for the types with a minimum (weights `0..=31`, a valid 7-bit
-    /// operand; a pair sums to at most 2·31·127), the `simd128` products for
-    /// `Q6_K`, whose weights are signed.
+    /// operand; a pair sums to at most 2·31·127) and for `Q6_K`'s codes as
+    /// they are ([`Q6K_RAW`]: `0..=63`, a pair at most 2·63·127).
     #[inline(always)]
     fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
-        if K::UNSIGNED {
+        if K::UNSIGNED || K::GGML_ID == <Q6K as BlockKernel>::GGML_ID {
             i16x8_relaxed_dot_i8x16_i7x16(q, w)
         } else {
             i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q))
         }
+    }
+
+    /// `Q6_K`'s codes go into the relaxed dot product as they are, `c` in
+    /// `0..=63` for the weight `c − 32` (`wasm_tile.rs`), so that a run of 16
+    /// takes one instruction instead of a subtraction and two widening
+    /// multiplies; the offset's share, `32·Σ scale·Σq`, is taken off once per
+    /// block by [`q6k_offsets`].
+    const Q6K_RAW: bool = true;
+
+    /// `32·Σⱼ scaleⱼ·Σ qⱼ` over a `Q6_K` block's sixteen runs of 16 values in
+    /// four `i32` lanes (summed with the block's other lanes at the end): the
+    /// runs' 8-bit scales (bytes 192–207, in the order of the activation
+    /// blocks' halves) times the halves' sums the activation blocks carry
+    /// ([`Q8Block::h`]: two `i16`, the first half low), as two `i16`
+    /// dot products. At most 32·16·127·2032 in all, far inside `i32`.
+    #[inline(always)]
+    fn q6k_offsets(block: &[u8; 210], acts: &SuperActs) -> v128 {
+        let scales = load16(block, 192);
+        let h = |j: usize| acts[j].h;
+        let low = i32x4(h(0), h(1), h(2), h(3));
+        let high = i32x4(h(4), h(5), h(6), h(7));
+        let sums = i32x4_add(
+            i32x4_dot_i16x8(low, i16x8_extend_low_i8x16(scales)),
+            i32x4_dot_i16x8(high, i16x8_extend_high_i8x16(scales)),
+        );
+        i32x4_shl(sums, 5)
     }
 }

@@ -39,6 +39,7 @@ neon_ops! {
 
     fn i32x4_splat(x: i32) -> v128 { vreinterpretq_u8_s32(vdupq_n_s32(x)) }
     fn i32x4_add(a: v128, b: v128) -> v128 { vreinterpretq_u8_s32(vaddq_s32(i32s(a), i32s(b))) }
+    fn i32x4_sub(a: v128, b: v128) -> v128 { vreinterpretq_u8_s32(vsubq_s32(i32s(a), i32s(b))) }
     /// Lane `i`: `a[2i]·b[2i] + a[2i+1]·b[2i+1]` over `i16` lanes, as wasm's
     /// `i32x4.dot_i16x8_s`.
     fn i32x4_dot_i16x8(a: v128, b: v128) -> v128 {

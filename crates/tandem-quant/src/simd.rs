@@ -1338,6 +1338,16 @@ mod wasm {
 
     include!("wasm_tile.rs");
 
+    /// `Q6_K`'s codes go into the products less their offset of 32
+    /// (`wasm_tile.rs`), so nothing is taken off afterwards.
+    const Q6K_RAW: bool = false;
+
+    /// Unused where [`Q6K_RAW`] is false.
+    #[inline(always)]
+    fn q6k_offsets(_block: &[u8; 210], _acts: &SuperActs) -> v128 {
+        i32x4_splat(0)
+    }
+
     /// The `simd128` kernel: [`super::rows_into`] in tiles of up to [`TILE`]
     /// input rows, as the AVX2 kernel does: each block is unpacked once per
     /// tile, and the tile's accumulators are locals that the engine keeps in
@@ -1386,6 +1396,17 @@ macro_rules! neon_kernel {
 
             include!("neon_lanes.rs");
             include!("wasm_tile.rs");
+
+            /// `Q6_K`'s codes go into the products less their offset of 32
+            /// (`wasm_tile.rs`), so nothing is taken off afterwards.
+            const Q6K_RAW: bool = false;
+
+            /// Unused where [`Q6K_RAW`] is false.
+            #[inline(always)]
+            fn q6k_offsets(_block: &[u8; 210], _acts: &SuperActs) -> v128 {
+                i32x4_splat(0)
+            }
+
 
             /// [`super::rows_into`] in tiles of up to [`TILE`] input rows,
             /// each block unpacked once per tile.

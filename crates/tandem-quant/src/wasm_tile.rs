@@ -1,9 +1,12 @@
 // The `simd128` block tile, shared by the main module's wasm kernel
 // (`simd.rs`) and the relaxed-SIMD module (`relaxed/kernel.rs`): both expand
-// `tiled_rows!` around this `tile`, and each defines the two things that
-// differ: `dot16::<K>(w, q)`, the sums of 16 products in four `i32` lanes,
-// and `pairs16::<K>(w, q)`, the products of 16 values summed in pairs to 16
-// bits.
+// `tiled_rows!` around this `tile`, and each defines the things that
+// differ: `dot16::<K>(w, q)`, the sums of 16 products in four `i32` lanes;
+// `pairs16::<K>(w, q)`, the products of 16 values summed in pairs to 16
+// bits; and `Q6K_RAW` with `q6k_offsets(block, acts)`: whether `Q6_K`'s
+// products take its 6-bit codes as they are (`0..=63`, a valid 7-bit operand
+// of relaxed SIMD's dot product) and take the offset of 32 off once per
+// block, and that offset's share.
 // Expects `Q8Block`, `QK`, `BlockKernel`, `SuperActs`, `widen_f16` and
 // `core::arch::wasm32::*` in scope.
 
@@ -235,7 +238,7 @@ fn q6k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]
                 for k in 0..4 {
                     let w = run(k);
                     let j = 4 * half + k;
-                    let w = i8x16_sub(w, offset);
+                    let w = if Q6K_RAW { w } else { i8x16_sub(w, offset) };
                     let scale = block.get(192 + 2 * j + piece).map_or(0, |&s| s as i8);
                     let s = i16x8_splat(i16::from(scale));
                     for t in 0..N {
@@ -249,7 +252,8 @@ fn q6k_tile<const N: usize>(row: &[u8], rows: &[&[Q8Block]; N], sums: &mut [f32]
             }
         }
         for t in 0..N {
-            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * blocks[t][0].d), f32x4_convert_i32x4(isum[t])));
+            let isum = if Q6K_RAW { i32x4_sub(isum[t], q6k_offsets(block, blocks[t])) } else { isum[t] };
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_splat(d * blocks[t][0].d), f32x4_convert_i32x4(isum)));
         }
     }
     finish(acc, [0.0; N], sums);
