@@ -68,16 +68,8 @@ async function withPeakRss(run) {
 async function tandem(page, device, maxTokens, kernel, threads = 0, whole = false) {
   return page.evaluate(
     async ({ url, device, messages, maxTokens, kernel, threads, whole }) => {
-      const worker = new Worker(threads > 0 ? `/model-worker.js?threads=${threads}` : "/model-worker.js", { type: "module" });
-      const call = (msg) =>
-        new Promise((ok, fail) => {
-          worker.onmessage = ({ data }) => {
-            if (data.type === "token") return;
-            if (data.type === "error") fail(new Error(data.message));
-            else ok(data);
-          };
-          worker.postMessage(msg);
-        });
+      const { modelWorker } = await import("/model-worker-client.js");
+      const { worker, call } = modelWorker(threads > 0 ? `/model-worker.js?threads=${threads}` : "/model-worker.js");
       const loaded = await call({ type: "load", url, device, kernel, whole });
       const { result, wasmMemoryBytes } = await call({ type: "chat", messages, options: { maxTokens } });
       worker.terminate();

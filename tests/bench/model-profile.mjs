@@ -45,16 +45,8 @@ try {
 
   const kernel = await page.evaluate(
     async ({ url, threads }) => {
-      const worker = new Worker(`/model-worker.js?threads=${threads}&profiled=1`, { type: "module" });
-      window.call = (msg) =>
-        new Promise((ok, fail) => {
-          worker.onmessage = ({ data }) => {
-            if (data.type === "token") return;
-            if (data.type === "error") fail(new Error(data.message));
-            else ok(data);
-          };
-          worker.postMessage(msg);
-        });
+      const { modelWorker } = await import("/model-worker-client.js");
+      window.call = modelWorker(`/model-worker.js?threads=${threads}&profiled=1`).call;
       const loaded = await window.call({ type: "load", url, device: "cpu" });
       await window.call({ type: "chat", messages: [{ role: "user", content: "Hi" }], options: { maxTokens: 2 } }); // warm-up
       return loaded.kernel;
