@@ -202,7 +202,7 @@ mod blocks {
     /// they are ([`Q6K_RAW`]: `0..=63`, a pair at most 2·63·127).
     #[inline(always)]
     fn pairs16<K: BlockKernel>(w: v128, q: v128) -> v128 {
-        if K::UNSIGNED || K::GGML_ID == <Q6K as BlockKernel>::GGML_ID {
+        if K::UNSIGNED || (Q6K_RAW && K::GGML_ID == <Q6K as BlockKernel>::GGML_ID) {
             i16x8_relaxed_dot_i8x16_i7x16(q, w)
         } else {
             i16x8_add(i16x8_extmul_low_i8x16(w, q), i16x8_extmul_high_i8x16(w, q))

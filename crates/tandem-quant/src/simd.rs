@@ -1407,7 +1407,6 @@ macro_rules! neon_kernel {
                 i32x4_splat(0)
             }
 
-
             /// [`super::rows_into`] in tiles of up to [`TILE`] input rows,
             /// each block unpacked once per tile.
             #[target_feature(enable = $features)]
