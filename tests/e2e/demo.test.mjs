@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { serve, MODEL_CACHE } from "../../pkg-scripts/serve.mjs";
 import { launch, screenshot, watchErrors } from "../support/browser.mjs";
-import { startDemoStack, TARGET, TARGET_WEIGHTS } from "../support/demo-stack.mjs";
+import { startDemoStack, TARGET } from "../support/demo-stack.mjs";
 import { freePort } from "../support/workerd.mjs";
 
 const run = promisify(execFile);
@@ -352,7 +352,7 @@ test("speculative: the page drafts, the worker's target verifies, and the answer
   const r = await ask(page, prompt, "cloud");
   assert.equal(r.error, null);
   assert.equal(r.mode, "speculative");
-  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--plain", "--weights", TARGET_WEIGHTS, "--max-tokens", `${maxTokens}`, prompt]);
+  const { stdout } = await run(TANDEM, ["generate", "--model", TARGET, "--plain", "--max-tokens", `${maxTokens}`, prompt]);
   assert.equal(r.answer, stdout.trimEnd(), "greedy speculation prints exactly the target's greedy reply");
   const rounds = await events(page, "draft");
   assert.ok(rounds.length >= 2, `${rounds.length} rounds`);

@@ -11,14 +11,6 @@ import { freePort, startWorker } from "./workerd.mjs";
 export const TARGET = "smollm2-135m";
 
 /**
- * How the target holds its weights: f32, so that a batched verification pass and one-token
- * decoding (`tandem generate`) round alike and greedy speculation reproduces the target's greedy
- * text exactly. With quantized blocks, activations are rounded to 8 bits, and the float noise
- * between batch shapes can flip that rounding and then a near-tie (docs/speculative.md).
- */
-export const TARGET_WEIGHTS = "f32";
-
-/**
  * Starts the three servers; `tandem` is the tandem binary, `token` the client token the worker
  * accepts. Resolves to { upstream, target, worker, close }.
  */
@@ -28,7 +20,9 @@ export async function startDemoStack({ tandem, token, workerPort = 0, tokenDelay
   const target = await startServer({
     name: "tandem serve --target",
     command: tandem,
-    args: ["serve", "--target", TARGET, "--weights", TARGET_WEIGHTS, "--listen", `127.0.0.1:${targetPort}`,
+    // The target keeps its GGUF blocks quantized: its fused decoder scores each position of a
+    // round exactly as one-token decoding does (docs/speculative.md, "Quantized targets").
+    args: ["serve", "--target", TARGET, "--listen", `127.0.0.1:${targetPort}`,
       "--kv-budget-mib", `${kvBudgetMib}`],
     healthUrl: `http://127.0.0.1:${targetPort}/health`,
     startupMs: 120_000,

@@ -130,6 +130,45 @@ fn fused_cpu_decoder_equals_burns_graph() {
     }
 }
 
+/// The fused decoders give each position the same logits, to the bit,
+/// whether the position runs alone (decoding), in a chunk (a speculative
+/// round's draft) or in one pass with the whole prompt: every step treats
+/// each position on its own (products, norms, attention rows). So a
+/// verifier scores a draft exactly as `tandem generate` decodes it, and
+/// greedy speculation with quantized weights prints the target's own greedy
+/// text. On the CPU and on wgpu (lavapipe here), past the GPU decoder's
+/// first 64 positions too.
+#[test]
+fn fused_logits_do_not_depend_on_how_positions_are_batched() {
+    for (device_name, device) in devices() {
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let (model, reference, _) = load_as(name, &device, WeightFormat::Q8_0);
+            assert!(model.fused_cpu() || model.fused_gpu(), "{name} on {device_name}: fused");
+            let long: Vec<u32> = (0..100u32).map(|i| (i * 37 + 11) % reference.vocab as u32).collect();
+            for tokens in [&reference.tokens, &long] {
+                let one_pass = run_chunks(&model, &mut model.new_cache(), tokens, &[tokens.len()]);
+                let mut chunks = vec![5, 1, 7, 1, 1, 9];
+                let rest = tokens.len() - chunks.iter().sum::<usize>();
+                chunks.extend((rest > 0).then_some(rest));
+                for chunks in [chunks, vec![1; tokens.len()]] {
+                    let chunked = run_chunks(&model, &mut model.new_cache(), tokens, &chunks);
+                    let differ = chunked
+                        .iter()
+                        .zip(&one_pass)
+                        .filter(|(a, b)| a.to_bits() != b.to_bits())
+                        .count();
+                    assert_eq!(
+                        differ,
+                        0,
+                        "{name} on {device_name}, {} tokens in chunks {chunks:?}: logits differ from one pass",
+                        tokens.len()
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// With every matrix quantized on a GPU device, the GPU decoder (a few
 /// kernels a layer, device KV buffers written in place) runs; burn's graph
 /// on the same weights and the same product kernel is its reference.

@@ -1640,6 +1640,69 @@ mod tests {
         check::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
     }
 
+    /// A product's value for one input row does not depend on the rows
+    /// computed beside it: a verification pass over `k` positions gives
+    /// each position exactly what one-token decoding gives it, on every
+    /// kernel and layout, so greedy speculation stays exact with quantized
+    /// weights.
+    #[test]
+    fn each_input_rows_product_is_the_same_alone_or_batched() {
+        fn check<K: BlockKernel>(ty: GgmlType, seed: &mut u64) {
+            for &(rows, blocks) in &[(16, 3), (24, 1), (40, 2)] {
+                let m_max = 17;
+                let (plain, acts) = case(ty, rows, blocks, m_max, seed);
+                let per_row = plain.cols() / crate::activation::QK;
+                let layouts = [Some(plain.clone()), plain.interleaved()];
+                for w in layouts.iter().flatten() {
+                    for kernel in super::Kernel::ALL.into_iter().filter(|k| k.available()) {
+                        let alone: Vec<Vec<f32>> = (0..m_max)
+                            .map(|t| {
+                                let mut out = vec![0f32; rows];
+                                let acts = &acts[t * per_row..(t + 1) * per_row];
+                                super::rows_on::<K>(kernel, w, 0, &mut out, acts, 1);
+                                out
+                            })
+                            .collect();
+                        // A thread's task that starts at a later group of rows.
+                        for (t, alone) in alone.iter().enumerate() {
+                            let mut tail = vec![0f32; rows - 8];
+                            let acts = &acts[t * per_row..(t + 1) * per_row];
+                            super::rows_on::<K>(kernel, w, 8, &mut tail, acts, 1);
+                            let same = tail.iter().zip(&alone[8..]).all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(
+                                same,
+                                "{kernel:?} {ty:?} {:?}: rows {rows} from row 8, input {t}",
+                                w.layout()
+                            );
+                        }
+                        for m in 2..=m_max {
+                            let mut out = vec![0f32; rows * m];
+                            super::rows_on::<K>(kernel, w, 0, &mut out, &acts[..m * per_row], m);
+                            for i in 0..rows {
+                                for t in 0..m {
+                                    let (a, b) = (out[i * m + t], alone[t][i]);
+                                    assert!(
+                                        a.to_bits() == b.to_bits(),
+                                        "{kernel:?} {ty:?} {:?}: rows {rows} blocks {blocks} m {m}, row {i} input {t}: {a} batched, {b} alone",
+                                        w.layout()
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut seed = 0x3C6E_F372_FE94_F82B;
+        check::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
+        check::<dot::Q4_0>(GgmlType::Q4_0, &mut seed);
+        check::<dot::Q4_1>(GgmlType::Q4_1, &mut seed);
+        check::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
+        check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
+        check::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K, &mut seed);
+        check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
+    }
+
     #[test]
     fn a_kernel_the_cpu_lacks_is_refused_and_the_choice_holds() {
         let best = super::kernel();
