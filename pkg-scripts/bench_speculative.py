@@ -42,7 +42,9 @@ def chat_prompts(n):
 
 PROMPTS = ([("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE_PROMPTS["code"][:PER_KIND]]
            + [("edit", p) for p in CODE_PROMPTS["edit"][:PER_KIND]])
-KINDS = ("chat", "code", "edit")
+# KINDS=edit (say, comma-separated) keeps those kinds of prompts.
+KINDS = tuple(k for k in ("chat", "code", "edit") if k in os.environ.get("KINDS", "chat,code,edit").split(","))
+PROMPTS = [(kind, p) for kind, p in PROMPTS if kind in KINDS]
 
 
 def sh(args, **kw):

@@ -498,6 +498,35 @@ fn prompt_lookup_drafts_a_repeated_run_and_is_counted_apart() {
 }
 
 #[test]
+fn a_long_match_copies_on_past_the_models_longest_draft_only_when_lengths_adapt() {
+    // A passage of 60 tokens, then its first 20 again: the rest of the answer copies it.
+    let passage = target_greedy(&[3, 1], 60);
+    let mut prompt = vec![3, 1];
+    prompt.extend_from_slice(&passage);
+    prompt.extend_from_slice(&[3, 1]);
+    prompt.extend_from_slice(&passage[..20]);
+    let faults = Faults {
+        lookup: true,
+        ..Faults::default()
+    };
+    let adaptive = DraftPolicy::Adaptive {
+        min: 1,
+        max: 8,
+        draft_cost: 0.1,
+    };
+    let per_round = |stats: &SpeculationStats| stats.lookup_sent as f64 / stats.lookup_rounds.max(1) as f64;
+    let (out, stats) = run(&prompt, 40, adaptive, 0, true, 0, faults, contrary).unwrap();
+    assert_eq!(out, target_greedy(&prompt, 40));
+    assert!(per_round(&stats) > 8.0, "lookup drafts beyond the model's 8: {stats:?}");
+    let (out, fixed) = run(&prompt, 40, DraftPolicy::Fixed(4), 0, true, 0, faults, contrary).unwrap();
+    assert_eq!(out, target_greedy(&prompt, 40));
+    assert!(
+        fixed.lookup_rounds > 0 && per_round(&fixed) <= 4.0,
+        "a fixed k bounds lookup too: {fixed:?}"
+    );
+}
+
+#[test]
 fn over_a_long_link_plain_continuation_wins_over_prompt_lookup() {
     // The repeating prompt of the lookup test, from costs learned over a long link.
     let mut prompt = target_greedy(&[3, 1], 40);

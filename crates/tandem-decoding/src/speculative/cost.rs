@@ -83,6 +83,8 @@
 //! Before anything is timed it falls back to a relative model: a round costs
 //! `k · draft_cost + 1` target rounds.
 
+use super::lookup::Match;
+
 /// Rounds a fresh client sends plain, to time the target before it drafts.
 pub const COLD_ROUNDS: usize = 2;
 /// Plain rounds in a row after which one drafted round is tried again.
@@ -112,9 +114,10 @@ pub const EXTEND_MAX: usize = 32;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DraftLength {
     rate: f64,
-    /// Per-token acceptance of prompt-lookup drafts, apart from the model's.
-    #[serde(default = "half")]
-    lookup_rate: f64,
+    /// Per-token acceptance of prompt-lookup drafts, apart from the model's,
+    /// for each [`Match`] class (short, medium and long matches).
+    #[serde(default = "lookup_priors")]
+    lookup_rates: [f64; 3],
     min: usize,
     max: usize,
     draft_cost: f64,
@@ -159,7 +162,7 @@ impl DraftLength {
         let min = min.max(1);
         Self {
             rate: initial_rate.clamp(0.0, 0.999),
-            lookup_rate: half(),
+            lookup_rates: lookup_priors(),
             min,
             max: max.max(min),
             draft_cost: draft_cost.max(1e-6),
@@ -198,6 +201,13 @@ impl DraftLength {
         } else {
             0.5
         };
+        for (rate, prior) in self.lookup_rates.iter_mut().zip(lookup_priors()) {
+            *rate = if rate.is_finite() {
+                rate.clamp(0.0, 0.999)
+            } else {
+                prior
+            };
+        }
         self.plain_allowed = true;
         self.probe_interval = self.probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
         self.plain_probe_interval = self.plain_probe_interval.clamp(PROBE_EVERY, PROBE_MAX);
@@ -244,12 +254,19 @@ impl DraftLength {
         self.rate = self.updated(self.rate, proposed, accepted);
     }
 
-    /// Records a prompt-lookup round: `accepted` of `proposed` tokens kept.
-    pub fn observe_lookup(&mut self, proposed: usize, accepted: usize) {
+    /// Records a prompt-lookup round of class `class`: `accepted` of
+    /// `proposed` tokens kept.
+    pub fn observe_lookup(&mut self, class: Match, proposed: usize, accepted: usize) {
         self.rounds = (self.rounds + 1).min(COLD_ROUNDS);
         if proposed > 0 {
-            self.lookup_rate = self.updated(self.lookup_rate, proposed, accepted);
+            let i = class.index();
+            self.lookup_rates[i] = self.updated(self.lookup_rates[i], proposed, accepted);
         }
+    }
+
+    /// The current acceptance estimate of lookup proposals of class `class`.
+    pub fn lookup_rate(&self, class: Match) -> f64 {
+        self.lookup_rates[class.index()]
     }
 
     /// `rate` moved towards what a round of `proposed` tokens with `accepted` kept shows.
@@ -263,17 +280,19 @@ impl DraftLength {
     /// How many of a prompt-lookup proposal's `offered` tokens to send
     /// instead of the plan (a model draft of `k`, or a plain round for
     /// `k = 0`): the length with the fewest expected milliseconds per token
-    /// at lookup's own acceptance, or `None` when no length beats the plan.
-    /// Lookup drafts cost nothing to make, but the target still runs every
-    /// position of them: on a target whose cost grows with positions, a
-    /// poor lookup loses. Until rounds are timed, all of them.
-    pub fn lookup_length(&self, offered: usize, k: usize) -> Option<usize> {
+    /// at the acceptance of lookups of its `class`, or `None` when no length
+    /// beats the plan. Lookup drafts cost nothing to make, but the target
+    /// still runs every position of them: on a target whose cost grows with
+    /// positions, a poor lookup loses, and a long match earns a longer draft
+    /// than a short one. Until rounds are timed, all of them.
+    pub fn lookup_length(&self, class: Match, offered: usize, k: usize) -> Option<usize> {
+        let rate = self.lookup_rate(class);
         let (Some(plan), Some(link)) = (self.ms_per_token(k), self.link_ms.value()) else {
             return (offered > 0).then_some(offered);
         };
         let cost = |n: usize| {
             let forward = self.forward.at((n + 1) as f64).unwrap_or(f64::INFINITY);
-            (link + forward) / expected_tokens(self.lookup_rate, n)
+            (link + forward) / expected_tokens(rate, n)
         };
         (1..=offered)
             .map(|n| (n, cost(n)))
@@ -579,9 +598,14 @@ fn expected_tokens(a: f64, k: usize) -> f64 {
     (1.0 - a.powi(k as i32 + 1)) / (1.0 - a)
 }
 
-/// The starting acceptance of prompt lookup (and of a saved copy without one).
-fn half() -> f64 {
-    0.5
+/// The starting acceptance of prompt lookup in each match class (and of a
+/// saved copy without them): one half after a short match, more after
+/// longer ones. Optimistic on purpose: a class that starts too low is never
+/// tried and never learns, one that starts too high costs one round. On
+/// this project's development prompts (`pkg-scripts/speculative_prompts.json`,
+/// code edits) a match of eight or more went on for 6-10 tokens.
+fn lookup_priors() -> [f64; 3] {
+    [0.5, 0.7, 0.85]
 }
 
 /// A saved copy without a plain-probe interval starts from the first.
@@ -969,19 +993,36 @@ mod tests {
         let mut d = timed(60.0, 140.0, 0.0, 70.0, (4, 0));
         assert_eq!(d.next(), 0);
         for _ in 0..20 {
-            d.observe_lookup(6, 0);
+            d.observe_lookup(Match::Short, 6, 0);
         }
         assert_eq!(
-            d.lookup_length(6, 0),
+            d.lookup_length(Match::Short, 6, 0),
             None,
             "a lookup that is never right costs positions"
         );
         for _ in 0..20 {
-            d.observe_lookup(6, 6);
+            d.observe_lookup(Match::Long, 6, 6);
         }
-        assert_eq!(d.lookup_length(6, 0), Some(6), "one that is always right pays");
+        assert_eq!(
+            d.lookup_length(Match::Long, 6, 0),
+            Some(6),
+            "one that is always right pays"
+        );
+        assert_eq!(
+            d.lookup_length(Match::Short, 6, 0),
+            None,
+            "each class keeps its own rate"
+        );
+        assert_eq!(
+            d.lookup_length(Match::Medium, 16, 0),
+            None,
+            "an untried class starts at one half"
+        );
         // Untimed, every offered token goes.
-        assert_eq!(DraftLength::new(1, 8, 0.1, 0.5).lookup_length(3, 2), Some(3));
+        assert_eq!(
+            DraftLength::new(1, 8, 0.1, 0.5).lookup_length(Match::Short, 3, 2),
+            Some(3)
+        );
     }
 
     #[test]
@@ -1004,9 +1045,19 @@ mod tests {
         let mut hostile: serde_json::Value = serde_json::from_str(&json).unwrap();
         hostile["max"] = 1_000_000_000.into();
         hostile["rate"] = 5.0.into();
+        hostile["lookup_rates"] = serde_json::json!([5.0, -1.0, 0.25]);
         let resumed = serde_json::from_value::<DraftLength>(hostile).unwrap().bounded(1, 8);
         assert_eq!(resumed.max(), 8);
         assert!(resumed.rate() < 1.0);
+        let lookup = [Match::Short, Match::Medium, Match::Long].map(|c| resumed.lookup_rate(c));
+        assert_eq!(lookup, [0.999, 0.0, 0.25]);
+        // A copy saved before lookup's rates were kept per match class starts them from the priors.
+        let mut older: serde_json::Value = serde_json::from_str(&json).unwrap();
+        older.as_object_mut().unwrap().remove("lookup_rates");
+        older["lookup_rate"] = 0.9.into();
+        let resumed = serde_json::from_value::<DraftLength>(older).unwrap().bounded(1, 8);
+        let lookup = [Match::Short, Match::Medium, Match::Long].map(|c| resumed.lookup_rate(c));
+        assert_eq!(lookup, lookup_priors());
         assert_eq!((resumed.next(), resumed.extension()), (d.next(), d.extension()));
     }
 

@@ -266,9 +266,9 @@ pub struct Speculation {
     pipeline: Pipeline,
     lengths: DraftLength,
     /// The round in flight, as sent (kept to check its reply and to resend
-    /// it), and whether prompt lookup drafted it.
+    /// it), and the match class of its draft if prompt lookup drafted it.
     in_flight: Option<VerifyRequest>,
-    looked_up: bool,
+    looked_up: Option<lookup::Match>,
     /// How often the round in flight has been sent after timing out.
     attempts: usize,
     /// Draft steps' time (ms) while no round was in flight, since the last
@@ -337,7 +337,7 @@ impl Speculation {
             pipeline: Pipeline::new(prompt),
             lengths,
             in_flight: None,
-            looked_up: false,
+            looked_up: None,
             attempts: 0,
             idle_draft_ms: 0.0,
             round_draft_ms: 0.0,
@@ -396,19 +396,24 @@ impl Speculation {
         // pays a round trip for its few accepted tokens.
         let continued = k == 0 && self.lengths.extension() > 0;
         if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop && !continued {
-            let mut proposal = lookup::propose(self.pipeline.committed(), self.lengths.max().min(room));
-            let n = if proposal.len() >= k.max(1) {
-                self.lengths.lookup_length(proposal.len(), k)
+            // An adaptive client lets a long match copy on past the model's longest draft.
+            let most = if self.lengths.adaptive() {
+                self.lengths.max().max(lookup::MAX_PROPOSAL)
             } else {
-                None
+                self.lengths.max()
             };
-            if let Some(n) = n {
-                proposal.truncate(n);
-                for token in proposal {
+            let proposal =
+                lookup::propose(self.pipeline.committed(), most.min(room)).filter(|p| p.tokens.len() >= k.max(1));
+            if let Some(mut proposal) = proposal
+                && let Some(n) = self.lengths.lookup_length(proposal.class(), proposal.tokens.len(), k)
+            {
+                let class = proposal.class();
+                proposal.tokens.truncate(n);
+                for token in proposal.tokens {
                     // A deterministic proposal: its distribution is one-hot (sent as such).
                     self.pipeline.push_draft(token, Vec::new());
                 }
-                return self.send(n, true, None);
+                return self.send(n, Some(class), None);
             }
         }
         if self.pipeline.pending() < k && !ends_in_stop {
@@ -418,7 +423,7 @@ impl Speculation {
             Choice::Plain(why) => Some(why),
             Choice::Draft(_) => None,
         };
-        self.send(k, false, why)
+        self.send(k, None, why)
     }
 
     /// The context of the next drafter timing step, while a fresh adaptive
@@ -446,7 +451,7 @@ impl Speculation {
 
     /// Sends a round of `k` pending draft tokens; `why` is the plan's reason
     /// when it is a plain round.
-    fn send(&mut self, k: usize, looked_up: bool, why: Option<PlainReason>) -> Step {
+    fn send(&mut self, k: usize, looked_up: Option<lookup::Match>, why: Option<PlainReason>) -> Step {
         let Some(sent) = self.pipeline.send(k) else {
             return Step::Wait;
         };
@@ -507,7 +512,7 @@ impl Speculation {
                 self.stats.plain_why.count(why);
             }
         }
-        if looked_up {
+        if looked_up.is_some() {
             self.stats.lookup_rounds += 1;
             self.stats.lookup_sent += round.draft.len();
         }
@@ -576,10 +581,10 @@ impl Speculation {
             fresh.extend_from_slice(&reply.extended);
             self.stats.extended += reply.extended.len();
         }
-        if self.looked_up {
+        if let Some(class) = self.looked_up {
             // Lookup's hits say nothing about the draft model's acceptance.
             self.stats.lookup_accepted += reply.accepted;
-            self.lengths.observe_lookup(round.draft.len(), reply.accepted);
+            self.lengths.observe_lookup(class, round.draft.len(), reply.accepted);
         } else {
             self.lengths.observe(round.draft.len(), reply.accepted);
         }
@@ -590,7 +595,7 @@ impl Speculation {
                 .observe_round(positions, reply.extended.len(), reply.stats.forward_ms, ms);
             // A first round (or a resend) also prefills the prompt, and a lookup round's draft
             // is free: neither says what the next model-drafted or plain round will cost.
-            if round.base > 0 && !self.looked_up {
+            if round.base > 0 && self.looked_up.is_none() {
                 self.lengths
                     .observe_realized(!round.draft.is_empty(), self.round_draft_ms + ms, fresh.len());
             }
