@@ -392,10 +392,10 @@ impl Speculation {
             let ahead = self.config.pipelined && pays && k > 0 && self.pipeline.pending() <= k && !ends_in_stop;
             return if ahead { self.draft_step() } else { Step::Wait };
         }
-        // Over a long link a plain round continued by the target beats a lookup round, which
-        // pays a round trip for its few accepted tokens.
-        let continued = k == 0 && self.lengths.extension() > 0;
-        if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop && !continued {
+        // A lookup proposal goes out only where the cost model expects it to beat the plan: over
+        // a long link a plain round continued by the target usually wins, since a lookup round
+        // pays the round trip for the tokens it gets accepted, but a long match can still win.
+        if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
             // An adaptive client lets a long match copy on past the model's longest draft.
             let most = if self.lengths.adaptive() {
                 self.lengths.max().max(lookup::MAX_PROPOSAL)
