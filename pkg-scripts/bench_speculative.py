@@ -42,8 +42,10 @@ def chat_prompts(n):
 
 PROMPTS = ([("chat", p) for p in chat_prompts(PER_KIND)] + [("code", p) for p in CODE_PROMPTS["code"][:PER_KIND]]
            + [("edit", p) for p in CODE_PROMPTS["edit"][:PER_KIND]])
-# KINDS=edit (say, comma-separated) keeps those kinds of prompts.
-KINDS = tuple(k for k in ("chat", "code", "edit") if k in os.environ.get("KINDS", "chat,code,edit").split(","))
+# KINDS=edit (say, comma-separated) keeps those kinds of prompts (parts 1, 2 and c).
+KINDS = tuple(k.strip() for k in os.environ.get("KINDS", "chat,code,edit").split(",") if k.strip())
+if not KINDS or set(KINDS) - {"chat", "code", "edit"}:
+    sys.exit(f"KINDS={os.environ.get('KINDS')}: give some of chat, code, edit, comma-separated")
 PROMPTS = [(kind, p) for kind, p in PROMPTS if kind in KINDS]
 
 
@@ -276,7 +278,7 @@ def part2():
     try:
         prompts = [p for _, p in PROMPTS]
         # RTTS=100 (say, comma-separated) keeps those round-trip times.
-        for rtt in [int(r) for r in os.environ.get("RTTS", "0,20,50,100").split(",")]:
+        for rtt in [int(r) for r in os.environ.get("RTTS", "0,20,50,100").split(",") if r.strip()]:
             # A fresh target per RTT: the target-alone baseline must not find its prompts in the
             # completions prefix cache that the previous RTT's baseline filled.
             if server:

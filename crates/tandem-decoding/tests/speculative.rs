@@ -497,32 +497,70 @@ fn prompt_lookup_drafts_a_repeated_run_and_is_counted_apart() {
     assert!(sampled.lookup_accepted > 0, "{sampled:?}");
 }
 
+/// The draft of the first lookup round a client sends on `prompt` (answering
+/// every earlier round from the toy target, untimed).
+fn first_lookup_draft(prompt: &[u32], draft: DraftPolicy) -> Vec<u32> {
+    let config = SpeculationConfig {
+        model: "toy".into(),
+        session: "s".into(),
+        max_tokens: 40,
+        draft,
+        pipelined: false,
+        sampling: SamplingConfig::greedy(),
+        stops: Vec::new(),
+        lookup: true,
+        round_timeout_ms: TIMEOUT_MS,
+    };
+    let mut spec = Speculation::resume(prompt.to_vec(), config, None).unwrap();
+    let mut held = Vec::new();
+    loop {
+        match spec.next_step() {
+            Step::Draft { context } => spec.drafted(argmax(&contrary(&context)) as u32, Vec::new(), None),
+            Step::Send(req) => {
+                if spec.stats().lookup_rounds > 0 {
+                    return req.draft;
+                }
+                let verdict = judge_at_once(&req, &mut held);
+                let reply = round::reply(&req, verdict, TargetStats::default());
+                spec.verdict(&reply, None).unwrap();
+            }
+            other => panic!("no lookup round: {other:?}"),
+        }
+    }
+}
+
 #[test]
-fn a_long_match_copies_on_past_the_models_longest_draft_only_when_lengths_adapt() {
-    // A passage of 60 tokens, then its first 20 again: the rest of the answer copies it.
+fn a_long_match_may_draft_past_the_models_longest_draft_only_when_lengths_adapt() {
+    // A passage of 60 tokens, then its first 20 again: the end matches the passage for 16
+    // tokens (a long match), and lookup offers the 40 that followed it there.
     let passage = target_greedy(&[3, 1], 60);
     let mut prompt = vec![3, 1];
     prompt.extend_from_slice(&passage);
     prompt.extend_from_slice(&[3, 1]);
     prompt.extend_from_slice(&passage[..20]);
-    let faults = Faults {
-        lookup: true,
-        ..Faults::default()
-    };
     let adaptive = DraftPolicy::Adaptive {
         min: 1,
         max: 8,
         draft_cost: 0.1,
     };
-    let per_round = |stats: &SpeculationStats| stats.lookup_sent as f64 / stats.lookup_rounds.max(1) as f64;
-    let (out, stats) = run(&prompt, 40, adaptive, 0, true, 0, faults, contrary).unwrap();
-    assert_eq!(out, target_greedy(&prompt, 40));
-    assert!(per_round(&stats) > 8.0, "lookup drafts beyond the model's 8: {stats:?}");
-    let (out, fixed) = run(&prompt, 40, DraftPolicy::Fixed(4), 0, true, 0, faults, contrary).unwrap();
-    assert_eq!(out, target_greedy(&prompt, 40));
+    assert_eq!(
+        first_lookup_draft(&prompt, adaptive),
+        passage[20..36],
+        "16 tokens, past the model's 8"
+    );
+    assert_eq!(
+        first_lookup_draft(&prompt, DraftPolicy::Fixed(4)),
+        passage[20..24],
+        "a fixed k bounds lookup too"
+    );
+    // After a short match (two tokens), the model's longest draft is the cap.
+    let mut short = vec![5, 6];
+    short.extend_from_slice(&passage[..30]);
+    short.extend_from_slice(&[7, 5, 6]);
+    let draft = first_lookup_draft(&short, adaptive);
     assert!(
-        fixed.lookup_rounds > 0 && per_round(&fixed) <= 4.0,
-        "a fixed k bounds lookup too: {fixed:?}"
+        !draft.is_empty() && draft.len() <= 8,
+        "a short match drafts at most the model's 8: {draft:?}"
     );
 }
 

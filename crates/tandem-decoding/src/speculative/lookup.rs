@@ -15,9 +15,10 @@
 pub const MAX_NGRAM: usize = 16;
 /// Shortest suffix that counts as a match (a single token matches too often).
 pub const MIN_NGRAM: usize = 2;
-/// The longest lookup draft an adaptive client sends, beyond its model's
-/// longest draft: a long match copies on for many tokens, and the cost
-/// model prices each length at its class's acceptance.
+/// The longest lookup draft an adaptive client sends after a
+/// [`Match::Long`], beyond its model's longest draft: a long match copies
+/// on for many tokens, and the cost model prices each length at the class's
+/// acceptance. Shorter matches stay within the model's longest draft.
 pub const MAX_PROPOSAL: usize = 16;
 
 /// How many tokens before the proposal matched the context's end: the
@@ -33,6 +34,9 @@ pub enum Match {
 }
 
 impl Match {
+    /// Every class, shortest matches first (as [`Match::index`] numbers them).
+    pub const ALL: [Match; 3] = [Match::Short, Match::Medium, Match::Long];
+
     /// The class of a match of `n` tokens.
     pub fn of(n: usize) -> Self {
         match n {
@@ -76,7 +80,7 @@ pub fn propose(context: &[u32], max_tokens: usize) -> Option<Proposal> {
     let tail = &context[len - MIN_NGRAM..];
     let mut best: Option<(usize, usize)> = None;
     // Latest start first: recent text predicts best. A match must leave at
-    // least one token after it before the tail begins.
+    // least one token after it (it may overlap the tail).
     for i in (0..len - MIN_NGRAM).rev() {
         if context[i..i + MIN_NGRAM] != *tail {
             continue;

@@ -397,13 +397,20 @@ impl Speculation {
         // pays the round trip for the tokens it gets accepted, but a long match can still win.
         if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
             // An adaptive client lets a long match copy on past the model's longest draft.
-            let most = if self.lengths.adaptive() {
-                self.lengths.max().max(lookup::MAX_PROPOSAL)
-            } else {
-                self.lengths.max()
+            let most = |class| {
+                if self.lengths.adaptive() && class == lookup::Match::Long {
+                    self.lengths.max().max(lookup::MAX_PROPOSAL)
+                } else {
+                    self.lengths.max()
+                }
             };
-            let proposal =
-                lookup::propose(self.pipeline.committed(), most.min(room)).filter(|p| p.tokens.len() >= k.max(1));
+            let longest = lookup::MAX_PROPOSAL.max(self.lengths.max()).min(room);
+            let proposal = lookup::propose(self.pipeline.committed(), longest)
+                .map(|mut p| {
+                    p.tokens.truncate(most(p.class()));
+                    p
+                })
+                .filter(|p| p.tokens.len() >= k.max(1));
             if let Some(mut proposal) = proposal
                 && let Some(n) = self.lengths.lookup_length(proposal.class(), proposal.tokens.len(), k)
             {
