@@ -1490,6 +1490,20 @@ fn sdot(
 
 #[cfg(test)]
 mod tests {
+    /// Calls the generic `$check::<K>(ty, seed)` for every block type.
+    macro_rules! every_block_type {
+        ($check:ident, $seed:expr) => {{
+            let seed: &mut u64 = $seed;
+            $check::<dot::Q8_0>(GgmlType::Q8_0, seed);
+            $check::<dot::Q4_0>(GgmlType::Q4_0, seed);
+            $check::<dot::Q4_1>(GgmlType::Q4_1, seed);
+            $check::<dot::Q5_0>(GgmlType::Q5_0, seed);
+            $check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, seed);
+            $check::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K, seed);
+            $check::<dot::Q6K>(GgmlType::Q6_K, seed);
+        }};
+    }
+
     use crate::activation::quantize_for;
     use crate::dot::{self, BlockKernel};
     use crate::matrix::{Layout, QMatrix};
@@ -1693,14 +1707,7 @@ mod tests {
                 }
             }
         }
-        let mut seed = 0x3C6E_F372_FE94_F82B;
-        check::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
-        check::<dot::Q4_0>(GgmlType::Q4_0, &mut seed);
-        check::<dot::Q4_1>(GgmlType::Q4_1, &mut seed);
-        check::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
-        check::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
-        check::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K, &mut seed);
-        check::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
+        every_block_type!(check, &mut 0x3C6E_F372_FE94_F82B);
     }
 
     #[test]
@@ -1797,13 +1804,6 @@ mod tests {
 
     #[test]
     fn simd_kernels_agree_with_the_portable_one() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15;
-        agree::<dot::Q8_0>(GgmlType::Q8_0, &mut seed);
-        agree::<dot::Q4_0>(GgmlType::Q4_0, &mut seed);
-        agree::<dot::Q4_1>(GgmlType::Q4_1, &mut seed);
-        agree::<dot::Q5_0>(GgmlType::Q5_0, &mut seed);
-        agree::<dot::KQuant<dot::Q4K>>(GgmlType::Q4_K, &mut seed);
-        agree::<dot::KQuant<dot::Q5K>>(GgmlType::Q5_K, &mut seed);
-        agree::<dot::Q6K>(GgmlType::Q6_K, &mut seed);
+        every_block_type!(agree, &mut 0x9E37_79B9_7F4A_7C15);
     }
 }

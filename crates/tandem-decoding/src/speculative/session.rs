@@ -396,31 +396,25 @@ impl Speculation {
         // a long link a plain round continued by the target usually wins, since a lookup round
         // pays the round trip for the tokens it gets accepted, but a long match can still win.
         if self.config.lookup && self.pipeline.pending() == 0 && !ends_in_stop {
-            // An adaptive client lets a long match copy on past the model's longest draft.
-            let most = |class| {
-                if self.lengths.adaptive() && class == lookup::Match::Long {
-                    self.lengths.max().max(lookup::MAX_PROPOSAL)
+            let longest = lookup::MAX_PROPOSAL.max(self.lengths.max()).min(room);
+            if let Some(proposal) = lookup::propose(self.pipeline.committed(), longest) {
+                let class = proposal.class();
+                // An adaptive client lets a long match copy on past the model's longest draft.
+                let cap = if self.lengths.adaptive() && class == lookup::Match::Long {
+                    longest
                 } else {
                     self.lengths.max()
+                };
+                let offered = proposal.tokens.len().min(cap);
+                if offered >= k.max(1)
+                    && let Some(n) = self.lengths.lookup_length(class, offered, k)
+                {
+                    for &token in &proposal.tokens[..n] {
+                        // A deterministic proposal: its distribution is one-hot (sent as such).
+                        self.pipeline.push_draft(token, Vec::new());
+                    }
+                    return self.send(n, Some(class), None);
                 }
-            };
-            let longest = lookup::MAX_PROPOSAL.max(self.lengths.max()).min(room);
-            let proposal = lookup::propose(self.pipeline.committed(), longest)
-                .map(|mut p| {
-                    p.tokens.truncate(most(p.class()));
-                    p
-                })
-                .filter(|p| p.tokens.len() >= k.max(1));
-            if let Some(mut proposal) = proposal
-                && let Some(n) = self.lengths.lookup_length(proposal.class(), proposal.tokens.len(), k)
-            {
-                let class = proposal.class();
-                proposal.tokens.truncate(n);
-                for token in proposal.tokens {
-                    // A deterministic proposal: its distribution is one-hot (sent as such).
-                    self.pipeline.push_draft(token, Vec::new());
-                }
-                return self.send(n, Some(class), None);
             }
         }
         if self.pipeline.pending() < k && !ends_in_stop {
