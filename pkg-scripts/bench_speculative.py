@@ -61,9 +61,16 @@ def baseline(prompt, ns=None):
     return {"tokens": tokens, "seconds": seconds, "tokens_per_second": tokens / seconds}
 
 
+# SHORTLIST=32768 (say): every client's drafter scores only that many of the most frequent
+# tokens and the prompt's own (`tandem speculate --shortlist`); default: its whole vocabulary.
+SHORTLIST = os.environ.get("SHORTLIST", "0")
+if not SHORTLIST.isdigit():
+    sys.exit(f"SHORTLIST={SHORTLIST}: give a number of tokens (0: the whole vocabulary)")
+
+
 def speculate(prompt, args, ns=None):
     out = sh(([*ns] if ns else []) + [TANDEM, "speculate", "--draft", DRAFT, "--target-name", TARGET,
-              "--max-tokens", str(MAX_TOKENS), "--json", *args, prompt]).stdout
+              "--max-tokens", str(MAX_TOKENS), "--json", "--shortlist", SHORTLIST, *args, prompt]).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -84,6 +91,8 @@ def summarize(runs):
         "cloud_tokens": [sum(r["cloud_tokens"][k] for r in runs) for k in ("input", "output")] if runs and "cloud_tokens" in runs[0] else None,
         "plain_cloud_tokens": [sum(r["plain_cloud_tokens"][k] for r in runs) for k in ("input", "output")] if runs and "plain_cloud_tokens" in runs[0] else None,
         "passes_per_token": sum(r["rounds"] for r in runs) / max(generated, 1),
+        # With SHORTLIST: share of answer tokens the drafter could not have proposed.
+        "off_shortlist": sum(r.get("off_shortlist") or 0 for r in runs) / max(generated, 1),
         "tokens_per_second": sum(r["tokens"] if isinstance(r["tokens"], int) else len(r["tokens"]) for r in runs)
         / sum(r["seconds"] for r in runs),
         "tokens_per_round": statistics.mean(len(r["tokens"]) / max(r["rounds"], 1) for r in runs),

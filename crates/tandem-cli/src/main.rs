@@ -13,6 +13,7 @@ mod local;
 mod manifest;
 mod models;
 mod pull;
+mod rank_tokens;
 mod redact;
 mod router;
 mod seal;

@@ -62,6 +62,8 @@ pub(crate) enum Command {
     Pull(crate::pull::Args),
     /// Hash the model files in a folder and write the manifest `@tandem/web` reads.
     Manifest(crate::manifest::Args),
+    /// Rank a tokenizer's tokens by how often they occur in a corpus (a drafter's shortlist).
+    RankTokens(crate::rank_tokens::Args),
 }
 
 /// Runs a `tandem models` command.
@@ -70,6 +72,7 @@ pub(crate) fn run(cmd: Command) -> Result<()> {
         Command::List => list(),
         Command::Pull(args) => crate::pull::run(args),
         Command::Manifest(args) => crate::manifest::run(args),
+        Command::RankTokens(args) => crate::rank_tokens::run(args),
     }
 }
 

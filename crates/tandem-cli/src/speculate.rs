@@ -61,6 +61,12 @@ pub(crate) struct Args {
     /// Draft with the model only: no prompt-lookup (n-gram) drafts from the conversation itself.
     #[arg(long)]
     no_lookup: bool,
+    /// The drafter scores only this many of the most frequent tokens (a
+    /// shipped ranking) and the prompt's own, instead of its whole
+    /// vocabulary: its output head, a small model's largest matrix, shrinks
+    /// with it. 0: the whole vocabulary. The answer stays exact either way.
+    #[arg(long, default_value_t = 0)]
+    shortlist: usize,
     /// Sampling (temperature 0, the default, gives exactly the target's greedy output).
     #[command(flatten)]
     sampling: crate::generate::SamplingArgs,
@@ -230,6 +236,16 @@ pub(crate) fn run(args: Args) -> Result<()> {
             .render(&[Message::new(Role::User, args.prompt.clone())])?
     };
     let ids = drafter.tokenizer().encode(&prompt)?;
+    let shortlist = match args.shortlist {
+        0 => None,
+        size => {
+            let list = drafter.draft_shortlist(size)?;
+            if list.is_none() {
+                eprintln!("note: no shortlist for this drafter (another tokenizer, or not the fused CPU decoder)");
+            }
+            list
+        }
+    };
     let mut session = [0u8; 12];
     getrandom::fill(&mut session).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let options = SpeculateOptions {
@@ -251,6 +267,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         round_timeout_ms: args.round_timeout_ms as f64,
         learned: args.learned_costs.as_deref().and_then(read_learned),
         clock: Some(now_ms),
+        shortlist,
     };
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
@@ -266,6 +283,14 @@ pub(crate) fn run(args: Args) -> Result<()> {
             .with_context(|| format!("saving the learned costs to {}", path.display()))?;
     }
     let tok_s = report.tokens.len() as f64 / seconds.max(1e-9);
+    // Answer tokens the drafter could not have proposed (off its shortlist and the prompt's).
+    let off_shortlist = match &options.shortlist {
+        Some(list) => {
+            let list = list.with_tokens(drafter.model(), &ids)?;
+            Some(report.tokens.iter().filter(|&&t| !list.contains(t)).count())
+        }
+        None => None,
+    };
     let stats = report.stats.pipeline;
     let spec = &report.stats;
     if args.json {
@@ -302,6 +327,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
             // The target's work as a provider bills it, and a plain cloud answer's.
             "cloud_tokens": spec.cloud_tokens(),
             "plain_cloud_tokens": CloudTokens::plain(ids.len(), report.tokens.len()),
+            "shortlist": options.shortlist.as_ref().map(|list| list.len()),
+            "off_shortlist": off_shortlist,
         });
         writeln!(out, "{line}")?;
     } else {

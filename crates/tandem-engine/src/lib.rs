@@ -32,7 +32,7 @@ use burn::tensor::Device;
 use tandem_decoding::chat::{ChatTemplate, HistoryBudget, Message};
 use tandem_decoding::sampling::SamplingConfig;
 use tandem_gguf::Gguf;
-use tandem_models::{Model, ModelError, TextTokenizer, WeightFormat};
+use tandem_models::{Model, ModelError, RankedTokens, Shortlist, TextTokenizer, WeightFormat};
 
 /// A loaded model ready to generate.
 #[derive(Debug, Clone)]
@@ -222,6 +222,23 @@ impl Engine {
     /// Token ids that end generation.
     pub fn stop_ids(&self) -> &[u32] {
         &self.stop_ids
+    }
+
+    /// A drafter's shortlist (see [`Shortlist`]): the first `size` tokens
+    /// of the shipped ranking ([`RankedTokens::SHIPPED`]) and the stop
+    /// tokens. `None` where the ranking is not about this tokenizer, or the
+    /// model does not run the fused CPU decoder (it then drafts with its
+    /// whole head).
+    pub fn draft_shortlist(&self, size: usize) -> Result<Option<Shortlist>, EngineError> {
+        if !self.model.fused_cpu() {
+            return Ok(None);
+        }
+        let ranked = RankedTokens::parse(RankedTokens::SHIPPED)?;
+        let Some(mut ids) = ranked.ids(&self.tokenizer, size) else {
+            return Ok(None);
+        };
+        ids.extend_from_slice(&self.stop_ids);
+        Ok(Some(self.model.shortlist(&ids)?))
     }
 
     /// Starts generating a reply to `messages` with the model's chat template.

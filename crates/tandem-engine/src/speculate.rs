@@ -12,7 +12,7 @@ use tandem_decoding::speculative::{
     DraftLength, DraftPolicy, Finish, Speculation, SpeculationConfig, SpeculationStats, Step,
 };
 use tandem_decoding::text::TextDelta;
-use tandem_models::KvCache;
+use tandem_models::{KvCache, Shortlist};
 use tandem_protocol::verify::{TargetStats, VerifyReply, VerifyRequest};
 
 /// Why a round could not be verified.
@@ -136,6 +136,9 @@ pub struct SpeculateOptions {
     /// and the adaptive policy picks lengths from measured costs (see
     /// `tandem_decoding::speculative::cost`).
     pub clock: Option<fn() -> f64>,
+    /// Draft from these tokens only, and the prompt's own
+    /// ([`Engine::draft_shortlist`]); `None`: the whole vocabulary.
+    pub shortlist: Option<Shortlist>,
 }
 
 /// What a speculative generation did.
@@ -159,6 +162,7 @@ struct Drafter<'a> {
     cache: KvCache,
     tokens: Vec<u32>,
     sampler: Sampler,
+    shortlist: Option<Shortlist>,
 }
 
 impl Drafter<'_> {
@@ -167,7 +171,11 @@ impl Drafter<'_> {
     fn step(&mut self, context: &[u32]) -> Result<(u32, Vec<f32>), EngineError> {
         let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
-        let logits = self.engine.model().forward_last(&context[keep..], &mut self.cache)?;
+        let model = self.engine.model();
+        let logits = match &self.shortlist {
+            Some(shortlist) => model.forward_last_shortlisted(&context[keep..], &mut self.cache, shortlist)?,
+            None => model.forward_last(&context[keep..], &mut self.cache)?,
+        };
         let last = logits
             .into_data()
             .try_to_vec::<f32>()
@@ -212,12 +220,18 @@ pub fn speculate(
         lookup: options.lookup,
         round_timeout_ms: options.round_timeout_ms,
     };
+    // The conversation's own tokens join the shortlist: what an answer copies is often rare.
+    let shortlist = match &options.shortlist {
+        Some(list) => Some(list.with_tokens(drafter.model(), &prompt)?),
+        None => None,
+    };
     let mut spec = Speculation::resume(prompt, config, options.learned.clone()).map_err(failed)?;
     let mut draft = Drafter {
         engine: drafter,
         cache: drafter.model().new_cache(),
         tokens: Vec::new(),
         sampler: Sampler::new(spec.sampling().clone())?,
+        shortlist,
     };
     let now = || options.clock.map(|clock| clock());
     let since = |t0: Option<f64>| t0.zip(now()).map(|(t0, t1)| t1 - t0);

@@ -90,6 +90,7 @@ mod linear;
 mod model;
 mod rope;
 mod routing;
+mod shortlist;
 mod tokenizer;
 mod weights;
 
@@ -101,5 +102,6 @@ pub use heads::{DEFAULT_HEADS, HEADS_FORMAT, Heads, HeadsInfo, TaggingEncoder, T
 pub use linear::WeightFormat;
 pub use model::Model;
 pub use routing::{ROUTING_HEAD_FORMAT, ROUTING_HEADS, RoutingHead, RoutingHeadInfo, routing_head_for};
+pub use shortlist::{RankedTokens, Shortlist};
 pub use tokenizer::{PieceTokenizer, TextTokenizer};
 pub use weights::{GgufWeights, SafetensorsWeights, Weight, WeightSource, lay_out_in_place};

@@ -7,9 +7,11 @@ use crate::error::ModelError;
 use crate::fused::{Fused, FusedLayer};
 use crate::linear::{Embedding, Linear, Matrix, Projections, WeightFormat, load_linear, load_vector};
 use crate::rope;
+use crate::shortlist::Shortlist;
 use crate::weights::WeightSource;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
+use tandem_quant::QMatrix;
 
 /// One decoder layer's weights as loaded: what burn's graph runs, and what
 /// the fused decoders ([`FusedLayer`], the GPU's) take theirs from.
@@ -261,7 +263,46 @@ impl Model {
         self.run(tokens, cache, Positions::Tail(rows))
     }
 
+    /// A [`Shortlist`] of this model's output head for `ids` (each once, in
+    /// their first order): what a drafter scores instead of the whole
+    /// vocabulary ([`Model::forward_last_shortlisted`]). Needs the fused CPU
+    /// decoder ([`Model::fused_cpu`]); refuses an empty list and ids outside
+    /// the vocabulary.
+    pub fn shortlist(&self, ids: &[u32]) -> Result<Shortlist, ModelError> {
+        Shortlist::new(self.host_head().ok_or_else(crate::shortlist::no_host_head)?, ids)
+    }
+
+    /// The output head in host memory, where the fused CPU decoder runs.
+    pub(crate) fn host_head(&self) -> Option<&QMatrix> {
+        self.fused.as_ref().map(Fused::head)
+    }
+
+    /// [`Model::forward_last`] scoring only `shortlist`'s tokens: the
+    /// others' logits are −∞, so the drafter never proposes them. Needs the
+    /// fused CPU decoder, as [`Model::shortlist`] does.
+    pub fn forward_last_shortlisted(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        shortlist: &Shortlist,
+    ) -> Result<Tensor<2>, ModelError> {
+        if shortlist.vocab() != self.config.vocab_size {
+            return Err(ModelError::Input("this shortlist was made for another model".into()));
+        }
+        self.run_with(tokens, cache, Positions::Tail(1), Some(shortlist))
+    }
+
     fn run(&self, tokens: &[u32], cache: &mut KvCache, positions: Positions) -> Result<Tensor<2>, ModelError> {
+        self.run_with(tokens, cache, positions, None)
+    }
+
+    fn run_with(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        positions: Positions,
+        shortlist: Option<&Shortlist>,
+    ) -> Result<Tensor<2>, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Input("no tokens to run".into()));
         }
@@ -281,6 +322,9 @@ impl Model {
         }
         let mismatch =
             || ModelError::Input("this KV cache was made by another kind of model (see Model::new_cache)".into());
+        if shortlist.is_some() && !(self.fused.is_some() && cache.is_host()) {
+            return Err(crate::shortlist::no_host_head());
+        }
         #[cfg(feature = "wgpu")]
         if let Some(gpu) = &self.gpu {
             let kv = cache.gpu().ok_or_else(mismatch)?;
@@ -292,7 +336,7 @@ impl Model {
         match (&self.fused, cache.is_host()) {
             (Some(fused), true) => {
                 let rows = positions.rows(tokens.len());
-                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache, rows);
+                let logits = fused.forward(&self.config, &self.inv_freq, tokens, cache, rows, shortlist);
                 Ok(Tensor::from_data(
                     TensorData::new(logits, [rows, self.config.vocab_size]),
                     &self.device,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{devices, fixture, greedy, rel_error, run_chunks};
+use common::{devices, fixture, greedy, rel_error, run_chunks, to_vec};
 use serde::Deserialize;
 use tandem_models::{Model, WeightFormat};
 
@@ -165,6 +165,63 @@ fn fused_logits_do_not_depend_on_how_positions_are_batched() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// A drafter's shortlisted head scores each listed token as the whole head
+/// does and every other token −∞, so greedy drafting picks the best listed
+/// token; tokens added per answer join the list. It needs the fused CPU
+/// decoder: a GPU model and bad lists are refused.
+#[test]
+fn a_shortlisted_head_scores_its_tokens_as_the_whole_head_and_no_other() {
+    for (device_name, device) in devices() {
+        for name in ["tiny-llama", "tiny-qwen2"] {
+            let (model, reference, _) = load_as(name, &device, WeightFormat::Q8_0);
+            let v = reference.vocab as u32;
+            let listed = [3, v - 1, 17, 3, 40];
+            if !model.fused_cpu() {
+                let err = model.shortlist(&listed).unwrap_err().to_string();
+                assert!(err.contains("fused CPU decoder"), "{name} on {device_name}: {err}");
+                continue;
+            }
+            let tokens = &reference.tokens;
+            let whole = to_vec(model.forward_last(tokens, &mut model.new_cache()).unwrap());
+            let base = model.shortlist(&listed).unwrap();
+            assert_eq!(base.len(), 4, "duplicates are listed once");
+            let list = base.with_tokens(&model, &[5, 17, 5]).unwrap();
+            assert_eq!((list.len(), list.contains(5), base.contains(5)), (5, true, false));
+            let short = to_vec(
+                model
+                    .forward_last_shortlisted(tokens, &mut model.new_cache(), &list)
+                    .unwrap(),
+            );
+            assert_eq!(short.len(), whole.len());
+            for (id, (&s, &w)) in short.iter().zip(&whole).enumerate() {
+                if list.contains(id as u32) {
+                    assert!(
+                        (s - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "{name}: token {id}: {s} against {w}"
+                    );
+                } else {
+                    assert_eq!(s, f32::NEG_INFINITY, "{name}: token {id} is not listed");
+                }
+            }
+            let best_listed = [3, v - 1, 17, 40, 5]
+                .into_iter()
+                .max_by(|&a, &b| whole[a as usize].total_cmp(&whole[b as usize]))
+                .unwrap();
+            assert_eq!(tandem_decoding::sampling::argmax(&short) as u32, best_listed);
+            // Refused: an empty list, a token outside the vocabulary.
+            assert!(model.shortlist(&[]).is_err());
+            assert!(
+                model
+                    .shortlist(&[v])
+                    .unwrap_err()
+                    .to_string()
+                    .contains("outside the vocabulary")
+            );
+            assert!(base.with_tokens(&model, &[v + 3]).is_err());
         }
     }
 }

@@ -330,6 +330,24 @@ impl QMatrix {
         })
     }
 
+    /// The rows `rows` of this matrix, in that order, as a new matrix in
+    /// ggml's layout ([`Layout::Rows`]; the caller may then ask for
+    /// [`QMatrix::into_fastest_layout`]): how a drafter's output head keeps
+    /// only the tokens it may propose. The blocks are copied.
+    pub fn select_rows(&self, rows: &[u32]) -> Result<QMatrix, QuantError> {
+        if let Some(&bad) = rows.iter().find(|&&r| r as usize >= self.rows) {
+            return Err(QuantError::Row {
+                row: bad as usize,
+                rows: self.rows,
+            });
+        }
+        let mut data = Vec::with_capacity(rows.len() * self.row_bytes);
+        for &r in rows {
+            data.extend_from_slice(&self.row_blocks(r as usize));
+        }
+        Self::new(self.ty, rows.len(), self.cols, data)
+    }
+
     /// The element type.
     pub fn ty(&self) -> GgmlType {
         self.ty
@@ -430,6 +448,28 @@ impl QMatrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selected_rows_hold_the_same_values_in_the_order_asked_in_either_layout() {
+        for ty in [GgmlType::Q8_0, GgmlType::Q4_K] {
+            let m = QMatrix::random(ty, 16, 256, 7, 0.5).unwrap();
+            let picks = [13u32, 0, 5, 5, 15];
+            for source in [Some(m.clone()), m.interleaved()].into_iter().flatten() {
+                let picked = source.select_rows(&picks).unwrap();
+                assert_eq!((picked.rows(), picked.cols(), picked.layout()), (5, 256, Layout::Rows));
+                let (mut want, mut got) = (vec![0f32; 256], vec![0f32; 256]);
+                for (i, &r) in picks.iter().enumerate() {
+                    m.dequantize_row(r as usize, &mut want).unwrap();
+                    picked.dequantize_row(i, &mut got).unwrap();
+                    assert_eq!(got, want, "{ty:?} row {r}");
+                }
+            }
+            assert_eq!(
+                m.select_rows(&[3, 16]).unwrap_err(),
+                QuantError::Row { row: 16, rows: 16 }
+            );
+        }
+    }
 
     #[test]
     fn matrices_share_the_bytes_they_are_given_and_stacking_copies_nothing() {

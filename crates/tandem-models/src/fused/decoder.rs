@@ -5,6 +5,7 @@ use crate::cache::KvCache;
 use crate::config::Config;
 use crate::linear::Matrix;
 use crate::model::Block;
+use crate::shortlist::Shortlist;
 use burn::tensor::Tensor;
 use std::sync::Arc;
 use tandem_quant::QMatrix;
@@ -72,9 +73,15 @@ impl Fused {
         })
     }
 
+    /// The output head (the embedding itself when tied).
+    pub(crate) fn head(&self) -> &QMatrix {
+        &self.head
+    }
+
     /// The logits `[rows, vocab]` of the last `rows` (`1..=t`) of `tokens`
     /// (checked against the vocabulary and context by the caller) at
-    /// positions `cache.len()..`; the host cache grows by `t`.
+    /// positions `cache.len()..`, from the whole head or only `shortlist`'s
+    /// rows of it (−∞ for the rest); the host cache grows by `t`.
     pub(crate) fn forward(
         &self,
         c: &Config,
@@ -82,6 +89,7 @@ impl Fused {
         tokens: &[u32],
         cache: &mut KvCache,
         rows: usize,
+        shortlist: Option<&Shortlist>,
     ) -> Vec<f32> {
         let (t, h) = (tokens.len(), c.hidden_size);
         let start = cache.len();
@@ -106,6 +114,9 @@ impl Fused {
         let x = &x[(t - rows) * h..];
         let normed = &mut normed[..rows * h];
         rms_norm(x, &self.norm, c.rms_norm_eps, normed);
+        if let Some(shortlist) = shortlist {
+            return shortlist.logits(normed, rows);
+        }
         self.head
             .matmul(normed, rows)
             .expect("input widths are fixed by the model's shapes")
