@@ -99,6 +99,21 @@ test("greedy speculation through the worker prints exactly the target's greedy o
   assert.ok(fixed.rounds < MAX_TOKENS, `fewer target passes (${fixed.rounds}) than tokens`);
 });
 
+test("a drafter on a shortlisted head still prints exactly the target's greedy output", async () => {
+  // The 32,768 most frequent tokens of the shipped ranking, the stop tokens and the prompt's own.
+  const listed = await speculate("--verifier", worker.url, "-k", "4", "--shortlist", "32768");
+  assert.equal(listed.text.trimEnd(), reference);
+  assert.ok(listed.shortlist >= 32768 && listed.shortlist < 33000, JSON.stringify(listed.shortlist));
+  assert.ok(listed.accepted > 0, "the shortlisted drafter agrees with the target somewhere");
+  assert.ok(listed.off_shortlist <= 2, `${listed.off_shortlist} answer tokens were off the list`);
+  // One ranked token: the drafter can propose little beyond the prompt's tokens, and the target
+  // still decides every token.
+  const one = await speculate("--verifier", worker.url, "-k", "4", "--shortlist", "1");
+  assert.equal(one.text.trimEnd(), reference);
+  assert.ok(one.shortlist < 200, JSON.stringify(one.shortlist));
+  assert.ok(one.off_shortlist > listed.off_shortlist, JSON.stringify([one.off_shortlist, listed.off_shortlist]));
+});
+
 test("an answer that ends by itself ends cleanly through the worker (the target's stop token comes back as vLLM sends it)", async () => {
   const { stdout } = await run(TANDEM, [
     "speculate", "--draft", DRAFT, "--target-name", TARGET, "--max-tokens", "16", "--json", "--verifier", worker.url,

@@ -226,14 +226,14 @@ impl Engine {
 
     /// A drafter's shortlist (see [`Shortlist`]): the first `size` tokens
     /// of the shipped ranking ([`RankedTokens::SHIPPED`]) and the stop
-    /// tokens. `None` where the ranking is not about this tokenizer, or the
-    /// model does not run the fused CPU decoder (it then drafts with its
-    /// whole head).
+    /// tokens. `None` where the ranking is not about this tokenizer, the
+    /// build ships none, or the model does not run the fused CPU decoder
+    /// (it then drafts with its whole head).
     pub fn draft_shortlist(&self, size: usize) -> Result<Option<Shortlist>, EngineError> {
-        if !self.model.fused_cpu() {
+        let (true, Some(shipped)) = (self.model.fused_cpu(), RankedTokens::SHIPPED) else {
             return Ok(None);
-        }
-        let ranked = RankedTokens::parse(RankedTokens::SHIPPED)?;
+        };
+        let ranked = RankedTokens::parse(shipped)?;
         let Some(mut ids) = ranked.ids(&self.tokenizer, size) else {
             return Ok(None);
         };

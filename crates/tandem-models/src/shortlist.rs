@@ -11,7 +11,7 @@
 //! distribution.
 //!
 //! Which tokens: the most frequent ones of a corpus under the model's
-//! tokenizer, ranked in a shipped list ([`RankedTokens::SHIPPED`], built by
+//! tokenizer, ranked in a list shipped with native builds ([`RankedTokens::SHIPPED`], built by
 //! `tandem shortlist build`), plus the caller's must-haves (the stop tokens),
 //! plus, per answer, the tokens of the conversation itself
 //! ([`Shortlist::with_tokens`]): what a code edit copies is often rare.
@@ -198,9 +198,14 @@ impl RankedTokens {
     /// The file format this type reads and writes.
     pub const FORMAT: &str = "tandem-ranked-tokens/1";
 
-    /// The shipped list: Qwen2.5's tokenizer counted over code and prose
-    /// (its `corpus` field says which).
-    pub const SHIPPED: &[u8] = include_bytes!("../assets/ranked-tokens-qwen2.5.json");
+    /// The shipped list, with the feature `ranked-tokens`: Qwen2.5's
+    /// tokenizer counted over code and its documentation (its `corpus`
+    /// field says which).
+    #[cfg(feature = "ranked-tokens")]
+    pub const SHIPPED: Option<&[u8]> = Some(include_bytes!("../assets/ranked-tokens-qwen2.5.json"));
+    /// The shipped list: none in a build without the feature `ranked-tokens`.
+    #[cfg(not(feature = "ranked-tokens"))]
+    pub const SHIPPED: Option<&[u8]> = None;
 
     /// Share of a list's tokens a tokenizer must know for the list to be
     /// about that tokenizer at all.

@@ -122,12 +122,6 @@ pub struct SpeculateOptions {
     /// Also draft by prompt lookup: runs of the conversation that repeat, proposed without a
     /// model step (default true).
     pub prompt_lookup: Option<bool>,
-    /// The drafter scores only this many of the most frequent tokens (a ranking shipped in the
-    /// package) and the conversation's own, instead of its whole vocabulary: its output head,
-    /// a small model's largest matrix, shrinks with it, and the answer stays exact. Omitted or
-    /// 0: the whole vocabulary. Ignored where the model has no such list (another tokenizer)
-    /// or runs on WebGPU.
-    pub shortlist: Option<usize>,
     /// Sampling temperature (default 0: greedy). Above 0, rounds are exact rejection
     /// sampling, and the verifier must return distributions.
     pub temperature: Option<f32>,

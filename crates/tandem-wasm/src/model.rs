@@ -20,7 +20,7 @@ use tandem_core::cascade::{CascadeBar, Gate, GateStep};
 use tandem_decoding::chat::Message;
 use tandem_decoding::speculative::DraftLength;
 use tandem_engine::{Engine, Event, GenerateOptions, GenerateOverrides, Generation, StopReason};
-use tandem_models::{KvCache, Model, Shortlist, WeightFormat};
+use tandem_models::{KvCache, Model, WeightFormat};
 use wasm_bindgen::prelude::*;
 
 /// What was loaded: a bare model (token ids only) or a full engine.
@@ -47,9 +47,6 @@ pub struct LocalModel {
     /// What speculation against each target model has measured (draft and
     /// verification costs, acceptance), so the next answer starts from it.
     pub(crate) learned: RefCell<HashMap<String, DraftLength>>,
-    /// Drafters' shortlists by size (`None` where this model has none), built
-    /// on first use: gathering their head rows copies megabytes.
-    pub(crate) shortlists: RefCell<HashMap<usize, Option<Shortlist>>>,
 }
 
 impl GenerateOptionsJs {
@@ -167,25 +164,7 @@ async fn webgpu_missing() -> Option<String> {
 
 /// Runs `input` through the model and reads back the logits of its last position.
 pub(crate) async fn last_logits(model: &Model, input: &[u32], cache: &mut KvCache) -> Result<Vec<f32>, JsError> {
-    read_logits(model.forward_last(input, cache).map_err(js_error)?).await
-}
-
-/// [`last_logits`] of a drafter that scores only `shortlist`'s tokens.
-pub(crate) async fn last_logits_shortlisted(
-    model: &Model,
-    input: &[u32],
-    cache: &mut KvCache,
-    shortlist: &Shortlist,
-) -> Result<Vec<f32>, JsError> {
-    read_logits(
-        model
-            .forward_last_shortlisted(input, cache, shortlist)
-            .map_err(js_error)?,
-    )
-    .await
-}
-
-async fn read_logits(logits: burn::tensor::Tensor<2>) -> Result<Vec<f32>, JsError> {
+    let logits = model.forward_last(input, cache).map_err(js_error)?;
     let data = logits
         .into_data_async()
         .await
@@ -231,7 +210,6 @@ impl LocalModel {
             backend,
             fallback_reason,
             learned: RefCell::default(),
-            shortlists: RefCell::default(),
         })
     }
 
@@ -266,7 +244,6 @@ impl LocalModel {
             backend,
             fallback_reason,
             learned: RefCell::default(),
-            shortlists: RefCell::default(),
         })
     }
 

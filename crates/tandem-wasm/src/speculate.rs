@@ -12,7 +12,7 @@
 //! rounds are exact rejection sampling.
 
 use crate::js_types::{SpeculateOptions, SpeculationResult, SpeculationRound, SpeculationStop};
-use crate::model::{LocalModel, js_error, last_logits, last_logits_shortlisted};
+use crate::model::{LocalModel, js_error, last_logits};
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +22,7 @@ use tandem_decoding::sampling::{Sampler, SamplingConfig};
 use tandem_decoding::speculative::{CloudTokens, DraftPolicy, Finish, Speculation, SpeculationConfig, Step};
 use tandem_decoding::text::TextDelta;
 use tandem_engine::reusable_prefix;
-use tandem_models::{KvCache, Shortlist};
+use tandem_models::KvCache;
 use tandem_protocol::verify::{VerifyReply, VerifyRequest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -32,7 +32,6 @@ struct Drafter {
     cache: KvCache,
     tokens: Vec<u32>,
     sampler: Sampler,
-    shortlist: Option<Shortlist>,
 }
 
 impl Drafter {
@@ -41,10 +40,7 @@ impl Drafter {
     async fn next(&mut self, model: &tandem_models::Model, context: &[u32]) -> Result<(u32, Vec<f32>), JsError> {
         let keep = reusable_prefix(&self.tokens, context);
         self.cache.truncate(keep);
-        let logits = match &self.shortlist {
-            Some(list) => last_logits_shortlisted(model, &context[keep..], &mut self.cache, list).await?,
-            None => last_logits(model, &context[keep..], &mut self.cache).await?,
-        };
+        let logits = last_logits(model, &context[keep..], &mut self.cache).await?;
         self.tokens = context.to_vec();
         Ok(self.sampler.draft(&logits))
     }
@@ -98,22 +94,6 @@ fn sleep(ms: f64) -> Result<js_sys::Promise, JsError> {
     match failed {
         Some(e) => Err(JsError::new(&format!("setTimeout threw: {}", describe(&e)))),
         None => Ok(promise),
-    }
-}
-
-impl LocalModel {
-    /// The drafter's shortlist of `size` tokens (see `Engine::draft_shortlist`), built once per
-    /// size; `None` for 0, and where this model has none.
-    fn shortlist(&self, engine: &tandem_engine::Engine, size: usize) -> Result<Option<Shortlist>, JsError> {
-        if size == 0 {
-            return Ok(None);
-        }
-        if let Some(list) = self.shortlists.borrow().get(&size) {
-            return Ok(list.clone());
-        }
-        let list = engine.draft_shortlist(size).map_err(js_error)?;
-        self.shortlists.borrow_mut().insert(size, list.clone());
-        Ok(list)
     }
 }
 
@@ -171,17 +151,11 @@ impl LocalModel {
         let target = config.model.clone();
         let learned = adaptive.then(|| self.learned.borrow().get(&target).cloned()).flatten();
         let prompt_len = prompt.len();
-        // The conversation's own tokens join the shortlist: what an answer copies is often rare.
-        let shortlist = match self.shortlist(engine, options.shortlist.unwrap_or(0))? {
-            Some(list) => Some(list.with_tokens(engine.model(), &prompt).map_err(js_error)?),
-            None => None,
-        };
         let mut spec = Speculation::resume(prompt, config, learned).map_err(js_error)?;
         let mut drafter = Drafter {
             cache: engine.model().new_cache(),
             tokens: Vec::new(),
             sampler: Sampler::new(spec.sampling().clone()).map_err(js_error)?,
-            shortlist,
         };
         let mut in_flight: Option<InFlight> = None;
         let mut text = TextDelta::default();

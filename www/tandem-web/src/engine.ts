@@ -334,7 +334,7 @@ export class InlineEngine implements Engine {
       const session = crypto.randomUUID();
       const outcome = await this.#local.speculate(
         messages,
-        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens, shortlist: spec.shortlist, ...options.sampling },
+        { model: spec.targetModel, session, maxTokens, draftTokens: spec.draftTokens, ...options.sampling },
         (request: object) => {
           options.signal?.throwIfAborted();
           return cloud.verify(request, options.signal);

@@ -80,10 +80,8 @@ export interface EngineOptions {
   cloudModel?: string;
   /** Speculative decoding for cloud answers: the local model drafts, the worker's target verifies.
    *  `draftTokens` fixes the draft length; omitted, it is chosen per round from measured acceptance
-   *  and costs, down to plain rounds when drafting does not pay. `shortlist` makes the drafter
-   *  score only that many frequent tokens and the conversation's own (a smaller output head;
-   *  answers stay exact). */
-  speculative?: { targetModel: string; draftTokens?: number; shortlist?: number } | false;
+   *  and costs, down to plain rounds when drafting does not pay. */
+  speculative?: { targetModel: string; draftTokens?: number } | false;
   /**
    * Seal every request to the worker end to end (HPKE). In production pin the keys: `{ keys }`
    * (the worker's key list, JSON, shipped with the app) or `{ keysUrl }` (fetched from another
