@@ -284,13 +284,13 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     let tok_s = report.tokens.len() as f64 / seconds.max(1e-9);
     // Answer tokens the drafter could not have proposed (off its shortlist and the prompt's).
-    let off_shortlist = match &options.shortlist {
-        Some(list) => {
-            let list = list.with_tokens(drafter.model(), &ids)?;
-            Some(report.tokens.iter().filter(|&&t| !list.contains(t)).count())
-        }
-        None => None,
-    };
+    let off_shortlist = options.shortlist.as_ref().map(|list| {
+        report
+            .tokens
+            .iter()
+            .filter(|&&t| !list.contains(t) && !ids.contains(&t))
+            .count()
+    });
     let stats = report.stats.pipeline;
     let spec = &report.stats;
     if args.json {

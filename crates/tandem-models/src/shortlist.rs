@@ -12,7 +12,7 @@
 //!
 //! Which tokens: the most frequent ones of a corpus under the model's
 //! tokenizer, ranked in a list shipped with native builds ([`RankedTokens::SHIPPED`], built by
-//! `tandem shortlist build`), plus the caller's must-haves (the stop tokens),
+//! `tandem models rank-tokens`), plus the caller's must-haves (the stop tokens),
 //! plus, per answer, the tokens of the conversation itself
 //! ([`Shortlist::with_tokens`]): what a code edit copies is often rare.
 //!
