@@ -156,6 +156,51 @@ macro_rules! group_tiles {
             write_groups::<N>(acc, out, t0, m);
         }
 
+        /// Run `k`'s six-bit values (0–63) of quad `q` of a `Q6_K` group
+        /// block's half `n`: four values of each of the eight rows per lane,
+        /// from the low bits of two values' bytes (`a`, `b`) and their high
+        /// bits (`h`).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn q6k_values<const L: usize>(block: [&[u8; L]; GROUPS], n: usize, q: usize, k: usize) -> I {
+            let at = interleaved::q6k::QS + 96 * (8 * n + q);
+            let (low, two) = (splat_i8(0x0F), splat_i8(0x30));
+            let h = load_i(block, at + 64);
+            match k {
+                0 => or(and(load_i(block, at), low), and(shl16::<4>(h), two)),
+                1 => or(and(load_i(block, at + 32), low), and(shl16::<2>(h), two)),
+                2 => or(and(shr16::<4>(load_i(block, at)), low), and(h, two)),
+                _ => or(and(shr16::<4>(load_i(block, at + 32)), low), and(shr16::<2>(h), two)),
+            }
+        }
+
+        /// A `Q6_K` superblock's scaled integer sums into `isum` (before the
+        /// offset of 32), run by run: two quads' byte products summed in
+        /// [`run_sum`]'s lanes (with `maddubs`, `i16` pairs: at most
+        /// 2·2·63·128 = 32,256), then scaled at once ([`run_scaled`]). Where
+        /// sixteen registers cannot keep the four runs' sums of four input
+        /// rows, this keeps one sum per row (the same integers).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn q6k_runs_in_pairs<const L: usize, const N: usize>(block: [&[u8; L]; GROUPS], rows: &[&SuperActs; N], isum: &mut [I; N]) {
+            for n in 0..2 {
+                for half in 0..2 {
+                    for k in 0..4 {
+                        // Run k is sub-block 8n + 2k + half: quads 4·half..4·half + 4.
+                        let sc = load_i8_i32(block, interleaved::q6k::SCALES + 8 * (8 * n + 2 * k + half));
+                        for q in [4 * half, 4 * half + 2] {
+                            let (v0, v1) = (q6k_values(block, n, q, k), q6k_values(block, n, q + 1, k));
+                            for t in 0..N {
+                                let acts = &rows[t][4 * n + k].q;
+                                let run = run_sum(run_sum(zero_i(), v0, quad(acts, 4 * q)), v1, quad(acts, 4 * q + 4));
+                                isum[t] = run_scaled(isum[t], run, sc);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         /// Eight interleaved `Q6_K` rows per group (`groups`: their blocks,
         /// superblock by superblock) times `N` input rows of `acts`, into
         /// outputs `t0..t0 + N` of each row (`out`: each group's eight rows of
@@ -188,30 +233,34 @@ macro_rules! group_tiles {
                 let rows = superblock_acts::<N>(acts, per_row, b);
                 let d = load_f16(block, 0);
                 let mut isum = [zero_i(); N];
-                for n in 0..2 {
-                    for half in 0..2 {
-                        // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
-                        let mut sums = [[zero_i(); 4]; N];
-                        for q in 4 * half..4 * half + 4 {
-                            let at = interleaved::q6k::QS + 96 * (8 * n + q);
-                            let (a, b2, h) = (load_i(block, at), load_i(block, at + 32), load_i(block, at + 64));
-                            let values = [
-                                or(and(a, low), and(shl16::<4>(h), two)),
-                                or(and(b2, low), and(shl16::<2>(h), two)),
-                                or(and(shr16::<4>(a), low), and(h, two)),
-                                or(and(shr16::<4>(b2), low), and(shr16::<2>(h), two)),
-                            ];
-                            for t in 0..N {
-                                for k in 0..4 {
-                                    let bytes = quad(&rows[t][4 * n + k].q, 4 * q);
-                                    sums[t][k] = run_sum_wide(sums[t][k], values[k], bytes);
+                if Q6K_IN_PAIRS {
+                    q6k_runs_in_pairs::<BLOCK, N>(block, &rows, &mut isum);
+                } else {
+                    for n in 0..2 {
+                        for half in 0..2 {
+                            // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
+                            let mut sums = [[zero_i(); 4]; N];
+                            for q in 4 * half..4 * half + 4 {
+                                let at = interleaved::q6k::QS + 96 * (8 * n + q);
+                                let (a, b2, h) = (load_i(block, at), load_i(block, at + 32), load_i(block, at + 64));
+                                let values = [
+                                    or(and(a, low), and(shl16::<4>(h), two)),
+                                    or(and(b2, low), and(shl16::<2>(h), two)),
+                                    or(and(shr16::<4>(a), low), and(h, two)),
+                                    or(and(shr16::<4>(b2), low), and(shr16::<2>(h), two)),
+                                ];
+                                for t in 0..N {
+                                    for k in 0..4 {
+                                        let bytes = quad(&rows[t][4 * n + k].q, 4 * q);
+                                        sums[t][k] = run_sum_wide(sums[t][k], values[k], bytes);
+                                    }
                                 }
                             }
-                        }
-                        for k in 0..4 {
-                            let sc = load_i8_i32(block, interleaved::q6k::SCALES + 8 * (8 * n + 2 * k + half));
-                            for t in 0..N {
-                                isum[t] = add32(isum[t], mullo32(sums[t][k], sc));
+                            for k in 0..4 {
+                                let sc = load_i8_i32(block, interleaved::q6k::SCALES + 8 * (8 * n + 2 * k + half));
+                                for t in 0..N {
+                                    isum[t] = add32(isum[t], mullo32(sums[t][k], sc));
+                                }
                             }
                         }
                     }

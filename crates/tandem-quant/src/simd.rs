@@ -633,7 +633,7 @@ include!("group_tiles.rs");
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_kernel {
     ($(#[$doc:meta])* mod $name:ident, features = $features:literal, avx2_kquants = $avx2_kquants:literal,
-     wide_pairs = $wide_pairs:literal,
+     wide_pairs = $wide_pairs:literal, q6k_in_pairs = $q6k_in_pairs:literal,
      unsigned_by_offset = $unsigned_by_offset:literal,
      pairs = |$a:ident, $b:ident| $pairs:expr, scaled = |$acc:ident, $p:ident, $s:ident| $scaled:expr,
      run_sum = |$racc:ident, $rw:ident, $rq:ident| $run_sum:expr,
@@ -673,6 +673,10 @@ macro_rules! x86_kernel {
             /// Whether the products may take the interleaved groups in pairs on
             /// 512-bit registers.
             const WIDE_PAIRS: bool = $wide_pairs;
+
+            /// Whether `Q6_K`'s tiles sum two quads of a run at a time and scale
+            /// them at once (see `q6k_group_tile`).
+            const Q6K_IN_PAIRS: bool = $q6k_in_pairs;
 
             /// Whether the other k-quants (`Q5_K`) run on the AVX2 kernel's code.
             const AVX2_KQUANTS: bool = $avx2_kquants;
@@ -1273,13 +1277,15 @@ x86_kernel! {
     features = "avx2,fma,f16c",
     avx2_kquants = false,
     wide_pairs = false,
+    // Sixteen registers: four runs' sums per input row spilled at four rows.
+    q6k_in_pairs = true,
     unsigned_by_offset = false,
     pairs = |a, b| _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)),
     scaled = |acc, p, s| _mm256_add_epi32(acc, _mm256_madd_epi16(p, s)),
     run_sum = |acc, w, q| _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, q)),
     run_sum_wide = |acc, w, q| _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, q), _mm256_set1_epi16(1))),
-    // Each row's scale in both `i16` halves of its lane.
-    run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_madd_epi16(run, _mm256_or_si256(s, _mm256_slli_epi32::<16>(s))))
+    // Each row's scale (signed, in its 32-bit lane) in both `i16` halves of its lane.
+    run_scaled = |acc, run, s| _mm256_add_epi32(acc, _mm256_madd_epi16(run, _mm256_blend_epi16::<0xAA>(s, _mm256_slli_epi32::<16>(s))))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1290,6 +1296,7 @@ x86_kernel! {
     features = "avx2,fma,f16c,avxvnni",
     avx2_kquants = false,
     wide_pairs = true,
+    q6k_in_pairs = false,
     unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_avx_epi32(acc, p, s),
@@ -1308,6 +1315,7 @@ x86_kernel! {
     features = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni",
     avx2_kquants = true,
     wide_pairs = true,
+    q6k_in_pairs = false,
     unsigned_by_offset = true,
     pairs = |a, b| _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b),
     scaled = |acc, p, s| _mm256_dpwssd_epi32(acc, p, s),

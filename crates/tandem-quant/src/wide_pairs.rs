@@ -32,6 +32,8 @@ const GROUPS: usize = 2;
 /// Tiles of eight input rows: 32 vector registers hold their accumulators
 /// (`Q4_K` at M = 8 on an Intel Xeon: 0.81–0.87 → 0.73 ms).
 const EIGHT_ROW_TILES: bool = true;
+/// `Q6_K`'s tiles keep four runs' sums per input row: 32 registers hold them.
+const Q6K_IN_PAIRS: bool = false;
 
 lane_ops!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", imm = u32,
     and = _mm512_and_si512, or = _mm512_or_si512, add32 = _mm512_add_epi32, sub32 = _mm512_sub_epi32,
