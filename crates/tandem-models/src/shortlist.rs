@@ -199,8 +199,8 @@ impl RankedTokens {
     pub const FORMAT: &str = "tandem-ranked-tokens/1";
 
     /// The shipped list, with the feature `ranked-tokens`: Qwen2.5's
-    /// tokenizer counted over code and its documentation (its `corpus`
-    /// field says which).
+    /// tokenizer counted over code, its documentation and English prose
+    /// (`pkg-scripts/rank-tokens`; its `corpus` field says which).
     #[cfg(feature = "ranked-tokens")]
     pub const SHIPPED: Option<&[u8]> = Some(include_bytes!("../assets/ranked-tokens-qwen2.5.json"));
     /// The shipped list: none in a build without the feature `ranked-tokens`.

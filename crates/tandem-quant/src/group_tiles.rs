@@ -12,6 +12,8 @@
 //   `splat_*`, `zero_*`, `to_f`, `fmadd`, `fnmadd`, `mul`), `quad`, `run_sum`,
 //   `run_sum_wide`, `run_scaled`, `scaled` and `write_groups`;
 // - `EIGHT_ROW_TILES`: whether tiles of eight input rows fit its registers;
+// - `Q6K_IN_PAIRS`: whether `Q6_K`'s tiles take one run at a time, two quads
+//   summed before scaling (where four runs' sums per input row would spill);
 // - for signed weights (`Q8_0`): `signed_operand`, `signed_run_sum` and
 //   `SIGNED_OFFSET`.
 // Items resolve where the macro expands, so each module gets its own tiles.
@@ -158,8 +160,8 @@ macro_rules! group_tiles {
 
         /// Run `k`'s six-bit values (0–63) of quad `q` of a `Q6_K` group
         /// block's half `n`: four values of each of the eight rows per lane,
-        /// from the low bits of two values' bytes (`a`, `b`) and their high
-        /// bits (`h`).
+        /// from the quad's low bits (values 0 and 2 share one load, 1 and 3
+        /// another) and its high bits (a third load).
         #[inline]
         #[target_feature(enable = $features)]
         fn q6k_values<const L: usize>(block: [&[u8; L]; GROUPS], n: usize, q: usize, k: usize) -> I {
@@ -209,9 +211,11 @@ macro_rules! group_tiles {
         /// Each half and quad of a group is three loads (the low bits of
         /// two values' bytes and their high bits) that make four runs' six-bit
         /// values of the eight rows; each is multiplied by four broadcast
-        /// activation bytes into `i32` lanes (at most 4·2·63·127 per
-        /// sub-block of sixteen, summed in `i32` on every kernel), and the
-        /// sub-block's eight scales weight it. The offset of 32 comes off
+        /// activation bytes, and the sub-block's eight scales weight the
+        /// sums. Either four runs' sums per input row in `i32` lanes, scaled
+        /// once per four quads, or, where `Q6K_IN_PAIRS`, one run at a time
+        /// ([`q6k_runs_in_pairs`]: two quads summed as `run_sum` sums, at most
+        /// 2·2·63·127 in `i16` with `maddubs`, then scaled). The offset of 32 comes off
         /// once per superblock, as 32 times the scales' products with the
         /// sub-blocks' activation sums.
         #[inline]
