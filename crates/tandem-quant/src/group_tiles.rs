@@ -161,7 +161,8 @@ macro_rules! group_tiles {
         /// Run `k`'s six-bit values (0–63) of quad `q` of a `Q6_K` group
         /// block's half `n`: four values of each of the eight rows per lane,
         /// from the quad's low bits (values 0 and 2 share one load, 1 and 3
-        /// another) and its high bits (a third load).
+        /// another) and its high bits (a third load). The tiles' one home for
+        /// `Q6_K`'s unpacking (loads repeated for another `k` are from L1).
         #[inline]
         #[target_feature(enable = $features)]
         fn q6k_values<const L: usize>(block: [&[u8; L]; GROUPS], n: usize, q: usize, k: usize) -> I {
@@ -229,8 +230,6 @@ macro_rules! group_tiles {
             m: usize,
         ) {
             const BLOCK: usize = interleaved::q6k::GROUP;
-            let low = splat_i8(0x0F);
-            let two = splat_i8(0x30);
             let mut acc = [zero_f(); N];
             for b in 0..groups[0].len() / BLOCK {
                 let block = super::group_block::<BLOCK, GROUPS>(&groups, b, t0 == 0);
@@ -245,13 +244,11 @@ macro_rules! group_tiles {
                             // Run k's sub-block 8n + 2k + half: quads 4·half..4·half + 4.
                             let mut sums = [[zero_i(); 4]; N];
                             for q in 4 * half..4 * half + 4 {
-                                let at = interleaved::q6k::QS + 96 * (8 * n + q);
-                                let (a, b2, h) = (load_i(block, at), load_i(block, at + 32), load_i(block, at + 64));
                                 let values = [
-                                    or(and(a, low), and(shl16::<4>(h), two)),
-                                    or(and(b2, low), and(shl16::<2>(h), two)),
-                                    or(and(shr16::<4>(a), low), and(h, two)),
-                                    or(and(shr16::<4>(b2), low), and(shr16::<2>(h), two)),
+                                    q6k_values(block, n, q, 0),
+                                    q6k_values(block, n, q, 1),
+                                    q6k_values(block, n, q, 2),
+                                    q6k_values(block, n, q, 3),
                                 ];
                                 for t in 0..N {
                                     for k in 0..4 {
